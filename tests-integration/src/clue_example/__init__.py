@@ -1,0 +1,1 @@
+"""The example system of clue for Python: services, harness and demo."""
