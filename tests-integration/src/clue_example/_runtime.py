@@ -1,0 +1,152 @@
+"""What every service of the example system sets up the same way.
+
+- logs: ``log.configure`` with JSON lines on stdout and ``log.span`` on every entry, so
+  each line carries the ``trace_id``/``span_id`` of its request; ``--no-buffering``
+  writes every entry (the demo's "log everything" baseline);
+- traces: ``otel.new_config`` with the adaptive sampler and error promotion, exported
+  over OTLP/gRPC to ``--otlp-endpoint``;
+- the loopback admin port: ``/livez``, ``/readyz`` (clue-health), ``/debug`` (the
+  debug-log switch) and ``/debug/pprof/`` (profiling), on a ``debug.Mux``;
+- the life cycle: on SIGTERM readiness turns NOT OK at once, the service keeps serving
+  for ``--drain-seconds``, then stops and flushes its telemetry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication as WSGIApp, WSGIEnvironment
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from clue import debug, health, log, otel
+
+__all__ = ["Draining", "Runtime", "base_parser", "setup"]
+
+VERSION = "0.1.0"
+
+
+def base_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+    """The command-line options every service takes."""
+    parser = argparse.ArgumentParser(prog=f"clue_example.{name}", description=doc)
+    parser.add_argument("--port", type=int, required=True, help="public port")
+    parser.add_argument("--admin-port", type=int, required=True, help="loopback admin port")
+    parser.add_argument("--otlp-endpoint", required=True, help="OTLP/gRPC host:port")
+    parser.add_argument("--sampling-rate", type=float, default=2.0, help="traces per second")
+    parser.add_argument("--sample-size", type=int, default=10)
+    parser.add_argument("--drain-seconds", type=float, default=1.0)
+    parser.add_argument(
+        "--no-buffering", action="store_true", help="write every log entry (baseline)"
+    )
+    return parser
+
+
+class Draining:
+    """A readiness pinger that fails once the service started draining."""
+
+    name = "serving"
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def ping(self) -> None:
+        """Raise once draining started."""
+        if self.event.is_set():
+            raise RuntimeError("draining")
+
+
+@dataclass
+class Runtime:
+    """The set-up parts of one service that its ``main`` uses."""
+
+    name: str
+    args: argparse.Namespace
+    telemetry: otel.Config
+    draining: Draining
+    readiness: health.Checker
+    admin: WSGIServer
+
+    def shutdown(self) -> None:
+        """Stop the admin port and flush the telemetry (bounded)."""
+        self.admin.shutdown()
+        self.admin.server_close()
+        self.telemetry.shutdown(5.0)
+
+    def on_sigterm(self, stop: Callable[[], None]) -> None:
+        """On SIGTERM: readiness NOT OK now, ``stop()`` after the drain period."""
+
+        def handler(signum: int, frame: object) -> None:
+            if self.draining.event.is_set():
+                return
+            self.draining.event.set()
+            log.print("draining", seconds=self.args.drain_seconds)
+            timer = threading.Timer(self.args.drain_seconds, stop)
+            timer.daemon = True
+            timer.start()
+
+        signal.signal(signal.SIGTERM, handler)
+
+
+def setup(name: str, args: argparse.Namespace, *pingers: health.Pinger) -> Runtime:
+    """Configure logs and traces, and serve the admin port; ``pingers`` are the deps."""
+    disable: Callable[[], bool] = _always if args.no_buffering else log.is_tracing
+    log.configure(format=log.format_json, funcs=[log.span], disable_buffering=disable)
+    # Third-party libraries logging through the stdlib (uvicorn, grpc) enter clue's buffer.
+    logging.basicConfig(level=logging.INFO, handlers=[log.StdlibHandler()], force=True)
+
+    exporter, _ = otel.new_grpc_span_exporter(endpoint=args.otlp_endpoint, insecure=True)
+    telemetry = otel.new_config(
+        name,
+        VERSION,
+        span_exporter=exporter,
+        max_sampling_rate=args.sampling_rate,
+        sample_size=args.sample_size,
+        error_promotion=True,
+    )
+    otel.configure_opentelemetry(telemetry)
+
+    health.VERSION = VERSION
+    draining = Draining()
+    readiness = health.Checker(*pingers, draining)
+    mux = debug.Mux()
+    debug.mount_debug_log_enabler(mux)
+    debug.mount_pprof_handlers(mux)
+    routes: dict[str, WSGIApp] = {
+        "/livez": health.wsgi_handler(health.Checker()),
+        "/readyz": health.wsgi_handler(readiness),
+    }
+    admin = make_server(
+        "127.0.0.1", args.admin_port, _route(routes, mux), server_class=_ThreadingWSGIServer,
+        handler_class=_QuietHandler,
+    )  # fmt: skip
+    threading.Thread(target=admin.serve_forever, name="admin", daemon=True).start()
+    log.print("started", service=name, port=args.port, admin_port=args.admin_port)
+    return Runtime(name, args, telemetry, draining, readiness, admin)
+
+
+def _route(routes: dict[str, WSGIApp], fallback: WSGIApp) -> WSGIApp:
+    """The admin app: health endpoints by exact path, the debug ``Mux`` for the rest."""
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return routes.get(environ.get("PATH_INFO", ""), fallback)(environ, start_response)
+
+    return app
+
+
+def _always() -> bool:
+    return True
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        """No access log on the admin port."""

@@ -1,0 +1,112 @@
+"""End to end: what the services write for successful and failing requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clue.otel.testing import OTLPReceiver
+from clue_example import analysis, otlp
+from clue_example.harness import new_traceparent, wait_for
+from clue_example.launcher import HttpReply, System, http_get
+
+SERVICES = ("front", "forecaster", "locator")
+
+
+def _get(system: System, path: str, traceparent: str | None = None) -> HttpReply:
+    headers = {"traceparent": traceparent} if traceparent else {}
+    return http_get(system.front_url + path, headers=headers, timeout=10.0)
+
+
+def _trace_of(reply: HttpReply) -> tuple[str, bool]:
+    value = reply.headers.get("traceresponse", "")
+    _, trace_id, _, flags = value.split("-")
+    return trace_id, flags == "01"
+
+
+def _fail_and_wait(system: System, logs: Any) -> str:
+    """Send a failing untraced request and wait until every service wrote its error."""
+    header, trace_id, _ = new_traceparent(sampled=False)
+    reply = _get(system, "/forecast/203.0.113.7", header)
+    assert reply.status == 502
+    for name in SERVICES:
+        wait_for(
+            lambda n=name: any(e.get("level") == "error" for e in logs.of_trace(n, trace_id)),
+            what=f"{name}'s error entry",
+        )
+    return trace_id
+
+
+def test_successful_untraced_request_writes_nothing(healthy: System, logs: Any) -> None:
+    """A successful request that is not traced writes no log line in any service."""
+    header, trace_id, _ = new_traceparent(sampled=False)
+    reply = _get(healthy, "/forecast/198.51.100.10", header)
+    assert reply.status == 200, reply.body
+    assert reply.json()["city"]
+    assert _trace_of(reply) == (trace_id, False)
+    hourly = _get(healthy, "/forecast/198.51.100.11/hourly?hours=2", header)
+    assert hourly.status == 200, hourly.body
+    assert len(hourly.json()["hours"]) == 2
+    # A failing request afterwards is the barrier: once its lines are in every log,
+    # anything the successful requests wrote would be there too.
+    failed_trace = _fail_and_wait(healthy, logs)
+    for name in SERVICES:
+        entries = logs.entries(name)
+        assert entries, f"{name} wrote nothing for the failing request"
+        stray = [e for e in entries if e.get("trace_id") != failed_trace]
+        assert stray == [], f"{name} wrote lines for successful requests: {stray}"
+
+
+def test_failing_request_writes_full_context_everywhere(
+    healthy: System, logs: Any, receiver: OTLPReceiver
+) -> None:
+    """A failing request writes all its entries, in order, in every service it touched."""
+    # No traceparent: the front starts the trace; the tiny sampling target leaves it
+    # unsampled, so only error promotion can export it.
+    reply = wait_for(
+        lambda: (r if not _trace_of(r := _get(healthy, "/forecast/203.0.113.9"))[1] else None),
+        what="an unsampled failing request",
+    )
+    assert reply.status == 502
+    assert reply.headers.get("X-Request-Id")
+    trace_id, sampled = _trace_of(reply)
+    assert not sampled
+    for name in SERVICES:
+        expected = analysis.FAILURE_PATH[name]
+        entries = wait_for(
+            lambda n=name, x=expected: (
+                found
+                if analysis.is_subsequence(x, analysis.messages(found := logs.of_trace(n, trace_id)))
+                else None
+            ),
+            what=f"{name}'s full context",
+        )
+        assert analysis.full_context_written(entries, expected), entries
+        assert entries[0]["msg"] == "start", entries  # the middleware's line comes first
+        assert entries[-1]["msg"] == "end", entries
+    front = logs.of_trace("front", trace_id)
+    assert front[0].get("request_id") == reply.headers["X-Request-Id"]
+    # Error promotion exported the unsampled trace: its ids resolve to received spans.
+    spans = wait_for(
+        lambda: [s for s in otlp.spans(receiver) if s.trace_id == trace_id],
+        what="the promoted trace's spans",
+    )
+    span_ids = {s.span_id for s in spans}
+    assert {e["span_id"] for e in front} <= span_ids
+    assert any(s.is_error for s in spans)
+    assert {s.service for s in spans} == {"front"}
+
+
+def test_traced_request_writes_everything(healthy: System, logs: Any) -> None:
+    """A successful request that is traced writes its entries in every service."""
+    header, trace_id, _ = new_traceparent(sampled=True)
+    reply = _get(healthy, "/forecast/198.51.100.12", header)
+    assert reply.status == 200
+    assert _trace_of(reply) == (trace_id, True)
+    for name in SERVICES:
+        entries = wait_for(
+            lambda n=name: [e for e in logs.of_trace(n, trace_id) if e.get("msg") == "end"],
+            what=f"{name}'s end line",
+        )
+        assert entries
+    assert "forecast served" in analysis.messages(logs.of_trace("front", trace_id))
+    assert "located" in analysis.messages(logs.of_trace("locator", trace_id))

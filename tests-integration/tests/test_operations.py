@@ -1,0 +1,136 @@
+"""End to end: health across processes, readiness on SIGTERM, debug switch, profiling."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clue_example.harness import new_traceparent, wait_for
+from clue_example.launcher import HttpReply, System, http_get
+
+GO = shutil.which("go") or "/usr/bin/go"
+
+
+def _readyz(system: System, name: str) -> HttpReply | None:
+    try:
+        return http_get(system.admin_url(name, "/readyz"), timeout=5.0)
+    except OSError:
+        return None
+
+
+def _status_is(system: System, name: str, code: int, dep: str, state: str) -> HttpReply | None:
+    reply = _readyz(system, name)
+    if reply is None or reply.status != code:
+        return None
+    return reply if reply.json()["status"].get(dep) == state else None
+
+
+def test_health_reports_a_dependency_going_down_and_back(healthy: System) -> None:
+    """Readiness turns 503 with the dependency NOT OK while it is down, and 200 after."""
+    healthy.set_faults(down=True)
+    down = wait_for(lambda: _status_is(healthy, "locator", 503, "upstream", "NOT OK"))
+    assert down.json()["status"]["serving"] == "OK"
+    assert isinstance(down.json()["uptime"], int)
+    wait_for(lambda: _status_is(healthy, "forecaster", 503, "upstream", "NOT OK"))
+    healthy.set_faults(down=False)
+    wait_for(lambda: _status_is(healthy, "locator", 200, "upstream", "OK"))
+    wait_for(lambda: _status_is(healthy, "forecaster", 200, "upstream", "OK"))
+
+    # A whole service process going away and coming back on the same port.
+    healthy.services["locator"].stop()
+    wait_for(lambda: _status_is(healthy, "forecaster", 503, "locator", "NOT OK"))
+    healthy.restart("locator")
+    wait_for(lambda: _status_is(healthy, "forecaster", 200, "locator", "OK"))
+    assert http_get(healthy.front_url + "/forecast/198.51.100.30").status == 200
+
+
+def test_health_answers_xml_when_asked(healthy: System) -> None:
+    """The front's public readiness endpoint negotiates XML."""
+    reply = http_get(healthy.front_url + "/readyz", headers={"Accept": "application/xml"})
+    assert reply.status == 200
+    assert b"<health>" in reply.body
+    assert b"forecaster" in reply.body
+
+
+def test_readiness_flips_on_sigterm(healthy: System) -> None:
+    """On SIGTERM the front turns not ready at once, keeps serving, then exits cleanly."""
+    front = healthy.services["front"]
+    assert http_get(healthy.front_url + "/readyz").status == 200
+    front.send_signal(signal.SIGTERM)
+    draining = wait_for(
+        lambda: (r if (r := http_get(healthy.front_url + "/readyz")).status == 503 else None),
+        what="the front's readiness to flip",
+    )
+    assert draining.json()["status"]["serving"] == "NOT OK"
+    # Still live and still serving while it drains.
+    assert http_get(healthy.front_url + "/livez").status == 200
+    assert http_get(healthy.front_url + "/forecast/198.51.100.31").status == 200
+    assert front.wait(15.0) == 0
+    healthy.restart("front")
+    assert http_get(healthy.front_url + "/readyz").status == 200
+
+
+def test_debug_switch_turns_debug_lines_on_and_off(healthy: System, logs: Any) -> None:
+    """While the front's debug switch is on its requests write debug lines; off, nothing."""
+    switch = healthy.admin_url("front", "/debug")
+    assert http_get(switch).json() == {"debug-logs": "off"}
+    assert http_get(switch + "?debug-logs=on").json() == {"debug-logs": "on"}
+    header, trace_id, _ = new_traceparent(sampled=False)
+    assert http_get(healthy.front_url + "/forecast/198.51.100.40", headers={"traceparent": header}).status == 200
+    entries = wait_for(
+        lambda: [e for e in logs.of_trace("front", trace_id) if e.get("msg") == "end"] and logs.of_trace("front", trace_id),
+        what="the debug request's lines",
+    )
+    debug = [e for e in entries if e.get("level") == "debug"]
+    assert "calling forecaster" in [e.get("msg") for e in debug]
+    assert any("payload" in e or "result" in e for e in debug), debug  # payload logs too
+
+    assert http_get(switch + "?debug-logs=off").json() == {"debug-logs": "off"}
+    assert http_get(switch + "?debug-logs=maybe").status == 400
+    header, quiet_trace, _ = new_traceparent(sampled=False)
+    assert http_get(healthy.front_url + "/forecast/198.51.100.41", headers={"traceparent": header}).status == 200
+    # Barrier: a failing request's error line shows the front's log is up to date.
+    fail_header, fail_trace, _ = new_traceparent(sampled=False)
+    assert http_get(healthy.front_url + "/forecast/203.0.113.41", headers={"traceparent": fail_header}).status == 502
+    wait_for(lambda: logs.of_trace("front", fail_trace), what="the barrier's lines")
+    assert logs.of_trace("front", quiet_trace) == []
+
+
+@pytest.mark.parametrize("service", ["front", "forecaster"])
+def test_go_pprof_reads_a_cpu_profile_of_a_running_service(
+    healthy: System, tmp_path: Path, service: str
+) -> None:
+    """``go tool pprof -top`` reads a CPU profile taken from a service under load."""
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            http_get(healthy.front_url + "/forecast/198.51.100.50")
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    try:
+        reply = http_get(healthy.admin_url(service, "/debug/pprof/profile?seconds=1"), timeout=20.0)
+    finally:
+        stop.set()
+        worker.join(10.0)
+    assert reply.status == 200
+    assert reply.body[:2] == b"\x1f\x8b"  # gzipped protobuf
+    profile = tmp_path / f"{service}.pb.gz"
+    profile.write_bytes(reply.body)
+    out = subprocess.run(
+        [GO, "tool", "pprof", "-top", str(profile)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "GOCACHE": str(tmp_path / "gocache")},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "flat%" in out.stdout
+    assert ".py" in out.stdout or "python" in out.stdout.lower(), out.stdout[:2000]
