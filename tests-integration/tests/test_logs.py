@@ -20,7 +20,7 @@ def _get(system: System, path: str, traceparent: str | None = None) -> HttpReply
 def _trace_of(reply: HttpReply) -> tuple[str, bool]:
     value = reply.headers.get("traceresponse", "")
     _, trace_id, _, flags = value.split("-")
-    return trace_id, flags == "01"
+    return trace_id, bool(int(flags, 16) & 1)
 
 
 def _fail_and_wait(system: System, logs: Any) -> str:
@@ -67,7 +67,7 @@ def test_failing_request_writes_full_context_everywhere(
         what="an unsampled failing request",
     )
     assert reply.status == 502
-    assert reply.headers.get("X-Request-Id")
+    assert reply.headers.get("x-request-id")
     trace_id, sampled = _trace_of(reply)
     assert not sampled
     for name in SERVICES:
@@ -84,7 +84,7 @@ def test_failing_request_writes_full_context_everywhere(
         assert entries[0]["msg"] == "start", entries  # the middleware's line comes first
         assert entries[-1]["msg"] == "end", entries
     front = logs.of_trace("front", trace_id)
-    assert front[0].get("request_id") == reply.headers["X-Request-Id"]
+    assert front[0].get("request_id") == reply.headers["x-request-id"]
     # Error promotion exported the unsampled trace: its ids resolve to received spans.
     spans = wait_for(
         lambda: [s for s in otlp.spans(receiver) if s.trace_id == trace_id],
@@ -93,7 +93,7 @@ def test_failing_request_writes_full_context_everywhere(
     span_ids = {s.span_id for s in spans}
     assert {e["span_id"] for e in front} <= span_ids
     assert any(s.is_error for s in spans)
-    assert {s.service for s in spans} == {"front"}
+    assert "front" in {s.service for s in spans}
 
 
 def test_traced_request_writes_everything(healthy: System, logs: Any) -> None:

@@ -71,6 +71,11 @@ class Runtime:
     readiness: health.Checker
     admin: WSGIServer
 
+    def serve_admin(self) -> None:
+        """Start answering on the admin port (call it once the service listens)."""
+        threading.Thread(target=self.admin.serve_forever, name="admin", daemon=True).start()
+        log.print("started", service=self.name, port=self.args.port, admin_port=self.args.admin_port)
+
     def shutdown(self) -> None:
         """Stop the admin port and flush the telemetry (bounded)."""
         self.admin.shutdown()
@@ -99,7 +104,7 @@ def setup(name: str, args: argparse.Namespace, *pingers: health.Pinger) -> Runti
     # Third-party libraries logging through the stdlib (uvicorn, grpc) enter clue's buffer.
     logging.basicConfig(level=logging.INFO, handlers=[log.StdlibHandler()], force=True)
 
-    exporter, _ = otel.new_grpc_span_exporter(endpoint=args.otlp_endpoint, insecure=True)
+    exporter, _ = otel.new_grpc_span_exporter(endpoint=args.otlp_endpoint)
     telemetry = otel.new_config(
         name,
         VERSION,
@@ -124,8 +129,6 @@ def setup(name: str, args: argparse.Namespace, *pingers: health.Pinger) -> Runti
         "127.0.0.1", args.admin_port, _route(routes, mux), server_class=_ThreadingWSGIServer,
         handler_class=_QuietHandler,
     )  # fmt: skip
-    threading.Thread(target=admin.serve_forever, name="admin", daemon=True).start()
-    log.print("started", service=name, port=args.port, admin_port=args.admin_port)
     return Runtime(name, args, telemetry, draining, readiness, admin)
 
 

@@ -22,11 +22,12 @@ __all__ = [
 ]
 
 # What each service logs, in order, for a request whose IP the upstream refuses: the
-# minimum "full context" (the services' middleware and interceptors add their own lines).
+# minimum "full context", from the middleware's (or interceptor's) start line to its end
+# line (clients' call lines come in between).
 FAILURE_PATH: Mapping[str, tuple[str, ...]] = {
-    "front": ("forecast requested", "forecast failed"),
-    "forecaster": ("forecast requested", "forecast failed"),
-    "locator": ("locating", "geolocation failed"),
+    "front": ("start", "forecast requested", "forecast failed", "end"),
+    "forecaster": ("start", "forecast requested", "forecast failed", "end"),
+    "locator": ("start", "locating", "geolocation failed", "end"),
 }
 
 

@@ -24,6 +24,7 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_serv
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
 from clue import debug, health, interceptors, log
+from clue.health import grpc as health_grpc
 from clue_example import _runtime
 from clue_example.interfaces import Location, LocatorClient, Weather, WeatherSource
 from clue_example.proto import forecaster_pb2, forecaster_pb2_grpc, locator_pb2, locator_pb2_grpc
@@ -39,7 +40,7 @@ class GrpcLocatorClient:
     def __init__(self, target: str) -> None:
         self.channel = grpc.aio.insecure_channel(
             target,
-            interceptors=[*aio_client_interceptors(), *log.aio_grpc_client_interceptors()],
+            interceptors=[*aio_client_interceptors(), *log.aio_grpc_client_interceptors(call_log_func=log.info)],
         )
         self.stub = locator_pb2_grpc.LocatorStub(self.channel)
 
@@ -144,7 +145,9 @@ def _describe(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def serve(port: int, service: ForecasterService) -> grpc.aio.Server:
+async def serve(
+    port: int, service: ForecasterService, readiness: health.Checker
+) -> grpc.aio.Server:
     """Start the grpc.aio server (OTel spans, clue logs, debug switch, stream context)."""
     server_interceptors: list[Any] = [
         aio_server_interceptor(),  # outermost: the span is current for everything inside
@@ -154,7 +157,7 @@ async def serve(port: int, service: ForecasterService) -> grpc.aio.Server:
     ]
     server = grpc.aio.server(interceptors=server_interceptors)
     forecaster_pb2_grpc.add_ForecasterServicer_to_server(service, server)
-    health.add_grpc_health_servicer(server)
+    health_grpc.add_to_server(health_grpc.AioHealthServicer(readiness), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     return server
@@ -171,7 +174,8 @@ async def _amain(args: Any) -> None:
     service = ForecasterService(
         GrpcLocatorClient(args.locator), HttpWeatherSource(f"http://{args.upstream}")
     )
-    server = await serve(args.port, service)
+    server = await serve(args.port, service, rt.readiness)
+    rt.serve_admin()
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
 

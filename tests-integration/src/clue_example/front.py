@@ -17,7 +17,7 @@ and profiling endpoints are on the loopback admin port only. Run it with::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -75,10 +75,21 @@ class _Endpoint:
 
 
 class Front:
-    """The public API's handlers over a forecaster stub."""
+    """The public API's handlers over a forecaster channel (opened in the app's loop)."""
 
-    def __init__(self, stub: forecaster_pb2_grpc.ForecasterStub) -> None:
-        self.stub = stub
+    def __init__(self, connect: Callable[[], grpc.aio.Channel]) -> None:
+        self.connect = connect
+        self.stub: forecaster_pb2_grpc.ForecasterStub | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object) -> AsyncIterator[None]:
+        """Open the gRPC channel in the server's event loop, close it at shutdown."""
+        channel = self.connect()
+        self.stub = forecaster_pb2_grpc.ForecasterStub(channel)
+        try:
+            yield
+        finally:
+            await channel.close()
 
     async def forecast(self, request: Request) -> JSONResponse:
         """The current forecast where the IP address is."""
@@ -95,6 +106,7 @@ class Front:
     @debug.log_payloads()
     async def _forecast(self, ip: str) -> dict[str, Any]:
         log.debug("calling forecaster", ip=ip)
+        assert self.stub is not None, "the app's lifespan opens the channel"
         reply = await self.stub.Forecast(forecaster_pb2.ForecastRequest(ip=ip), timeout=5.0)
         return {
             "ip": ip,
@@ -122,6 +134,7 @@ class Front:
                 msg = forecaster_pb2.HourlyRequest(ip=ip, hour=hour)
                 interceptors.inject(msg)
                 messages.append(msg)
+        assert self.stub is not None, "the app's lifespan opens the channel"
         try:
             call = self.stub.Hourly(iter(messages), timeout=5.0)
             replies = [
@@ -143,12 +156,11 @@ def _status_of(exc: grpc.aio.AioRpcError) -> int:
     return 502
 
 
-def build_app(
-    stub: forecaster_pb2_grpc.ForecasterStub, readiness: health.Checker
-) -> ASGIApp:
-    """The front's ASGI application, fully instrumented."""
-    front = Front(stub)
+def build_app(connect: Callable[[], grpc.aio.Channel], readiness: health.Checker) -> ASGIApp:
+    """The front's ASGI application, fully instrumented; ``connect`` opens the channel."""
+    front = Front(connect)
     app = Starlette(
+        lifespan=front.lifespan,
         routes=[
             Route("/forecast/{ip}", front.forecast),
             Route("/forecast/{ip}/hourly", front.hourly),
@@ -191,18 +203,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--forecaster-admin", required=True, help="forecaster admin host:port")
     args = parser.parse_args(argv)
     rt = _runtime.setup("front", args, health.new_pinger("forecaster", args.forecaster_admin))
-    channel = grpc.aio.insecure_channel(
-        args.forecaster,
-        interceptors=[
-            *aio_client_interceptors(),
-            *log.aio_grpc_client_interceptors(),
-            *interceptors.aio_trace_stream_client_interceptors(),
-        ],
-    )
-    app = build_app(forecaster_pb2_grpc.ForecasterStub(channel), rt.readiness)
+
+    def connect() -> grpc.aio.Channel:
+        return grpc.aio.insecure_channel(
+            args.forecaster,
+            interceptors=[
+                *aio_client_interceptors(),
+                *log.aio_grpc_client_interceptors(call_log_func=log.info),
+                # Messages are stamped by the handler, each from its own span: keep that.
+                *interceptors.aio_trace_stream_client_interceptors(overwrite=False),
+            ],
+        )
+
+    app = build_app(connect, rt.readiness)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=args.port, log_config=None, access_log=False, lifespan="off"
+        app, host="127.0.0.1", port=args.port, log_config=None, access_log=False, lifespan="on"
     )
+    rt.serve_admin()
     _DrainingServer(config, rt).run()
     rt.shutdown()
 

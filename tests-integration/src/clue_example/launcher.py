@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -43,7 +43,7 @@ class HttpReply:
     """Status, headers and body of one plain HTTP call."""
 
     status: int
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lowercase
     body: bytes
 
     def json(self) -> Any:
@@ -54,6 +54,7 @@ class HttpReply:
 def http_get(url: str, *, timeout: float = 5.0, headers: dict[str, str] | None = None) -> HttpReply:
     """GET a loopback URL; HTTP error statuses are replies, not exceptions."""
     return _http("GET", url, None, timeout, headers or {})
+
 
 
 def http_post(url: str, body: Any, *, timeout: float = 5.0) -> HttpReply:
@@ -68,10 +69,14 @@ def _http(
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return HttpReply(resp.status, dict(resp.headers.items()), resp.read())
+            return HttpReply(resp.status, _lower(resp.headers.items()), resp.read())
     except urllib.error.HTTPError as err:
         with err:
-            return HttpReply(err.code, dict(err.headers.items()), err.read())
+            return HttpReply(err.code, _lower(err.headers.items()), err.read())
+
+
+def _lower(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return {k.lower(): v for k, v in items}
 
 
 @dataclass
@@ -253,7 +258,8 @@ class System:
             ],
         }[name]  # fmt: skip
         argv = ["-m", f"clue_example.{name}", *common, *deps]
-        ready = self.admin_url(name, "/livez")
+        # The admin port starts once the service listens (the front's: before uvicorn does).
+        ready = f"{self.front_url}/livez" if name == "front" else self.admin_url(name, "/livez")
         return ServiceProcess(name, argv, self.workdir, ready, env=dict(opts.env))
 
     def __enter__(self) -> System:

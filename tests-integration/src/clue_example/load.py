@@ -120,7 +120,8 @@ def run_load(base_url: str, plan: LoadPlan, *, progress: TextIO | None = None) -
         status, headers = 0, {}
         try:
             resp = session.get(base_url + path, timeout=10.0)
-            status, headers = resp.status_code, dict(resp.headers)
+            status = resp.status_code
+            headers = {k.lower(): v for k, v in resp.headers.items()}
         except requests.RequestException:
             pass
         t1 = time.monotonic()
@@ -131,7 +132,7 @@ def run_load(base_url: str, plan: LoadPlan, *, progress: TextIO | None = None) -
             status=status,
             started=t0 - start,
             latency_ms=(t1 - t0) * 1000.0,
-            request_id=headers.get("X-Request-Id"),
+            request_id=headers.get("x-request-id"),
             trace_id=trace_id,
             sampled=sampled,
         )

@@ -20,6 +20,7 @@ from opentelemetry.instrumentation.grpc import server_interceptor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
 from clue import debug, health, log
+from clue.health import grpc as health_grpc
 from clue_example import _runtime
 from clue_example.interfaces import GeoSource, Location
 from clue_example.proto import locator_pb2, locator_pb2_grpc
@@ -84,7 +85,9 @@ class LocatorService(locator_pb2_grpc.LocatorServicer):
         )
 
 
-def serve(port: int, source: GeoSource, *, workers: int = 8) -> grpc.Server:
+def serve(
+    port: int, source: GeoSource, readiness: health.Checker, *, workers: int = 8
+) -> grpc.Server:
     """Start the gRPC server (OTel spans, clue logs, debug switch) on 127.0.0.1:port."""
     interceptors: list[Any] = [
         server_interceptor(),  # outermost: the span is current for everything inside
@@ -93,7 +96,7 @@ def serve(port: int, source: GeoSource, *, workers: int = 8) -> grpc.Server:
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=interceptors)
     locator_pb2_grpc.add_LocatorServicer_to_server(LocatorService(source), server)
-    health.add_grpc_health_servicer(server)
+    health_grpc.add_to_server(health_grpc.HealthServicer(readiness), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     return server
@@ -106,7 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rt = _runtime.setup("locator", args, health.new_pinger("upstream", args.upstream))
     RequestsInstrumentor().instrument()
-    server = serve(args.port, HttpGeoSource(f"http://{args.upstream}"))
+    server = serve(args.port, HttpGeoSource(f"http://{args.upstream}"), rt.readiness)
+    rt.serve_admin()
     stopped = threading.Event()
 
     def stop() -> None:
