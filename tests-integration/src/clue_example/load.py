@@ -23,7 +23,15 @@ from typing import TextIO
 
 import requests
 
-__all__ = ["LoadPlan", "LoadResult", "Progress", "RequestRecord", "plan_paths", "run_load"]
+__all__ = [
+    "LoadPlan",
+    "LoadResult",
+    "Progress",
+    "RequestRecord",
+    "plan_paths",
+    "run_load",
+    "summarize",
+]
 
 GOOD_PREFIX = "198.51.100."  # TEST-NET-2: resolves
 BAD_PREFIX = "203.0.113."  # TEST-NET-3: the upstream's default failing prefix
@@ -161,7 +169,11 @@ def _parse_traceresponse(value: str) -> tuple[str | None, bool]:
 
 
 class Progress:
-    """A one-line progress bar: done/total, failures, rate, elapsed (thread-safe)."""
+    """A progress bar: done/total, failures, rate, elapsed (thread-safe).
+
+    On a terminal it redraws one line ten times a second; elsewhere (CI logs) it
+    writes a line at every tenth of the way.
+    """
 
     WIDTH = 30
 
@@ -172,34 +184,45 @@ class Progress:
         self.done = 0
         self.failed = 0
         self.start = time.monotonic()
+        self._tty = bool(getattr(stream, "isatty", lambda: False)())
         self._last_draw = 0.0
+        self._drawn = -1  # ``done`` at the last draw
         self._lock = threading.Lock()
 
     def advance(self, *, failed: bool = False) -> None:
-        """Count one finished request; redraw at most ten times a second."""
+        """Count one finished request; redraw when due."""
         with self._lock:
             self.done += 1
             self.failed += failed
             now = time.monotonic()
-            if now - self._last_draw >= 0.1 or self.done == self.total:
-                self._last_draw = now
+            if self._tty:
+                due = now - self._last_draw >= 0.1 or self.done == self.total
+            else:
+                due = self.done * 10 // self.total > max(self._drawn, 0) * 10 // self.total
+            if due:
                 self._draw(now)
 
     def close(self) -> None:
-        """Draw the final state and end the line."""
+        """Draw the final state if not drawn yet, and end the line."""
         with self._lock:
-            self._draw(time.monotonic())
-            self.stream.write("\n")
+            if self._drawn != self.done:
+                self._draw(time.monotonic())
+            if self._tty:
+                self.stream.write("\n")
             self.stream.flush()
 
     def _draw(self, now: float) -> None:
+        self._last_draw = now
+        self._drawn = self.done
         elapsed = now - self.start
         filled = int(self.WIDTH * self.done / self.total) if self.total else self.WIDTH
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        self.stream.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
-            f"{self.done}/{self.total} failed={self.failed} {rate:6.1f} req/s {elapsed:5.1f}s"
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        line = (
+            f"{self.label} [{bar}] {self.done}/{self.total} failed={self.failed} "
+            f"{rate:6.1f} req/s {elapsed:5.1f}s"
         )
+        self.stream.write("\r" + line if self._tty else line + "\n")
         self.stream.flush()
 
 
