@@ -186,6 +186,8 @@ def error(msg: Any = None, /, *args: Any, err: Any = None, **kv: Any) -> None:
         ...         raise KeyError("alice")
         ...     except KeyError as exc:
         ...         log.error("user not found", err=exc)  # writes both entries
+        time=... level=info msg="loading user"
+        time=... level=error err='alice' msg="user not found" exception="Traceback ..."
     """
     ctx = _get()
     if ctx is not None:
@@ -212,6 +214,7 @@ def fatal(msg: Any = None, /, *args: Any, err: Any = None, **kv: Any) -> NoRetur
         ...     log.fatal("cannot bind port", port=80)
         ... except SystemExit as exc:
         ...     exc.code
+        time=... level=error msg="cannot bind port" port=80
         1
     """
     error(msg, *args, err=err, **kv)
@@ -228,6 +231,7 @@ def flush() -> None:
         >>> with log.context():
         ...     log.info("kept in memory")
         ...     log.flush()  # written; later entries are written at once
+        time=... level=info msg="kept in memory"
     """
     ctx = _get()
     if ctx is not None:
