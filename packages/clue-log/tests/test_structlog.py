@@ -109,3 +109,28 @@ def test_hand_written_chain_snapshot_of_containers() -> None:
         items.append(2)
         log.flush()
     assert json.loads(stream.getvalue())["items"] == [1]
+
+
+def test_bound_logger_methods_and_positional_args(out: JsonOut) -> None:
+    """bind(), %-args, log(level) and the async methods all reach clue."""
+    import logging
+
+    logger = structlog.get_logger().bind(svc="x")
+    with log.context():
+        logger.info("hello %s", "world", k=1)
+        logger.log(logging.WARNING, "via log")
+        logger.msg("via msg")
+        logger.log(logging.ERROR, "failed")
+    docs = out.docs()
+    assert [d["msg"] for d in docs] == ["hello world", "via log", "via msg", "failed"]
+    assert [d["level"] for d in docs] == ["info", "warn", "info", "error"]
+    assert all(d["svc"] == "x" for d in docs)
+
+
+async def test_async_methods_reach_clue(out: JsonOut) -> None:
+    """structlog's async methods (ainfo, aerror) go through clue's processor."""
+    logger = structlog.get_logger()
+    with log.context():
+        await logger.ainfo("async info")
+        await logger.aerror("async error")
+    assert out.msgs() == ["async info", "async error"]

@@ -54,8 +54,12 @@ class _Switch:
 switch = _Switch()
 
 
+_CAPTURE = _MUTABLE | {bool}
+
+
 def _make(level: str) -> Callable[..., None]:
     sw = switch
+    capture_types = _CAPTURE
 
     def log_fn(msg: Any = None, /, *args: Any, **kv: Any) -> None:
         ctx = _get()
@@ -64,8 +68,8 @@ def _make(level: str) -> Callable[..., None]:
             if buf is not None:
                 # Hot path, written for speed: decide, capture, append; defer the rest.
                 if sw.plain:
-                    span = _otel_get().get(_SPAN_KEY)
-                    tracing = span is not None and _sampled(span)
+                    otel_ctx = _otel_get()
+                    tracing = _SPAN_KEY in otel_ctx and _sampled(otel_ctx[_SPAN_KEY])
                     extra = None
                 else:
                     tracing, extra = _slow_switch(sw)
@@ -73,7 +77,7 @@ def _make(level: str) -> Callable[..., None]:
                     for v in kv.values():
                         # Mutable containers are copied; bools send us to the slow path
                         # because ``exc_info=True`` must be resolved now.
-                        if v.__class__ in _CAPTURE:
+                        if type(v) in capture_types:
                             kv = _capture(kv)
                             break
                     if args:
@@ -98,9 +102,6 @@ def _make_debug() -> Callable[..., None]:
 
     log_fn.__name__ = log_fn.__qualname__ = "debug"
     return log_fn
-
-
-_CAPTURE = _MUTABLE | {bool}
 
 
 def _capture(kv: dict[str, Any]) -> dict[str, Any]:
