@@ -59,9 +59,12 @@ GRPC_DURATION_KEY = _keys.GRPC_DURATION_KEY
 TIMESTAMP_FORMAT = _keys.TIMESTAMP_FORMAT
 
 __all__ = [
+    "BufferingProcessor",
     "ERROR_MESSAGE_KEY",
     "EXCEPTION_KEY",
+    "Entry",
     "FILE_KEY",
+    "Fields",
     "GRPC_CODE_KEY",
     "GRPC_DURATION_KEY",
     "GRPC_METHOD_KEY",
@@ -80,13 +83,10 @@ __all__ = [
     "REQUEST_ID_KEY",
     "SEVERITY_KEY",
     "SPAN_ID_KEY",
+    "StdlibHandler",
     "TIMESTAMP_FORMAT",
     "TIMESTAMP_KEY",
     "TRACE_ID_KEY",
-    "BufferingProcessor",
-    "Entry",
-    "Fields",
-    "StdlibHandler",
     "as_std_logger",
     "bind",
     "configure",

@@ -54,8 +54,12 @@ class _Switch:
 switch = _Switch()
 
 
+_CAPTURE = _MUTABLE | {bool}
+
+
 def _make(level: str) -> Callable[..., None]:
     sw = switch
+    capture_types = _CAPTURE
 
     def log_fn(msg: Any = None, /, *args: Any, **kv: Any) -> None:
         ctx = _get()
@@ -64,8 +68,8 @@ def _make(level: str) -> Callable[..., None]:
             if buf is not None:
                 # Hot path, written for speed: decide, capture, append; defer the rest.
                 if sw.plain:
-                    span = _otel_get().get(_SPAN_KEY)
-                    tracing = span is not None and _sampled(span)
+                    otel_ctx = _otel_get()
+                    tracing = _SPAN_KEY in otel_ctx and _sampled(otel_ctx[_SPAN_KEY])
                     extra = None
                 else:
                     tracing, extra = _slow_switch(sw)
@@ -73,7 +77,7 @@ def _make(level: str) -> Callable[..., None]:
                     for v in kv.values():
                         # Mutable containers are copied; bools send us to the slow path
                         # because ``exc_info=True`` must be resolved now.
-                        if v.__class__ in _CAPTURE:
+                        if type(v) in capture_types:
                             kv = _capture(kv)
                             break
                     if args:
@@ -98,9 +102,6 @@ def _make_debug() -> Callable[..., None]:
 
     log_fn.__name__ = log_fn.__qualname__ = "debug"
     return log_fn
-
-
-_CAPTURE = _MUTABLE | {bool}
 
 
 def _capture(kv: dict[str, Any]) -> dict[str, Any]:
@@ -186,6 +187,8 @@ def error(msg: Any = None, /, *args: Any, err: Any = None, **kv: Any) -> None:
         ...         raise KeyError("alice")
         ...     except KeyError as exc:
         ...         log.error("user not found", err=exc)  # writes both entries
+        time=... level=info msg="loading user"
+        time=... level=error err='alice' msg="user not found" exception="Traceback ..."
     """
     ctx = _get()
     if ctx is not None:
@@ -212,6 +215,7 @@ def fatal(msg: Any = None, /, *args: Any, err: Any = None, **kv: Any) -> NoRetur
         ...     log.fatal("cannot bind port", port=80)
         ... except SystemExit as exc:
         ...     exc.code
+        time=... level=error msg="cannot bind port" port=80
         1
     """
     error(msg, *args, err=err, **kv)
@@ -228,6 +232,7 @@ def flush() -> None:
         >>> with log.context():
         ...     log.info("kept in memory")
         ...     log.flush()  # written; later entries are written at once
+        time=... level=info msg="kept in memory"
     """
     ctx = _get()
     if ctx is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
@@ -112,11 +111,11 @@ def configure(
     state.max_buffered = max_buffered
     _format.limits.max_size = max_size
 
-    from clue.log._structlog import NullLoggerFactory, processor
+    from clue.log._structlog import NullLoggerFactory, bound_logger_class, processor
 
     structlog.configure(
         processors=[processor],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        wrapper_class=bound_logger_class(),
         logger_factory=NullLoggerFactory(),
         cache_logger_on_first_use=False,
     )

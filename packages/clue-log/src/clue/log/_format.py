@@ -194,7 +194,7 @@ def _logfmt_value(v: object) -> str:
     if t is bool:
         return "true" if v else "false"
     if t is int:
-        return _int_str(v)  # type: ignore[arg-type]
+        return _quote(_int_str(v))  # type: ignore[arg-type]
     if t is float:
         return _float_str(v)  # type: ignore[arg-type]
     if v is None:

@@ -96,7 +96,7 @@ def _is_binary(stream: object) -> bool:
 
 
 def _name(fmt: object) -> str:
-    return getattr(fmt, "__qualname__", None) or type(fmt).__name__
+    return getattr(fmt, "__name__", None) or type(fmt).__name__
 
 
 class _FailureReporter:

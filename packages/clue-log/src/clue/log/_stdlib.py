@@ -58,7 +58,8 @@ def as_std_logger(name: str | None = None) -> logging.Logger:
     Example:
         >>> from clue import log
         >>> logger = log.as_std_logger("payments")
-        >>> logger.info("charging %s", "card")
+        >>> logger.info("charging %s", "card")  # outside a log context: written at once
+        time=... level=info msg="charging card" logger=payments
     """
     logger = logging.getLogger(name or "clue")
     if not any(isinstance(h, StdlibHandler) for h in logger.handlers):
