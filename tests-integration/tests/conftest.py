@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from clue.otel.testing import OTLPReceiver
 from clue_example import otlp
 from clue_example.harness import wait_for
 from clue_example.launcher import System, SystemOptions, http_get
+
+from clue.otel.testing import OTLPReceiver
 
 
 @pytest.fixture(scope="session")
@@ -85,11 +85,8 @@ class LogWatch:
         with path.open("rb") as f:
             f.seek(self.start[name])
             data = f.read()
-        result = []
-        for line in data.decode(errors="replace").splitlines():
-            if line.startswith("{"):
-                result.append(json.loads(line))
-        return result
+        lines = data.decode(errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
 
     def of_trace(self, name: str, trace_id: str) -> list[dict[str, Any]]:
         """The new entries of one service that belong to a trace."""

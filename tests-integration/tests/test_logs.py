@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from clue.otel.testing import OTLPReceiver
 from clue_example import analysis, otlp
+from clue_example.analysis import SpanView
 from clue_example.harness import new_traceparent, wait_for
 from clue_example.launcher import HttpReply, System, http_get
+
+from clue.otel.testing import OTLPReceiver
 
 SERVICES = ("front", "forecaster", "locator")
 
@@ -63,7 +65,7 @@ def test_failing_request_writes_full_context_everywhere(
     # No traceparent: the front starts the trace; the tiny sampling target leaves it
     # unsampled, so only error promotion can export it.
     reply = wait_for(
-        lambda: (r if not _trace_of(r := _get(healthy, "/forecast/203.0.113.9"))[1] else None),
+        lambda: r if not _trace_of(r := _get(healthy, "/forecast/203.0.113.9"))[1] else None,
         what="an unsampled failing request",
     )
     assert reply.status == 502
@@ -75,7 +77,9 @@ def test_failing_request_writes_full_context_everywhere(
         entries = wait_for(
             lambda n=name, x=expected: (
                 found
-                if analysis.is_subsequence(x, analysis.messages(found := logs.of_trace(n, trace_id)))
+                if analysis.is_subsequence(
+                    x, analysis.messages(found := logs.of_trace(n, trace_id))
+                )
                 else None
             ),
             what=f"{name}'s full context",
@@ -86,12 +90,13 @@ def test_failing_request_writes_full_context_everywhere(
     front = logs.of_trace("front", trace_id)
     assert front[0].get("request_id") == reply.headers["x-request-id"]
     # Error promotion exported the unsampled trace: its ids resolve to received spans.
-    spans = wait_for(
-        lambda: [s for s in otlp.spans(receiver) if s.trace_id == trace_id],
-        what="the promoted trace's spans",
-    )
-    span_ids = {s.span_id for s in spans}
-    assert {e["span_id"] for e in front} <= span_ids
+    logged = {e["span_id"] for e in front}
+
+    def resolved() -> list[SpanView] | None:
+        spans = otlp.spans_of_trace(receiver, trace_id)
+        return spans if logged <= {x.span_id for x in spans} else None
+
+    spans = wait_for(resolved, what="the spans of the promoted trace's log entries")
     assert any(s.is_error for s in spans)
     assert "front" in {s.service for s in spans}
 

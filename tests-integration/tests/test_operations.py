@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from clue_example.harness import new_traceparent, wait_for
 from clue_example.launcher import HttpReply, System, http_get
 
@@ -64,7 +63,7 @@ def test_readiness_flips_on_sigterm(healthy: System) -> None:
     assert http_get(healthy.front_url + "/readyz").status == 200
     front.send_signal(signal.SIGTERM)
     draining = wait_for(
-        lambda: (r if (r := http_get(healthy.front_url + "/readyz")).status == 503 else None),
+        lambda: r if (r := http_get(healthy.front_url + "/readyz")).status == 503 else None,
         what="the front's readiness to flip",
     )
     assert draining.json()["status"]["serving"] == "NOT OK"
@@ -82,9 +81,17 @@ def test_debug_switch_turns_debug_lines_on_and_off(healthy: System, logs: Any) -
     assert http_get(switch).json() == {"debug-logs": "off"}
     assert http_get(switch + "?debug-logs=on").json() == {"debug-logs": "on"}
     header, trace_id, _ = new_traceparent(sampled=False)
-    assert http_get(healthy.front_url + "/forecast/198.51.100.40", headers={"traceparent": header}).status == 200
+    assert (
+        http_get(
+            healthy.front_url + "/forecast/198.51.100.40", headers={"traceparent": header}
+        ).status
+        == 200
+    )
     entries = wait_for(
-        lambda: [e for e in logs.of_trace("front", trace_id) if e.get("msg") == "end"] and logs.of_trace("front", trace_id),
+        lambda: (
+            [e for e in logs.of_trace("front", trace_id) if e.get("msg") == "end"]
+            and logs.of_trace("front", trace_id)
+        ),
         what="the debug request's lines",
     )
     debug = [e for e in entries if e.get("level") == "debug"]
@@ -94,10 +101,20 @@ def test_debug_switch_turns_debug_lines_on_and_off(healthy: System, logs: Any) -
     assert http_get(switch + "?debug-logs=off").json() == {"debug-logs": "off"}
     assert http_get(switch + "?debug-logs=maybe").status == 400
     header, quiet_trace, _ = new_traceparent(sampled=False)
-    assert http_get(healthy.front_url + "/forecast/198.51.100.41", headers={"traceparent": header}).status == 200
+    assert (
+        http_get(
+            healthy.front_url + "/forecast/198.51.100.41", headers={"traceparent": header}
+        ).status
+        == 200
+    )
     # Barrier: a failing request's error line shows the front's log is up to date.
     fail_header, fail_trace, _ = new_traceparent(sampled=False)
-    assert http_get(healthy.front_url + "/forecast/203.0.113.41", headers={"traceparent": fail_header}).status == 502
+    assert (
+        http_get(
+            healthy.front_url + "/forecast/203.0.113.41", headers={"traceparent": fail_header}
+        ).status
+        == 502
+    )
     wait_for(lambda: logs.of_trace("front", fail_trace), what="the barrier's lines")
     assert logs.of_trace("front", quiet_trace) == []
 
@@ -129,6 +146,7 @@ def test_go_pprof_reads_a_cpu_profile_of_a_running_service(
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
         env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "GOCACHE": str(tmp_path / "gocache")},
     )
     assert out.returncode == 0, out.stderr

@@ -9,12 +9,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from clue_example import analysis, demo, load
 from clue_example.launcher import free_port, http_get, http_post
 from clue_example.upstream import Faults, UpstreamServer, location_of
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 @pytest.fixture
@@ -107,12 +106,12 @@ class _Front(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
 def test_run_load_records_every_answer_and_draws_progress() -> None:
-    """The load sends every planned request, records statuses and trace flags, and shows progress."""
+    """The load sends every planned request, records answers and trace flags, shows progress."""
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Front)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
@@ -155,15 +154,19 @@ def test_traceresponse_round_trips(trace_id: int, span_id: int, flags: int) -> N
 @given(st.text(max_size=80))
 def test_traceresponse_garbage_never_raises(value: str) -> None:
     """A malformed traceresponse header parses to no trace, never to an exception."""
-    trace_id, sampled = load._parse_traceresponse(value)
+    trace_id, _ = load._parse_traceresponse(value)
     assert trace_id is None or len(trace_id) == 32
 
 
-def _entry(msg: str, trace: str, level: str = "info", t: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
+def _entry(
+    msg: str, trace: str, level: str = "info", t: str = "2026-01-01T00:00:00Z"
+) -> dict[str, Any]:
     return {"time": t, "level": level, "msg": msg, "trace_id": trace}
 
 
-def _run(label: str, records: list[load.RequestRecord], entries: dict[str, list[dict[str, Any]]]) -> demo.RunResult:
+def _run(
+    label: str, records: list[load.RequestRecord], entries: dict[str, list[dict[str, Any]]]
+) -> demo.RunResult:
     lines = {n: len(e) for n, e in entries.items()}
     return demo.RunResult(
         label=label,
@@ -177,7 +180,9 @@ def _run(label: str, records: list[load.RequestRecord], entries: dict[str, list[
     )
 
 
-def _record(path: str, status: int, trace: str, *, fail: bool, sampled: bool = False) -> load.RequestRecord:
+def _record(
+    path: str, status: int, trace: str, *, fail: bool, sampled: bool = False
+) -> load.RequestRecord:
     return load.RequestRecord(path, fail, status, 0.0, 1.0, "rid", trace, sampled)
 
 

@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.types import StartResponse, WSGIApplication as WSGIApp, WSGIEnvironment
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import StartResponse, WSGIEnvironment
+from wsgiref.types import WSGIApplication as WSGIApp
 
 from clue import debug, health, log, otel
 
@@ -74,7 +75,9 @@ class Runtime:
     def serve_admin(self) -> None:
         """Start answering on the admin port (call it once the service listens)."""
         threading.Thread(target=self.admin.serve_forever, name="admin", daemon=True).start()
-        log.print("started", service=self.name, port=self.args.port, admin_port=self.args.admin_port)
+        log.print(
+            "started", service=self.name, port=self.args.port, admin_port=self.args.admin_port
+        )
 
     def shutdown(self) -> None:
         """Stop the admin port and flush the telemetry (bounded)."""
@@ -151,5 +154,5 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         """No access log on the admin port."""

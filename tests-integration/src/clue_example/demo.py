@@ -179,8 +179,16 @@ def build_report(buffered: RunResult, baseline: RunResult, plan: LoadPlan,
             "traced": len(sampled_traces),
         },
         "logs": {
-            "buffered": {"lines": total_lines, "bytes": total_bytes, "per_service": _per_service(buffered)},
-            "log_everything": {"lines": base_lines, "bytes": base_bytes, "per_service": _per_service(baseline)},
+            "buffered": {
+                "lines": total_lines,
+                "bytes": total_bytes,
+                "per_service": _per_service(buffered),
+            },
+            "log_everything": {
+                "lines": base_lines,
+                "bytes": base_bytes,
+                "per_service": _per_service(baseline),
+            },
             "saved_lines_pct": _pct_saved(total_lines, base_lines),
             "saved_bytes_pct": _pct_saved(total_bytes, base_bytes),
         },
@@ -220,7 +228,11 @@ def _pct_saved(written: int, everything: int) -> float:
 def render_report(report: Mapping[str, Any]) -> str:
     """The report as a person reads it."""
     load, req, logs = report["load"], report["requests"], report["logs"]
-    full, clean, traces = report["failed_full_context"], report["successful_untraced"], report["traces"]
+    full, clean, traces = (
+        report["failed_full_context"],
+        report["successful_untraced"],
+        report["traces"],
+    )
     buf, base = logs["buffered"], logs["log_everything"]
     rows: list[tuple[str, str, str]] = [
         ("log lines written", f"{buf['lines']:,}", f"{base['lines']:,}"),
@@ -228,39 +240,51 @@ def render_report(report: Mapping[str, Any]) -> str:
     ]
     for name in buf["per_service"]:
         b, e = buf["per_service"][name], base["per_service"][name]
-        rows.append((f"  {name}", f"{b['lines']:,} / {_size(b['bytes'])}", f"{e['lines']:,} / {_size(e['bytes'])}"))
+        rows.append(
+            (
+                f"  {name}",
+                f"{b['lines']:,} / {_size(b['bytes'])}",
+                f"{e['lines']:,} / {_size(e['bytes'])}",
+            )
+        )
     health = "  ".join(
         f"{name} {'READY' if h.get('ready') else 'NOT READY'}"
-        + (" (" + ", ".join(f"{d} {s}" for d, s in h.get("status", {}).items()) + ")" if h.get("status") else "")
+        + (
+            " (" + ", ".join(f"{d} {s}" for d, s in h.get("status", {}).items()) + ")"
+            if h.get("status")
+            else ""
+        )
         for name, h in report["health"].items()
     )
-    verdict = (
-        "PASS" if full["pct"] == 100.0 and clean["wrote_anything"] == 0 else "FAIL"
-    )
+    verdict = "PASS" if full["pct"] == 100.0 and clean["wrote_anything"] == 0 else "FAIL"
+    w = 46  # width of the labels of the summary lines
     lines = [
         "",
         "clue example system: demo report",
         "=" * 72,
-        f"load            {load['sent']:,} requests in {load['duration_s']} s "
+        f"{'load':{w}}{load['sent']:,} requests in {load['duration_s']} s "
         f"({load['rate_rps']} req/s, concurrency {load['concurrency']}, seed {load['seed']})",
-        f"requests        served {req['served']:,}   failed {req['failed']:,}   traced {req['traced']:,}",
+        f"{'requests':{w}}served {req['served']:,}   failed {req['failed']:,}   "
+        f"traced {req['traced']:,}",
         "",
         f"{'':28}{'clue (buffered)':>20}{'log everything':>24}",
         *(f"{a:28}{b:>20}{c:>24}" for a, b, c in rows),
-        f"{'saved':28}{logs['saved_lines_pct']:>12.1f} % lines{logs['saved_bytes_pct']:>16.1f} % bytes",
+        f"{'saved':28}{logs['saved_lines_pct']:>12.1f} % lines"
+        f"{logs['saved_bytes_pct']:>16.1f} % bytes",
         "",
-        f"failed requests with full context written     {full['complete']:,}/{full['failed']:,} "
-        f"({full['pct']:.1f} %, must be 100 %; identical to log-everything: "
-        f"{full['identical_to_log_everything']:,})",
-        f"successful untraced requests that wrote logs  {clean['wrote_anything']:,}/{clean['requests']:,} "
-        "(must be 0)",
-        f"traces sampled                                {traces['sampled_per_s']:.2f}/s "
+        f"{'failed requests with full context written':{w}}"
+        f"{full['complete']:,}/{full['failed']:,} ({full['pct']:.1f} %, must be 100 %)",
+        f"{'  ... identical to the log-everything run':{w}}"
+        f"{full['identical_to_log_everything']:,}/{full['failed']:,}",
+        f"{'successful untraced requests that wrote logs':{w}}"
+        f"{clean['wrote_anything']:,}/{clean['requests']:,} (must be 0)",
+        f"{'traces sampled':{w}}{traces['sampled_per_s']:.2f}/s "
         f"(sampler target {traces['sampler_target_per_s']:g}/s per service)",
-        f"traces exported                               {traces['exported_traces']:,} "
+        f"{'traces exported':{w}}{traces['exported_traces']:,} "
         f"({traces['exported_per_s']:.2f}/s; {traces['error_promoted']:,} of "
         f"{traces['failed_unsampled']:,} unsampled failures promoted)",
-        f"spans received                                {traces['spans_received']:,}",
-        f"health                                        {health}",
+        f"{'spans received':{w}}{traces['spans_received']:,}",
+        f"{'health':{w}}{health}",
         "=" * 72,
         f"verdict: {verdict}",
     ]

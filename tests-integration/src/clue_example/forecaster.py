@@ -40,7 +40,10 @@ class GrpcLocatorClient:
     def __init__(self, target: str) -> None:
         self.channel = grpc.aio.insecure_channel(
             target,
-            interceptors=[*aio_client_interceptors(), *log.aio_grpc_client_interceptors(call_log_func=log.info)],
+            interceptors=[
+                *aio_client_interceptors(),
+                *log.aio_grpc_client_interceptors(call_log_func=log.info),
+            ],
         )
         self.stub = locator_pb2_grpc.LocatorStub(self.channel)
 

@@ -58,7 +58,10 @@ class TraceResponseMiddleware:
                 ctx = trace.get_current_span().get_span_context()
                 if ctx.is_valid:
                     value = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
-                    message["headers"] = [*message.get("headers", []), (b"traceresponse", value.encode())]
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (b"traceresponse", value.encode()),
+                    ]
             await send(message)
 
         await self.app(scope, receive, send_with_header)

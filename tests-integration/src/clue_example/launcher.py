@@ -56,7 +56,6 @@ def http_get(url: str, *, timeout: float = 5.0, headers: dict[str, str] | None =
     return _http("GET", url, None, timeout, headers or {})
 
 
-
 def http_post(url: str, body: Any, *, timeout: float = 5.0) -> HttpReply:
     """POST a JSON body to a loopback URL."""
     data = json.dumps(body).encode()

@@ -117,7 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: UpstreamServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence the access log: the upstream stands for a third party."""
 
     def do_GET(self) -> None:
@@ -137,7 +137,11 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         if url.path.startswith("/geo/"):
             ip = url.path.removeprefix("/geo/")
-            if not ip or ip.startswith(faults.fail_prefix) or self.server.roll(faults.geo_error_rate):
+            if (
+                not ip
+                or ip.startswith(faults.fail_prefix)
+                or self.server.roll(faults.geo_error_rate)
+            ):
                 self._reply(503, {"error": f"geolocation of {ip!r} failed (injected)"})
             else:
                 self._reply(200, location_of(ip))
