@@ -6,12 +6,14 @@ stop, signal or reconfigure a service put it back as they found it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from clue_example import otlp
+from clue_example.analysis import is_subsequence, messages
 from clue_example.harness import wait_for
 from clue_example.launcher import System, SystemOptions, http_get
 
@@ -54,7 +56,11 @@ def healthy(system: System) -> Iterator[System]:
 def _wait_ready(system: System) -> None:
     for name in ("locator", "forecaster", "front"):
         url = system.admin_url(name, "/readyz")
-        wait_for(lambda u=url: _status(u) == 200, timeout=20.0, what=f"{name} ready")
+        wait_for(functools.partial(_ready, url), timeout=20.0, what=f"{name} ready")
+
+
+def _ready(url: str) -> bool:
+    return _status(url) == 200
 
 
 def _status(url: str) -> int:
@@ -91,3 +97,14 @@ class LogWatch:
     def of_trace(self, name: str, trace_id: str) -> list[dict[str, Any]]:
         """The new entries of one service that belong to a trace."""
         return [e for e in self.entries(name) if e.get("trace_id") == trace_id]
+
+    def wait_messages(
+        self, name: str, trace_id: str, expected: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Wait until a service wrote ``expected`` messages, in order, for a trace."""
+
+        def probe() -> list[dict[str, Any]] | None:
+            entries = self.of_trace(name, trace_id)
+            return entries if is_subsequence(expected, messages(entries)) else None
+
+        return wait_for(probe, what=f"{name}'s {list(expected)} in trace {trace_id}")

@@ -31,10 +31,7 @@ def _fail_and_wait(system: System, logs: Any) -> str:
     reply = _get(system, "/forecast/203.0.113.7", header)
     assert reply.status == 502
     for name in SERVICES:
-        wait_for(
-            lambda n=name: any(e.get("level") == "error" for e in logs.of_trace(n, trace_id)),
-            what=f"{name}'s error entry",
-        )
+        logs.wait_messages(name, trace_id, analysis.FAILURE_PATH[name])
     return trace_id
 
 
@@ -74,16 +71,7 @@ def test_failing_request_writes_full_context_everywhere(
     assert not sampled
     for name in SERVICES:
         expected = analysis.FAILURE_PATH[name]
-        entries = wait_for(
-            lambda n=name, x=expected: (
-                found
-                if analysis.is_subsequence(
-                    x, analysis.messages(found := logs.of_trace(n, trace_id))
-                )
-                else None
-            ),
-            what=f"{name}'s full context",
-        )
+        entries = logs.wait_messages(name, trace_id, expected)
         assert analysis.full_context_written(entries, expected), entries
         assert entries[0]["msg"] == "start", entries  # the middleware's line comes first
         assert entries[-1]["msg"] == "end", entries
@@ -108,10 +96,7 @@ def test_traced_request_writes_everything(healthy: System, logs: Any) -> None:
     assert reply.status == 200
     assert _trace_of(reply) == (trace_id, True)
     for name in SERVICES:
-        entries = wait_for(
-            lambda n=name: [e for e in logs.of_trace(n, trace_id) if e.get("msg") == "end"],
-            what=f"{name}'s end line",
-        )
-        assert entries
+        entries = logs.wait_messages(name, trace_id, ("start", "end"))
+        assert all(e["trace_id"] == trace_id for e in entries)
     assert "forecast served" in analysis.messages(logs.of_trace("front", trace_id))
     assert "located" in analysis.messages(logs.of_trace("locator", trace_id))

@@ -68,7 +68,7 @@ def test_locate_answers_from_the_source_and_writes_nothing(logs: CapturedLogs) -
     source = GeoSourceMock()
     source.add_lookup(lambda ip: OSLO if ip == OSLO.ip else _raise(AssertionError(ip))(ip))
     with log.context():
-        reply = LocatorService(source).Locate(locator_pb2.LocateRequest(ip=OSLO.ip), FakeContext())  # type: ignore[arg-type]
+        reply = LocatorService(source).Locate(locator_pb2.LocateRequest(ip=OSLO.ip), FakeContext())
     assert reply.city == "Oslo"
     assert reply.latitude == pytest.approx(59.91)
     assert not source.has_more()
@@ -80,7 +80,7 @@ def test_locate_failure_aborts_unavailable_and_writes_its_context(logs: Captured
     source = GeoSourceMock()
     source.add_lookup(_raise(RuntimeError("upstream down")))
     with log.context(), pytest.raises(AbortedError) as aborted:
-        LocatorService(source).Locate(locator_pb2.LocateRequest(ip="198.51.100.2"), FakeContext())  # type: ignore[arg-type]
+        LocatorService(source).Locate(locator_pb2.LocateRequest(ip="198.51.100.2"), FakeContext())
     assert aborted.value.code == grpc.StatusCode.UNAVAILABLE
     assert "upstream down" in aborted.value.details
     assert logs.messages == ["locating", "geolocation failed"]
@@ -90,7 +90,7 @@ def test_locate_rejects_a_non_ip_without_calling_the_source(logs: CapturedLogs) 
     """A malformed address is INVALID_ARGUMENT; the source (a strict mock) is never called."""
     source = GeoSourceMock()
     with log.context(), pytest.raises(AbortedError) as aborted:
-        LocatorService(source).Locate(locator_pb2.LocateRequest(ip="not-an-ip"), FakeContext())  # type: ignore[arg-type]
+        LocatorService(source).Locate(locator_pb2.LocateRequest(ip="not-an-ip"), FakeContext())
     assert aborted.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert logs.messages == []
 
@@ -105,7 +105,7 @@ async def test_forecast_combines_locator_and_weather(logs: CapturedLogs) -> None
     with log.context():
         reply = await ForecasterService(locator, weather).Forecast(
             forecaster_pb2.ForecastRequest(ip=OSLO.ip),
-            FakeAioContext(),  # type: ignore[arg-type]
+            FakeAioContext(),
         )
     assert (reply.city, reply.summary, reply.temperature_c) == ("Oslo", "rain", 4.5)
     assert not locator.has_more()
@@ -126,7 +126,7 @@ async def test_forecast_failure_skips_the_weather_and_writes_its_context(
     with log.context(), pytest.raises(AbortedError) as aborted:
         await ForecasterService(locator, weather).Forecast(
             forecaster_pb2.ForecastRequest(ip="203.0.113.1"),
-            FakeAioContext(),  # type: ignore[arg-type]
+            FakeAioContext(),
         )
     assert aborted.value.code == grpc.StatusCode.UNAVAILABLE
     assert logs.messages == ["forecast requested", "forecast failed"]
@@ -159,8 +159,7 @@ async def test_hourly_handles_each_message_in_its_own_trace_context() -> None:
             yield m
 
     replies = [
-        r
-        async for r in ForecasterService(locator, weather).Hourly(stream(), FakeAioContext())  # type: ignore[arg-type]
+        r async for r in ForecasterService(locator, weather).Hourly(stream(), FakeAioContext())
     ]
     assert [r.hour for r in replies] == [0, 1]
     assert not locator.has_more()

@@ -17,6 +17,7 @@ __all__ = [
     "SpanView",
     "by_trace",
     "full_context_written",
+    "is_subsequence",
     "messages",
     "reference_sequences",
 ]

@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
         return grpc.aio.insecure_channel(
             args.forecaster,
             interceptors=[
-                *aio_client_interceptors(),
+                *aio_client_interceptors(),  # type: ignore[no-untyped-call]  # OTel's: untyped
                 *log.aio_grpc_client_interceptors(call_log_func=log.info),
                 # Messages are stamped by the handler, each from its own span: keep that.
                 *interceptors.aio_trace_stream_client_interceptors(overwrite=False),

@@ -52,7 +52,7 @@ class HttpGeoSource:
         )
 
 
-class LocatorService(locator_pb2_grpc.LocatorServicer):
+class LocatorService(locator_pb2_grpc.LocatorServicer):  # type: ignore[misc]  # generated, untyped
     """The Locator gRPC service over a ``GeoSource``."""
 
     def __init__(self, source: GeoSource) -> None:
@@ -90,7 +90,8 @@ def serve(
 ) -> grpc.Server:
     """Start the gRPC server (OTel spans, clue logs, debug switch) on 127.0.0.1:port."""
     interceptors: list[Any] = [
-        server_interceptor(),  # outermost: the span is current for everything inside
+        # Outermost: the span is current for everything inside. (OTel's is untyped.)
+        server_interceptor(),  # type: ignore[no-untyped-call]
         log.GrpcServerInterceptor(call_log_func=log.info),
         debug.GrpcServerInterceptor(),
     ]
