@@ -34,6 +34,8 @@ def system(receiver: OTLPReceiver, tmp_path_factory: pytest.TempPathFactory) -> 
         otlp_endpoint=otlp.grpc_endpoint(receiver),
         # A low target, so requests without a sampled traceparent stay untraced.
         sampling_rate=0.01,
+        # Long enough to observe a draining service on a busy machine.
+        drain_seconds=5.0,
     )
     with System(tmp_path_factory.mktemp("system"), options) as sys_:
         yield sys_

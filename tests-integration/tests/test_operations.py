@@ -41,8 +41,8 @@ def test_health_reports_a_dependency_going_down_and_back(healthy: System) -> Non
     wait_for(lambda: _status_is(healthy, "locator", 200, "upstream", "OK"))
     wait_for(lambda: _status_is(healthy, "forecaster", 200, "upstream", "OK"))
 
-    # A whole service process going away and coming back on the same port.
-    healthy.services["locator"].stop()
+    # A whole service process crashing and coming back on the same port.
+    healthy.services["locator"].kill()
     wait_for(lambda: _status_is(healthy, "forecaster", 503, "locator", "NOT OK"))
     healthy.restart("locator")
     wait_for(lambda: _status_is(healthy, "forecaster", 200, "locator", "OK"))
@@ -62,16 +62,19 @@ def test_readiness_flips_on_sigterm(healthy: System) -> None:
     front = healthy.services["front"]
     assert http_get(healthy.front_url + "/readyz").status == 200
     front.send_signal(signal.SIGTERM)
-    draining = wait_for(
-        lambda: r if (r := http_get(healthy.front_url + "/readyz")).status == 503 else None,
-        what="the front's readiness to flip",
-    )
-    assert draining.json()["status"]["serving"] == "NOT OK"
-    # Still live and still serving while it drains.
-    assert http_get(healthy.front_url + "/livez").status == 200
-    assert http_get(healthy.front_url + "/forecast/198.51.100.31").status == 200
-    assert front.wait(15.0) == 0
-    healthy.restart("front")
+    try:
+        draining = wait_for(
+            lambda: r if (r := http_get(healthy.front_url + "/readyz")).status == 503 else None,
+            what="the front's readiness to flip",
+        )
+        assert draining.json()["status"]["serving"] == "NOT OK"
+        # Still live and still serving while it drains.
+        assert http_get(healthy.front_url + "/livez").status == 200
+        assert http_get(healthy.front_url + "/forecast/198.51.100.31").status == 200
+        assert front.wait(20.0) == 0
+    finally:
+        front.stop()
+        healthy.restart("front")
     assert http_get(healthy.front_url + "/readyz").status == 200
 
 

@@ -133,10 +133,10 @@ def test_run_load_records_every_answer_and_draws_progress() -> None:
 
 def test_run_load_stops_at_its_time_limit() -> None:
     """A load whose time limit passes sends fewer requests than planned, and stops."""
-    plan = load.LoadPlan(count=100_000, max_seconds=0.3, concurrency=2)
+    plan = load.LoadPlan(count=20_000, max_seconds=0.3, concurrency=2)
     port = free_port()  # nothing listens: every request fails fast
     result = load.run_load(f"http://127.0.0.1:{port}", plan)
-    assert 0 < len(result.records) < 100_000
+    assert 0 < len(result.records) < 20_000
     assert result.duration < 10.0
     assert all(r.status == 0 for r in result.records)
 

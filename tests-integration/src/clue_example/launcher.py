@@ -141,6 +141,14 @@ class ServiceProcess:
         assert self.popen is not None, "start() first"
         return self.popen.wait(timeout)
 
+    def kill(self) -> int | None:
+        """SIGKILL the process group at once (a crash), and reap it."""
+        if self.popen is None:
+            return None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        return self.popen.wait(5.0)
+
     def stop(self, grace: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL the whole process group after ``grace`` seconds."""
         if self.popen is None:
@@ -283,9 +291,11 @@ class System:
             svc.wait_ready(deadline)
 
     def stop(self) -> None:
-        """Stop every service, callers first (so in-flight calls drain downstream)."""
+        """Stop every service: all drain at once, then each is waited for (or killed)."""
         for name in reversed(SERVICES):
-            self.services[name].stop()
+            self.services[name].send_signal(signal.SIGTERM)
+        for name in reversed(SERVICES):
+            self.services[name].stop(grace=self.options.drain_seconds + 10.0)
 
     def restart(self, name: str) -> None:
         """Stop one service and start it again on the same ports."""
