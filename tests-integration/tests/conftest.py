@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from clue.otel.testing import OTLPReceiver
 from clue_example import otlp
 from clue_example.analysis import is_subsequence, messages
 from clue_example.harness import wait_for
 from clue_example.launcher import System, SystemOptions, http_get
-
-from clue.otel.testing import OTLPReceiver
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
+import pytest
+
+from clue import log
+from clue.log.testing import capture
+from clue.otel.testing import OTLPReceiver
 from clue_example import analysis, otlp
 from clue_example.analysis import SpanView
 from clue_example.harness import new_traceparent, wait_for
 from clue_example.launcher import HttpReply, System, http_get
-
-from clue.otel.testing import OTLPReceiver
+from clue_example.proto import locator_pb2, locator_pb2_grpc
 
 SERVICES = ("front", "forecaster", "locator")
 
@@ -100,3 +105,30 @@ def test_traced_request_writes_everything(healthy: System, logs: Any) -> None:
         assert all(e["trace_id"] == trace_id for e in entries)
     assert "forecast served" in analysis.messages(logs.of_trace("front", trace_id))
     assert "located" in analysis.messages(logs.of_trace("locator", trace_id))
+
+
+def test_sync_grpc_client_logs_the_call_in_the_callers_context(healthy: System, logs: Any) -> None:
+    """A sync gRPC client with clue's interceptor logs its failed call; the server writes too."""
+    target = f"127.0.0.1:{healthy.ports['locator']}"
+    header, trace_id, _ = new_traceparent(sampled=False)
+    channel = grpc.intercept_channel(
+        grpc.insecure_channel(target), log.GrpcClientInterceptor(call_log_func=log.info)
+    )
+    try:
+        stub = locator_pb2_grpc.LocatorStub(channel)
+        with capture() as mine, log.context():
+            log.info("asking the locator")
+            with pytest.raises(grpc.RpcError) as failed:
+                stub.Locate(
+                    locator_pb2.LocateRequest(ip="203.0.113.77"),
+                    metadata=[("traceparent", header)],
+                    timeout=10.0,
+                )
+    finally:
+        channel.close()
+    assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+    # The client's error flushed its context: our line, then the call's lines.
+    assert mine.messages[0] == "asking the locator"
+    assert mine.messages[-1] == "end"
+    assert mine.entries[-1].severity == "error"
+    logs.wait_messages("locator", trace_id, analysis.FAILURE_PATH["locator"])

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from clue_example.harness import new_traceparent, wait_for
 from clue_example.launcher import HttpReply, System, http_get
 

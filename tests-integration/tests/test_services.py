@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from clue_example.forecaster import ForecasterService
-from clue_example.interfaces import Location, Weather
-from clue_example.locator import LocatorService
-from clue_example.mocks.interfaces import GeoSourceMock, LocatorClientMock, WeatherSourceMock
-from clue_example.proto import forecaster_pb2, locator_pb2
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from clue import interceptors, log
 from clue.log.testing import CapturedLogs, capture
+from clue_example.forecaster import ForecasterService
+from clue_example.interfaces import Location, Weather
+from clue_example.locator import LocatorService
+from clue_example.mocks.interfaces import GeoSourceMock, LocatorClientMock, WeatherSourceMock
+from clue_example.proto import forecaster_pb2, locator_pb2
 
 OSLO = Location("198.51.100.1", "Oslo", "NO", 59.91, 10.75)
 RAIN = Weather(4.5, "rain")
@@ -165,3 +168,20 @@ async def test_hourly_handles_each_message_in_its_own_trace_context() -> None:
     assert not locator.has_more()
     # The handler's spans are children of each sender's trace.
     assert [trace_id for _, trace_id in seen] == senders
+
+
+def test_committed_mocks_are_what_cmg_generates() -> None:
+    """The mocks in clue_example/mocks are up to date with the interfaces (cmg gen --check)."""
+    import clue_example
+
+    cmg = Path(sys.executable).with_name("cmg")
+    src = Path(clue_example.__file__).parent.parent
+    done = subprocess.run(
+        [str(cmg), "gen", "--check", "clue_example/interfaces.py"],
+        cwd=src,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

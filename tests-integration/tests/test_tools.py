@@ -9,11 +9,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from clue_example import analysis, demo, load
 from clue_example.launcher import free_port, http_get, http_post
 from clue_example.upstream import Faults, UpstreamServer, location_of
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 @pytest.fixture

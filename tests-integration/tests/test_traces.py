@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from clue.otel.testing import OTLPReceiver
 from clue_example import otlp
 from clue_example.analysis import SpanView
 from clue_example.harness import new_traceparent, wait_for
 from clue_example.launcher import System, http_get
-
-from clue.otel.testing import OTLPReceiver
 
 LOCATE = "/clue.example.locator.Locator/Locate"
 

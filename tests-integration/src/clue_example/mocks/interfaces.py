@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from clue.mock import Mock
+
 from clue_example.interfaces import (
     GeoSource,
     Location,
