@@ -205,3 +205,25 @@ async def test_aiter_with_context_aclose_restores_after_break():
         break
     await messages.aclose()
     assert otel_context.get_current() is before
+
+
+async def test_concurrent_streams_never_mix_contexts(aio_server, aio_stub, tracer, ids):
+    """Many tasks streaming at once each get back exactly the spans they sent."""
+    _, address = await aio_server()
+    stub = aio_stub(address)
+
+    async def client():
+        sent = []
+
+        async def requests():
+            for name in "abcde":
+                with tracer.start_as_current_span(name) as span:
+                    sent.append(ids(span))
+                    yield Note(text=name)
+                await asyncio.sleep(0)  # let the other streams interleave
+
+        notes = (await stub.Upload(requests())).notes
+        return _trace_ids(notes) == sent
+
+    results = await asyncio.wait_for(asyncio.gather(*(client() for _ in range(20))), 30)
+    assert results == [True] * 20

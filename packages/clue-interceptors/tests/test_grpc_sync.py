@@ -168,3 +168,25 @@ def test_custom_field(sync_server, sync_stub, tracer, ids):
     notes = stub.Upload(requests()).notes
     assert (notes[0].seen_trace_id, notes[0].seen_span_id) == got[0]
     assert got[1:] == [{}, True]
+
+
+def test_concurrent_streams_never_mix_contexts(sync_server, sync_stub, requests_under_spans):
+    """Many threads streaming at once each get back exactly the spans they sent."""
+    _, address = sync_server()
+    stub = sync_stub(address)
+    failures = []
+
+    def client():
+        for _ in range(3):
+            requests, sent = requests_under_spans(*"abcde")
+            notes = stub.Upload(requests).notes
+            if [(n.seen_trace_id, n.seen_span_id) for n in notes] != sent:
+                failures.append(sent)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
