@@ -145,7 +145,7 @@ def _abandon_and_close_elsewhere():
 def _close(iterator):
     try:
         iterator.close()
-    except Exception as exc:
+    except Exception as exc:  # whatever close() raises is reported to the test
         return exc
     return None
 

@@ -15,6 +15,7 @@ from typing import Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
+from opentelemetry.propagators.textmap import TextMapPropagator
 
 __all__ = [
     "DEFAULT_FIELD",
@@ -62,8 +63,9 @@ def inject(
         context: the context to write; the current context when ``None``.
 
     Returns:
-        Whether the message could carry the metadata (``False`` for a message
-        without the field; it is then left unchanged).
+        Whether the message now carries the context: ``False`` for a message without
+        the field (it is left unchanged) or when the propagator failed (what it
+        wrote before failing, such as the ``traceparent``, is kept).
 
     Example:
         >>> msg = {"text": "hello"}
@@ -76,17 +78,22 @@ def inject(
     if target is None:
         return False
     carrier: dict[str, str] = {}
+    complete = True
     try:
         propagator = propagate.get_global_textmap()
-        propagator.inject(carrier, context=context)
-        for key in propagator.fields:
+        try:
+            propagator.inject(carrier, context=context)
+        except Exception:  # a failing propagator never breaks the send...
+            # ...and what it wrote before failing is kept: each propagator owns its keys.
+            complete = False
+        for key in _fields(propagator):
             if key not in carrier and key in target:
                 del target[key]
         for key, value in carrier.items():
             target[key] = value
-    except Exception:
+    except Exception:  # an exotic map that refuses writes: the message goes unstamped
         return False
-    return True
+    return complete
 
 
 def extract(
@@ -126,7 +133,7 @@ def extract(
         return base
     try:
         return propagate.get_global_textmap().extract(carrier, context=base)
-    except Exception:
+    except Exception:  # hostile metadata or a failing propagator: no context
         return base
 
 
@@ -135,7 +142,7 @@ def has_trace_metadata(message: object, field: str) -> bool:
     try:
         current = _field_value(message, field)
         return isinstance(current, Mapping) and _TRACEPARENT in current
-    except Exception:
+    except Exception:  # an exotic message type is just "not stamped"
         return False
 
 
@@ -144,6 +151,19 @@ def validate_field(field: object) -> str:
     if not isinstance(field, str) or not field.isidentifier():
         raise ValueError(f"field must be a field name (an identifier), got {field!r}")
     return field
+
+
+_fields_cache: tuple[TextMapPropagator, frozenset[str]] | None = None
+
+
+def _fields(propagator: TextMapPropagator) -> frozenset[str]:
+    # The composite propagator rebuilds its `fields` set on every access: cache it
+    # for the propagator currently installed (this runs once per message sent).
+    global _fields_cache  # noqa: PLW0603 - a one-entry cache of the global propagator
+    cache = _fields_cache
+    if cache is None or cache[0] is not propagator:
+        cache = _fields_cache = (propagator, frozenset(propagator.fields))
+    return cache[1]
 
 
 def _read_map(message: object, field: str) -> dict[str, str] | None:
@@ -161,7 +181,7 @@ def _read_map(message: object, field: str) -> dict[str, str] | None:
                 and len(value) <= MAX_VALUE_LENGTH
             ):
                 carrier[key.lower()] = value
-    except Exception:
+    except Exception:  # a hostile mapping (raising __len__, items...) is ignored
         return None
     return carrier
 
@@ -186,6 +206,6 @@ def _writable_map(message: object, field: str) -> MutableMapping[str, str] | Non
                 setattr(message, field, current)
         else:
             return None
-    except Exception:
+    except Exception:  # frozen or exotic message types cannot carry metadata
         return None
     return current if isinstance(current, MutableMapping) else None

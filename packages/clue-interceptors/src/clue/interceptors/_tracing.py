@@ -132,7 +132,7 @@ class StreamTrace:
                 attributes=attributes,
                 links=links,
             )
-        except Exception:
+        except Exception:  # telemetry never breaks the stream
             return None
 
 
