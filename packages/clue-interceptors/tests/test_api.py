@@ -181,3 +181,44 @@ def test_requests_consumed_on_a_plain_thread_carry_the_callers_context(tracer):
     trace_id = format(span.get_span_context().trace_id, "032x")
     assert result == "result"
     assert [n.trace_metadata["traceparent"].split("-")[1] for n in consumed] == [trace_id] * 2
+
+
+def _details(method="/svc/Method"):
+    return SimpleNamespace(method=method, invocation_metadata=())
+
+
+def test_server_interceptor_leaves_unary_and_unknown_handlers_alone():
+    """Unary handlers, missing handlers and non-blocking handlers come back as they were."""
+    import grpc
+
+    interceptor = TraceStreamServerInterceptor()
+    unary = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+
+    def non_blocking(request_iterator, context, send_response_callback):
+        return None
+
+    non_blocking.experimental_non_blocking = True
+    streaming = grpc.stream_stream_rpc_method_handler(non_blocking)
+    for handler in (unary, None, streaming):
+        assert interceptor.intercept_service(lambda details, h=handler: h, _details()) is handler
+
+
+async def test_aio_server_interceptor_leaves_unary_and_sync_handlers_alone():
+    """The aio server interceptor returns unary handlers as they are and keeps sync behaviors."""
+    import grpc
+
+    interceptor = AioTraceStreamServerInterceptor()
+
+    def sync_stream(request_iterator, context):
+        yield from request_iterator
+
+    async def continuation_for(handler):
+        async def continuation(details):
+            return handler
+
+        return await interceptor.intercept_service(continuation, _details())
+
+    unary = grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+    assert await continuation_for(unary) is unary
+    wrapped = await continuation_for(grpc.stream_stream_rpc_method_handler(sync_stream))
+    assert wrapped.stream_stream is sync_stream

@@ -87,7 +87,8 @@ def rebuild_handler(handler: Any, wrap: BehaviorWrapper) -> Any:
         make, behavior = grpc.unary_stream_rpc_method_handler, handler.unary_stream
     else:
         return handler
-    if behavior is None:
+    if behavior is None or getattr(behavior, "experimental_non_blocking", False):
+        # grpcio's non-blocking handlers take a callback, not an iterator: left alone.
         return handler
     return make(
         wrap(behavior, request_streaming, response_streaming),
