@@ -86,9 +86,10 @@ def inject(
         except Exception:  # a failing propagator never breaks the send...
             # ...and what it wrote before failing is kept: each propagator owns its keys.
             complete = False
-        for key in _fields(propagator):
-            if key not in carrier and key in target:
-                del target[key]
+        if target:
+            for key in _fields(propagator):
+                if key not in carrier and key in target:
+                    del target[key]
         for key, value in carrier.items():
             target[key] = value
     except Exception:  # an exotic map that refuses writes: the message goes unstamped
@@ -187,7 +188,8 @@ def _read_map(message: object, field: str) -> dict[str, str] | None:
 
 
 def _field_value(message: object, field: str) -> object:
-    if isinstance(message, Mapping):
+    # Runs once per message: plain dicts skip the (slower) ABC check.
+    if type(message) is dict or isinstance(message, Mapping):
         return message.get(field)
     return getattr(message, field, None)
 
@@ -195,7 +197,7 @@ def _field_value(message: object, field: str) -> object:
 def _writable_map(message: object, field: str) -> MutableMapping[str, str] | None:
     # The map to write into, created when the message has the field but no map yet.
     try:
-        if isinstance(message, Mapping):
+        if type(message) is dict or isinstance(message, Mapping):
             current = message.get(field)
             if current is None and isinstance(message, MutableMapping):
                 current = message[field] = {}
@@ -208,4 +210,4 @@ def _writable_map(message: object, field: str) -> MutableMapping[str, str] | Non
             return None
     except Exception:  # frozen or exotic message types cannot carry metadata
         return None
-    return current if isinstance(current, MutableMapping) else None
+    return current if type(current) is dict or isinstance(current, MutableMapping) else None
