@@ -190,3 +190,16 @@ def test_concurrent_streams_never_mix_contexts(sync_server, sync_stub, requests_
         thread.join(30)
     assert not any(thread.is_alive() for thread in threads)
     assert failures == []
+
+
+def test_stream_unary_with_call_and_future(sync_server, sync_stub, requests_under_spans):
+    """with_call() and future() forms of a client-streaming call stamp every request too."""
+    _, address = sync_server()
+    stub = sync_stub(address)
+    requests, sent = requests_under_spans("a", "b")
+    response, call = stub.Upload.with_call(requests)
+    assert call.code() is grpc.StatusCode.OK
+    assert [(n.seen_trace_id, n.seen_span_id) for n in response.notes] == sent
+    requests, sent = requests_under_spans("c")
+    future = stub.Upload.future(requests)
+    assert [(n.seen_trace_id, n.seen_span_id) for n in future.result(timeout=10).notes] == sent

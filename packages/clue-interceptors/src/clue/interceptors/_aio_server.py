@@ -104,4 +104,6 @@ class _TracedContext:
         await self._context.write(message)
 
     def __getattr__(self, name: str) -> Any:
+        if name in _TracedContext.__slots__:  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self._context, name)

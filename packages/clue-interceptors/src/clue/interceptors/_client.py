@@ -126,6 +126,8 @@ class TracedCall(_CallBase):
         return self.__next__()
 
     def __getattr__(self, name: str) -> Any:
+        if name in TracedCall.__slots__:  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self._call, name)
 
     # grpc.RpcContext

@@ -87,7 +87,9 @@ class StreamTrace:
             _carrier.inject(message, field=tracing.field)
             return
         ctx = otel_context.get_current()
-        span = self._message_span("send", trace.SpanKind.PRODUCER, ctx, next(self._sent))
+        span = self._message_span(
+            self.tracer, "send", trace.SpanKind.PRODUCER, ctx, next(self._sent)
+        )
         if span is None:
             _carrier.inject(message, field=tracing.field)
             return
@@ -99,7 +101,9 @@ class StreamTrace:
         tracing = self.tracing
         ctx = _carrier.extract(message, field=tracing.field, context=self.context)
         if self.tracer is not None:
-            span = self._message_span("receive", trace.SpanKind.CONSUMER, ctx, next(self._received))
+            span = self._message_span(
+                self.tracer, "receive", trace.SpanKind.CONSUMER, ctx, next(self._received)
+            )
             if span is not None:
                 span.end()
                 ctx = trace.set_span_in_context(span, ctx)
@@ -107,7 +111,12 @@ class StreamTrace:
         return ctx
 
     def _message_span(
-        self, operation: str, kind: trace.SpanKind, parent: otel_context.Context, seq: int
+        self,
+        tracer: trace.Tracer,
+        operation: str,
+        kind: trace.SpanKind,
+        parent: otel_context.Context,
+        seq: int,
     ) -> trace.Span | None:
         # A span for one message, child of `parent`, linked to the stream's span.
         try:
@@ -124,8 +133,7 @@ class StreamTrace:
             if service:
                 attributes.update({"rpc.system": "grpc", "rpc.service": service})
             attributes["rpc.method"] = method
-            assert self.tracer is not None  # only called when message spans are on
-            return self.tracer.start_span(
+            return tracer.start_span(
                 f"{self.name} {operation}",
                 context=parent,
                 kind=kind,
