@@ -7,11 +7,17 @@ import asyncio
 import grpc
 import grpc.aio
 import pytest
-from chatpb.chat_pb2 import Note
+from chatpb import chat_pb2_grpc
+from chatpb.chat_pb2 import Note, Notes
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from clue.interceptors import aiter_with_context, inject
+from clue.interceptors import (
+    aiter_with_context,
+    get_trace_stream_recv_context,
+    inject,
+    setup_trace_stream_recv_context,
+)
 
 
 def _trace_ids(notes):
@@ -227,3 +233,22 @@ async def test_concurrent_streams_never_mix_contexts(aio_server, aio_stub, trace
 
     results = await asyncio.wait_for(asyncio.gather(*(client() for _ in range(20))), 30)
     assert results == [True] * 20
+
+
+async def test_recv_context_seen_from_a_read_in_another_task(
+    aio_server, aio_stub, requests_under_spans, observe
+):
+    """A message read in a task of its own still fills the setup slot of the handler."""
+
+    class TaskReader(chat_pb2_grpc.ChatServicer):
+        async def Upload(self, request_iterator, context):
+            setup_trace_stream_recv_context()
+            notes = []
+            while (note := await asyncio.create_task(context.read())) is not grpc.aio.EOF:
+                notes.append(observe(get_trace_stream_recv_context(), note.text))
+            return Notes(notes=notes)
+
+    _, address = await aio_server(TaskReader())
+    requests, sent = requests_under_spans("a", "b")
+    notes = (await aio_stub(address).Upload(requests)).notes
+    assert _trace_ids(notes) == sent

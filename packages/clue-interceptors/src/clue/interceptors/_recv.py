@@ -5,7 +5,7 @@ Two consumers read it: the receive helpers (``iter_with_context``), which check 
 the recorded message is the one they just got, and the seed's pair
 :func:`setup_trace_stream_recv_context` / :func:`get_trace_stream_recv_context`.
 The latter is a holder object shared by reference, so a message received in a copy
-of the context (``asyncio.wait_for`` runs its awaitable in a new task) is still seen.
+of the context (a read run in a task of its own) is still seen.
 """
 
 from __future__ import annotations
