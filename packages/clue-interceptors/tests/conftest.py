@@ -122,6 +122,8 @@ class SyncChat(chat_pb2_grpc.ChatServicer):
         for i in range(self.subscribe_count):
             with self.tracer.start_as_current_span(f"response-{i}"):
                 yield seen(text=f"{request.text}-{i}")
+            if request.text == "abort":
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, "aborted after one")
 
     def Talk(self, request_iterator: Any, context: Any) -> Iterator[Any]:
         before = otel_context.get_current()
@@ -156,6 +158,8 @@ class AioChat(chat_pb2_grpc.ChatServicer):
         for i in range(3):
             with self.tracer.start_as_current_span(f"response-{i}"):
                 yield seen(text=f"{request.text}-{i}")
+            if request.text == "abort":
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "aborted after one")
 
     async def Talk(self, request_iterator: Any, context: Any) -> AsyncIterator[Any]:
         before = otel_context.get_current()

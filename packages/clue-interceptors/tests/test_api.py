@@ -222,3 +222,15 @@ async def test_aio_server_interceptor_leaves_unary_and_sync_handlers_alone():
     assert await continuation_for(unary) is unary
     wrapped = await continuation_for(grpc.stream_stream_rpc_method_handler(sync_stream))
     assert wrapped.stream_stream is sync_stream
+
+
+@pytest.mark.parametrize("module", ["_carrier", "_recv", "_iterate", "_aio_client"])
+def test_docstring_examples_run(module):
+    """The Example sections of the public docstrings run as written."""
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"clue.interceptors.{module}")
+    result = contextvars.copy_context().run(doctest.testmod, mod)
+    assert result.failed == 0
+    assert result.attempted > 0

@@ -252,3 +252,14 @@ async def test_recv_context_seen_from_a_read_in_another_task(
     requests, sent = requests_under_spans("a", "b")
     notes = (await aio_stub(address).Upload(requests)).notes
     assert _trace_ids(notes) == sent
+
+
+async def test_server_abort_reaches_the_client_call(aio_server, aio_stub):
+    """An aio handler aborting mid-stream gives the client its code and details."""
+    _, address = await aio_server()
+    call = aio_stub(address).Subscribe(Note(text="abort"))
+    assert (await call.read()).text == "abort-0"
+    with pytest.raises(grpc.aio.AioRpcError):
+        await call.read()
+    assert await call.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert await call.details() == "aborted after one"

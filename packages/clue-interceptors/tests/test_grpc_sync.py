@@ -203,3 +203,14 @@ def test_stream_unary_with_call_and_future(sync_server, sync_stub, requests_unde
     requests, sent = requests_under_spans("c")
     future = stub.Upload.future(requests)
     assert [(n.seen_trace_id, n.seen_span_id) for n in future.result(timeout=10).notes] == sent
+
+
+def test_server_abort_reaches_the_client_call(sync_server, sync_stub):
+    """A handler aborting mid-stream gives the client its code and details through the call."""
+    _, address = sync_server()
+    call = sync_stub(address).Subscribe(Note(text="abort"))
+    assert next(call).text == "abort-0"
+    with pytest.raises(grpc.RpcError):
+        next(call)
+    assert call.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert call.details() == "aborted after one"
