@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clue_example import analysis, demo, load
-from clue_example.launcher import free_port, http_get, http_post
+from clue_example.harness import wait_for
+from clue_example.launcher import ServiceProcess, free_port, http_get, http_post
 from clue_example.upstream import Faults, UpstreamServer, location_of
 
 
@@ -222,3 +226,31 @@ def test_report_counts_full_contexts_leaks_and_savings() -> None:
     assert "1/2 (50.0 %" in text
     assert "verdict: FAIL" in text
     assert "80.0 % bytes" in text
+
+
+def test_launcher_reports_a_service_that_dies_at_start(tmp_path: Path) -> None:
+    """A service that exits before it is ready fails the start with its stderr tail."""
+    svc = ServiceProcess(
+        "dies",
+        ["-c", "import sys; sys.stderr.write('bad config'); sys.exit(3)"],
+        tmp_path,
+        f"http://127.0.0.1:{free_port()}/livez",
+    )
+    svc.start()
+    with pytest.raises(RuntimeError, match="bad config") as failed:
+        svc.wait_ready(time.monotonic() + 30.0)
+    assert "exited with 3" in str(failed.value)
+
+
+def test_launcher_kills_a_service_that_ignores_sigterm(tmp_path: Path) -> None:
+    """Stopping a service that ignores SIGTERM ends it with SIGKILL after the grace period."""
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('up', flush=True); time.sleep(60)"
+    )
+    svc = ServiceProcess("stubborn", ["-c", code], tmp_path, "http://127.0.0.1:1/")
+    svc.start()
+    wait_for(lambda: svc.log_path.read_text() == "up\n", what="the handler installed")
+    started = time.monotonic()
+    assert svc.stop(grace=0.5) == -signal.SIGKILL
+    assert time.monotonic() - started < 10.0
