@@ -42,7 +42,9 @@ from clue.otel import Config, configure_opentelemetry, new_config, reset_opentel
         ({"error_promotion": "yes"}, "error_promotion"),
     ],
 )
-def test_bad_configuration_raises_value_error_naming_the_option(kwargs: dict[str, Any], option: str) -> None:
+def test_bad_configuration_raises_value_error_naming_the_option(
+    kwargs: dict[str, Any], option: str
+) -> None:
     """Each invalid argument raises ValueError naming it."""
     args: dict[str, Any] = {"service_name": "svc", "service_version": "1", **kwargs}
     with pytest.raises(ValueError, match=option):
@@ -61,14 +63,18 @@ def test_none_exporters_give_noop_providers() -> None:
 
 def test_traces_use_parent_based_adaptive_sampler() -> None:
     """The tracer provider samples with ParentBased(Adaptive{...})."""
-    cfg = new_config("svc", "1", span_exporter=InMemorySpanExporter(), max_sampling_rate=7, sample_size=3)
+    cfg = new_config(
+        "svc", "1", span_exporter=InMemorySpanExporter(), max_sampling_rate=7, sample_size=3
+    )
     assert isinstance(cfg.tracer_provider, SdkTracerProvider)
     description = cfg.tracer_provider.sampler.get_description()
     assert description.startswith("ParentBased{root:Adaptive{maxSamplingRate:7,sampleSize:3}")
     cfg.shutdown(1)
 
 
-def test_resource_merges_default_service_and_user_attributes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resource_merges_default_service_and_user_attributes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The resource is SDK default + OTEL_RESOURCE_ATTRIBUTES + service name/version + user's."""
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging,team=core")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
@@ -131,7 +137,7 @@ def test_configure_installs_providers_and_propagators() -> None:
 
 
 def test_configuring_twice_replaces_and_never_stacks() -> None:
-    """A second configure replaces the first pipeline: tracers made earlier follow, nothing doubles."""
+    """A second configure replaces the first: earlier tracers follow, nothing doubles."""
     early_tracer = trace.get_tracer("early")
     first, second = InMemorySpanExporter(), InMemorySpanExporter()
     cfg1 = new_config("svc", "1", span_exporter=first, max_sampling_rate=1e6)

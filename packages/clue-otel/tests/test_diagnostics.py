@@ -7,16 +7,30 @@ from typing import Any
 
 import pytest
 
-from clue.otel import OpenTelemetryError, configure_opentelemetry, log_error, new_config, reset_opentelemetry
+from clue.otel import (
+    OpenTelemetryError,
+    configure_opentelemetry,
+    log_error,
+    new_config,
+    reset_opentelemetry,
+)
 
 SDK = logging.getLogger("opentelemetry.sdk.trace")
 
 
-def test_sdk_warnings_go_to_structlog_not_root(logs: list[dict[str, Any]], caplog: pytest.LogCaptureFixture) -> None:
+def test_sdk_warnings_go_to_structlog_not_root(
+    logs: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
     """A warning logged by the SDK becomes a structlog event and does not reach the root logger."""
     configure_opentelemetry(new_config("svc", "1"), shutdown_at_exit=False)
     SDK.warning("Invalid type %s for attribute", "dict")
-    assert logs == [{"event": "Invalid type dict for attribute", "otel_logger": "opentelemetry.sdk.trace", "log_level": "warning"}]
+    assert logs == [
+        {
+            "event": "Invalid type dict for attribute",
+            "otel_logger": "opentelemetry.sdk.trace",
+            "log_level": "warning",
+        }
+    ]
     assert not [r for r in caplog.records if r.name.startswith("opentelemetry")]
 
 
@@ -25,7 +39,9 @@ def test_below_level_is_filtered_and_level_is_configurable(logs: list[dict[str, 
     configure_opentelemetry(new_config("svc", "1"), shutdown_at_exit=False)
     SDK.info("chatty")
     assert logs == []
-    configure_opentelemetry(new_config("svc", "1"), shutdown_at_exit=False, diagnostics_level=logging.INFO)
+    configure_opentelemetry(
+        new_config("svc", "1"), shutdown_at_exit=False, diagnostics_level=logging.INFO
+    )
     SDK.info("chatty")
     assert [e["log_level"] for e in logs] == ["info"]
 
@@ -33,7 +49,9 @@ def test_below_level_is_filtered_and_level_is_configurable(logs: list[dict[str, 
 def test_errors_go_to_the_error_handler() -> None:
     """ERROR records call the error handler with the exception, or an OpenTelemetryError."""
     seen: list[BaseException] = []
-    configure_opentelemetry(new_config("svc", "1", error_handler=seen.append), shutdown_at_exit=False)
+    configure_opentelemetry(
+        new_config("svc", "1", error_handler=seen.append), shutdown_at_exit=False
+    )
     SDK.error("export failed: %s", "unavailable")
     try:
         raise ConnectionError("refused")
@@ -50,7 +68,12 @@ def test_default_error_handler_logs_through_structlog(logs: list[dict[str, Any]]
     configure_opentelemetry(new_config("svc", "1"), shutdown_at_exit=False)
     SDK.error("collector unreachable")
     assert logs == [
-        {"event": "otel.error", "err": "collector unreachable", "otel_logger": "opentelemetry.sdk.trace", "log_level": "error"}
+        {
+            "event": "otel.error",
+            "err": "collector unreachable",
+            "otel_logger": "opentelemetry.sdk.trace",
+            "log_level": "error",
+        }
     ]
 
 
@@ -80,4 +103,11 @@ def test_reset_restores_the_sdk_logger(logs: list[dict[str, Any]]) -> None:
 def test_log_error_accepts_any_exception(logs: list[dict[str, Any]]) -> None:
     """log_error writes one error event naming the error."""
     log_error(ValueError())
-    assert logs == [{"event": "otel.error", "err": "ValueError", "otel_logger": "opentelemetry", "log_level": "error"}]
+    assert logs == [
+        {
+            "event": "otel.error",
+            "err": "ValueError",
+            "otel_logger": "opentelemetry",
+            "log_level": "error",
+        }
+    ]

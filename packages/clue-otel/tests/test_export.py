@@ -51,7 +51,9 @@ def test_spans_and_metrics_arrive_with_resource_links_and_attributes(
     tracer = trace.get_tracer("orders.api")
     with tracer.start_as_current_span("POST /orders", kind=trace.SpanKind.SERVER) as root:
         root.set_attribute("http.status", 201)
-        with tracer.start_as_current_span("db.insert", attributes={"db.rows": 3, "tags": ["a", "b"]}):
+        with tracer.start_as_current_span(
+            "db.insert", attributes={"db.rows": 3, "tags": ["a", "b"]}
+        ):
             trace.get_current_span().add_event("retry", {"attempt": 2})
     metrics.get_meter("orders.api").create_counter("orders.created").add(5, {"shop": "eu"})
     assert cfg.force_flush(5)
@@ -59,10 +61,14 @@ def test_spans_and_metrics_arrive_with_resource_links_and_attributes(
     spans = otlp_receiver.wait_for_spans(2, timeout=10)
     server = otlp_receiver.span("POST /orders")
     db = otlp_receiver.span("db.insert")
-    assert server.is_root and server.kind == "server"
-    assert db.parent_span_id == server.span_id and db.trace_id == server.trace_id
+    assert server.is_root
+    assert server.kind == "server"
+    assert db.parent_span_id == server.span_id
+    assert db.trace_id == server.trace_id
     assert db.attributes == {"db.rows": 3, "tags": ("a", "b")}
-    assert db.event("retry") is not None and db.event("retry").attributes == {"attempt": 2}  # type: ignore[union-attr]
+    retry = db.event("retry")
+    assert retry is not None
+    assert retry.attributes == {"attempt": 2}
     assert server.attributes["http.status"] == 201
     assert server.resource["service.name"] == "orders"
     assert server.resource["service.version"] == "1.2.3"
@@ -72,10 +78,12 @@ def test_spans_and_metrics_arrive_with_resource_links_and_attributes(
 
     (metric, *_) = otlp_receiver.wait_for_metrics("orders.created", timeout=10)
     assert metric.kind == "sum"
-    assert metric.points[0].value == 5 and metric.points[0].attributes == {"shop": "eu"}
+    assert (metric.points[0].value, metric.points[0].attributes) == (5, {"shop": "eu"})
     assert metric.resource["service.name"] == "orders"
     assert cfg.shutdown(5)
-    assert span_shutdown(1) and metric_shutdown(1)  # exporters already stopped: still bounded, no raise
+    # The exporters were stopped with the providers: their own shutdowns stay bounded.
+    assert span_shutdown(1)
+    assert metric_shutdown(1)
 
 
 def test_exporters_honour_otel_exporter_otlp_variables(
@@ -94,7 +102,8 @@ def test_exporters_honour_otel_exporter_otlp_variables(
         assert cfg.force_flush(5)
     spans = otlp_receiver.wait_for_spans(2, timeout=10)
     assert {(s.name, s.transport) for s in spans} == {("via-http", "http"), ("via-grpc", "grpc")}
-    assert http_shutdown(2) and grpc_shutdown(2)
+    assert http_shutdown(2)
+    assert grpc_shutdown(2)
 
 
 def test_unknown_exporter_option_raises_value_error() -> None:
@@ -141,12 +150,14 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_unreachable_collector_changes_nothing_for_requests(transport: str) -> None:
-    """With the collector down, spans start and end normally, nothing raises, shutdown is bounded."""
+    """With the collector down, spans start and end normally and shutdown is bounded."""
     port = _closed_port()
     if transport == "grpc":
-        exporter, shutdown = otel.new_grpc_span_exporter(endpoint=f"http://127.0.0.1:{port}", timeout=1)
+        exporter, _ = otel.new_grpc_span_exporter(endpoint=f"http://127.0.0.1:{port}", timeout=1)
     else:
-        exporter, shutdown = otel.new_http_span_exporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=1)
+        exporter, _ = otel.new_http_span_exporter(
+            endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=1
+        )
     cfg = otel.new_config("svc", "1", span_exporter=exporter, max_sampling_rate=1000)
     otel.configure_opentelemetry(cfg, shutdown_at_exit=False)
     tracer = trace.get_tracer("t")
@@ -167,7 +178,7 @@ def test_exports_are_retried_after_unavailable(otlp_receiver: OTLPReceiver, tran
     otlp_receiver.fail(2, retry_after=0.05)
     span_opts, _ = _endpoints(otlp_receiver, transport)
     new_span, _ = _helpers(transport)
-    exporter, shutdown = new_span(**span_opts, timeout=5)
+    exporter, _ = new_span(**span_opts, timeout=5)
     cfg = otel.new_config("svc", "1", span_exporter=exporter, max_sampling_rate=1000)
     cfg.tracer_provider.get_tracer("t").start_span("retried").end()
     assert cfg.force_flush(10)
@@ -177,9 +188,11 @@ def test_exports_are_retried_after_unavailable(otlp_receiver: OTLPReceiver, tran
 
 
 def test_promoted_trace_arrives_with_its_exception(otlp_receiver: OTLPReceiver) -> None:
-    """With error promotion, an unsampled trace that fails arrives at the collector; a good one does not."""
+    """With error promotion an unsampled failing trace arrives at the collector, a good one not."""
     exporter, _ = otel.new_grpc_span_exporter(endpoint=otlp_receiver.grpc_endpoint)
-    cfg = otel.new_config("svc", "1", span_exporter=exporter, max_sampling_rate=1e-9, error_promotion=True)
+    cfg = otel.new_config(
+        "svc", "1", span_exporter=exporter, max_sampling_rate=1e-9, error_promotion=True
+    )
     otel.configure_opentelemetry(cfg, shutdown_at_exit=False)
     tracer = trace.get_tracer("t")
     for _ in range(10):  # the first window is sampled

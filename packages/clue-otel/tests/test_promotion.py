@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -47,8 +46,8 @@ class Setup:
 
 
 @pytest.fixture
-def setup() -> Iterator[Setup]:
-    yield Setup()
+def setup() -> Setup:
+    return Setup()
 
 
 def test_unsampled_trace_without_error_is_discarded(setup: Setup) -> None:
@@ -89,9 +88,8 @@ def test_add_event_named_exception_promotes(setup: Setup) -> None:
 
 def test_error_status_promotes(setup: Setup) -> None:
     """A span with ERROR status promotes its trace."""
-    with setup.tracer.start_as_current_span("root"):
-        with setup.tracer.start_as_current_span("db") as db:
-            db.set_status(StatusCode.ERROR, "timeout")
+    with setup.tracer.start_as_current_span("root"), setup.tracer.start_as_current_span("db") as db:
+        db.set_status(StatusCode.ERROR, "timeout")
     assert sorted(s.name for s in setup.exported()) == ["db", "root"]
 
 
@@ -105,7 +103,10 @@ def test_exception_escaping_a_span_promotes(setup: Setup) -> None:
 
 def test_children_of_recorded_parent_are_recorded_but_not_sampled(setup: Setup) -> None:
     """Children of an unsampled recorded parent record too, and the wire flag stays off."""
-    with setup.tracer.start_as_current_span("root"), setup.tracer.start_as_current_span("child") as child:
+    with (
+        setup.tracer.start_as_current_span("root"),
+        setup.tracer.start_as_current_span("child") as child,
+    ):
         assert child.is_recording()
         assert not child.get_span_context().trace_flags.sampled
         headers: dict[str, str] = {}
@@ -117,7 +118,9 @@ def test_children_of_recorded_parent_are_recorded_but_not_sampled(setup: Setup) 
 def test_sampled_traces_are_exported_once() -> None:
     """A sampled trace goes straight through, not through promotion, exactly once."""
     exporter = InMemorySpanExporter()
-    cfg = new_config("promo", "1", span_exporter=exporter, error_promotion=True, max_sampling_rate=1e6)
+    cfg = new_config(
+        "promo", "1", span_exporter=exporter, error_promotion=True, max_sampling_rate=1e6
+    )
     tracer = cfg.tracer_provider.get_tracer("t")
     with tracer.start_as_current_span("root") as root:
         assert root.get_span_context().trace_flags.sampled
@@ -130,7 +133,7 @@ def test_sampled_traces_are_exported_once() -> None:
 
 
 def test_late_child_of_promoted_trace_is_exported(setup: Setup) -> None:
-    """A span ending after its promoted trace's root is exported too; one of a discarded trace is not."""
+    """A span ending after its promoted root is exported; one of a discarded trace is not."""
     with setup.tracer.start_as_current_span("root") as root:
         late = setup.tracer.start_span("late")
         root.set_status(StatusCode.ERROR)

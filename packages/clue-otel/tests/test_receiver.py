@@ -35,14 +35,18 @@ def _logs_request(body: str) -> Any:
     return logs_service_pb2.ExportLogsServiceRequest(
         resource_logs=[
             logs_pb2.ResourceLogs(
-                resource={"attributes": [KeyValue(key="service.name", value=AnyValue(string_value="svc"))]},
+                resource={
+                    "attributes": [KeyValue(key="service.name", value=AnyValue(string_value="svc"))]
+                },
                 scope_logs=[logs_pb2.ScopeLogs(log_records=[record])],
             )
         ]
     )
 
 
-def _post(rx: OTLPReceiver, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+def _post(
+    rx: OTLPReceiver, path: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", rx.http_port, timeout=5)
     try:
         conn.request("POST", path, body=body, headers=headers)
@@ -59,10 +63,15 @@ def test_logs_arrive_over_grpc_and_http(otlp_receiver: OTLPReceiver) -> None:
     """LogsService over gRPC and POST /v1/logs over HTTP are both decoded."""
     with grpc.insecure_channel(f"127.0.0.1:{otlp_receiver.grpc_port}") as channel:
         logs_service_pb2_grpc.LogsServiceStub(channel).Export(_logs_request("over grpc"), timeout=5)
-    status, _, _ = _post(otlp_receiver, "/v1/logs", _logs_request("over http").SerializeToString(), PROTOBUF)
+    status, _, _ = _post(
+        otlp_receiver, "/v1/logs", _logs_request("over http").SerializeToString(), PROTOBUF
+    )
     assert status == 200
     records = otlp_receiver.wait_for_logs(2, timeout=5)
-    assert [(r.body, r.transport) for r in records] == [("over grpc", "grpc"), ("over http", "http")]
+    assert [(r.body, r.transport) for r in records] == [
+        ("over grpc", "grpc"),
+        ("over http", "http"),
+    ]
     assert records[0].attributes == {"user": "alice"}
     assert records[0].resource == {"service.name": "svc"}
     assert records[0].trace_id == "0af7651916cd43dd8448eb211c80319c"
@@ -188,7 +197,9 @@ _any_value = st.recursive(
     lambda children: st.one_of(
         st.lists(children, max_size=3).map(lambda vs: AnyValue(array_value={"values": vs})),
         st.dictionaries(st.text(max_size=5), children, max_size=3).map(
-            lambda d: AnyValue(kvlist_value={"values": [KeyValue(key=k, value=v) for k, v in d.items()]})
+            lambda d: AnyValue(
+                kvlist_value={"values": [KeyValue(key=k, value=v) for k, v in d.items()]}
+            )
         ),
     ),
     max_leaves=8,
@@ -211,8 +222,12 @@ def test_any_value_attributes_decode_faithfully(value: Any) -> None:
     from clue.otel.testing._model import decode_spans
 
     request = _span_request("v")
-    request.resource_spans[0].scope_spans[0].spans[0].attributes.append(KeyValue(key="k", value=value))
-    (span,) = decode_spans(trace_service_pb2.ExportTraceServiceRequest.FromString(request.SerializeToString()), "http")
+    request.resource_spans[0].scope_spans[0].spans[0].attributes.append(
+        KeyValue(key="k", value=value)
+    )
+    (span,) = decode_spans(
+        trace_service_pb2.ExportTraceServiceRequest.FromString(request.SerializeToString()), "http"
+    )
     assert span.attributes == {"k": _plain(value)}
 
 
@@ -232,7 +247,8 @@ def test_endpoints_env_and_lifecycle() -> None:
     with pytest.raises(ValueError, match="both"):
         OTLPReceiver(grpc=False, http=False)
     with OTLPReceiver(grpc=False) as http_only:
-        assert http_only.grpc_port == 0 and http_only.http_port > 0
+        assert http_only.grpc_port == 0
+        assert http_only.http_port > 0
     with pytest.raises(ValueError, match="times"):
         OTLPReceiver().fail(-1)
 

@@ -15,7 +15,9 @@ from opentelemetry.sdk.trace.sampling import Decision, ParentBased
 from clue.otel import AdaptiveSampler
 
 
-def drive(sampler: AdaptiveSampler, clock: Any, ids: Any, rate: float, seconds: float) -> list[tuple[float, bool]]:
+def drive(
+    sampler: AdaptiveSampler, clock: Any, ids: Any, rate: float, seconds: float
+) -> list[tuple[float, bool]]:
     """Make evenly spaced decisions at ``rate`` per second; return (time, sampled) pairs."""
     out = []
     gap = 1.0 / rate
@@ -32,15 +34,18 @@ def sampled_between(decisions: list[tuple[float, bool]], start: float, end: floa
 
 def test_description_names_rate_and_size() -> None:
     """The description is Adaptive{maxSamplingRate:N,sampleSize:M}."""
-    assert AdaptiveSampler(100, 10).get_description() == "Adaptive{maxSamplingRate:100,sampleSize:10}"
+    assert (
+        AdaptiveSampler(100, 10).get_description() == "Adaptive{maxSamplingRate:100,sampleSize:10}"
+    )
     assert AdaptiveSampler(2.5, 3).get_description() == "Adaptive{maxSamplingRate:2.5,sampleSize:3}"
 
 
 def test_parent_based_description_embeds_it() -> None:
     """Wrapped in ParentBased, the adaptive description appears as the root sampler."""
-    assert "root:Adaptive{maxSamplingRate:2,sampleSize:10}" in ParentBased(
-        AdaptiveSampler(2, 10)
-    ).get_description()
+    assert (
+        "root:Adaptive{maxSamplingRate:2,sampleSize:10}"
+        in ParentBased(AdaptiveSampler(2, 10)).get_description()
+    )
 
 
 @pytest.mark.parametrize("rate", [0, -1, -0.5, math.nan, math.inf, "2", None, True])
@@ -125,7 +130,9 @@ def test_idle_then_burst_is_bounded_the_same_way(clock: Any, ids: Any) -> None:
     seed=st.integers(0, 2**32),
 )
 @example(gaps=[0.1] * 25 + [1e-4] * 300, rate=100, size=10, seed=7)  # slow, then a step
-def test_no_interval_exceeds_the_burst_bound(gaps: list[float], rate: int, size: int, seed: int) -> None:
+def test_no_interval_exceeds_the_burst_bound(
+    gaps: list[float], rate: int, size: int, seed: int
+) -> None:
     """Whatever the arrivals, any interval T samples at most max(size, 10) + 2*rate*T traces."""
     import random
 
@@ -183,9 +190,11 @@ def test_broken_clock_drops_instead_of_raising(ids: Any) -> None:
 
 
 def test_frozen_clock_treats_a_window_as_unbounded_rate(ids: Any) -> None:
-    """A whole window at one instant means an unbounded rate: only the burst allowance is sampled."""
+    """A whole window at one instant is an unbounded rate: only the burst allowance is sampled."""
     sampler = AdaptiveSampler(10, 10, clock=lambda: 5.0)
-    sampled = sum(sampler.should_sample(None, ids(), "r").decision.is_sampled() for _ in range(1000))
+    sampled = sum(
+        sampler.should_sample(None, ids(), "r").decision.is_sampled() for _ in range(1000)
+    )
     assert sampled == 10
     assert sampler.estimated_rate == math.inf
 

@@ -1,11 +1,10 @@
-"""One-call OpenTelemetry setup: :func:`new_config` builds, :func:`configure_opentelemetry` installs."""
+"""One-call setup: :func:`new_config` builds, :func:`configure_opentelemetry` installs."""
 
 from __future__ import annotations
 
 import atexit
-import os
 import logging
-import math
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from clue.otel._bounded import run_all_bounded
 from clue.otel._diagnostics import DiagnosticsHandler, ErrorHandler, log_error
 from clue.otel._promotion import ErrorPromotionProcessor, RecordDropped, RecordIfParentRecording
 from clue.otel._sampler import AdaptiveSampler
+from clue.otel._validate import is_positive_number, require
 
 __all__ = ["Config", "configure_opentelemetry", "new_config"]
 
@@ -151,27 +151,35 @@ def new_config(
 
     .. versionadded:: 0.1.0
     """
-    if not isinstance(service_name, str) or not service_name:
-        msg = f"service_name must be a non-empty string, got {service_name!r}"
-        raise ValueError(msg)
-    if not isinstance(service_version, str):
-        msg = f"service_version must be a string, got {service_version!r}"
-        raise ValueError(msg)
-    if metric_exporter is not None and not isinstance(metric_exporter, MetricExporter):
-        msg = f"metric_exporter must be a MetricExporter or None, got {metric_exporter!r}"
-        raise ValueError(msg)
-    if span_exporter is not None and not isinstance(span_exporter, SpanExporter):
-        msg = f"span_exporter must be a SpanExporter or None, got {span_exporter!r}"
-        raise ValueError(msg)
+    require(
+        isinstance(service_name, str) and bool(service_name),
+        "service_name",
+        "a non-empty string",
+        service_name,
+    )
+    require(isinstance(service_version, str), "service_version", "a string", service_version)
+    require(
+        metric_exporter is None or isinstance(metric_exporter, MetricExporter),
+        "metric_exporter",
+        "an opentelemetry MetricExporter or None",
+        metric_exporter,
+    )
+    require(
+        span_exporter is None or isinstance(span_exporter, SpanExporter),
+        "span_exporter",
+        "an opentelemetry SpanExporter or None",
+        span_exporter,
+    )
     sampler = AdaptiveSampler(max_sampling_rate, sample_size)
     interval_ms = _interval_millis(reader_interval)
     propagator = _propagator(propagators)
-    if error_handler is not None and not callable(error_handler):
-        msg = f"error_handler must be callable, got {error_handler!r}"
-        raise ValueError(msg)
-    if not isinstance(error_promotion, bool):
-        msg = f"error_promotion must be a bool, got {error_promotion!r}"
-        raise ValueError(msg)
+    require(
+        error_handler is None or callable(error_handler),
+        "error_handler",
+        "a callable or None",
+        error_handler,
+    )
+    require(isinstance(error_promotion, bool), "error_promotion", "a bool", error_promotion)
     full_resource = _resource(service_name, service_version, resource)
 
     tracer_provider: TracerProvider = NoOpTracerProvider()
@@ -236,15 +244,19 @@ def configure_opentelemetry(
 
     .. versionadded:: 0.1.0
     """
-    if not isinstance(cfg, Config):
-        msg = f"cfg must be a clue.otel.Config (from new_config), got {cfg!r}"
-        raise ValueError(msg)
-    if not _positive(shutdown_timeout):
-        msg = f"shutdown_timeout must be a positive number, got {shutdown_timeout!r}"
-        raise ValueError(msg)
-    if not isinstance(diagnostics_level, int):
-        msg = f"diagnostics_level must be a logging level, got {diagnostics_level!r}"
-        raise ValueError(msg)
+    require(isinstance(cfg, Config), "cfg", "a clue.otel.Config (from new_config)", cfg)
+    require(
+        is_positive_number(shutdown_timeout),
+        "shutdown_timeout",
+        "a positive number of seconds",
+        shutdown_timeout,
+    )
+    require(
+        isinstance(diagnostics_level, int) and not isinstance(diagnostics_level, bool),
+        "diagnostics_level",
+        "a logging level (int)",
+        diagnostics_level,
+    )
     with _STATE.lock:
         previous = _STATE.current
         _switch.install()
@@ -326,15 +338,6 @@ def _shutdown_at_exit() -> None:
         current.shutdown(timeout)
 
 
-def _positive(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
-
-
 def _interval_millis(reader_interval: float | timedelta | None) -> float | None:
     if reader_interval is None:
         return None
@@ -343,9 +346,12 @@ def _interval_millis(reader_interval: float | timedelta | None) -> float | None:
         if isinstance(reader_interval, timedelta)
         else reader_interval
     )
-    if not _positive(seconds):
-        msg = f"reader_interval must be a positive number of seconds, got {reader_interval!r}"
-        raise ValueError(msg)
+    require(
+        is_positive_number(seconds),
+        "reader_interval",
+        "a positive number of seconds or a timedelta",
+        reader_interval,
+    )
     return seconds * 1000
 
 
@@ -395,9 +401,12 @@ def _resource(
     base = Resource.create({SERVICE_NAME: service_name, SERVICE_VERSION: service_version})
     if extra is None:
         return base
+    require(
+        isinstance(extra, Resource | Mapping),
+        "resource",
+        "a Resource or a mapping of attributes",
+        extra,
+    )
     if isinstance(extra, Resource):
         return base.merge(extra)
-    if isinstance(extra, Mapping):
-        return base.merge(Resource(dict(extra)))
-    msg = f"resource must be a Resource or a mapping of attributes, got {extra!r}"
-    raise ValueError(msg)
+    return base.merge(Resource(dict(extra)))

@@ -24,7 +24,6 @@ ErrorHandler = Callable[[BaseException], None]
 _logger = structlog.get_logger("clue.otel")
 
 
-
 class OpenTelemetryError(Exception):
     """An error the OpenTelemetry SDK reported as a log record without an exception.
 
@@ -67,7 +66,7 @@ class DiagnosticsHandler(logging.Handler):
         self._local.busy = True
         try:
             self._emit(record)
-        except Exception:  # telemetry diagnostics must never break the application
+        except Exception:  # noqa: S110 (diagnostics must never break the app; nowhere left to report)
             pass
         finally:
             self._local.busy = False

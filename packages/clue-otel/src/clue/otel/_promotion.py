@@ -33,6 +33,8 @@ from opentelemetry.trace.span import TraceState
 from opentelemetry.trace.status import StatusCode
 from opentelemetry.util.types import Attributes
 
+from clue.otel._validate import require
+
 __all__ = ["ErrorPromotionProcessor", "PromotionStats"]
 
 _logger = structlog.get_logger("clue.otel")
@@ -52,7 +54,7 @@ class RecordDropped(Sampler):
     def __init__(self, root: Sampler) -> None:
         self._root = root
 
-    def should_sample(
+    def should_sample(  # noqa: PLR0917 (the SDK Sampler signature)
         self,
         parent_context: Context | None,
         trace_id: int,
@@ -76,7 +78,7 @@ class RecordDropped(Sampler):
 class RecordIfParentRecording(Sampler):
     """Child sampler for an unsampled parent: record when the parent is recorded."""
 
-    def should_sample(
+    def should_sample(  # noqa: PLR0917 (the SDK Sampler signature)
         self,
         parent_context: Context | None,
         trace_id: int,
@@ -142,12 +144,8 @@ class ErrorPromotionProcessor(SpanProcessor):
     def __init__(
         self, delegate: SpanProcessor, *, max_traces: int = 1024, max_spans: int = 16384
     ) -> None:
-        if max_traces <= 0:
-            msg = f"max_traces must be positive, got {max_traces!r}"
-            raise ValueError(msg)
-        if max_spans <= 0:
-            msg = f"max_spans must be positive, got {max_spans!r}"
-            raise ValueError(msg)
+        require(max_traces > 0, "max_traces", "a positive integer", max_traces)
+        require(max_spans > 0, "max_spans", "a positive integer", max_spans)
         self._delegate = delegate
         self._max_traces = max_traces
         self._max_spans = max_spans

@@ -31,6 +31,8 @@ from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
+from clue.otel._validate import is_positive_number, require
+
 __all__ = ["AdaptiveSampler"]
 
 # The low 64 bits of a trace id are compared with ``p * 2**64``, as the SDK's
@@ -88,25 +90,26 @@ class AdaptiveSampler(Sampler):
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if (
-            isinstance(max_sampling_rate, bool)
-            or not isinstance(max_sampling_rate, int | float)
-            or not math.isfinite(max_sampling_rate)
-            or max_sampling_rate <= 0
-        ):
-            msg = f"max_sampling_rate must be a positive number, got {max_sampling_rate!r}"
-            raise ValueError(msg)
-        if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size <= 0:
-            msg = f"sample_size must be a positive integer, got {sample_size!r}"
-            raise ValueError(msg)
-        if not callable(clock):
-            msg = f"clock must be callable, got {clock!r}"
-            raise ValueError(msg)
+        require(
+            is_positive_number(max_sampling_rate),
+            "max_sampling_rate",
+            "a positive number",
+            max_sampling_rate,
+        )
+        require(
+            isinstance(sample_size, int) and not isinstance(sample_size, bool) and sample_size > 0,
+            "sample_size",
+            "a positive integer",
+            sample_size,
+        )
+        require(callable(clock), "clock", "a callable returning seconds", clock)
         self._max_rate = max_sampling_rate
         self._sample_size = sample_size
         self._clock = clock
         self._lock = threading.Lock()
-        self._description = f"Adaptive{{maxSamplingRate:{max_sampling_rate},sampleSize:{sample_size}}}"
+        self._description = (
+            f"Adaptive{{maxSamplingRate:{max_sampling_rate},sampleSize:{sample_size}}}"
+        )
         # Window state: decisions counted since the window started, and when.
         self._count = 0
         self._window_start: float | None = None
@@ -138,7 +141,7 @@ class AdaptiveSampler(Sampler):
         """The sampling probability currently applied."""
         return self._bound / _ID_SPACE
 
-    def should_sample(
+    def should_sample(  # noqa: PLR0917 (the SDK Sampler signature)
         self,
         parent_context: Context | None,
         trace_id: int,

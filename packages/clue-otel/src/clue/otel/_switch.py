@@ -70,10 +70,14 @@ class _SwitchableTracer(Tracer):
             self._generation = provider.generation
         return self._tracer
 
-    def start_span(self, *args: Any, **kwargs: Any) -> Span:  # type: ignore[override]  # same parameters as Tracer.start_span, forwarded
+    def start_span(
+        self, *args: Any, **kwargs: Any
+    ) -> Span:  # same parameters as Tracer.start_span, forwarded
         return self._real().start_span(*args, **kwargs)
 
-    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]  # returns the real tracer's context manager (also a decorator)
+    def start_as_current_span(
+        self, *args: Any, **kwargs: Any
+    ) -> Any:  # the real tracer's context manager (also a decorator)
         return self._real().start_as_current_span(*args, **kwargs)
 
 

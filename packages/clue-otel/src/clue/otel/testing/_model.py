@@ -139,36 +139,7 @@ def decode_spans(request: Any, transport: Transport) -> list[ReceivedSpan]:
         resource = _attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope.name
-            for span in scope_spans.spans:
-                out.append(
-                    ReceivedSpan(
-                        name=span.name,
-                        trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(),
-                        parent_span_id=span.parent_span_id.hex() or None,
-                        kind=_KINDS.get(span.kind, str(span.kind)),
-                        attributes=_attributes(span.attributes),
-                        resource=resource,
-                        scope=scope,
-                        status_code=_STATUS.get(span.status.code, str(span.status.code)),
-                        status_message=span.status.message,
-                        events=tuple(
-                            ReceivedEvent(e.name, _attributes(e.attributes), e.time_unix_nano)
-                            for e in span.events
-                        ),
-                        links=tuple(
-                            ReceivedLink(
-                                link.trace_id.hex(), link.span_id.hex(), _attributes(link.attributes)
-                            )
-                            for link in span.links
-                        ),
-                        start_time_unix_nano=span.start_time_unix_nano,
-                        end_time_unix_nano=span.end_time_unix_nano,
-                        flags=span.flags,
-                        trace_state=span.trace_state,
-                        transport=transport,
-                    )
-                )
+            out.extend(_span(s, resource, scope, transport) for s in scope_spans.spans)
     return out
 
 
@@ -181,7 +152,11 @@ def decode_metrics(request: Any, transport: Transport) -> list[ReceivedMetric]:
             scope = scope_metrics.scope.name
             for metric in scope_metrics.metrics:
                 kind = metric.WhichOneof("data") or "unknown"
-                points = tuple(_point(p) for p in getattr(metric, kind).data_points) if kind != "unknown" else ()
+                points = (
+                    tuple(_point(p) for p in getattr(metric, kind).data_points)
+                    if kind != "unknown"
+                    else ()
+                )
                 out.append(
                     ReceivedMetric(
                         name=metric.name,
@@ -204,22 +179,54 @@ def decode_logs(request: Any, transport: Transport) -> list[ReceivedLogRecord]:
         resource = _attributes(resource_logs.resource.attributes)
         for scope_logs in resource_logs.scope_logs:
             scope = scope_logs.scope.name
-            for record in scope_logs.log_records:
-                out.append(
-                    ReceivedLogRecord(
-                        body=_value(record.body),
-                        severity_text=record.severity_text,
-                        severity_number=int(record.severity_number),
-                        attributes=_attributes(record.attributes),
-                        trace_id=record.trace_id.hex(),
-                        span_id=record.span_id.hex(),
-                        resource=resource,
-                        scope=scope,
-                        time_unix_nano=record.time_unix_nano,
-                        transport=transport,
-                    )
-                )
+            out.extend(_log(r, resource, scope, transport) for r in scope_logs.log_records)
     return out
+
+
+def _span(
+    span: Any, resource: dict[str, AttributeValue], scope: str, transport: Transport
+) -> ReceivedSpan:
+    return ReceivedSpan(
+        name=span.name,
+        trace_id=span.trace_id.hex(),
+        span_id=span.span_id.hex(),
+        parent_span_id=span.parent_span_id.hex() or None,
+        kind=_KINDS.get(span.kind, str(span.kind)),
+        attributes=_attributes(span.attributes),
+        resource=resource,
+        scope=scope,
+        status_code=_STATUS.get(span.status.code, str(span.status.code)),
+        status_message=span.status.message,
+        events=tuple(
+            ReceivedEvent(e.name, _attributes(e.attributes), e.time_unix_nano) for e in span.events
+        ),
+        links=tuple(
+            ReceivedLink(link.trace_id.hex(), link.span_id.hex(), _attributes(link.attributes))
+            for link in span.links
+        ),
+        start_time_unix_nano=span.start_time_unix_nano,
+        end_time_unix_nano=span.end_time_unix_nano,
+        flags=span.flags,
+        trace_state=span.trace_state,
+        transport=transport,
+    )
+
+
+def _log(
+    record: Any, resource: dict[str, AttributeValue], scope: str, transport: Transport
+) -> ReceivedLogRecord:
+    return ReceivedLogRecord(
+        body=_value(record.body),
+        severity_text=record.severity_text,
+        severity_number=int(record.severity_number),
+        attributes=_attributes(record.attributes),
+        trace_id=record.trace_id.hex(),
+        span_id=record.span_id.hex(),
+        resource=resource,
+        scope=scope,
+        time_unix_nano=record.time_unix_nano,
+        transport=transport,
+    )
 
 
 def _point(point: Any) -> ReceivedPoint:

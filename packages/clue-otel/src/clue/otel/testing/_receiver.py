@@ -22,7 +22,7 @@ from typing import Any, Literal, Self, TypeVar
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
-from google.rpc.error_details_pb2 import RetryInfo
+from google.rpc.error_details_pb2 import RetryInfo  # type: ignore[import-untyped]  # googleapis-common-protos ships no stubs
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
@@ -57,7 +57,11 @@ _MESSAGES: dict[Signal, tuple[Any, Any]] = {
         logs_service_pb2.ExportLogsServiceResponse,
     ),
 }
-_HTTP_PATHS: dict[str, Signal] = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}
+_HTTP_PATHS: dict[str, Signal] = {
+    "/v1/traces": "traces",
+    "/v1/metrics": "metrics",
+    "/v1/logs": "logs",
+}
 _MAX_BODY = 64 << 20
 
 
@@ -109,7 +113,7 @@ class OTLPReceiver:
         self._requests: list[ExportRequest] = []
         self._fail_remaining: int | None = 0  # None: fail until recover(); 0: accept
         self._retry_after = 0.05
-        self._grpc_server: grpc.Server | None = None
+        self._grpc_server: Any = None  # grpc.Server once started
         self._http_server: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
         self.grpc_port = 0
@@ -121,13 +125,13 @@ class OTLPReceiver:
         """Bind the ports and start serving; returns self."""
         if self._want_grpc and self._grpc_server is None:
             server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-            trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
-                _Servicer(self, "traces"), server
-            )
-            metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
-                _Servicer(self, "metrics"), server
-            )
-            logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Servicer(self, "logs"), server)
+            # The generated *_pb2_grpc modules are untyped.
+            add_trace = trace_service_pb2_grpc.add_TraceServiceServicer_to_server
+            add_metrics = metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server
+            add_logs = logs_service_pb2_grpc.add_LogsServiceServicer_to_server
+            add_trace(_Servicer(self, "traces"), server)  # type: ignore[no-untyped-call]  # generated code
+            add_metrics(_Servicer(self, "metrics"), server)  # type: ignore[no-untyped-call]  # generated code
+            add_logs(_Servicer(self, "logs"), server)  # type: ignore[no-untyped-call]  # generated code
             self.grpc_port = server.add_insecure_port(f"{self._host}:0")
             server.start()
             self._grpc_server = server
@@ -421,9 +425,7 @@ class _Servicer:
             delay = Duration()
             delay.FromNanoseconds(int(retry_after * 1e9))
             info = RetryInfo(retry_delay=delay)
-            context.set_trailing_metadata(
-                (("google.rpc.retryinfo-bin", info.SerializeToString()),)
-            )
+            context.set_trailing_metadata((("google.rpc.retryinfo-bin", info.SerializeToString()),))
             context.abort(grpc.StatusCode.UNAVAILABLE, "clue.otel.testing: failing on request")
         return _MESSAGES[self._signal][1]()
 
@@ -432,7 +434,7 @@ def _http_handler(receiver: OTLPReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server name)
+        def do_POST(self) -> None:
             signal = _HTTP_PATHS.get(self.path.split("?", 1)[0])
             try:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -480,7 +482,7 @@ def _http_handler(receiver: OTLPReceiver) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        def log_message(self, format: str, *args: Any) -> None:
             """Silence the default per-request stderr line."""
 
     return Handler
