@@ -12,6 +12,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from clue.otel import reset_opentelemetry
 
+pytest_plugins = ["pytester"]
+
 
 class FakeClock:
     """A settable monotonic clock, in seconds."""
