@@ -107,6 +107,8 @@ class PromotionStats:
         discarded_traces: Traces that ended without error and were discarded.
         evicted_traces: Traces dropped unfinished to respect the memory caps.
         evicted_spans: Spans dropped with them.
+
+    .. versionadded:: 0.1.0
     """
 
     held_traces: int

@@ -114,6 +114,7 @@ class OTLPReceiver:
         self._fail_remaining: int | None = 0  # None: fail until recover(); 0: accept
         self._retry_after = 0.05
         self._grpc_server: Any = None  # grpc.Server once started
+        self._executor: futures.ThreadPoolExecutor | None = None
         self._http_server: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
         self.grpc_port = 0
@@ -124,7 +125,10 @@ class OTLPReceiver:
     def start(self) -> Self:
         """Bind the ports and start serving; returns self."""
         if self._want_grpc and self._grpc_server is None:
-            server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+            self._executor = futures.ThreadPoolExecutor(
+                max_workers=4, thread_name_prefix="clue-otel receiver grpc"
+            )
+            server = grpc.server(self._executor)
             # The generated *_pb2_grpc modules are untyped.
             add_trace = trace_service_pb2_grpc.add_TraceServiceServicer_to_server
             add_metrics = metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server
@@ -154,6 +158,9 @@ class OTLPReceiver:
         if self._grpc_server is not None:
             self._grpc_server.stop(grace).wait(grace + 1.0)
             self._grpc_server = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
         if self._http_server is not None:
             self._http_server.shutdown()
             self._http_server.server_close()
