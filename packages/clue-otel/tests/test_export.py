@@ -211,3 +211,18 @@ def test_promoted_trace_arrives_with_its_exception(otlp_receiver: OTLPReceiver) 
     assert step.parent_span_id == failing.span_id
     assert failing.status_code == "ERROR"
     assert failing.event("exception").attributes["exception.message"] == "db down"  # type: ignore[union-attr]
+
+
+def test_bounded_steps_run_inline_when_threads_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At interpreter shutdown (no new threads), bounded steps still run, in the caller."""
+    import threading
+
+    from clue.otel._bounded import run_all_bounded
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    ran: list[str] = []
+    assert run_all_bounded({"a": lambda: ran.append("a"), "b": lambda: ran.append("b")}, 1.0)
+    assert ran == ["a", "b"]

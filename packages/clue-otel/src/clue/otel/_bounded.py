@@ -45,13 +45,20 @@ def run_all_bounded(steps: dict[str, Callable[[], object]], timeout: float) -> b
         else:
             outcomes[what] = None
 
-    threads = [
-        threading.Thread(target=run, args=(what, fn), name=f"clue-otel {what}", daemon=True)
-        for what, fn in steps.items()
-    ]
     deadline = time.monotonic() + max(timeout, 0.0)
-    for thread in threads:
-        thread.start()
+    threads = []
+    for what, fn in steps.items():
+        thread = threading.Thread(
+            target=run, args=(what, fn), name=f"clue-otel {what}", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:
+            # No new threads at interpreter shutdown (atexit, Python 3.12): run it here;
+            # the SDK calls we make are given the timeout themselves.
+            run(what, fn)
+        else:
+            threads.append(thread)
     for thread in threads:
         thread.join(max(deadline - time.monotonic(), 0.0))
     ok = True
