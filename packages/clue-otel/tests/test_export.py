@@ -92,6 +92,7 @@ def test_exporters_honour_otel_exporter_otlp_variables(
     """Without options, the helpers read OTEL_EXPORTER_OTLP_* like the SDK does."""
     for key, value in otlp_receiver.env("http/protobuf").items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
     http_exporter, http_shutdown = otel.new_http_span_exporter()
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", otlp_receiver.grpc_endpoint)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-tenant=acme")
@@ -102,6 +103,7 @@ def test_exporters_honour_otel_exporter_otlp_variables(
         assert cfg.force_flush(5)
     spans = otlp_receiver.wait_for_spans(2, timeout=10)
     assert {(s.name, s.transport) for s in spans} == {("via-http", "http"), ("via-grpc", "grpc")}
+    assert otlp_receiver.requests(transport="http")[0].content_encoding == "gzip"
     assert http_shutdown(2)
     assert grpc_shutdown(2)
 

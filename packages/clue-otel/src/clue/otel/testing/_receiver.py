@@ -67,12 +67,17 @@ _MAX_BODY = 64 << 20
 
 @dataclass(frozen=True)
 class ExportRequest:
-    """One export request the receiver answered: how, for what, and whether it accepted it."""
+    """One export request the receiver answered: how, for what, and whether it accepted it.
+
+    ``content_encoding`` is the HTTP ``Content-Encoding`` (``gzip``, ``deflate``), empty
+    when the body was plain or the request came over gRPC.
+    """
 
     transport: Transport
     signal: Signal
     accepted: bool
     items: int
+    content_encoding: str = ""
 
 
 class OTLPReceiver:
@@ -396,7 +401,9 @@ class OTLPReceiver:
             return False
         return True
 
-    def _receive(self, signal: Signal, message: Any, transport: Transport) -> tuple[bool, float]:
+    def _receive(
+        self, signal: Signal, message: Any, transport: Transport, encoding: str = ""
+    ) -> tuple[bool, float]:
         """Record one decoded request; returns (accepted, retry_after)."""
         with self._cond:
             accepted = self._admit()
@@ -415,7 +422,7 @@ class OTLPReceiver:
                     logs = decode_logs(message, transport)
                     self._logs.extend(logs)
                     items = len(logs)
-            self._requests.append(ExportRequest(transport, signal, accepted, items))
+            self._requests.append(ExportRequest(transport, signal, accepted, items, encoding))
             self._cond.notify_all()
             return accepted, self._retry_after
 
@@ -459,13 +466,14 @@ def _http_handler(receiver: OTLPReceiver) -> type[BaseHTTPRequestHandler]:
             if content_type != "application/x-protobuf":
                 self._answer(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, b"only application/x-protobuf")
                 return
+            encoding = (self.headers.get("Content-Encoding") or "").strip().lower()
             try:
                 message = _MESSAGES[signal][0]()
-                message.ParseFromString(_decode(body, self.headers.get("Content-Encoding")))
+                message.ParseFromString(_decode(body, encoding))
             except Exception:  # a malformed body is the client's error, never ours
                 self._answer(HTTPStatus.BAD_REQUEST, b"malformed OTLP body")
                 return
-            accepted, retry_after = receiver._receive(signal, message, "http")
+            accepted, retry_after = receiver._receive(signal, message, "http", encoding)
             if not accepted:
                 self._answer(
                     HTTPStatus.SERVICE_UNAVAILABLE,
@@ -495,8 +503,7 @@ def _http_handler(receiver: OTLPReceiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _decode(body: bytes, encoding: str | None) -> bytes:
-    encoding = (encoding or "").strip().lower()
+def _decode(body: bytes, encoding: str) -> bytes:
     if encoding == "gzip":
         return gzip.decompress(body)
     if encoding == "deflate":
