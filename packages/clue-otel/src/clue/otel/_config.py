@@ -70,12 +70,13 @@ class Config:
         """Export what is pending now; True when both signals flushed within ``timeout`` s."""
         millis = int(timeout * 1000)
         tracer, meter = self.tracer_provider, self.meter_provider
+        flushed: list[bool] = []
         steps: dict[str, Callable[[], object]] = {}
         if isinstance(tracer, SdkTracerProvider):
-            steps["tracer flush"] = lambda: tracer.force_flush(millis)
+            steps["tracer flush"] = lambda: flushed.append(tracer.force_flush(millis))
         if isinstance(meter, SdkMeterProvider):
-            steps["meter flush"] = lambda: meter.force_flush(millis)
-        return run_all_bounded(steps, timeout)
+            steps["meter flush"] = lambda: flushed.append(meter.force_flush(millis))
+        return run_all_bounded(steps, timeout) and all(flushed)
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Flush and stop both providers, waiting at most ``timeout`` seconds.
