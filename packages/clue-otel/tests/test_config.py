@@ -226,6 +226,32 @@ def test_configure_registers_shutdown_at_exit(tmp_path: Any) -> None:
     assert out.read_text() == "at-exit\n"
 
 
+def test_instruments_created_before_configure_record_into_it() -> None:
+    """A counter made at import time, before the first configure, exports through the config."""
+    script = textwrap.dedent(
+        """
+        from opentelemetry import metrics
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.metrics import MeterProvider
+        from clue import otel
+
+        counter = metrics.get_meter("early").create_counter("early.hits")  # import time
+        reader = InMemoryMetricReader()
+        cfg = otel.new_config("svc", "1")
+        cfg.meter_provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+        otel.configure_opentelemetry(cfg, shutdown_at_exit=False)
+        counter.add(4)
+        data = reader.get_metrics_data()
+        print([(m.name, m.data.data_points[0].value)
+               for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics])
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], check=True, timeout=60, capture_output=True, text=True
+    )
+    assert result.stdout.strip() == "[('early.hits', 4)]"
+
+
 def test_foreign_global_provider_is_reported() -> None:
     """When another tracer provider was installed first, configure says so instead of failing."""
     script = textwrap.dedent(

@@ -260,9 +260,11 @@ def configure_opentelemetry(
     )
     with _STATE.lock:
         previous = _STATE.current
-        _switch.install()
+        # Point the switch first: installing it resolves the API's proxy instruments
+        # (created before any configuration) against the current delegate.
         _switch.TRACER_PROVIDER.switch(cfg.tracer_provider)
         _switch.METER_PROVIDER.switch(cfg.meter_provider)
+        _switch.install()
         propagate.set_global_textmap(cfg.propagators)
         _STATE.route_diagnostics(cfg.error_handler, diagnostics_level)
         _STATE.current = cfg
