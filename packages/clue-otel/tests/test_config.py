@@ -169,6 +169,55 @@ def test_meter_provider_is_installed_and_replaced() -> None:
     assert isinstance(metrics.get_meter_provider().delegate, NoOpMeterProvider)  # type: ignore[attr-defined]
 
 
+def _points(reader: InMemoryMetricReader) -> dict[str, Any]:
+    data = reader.get_metrics_data()
+    if data is None:
+        return {}
+    return {
+        m.name: m.data.data_points[0]
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
+
+
+def test_instruments_follow_a_reconfiguration() -> None:
+    """Instruments made under one config record into the next one after a reconfigure."""
+    first, second = InMemoryMetricReader(), InMemoryMetricReader()
+    cfg1, cfg2 = new_config("svc", "1"), new_config("svc", "2")
+    cfg1.meter_provider = SdkMeterProvider(metric_readers=[first], shutdown_on_exit=False)
+    cfg2.meter_provider = SdkMeterProvider(metric_readers=[second], shutdown_on_exit=False)
+    configure_opentelemetry(cfg1, shutdown_at_exit=False)
+    meter = metrics.get_meter("early")
+    counter = meter.create_counter("c")
+    updown = meter.create_up_down_counter("u")
+    histogram = meter.create_histogram("h", explicit_bucket_boundaries_advisory=[1.0, 10.0])
+    gauge = meter.create_gauge("g")
+    observed: list[int] = []
+
+    def observe(options: Any) -> list[Any]:
+        from opentelemetry.metrics import Observation
+
+        observed.append(1)
+        return [Observation(7)]
+
+    meter.create_observable_gauge("og", callbacks=[observe])
+    counter.add(1)
+    assert _points(first)["c"].value == 1
+    configure_opentelemetry(cfg2, shutdown_at_exit=False)
+    counter.add(2)
+    updown.add(-3)
+    histogram.record(5.0)
+    gauge.set(9)
+    points = _points(second)
+    assert points["c"].value == 2
+    assert points["u"].value == -3
+    assert (points["h"].count, list(points["h"].explicit_bounds)) == (1, [1.0, 10.0])
+    assert points["g"].value == 9
+    assert points["og"].value == 7
+    assert observed  # the callback is read by the new provider
+
+
 def test_configure_rejects_bad_arguments() -> None:
     """configure_opentelemetry validates its arguments."""
     with pytest.raises(ValueError, match="cfg"):

@@ -3,18 +3,34 @@
 The OpenTelemetry API accepts a global tracer or meter provider only once per
 process. clue installs these switchable providers once and points them at the
 providers of the latest :func:`configure_opentelemetry` call; the previous
-configuration is shut down. Tracers handed out earlier (the usual module-level
-``tracer = trace.get_tracer(__name__)``) follow the switch. Meters handed out earlier
-keep the instruments of the provider they came from; new ``get_meter`` calls use the
-new provider.
+configuration is shut down. Tracers, meters and instruments handed out earlier (the
+usual module-level ``tracer = trace.get_tracer(__name__)``, ``counter =
+meter.create_counter(...)``) follow the switch.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import Meter, MeterProvider, NoOpMeterProvider
+from opentelemetry.context import Context
+from opentelemetry.metrics import (
+    CallbackT,
+    Counter,
+    Histogram,
+    Meter,
+    MeterProvider,
+    NoOpMeter,
+    NoOpMeterProvider,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+    _Gauge,
+)
 from opentelemetry.trace import NoOpTracerProvider, Span, Tracer, TracerProvider
 from opentelemetry.util.types import Attributes
 
@@ -82,14 +98,26 @@ class _SwitchableTracer(Tracer):
 
 
 class SwitchableMeterProvider(MeterProvider):
-    """A meter provider whose ``get_meter`` uses the provider it currently points at."""
+    """A meter provider whose meters and instruments follow the provider it points at."""
 
     def __init__(self) -> None:
         self.delegate: MeterProvider = NoOpMeterProvider()
+        self.generation = 0
+        self._lock = threading.Lock()
+        self._meters: weakref.WeakSet[_SwitchableMeter] = weakref.WeakSet()
 
     def switch(self, delegate: MeterProvider) -> None:
-        """Point later ``get_meter`` calls at ``delegate``."""
-        self.delegate = delegate
+        """Point every meter and instrument handed out at ``delegate``.
+
+        Synchronous instruments re-resolve on their next measurement; observable ones
+        are registered with the new provider now, so their callbacks keep being read.
+        """
+        with self._lock:
+            self.delegate = delegate
+            self.generation += 1
+            meters = list(self._meters)
+        for meter in meters:
+            meter.refresh()
 
     def get_meter(
         self,
@@ -98,10 +126,189 @@ class SwitchableMeterProvider(MeterProvider):
         schema_url: str | None = None,
         attributes: Attributes = None,
     ) -> Meter:
-        return self.delegate.get_meter(name, version, schema_url, attributes)
+        meter = _SwitchableMeter(self, (name, version, schema_url, attributes))
+        with self._lock:
+            self._meters.add(meter)
+        return meter
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.delegate, name)
+
+
+class _SwitchableMeter(Meter):
+    def __init__(
+        self,
+        provider: SwitchableMeterProvider,
+        args: tuple[str, str | None, str | None, Attributes],
+    ) -> None:
+        super().__init__(args[0], version=args[1], schema_url=args[2])
+        self.provider = provider
+        self._args = args
+        self._lock = threading.RLock()
+        self._generation = -1
+        self._meter: Meter = NoOpMeter(args[0])
+        self._observables: list[tuple[str, tuple[Any, ...]]] = []
+
+    def real(self) -> Meter:
+        """The current provider's meter (hot path: one comparison once resolved)."""
+        if self._generation != self.provider.generation:
+            self.refresh()
+        return self._meter
+
+    def refresh(self) -> None:
+        """Resolve against the current provider and re-register observable instruments."""
+        with self._lock:
+            generation = self.provider.generation
+            if generation == self._generation:
+                return
+            self._meter = self.provider.delegate.get_meter(*self._args)
+            self._generation = generation
+            for factory, args in self._observables:
+                getattr(self._meter, factory)(*args)
+
+    def create_counter(self, name: str, unit: str = "", description: str = "") -> Counter:
+        return _Counter(self, "create_counter", (name, unit, description))
+
+    def create_up_down_counter(
+        self, name: str, unit: str = "", description: str = ""
+    ) -> UpDownCounter:
+        return _UpDownCounter(self, "create_up_down_counter", (name, unit, description))
+
+    def create_histogram(
+        self,
+        name: str,
+        unit: str = "",
+        description: str = "",
+        *,
+        explicit_bucket_boundaries_advisory: Sequence[float] | None = None,
+    ) -> Histogram:
+        return _Histogram(
+            self,
+            "create_histogram",
+            (name, unit, description),
+            {"explicit_bucket_boundaries_advisory": explicit_bucket_boundaries_advisory},
+        )
+
+    def create_gauge(self, name: str, unit: str = "", description: str = "") -> _Gauge:
+        return _SwitchableGauge(self, "create_gauge", (name, unit, description))
+
+    def create_observable_counter(
+        self,
+        name: str,
+        callbacks: Sequence[CallbackT] | None = None,
+        unit: str = "",
+        description: str = "",
+    ) -> ObservableCounter:
+        args = (name, callbacks, unit, description)
+        result: ObservableCounter = self._observable("create_observable_counter", args)
+        return result
+
+    def create_observable_gauge(
+        self,
+        name: str,
+        callbacks: Sequence[CallbackT] | None = None,
+        unit: str = "",
+        description: str = "",
+    ) -> ObservableGauge:
+        args = (name, callbacks, unit, description)
+        result: ObservableGauge = self._observable("create_observable_gauge", args)
+        return result
+
+    def create_observable_up_down_counter(
+        self,
+        name: str,
+        callbacks: Sequence[CallbackT] | None = None,
+        unit: str = "",
+        description: str = "",
+    ) -> ObservableUpDownCounter:
+        args = (name, callbacks, unit, description)
+        result: ObservableUpDownCounter = self._observable(
+            "create_observable_up_down_counter", args
+        )
+        return result
+
+    def _observable(self, factory: str, args: tuple[Any, ...]) -> Any:
+        # Remembered so that a switch registers the same callbacks with the new provider.
+        with self._lock:
+            meter = self.real()
+            self._observables.append((factory, args))
+            return getattr(meter, factory)(*args)
+
+
+class _Switchable:
+    # A synchronous instrument re-created in the current provider after a switch.
+    def __init__(
+        self,
+        meter: _SwitchableMeter,
+        factory: str,
+        args: tuple[str, str, str],
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self._owner = meter
+        self._factory = factory
+        self._create_args = args
+        self._kwargs = kwargs or {}
+        self._generation = -1
+        self._instrument: Any = None
+
+    def _real(self) -> Any:
+        # Hot path: one comparison per measurement once resolved.
+        generation = self._owner.provider.generation
+        if self._generation != generation:
+            meter = self._owner.real()
+            self._instrument = getattr(meter, self._factory)(*self._create_args, **self._kwargs)
+            self._generation = generation
+        return self._instrument
+
+
+class _Counter(_Switchable, Counter):
+    def __init__(self, meter: _SwitchableMeter, factory: str, args: tuple[str, str, str]) -> None:
+        _Switchable.__init__(self, meter, factory, args)
+        Counter.__init__(self, *args)
+
+    def add(
+        self, amount: float, attributes: Attributes = None, context: Context | None = None
+    ) -> None:
+        self._real().add(amount, attributes, context)
+
+
+class _UpDownCounter(_Switchable, UpDownCounter):
+    def __init__(self, meter: _SwitchableMeter, factory: str, args: tuple[str, str, str]) -> None:
+        _Switchable.__init__(self, meter, factory, args)
+        UpDownCounter.__init__(self, *args)
+
+    def add(
+        self, amount: float, attributes: Attributes = None, context: Context | None = None
+    ) -> None:
+        self._real().add(amount, attributes, context)
+
+
+class _Histogram(_Switchable, Histogram):
+    def __init__(
+        self,
+        meter: _SwitchableMeter,
+        factory: str,
+        args: tuple[str, str, str],
+        kwargs: dict[str, Any],
+    ) -> None:
+        _Switchable.__init__(self, meter, factory, args, kwargs)
+        Histogram.__init__(self, *args, **kwargs)
+
+    def record(
+        self, amount: float, attributes: Attributes = None, context: Context | None = None
+    ) -> None:
+        self._real().record(amount, attributes, context)
+
+
+class _SwitchableGauge(_Switchable, _Gauge):
+    def __init__(self, meter: _SwitchableMeter, factory: str, args: tuple[str, str, str]) -> None:
+        _Switchable.__init__(self, meter, factory, args)
+        _Gauge.__init__(self, *args)
+
+    def set(
+        self, amount: float, attributes: Attributes = None, context: Context | None = None
+    ) -> None:
+        self._real().set(amount, attributes, context)
 
 
 TRACER_PROVIDER = SwitchableTracerProvider()
