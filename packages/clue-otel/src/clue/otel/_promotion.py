@@ -54,7 +54,7 @@ class RecordDropped(Sampler):
     def __init__(self, root: Sampler) -> None:
         self._root = root
 
-    def should_sample(  # noqa: PLR0917 (the SDK Sampler signature)
+    def should_sample(
         self,
         parent_context: Context | None,
         trace_id: int,
@@ -78,7 +78,7 @@ class RecordDropped(Sampler):
 class RecordIfParentRecording(Sampler):
     """Child sampler for an unsampled parent: record when the parent is recorded."""
 
-    def should_sample(  # noqa: PLR0917 (the SDK Sampler signature)
+    def should_sample(
         self,
         parent_context: Context | None,
         trace_id: int,

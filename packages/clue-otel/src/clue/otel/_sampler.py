@@ -141,7 +141,7 @@ class AdaptiveSampler(Sampler):
         """The sampling probability currently applied."""
         return self._bound / _ID_SPACE
 
-    def should_sample(  # noqa: PLR0917 (the SDK Sampler signature)
+    def should_sample(
         self,
         parent_context: Context | None,
         trace_id: int,
