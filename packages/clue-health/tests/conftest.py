@@ -214,7 +214,9 @@ class Dependency:
         self.lock = threading.Lock()
         self.release = threading.Event()
         self._server = _DependencyServer(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     @property

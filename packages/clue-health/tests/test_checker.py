@@ -331,5 +331,5 @@ def test_checker_exposes_its_configuration(pingers):
     checker = Checker(pingers.sync("a"), pingers.aio("b"))
     assert checker.names == ("a", "b")
     assert checker.timeout == health.DEFAULT_TIMEOUT < 1.0
-    assert checker.deadline == checker.timeout
+    assert checker.deadline == 1.5 * checker.timeout < 1.0
     assert checker.cache_ttl == health.DEFAULT_CACHE_TTL

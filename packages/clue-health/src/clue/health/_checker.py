@@ -46,7 +46,8 @@ class Checker:
     Args:
         *pingers: the dependencies (see ``Pinger``); names must be unique.
         timeout: per-ping timeout in seconds (default 0.5).
-        deadline: bound on the whole check in seconds (default: ``timeout``).
+        deadline: bound on the whole check in seconds (default: 1.5 x ``timeout``,
+            which only binds when pings wait for a worker or start late).
         cache_ttl: seconds a result is reused (default 1.0; 0 disables the cache
             but keeps single flight).
         max_workers: threads for sync pingers (default: one per sync pinger, at most 16).
@@ -77,7 +78,7 @@ class Checker:
         max_workers: int | None = None,
     ) -> None:
         self._timeout = seconds("timeout", timeout)
-        self._deadline = self._timeout if deadline is None else seconds("deadline", deadline)
+        self._deadline = 1.5 * self._timeout if deadline is None else seconds("deadline", deadline)
         self._cache_ttl = seconds("cache_ttl", cache_ttl, zero=True)
         self._names = _names(pingers)
         self._pingers = pingers

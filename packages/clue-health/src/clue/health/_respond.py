@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 
 from clue.health._accept import JSON, TEXT_XML, XML, negotiate
 from clue.health._health import Health
-from clue.health._render import check_lines, statuses, to_json, to_xml
+from clue.health._render import check_lines, statuses, text_safe, to_json, to_xml
 
 REASONS = {
     200: "OK",
@@ -95,7 +95,7 @@ def readyz_response(health: Health | None, ready: bool, query: Query) -> Respons
     lines = check_lines(checks)
     unmatched = sorted(query.exclude - matched) if health is not None else []
     if unmatched:
-        names = ", ".join(check_lines((n, True) for n in unmatched)).replace("[+]", "")
+        names = ", ".join(text_safe(n) for n in unmatched)
         lines.append(f"warn: some health checks cannot be excluded: no matches for {names}")
     lines.append("readyz check failed" if failed else "readyz check passed")
     return _response(503 if failed else 200, _TEXT, ("\n".join(lines) + "\n").encode())
