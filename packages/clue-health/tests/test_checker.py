@@ -57,7 +57,7 @@ def test_a_hung_dependency_costs_at_most_the_timeout(pingers):
     elapsed = time.monotonic() - t0
     assert not ok
     assert dict(report.status) == {"hung": "NOT OK", "db": "OK"}
-    assert 0.2 <= elapsed < 0.45
+    assert 0.2 <= elapsed < 0.7
 
 
 async def test_a_hung_async_dependency_is_cancelled_at_the_timeout(pingers):
@@ -65,7 +65,7 @@ async def test_a_hung_async_dependency_is_cancelled_at_the_timeout(pingers):
     hung = pingers.aio("hung", block=True)
     t0 = time.monotonic()
     report, ok = await Checker(hung, timeout=0.1, cache_ttl=0).acheck()
-    assert time.monotonic() - t0 < 0.35
+    assert time.monotonic() - t0 < 0.6
     assert not ok
     assert report.status["hung"] == "NOT OK"
     assert hung.cancelled.wait(2)
@@ -76,7 +76,7 @@ def test_sync_check_runs_async_pingers(pingers):
     checker = Checker(pingers.aio("ok"), pingers.aio("hung", block=True), timeout=0.1, cache_ttl=0)
     t0 = time.monotonic()
     report, _ = checker.check()
-    assert time.monotonic() - t0 < 0.35
+    assert time.monotonic() - t0 < 0.6
     assert dict(report.status) == {"ok": "OK", "hung": "NOT OK"}
 
 
@@ -132,11 +132,11 @@ def test_a_late_success_is_still_not_ok():
 def test_a_ping_still_stuck_is_not_called_again(pingers, poll):
     """While a ping is stuck, later checks report it NOT OK at once without a new call."""
     hung = pingers.sync("hung", block=True)
-    checker = Checker(hung, timeout=0.1, cache_ttl=0)
+    checker = Checker(hung, timeout=0.4, cache_ttl=0)
     checker.check()
     t0 = time.monotonic()
     report, _ = checker.check()
-    assert time.monotonic() - t0 < 0.05
+    assert time.monotonic() - t0 < 0.2  # no wait for the 0.4 s timeout
     assert report.status["hung"] == "NOT OK"
     assert hung.calls == 1
     hung.block = False
@@ -155,7 +155,7 @@ def test_the_deadline_bounds_queued_pings(pingers):
     report, _ = checker.check()
     elapsed = time.monotonic() - t0
     assert dict(report.status) == {"hung": "NOT OK", "queued": "NOT OK"}
-    assert 0.3 <= elapsed < 0.55
+    assert 0.3 <= elapsed < 0.8
 
 
 def test_concurrent_checks_share_one_evaluation(pingers):

@@ -45,7 +45,7 @@ def test_a_hung_ping_span_ends_at_the_timeout(pingers, spans):
     assert "timed out" in (span.status.description or "")
     assert span.end_time is not None
     assert span.start_time is not None
-    assert (span.end_time - span.start_time) / 1e9 < 0.3
+    assert (span.end_time - span.start_time) / 1e9 < 0.5
 
 
 async def test_the_ping_span_is_current_inside_an_async_ping(spans):
