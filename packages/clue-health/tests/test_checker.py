@@ -333,3 +333,17 @@ def test_checker_exposes_its_configuration(pingers):
     assert checker.timeout == health.DEFAULT_TIMEOUT < 1.0
     assert checker.deadline == 1.5 * checker.timeout < 1.0
     assert checker.cache_ttl == health.DEFAULT_CACHE_TTL
+
+
+def test_worker_threads_are_bounded_and_exit_when_idle(poll):
+    """The sync-ping pool never exceeds max_workers threads, and idle threads exit."""
+    from clue.health._pool import DaemonPool
+
+    pool = DaemonPool(2, idle_seconds=0.05)
+    release = threading.Event()
+    futures = [pool.submit(release.wait, 5) for _ in range(5)]
+    poll(lambda: pool.threads == 2)
+    release.set()
+    assert [f.result(5) for f in futures] == [True] * 5
+    poll(lambda: pool.threads == 0)
+    assert pool.submit(lambda: 42).result(5) == 42

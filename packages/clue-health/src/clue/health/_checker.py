@@ -62,8 +62,8 @@ class Checker:
         ...
         ...     def ping(self) -> None:
         ...         pass
-        >>> health, healthy = Checker(Cache()).check()
-        >>> dict(health.status), healthy
+        >>> report, healthy = Checker(Cache()).check()
+        >>> dict(report.status), healthy
         ({'redis': 'OK'}, True)
 
     .. versionadded:: 0.1.0

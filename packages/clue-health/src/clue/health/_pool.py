@@ -20,11 +20,18 @@ _T = TypeVar("_T")
 _Work = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
+#: A worker idle this long exits (a pool that is not used costs no thread).
+IDLE_SECONDS = 60.0
+
+
 class DaemonPool(Executor):
     """At most ``max_workers`` daemon threads, started on demand, idle ones reused."""
 
-    def __init__(self, max_workers: int, name: str = "clue-health") -> None:
+    def __init__(
+        self, max_workers: int, name: str = "clue-health", idle_seconds: float = IDLE_SECONDS
+    ) -> None:
         self._max = max_workers
+        self._idle_seconds = idle_seconds
         self._name = name
         self._queue: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -47,11 +54,24 @@ class DaemonPool(Executor):
             ).start()
         return fut
 
+    @property
+    def threads(self) -> int:
+        """Worker threads alive now."""
+        return self._threads
+
     def _work(self) -> None:
         while True:
             with self._lock:
                 self._idle += 1
-            fut, fn, args, kwargs = self._queue.get()
+            try:
+                fut, fn, args, kwargs = self._queue.get(timeout=self._idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    self._idle -= 1
+                    if self._queued <= self._idle:  # no queued work counts on this worker
+                        self._threads -= 1
+                        return
+                continue
             with self._lock:
                 self._idle -= 1
                 self._queued -= 1
