@@ -75,7 +75,8 @@ class Probes:
         self._checker = checker
         self._paths = {"livez": livez, "readyz": readyz, "healthz": healthz}
         self._ready = True
-        self._lock = threading.Lock()
+        # Reentrant: the SIGTERM hook runs shutdown() on the main thread, which may hold it.
+        self._lock = threading.RLock()
         self._listeners: list[Callable[[], None]] = []
 
     @property
