@@ -269,13 +269,17 @@ def test_version_and_started_at_are_settable(pingers):
 
 
 def test_an_unusable_started_at_gives_zero_uptime():
-    """A STARTED_AT of the wrong type or in the future never raises: uptime is 0."""
+    """STARTED_AT may be naive or a timestamp; a wrong type or future time gives uptime 0."""
     health.STARTED_AT = "yesterday"  # type: ignore[assignment]
     assert Checker().check()[0].uptime == 0
     health.STARTED_AT = datetime.now(UTC) + timedelta(days=1)
     assert Checker().check()[0].uptime == 0
     health.STARTED_AT = datetime.now() - timedelta(seconds=10)  # naive: local time
     assert 9 <= Checker().check()[0].uptime <= 11
+    health.STARTED_AT = time.time() - 60  # type: ignore[assignment] # a POSIX timestamp
+    assert 59 <= Checker().check()[0].uptime <= 61
+    health.STARTED_AT = math.nan  # type: ignore[assignment]
+    assert Checker().check()[0].uptime == 0
 
 
 def test_health_is_read_only():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,7 +12,8 @@ from types import MappingProxyType
 
 #: Version string shown in health reports; set it at start-up (e.g. a git commit).
 VERSION: str = ""
-#: When the process started; health reports show the seconds elapsed since then.
+#: When the process started (an aware datetime, or a POSIX timestamp); health reports
+#: show the whole seconds elapsed since then.
 STARTED_AT: datetime = datetime.now(UTC)
 
 OK = "OK"
@@ -56,10 +59,13 @@ def current_version() -> str:
 
 def current_uptime() -> int:
     """Whole seconds since ``clue.health.STARTED_AT`` (0 if it is unusable)."""
-    started = getattr(sys.modules.get("clue.health"), "STARTED_AT", STARTED_AT)
-    try:
+    started: object = getattr(sys.modules.get("clue.health"), "STARTED_AT", STARTED_AT)
+    if isinstance(started, datetime):
         # A naive start time is compared with naive local time, an aware one with UTC.
         now = datetime.now(UTC) if started.tzinfo is not None else datetime.now()
-        return max(0, int((now - started).total_seconds()))
-    except (AttributeError, TypeError, OverflowError):
+        elapsed = (now - started).total_seconds()
+    elif isinstance(started, int | float) and not isinstance(started, bool):
+        elapsed = time.time() - started
+    else:
         return 0
+    return max(0, int(elapsed)) if math.isfinite(elapsed) else 0
