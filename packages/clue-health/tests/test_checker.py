@@ -351,3 +351,25 @@ def test_worker_threads_are_bounded_and_exit_when_idle(poll):
     assert [f.result(5) for f in futures] == [True] * 5
     poll(lambda: pool.threads == 0)
     assert pool.submit(lambda: 42).result(5) == 42
+
+
+def test_a_forked_child_checks_on_its_own(pingers):
+    """After fork (pre-forking servers), the child's checks run: no dead thread is waited on."""
+    import os
+    import warnings
+
+    slow = pingers.sync("slow", block=True)
+    checker = Checker(slow, pingers.aio("aio"), timeout=0.3, cache_ttl=0)
+    checker.check()  # the parent now has a stuck ping, a worker thread and a background loop
+    slow.block = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads: on purpose
+        pid = os.fork()
+    if pid == 0:  # the child: exit code 0 only if the check ran and passed
+        code = 1
+        try:
+            code = 0 if checker.check()[1] else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import functools
 import inspect
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -90,12 +91,17 @@ class Checker:
             raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
         self._pool = DaemonPool(max_workers)
         self._lock = threading.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget pings and evaluations in flight (at start, and in a forked child)."""
+        self._pid = os.getpid()
         # The attempt each pinger is running, if any: a stuck ping is not started again.
-        self._running: list[Attempt | None] = [None] * len(pingers)
+        self._running: list[Attempt | None] = [None] * len(self._pingers)
         self._inflight: concurrent.futures.Future[Health] | None = None
         self._cached: Health | None = None
         self._cached_at = 0.0
-        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -155,6 +161,8 @@ class Checker:
     # Single flight: the first caller leads an evaluation, the others wait for it.
     def _join(self) -> tuple[concurrent.futures.Future[Health], bool]:
         with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's pings are not ours to wait for
+                self._reset()
             if self._cached is not None and time.monotonic() - self._cached_at < self._cache_ttl:
                 done: concurrent.futures.Future[Health] = concurrent.futures.Future()
                 done.set_result(self._cached)

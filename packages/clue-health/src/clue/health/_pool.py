@@ -8,6 +8,7 @@ daemon threads: a hung ping costs one idle thread, never a clean shutdown.
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -33,6 +34,10 @@ class DaemonPool(Executor):
         self._max = max_workers
         self._idle_seconds = idle_seconds
         self._name = name
+        self._start()
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
         self._queue: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
@@ -42,6 +47,8 @@ class DaemonPool(Executor):
     def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
         """Run ``fn(*args, **kwargs)`` on a worker; the future holds its outcome."""
         fut: Future[_T] = Future()
+        if self._pid != os.getpid():  # forked (e.g. a pre-forking server): no worker survived
+            self._start()
         with self._lock:
             self._queued += 1
             spawn = self._queued > self._idle and self._threads < self._max
@@ -84,15 +91,16 @@ class DaemonPool(Executor):
 
 
 _loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
 _loop_lock = threading.Lock()
 
 
 def background_loop() -> asyncio.AbstractEventLoop:
     """The event loop that runs async pingers for sync ``check()`` calls (started once)."""
-    global _loop  # noqa: PLW0603 - one lazily started loop per process
+    global _loop, _loop_pid  # noqa: PLW0603 - one lazily started loop per process
     with _loop_lock:
-        if _loop is None:
+        if _loop is None or _loop_pid != os.getpid():  # none yet, or its thread was forked away
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="clue-health-loop", daemon=True).start()
-            _loop = loop
+            _loop, _loop_pid = loop, os.getpid()
         return _loop
