@@ -97,7 +97,7 @@ _loop_lock = threading.Lock()
 
 def background_loop() -> asyncio.AbstractEventLoop:
     """The event loop that runs async pingers for sync ``check()`` calls (started once)."""
-    global _loop, _loop_pid  # noqa: PLW0603 - one lazily started loop per process
+    global _loop, _loop_pid  # one lazily started loop per process
     with _loop_lock:
         if _loop is None or _loop_pid != os.getpid():  # none yet, or its thread was forked away
             loop = asyncio.new_event_loop()
