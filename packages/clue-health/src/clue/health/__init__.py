@@ -16,7 +16,7 @@ from clue.health._probes import Probes
 from clue.health._wsgi import wsgi_handler
 
 # Plain sorted() order, which the packaging check asserts (not ruff's isort-style order).
-__all__ = [  # noqa: RUF022
+__all__ = [
     "Checker",
     "DEFAULT_CACHE_TTL",
     "DEFAULT_TIMEOUT",
