@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import socket
 import sys
 import threading
@@ -253,3 +254,40 @@ async def grpc_aio_server() -> AsyncIterator[Callable[..., Any]]:
     yield start
     for server in servers:
         await server.stop(None)
+
+
+@pytest.fixture
+def e2e_server() -> Iterator[Callable[[str], tuple[str, Callable[[], list[dict[str, Any]]]]]]:
+    """Run tests/integrations/e2e_server.py as a real process; stop it to read its logs."""
+    import subprocess
+
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(kind: str) -> tuple[str, Callable[[], list[dict[str, Any]]]]:
+        script = Path(__file__).parent / "integrations" / "e2e_server.py"
+        proc = subprocess.Popen(
+            [sys.executable, str(script), kind],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("PORT "), first + (proc.stderr.read() if proc.stderr else "")
+        url = f"http://127.0.0.1:{first.split()[1]}"
+
+        def stop() -> list[dict[str, Any]]:
+            proc.terminate()
+            out, err = proc.communicate(timeout=20)
+            # uvicorn re-raises the SIGTERM it handled once shut down gracefully.
+            assert proc.returncode in (0, -signal.SIGTERM), err
+            return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+        return url, stop
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -348,3 +348,15 @@ def test_fastapi_add_middleware(logs: Any, serve_asgi: Any) -> None:
     ends = logs.msgs("end")
     assert [e["http.status"] for e in ends] == [200, 404]
     assert logs.msgs("lookup") == []
+
+
+def test_end_to_end_under_uvicorn_process(e2e_server: Any) -> None:
+    """Under a real uvicorn process, a failed request writes its context, a good one nothing."""
+    url, stop = e2e_server("asgi")
+    assert httpx.get(url + "/ok").text == "ok"
+    assert httpx.get(url + "/fail").status_code == 500
+    entries = stop()
+    assert [e["msg"] for e in entries] == ["start", "handling", "unhandled exception", "end"]
+    assert entries[1]["path"] == "/fail"
+    assert entries[3]["http.status"] == 500
+    assert len({e["request_id"] for e in entries}) == 1

@@ -7,6 +7,7 @@ is used, so ``import clue.log`` never imports grpcio.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import inspect
 import threading
@@ -115,14 +116,17 @@ class _ServerCall:
         self._cm = _api.context()
         self._cm.__enter__()
         opts = self._opts
-        kv: dict[str, Any] = {}
-        if opts.call_ids:
-            kv[_keys.REQUEST_ID_KEY] = request_id_from(_incoming_id(metadata))
-        kv[_keys.GRPC_SERVICE_KEY] = self.service
-        kv[_keys.GRPC_METHOD_KEY] = self.method
-        _api.bind(**kv)
-        if opts.log_calls:
-            opts.log_func("start")
+        try:
+            kv: dict[str, Any] = {}
+            if opts.call_ids:
+                kv[_keys.REQUEST_ID_KEY] = request_id_from(_incoming_id(metadata))
+            kv[_keys.GRPC_SERVICE_KEY] = self.service
+            kv[_keys.GRPC_METHOD_KEY] = self.method
+            _api.bind(**kv)
+            if opts.log_calls:
+                opts.log_func("start")
+        except Exception:  # noqa: BLE001, S110 - telemetry never raises into the RPC
+            pass
         self._start = perf_counter()
 
     def finish(
@@ -139,22 +143,37 @@ class _ServerCall:
         opts = self._opts
         ms = elapsed_ms(self._start, perf_counter())
         try:
-            if opts.is_error(code):
-                text = _text(details)
-                _api.error(
-                    "end",
-                    err=exc if exc is not None else (text or code.name),
-                    **{
-                        _keys.GRPC_CODE_KEY: code.name,
-                        _keys.GRPC_STATUS_KEY: text,
-                        _keys.GRPC_DURATION_KEY: ms,
-                    },
-                )
-            elif opts.log_calls:
-                opts.log_func("end", **{_keys.GRPC_CODE_KEY: code.name, _keys.GRPC_DURATION_KEY: ms})
+            self._log_end(opts, code, details, exc, ms)
+        except Exception:  # noqa: BLE001, S110 - telemetry never raises into the RPC
+            pass
         finally:
             if reset:
                 self.close()
+            else:
+                # Not in the RPC's own Context: leave it to be discarded with the RPC.
+                self._cm = None
+
+    @staticmethod
+    def _log_end(
+        opts: _Options,
+        code: grpc.StatusCode,
+        details: str | bytes | None,
+        exc: BaseException | None,
+        ms: float,
+    ) -> None:
+        if opts.is_error(code):
+            text = _text(details)
+            _api.error(
+                "end",
+                err=exc if exc is not None else (text or code.name),
+                **{
+                    _keys.GRPC_CODE_KEY: code.name,
+                    _keys.GRPC_STATUS_KEY: text,
+                    _keys.GRPC_DURATION_KEY: ms,
+                },
+            )
+        elif opts.log_calls:
+            opts.log_func("end", **{_keys.GRPC_CODE_KEY: code.name, _keys.GRPC_DURATION_KEY: ms})
 
     def close(self) -> None:
         """Leave the log context; quietly, when finalised from another context."""
@@ -169,14 +188,30 @@ class _ServerCall:
 
 
 def _outcome(
-    context: grpc.ServicerContext | grpc.aio.ServicerContext, exc: BaseException | None
+    context: grpc.ServicerContext | grpc.aio.ServicerContext,
+    exc: BaseException | None,
+    *,
+    aio: bool = False,
 ) -> tuple[grpc.StatusCode, str | bytes | None, BaseException | None]:
     """The status an RPC ends with, from its servicer context and what escaped."""
+    try:
+        return _status_of(context, exc, aio)
+    except Exception:  # noqa: BLE001 - telemetry never raises into the RPC
+        return (grpc.StatusCode.OK if exc is None else grpc.StatusCode.UNKNOWN), None, exc
+
+
+def _status_of(
+    context: grpc.ServicerContext | grpc.aio.ServicerContext,
+    exc: BaseException | None,
+    aio: bool,
+) -> tuple[grpc.StatusCode, str | bytes | None, BaseException | None]:
     code = context.code()
     if isinstance(code, int) and not isinstance(code, grpc.StatusCode):
         code = _CODES.get(code)
     details = context.details()
     if exc is None:
+        if code is None and _cancelled(context, aio):
+            return grpc.StatusCode.CANCELLED, "cancelled by the client", None
         return (code or grpc.StatusCode.OK), details, None
     if code is not None and code is not grpc.StatusCode.OK:
         # context.abort(): the code and details say it all, the exception is plumbing.
@@ -188,6 +223,12 @@ def _outcome(
 
 
 _CODES = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def _cancelled(context: grpc.ServicerContext | grpc.aio.ServicerContext, aio: bool) -> bool:
+    if aio:
+        return bool(context.cancelled())
+    return not context.is_active()
 
 
 class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
@@ -433,14 +474,12 @@ class AioGrpcServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
 def _aio_outcome(
     context: grpc.aio.ServicerContext, exc: BaseException | None
 ) -> tuple[grpc.StatusCode, str | bytes | None, BaseException | None]:
-    import asyncio
-
     if isinstance(exc, asyncio.CancelledError):
         return grpc.StatusCode.CANCELLED, "cancelled", None
     if isinstance(exc, grpc.aio.AbortError):
-        code, details, _ = _outcome(context, None)
+        code, details, _ = _outcome(context, None, aio=True)
         return code, details, None
-    return _outcome(context, exc)
+    return _outcome(context, exc, aio=True)
 
 
 # --------------------------------------------------------------------------- client side
@@ -481,27 +520,48 @@ class _ClientCall:
         self._start = perf_counter()
 
     def done(self, call: Any) -> None:
-        """Done-callback of the call: log its end (or error) in the caller's context."""
-        try:
-            self._ctx.run(self._log_end, call)
-        except RuntimeError:
-            # The caller's Context is busy on another thread: log from a copy of it.
-            self._ctx.copy().run(self._log_end, call)
+        """Done-callback of a sync call: log its end (or error) in the caller's context."""
+        self._run(self._log_end, call.code(), call.details())
 
-    def _log_end(self, call: Any) -> None:
+    def aio_done(self, call: Any) -> None:
+        """Done-callback of a grpc.aio call, whose status getters are coroutines."""
+        try:
+            task = asyncio.get_running_loop().create_task(self._aio_log_end(call))
+        except Exception:  # noqa: BLE001 - telemetry never raises into the call
+            return
+        _TASKS.add(task)
+        task.add_done_callback(_TASKS.discard)
+
+    async def _aio_log_end(self, call: Any) -> None:
+        try:
+            code, details = await call.code(), await call.details()
+        except Exception:  # noqa: BLE001 - telemetry never raises into the call
+            return
+        self._run(self._log_end, code, details)
+
+    def _run(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            try:
+                self._ctx.run(fn, *args)
+            except RuntimeError:
+                # The caller's Context is busy on another thread: log from a copy of it.
+                self._ctx.copy().run(fn, *args)
+        except Exception:  # noqa: BLE001, S110 - telemetry never raises into the call
+            pass
+
+    def _log_end(self, code: grpc.StatusCode, details: str | bytes | None) -> None:
         ms = elapsed_ms(self._start, perf_counter())
-        code = call.code()
         opts = self._opts
         head = {_keys.GRPC_SERVICE_KEY: self.service, _keys.GRPC_METHOD_KEY: self.method}
         if opts.is_error(code):
-            details = _text(call.details())
+            text = _text(details)
             _api.error(
                 "end",
-                err=details or code.name,
+                err=text or code.name,
                 **head,
                 **{
                     _keys.GRPC_CODE_KEY: code.name,
-                    _keys.GRPC_STATUS_KEY: details,
+                    _keys.GRPC_STATUS_KEY: text,
                     _keys.GRPC_DURATION_KEY: ms,
                 },
             )
@@ -509,6 +569,10 @@ class _ClientCall:
             opts.log_func(
                 "end", **head, **{_keys.GRPC_CODE_KEY: code.name, _keys.GRPC_DURATION_KEY: ms}
             )
+
+
+# Log tasks of grpc.aio calls, kept alive until they run.
+_TASKS: set[asyncio.Task[None]] = set()
 
 
 def _with_call_id(details: Any, opts: _Options, cls: type[_CallDetails]) -> Any:
@@ -620,7 +684,7 @@ class _AioClientInterceptor:
         outcome = await continuation(
             _with_call_id(details, self._opts, _AioClientCallDetails), request
         )
-        outcome.add_done_callback(call.done)
+        outcome.add_done_callback(call.aio_done)
         return outcome
 
 
