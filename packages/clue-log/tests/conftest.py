@@ -291,3 +291,51 @@ def e2e_server() -> Iterator[Callable[[str], tuple[str, Callable[[], list[dict[s
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+@pytest.fixture
+def http_backend() -> Iterator[str]:
+    """A local HTTP server: /ok 200, /missing 404, /boom 500, /big 500, /gzip 500, /close."""
+    import gzip
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            if path == "/ok":
+                self._answer(200, b"fine")
+            elif path == "/missing":
+                self._answer(404, b"not here")
+            elif path == "/boom":
+                self._answer(500, b'{"error":"database down"}', {"Content-Type": "application/json"})
+            elif path == "/big":
+                self._answer(500, "é".encode() * 5000, {"Content-Type": "text/plain; charset=utf-8"})
+            elif path == "/gzip":
+                self._answer(503, gzip.compress(b"compressed failure"), {"Content-Encoding": "gzip"})
+            elif path == "/close":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+            else:
+                self._answer(400, b"?")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
