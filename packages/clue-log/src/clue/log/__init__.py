@@ -1,5 +1,122 @@
-"""clue.log: per-request log buffering on structlog."""
+"""clue.log: per-request log buffering on structlog.
+
+Each request's log entries stay in memory and are written only when the request fails
+(``log.error``) or is traced (the current span is sampled). A successful, untraced request
+writes nothing; a failed one writes everything that led to the failure, in order, with the
+original timestamps.
+
+Example:
+    >>> import io
+    >>> from clue import log
+    >>> out = io.StringIO()
+    >>> log.configure(output=out, format=log.format_text)
+    >>> with log.context():
+    ...     log.info("loading user", user="alice")
+    ...     log.error("payment failed", err="card declined")
+    >>> len(out.getvalue().splitlines())
+    2
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import sys
+import types
+from typing import Any
+
+from clue.log import _keys
+from clue.log._api import debug, debug_enabled, error, fatal, flush, info, print, warn, warning
+from clue.log._config import configure
+from clue.log._context import bind, context
+from clue.log._entry import Entry
+from clue.log._format import format_json, format_terminal, format_text
+from clue.log._kv import KV, Fields
+from clue.log._stdlib import StdlibHandler, as_std_logger
+from clue.log._structlog import BufferingProcessor
+from clue.log._tracing import is_tracing, span
+
+MESSAGE_KEY = _keys.MESSAGE_KEY
+ERROR_MESSAGE_KEY = _keys.ERROR_MESSAGE_KEY
+EXCEPTION_KEY = _keys.EXCEPTION_KEY
+TIMESTAMP_KEY = _keys.TIMESTAMP_KEY
+SEVERITY_KEY = _keys.SEVERITY_KEY
+TRACE_ID_KEY = _keys.TRACE_ID_KEY
+SPAN_ID_KEY = _keys.SPAN_ID_KEY
+REQUEST_ID_KEY = _keys.REQUEST_ID_KEY
+FILE_KEY = _keys.FILE_KEY
+LOGGER_KEY = _keys.LOGGER_KEY
+HTTP_METHOD_KEY = _keys.HTTP_METHOD_KEY
+HTTP_URL_KEY = _keys.HTTP_URL_KEY
+HTTP_FROM_KEY = _keys.HTTP_FROM_KEY
+HTTP_STATUS_KEY = _keys.HTTP_STATUS_KEY
+HTTP_DURATION_KEY = _keys.HTTP_DURATION_KEY
+HTTP_BYTES_KEY = _keys.HTTP_BYTES_KEY
+HTTP_BODY_KEY = _keys.HTTP_BODY_KEY
+GRPC_SERVICE_KEY = _keys.GRPC_SERVICE_KEY
+GRPC_METHOD_KEY = _keys.GRPC_METHOD_KEY
+GRPC_CODE_KEY = _keys.GRPC_CODE_KEY
+GRPC_STATUS_KEY = _keys.GRPC_STATUS_KEY
+GRPC_DURATION_KEY = _keys.GRPC_DURATION_KEY
+TIMESTAMP_FORMAT = _keys.TIMESTAMP_FORMAT
+
+__all__ = [
+    "BufferingProcessor",
+    "ERROR_MESSAGE_KEY",
+    "EXCEPTION_KEY",
+    "Entry",
+    "FILE_KEY",
+    "Fields",
+    "GRPC_CODE_KEY",
+    "GRPC_DURATION_KEY",
+    "GRPC_METHOD_KEY",
+    "GRPC_SERVICE_KEY",
+    "GRPC_STATUS_KEY",
+    "HTTP_BODY_KEY",
+    "HTTP_BYTES_KEY",
+    "HTTP_DURATION_KEY",
+    "HTTP_FROM_KEY",
+    "HTTP_METHOD_KEY",
+    "HTTP_STATUS_KEY",
+    "HTTP_URL_KEY",
+    "KV",
+    "LOGGER_KEY",
+    "MESSAGE_KEY",
+    "REQUEST_ID_KEY",
+    "SEVERITY_KEY",
+    "SPAN_ID_KEY",
+    "StdlibHandler",
+    "TIMESTAMP_FORMAT",
+    "TIMESTAMP_KEY",
+    "TRACE_ID_KEY",
+    "as_std_logger",
+    "bind",
+    "configure",
+    "context",
+    "debug",
+    "debug_enabled",
+    "error",
+    "fatal",
+    "flush",
+    "format_json",
+    "format_terminal",
+    "format_text",
+    "info",
+    "is_tracing",
+    "print",
+    "span",
+    "warn",
+    "warning",
+]
+
+
+class _Module(types.ModuleType):
+    """Forwards ``clue.log.<KEY> = value`` to the key table read at call time."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _keys.NAMES:
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty str, got {value!r}")
+            setattr(_keys, name, value)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Module

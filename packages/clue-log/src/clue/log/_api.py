@@ -1,0 +1,481 @@
+"""The log functions: buffered, immediate and error paths, and flushing.
+
+The buffered path is the hot path and is written for speed on purpose: it takes the
+timestamp, captures what depends on the moment of the call (arguments with a shallow
+snapshot of mutable containers, the bound key/values, ``exc_info``, key/value functions and
+the call site when configured) and appends one tuple. Message formatting, entry building
+and rendering happen at flush time, only for entries that are written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Mapping
+from types import FrameType
+from typing import Any, NoReturn
+
+from clue.log import _keys, _tracing
+from clue.log._config import state
+from clue.log._context import _MUTABLE, LogContext, current, pairs_of, root, snapshot
+from clue.log._entry import Entry
+from clue.log._format import Traceback, safe_str
+from clue.log._kv import KV
+from clue.log._tracing import is_tracing, record_error
+from clue.log._tracing import sampled as _sampled
+
+# A buffered record: (time_ns, level, msg, args, kv, bound, extra). Chain records (from a
+# hand-written structlog chain) are objects with a ``replay()`` method instead.
+Record = tuple[int, str, Any, tuple[Any, ...], dict[str, Any], Any, list[tuple[str, Any]] | None]
+
+_get = current.get
+_otel_get = _tracing.otel_context_get
+_SPAN_KEY = _tracing.SPAN_KEY
+_time_ns = time.time_ns
+_SKIP_PREFIXES = ("clue.log", "structlog", "logging")
+
+
+class _Switch:
+    """How the hot path decides whether buffering is disabled for an entry."""
+
+    # None: the default switch (a sampled current span), inlined below for speed;
+    # otherwise the user's predicate from ``configure(disable_buffering=...)``.
+    custom: Callable[[], bool] | None = None
+    # Whether key/value functions or the call site must be captured.
+    has_extra = False
+    # Neither of the above: the common case, one check on the hot path.
+    plain = True
+
+
+switch = _Switch()
+
+
+_CAPTURE = _MUTABLE | {bool}
+
+
+def _make(level: str) -> Callable[..., None]:
+    sw = switch
+    capture_types = _CAPTURE
+
+    def log_fn(msg: Any = None, /, *args: Any, **kv: Any) -> None:
+        ctx = _get()
+        if ctx is not None:
+            buf = ctx.buf
+            if buf is not None:
+                # Hot path, written for speed: decide, capture, append; defer the rest.
+                if sw.plain:
+                    otel_ctx = _otel_get()
+                    tracing = _SPAN_KEY in otel_ctx and _sampled(otel_ctx[_SPAN_KEY])
+                    extra = None
+                else:
+                    tracing, extra = _slow_switch(sw)
+                if not tracing:
+                    for v in kv.values():
+                        # Mutable containers are copied; bools send us to the slow path
+                        # because ``exc_info=True`` must be resolved now.
+                        if type(v) in capture_types:
+                            kv = _capture(kv)
+                            break
+                    if args:
+                        args = _snapshot_args(args)
+                    buf.append((_time_ns(), level, msg, args, kv, ctx.bound, extra))
+                    ctx.appended += 1
+                    if ctx.buf is None:  # flushed by another thread meanwhile: write it too
+                        _drain(ctx, buf)
+                    return
+        emit_now(ctx, level, msg, args, kv)
+
+    log_fn.__name__ = log_fn.__qualname__ = level
+    return log_fn
+
+
+def _make_debug() -> Callable[..., None]:
+    buffered_or_now = _make("debug")
+
+    def log_fn(msg: Any = None, /, *args: Any, **kv: Any) -> None:
+        if state.debug or ((ctx := _get()) is not None and ctx.debug):
+            buffered_or_now(msg, *args, **kv)
+
+    log_fn.__name__ = log_fn.__qualname__ = "debug"
+    return log_fn
+
+
+def _capture(kv: dict[str, Any]) -> dict[str, Any]:
+    kv = {k: snapshot(x) for k, x in kv.items()}
+    if "exc_info" in kv:
+        kv = _capture_exc_info(kv)
+    return kv
+
+
+def _slow_switch(sw: _Switch) -> tuple[bool, list[tuple[str, Any]] | None]:
+    if sw.custom is None:
+        tracing = is_tracing()
+    else:
+        try:
+            tracing = bool(sw.custom())
+        except Exception:
+            tracing = False
+    if tracing:
+        return True, None
+    return False, _extra() if sw.has_extra else None
+
+
+debug = _make_debug()
+debug.__doc__ = """Log at debug severity: dropped unless debug is on for the context.
+
+    Debug on (``configure(debug=True)``, ``log.context(debug=True)`` or clue-debug's
+    switch) writes debug entries and disables buffering for that context only.
+
+    Example:
+        >>> from clue import log
+        >>> log.debug("cache miss", key="user:42")
+    """
+info = _make("info")
+info.__doc__ = """Log at info severity: buffered inside a log context, written at once outside.
+
+    Accepts a message with ``%``-format arguments, ``KV``/``Fields`` positionally, and
+    keywords.
+
+    Example:
+        >>> from clue import log
+        >>> with log.context():
+        ...     log.info("charging %s", "card", log.KV("amount", 42), currency="EUR")
+    """
+warn = _make("warn")
+warn.__doc__ = """Log at warn severity: buffered inside a log context (``warning`` is an alias).
+
+    Example:
+        >>> from clue import log
+        >>> with log.context():
+        ...     log.warn("retrying", attempt=2)
+    """
+warning = warn
+
+
+def print(msg: Any = None, /, *args: Any, **kv: Any) -> None:
+    """Write an info entry now, never buffered.
+
+    Example:
+        >>> import io
+        >>> from clue import log
+        >>> out = io.StringIO()
+        >>> log.configure(output=out, format=log.format_text)
+        >>> with log.context():
+        ...     log.print("server starting on port %d", 8080)
+        >>> "msg=\\"server starting on port 8080\\"" in out.getvalue()
+        True
+    """
+    emit_now(_get(), "info", msg, args, kv)
+
+
+def error(msg: Any = None, /, *args: Any, err: Any = None, **kv: Any) -> None:
+    """Flush the context's buffer, then write an error entry.
+
+    From then on the context is unbuffered. ``err`` (an exception or a string) becomes
+    the first key, ``ERROR_MESSAGE_KEY``; an exception's traceback is captured now and
+    never truncated. The current recording span gets an ``exception`` event.
+
+    Example:
+        >>> from clue import log
+        >>> with log.context():
+        ...     log.info("loading user")  # buffered
+        ...     try:
+        ...         raise KeyError("alice")
+        ...     except KeyError as exc:
+        ...         log.error("user not found", err=exc)  # writes both entries
+        time=... level=info msg="loading user"
+        time=... level=error err='alice' msg="user not found" exception="Traceback ..."
+    """
+    ctx = _get()
+    if ctx is not None:
+        flush_context(ctx)
+    if err is None and "exc_info" in kv:
+        exc = _exc_from(kv.pop("exc_info"))
+        err = exc if exc is not None else None
+    record_error(err, msg if isinstance(msg, str) else None)
+    head: list[tuple[str, Any]] | None = None
+    tail: list[tuple[str, Any]] | None = None
+    if err is not None:
+        head = [(_keys.ERROR_MESSAGE_KEY, err if isinstance(err, BaseException) else safe_str(err))]
+        if isinstance(err, BaseException):
+            tail = [(_keys.EXCEPTION_KEY, _traceback(err))]
+    emit_now(ctx, "error", msg, args, kv, head, tail)
+
+
+def fatal(msg: Any = None, /, *args: Any, err: Any = None, **kv: Any) -> NoReturn:
+    """``error(...)`` then exit with status 1 (``SystemExit``, so ``finally`` blocks run).
+
+    Example:
+        >>> from clue import log
+        >>> try:
+        ...     log.fatal("cannot bind port", port=80)
+        ... except SystemExit as exc:
+        ...     exc.code
+        time=... level=error msg="cannot bind port" port=80
+        1
+    """
+    error(msg, *args, err=err, **kv)
+    raise SystemExit(1)
+
+
+def flush() -> None:
+    """Write the current context's buffer now and stop buffering it.
+
+    The seed's ``FlushAndDisableBuffering``. Outside a log context it does nothing.
+
+    Example:
+        >>> from clue import log
+        >>> with log.context():
+        ...     log.info("kept in memory")
+        ...     log.flush()  # written; later entries are written at once
+        time=... level=info msg="kept in memory"
+    """
+    ctx = _get()
+    if ctx is not None:
+        flush_context(ctx)
+
+
+def debug_enabled() -> bool:
+    """Whether debug logs are on for the current context.
+
+    Example:
+        >>> from clue import log
+        >>> with log.context(debug=True):
+        ...     log.debug_enabled()
+        True
+    """
+    if state.debug:
+        return True
+    ctx = _get()
+    return ctx is not None and ctx.debug
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def emit_now(
+    ctx: LogContext | None,
+    level: str,
+    msg: Any,
+    args: tuple[Any, ...],
+    kv: dict[str, Any],
+    head: list[tuple[str, Any]] | None = None,
+    tail: list[tuple[str, Any]] | None = None,
+) -> None:
+    """Build and write one entry at once (never raises)."""
+    try:
+        if "exc_info" in kv:
+            kv = _capture_exc_info(kv)
+        bound = ctx.bound if ctx is not None else root.bound
+        extra = _extra() if switch.has_extra else None
+        entry = build_entry((_time_ns(), level, msg, args, kv, bound, extra), head, tail)
+        for sink in state.sinks:
+            sink.write([sink.render(entry)])
+    except Exception:  # noqa: S110 - logging never raises into the application
+        pass
+
+
+def flush_context(ctx: LogContext) -> None:
+    """Write a context's buffered entries, once, and make the context unbuffered."""
+    buf = ctx.buf
+    if buf is None:
+        return
+    ctx.buf = None
+    _drain(ctx, buf)
+
+
+def _drain(ctx: LogContext, buf: deque[Any]) -> None:
+    records: list[Any] = []
+    try:
+        while True:
+            records.append(buf.popleft())
+    except IndexError:
+        pass
+    dropped = ctx.appended - len(records)
+    ctx.appended = 0
+    with contextlib.suppress(Exception):  # logging never raises into the application
+        write_records(records, dropped)
+
+
+def write_records(records: list[Any], dropped: int = 0) -> None:
+    """Render native records (one ``write()`` per output) and replay chain records."""
+    sinks = state.sinks
+    chunks: list[list[str | bytes]] = [[] for _ in sinks]
+    if dropped > 0 and records:
+        first = records[0]
+        ts = first[0] if type(first) is tuple else first.time_ns
+        marker = Entry(
+            ts,
+            "warn",
+            [
+                (_keys.MESSAGE_KEY, f"clue/log: {dropped} earlier entries dropped (max_buffered)"),
+                (_keys.DROPPED_KEY, dropped),
+            ],
+        )
+        for i, sink in enumerate(sinks):
+            chunks[i].append(sink.render(marker))
+    for rec in records:
+        if type(rec) is tuple:
+            entry = build_entry(rec)
+            for i, sink in enumerate(sinks):
+                chunks[i].append(sink.render(entry))
+        else:
+            # A structlog chain record: keep order with what we have rendered so far.
+            for i, sink in enumerate(sinks):
+                sink.write(chunks[i])
+                chunks[i] = []
+            rec.replay()
+    for i, sink in enumerate(sinks):
+        sink.write(chunks[i])
+
+
+def build_entry(
+    rec: Record,
+    head: list[tuple[str, Any]] | None = None,
+    tail: list[tuple[str, Any]] | None = None,
+) -> Entry:
+    """Turn a captured record into the ``Entry`` formats receive.
+
+    Order of keys: ``err``, bound key/values, the message, positional key/values,
+    keywords, the traceback, then key/value functions and the call site.
+    """
+    ts, level, msg, args, kv, bound, extra = rec
+    key_vals: list[tuple[str, Any]] = list(head) if head else []
+    key_vals.extend(bound)
+    positional: list[tuple[str, Any]] = []
+    if msg is not None:
+        if isinstance(msg, str):
+            fmt_args = args
+            if args:
+                fmt_args, positional = _split_args(args)
+            key_vals.append((_keys.MESSAGE_KEY, _percent(msg, fmt_args) if fmt_args else msg))
+        elif isinstance(msg, (KV, dict)):
+            positional = pairs_of(msg)
+            if args:
+                more_fmt, more = _split_args(args)
+                positional.extend(more)
+                if more_fmt:
+                    key_vals.append((_keys.MESSAGE_KEY, " ".join(safe_str(a) for a in more_fmt)))
+        else:
+            key_vals.append((_keys.MESSAGE_KEY, safe_str(msg)))
+    elif args:
+        fmt_args, positional = _split_args(args)
+        if fmt_args:
+            key_vals.append((_keys.MESSAGE_KEY, " ".join(safe_str(a) for a in fmt_args)))
+    key_vals.extend(positional)
+    for k, v in kv.items():
+        if k == "exc_info":
+            key_vals.append((_keys.EXCEPTION_KEY, v))
+        else:
+            key_vals.append((k, v))
+    if tail:
+        key_vals.extend(tail)
+    if extra:
+        key_vals.extend(extra)
+    return Entry(ts, level, key_vals)
+
+
+def _split_args(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[tuple[str, Any]]]:
+    fmt: list[Any] = []
+    pairs: list[tuple[str, Any]] = []
+    for a in args:
+        if isinstance(a, (KV, dict)):
+            pairs.extend(pairs_of(a))
+        else:
+            fmt.append(a)
+    return tuple(fmt), pairs
+
+
+def _percent(msg: str, args: tuple[Any, ...]) -> str:
+    try:
+        return msg % args
+    except Exception:
+        return msg + " " + " ".join(safe_str(a) for a in args)
+
+
+def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for a in args:
+        if isinstance(a, KV):
+            out.append(KV(a.k, snapshot(a.v)) if type(a.v) in _MUTABLE else a)
+        elif isinstance(a, dict):
+            out.append({k: snapshot(v) for k, v in a.items()})
+        else:
+            out.append(snapshot(a) if type(a) in _MUTABLE else a)
+    return tuple(out)
+
+
+def _capture_exc_info(kv: dict[str, Any]) -> dict[str, Any]:
+    kv = dict(kv)
+    exc = _exc_from(kv.pop("exc_info"))
+    if exc is not None:
+        kv["exc_info"] = _traceback(exc)
+    return kv
+
+
+def _exc_from(exc_info: Any) -> BaseException | None:
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple) and len(exc_info) == 3:
+        return exc_info[1] if isinstance(exc_info[1], BaseException) else None
+    if exc_info:
+        return sys.exc_info()[1]
+    return None
+
+
+def _traceback(exc: BaseException) -> Traceback:
+    try:
+        return Traceback("".join(traceback.format_exception(exc)).rstrip("\n"))
+    except Exception:
+        return Traceback(f"{type(exc).__name__}: <traceback unavailable>")
+
+
+def _extra() -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for fn in state.funcs:
+        try:
+            got = fn()
+            if isinstance(got, Mapping):
+                out.extend(got.items())
+            elif got:
+                out.extend((str(k), v) for k, v in got)
+        except Exception:  # noqa: S112 - a failing key/value function adds nothing
+            continue
+    if state.file_location:
+        out.append((_keys.FILE_KEY, caller_location()))
+    return out
+
+
+def caller_location() -> str:
+    """``<dir>/<file>.py:<line>`` of the first frame outside clue.log, structlog, logging."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not (isinstance(name, str) and name.startswith(_SKIP_PREFIXES) and _is_lib(name)):
+            path = frame.f_code.co_filename
+            short = os.path.join(os.path.basename(os.path.dirname(path)), os.path.basename(path))
+            return f"{short}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "?"
+
+
+def _is_lib(name: str) -> bool:
+    head = name.split(".", 2)
+    if head[0] == "clue":
+        return len(head) > 1 and head[1] == "log"
+    return head[0] in {"structlog", "logging"}
+
+
+def log_at(level: str, msg: Any, kv: dict[str, Any]) -> None:
+    """Log one entry at ``level`` through the same paths as the public functions."""
+    if level == "error":
+        error(msg, **kv)
+    else:
+        _FNS[level](msg, **kv)
+
+
+_FNS: dict[str, Callable[..., None]] = {"debug": debug, "info": info, "warn": warn}

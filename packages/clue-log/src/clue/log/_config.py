@@ -1,0 +1,149 @@
+"""Process-wide configuration: ``configure()`` and the state the hot path reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import IO, Any
+
+import structlog
+
+from clue.log import _format
+from clue.log._format import Format
+from clue.log._output import Sink
+from clue.log._tracing import is_tracing
+
+#: A key/value function: called on every entry at call time, returns pairs or a mapping.
+KeyValueFunc = Callable[[], Any]
+
+
+class State:
+    """What every log call reads. One instance, mutated in place by ``configure``."""
+
+    __slots__ = (
+        "debug",
+        "disable_buffering",
+        "file_location",
+        "funcs",
+        "has_extra",
+        "max_buffered",
+        "sinks",
+    )
+
+    def __init__(self) -> None:
+        self.sinks: list[Sink] = [Sink(None, None)]
+        self.debug = False
+        self.disable_buffering: Callable[[], bool] = is_tracing
+        self.funcs: tuple[KeyValueFunc, ...] = ()
+        self.file_location = False
+        self.has_extra = False
+        self.max_buffered = 1000
+
+
+state = State()
+
+
+def configure(
+    *,
+    format: Format | None = None,
+    output: IO[Any] | None = None,
+    outputs: Sequence[tuple[IO[Any], Format]] | None = None,
+    debug: bool = False,
+    disable_buffering: Callable[[], bool] | None = None,
+    funcs: Iterable[KeyValueFunc] | None = None,
+    file_location: bool = False,
+    max_size: int = 1024,
+    max_buffered: int = 1000,
+) -> None:
+    """Set up clue's logging and structlog's chain for the process.
+
+    Args:
+        format: a callable ``Entry -> str | bytes``; default the terminal format when the
+            output is a TTY, logfmt text otherwise.
+        output: a text or binary stream; default ``sys.stdout`` (looked up at write time).
+        outputs: ``(stream, format)`` pairs; each entry is rendered once per output.
+            Exclusive with ``output``/``format``.
+        debug: write debug entries (and so disable buffering) everywhere.
+        disable_buffering: predicate called on every buffered call; default
+            ``log.is_tracing`` (a sampled span disables buffering).
+        funcs: key/value functions called on every entry at call time, e.g. ``[log.span]``.
+        file_location: add ``file=<dir>/<file>.py:<line>`` of the caller.
+        max_size: longest string (characters), list and key count before truncation.
+        max_buffered: most entries one log context keeps; older ones are dropped and counted.
+
+    Raises:
+        ValueError: an option has a bad value; the message names it.
+
+    Example:
+        >>> import io
+        >>> from clue import log
+        >>> out = io.StringIO()
+        >>> log.configure(output=out, format=log.format_json)
+        >>> log.print("hello", user="alice")
+        >>> out.getvalue().endswith('"msg":"hello","user":"alice"}\\n')
+        True
+    """
+    sinks = _sinks(format, output, outputs)
+    if not isinstance(debug, bool):
+        raise ValueError(f"debug must be a bool, got {debug!r}")
+    if disable_buffering is not None and not callable(disable_buffering):
+        raise ValueError(f"disable_buffering must be a callable, got {disable_buffering!r}")
+    fns = tuple(funcs or ())
+    for fn in fns:
+        if not callable(fn):
+            raise ValueError(f"funcs must hold callables, got {fn!r}")
+    for name, value in (("max_size", max_size), ("max_buffered", max_buffered)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not isinstance(file_location, bool):
+        raise ValueError(f"file_location must be a bool, got {file_location!r}")
+
+    state.sinks = sinks
+    state.debug = debug
+    state.disable_buffering = disable_buffering or is_tracing
+    state.funcs = fns
+    state.file_location = file_location
+    state.has_extra = bool(fns) or file_location
+    from clue.log._api import switch
+
+    switch.custom = disable_buffering if disable_buffering not in (None, is_tracing) else None
+    switch.has_extra = state.has_extra
+    switch.plain = switch.custom is None and not switch.has_extra
+    state.max_buffered = max_buffered
+    _format.limits.max_size = max_size
+
+    from clue.log._structlog import NullLoggerFactory, bound_logger_class, processor
+
+    structlog.configure(
+        processors=[processor],
+        wrapper_class=bound_logger_class(),
+        logger_factory=NullLoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+
+
+def _sinks(
+    fmt: Format | None,
+    output: IO[Any] | None,
+    outputs: Sequence[tuple[IO[Any], Format]] | None,
+) -> list[Sink]:
+    if fmt is not None and not callable(fmt):
+        raise ValueError(f"format must be a callable Entry -> str | bytes, got {fmt!r}")
+    if output is not None and not callable(getattr(output, "write", None)):
+        raise ValueError(f"output must be a stream with a write() method, got {output!r}")
+    if outputs is None:
+        return [Sink(output, fmt)]
+    if output is not None or fmt is not None:
+        raise ValueError("outputs cannot be combined with output or format")
+    sinks = []
+    for i, pair in enumerate(outputs):
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise ValueError(f"outputs[{i}] must be a (stream, format) pair, got {pair!r}")
+        stream, f = pair
+        if not callable(getattr(stream, "write", None)):
+            raise ValueError(f"outputs[{i}] stream has no write() method: {stream!r}")
+        if not callable(f):
+            raise ValueError(f"outputs[{i}] format is not callable: {f!r}")
+        sinks.append(Sink(stream, f))
+    if not sinks:
+        raise ValueError("outputs must name at least one (stream, format) pair")
+    return sinks

@@ -1,0 +1,133 @@
+"""Outputs: a stream plus the format its entries are rendered with.
+
+A failing output (closed pipe, full disk, a stream that raises) never raises into the
+application: failures are counted and reported on stderr at most once per interval.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import time
+from typing import IO, Any
+
+from clue.log._entry import Entry
+from clue.log._format import Format, format_terminal, format_text
+
+REPORT_INTERVAL = 60.0
+
+
+class Sink:
+    """One output stream and its format; writes batches with a single ``write()``."""
+
+    __slots__ = ("_binary", "_fixed", "_format", "_lock", "_tty", "failures")
+
+    def __init__(self, stream: IO[Any] | None, fmt: Format | None) -> None:
+        # stream None: whatever sys.stdout is at write time (so test capture and
+        # redirection work); fmt None: terminal format on a TTY, text otherwise.
+        self._fixed = stream
+        self._format = fmt
+        self._binary = _is_binary(stream) if stream is not None else False
+        self._tty: tuple[object, bool] = (None, False)
+        self._lock = threading.Lock()
+        self.failures = 0
+
+    @property
+    def stream(self) -> IO[Any]:
+        """The stream written to."""
+        return self._fixed if self._fixed is not None else sys.stdout
+
+    @property
+    def format(self) -> Format:
+        """The format entries are rendered with."""
+        if self._format is not None:
+            return self._format
+        stream = self.stream
+        if self._tty[0] is not stream:
+            try:
+                tty = bool(stream.isatty())
+            except Exception:
+                tty = False
+            self._tty = (stream, tty)
+        return format_terminal if self._tty[1] else format_text
+
+    def render(self, entry: Entry) -> str | bytes:
+        """Render one entry; a custom format that raises yields a marker line."""
+        fmt = self.format
+        try:
+            out: object = fmt(entry)  # a custom format may return anything at run time
+        except Exception as exc:
+            return f"clue/log: format {_name(fmt)} failed: {type(exc).__name__}\n"
+        if isinstance(out, (str, bytes)):
+            return out
+        return f"clue/log: format {_name(fmt)} returned {type(out).__name__}\n"
+
+    def write(self, chunks: list[str | bytes]) -> None:
+        """Write rendered entries with one ``write()`` call, never raising."""
+        if not chunks:
+            return
+        try:
+            stream = self.stream
+            binary = self._binary if self._fixed is not None else _is_binary(stream)
+            data = _join(chunks, binary)
+            with self._lock:
+                stream.write(data)
+                flush = getattr(stream, "flush", None)
+                if flush is not None:
+                    flush()
+        except Exception as exc:
+            self.failures += 1
+            failures.report(self, exc)
+
+
+def _join(chunks: list[str | bytes], binary: bool) -> str | bytes:
+    if binary:
+        return b"".join(c if isinstance(c, bytes) else c.encode("utf-8", "replace") for c in chunks)
+    return "".join(c if isinstance(c, str) else c.decode("utf-8", "replace") for c in chunks)
+
+
+def _is_binary(stream: object) -> bool:
+    if isinstance(stream, io.TextIOBase):
+        return False
+    if isinstance(stream, (io.RawIOBase, io.BufferedIOBase)):
+        return True
+    return not hasattr(stream, "encoding")
+
+
+def _name(fmt: object) -> str:
+    return getattr(fmt, "__name__", None) or type(fmt).__name__
+
+
+class _FailureReporter:
+    """Counts output failures and reports them on stderr at most once per interval."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._last_report = -REPORT_INTERVAL
+        self._unreported = 0
+        self._lock = threading.Lock()
+
+    def report(self, sink: Sink, exc: BaseException) -> None:
+        with self._lock:
+            self.total += 1
+            self._unreported += 1
+            now = time.monotonic()
+            if now - self._last_report < REPORT_INTERVAL:
+                return
+            count, self._unreported = self._unreported, 0
+            self._last_report = now
+        try:
+            stream = sys.__stderr__
+            if stream is not None and stream is not sink.stream:
+                stream.write(
+                    f"clue/log: {count} write(s) to {type(sink.stream).__name__} failed "
+                    f"(last: {type(exc).__name__}: {exc}); reporting at most every "
+                    f"{REPORT_INTERVAL:.0f}s\n"
+                )
+                stream.flush()
+        except Exception:  # noqa: S110 - stderr itself is gone; nothing left to tell
+            pass
+
+
+failures = _FailureReporter()

@@ -1,0 +1,69 @@
+"""Bridge from the standard ``logging`` module into clue's buffers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from clue.log import _api, _keys
+
+
+def _level(levelno: int) -> str:
+    if levelno >= logging.ERROR:
+        return "error"
+    if levelno >= logging.WARNING:
+        return "warn"
+    if levelno >= logging.INFO:
+        return "info"
+    return "debug"
+
+
+class StdlibHandler(logging.Handler):
+    """A ``logging.Handler`` feeding records into clue's current log context.
+
+    INFO, WARNING and DEBUG records are buffered like ``log.info``/``log.warn``/
+    ``log.debug``; ERROR and above flush the context like ``log.error``. The record's
+    logger name is kept under ``LOGGER_KEY``.
+
+    Example:
+        >>> import logging
+        >>> from clue import log
+        >>> logging.getLogger("urllib3").addHandler(log.StdlibHandler())
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level = _level(record.levelno)
+            kv: dict[str, Any] = {_keys.LOGGER_KEY: record.name}
+            msg = record.getMessage()
+            exc = record.exc_info[1] if record.exc_info else None
+            if level == "error":
+                _api.error(msg, err=exc, **kv)
+            else:
+                if exc is not None:
+                    kv["exc_info"] = exc
+                _api._FNS[level](msg, **kv)
+        except Exception:
+            self.handleError(record)
+
+
+def as_std_logger(name: str | None = None) -> logging.Logger:
+    """A standard ``logging.Logger`` whose records go through clue.
+
+    Hand it to libraries that take a logger. It does not propagate to the root logger.
+
+    Args:
+        name: the logger's name; default ``"clue"``.
+
+    Example:
+        >>> from clue import log
+        >>> logger = log.as_std_logger("payments")
+        >>> logger.info("charging %s", "card")  # outside a log context: written at once
+        time=... level=info msg="charging card" logger=payments
+    """
+    logger = logging.getLogger(name or "clue")
+    if not any(isinstance(h, StdlibHandler) for h in logger.handlers):
+        logger.addHandler(StdlibHandler())
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    return logger

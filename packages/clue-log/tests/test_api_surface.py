@@ -1,0 +1,93 @@
+"""The public surface: SPEC names exist, __all__ is complete and sorted, docs run."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+import types
+
+import pytest
+
+import clue.log
+from clue import log
+from clue.log.testing import reset
+
+SPEC_NAMES = {
+    "configure", "context", "bind", "print", "debug", "info", "warn", "warning", "error",
+    "fatal", "flush", "debug_enabled", "KV", "Fields", "is_tracing", "span", "Entry",
+    "format_text", "format_terminal", "format_json", "StdlibHandler", "as_std_logger",
+    "MESSAGE_KEY", "ERROR_MESSAGE_KEY", "TIMESTAMP_KEY", "SEVERITY_KEY", "TRACE_ID_KEY",
+    "SPAN_ID_KEY", "REQUEST_ID_KEY", "HTTP_METHOD_KEY", "HTTP_URL_KEY", "HTTP_FROM_KEY",
+    "HTTP_STATUS_KEY", "HTTP_DURATION_KEY", "HTTP_BYTES_KEY", "HTTP_BODY_KEY",
+    "GRPC_SERVICE_KEY", "GRPC_METHOD_KEY", "GRPC_CODE_KEY", "GRPC_STATUS_KEY",
+    "GRPC_DURATION_KEY", "TIMESTAMP_FORMAT",
+}  # fmt: skip
+
+
+def test_spec_names_exported() -> None:
+    """Every core name of SPEC §3.2 is exported."""
+    assert set(log.__all__) >= SPEC_NAMES
+    for name in log.__all__:
+        assert hasattr(log, name), name
+
+
+def test_all_sorted_and_complete() -> None:
+    """__all__ is sorted and lists every public attribute defined by the facade."""
+    assert list(log.__all__) == sorted(log.__all__)
+    public = {
+        n
+        for n, v in vars(log).items()
+        if not n.startswith("_")
+        and not isinstance(v, types.ModuleType)
+        and n not in {"annotations", "Any"}
+    }
+    assert public - set(log.__all__) == set()
+
+
+def test_key_values_match_spec() -> None:
+    """Key variables have the SPEC's default values."""
+    assert (log.MESSAGE_KEY, log.ERROR_MESSAGE_KEY, log.TIMESTAMP_KEY) == ("msg", "err", "time")
+    assert (log.HTTP_FROM_KEY, log.GRPC_DURATION_KEY) == ("http.remote_addr", "grpc.time_ms")
+
+
+def test_log_control_entry_point() -> None:
+    """clue-log registers its log control under the clue.log_control entry-point group."""
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="clue.log_control") if e.name == "clue-log"]
+    control = ep.load()
+    assert not control.debug_enabled()
+    with control.debug_scope():
+        assert control.debug_enabled()
+        assert log.debug_enabled()
+    assert not control.debug_enabled()
+
+
+def test_debug_scope_inside_context_unbuffers(clue_logs: object) -> None:
+    """debug_scope on an open context flushes it and writes debug entries."""
+    from clue.log._control import LOG_CONTROL
+
+    with log.context():
+        log.info("before")
+        with LOG_CONTROL.debug_scope():
+            log.debug("dbg")
+        log.debug("not any more")
+    assert clue_logs.messages == ["before", "dbg"]  # type: ignore[attr-defined]
+
+
+def _modules() -> list[str]:
+    return [
+        "clue.log",
+        *(f"clue.log.{m.name}" for m in pkgutil.iter_modules(clue.log.__path__)),
+    ]
+
+
+@pytest.mark.parametrize("name", _modules())
+def test_docstring_examples_run(name: str) -> None:
+    """Every Example: in the docstrings runs as written."""
+    module = importlib.import_module(name)
+    reset()
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    reset()
+    assert result.failed == 0

@@ -1,0 +1,118 @@
+"""Outputs: multiple outputs, binary and text streams, failures never raise."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+
+from clue import log
+from clue.log import _output
+
+
+class Broken(io.StringIO):
+    def write(self, s: str) -> int:
+        raise BrokenPipeError("closed pipe")
+
+
+class CountingBytes(io.BytesIO):
+    writes = 0
+
+    def write(self, b: Any) -> int:
+        self.writes += 1
+        return super().write(b)
+
+
+def test_failing_output_never_raises(capsys: pytest.CaptureFixture[str]) -> None:
+    """A closed pipe is counted and reported on stderr at most once per interval."""
+    _output.failures._last_report = -1e9
+    before = _output.failures.total
+    log.configure(output=Broken(), format=log.format_text)
+    for _ in range(5):
+        log.print("lost")
+        with log.context():
+            log.info("x")
+            log.error("y")
+    assert _output.failures.total - before == 15  # print, the flush and the error, 5 times
+    err = capsys.readouterr().err
+    assert err.count("clue/log:") <= 1
+
+
+def test_multiple_outputs_each_rendered_once() -> None:
+    """Each entry is rendered once per output, in that output's format."""
+    text, js = io.StringIO(), io.BytesIO()
+    log.configure(outputs=[(text, log.format_text), (js, log.format_json)])
+    log.print("hello", n=1)
+    assert text.getvalue().endswith("msg=hello n=1\n")
+    assert json.loads(js.getvalue())["n"] == 1
+
+
+def test_one_write_per_flush() -> None:
+    """Flushing ten buffered entries performs one write() on the output."""
+    stream = CountingBytes()
+    log.configure(output=stream, format=log.format_json)
+    with log.context():
+        for i in range(10):
+            log.info("e", i=i)
+        log.flush()
+    assert stream.writes == 1
+    assert len(stream.getvalue().splitlines()) == 10
+
+
+def test_custom_format_callable() -> None:
+    """Any callable Entry -> str | bytes is a format."""
+    stream = io.StringIO()
+    log.configure(output=stream, format=lambda e: f"[{e.severity}] {e.key_vals}\n")
+    log.print("x")
+    assert stream.getvalue() == "[info] [('msg', 'x')]\n"
+
+
+def test_raising_custom_format_never_raises() -> None:
+    """A custom format that raises writes a marker line instead."""
+    stream = io.StringIO()
+
+    def bad(entry: log.Entry) -> str:
+        raise ValueError("format bug")
+
+    log.configure(output=stream, format=bad)
+    log.print("x")
+    assert "format bad failed: ValueError" in stream.getvalue()
+
+
+def test_default_output_is_current_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    """Unconfigured, clue writes logfmt to whatever sys.stdout is (not a TTY here)."""
+    log.print("to stdout")
+    assert capsys.readouterr().out.endswith('level=info msg="to stdout"\n')
+
+
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        ({"format": "json"}, "format"),
+        ({"output": object()}, "output"),
+        ({"outputs": [(io.StringIO(),)]}, "outputs"),
+        ({"outputs": [(io.StringIO(), log.format_text)], "format": log.format_text}, "outputs"),
+        ({"max_size": 0}, "max_size"),
+        ({"max_buffered": -1}, "max_buffered"),
+        ({"max_buffered": True}, "max_buffered"),
+        ({"funcs": [1]}, "funcs"),
+        ({"disable_buffering": True}, "disable_buffering"),
+        ({"debug": "yes"}, "debug"),
+        ({"file_location": 1}, "file_location"),
+        ({"outputs": []}, "outputs"),
+    ],
+)
+def test_configure_rejects_bad_options(options: dict[str, Any], name: str) -> None:
+    """configure raises ValueError naming the bad option."""
+    with pytest.raises(ValueError, match=name):
+        log.configure(**options)
+
+
+def test_context_rejects_bad_overrides() -> None:
+    """log.context raises ValueError naming a bad override."""
+    with pytest.raises(ValueError, match="debug"):
+        log.context(debug="on")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        log.context(verbose=True)  # type: ignore[call-arg]

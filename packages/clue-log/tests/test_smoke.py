@@ -1,4 +1,0 @@
-def test_placeholder():
-    import clue.log
-
-    assert clue.log.__all__ == []
