@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from time import perf_counter
 from typing import Any
 
-from clue.log import _api, _keys
+from clue.log import _api, _context, _keys
 from clue.log._request_id import request_id_from
 from clue.log._server_options import RequestLogFunc, ServerOptions, elapsed_ms
 
@@ -89,7 +89,7 @@ class ASGIMiddleware:
     # Hot path: every request goes through here; keep per-request work minimal.
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         opts = self._opts
-        with _api.context():
+        with _context.context():
             rid = _bind_request_id(scope) if opts.request_ids else None
             logs = opts.logs(scope["path"])
             if logs:
@@ -127,7 +127,7 @@ class ASGIMiddleware:
                 response.log_end(opts.log_func, start)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        with _api.context():
+        with _context.context():
             if not self._opts.request_ids:
                 await self.app(scope, receive, send)
                 return
@@ -206,7 +206,7 @@ def _bind_request_id(scope: Scope) -> str:
             incoming = value
             break
     rid = request_id_from(incoming)
-    _api.bind(**{_keys.REQUEST_ID_KEY: rid})
+    _context.bind(**{_keys.REQUEST_ID_KEY: rid})
     return rid
 
 

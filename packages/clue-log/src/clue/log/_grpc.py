@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import grpc
 import grpc.aio
 
-from clue.log import _api, _keys
+from clue.log import _api, _context, _keys
 from clue.log._request_id import new_request_id, request_id_from
 from clue.log._server_options import elapsed_ms
 
@@ -113,7 +113,7 @@ class _ServerCall:
 
     def open(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> None:
         """Enter a new log context (in the current contextvars.Context) and log start."""
-        self._cm = _api.context()
+        self._cm = _context.context()
         self._cm.__enter__()
         opts = self._opts
         try:
@@ -122,7 +122,7 @@ class _ServerCall:
                 kv[_keys.REQUEST_ID_KEY] = request_id_from(_incoming_id(metadata))
             kv[_keys.GRPC_SERVICE_KEY] = self.service
             kv[_keys.GRPC_METHOD_KEY] = self.method
-            _api.bind(**kv)
+            _context.bind(**kv)
             if opts.log_calls:
                 opts.log_func("start")
         except Exception:  # noqa: BLE001, S110 - telemetry never raises into the RPC

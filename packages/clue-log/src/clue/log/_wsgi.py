@@ -16,7 +16,7 @@ from time import perf_counter
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
-from clue.log import _api, _keys
+from clue.log import _api, _context, _keys
 from clue.log._request_id import request_id_from
 from clue.log._server_options import RequestLogFunc, ServerOptions, elapsed_ms
 
@@ -116,7 +116,7 @@ class _Request:
         self.opts = mw._opts
         self.environ = environ
         self._start_response = start_response
-        self._cm = _api.context()
+        self._cm = _context.context()
         self.rid: str | None = None
         self.status: int | None = None
         self.bytes = 0
@@ -130,7 +130,7 @@ class _Request:
         self._cm.__enter__()
         if opts.request_ids:
             self.rid = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
-            _api.bind(**{_keys.REQUEST_ID_KEY: self.rid})
+            _context.bind(**{_keys.REQUEST_ID_KEY: self.rid})
         self.logs = opts.logs(environ.get("PATH_INFO", ""))
         if self.logs:
             opts.log_func(
