@@ -26,6 +26,7 @@ from clue.log.testing import clue_logs, reset
 
 __all__ = ["clue_logs"]
 
+
 @pytest.fixture(autouse=True)
 def _fresh_clue() -> Iterator[None]:
     reset()
@@ -77,7 +78,9 @@ class Capture:
     def msgs(self, msg: str) -> list[dict[str, Any]]:
         return [e for e in self.entries() if e.get("msg") == msg]
 
-    def wait_for(self, pred: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0) -> list[dict[str, Any]]:
+    def wait_for(
+        self, pred: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
         """Poll the captured entries until ``pred`` holds (server threads log late)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -144,7 +147,9 @@ def serve_wsgi() -> Iterator[Callable[[Any], str]]:
 
     def start(app: Any) -> str:
         server = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         thread.start()
         running.append((server, thread))
         return f"http://127.0.0.1:{server.server_port}"
@@ -362,11 +367,17 @@ def http_backend() -> Iterator[str]:
             elif path == "/missing":
                 self._answer(404, b"not here")
             elif path == "/boom":
-                self._answer(500, b'{"error":"database down"}', {"Content-Type": "application/json"})
+                self._answer(
+                    500, b'{"error":"database down"}', {"Content-Type": "application/json"}
+                )
             elif path == "/big":
-                self._answer(500, "é".encode() * 5000, {"Content-Type": "text/plain; charset=utf-8"})
+                self._answer(
+                    500, "é".encode() * 5000, {"Content-Type": "text/plain; charset=utf-8"}
+                )
             elif path == "/gzip":
-                self._answer(503, gzip.compress(b"compressed failure"), {"Content-Encoding": "gzip"})
+                self._answer(
+                    503, gzip.compress(b"compressed failure"), {"Content-Encoding": "gzip"}
+                )
             elif path == "/close":
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -375,7 +386,9 @@ def http_backend() -> Iterator[str]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

@@ -83,7 +83,7 @@ def test_exception_logs_error_and_reraises(logs: Any, serve_asgi: Any) -> None:
         ("a" * 128, True),
         ("a" * 129, False),
         ("bad id", False),
-        ("evil\"quote", False),
+        ('evil"quote', False),
         ("", False),
     ],
 )
@@ -105,7 +105,9 @@ async def test_app_request_id_header_kept(logs: Any) -> None:
     """A request id header set by the app itself is not duplicated."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 204, "headers": [(b"X-Request-Id", b"mine")]})
+        await send(
+            {"type": "http.response.start", "status": 204, "headers": [(b"X-Request-Id", b"mine")]}
+        )
         await send({"type": "http.response.body"})
 
     transport = httpx.ASGITransport(app=log.ASGIMiddleware(app))
@@ -264,15 +266,15 @@ async def test_send_failure_is_not_an_app_error(logs: Any) -> None:
 
 def test_client_disconnect_mid_stream_under_uvicorn(logs: Any, serve_asgi: Any) -> None:
     """A client closing a streamed response early ends the request without an error."""
+    import anyio
     from starlette.applications import Starlette
     from starlette.responses import StreamingResponse
     from starlette.routing import Route
-    import anyio
 
     async def chunks() -> Any:
         for i in range(100_000):  # bounded: the client leaves after the first chunk
             yield b"x" * 1024
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             if i == 0:
                 log.info("first chunk sent")
 
@@ -360,3 +362,16 @@ def test_end_to_end_under_uvicorn_process(e2e_server: Any) -> None:
     assert entries[1]["path"] == "/fail"
     assert entries[3]["http.status"] == 500
     assert len({e["request_id"] for e in entries}) == 1
+
+
+async def test_failing_request_log_func_never_reaches_the_app(logs: Any) -> None:
+    """A request_log_func that raises does not break the request."""
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("broken log func")
+
+    transport = httpx.ASGITransport(app=log.ASGIMiddleware(hello, request_log_func=broken))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/hello")
+    assert r.status_code == 200
+    assert r.text == "hello world"

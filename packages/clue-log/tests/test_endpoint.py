@@ -89,5 +89,5 @@ def test_outside_a_context_opens_one(logs: Any) -> None:
 @pytest.mark.parametrize(("service", "method"), [("", "m"), ("s", ""), (None, "m"), ("s", 3)])
 def test_bad_names(service: Any, method: Any) -> None:
     """Empty or non-string names raise ValueError at decoration time."""
-    with pytest.raises(ValueError, match="service|method"):
+    with pytest.raises(ValueError, match=r"service|method"):
         log.endpoint(service, method)

@@ -21,7 +21,9 @@ def client(grpc_sync_server: Any) -> Any:
         addr = grpc_sync_server(*server_interceptors)
         channel = grpc.insecure_channel(addr)
         channels.append(channel)
-        return pb_grpc.EchoStub(grpc.intercept_channel(channel, log.GrpcClientInterceptor(**options)))
+        return pb_grpc.EchoStub(
+            grpc.intercept_channel(channel, log.GrpcClientInterceptor(**options))
+        )
 
     yield make
     for channel in channels:
@@ -137,3 +139,16 @@ def test_disable_call_logging_keeps_errors(logs: Any, client: Any) -> None:
             stub.Unary(req(fail="UNAVAILABLE"))
     (err,) = client_lines(logs, 1)
     assert err["grpc.code"] == "UNAVAILABLE"
+
+
+def test_failing_call_log_func_never_reaches_the_call(logs: Any, client: Any) -> None:
+    """A call_log_func that raises breaks neither the client call nor the served RPC."""
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("broken log func")
+
+    stub = client(
+        server_interceptors=(log.GrpcServerInterceptor(call_log_func=broken),), call_log_func=broken
+    )
+    assert stub.Unary(req("a")).text == "a"
+    assert [r.text for r in stub.ServerStream(req("s", count=2))] == ["s-0", "s-1"]

@@ -47,9 +47,12 @@ def test_sync_body_on_error_stays_readable(logs: Any, http_backend: str) -> None
 
 def test_sync_transport_failure(logs: Any, http_backend: str) -> None:
     """A closed connection is logged as an error and re-raised."""
-    with httpx.Client(transport=log.HttpxTransport(), base_url=http_backend) as client:
-        with pytest.raises(httpx.TransportError):
-            client.get("/close")
+    transport = log.HttpxTransport()
+    with (
+        httpx.Client(transport=transport, base_url=http_backend) as client,
+        pytest.raises(httpx.TransportError),
+    ):
+        client.get("/close")
     (entry,) = logs.entries()
     assert entry["level"] == "error"
     assert entry["http.url"] == http_backend + "/close"

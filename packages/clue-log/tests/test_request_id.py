@@ -33,8 +33,16 @@ def test_new_ids_are_distinct() -> None:
 
 
 @given(
-    user=st.text(alphabet=st.characters(blacklist_characters="@/?#[]", blacklist_categories=("Cs",)), min_size=1, max_size=20),
-    password=st.text(alphabet=st.characters(blacklist_characters="@/?#[]", blacklist_categories=("Cs",)), min_size=1, max_size=20),
+    user=st.text(
+        alphabet=st.characters(blacklist_characters="@/?#[]", blacklist_categories=("Cs",)),
+        min_size=1,
+        max_size=20,
+    ),
+    password=st.text(
+        alphabet=st.characters(blacklist_characters="@/?#[]", blacklist_categories=("Cs",)),
+        min_size=1,
+        max_size=20,
+    ),
     path=st.text(alphabet="abc/=&?", max_size=20),
 )
 def test_redacted_urls_hold_no_credentials(user: str, password: str, path: str) -> None:

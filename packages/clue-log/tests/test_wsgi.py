@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from clue import log
 
@@ -124,13 +123,15 @@ def test_early_close_is_not_an_error(logs: Any) -> None:
         finally:
             closed.set()
 
-    body = log.WSGIMiddleware(app)({"PATH_INFO": "/", "REQUEST_METHOD": "GET"}, lambda s, h, e=None: None)
+    body = log.WSGIMiddleware(app)(
+        {"PATH_INFO": "/", "REQUEST_METHOD": "GET"}, lambda s, h, e=None: None
+    )
     it = iter(body)
     next(it)
     next(it)
     body.close()  # type: ignore[attr-defined]
     assert closed.is_set()
-    start, end = logs.entries()
+    _, end = logs.entries()
     assert end["msg"] == "end"
     assert end["http.bytes"] == 6
     assert end["level"] == "info"
@@ -184,13 +185,17 @@ def test_reused_threads_see_no_previous_context(logs: Any, serve_wsgi: Any) -> N
     class Threading(ThreadingMixIn, WSGIServer):
         daemon_threads = True
 
-    server = make_server("127.0.0.1", 0, log.WSGIMiddleware(app, request_log_func=log.info), server_class=Threading)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    server = make_server(
+        "127.0.0.1", 0, log.WSGIMiddleware(app, request_log_func=log.info), server_class=Threading
+    )
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}") as client:
-            with ThreadPoolExecutor(8) as pool:
-                bodies = list(pool.map(lambda i: client.get(f"/?{i}").text, range(40)))
+        base = f"http://127.0.0.1:{server.server_port}"
+        with httpx.Client(base_url=base) as client, ThreadPoolExecutor(8) as pool:
+            bodies = list(pool.map(lambda i: client.get(f"/?{i}").text, range(40)))
     finally:
         server.shutdown()
         server.server_close()
@@ -247,3 +252,14 @@ def test_end_to_end_under_wsgi_server_process(e2e_server: Any) -> None:
     assert entries[1]["path"] == "/fail"
     assert entries[3]["http.status"] == 500
     assert len({e["request_id"] for e in entries}) == 1
+
+
+def test_failing_request_log_func_never_reaches_the_app(logs: Any) -> None:
+    """A request_log_func that raises does not break the request."""
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("broken log func")
+
+    mw = log.WSGIMiddleware(hello, request_log_func=broken)
+    with httpx.Client(transport=httpx.WSGITransport(app=mw), base_url="http://t") as client:
+        assert client.get("/hello").text == "hello world"

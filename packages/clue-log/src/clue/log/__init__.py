@@ -167,8 +167,7 @@ def __getattr__(name: str) -> Any:
         mod = importlib.import_module(f"{__name__}.{module}")
     except ImportError as exc:
         raise ImportError(
-            f"clue.log.{name} needs the {extra!r} extra: pip install 'clue-log[{extra}]'"
-            f" ({exc})",
+            f"clue.log.{name} needs the {extra!r} extra: pip install 'clue-log[{extra}]' ({exc})",
             name=exc.name,
         ) from exc
     value = getattr(mod, name)

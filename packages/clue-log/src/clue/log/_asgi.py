@@ -14,7 +14,7 @@ from typing import Any
 
 from clue.log import _api, _context, _keys
 from clue.log._request_id import request_id_from
-from clue.log._server_options import RequestLogFunc, ServerOptions, elapsed_ms
+from clue.log._server_options import RequestLogFunc, ServerOptions, elapsed_ms, log_line
 
 __all__ = ["ASGIMiddleware"]
 
@@ -93,9 +93,10 @@ class ASGIMiddleware:
             rid = _bind_request_id(scope) if opts.request_ids else None
             logs = opts.logs(scope["path"])
             if logs:
-                opts.log_func(
+                log_line(
+                    opts.log_func,
                     "start",
-                    **{
+                    {
                         _keys.HTTP_METHOD_KEY: scope["method"],
                         _keys.HTTP_URL_KEY: _url(scope),
                         _keys.HTTP_FROM_KEY: _remote_addr(scope),
@@ -189,9 +190,10 @@ class _Response:
             # Nothing was sent: the server answers 500 for an app that fails or returns
             # without a response.
             status = 500
-        log_func(
+        log_line(
+            log_func,
             "end",
-            **{
+            {
                 _keys.HTTP_STATUS_KEY: status,
                 _keys.HTTP_DURATION_KEY: elapsed_ms(start, perf_counter()),
                 _keys.HTTP_BYTES_KEY: self.bytes,

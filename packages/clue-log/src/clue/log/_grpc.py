@@ -8,6 +8,7 @@ is used, so ``import clue.log`` never imports grpcio.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import threading
@@ -20,7 +21,7 @@ import grpc.aio
 
 from clue.log import _api, _context, _keys
 from clue.log._request_id import new_request_id, request_id_from
-from clue.log._server_options import elapsed_ms
+from clue.log._server_options import elapsed_ms, log_line
 
 __all__ = [
     "AioGrpcServerInterceptor",
@@ -125,7 +126,7 @@ class _ServerCall:
             _context.bind(**kv)
             if opts.log_calls:
                 opts.log_func("start")
-        except Exception:  # noqa: BLE001, S110 - telemetry never raises into the RPC
+        except Exception:  # noqa: S110 - telemetry never raises into the RPC
             pass
         self._start = perf_counter()
 
@@ -144,7 +145,7 @@ class _ServerCall:
         ms = elapsed_ms(self._start, perf_counter())
         try:
             self._log_end(opts, code, details, exc, ms)
-        except Exception:  # noqa: BLE001, S110 - telemetry never raises into the RPC
+        except Exception:  # noqa: S110 - telemetry never raises into the RPC
             pass
         finally:
             if reset:
@@ -179,12 +180,10 @@ class _ServerCall:
         """Leave the log context; quietly, when finalised from another context."""
         cm, self._cm = self._cm, None
         if cm is not None:
-            try:
+            # ValueError: finalised outside the RPC's contextvars.Context (a generator
+            # collected elsewhere); that Context is discarded with the RPC, nothing leaks.
+            with contextlib.suppress(ValueError):
                 cm.__exit__(None, None, None)
-            except ValueError:
-                # Finalised outside the RPC's contextvars.Context (a generator collected
-                # elsewhere): that Context is discarded with the RPC, nothing leaks.
-                pass
 
 
 def _outcome(
@@ -196,7 +195,7 @@ def _outcome(
     """The status an RPC ends with, from its servicer context and what escaped."""
     try:
         return _status_of(context, exc, aio)
-    except Exception:  # noqa: BLE001 - telemetry never raises into the RPC
+    except Exception:
         return (grpc.StatusCode.OK if exc is None else grpc.StatusCode.UNKNOWN), None, exc
 
 
@@ -303,7 +302,13 @@ class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # gr
 
             wrapped: Callable[..., Any] = stream_behavior
         else:
-            call_args = (opts, service, method, metadata, handler.unary_unary or handler.stream_unary)
+            call_args = (
+                opts,
+                service,
+                method,
+                metadata,
+                handler.unary_unary or handler.stream_unary,
+            )
 
             def unary_behavior(request: Any, context: grpc.ServicerContext) -> Any:
                 return contextvars.copy_context().run(_serve_unary, call_args, request, context)
@@ -513,9 +518,10 @@ class _ClientCall:
         # The caller's Context: done-callbacks run on gRPC's threads or loop callbacks.
         self._ctx = contextvars.copy_context()
         if opts.log_calls:
-            opts.log_func(
+            log_line(
+                opts.log_func,
                 "start",
-                **{_keys.GRPC_SERVICE_KEY: self.service, _keys.GRPC_METHOD_KEY: self.method},
+                {_keys.GRPC_SERVICE_KEY: self.service, _keys.GRPC_METHOD_KEY: self.method},
             )
         self._start = perf_counter()
 
@@ -527,7 +533,7 @@ class _ClientCall:
         """Done-callback of a grpc.aio call, whose status getters are coroutines."""
         try:
             task = asyncio.get_running_loop().create_task(self._aio_log_end(call))
-        except Exception:  # noqa: BLE001 - telemetry never raises into the call
+        except Exception:
             return
         _TASKS.add(task)
         task.add_done_callback(_TASKS.discard)
@@ -535,7 +541,7 @@ class _ClientCall:
     async def _aio_log_end(self, call: Any) -> None:
         try:
             code, details = await call.code(), await call.details()
-        except Exception:  # noqa: BLE001 - telemetry never raises into the call
+        except Exception:
             return
         self._run(self._log_end, code, details)
 
@@ -546,7 +552,7 @@ class _ClientCall:
             except RuntimeError:
                 # The caller's Context is busy on another thread: log from a copy of it.
                 self._ctx.copy().run(fn, *args)
-        except Exception:  # noqa: BLE001, S110 - telemetry never raises into the call
+        except Exception:  # noqa: S110 - telemetry never raises into the call
             pass
 
     def _log_end(self, code: grpc.StatusCode, details: str | bytes | None) -> None:
@@ -638,7 +644,9 @@ class GrpcClientInterceptor(
     ) -> None:
         self._opts = _Options(error_func, disable_call_logging, disable_call_id, call_log_func)
 
-    def _intercept(self, continuation: Callable[[Any, Any], Any], details: Any, request: Any) -> Any:
+    def _intercept(
+        self, continuation: Callable[[Any, Any], Any], details: Any, request: Any
+    ) -> Any:
         call = _ClientCall(self._opts, details.method)
         outcome = continuation(_with_call_id(details, self._opts, _ClientCallDetails), request)
         outcome.add_done_callback(call.done)
@@ -756,4 +764,9 @@ def aio_grpc_client_interceptors(
         ... )
     """
     opts = _Options(error_func, disable_call_logging, disable_call_id, call_log_func)
-    return [_AioUnaryUnary(opts), _AioUnaryStream(opts), _AioStreamUnary(opts), _AioStreamStream(opts)]
+    return [
+        _AioUnaryUnary(opts),
+        _AioUnaryStream(opts),
+        _AioStreamUnary(opts),
+        _AioStreamStream(opts),
+    ]

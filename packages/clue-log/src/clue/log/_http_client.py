@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
+
 from clue.log import _api, _keys
 
 __all__ = ["MESSAGE", "ClientOptions", "redact_url"]
@@ -35,7 +37,11 @@ class ClientOptions:
             raise ValueError(f"error_func must be callable, got {error_func!r}")
         if not isinstance(log_body_on_error, bool):
             raise ValueError(f"log_body_on_error must be a bool, got {log_body_on_error!r}")
-        if not isinstance(max_body_size, int) or isinstance(max_body_size, bool) or max_body_size < 1:
+        if (
+            not isinstance(max_body_size, int)
+            or isinstance(max_body_size, bool)
+            or max_body_size < 1
+        ):
             raise ValueError(f"max_body_size must be a positive int, got {max_body_size!r}")
         if request_log_func is not None and not callable(request_log_func):
             raise ValueError(f"request_log_func must be callable, got {request_log_func!r}")
@@ -48,14 +54,15 @@ class ClientOptions:
         # A user predicate must not break the call: a failing one falls back to >= 400.
         try:
             return bool(self.error_func(status))
-        except Exception:  # noqa: BLE001 - telemetry never raises into the app
+        except Exception:
             return status >= 400
 
     def log_response(
         self, method: str, url: str, status: int, ms: float, body: Callable[[], str] | None
     ) -> None:
         """Log the finished request: an error for error statuses, else a plain line."""
-        try:
+        # Telemetry never raises into the app: a failing user callback is swallowed.
+        with contextlib.suppress(Exception):
             kv: dict[str, Any] = {
                 _keys.HTTP_METHOD_KEY: method,
                 _keys.HTTP_URL_KEY: redact_url(url),
@@ -68,12 +75,10 @@ class ClientOptions:
             if body is not None:
                 kv[_keys.HTTP_BODY_KEY] = body()
             _api.error(MESSAGE, err=f"HTTP status {status}", **kv)
-        except Exception:  # noqa: BLE001, S110 - telemetry never raises into the app
-            pass
 
     def log_failure(self, method: str, url: str, ms: float, exc: BaseException) -> None:
         """Log a transport failure (no response at all) as an error."""
-        try:
+        with contextlib.suppress(Exception):  # telemetry never raises into the app
             _api.error(
                 MESSAGE,
                 err=exc,
@@ -83,8 +88,6 @@ class ClientOptions:
                     _keys.HTTP_DURATION_KEY: ms,
                 },
             )
-        except Exception:  # noqa: BLE001, S110 - telemetry never raises into the app
-            pass
 
     def cap(self, text: str) -> str:
         """``text`` cut to ``max_body_size`` characters."""

@@ -60,7 +60,9 @@ class HttpxTransport(httpx.BaseTransport):
         try:
             response = self._transport.handle_request(request)
         except Exception as exc:
-            opts.log_failure(request.method, str(request.url), elapsed_ms(start, perf_counter()), exc)
+            opts.log_failure(
+                request.method, str(request.url), elapsed_ms(start, perf_counter()), exc
+            )
             raise
         ms = elapsed_ms(start, perf_counter())
         body = None
@@ -111,7 +113,9 @@ class AsyncHttpxTransport(httpx.AsyncBaseTransport):
         try:
             response = await self._transport.handle_async_request(request)
         except Exception as exc:
-            opts.log_failure(request.method, str(request.url), elapsed_ms(start, perf_counter()), exc)
+            opts.log_failure(
+                request.method, str(request.url), elapsed_ms(start, perf_counter()), exc
+            )
             raise
         ms = elapsed_ms(start, perf_counter())
         body = None
@@ -132,7 +136,7 @@ def _read_sync(response: httpx.Response) -> bytes | None:
         return None
     try:
         raw = b"".join(stream)
-    except Exception:  # noqa: BLE001 - the caller will meet the failure when reading
+    except Exception:
         return None
     finally:
         stream.close()
@@ -147,7 +151,7 @@ async def _read_async(response: httpx.Response) -> bytes | None:
         return None
     try:
         raw = b"".join([chunk async for chunk in stream])
-    except Exception:  # noqa: BLE001 - the caller will meet the failure when reading
+    except Exception:
         return None
     finally:
         await stream.aclose()

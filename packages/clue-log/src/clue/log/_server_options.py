@@ -69,6 +69,14 @@ def _compile_filters(
     return tuple(compiled)
 
 
+def log_line(log_func: RequestLogFunc, msg: str, kv: dict[str, Any]) -> None:
+    """Write a start/end line; a failing user ``request_log_func`` never reaches the app."""
+    try:
+        log_func(msg, **kv)
+    except Exception:
+        return
+
+
 def elapsed_ms(start: float, now: float) -> float:
     """Milliseconds between two ``perf_counter()`` readings, to the microsecond."""
     return round((now - start) * 1000.0, 3)

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeAlias
 
 from clue.log import _api, _context, _keys
 from clue.log._request_id import request_id_from
-from clue.log._server_options import RequestLogFunc, ServerOptions, elapsed_ms
+from clue.log._server_options import RequestLogFunc, ServerOptions, elapsed_ms, log_line
 
 __all__ = ["WSGIMiddleware"]
 
@@ -116,7 +116,7 @@ class _Request:
         self.opts = mw._opts
         self.environ = environ
         self._start_response = start_response
-        self._cm = _context.context()
+        self._cm: _context.context | None = _context.context()
         self.rid: str | None = None
         self.status: int | None = None
         self.bytes = 0
@@ -127,15 +127,17 @@ class _Request:
     def call(self) -> Iterable[bytes]:
         opts = self.opts
         environ = self.environ
+        assert self._cm is not None  # entered once, before any end()
         self._cm.__enter__()
         if opts.request_ids:
             self.rid = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
             _context.bind(**{_keys.REQUEST_ID_KEY: self.rid})
         self.logs = opts.logs(environ.get("PATH_INFO", ""))
         if self.logs:
-            opts.log_func(
+            log_line(
+                opts.log_func,
                 "start",
-                **{
+                {
                     _keys.HTTP_METHOD_KEY: environ.get("REQUEST_METHOD", ""),
                     _keys.HTTP_URL_KEY: _url(environ),
                     _keys.HTTP_FROM_KEY: _remote_addr(environ),
@@ -189,9 +191,10 @@ class _Request:
         self._cm = None
         try:
             if self.logs:
-                self.opts.log_func(
+                log_line(
+                    self.opts.log_func,
                     "end",
-                    **{
+                    {
                         _keys.HTTP_STATUS_KEY: status or self.status or 500,
                         _keys.HTTP_DURATION_KEY: elapsed_ms(self.start, perf_counter()),
                         _keys.HTTP_BYTES_KEY: self.bytes,
