@@ -263,3 +263,17 @@ def test_failing_request_log_func_never_reaches_the_app(logs: Any) -> None:
     mw = log.WSGIMiddleware(hello, request_log_func=broken)
     with httpx.Client(transport=httpx.WSGITransport(app=mw), base_url="http://t") as client:
         assert client.get("/hello").text == "hello world"
+
+
+def test_single_block_body_keeps_content_length(logs: Any, serve_wsgi: Any) -> None:
+    """A one-element list body still lets the server set Content-Length, and is counted."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"abc"]
+
+    url = serve_wsgi(log.WSGIMiddleware(app))
+    r = httpx.get(url + "/")
+    assert r.headers["content-length"] == "3"
+    logs.wait_for(lambda es: any(e.get("msg") == "end" for e in es))
+    assert logs.msgs("end")[0]["http.bytes"] == 3

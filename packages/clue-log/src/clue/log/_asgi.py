@@ -13,7 +13,9 @@ from time import perf_counter
 from typing import Any
 
 from clue.log import _api, _context, _keys
-from clue.log._request_id import request_id_from
+from clue.log._context import current as _current
+from clue.log._context import new_context as _new_context
+from clue.log._request_id import new_request_id, request_id_from
 from clue.log._server_options import RequestLogFunc, ServerOptions, elapsed_ms, log_line
 
 __all__ = ["ASGIMiddleware"]
@@ -86,12 +88,21 @@ class ASGIMiddleware:
         else:
             await self.app(scope, receive, send)
 
-    # Hot path: every request goes through here; keep per-request work minimal.
+    # Hot path, written for speed on purpose: every request goes through here. The log
+    # context is opened and reset by hand (what ``log.context()`` does) and the request id
+    # bound straight onto it.
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         opts = self._opts
-        with _context.context():
-            rid = _bind_request_id(scope) if opts.request_ids else None
-            logs = opts.logs(scope["path"])
+        ctx = _new_context(None, False)
+        token = _current.set(ctx)
+        try:
+            response = _Response(receive, send)
+            if opts.request_ids:
+                incoming = _header(scope, _REQUEST_ID)
+                rid = request_id_from(incoming) if incoming else new_request_id()
+                ctx.bound = (*ctx.bound, (_keys.REQUEST_ID_KEY, rid))
+                response.rid_header = (_REQUEST_ID, rid.encode("ascii"))
+            logs = opts.log_requests and (not opts.filters or opts.logs(scope["path"]))
             if logs:
                 log_line(
                     opts.log_func,
@@ -102,7 +113,6 @@ class ASGIMiddleware:
                         _keys.HTTP_FROM_KEY: _remote_addr(scope),
                     },
                 )
-            response = _Response(receive, send, rid)
             start = perf_counter()
             try:
                 await self.app(scope, response.receive, response.send)
@@ -126,13 +136,16 @@ class ASGIMiddleware:
                 raise
             if logs:
                 response.log_end(opts.log_func, start)
+        finally:
+            _current.reset(token)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         with _context.context():
             if not self._opts.request_ids:
                 await self.app(scope, receive, send)
                 return
-            rid = _bind_request_id(scope)
+            rid = request_id_from(_header(scope, _REQUEST_ID))
+            _context.bind(**{_keys.REQUEST_ID_KEY: rid})
 
             async def send_with_id(message: Message) -> None:
                 if message["type"] == "websocket.accept":
@@ -148,12 +161,12 @@ class ASGIMiddleware:
 class _Response:
     """Watches the exchange: status and body bytes sent, and a client gone away."""
 
-    __slots__ = ("_receive", "_send", "bytes", "disconnected", "rid", "status")
+    __slots__ = ("_receive", "_send", "bytes", "disconnected", "rid_header", "status")
 
-    def __init__(self, receive: Receive, send: Send, rid: str | None) -> None:
+    def __init__(self, receive: Receive, send: Send) -> None:
         self._receive = receive
         self._send = send
-        self.rid = rid
+        self.rid_header: tuple[bytes, bytes] | None = None
         self.status: int | None = None
         self.bytes = 0
         self.disconnected = False
@@ -171,11 +184,14 @@ class _Response:
             self.bytes += len(message.get("body", b""))
         elif kind == "http.response.start":
             self.status = message.get("status", 200)
-            if self.rid is not None:
-                headers = list(message.get("headers") or ())
-                if not _has_request_id(headers):
-                    headers.append((_REQUEST_ID, self.rid.encode("ascii")))
-                    message = {**message, "headers": headers}
+            rid_header = self.rid_header
+            if rid_header is not None:
+                headers = message.get("headers") or ()
+                for name, _ in headers:
+                    if name.lower() == _REQUEST_ID:
+                        break  # the app set its own
+                else:
+                    message = {**message, "headers": [*headers, rid_header]}
         try:
             await self._send(message)
         except OSError:
@@ -201,15 +217,11 @@ class _Response:
         )
 
 
-def _bind_request_id(scope: Scope) -> str:
-    incoming = None
-    for name, value in scope.get("headers") or ():
-        if name == _REQUEST_ID:
-            incoming = value
-            break
-    rid = request_id_from(incoming)
-    _context.bind(**{_keys.REQUEST_ID_KEY: rid})
-    return rid
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return bytes(value)
+    return None
 
 
 def _has_request_id(headers: list[tuple[bytes, bytes]]) -> bool:

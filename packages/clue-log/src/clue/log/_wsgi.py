@@ -16,9 +16,11 @@ from time import perf_counter
 from types import TracebackType
 from typing import Any, Protocol, TypeAlias
 
-from clue.log import _api, _context, _keys
-from clue.log._request_id import request_id_from
-from clue.log._server_options import RequestLogFunc, ServerOptions, elapsed_ms, log_line
+from clue.log import _api, _keys
+from clue.log._context import current as _current
+from clue.log._context import new_context as _new_context
+from clue.log._request_id import new_request_id, request_id_from
+from clue.log._server_options import RequestLogFunc, ServerOptions, log_line
 
 __all__ = ["WSGIMiddleware"]
 
@@ -87,18 +89,23 @@ class WSGIMiddleware:
         )
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        request = _Request(self, environ, start_response)
         ctx = contextvars.copy_context()
-        body = ctx.run(request.call)
-        return _Body(ctx, request, body)
+        exchange = _Exchange(ctx, self.app, self._opts, environ, start_response)
+        ctx.run(exchange.call)
+        return exchange
 
 
-class _Request:
-    """The state of one request, used only inside its own ``contextvars.Context``."""
+class _Exchange:
+    """One request: runs the app in its own ``contextvars.Context`` and is the response
+    body the server iterates, counting bytes and ending the request on ``close()``."""
 
     __slots__ = (
-        "_cm",
+        "_body",
+        "_ctx",
+        "_it",
         "_start_response",
+        "_token",
+        "_write",
         "app",
         "bytes",
         "environ",
@@ -110,30 +117,44 @@ class _Request:
     )
 
     def __init__(
-        self, mw: WSGIMiddleware, environ: dict[str, Any], start_response: StartResponse
+        self,
+        ctx: contextvars.Context,
+        app: WSGIApp,
+        opts: ServerOptions,
+        environ: dict[str, Any],
+        start_response: StartResponse,
     ) -> None:
-        self.app = mw.app
-        self.opts = mw._opts
+        self._ctx = ctx
+        self.app = app
+        self.opts = opts
         self.environ = environ
         self._start_response = start_response
-        self._cm: _context.context | None = _context.context()
+        self._token: contextvars.Token[Any] | None = None
+        self._body: Iterable[bytes] = ()
+        self._it: Iterator[bytes] | None = None
+        self._write: Write | None = None
         self.rid: str | None = None
         self.status: int | None = None
         self.bytes = 0
         self.logs = False
         self.start = 0.0
 
-    # Hot path: runs once per request inside the request's own contextvars.Context.
-    def call(self) -> Iterable[bytes]:
+    # Hot path, written for speed on purpose: runs once per request inside the request's
+    # own contextvars.Context. The log context is opened by hand (what ``log.context()``
+    # does) and the request id bound straight onto it.
+    def call(self) -> None:
         opts = self.opts
         environ = self.environ
-        assert self._cm is not None  # entered once, before any end()
-        self._cm.__enter__()
+        ctx = _new_context(None, False)
+        self._token = _current.set(ctx)
         if opts.request_ids:
-            self.rid = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
-            _context.bind(**{_keys.REQUEST_ID_KEY: self.rid})
-        self.logs = opts.logs(environ.get("PATH_INFO", ""))
-        if self.logs:
+            incoming = environ.get("HTTP_X_REQUEST_ID")
+            self.rid = rid = request_id_from(incoming) if incoming else new_request_id()
+            ctx.bound = (*ctx.bound, (_keys.REQUEST_ID_KEY, rid))
+        self.logs = logs = opts.log_requests and (
+            not opts.filters or opts.logs(environ.get("PATH_INFO", ""))
+        )
+        if logs:
             log_line(
                 opts.log_func,
                 "start",
@@ -145,7 +166,7 @@ class _Request:
             )
         self.start = perf_counter()
         try:
-            return self.app(environ, self.start_response)
+            self._body = self.app(environ, self.start_response)
         except BaseException as exc:
             self.fail(exc)
             raise
@@ -157,18 +178,70 @@ class _Request:
             self.status = int(status[:3])
         except ValueError:
             self.status = None
-        if self.rid is not None and not any(k.lower() == "x-request-id" for k, _ in headers):
-            headers = [*headers, ("X-Request-Id", self.rid)]
+        rid = self.rid
+        if rid is not None:
+            for name, _ in headers:
+                if name.lower() == "x-request-id":
+                    break  # the app set its own
+            else:
+                headers = [*headers, ("X-Request-Id", rid)]
         if exc_info is None:
-            write = self._start_response(status, headers)
+            self._write = self._start_response(status, headers)
         else:
-            write = self._start_response(status, headers, exc_info)
+            self._write = self._start_response(status, headers, exc_info)
+        return self.write
 
-        def counting_write(data: bytes) -> object:
-            self.bytes += len(data)
-            return write(data)
+    def write(self, data: bytes) -> object:
+        """The ``write()`` callable handed to the app: counted, then passed on."""
+        self.bytes += len(data)
+        assert self._write is not None  # returned by start_response only
+        return self._write(data)
 
-        return counting_write
+    def __iter__(self) -> Iterator[bytes]:
+        body = self._body
+        if type(body) is list:
+            # No app code runs while a list is iterated: count it at once and let the
+            # server iterate it at C speed.
+            self.bytes += sum(map(len, body))
+            return iter(body)
+        return self
+
+    def __len__(self) -> int:
+        # Servers use len() to set Content-Length for one-block bodies; a generator
+        # raises TypeError here, which they expect.
+        return len(self._body)  # type: ignore[arg-type]  # TypeError is the protocol
+
+    def __next__(self) -> bytes:
+        return self._ctx.run(self._next)
+
+    def _next(self) -> bytes:
+        it = self._it
+        if it is None:
+            it = self._it = iter(self._body)
+        try:
+            chunk = next(it)
+        except StopIteration:
+            raise
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+        self.bytes += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        """Close the app's body and end the request (the server calls this once)."""
+        self._ctx.run(self._close)
+
+    def _close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+        finally:
+            self.end()
 
     def fail(self, exc: BaseException) -> None:
         """Log an exception escaping the app, end the request and its log context."""
@@ -185,10 +258,10 @@ class _Request:
 
     def end(self, status: int | None = None) -> None:
         """Log the end line and reset the log context (at most once)."""
-        cm = self._cm
-        if cm is None:
+        token = self._token
+        if token is None:
             return
-        self._cm = None
+        self._token = None
         try:
             if self.logs:
                 log_line(
@@ -196,59 +269,12 @@ class _Request:
                     "end",
                     {
                         _keys.HTTP_STATUS_KEY: status or self.status or 500,
-                        _keys.HTTP_DURATION_KEY: elapsed_ms(self.start, perf_counter()),
+                        _keys.HTTP_DURATION_KEY: round((perf_counter() - self.start) * 1e3, 3),
                         _keys.HTTP_BYTES_KEY: self.bytes,
                     },
                 )
         finally:
-            cm.__exit__(None, None, None)
-
-
-class _Body:
-    """The response body as the server sees it: counted, and ending the request on close."""
-
-    __slots__ = ("_ctx", "_it", "_request", "_wrapped")
-
-    def __init__(
-        self, ctx: contextvars.Context, request: _Request, wrapped: Iterable[bytes]
-    ) -> None:
-        self._ctx = ctx
-        self._request = request
-        self._wrapped = wrapped
-        self._it: Iterator[bytes] | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        return self._ctx.run(self._next)
-
-    def _next(self) -> bytes:
-        if self._it is None:
-            self._it = iter(self._wrapped)
-        try:
-            chunk = next(self._it)
-        except StopIteration:
-            raise
-        except BaseException as exc:
-            self._request.fail(exc)
-            raise
-        self._request.bytes += len(chunk)
-        return chunk
-
-    def close(self) -> None:
-        self._ctx.run(self._close)
-
-    def _close(self) -> None:
-        try:
-            close = getattr(self._wrapped, "close", None)
-            if close is not None:
-                close()
-        except BaseException as exc:
-            self._request.fail(exc)
-            raise
-        finally:
-            self._request.end()
+            _current.reset(token)
 
 
 def _url(environ: dict[str, Any]) -> str:
