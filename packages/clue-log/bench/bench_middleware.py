@@ -202,21 +202,17 @@ def main() -> int:
     tracer_provider = TracerProvider(sampler=ALWAYS_OFF)
     log.configure(output=DEVNULL, format=log.format_text)
 
-    asgi = {
-        "bare": asgi_timer(asgi_app),
-        "otel": asgi_timer(OtelASGI(asgi_app, tracer_provider=tracer_provider)),
-        "clue_info": asgi_timer(log.ASGIMiddleware(asgi_app, request_log_func=log.info)),
-        "clue_print": asgi_timer(log.ASGIMiddleware(asgi_app)),
-    }
-    report("ASGI", medians(asgi))
-
-    wsgi = {
-        "bare": wsgi_timer(wsgi_app),
-        "otel": wsgi_timer(OtelWSGI(wsgi_app, tracer_provider=tracer_provider)),
-        "clue_info": wsgi_timer(log.WSGIMiddleware(wsgi_app, request_log_func=log.info)),
-        "clue_print": wsgi_timer(log.WSGIMiddleware(wsgi_app)),
-    }
-    report("WSGI", medians(wsgi))
+    for kind, timer, app, otel_mw, clue_mw in (
+        ("ASGI", asgi_timer, asgi_app, OtelASGI, log.ASGIMiddleware),
+        ("WSGI", wsgi_timer, wsgi_app, OtelWSGI, log.WSGIMiddleware),
+    ):
+        variants = {
+            "bare": timer(app),
+            "otel": timer(otel_mw(app, tracer_provider=tracer_provider)),
+            "clue_info": timer(clue_mw(app, request_log_func=log.info)),
+            "clue_print": timer(clue_mw(app)),
+        }
+        report(kind, medians(variants))
 
     failed = [name for name, ok in RESULTS if not ok]
     print("bench_middleware:", "FAIL " + ", ".join(failed) if failed else "all bars PASS")
