@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -375,3 +376,31 @@ async def test_failing_request_log_func_never_reaches_the_app(logs: Any) -> None
         r = await client.get("/hello")
     assert r.status_code == 200
     assert r.text == "hello world"
+
+
+async def test_concurrent_requests_never_mix(logs: Any) -> None:
+    """Concurrent requests on asyncio tasks never see each other's key/values or entries."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        n = scope["query_string"].decode()
+        log.bind(n=n)
+        for step in range(3):
+            log.info("step", step=step)
+            await asyncio.sleep(0)
+        if int(n) % 4 == 0:
+            log.error("failed")
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": n.encode()})
+
+    mw = log.ASGIMiddleware(app, request_log_func=log.info)
+    transport = httpx.ASGITransport(app=mw)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        responses = await asyncio.gather(*(client.get(f"/?{i}") for i in range(40)))
+    assert [r.text for r in responses] == [str(i) for i in range(40)]
+    groups: dict[str, list[Any]] = {}
+    for e in logs.entries():
+        groups.setdefault(e["request_id"], []).append(e)
+    assert len(groups) == 10
+    for group in groups.values():
+        assert [e["msg"] for e in group] == ["start", "step", "step", "step", "failed", "end"]
+        assert len({e.get("n") for e in group[1:5]}) == 1

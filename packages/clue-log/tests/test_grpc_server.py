@@ -216,3 +216,32 @@ def test_bad_options(kwargs: dict[str, Any]) -> None:
     ):
         with pytest.raises(ValueError, match=name):
             factory(**kwargs)
+
+
+def test_import_without_grpcio() -> None:
+    """import clue.log works without grpcio; the gRPC names then raise an ImportError naming
+    the extra, and the optional client libraries are not imported either."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.modules['grpc'] = None\n"
+        "import clue.log as log\n"
+        "assert not {'grpc', 'requests', 'httpx'} & set(sys.modules) - {'grpc'}\n"
+        "assert sys.modules['grpc'] is None\n"
+        "for name in ('GrpcServerInterceptor', 'AioGrpcServerInterceptor',\n"
+        "             'GrpcClientInterceptor', 'aio_grpc_client_interceptors'):\n"
+        "    try:\n"
+        "        getattr(log, name)\n"
+        "    except ImportError as exc:\n"
+        "        assert 'clue-log[grpc]' in str(exc), exc\n"
+        "    else:\n"
+        "        raise AssertionError(name)\n"
+        "log.ASGIMiddleware, log.WSGIMiddleware, log.endpoint\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "ok", result.stderr
