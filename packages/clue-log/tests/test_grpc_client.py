@@ -121,6 +121,9 @@ def test_call_id_propagated(logs: Any, client: Any) -> None:
     server_end = next(e for e in entries if e.get("msg") == "end")
     assert server_end["request_id"] == reply.request_id
     assert stub.Unary(req(), metadata=[("x-request-id", "mine-1")]).request_id == "mine-1"
+    with log.context():
+        log.bind(request_id="caller-7")
+        assert stub.Unary(req()).request_id == "caller-7"  # one id across services
 
 
 def test_disable_call_id(client: Any) -> None:

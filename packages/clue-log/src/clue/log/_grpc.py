@@ -294,7 +294,7 @@ class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # gr
                 # Cancelled or failed before the stream was exhausted: end it anyway.
                 context.add_callback(stream.terminated)
                 try:
-                    stream.it = ctx.run(behavior, request, context)
+                    stream.it = iter(ctx.run(behavior, request, context))
                 except Exception as exc:
                     ctx.run(stream.fail, exc)
                     raise
@@ -582,13 +582,15 @@ _TASKS: set[asyncio.Task[None]] = set()
 
 
 def _with_call_id(details: Any, opts: _Options, cls: type[_CallDetails]) -> Any:
-    """The call details with an ``x-request-id`` metadata entry, unless already set."""
+    """The call details with an ``x-request-id`` metadata entry, unless already set: the
+    caller's bound request id (so one id follows a request across services), else a new
+    short one."""
     if not opts.call_ids:
         return details
     metadata = list(details.metadata or ())
     if any(k == _REQUEST_ID for k, _ in metadata):
         return details
-    metadata.append((_REQUEST_ID, new_request_id()))
+    metadata.append((_REQUEST_ID, _caller_request_id() or new_request_id()))
     return cls(
         details.method,
         details.timeout,
@@ -597,6 +599,17 @@ def _with_call_id(details: Any, opts: _Options, cls: type[_CallDetails]) -> Any:
         details.wait_for_ready,
         getattr(details, "compression", None),
     )
+
+
+def _caller_request_id() -> str | None:
+    """The request id bound in the caller's log context, if well-formed."""
+    ctx = _context.current.get()
+    bound = ctx.bound if ctx is not None else _context.root.bound
+    key = _keys.REQUEST_ID_KEY
+    for k, v in reversed(bound):
+        if k == key:
+            return v if isinstance(v, str) and request_id_from(v) == v else None
+    return None
 
 
 class GrpcClientInterceptor(
@@ -611,9 +624,10 @@ class GrpcClientInterceptor(
     streaming response, when the stream ends), an ``end`` line with ``grpc.service``,
     ``grpc.method``, ``grpc.code`` and ``grpc.time_ms``, in the caller's log context. A
     code for which ``error_func`` is true (default: any code but OK) is logged as an
-    error with ``grpc.status``. Unless ``disable_call_id``, a short random id is sent as
-    ``x-request-id`` metadata (when the caller did not set one), which clue's server
-    interceptors bind as the server's ``request_id``. The call objects returned are
+    error with ``grpc.status``. Unless ``disable_call_id``, the caller's ``request_id``
+    (or, without one, a short random id) is sent as ``x-request-id`` metadata when the
+    caller did not set one; clue's server interceptors bind it as the server's
+    ``request_id``, so one id follows a request across services. The call objects returned are
     gRPC's own, so the ``grpc.Call``/``grpc.Future`` API (``cancel()``, ``code()``,
     ``details()``...) works unchanged.
 
