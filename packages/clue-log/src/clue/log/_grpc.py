@@ -403,7 +403,11 @@ class AioGrpcServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
     Example:
         >>> import grpc
         >>> from clue import log
-        >>> server = grpc.aio.server(interceptors=[log.AioGrpcServerInterceptor()])
+        >>> async def serve() -> None:
+        ...     server = grpc.aio.server(interceptors=[log.AioGrpcServerInterceptor()])
+        ...     server.add_insecure_port("127.0.0.1:50051")
+        ...     await server.start()
+        ...     await server.wait_for_termination()
     """
 
     def __init__(
@@ -773,9 +777,11 @@ def aio_grpc_client_interceptors(
     Example:
         >>> import grpc
         >>> from clue import log
-        >>> channel = grpc.aio.insecure_channel(
-        ...     "localhost:50051", interceptors=log.aio_grpc_client_interceptors()
-        ... )
+        >>> async def call() -> None:
+        ...     async with grpc.aio.insecure_channel(
+        ...         "localhost:50051", interceptors=log.aio_grpc_client_interceptors()
+        ...     ) as channel:
+        ...         ...
     """
     opts = _Options(error_func, disable_call_logging, disable_call_id, call_log_func)
     return [

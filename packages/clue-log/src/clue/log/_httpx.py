@@ -39,7 +39,8 @@ class HttpxTransport(httpx.BaseTransport):
     Example:
         >>> import httpx
         >>> from clue import log
-        >>> client = httpx.Client(transport=log.HttpxTransport())
+        >>> with httpx.Client(transport=log.HttpxTransport()) as client:
+        ...     pass
     """
 
     def __init__(
@@ -92,7 +93,9 @@ class AsyncHttpxTransport(httpx.AsyncBaseTransport):
     Example:
         >>> import httpx
         >>> from clue import log
-        >>> client = httpx.AsyncClient(transport=log.AsyncHttpxTransport())
+        >>> async def fetch(url: str) -> bytes:
+        ...     async with httpx.AsyncClient(transport=log.AsyncHttpxTransport()) as client:
+        ...         return (await client.get(url)).content
     """
 
     def __init__(

@@ -49,6 +49,7 @@ class RequestsAdapter(requests.adapters.HTTPAdapter):
         >>> adapter = log.RequestsAdapter(log_body_on_error=True)
         >>> session.mount("http://", adapter)
         >>> session.mount("https://", adapter)
+        >>> session.close()
     """
 
     def __init__(
