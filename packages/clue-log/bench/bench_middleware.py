@@ -24,12 +24,18 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware as OtelASGI
-from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as OtelWSGI
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-
 from clue import log
+
+try:
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware as OtelASGI
+    from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as OtelWSGI
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+except ImportError as exc:  # the comparison is the point: no silent fallback
+    sys.exit(
+        f"bench_middleware needs opentelemetry-sdk and opentelemetry-instrumentation-asgi/"
+        f"-wsgi installed: {exc}"
+    )
 
 ROUNDS = int(os.environ.get("CLUE_BENCH_ROUNDS", "15"))
 REQUESTS = int(os.environ.get("CLUE_BENCH_REQUESTS", "2000"))
