@@ -277,3 +277,23 @@ def test_single_block_body_keeps_content_length(logs: Any, serve_wsgi: Any) -> N
     assert r.headers["content-length"] == "3"
     logs.wait_for(lambda es: any(e.get("msg") == "end" for e in es))
     assert logs.msgs("end")[0]["http.bytes"] == 3
+
+
+def test_body_len_and_truth(logs: Any) -> None:
+    """len() of the body follows the app's body (TypeError for a generator); it is truthy."""
+    environ = {"PATH_INFO": "/", "REQUEST_METHOD": "GET"}
+    listed = log.WSGIMiddleware(lambda e, sr: (sr("200 OK", []), [b"a"])[1])(environ, _noop)
+    streamed = log.WSGIMiddleware(hello)(environ, _noop)
+    assert len(listed) == 1  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        len(streamed)  # type: ignore[arg-type]
+    assert bool(listed)
+    assert bool(streamed)
+    assert list(streamed) == [b"hello", b" ", b"world"]
+    for body in (listed, streamed):
+        body.close()  # type: ignore[attr-defined]
+    assert [e["http.bytes"] for e in logs.msgs("end")] == [1, 11]
+
+
+def _noop(status: str, headers: Any, exc_info: Any = None) -> Any:
+    return lambda data: None

@@ -206,6 +206,10 @@ class _Exchange:
             return iter(body)
         return self
 
+    def __bool__(self) -> bool:
+        # A body is truthy whatever its length: ``if body:`` must never call __len__.
+        return True
+
     def __len__(self) -> int:
         # Servers use len() to set Content-Length for one-block bodies; a generator
         # raises TypeError here, which they expect.
