@@ -290,6 +290,7 @@ def test_body_len_and_truth(logs: Any) -> None:
         len(streamed)  # type: ignore[arg-type]
     assert bool(listed)
     assert bool(streamed)
+    assert list(listed) == [b"a"]
     assert list(streamed) == [b"hello", b" ", b"world"]
     for body in (listed, streamed):
         body.close()  # type: ignore[attr-defined]
