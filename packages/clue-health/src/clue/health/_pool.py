@@ -1,0 +1,106 @@
+"""A bounded pool of daemon threads for sync pings, and one background event loop.
+
+``concurrent.futures.ThreadPoolExecutor`` joins its workers at interpreter exit, so a
+ping hung on a dead dependency would keep the process from exiting. These workers are
+daemon threads: a hung ping costs one idle thread, never a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any, ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+_Work = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+#: A worker idle this long exits (a pool that is not used costs no thread).
+IDLE_SECONDS = 60.0
+
+
+class DaemonPool(Executor):
+    """At most ``max_workers`` daemon threads, started on demand, idle ones reused."""
+
+    def __init__(
+        self, max_workers: int, name: str = "clue-health", idle_seconds: float = IDLE_SECONDS
+    ) -> None:
+        self._max = max_workers
+        self._idle_seconds = idle_seconds
+        self._name = name
+        self._start()
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._queue: queue.SimpleQueue[_Work] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+        self._queued = 0
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        """Run ``fn(*args, **kwargs)`` on a worker; the future holds its outcome."""
+        fut: Future[_T] = Future()
+        if self._pid != os.getpid():  # forked (e.g. a pre-forking server): no worker survived
+            self._start()
+        with self._lock:
+            self._queued += 1
+            spawn = self._queued > self._idle and self._threads < self._max
+            if spawn:
+                self._threads += 1
+        self._queue.put((fut, fn, args, kwargs))
+        if spawn:
+            threading.Thread(
+                target=self._work, name=f"{self._name}-{self._threads}", daemon=True
+            ).start()
+        return fut
+
+    @property
+    def threads(self) -> int:
+        """Worker threads alive now."""
+        return self._threads
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            try:
+                fut, fn, args, kwargs = self._queue.get(timeout=self._idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    self._idle -= 1
+                    if self._queued <= self._idle:  # no queued work counts on this worker
+                        self._threads -= 1
+                        return
+                continue
+            with self._lock:
+                self._idle -= 1
+                self._queued -= 1
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # the outcome belongs to the future
+                fut.set_exception(exc)
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+_loop_lock = threading.Lock()
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The event loop that runs async pingers for sync ``check()`` calls (started once)."""
+    global _loop, _loop_pid  # one lazily started loop per process
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():  # none yet, or its thread was forked away
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="clue-health-loop", daemon=True).start()
+            _loop, _loop_pid = loop, os.getpid()
+        return _loop

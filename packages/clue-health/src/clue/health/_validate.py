@@ -1,0 +1,19 @@
+"""Checks of configuration values, failing fast with the option's name."""
+
+from __future__ import annotations
+
+import math
+
+
+def seconds(option: str, value: float, *, zero: bool = False) -> float:
+    """``value`` as a float number of seconds: finite and > 0 (>= 0 when ``zero``).
+
+    Raises:
+        ValueError: naming ``option``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{option} must be a finite number of seconds, got {value!r}")
+    if value < 0 or (value == 0 and not zero):
+        bound = ">= 0" if zero else "> 0"
+        raise ValueError(f"{option} must be {bound} seconds, got {value!r}")
+    return float(value)

@@ -1,0 +1,415 @@
+"""One-call setup: :func:`new_config` builds, :func:`configure_opentelemetry` installs."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib.metadata import entry_points
+
+import structlog
+from opentelemetry import propagate
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, StaticSampler
+from opentelemetry.trace import NoOpTracerProvider, TracerProvider
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import AttributeValue
+
+from clue.otel import _switch
+from clue.otel._bounded import run_all_bounded
+from clue.otel._diagnostics import DiagnosticsHandler, ErrorHandler, log_error
+from clue.otel._promotion import ErrorPromotionProcessor, RecordDropped, RecordIfParentRecording
+from clue.otel._sampler import AdaptiveSampler
+from clue.otel._validate import is_positive_number, require
+
+__all__ = ["Config", "configure_opentelemetry", "new_config"]
+
+_logger = structlog.get_logger("clue.otel")
+_SDK_LOGGER = "opentelemetry"
+
+
+@dataclass(eq=False)
+class Config:
+    """The providers and settings built by :func:`new_config`.
+
+    Attributes:
+        tracer_provider: The SDK tracer provider, or a no-op one without span exporter.
+        meter_provider: The SDK meter provider, or a no-op one without metric exporter.
+        propagators: The text-map propagator installed globally.
+        error_handler: Called with each error the SDK reports.
+        sampler: The adaptive root sampler (None without span exporter).
+        error_promotion: The error-promotion processor when enabled, for its
+            :meth:`~ErrorPromotionProcessor.stats`.
+
+    .. versionadded:: 0.1.0
+    """
+
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    propagators: TextMapPropagator
+    error_handler: ErrorHandler
+    sampler: AdaptiveSampler | None = None
+    error_promotion: ErrorPromotionProcessor | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _shutdown_result: bool | None = field(default=None, init=False, repr=False)
+
+    def force_flush(self, timeout: float = 5.0) -> bool:
+        """Export what is pending now; True when both signals flushed within ``timeout`` s."""
+        millis = int(timeout * 1000)
+        tracer, meter = self.tracer_provider, self.meter_provider
+        flushed: list[bool] = []
+        steps: dict[str, Callable[[], object]] = {}
+        if isinstance(tracer, SdkTracerProvider):
+            steps["tracer flush"] = lambda: flushed.append(tracer.force_flush(millis))
+        if isinstance(meter, SdkMeterProvider):
+            steps["meter flush"] = lambda: flushed.append(meter.force_flush(millis))
+        return run_all_bounded(steps, timeout) and all(flushed)
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Flush and stop both providers, waiting at most ``timeout`` seconds.
+
+        Never raises: a failure or a timeout is logged through structlog and reported
+        by the return value (True when everything stopped in time). Later calls
+        return the first outcome at once.
+        """
+        with self._lock:
+            if self._shutdown_result is None:
+                millis = int(timeout * 1000)
+                tracer, meter = self.tracer_provider, self.meter_provider
+                steps: dict[str, Callable[[], object]] = {}
+                if isinstance(tracer, SdkTracerProvider):
+
+                    def stop_tracer() -> None:
+                        tracer.force_flush(millis)
+                        tracer.shutdown()
+
+                    steps["tracer provider"] = stop_tracer
+                if isinstance(meter, SdkMeterProvider):
+                    steps["meter provider"] = lambda: meter.shutdown(millis)
+                self._shutdown_result = run_all_bounded(steps, timeout)
+            return self._shutdown_result
+
+
+def new_config(
+    service_name: str,
+    service_version: str,
+    metric_exporter: MetricExporter | None = None,
+    span_exporter: SpanExporter | None = None,
+    *,
+    max_sampling_rate: float = 2,
+    sample_size: int = 10,
+    reader_interval: float | timedelta | None = None,
+    propagators: TextMapPropagator | Sequence[TextMapPropagator] | None = None,
+    resource: Resource | Mapping[str, AttributeValue] | None = None,
+    error_handler: ErrorHandler | None = None,
+    error_promotion: bool = False,
+) -> Config:
+    """Build the tracer and meter providers of a service.
+
+    Args:
+        service_name: ``service.name`` of the resource.
+        service_version: ``service.version`` of the resource.
+        metric_exporter: Where metrics go; None disables metrics (no-op provider).
+        span_exporter: Where spans go; None disables traces (no-op provider).
+        max_sampling_rate: Target maximum of sampled traces per second.
+        sample_size: Decisions between two estimates of the request rate.
+        reader_interval: Seconds (or a timedelta) between two metric exports; None
+            uses the SDK default (``OTEL_METRIC_EXPORT_INTERVAL``, else 60 s).
+        propagators: A propagator or a list of them; None uses
+            ``OTEL_PROPAGATORS`` when set, else W3C trace context + baggage.
+        resource: Extra resource attributes (a ``Resource`` or a mapping), merged
+            over the SDK default resource (which reads ``OTEL_RESOURCE_ATTRIBUTES``)
+            and ``service.name``/``service.version``.
+        error_handler: Called with each error the SDK reports; default writes it
+            through structlog.
+        error_promotion: Record the traces the sampler drops and export those that
+            end in error (see the README).
+
+    Returns:
+        A :class:`Config` to pass to :func:`configure_opentelemetry`.
+
+    Raises:
+        ValueError: Naming the first invalid argument.
+
+    Example:
+        >>> from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+        >>> cfg = new_config("orders", "1.2.3", span_exporter=ConsoleSpanExporter())
+        >>> cfg.sampler.get_description()
+        'Adaptive{maxSamplingRate:2,sampleSize:10}'
+
+    .. versionadded:: 0.1.0
+    """
+    require(
+        isinstance(service_name, str) and bool(service_name),
+        "service_name",
+        "a non-empty string",
+        service_name,
+    )
+    require(isinstance(service_version, str), "service_version", "a string", service_version)
+    require(
+        metric_exporter is None or isinstance(metric_exporter, MetricExporter),
+        "metric_exporter",
+        "an opentelemetry MetricExporter or None",
+        metric_exporter,
+    )
+    require(
+        span_exporter is None or isinstance(span_exporter, SpanExporter),
+        "span_exporter",
+        "an opentelemetry SpanExporter or None",
+        span_exporter,
+    )
+    sampler = AdaptiveSampler(max_sampling_rate, sample_size)
+    interval_ms = _interval_millis(reader_interval)
+    propagator = _propagator(propagators)
+    require(
+        error_handler is None or callable(error_handler),
+        "error_handler",
+        "a callable or None",
+        error_handler,
+    )
+    require(isinstance(error_promotion, bool), "error_promotion", "a bool", error_promotion)
+    full_resource = _resource(service_name, service_version, resource)
+
+    tracer_provider: TracerProvider = NoOpTracerProvider()
+    promotion: ErrorPromotionProcessor | None = None
+    if span_exporter is not None:
+        processor: SpanProcessor = BatchSpanProcessor(span_exporter)
+        root: Sampler = ParentBased(sampler)
+        if error_promotion:
+            processor = promotion = ErrorPromotionProcessor(processor)
+            root = ParentBased(
+                RecordDropped(sampler),
+                remote_parent_not_sampled=StaticSampler(Decision.RECORD_ONLY),
+                local_parent_not_sampled=RecordIfParentRecording(),
+            )
+        sdk_tracer = SdkTracerProvider(sampler=root, resource=full_resource, shutdown_on_exit=False)
+        sdk_tracer.add_span_processor(processor)
+        tracer_provider = sdk_tracer
+    meter_provider: MeterProvider = NoOpMeterProvider()
+    if metric_exporter is not None:
+        reader = PeriodicExportingMetricReader(metric_exporter, export_interval_millis=interval_ms)
+        meter_provider = SdkMeterProvider(
+            metric_readers=[reader], resource=full_resource, shutdown_on_exit=False
+        )
+    return Config(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        propagators=propagator,
+        error_handler=error_handler or log_error,
+        sampler=sampler if span_exporter is not None else None,
+        error_promotion=promotion,
+    )
+
+
+def configure_opentelemetry(
+    cfg: Config,
+    *,
+    shutdown_at_exit: bool = True,
+    shutdown_timeout: float = 5.0,
+    diagnostics_level: int = logging.WARNING,
+) -> None:
+    """Install ``cfg`` globally: providers, propagators, error handler, diagnostics.
+
+    The SDK's own ``logging`` records (logger ``opentelemetry``, from
+    ``diagnostics_level`` up) are written through structlog instead of propagating
+    to the root logger; errors go to ``cfg.error_handler``. Calling it again with
+    another config replaces the previous one (which is shut down, bounded by
+    ``shutdown_timeout``): processors never stack.
+
+    Args:
+        cfg: What :func:`new_config` returned.
+        shutdown_at_exit: Shut the current config down at interpreter exit.
+        shutdown_timeout: Seconds that shutdown may take (at exit, or for a replaced
+            config).
+        diagnostics_level: Lowest level of SDK records routed to structlog.
+
+    Raises:
+        ValueError: If ``cfg`` is not a :class:`Config` or a number is invalid.
+
+    Example:
+        >>> cfg = new_config("orders", "1.2.3")
+        >>> configure_opentelemetry(cfg, shutdown_at_exit=False)
+
+    .. versionadded:: 0.1.0
+    """
+    require(isinstance(cfg, Config), "cfg", "a clue.otel.Config (from new_config)", cfg)
+    require(
+        is_positive_number(shutdown_timeout),
+        "shutdown_timeout",
+        "a positive number of seconds",
+        shutdown_timeout,
+    )
+    require(
+        isinstance(diagnostics_level, int) and not isinstance(diagnostics_level, bool),
+        "diagnostics_level",
+        "a logging level (int)",
+        diagnostics_level,
+    )
+    with _STATE.lock:
+        previous = _STATE.current
+        # Point the switch first: installing it resolves the API's proxy instruments
+        # (created before any configuration) against the current delegate.
+        _switch.TRACER_PROVIDER.switch(cfg.tracer_provider)
+        _switch.METER_PROVIDER.switch(cfg.meter_provider)
+        _switch.install()
+        propagate.set_global_textmap(cfg.propagators)
+        _STATE.route_diagnostics(cfg.error_handler, diagnostics_level)
+        _STATE.current = cfg
+        _STATE.exit_timeout = shutdown_timeout if shutdown_at_exit else None
+        if shutdown_at_exit and not _STATE.atexit_registered:
+            atexit.register(_shutdown_at_exit)
+            _STATE.atexit_registered = True
+    from opentelemetry import metrics, trace
+
+    if trace.get_tracer_provider() is not _switch.TRACER_PROVIDER:
+        _logger.warning("otel.configure.foreign_tracer_provider", note="set before clue.otel")
+    if metrics.get_meter_provider() is not _switch.METER_PROVIDER:
+        _logger.warning("otel.configure.foreign_meter_provider", note="set before clue.otel")
+    if previous is not None and previous is not cfg:
+        previous.shutdown(shutdown_timeout)
+
+
+def reset_opentelemetry(timeout: float = 1.0) -> None:
+    """Undo :func:`configure_opentelemetry`: shut the current config down, restore defaults.
+
+    Meant for tests (``clue.otel.testing`` uses it); the global providers go back to
+    no-op, the propagators to W3C trace context + baggage, and the ``opentelemetry``
+    logger to what it was.
+    """
+    with _STATE.lock:
+        current, _STATE.current = _STATE.current, None
+        _switch.TRACER_PROVIDER.switch(NoOpTracerProvider())
+        _switch.METER_PROVIDER.switch(NoOpMeterProvider())
+        propagate.set_global_textmap(_default_propagator())
+        _STATE.unroute_diagnostics()
+    if current is not None:
+        current.shutdown(timeout)
+
+
+class _State:
+    # Process-wide configuration state, guarded by ``lock``.
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.current: Config | None = None
+        self.exit_timeout: float | None = None
+        self.atexit_registered = False
+        self.handler: DiagnosticsHandler | None = None
+        self.saved: tuple[bool, int] | None = None  # the SDK logger's propagate and level
+
+    def route_diagnostics(self, error_handler: ErrorHandler, level: int) -> None:
+        sdk_logger = logging.getLogger(_SDK_LOGGER)
+        if self.handler is not None:
+            sdk_logger.removeHandler(self.handler)
+        if self.saved is None:
+            self.saved = (sdk_logger.propagate, sdk_logger.level)
+        self.handler = DiagnosticsHandler(error_handler, level)
+        sdk_logger.addHandler(self.handler)
+        sdk_logger.propagate = False
+        sdk_logger.setLevel(level)
+
+    def unroute_diagnostics(self) -> None:
+        sdk_logger = logging.getLogger(_SDK_LOGGER)
+        if self.handler is not None:
+            sdk_logger.removeHandler(self.handler)
+            self.handler = None
+        if self.saved is not None:
+            sdk_logger.propagate, level = self.saved
+            sdk_logger.setLevel(level)
+            self.saved = None
+
+
+_STATE = _State()
+
+
+def _shutdown_at_exit() -> None:
+    with _STATE.lock:
+        current, timeout = _STATE.current, _STATE.exit_timeout
+    if current is not None and timeout is not None:
+        current.shutdown(timeout)
+
+
+def _interval_millis(reader_interval: float | timedelta | None) -> float | None:
+    if reader_interval is None:
+        return None
+    seconds = (
+        reader_interval.total_seconds()
+        if isinstance(reader_interval, timedelta)
+        else reader_interval
+    )
+    require(
+        is_positive_number(seconds),
+        "reader_interval",
+        "a positive number of seconds or a timedelta",
+        reader_interval,
+    )
+    return seconds * 1000
+
+
+def _default_propagator() -> TextMapPropagator:
+    return CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+
+
+def _propagator(
+    propagators: TextMapPropagator | Sequence[TextMapPropagator] | None,
+) -> TextMapPropagator:
+    if propagators is None:
+        return _env_propagator() or _default_propagator()
+    if isinstance(propagators, TextMapPropagator):
+        return propagators
+    items = list(propagators) if isinstance(propagators, Sequence) else None
+    if items is None or not all(isinstance(p, TextMapPropagator) for p in items):
+        msg = f"propagators must be a TextMapPropagator or a list of them, got {propagators!r}"
+        raise ValueError(msg)
+    return CompositePropagator(items)
+
+
+def _env_propagator() -> TextMapPropagator | None:
+    # OTEL_PROPAGATORS, resolved through the same entry points as the API does.
+    value = os.environ.get("OTEL_PROPAGATORS", "").strip()
+    if not value:
+        return None
+    names = [name.strip().lower() for name in value.split(",") if name.strip()]
+    if "none" in names:
+        return CompositePropagator([])
+    found: list[TextMapPropagator] = []
+    for name in names:
+        points = entry_points(group="opentelemetry_propagator", name=name)
+        point = next(iter(points), None)
+        if point is None:
+            msg = f"OTEL_PROPAGATORS names an unknown propagator {name!r}"
+            raise ValueError(msg)
+        found.append(point.load()())
+    return CompositePropagator(found)
+
+
+def _resource(
+    service_name: str,
+    service_version: str,
+    extra: Resource | Mapping[str, AttributeValue] | None,
+) -> Resource:
+    # SDK default (+ OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME), then ours, then the user's.
+    base = Resource.create({SERVICE_NAME: service_name, SERVICE_VERSION: service_version})
+    if extra is None:
+        return base
+    require(
+        isinstance(extra, Resource | Mapping),
+        "resource",
+        "a Resource or a mapping of attributes",
+        extra,
+    )
+    if isinstance(extra, Resource):
+        return base.merge(extra)
+    return base.merge(Resource(dict(extra)))

@@ -1,0 +1,115 @@
+"""OTLP exporter helpers: ``(exporter, shutdown)`` pairs over gRPC and HTTP/protobuf.
+
+The exporters are the OpenTelemetry SDK's own, so every ``OTEL_EXPORTER_OTLP_*``
+environment variable they read (endpoint, headers, timeout, compression,
+certificates, insecure) applies; keyword options given here win over them. The
+exporter modules are imported when a helper is called, so importing ``clue.otel``
+does not import grpc.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import MetricExporter
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from clue.otel._bounded import Shutdown, bounded
+
+__all__ = [
+    "new_grpc_metric_exporter",
+    "new_grpc_span_exporter",
+    "new_http_metric_exporter",
+    "new_http_span_exporter",
+]
+
+
+def new_grpc_span_exporter(**options: Any) -> tuple[SpanExporter, Shutdown]:
+    """An OTLP/gRPC span exporter and its bounded shutdown.
+
+    Args:
+        **options: Passed to ``opentelemetry.exporter.otlp.proto.grpc.trace_exporter.
+            OTLPSpanExporter`` (``endpoint``, ``insecure``, ``headers``, ``timeout``,
+            ``compression``...). Unset options come from ``OTEL_EXPORTER_OTLP_*``.
+
+    Returns:
+        ``(exporter, shutdown)``; ``shutdown(timeout=5.0)`` never raises, logs
+        failures and returns whether it completed in time.
+
+    Raises:
+        ValueError: For an option the exporter does not know, or a bad value.
+
+    Example:
+        >>> exporter, shutdown = new_grpc_span_exporter(
+        ...     endpoint="http://127.0.0.1:4317", timeout=5
+        ... )
+        >>> shutdown()
+        True
+
+    .. versionadded:: 0.1.0
+    """
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    exporter: SpanExporter = _build(OTLPSpanExporter, options)
+    return exporter, bounded(exporter.shutdown, "grpc span exporter")
+
+
+def new_grpc_metric_exporter(**options: Any) -> tuple[MetricExporter, Shutdown]:
+    """An OTLP/gRPC metric exporter and its bounded shutdown.
+
+    Same contract as :func:`new_grpc_span_exporter`, with
+    ``opentelemetry.exporter.otlp.proto.grpc.metric_exporter.OTLPMetricExporter``.
+
+    .. versionadded:: 0.1.0
+    """
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+    exporter: MetricExporter = _build(OTLPMetricExporter, options)
+    return exporter, bounded(exporter.shutdown, "grpc metric exporter")
+
+
+def new_http_span_exporter(**options: Any) -> tuple[SpanExporter, Shutdown]:
+    """An OTLP/HTTP (protobuf) span exporter and its bounded shutdown.
+
+    Same contract as :func:`new_grpc_span_exporter`, with
+    ``opentelemetry.exporter.otlp.proto.http.trace_exporter.OTLPSpanExporter``. Its
+    ``endpoint`` option is the full URL including ``/v1/traces``; the base URL in
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` gets the path appended by the SDK.
+
+    .. versionadded:: 0.1.0
+    """
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    exporter: SpanExporter = _build(OTLPSpanExporter, options)
+    return exporter, bounded(exporter.shutdown, "http span exporter")
+
+
+def new_http_metric_exporter(**options: Any) -> tuple[MetricExporter, Shutdown]:
+    """An OTLP/HTTP (protobuf) metric exporter and its bounded shutdown.
+
+    Same contract as :func:`new_http_span_exporter`, with
+    ``opentelemetry.exporter.otlp.proto.http.metric_exporter.OTLPMetricExporter``
+    (full URL including ``/v1/metrics``).
+
+    .. versionadded:: 0.1.0
+    """
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    exporter: MetricExporter = _build(OTLPMetricExporter, options)
+    return exporter, bounded(exporter.shutdown, "http metric exporter")
+
+
+def _build(cls: Any, options: dict[str, Any]) -> Any:
+    # Unknown options are a configuration error: name them, with what is accepted.
+    params = inspect.signature(cls.__init__).parameters
+    known = sorted(n for n, p in params.items() if n != "self" and not n.startswith("_"))
+    for name in options:
+        if name not in known:
+            msg = f"unknown option {name!r} for {cls.__module__}.{cls.__name__}; known: {known}"
+            raise ValueError(msg)
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as exc:
+        msg = f"invalid options for {cls.__name__}: {exc}"
+        raise ValueError(msg) from exc

@@ -1,0 +1,284 @@
+"""Error promotion: export the unsampled traces that end in error.
+
+How it composes with sampling (see the README for the full picture):
+
+- The root sampler is wrapped so that a trace the adaptive sampler drops is still
+  *recorded* (``RECORD_ONLY``): its spans collect attributes, events and status, but
+  the sampled flag stays off, so nothing downstream samples it because of us
+  (``traceparent`` carries ``-00``) and clue-log keeps buffering.
+- Children of a recording, unsampled local parent are recorded too; children of a
+  non-recording parent (an upstream "not sampled" decision we did not record) are
+  dropped as usual.
+- :class:`ErrorPromotionProcessor` holds the ended spans of each unsampled trace in
+  memory. When the trace's last open local entry span (a root, or a span with a
+  remote parent) ends, the trace is exported if any of its spans has an ERROR status
+  or an ``exception`` event, and discarded otherwise.
+- Memory is bounded by a cap on held traces and on held spans; past it the oldest
+  trace is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags, get_current_span
+from opentelemetry.trace.span import TraceState
+from opentelemetry.trace.status import StatusCode
+from opentelemetry.util.types import Attributes
+
+from clue.otel._validate import require
+
+__all__ = ["ErrorPromotionProcessor", "PromotionStats"]
+
+_logger = structlog.get_logger("clue.otel")
+
+_RECORD_ONLY = SamplingResult(Decision.RECORD_ONLY)
+_DROP = SamplingResult(Decision.DROP)
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+
+# How many recently promoted trace ids are remembered, so that spans ending after
+# their trace's entry span (fire-and-forget work) are exported too.
+_PROMOTED_MEMORY = 1024
+
+
+class RecordDropped(Sampler):
+    """Root sampler wrapper: what ``root`` drops is recorded without being sampled."""
+
+    def __init__(self, root: Sampler) -> None:
+        self._root = root
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        result = self._root.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+        if result.decision is Decision.DROP:
+            return _RECORD_ONLY
+        return result
+
+    def get_description(self) -> str:
+        return f"RecordDropped{{{self._root.get_description()}}}"
+
+
+class RecordIfParentRecording(Sampler):
+    """Child sampler for an unsampled parent: record when the parent is recorded."""
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        if get_current_span(parent_context).is_recording():
+            return _RECORD_ONLY
+        return _DROP
+
+    def get_description(self) -> str:
+        return "RecordIfParentRecording"
+
+
+@dataclass(frozen=True)
+class PromotionStats:
+    """Counters of an :class:`ErrorPromotionProcessor`.
+
+    Attributes:
+        held_traces: Unsampled traces currently held in memory.
+        held_spans: Ended spans currently held in memory.
+        promoted_traces: Traces exported because they ended in error.
+        discarded_traces: Traces that ended without error and were discarded.
+        evicted_traces: Traces dropped unfinished to respect the memory caps.
+        evicted_spans: Spans dropped with them.
+
+    .. versionadded:: 0.1.0
+    """
+
+    held_traces: int
+    held_spans: int
+    promoted_traces: int
+    discarded_traces: int
+    evicted_traces: int
+    evicted_spans: int
+
+
+@dataclass
+class _Held:
+    # One unsampled trace being recorded.
+    open_entries: int = 0
+    spans: list[ReadableSpan] = field(default_factory=list)
+    error: bool = False
+
+
+class ErrorPromotionProcessor(SpanProcessor):
+    """A span processor that exports sampled spans and promotes unsampled traces in error.
+
+    Sampled spans go straight to ``delegate`` (usually a ``BatchSpanProcessor``).
+    Spans of unsampled, recorded traces are held until the trace's local entry spans
+    have ended; the trace is then handed to ``delegate`` (with the sampled flag set on
+    the exported copies) if it ended in error, or forgotten.
+
+    Args:
+        delegate: The processor that exports.
+        max_traces: Cap on unsampled traces held at once.
+        max_spans: Cap on ended spans held at once.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self, delegate: SpanProcessor, *, max_traces: int = 1024, max_spans: int = 16384
+    ) -> None:
+        require(max_traces > 0, "max_traces", "a positive integer", max_traces)
+        require(max_spans > 0, "max_spans", "a positive integer", max_spans)
+        self._delegate = delegate
+        self._max_traces = max_traces
+        self._max_spans = max_spans
+        self._lock = threading.Lock()
+        self._held: OrderedDict[int, _Held] = OrderedDict()
+        self._held_spans = 0
+        self._promoted: OrderedDict[int, None] = OrderedDict()
+        self._promoted_traces = 0
+        self._discarded_traces = 0
+        self._evicted_traces = 0
+        self._evicted_spans = 0
+
+    def stats(self) -> PromotionStats:
+        """A snapshot of the processor's counters."""
+        with self._lock:
+            return PromotionStats(
+                held_traces=len(self._held),
+                held_spans=self._held_spans,
+                promoted_traces=self._promoted_traces,
+                discarded_traces=self._discarded_traces,
+                evicted_traces=self._evicted_traces,
+                evicted_spans=self._evicted_spans,
+            )
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self._delegate.on_start(span, parent_context)
+        ctx = span.get_span_context()
+        if ctx.trace_flags.sampled or not _is_entry(span.parent):
+            return
+        with self._lock:
+            held = self._held.get(ctx.trace_id)
+            if held is None:
+                held = self._held[ctx.trace_id] = _Held()
+                self._evict()
+            held.open_entries += 1
+
+    def on_end(self, span: ReadableSpan) -> None:
+        ctx = span.context
+        if ctx is None:
+            return
+        if ctx.trace_flags.sampled:
+            self._delegate.on_end(span)
+            return
+        error = _in_error(span)
+        entry = _is_entry(span.parent)
+        to_export: list[ReadableSpan] = []
+        with self._lock:
+            held = self._held.get(ctx.trace_id)
+            if held is None:
+                # The trace was decided (or evicted) before this span ended.
+                if ctx.trace_id in self._promoted:
+                    to_export.append(span)
+            else:
+                held.spans.append(span)
+                self._held_spans += 1
+                held.error = held.error or error
+                if entry:
+                    held.open_entries -= 1
+                if held.open_entries <= 0:
+                    del self._held[ctx.trace_id]
+                    self._held_spans -= len(held.spans)
+                    if held.error:
+                        self._promoted_traces += 1
+                        self._promoted[ctx.trace_id] = None
+                        if len(self._promoted) > _PROMOTED_MEMORY:
+                            self._promoted.popitem(last=False)
+                        to_export = held.spans
+                    else:
+                        self._discarded_traces += 1
+                else:
+                    self._evict()
+        for held_span in to_export:
+            self._delegate.on_end(_as_sampled(held_span))
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._held.clear()
+            self._held_spans = 0
+        self._delegate.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._delegate.force_flush(timeout_millis)
+
+    def _evict(self) -> None:
+        # Called with the lock held: drop the oldest traces past the caps.
+        evicted = 0
+        while self._held and (
+            len(self._held) > self._max_traces or self._held_spans > self._max_spans
+        ):
+            _, oldest = self._held.popitem(last=False)
+            self._held_spans -= len(oldest.spans)
+            self._evicted_traces += 1
+            self._evicted_spans += len(oldest.spans)
+            evicted += 1
+        if evicted and self._evicted_traces == evicted:
+            # First eviction of the process: say it once, the counters tell the rest.
+            _logger.warning(
+                "otel.error_promotion.evicted",
+                max_traces=self._max_traces,
+                max_spans=self._max_spans,
+            )
+
+
+def _is_entry(parent: SpanContext | None) -> bool:
+    # A local entry span: a root, or the first span of this process under a remote parent.
+    return parent is None or parent.is_remote
+
+
+def _in_error(span: ReadableSpan) -> bool:
+    if span.status.status_code is StatusCode.ERROR:
+        return True
+    return any(event.name == "exception" for event in span.events)
+
+
+def _as_sampled(span: ReadableSpan) -> ReadableSpan:
+    # The exported copy carries the sampled flag (exporters and batch processors skip
+    # unsampled spans); the live span and its propagated context keep it off.
+    ctx = span.context
+    if ctx is None:  # never held: on_end returns early for context-less spans
+        return span
+    return ReadableSpan(
+        name=span.name,
+        context=SpanContext(ctx.trace_id, ctx.span_id, ctx.is_remote, _SAMPLED, ctx.trace_state),
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )

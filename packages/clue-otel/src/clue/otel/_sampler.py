@@ -1,0 +1,196 @@
+"""The adaptive sampler: at most N traces per second, whatever the request rate.
+
+The algorithm (also written down in the README):
+
+1. Decisions are grouped in windows of ``sample_size`` decisions. When a window is
+   full, the request rate is re-estimated as ``sample_size / elapsed`` (monotonic
+   clock) and the sampling probability for the next window becomes
+   ``p = min(1, max_sampling_rate / rate)``. Until the first window is full, ``p = 1``.
+2. Within a window each decision is a Bernoulli draw of probability ``p``, taken from
+   the trace id's low 64 bits (random by construction, like the SDK's
+   ``TraceIdRatioBased``), so it costs no random-number call.
+3. A burst guard bounds what a stale estimate can cost: a token bucket holding at most
+   ``B = max(sample_size, 10)`` tokens, refilled at ``2 * max_sampling_rate`` tokens per second. A
+   trace the draw selects is sampled only if a token is left. In steady state the
+   bucket is almost always full (it refills twice as fast as the draws consume), so it
+   does not bias the rate; after a step or an idle period it caps the overshoot at one
+   window: over any interval of ``T`` seconds at most ``B + 2 * max_sampling_rate * T``
+   traces are sampled.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
+
+from clue.otel._validate import is_positive_number, require
+
+__all__ = ["AdaptiveSampler"]
+
+# The low 64 bits of a trace id are compared with ``p * 2**64``, as the SDK's
+# TraceIdRatioBased sampler does.
+_ID_SPACE = 1 << 64
+_ID_MASK = _ID_SPACE - 1
+
+# The token bucket refills this many times faster than the target rate.
+_REFILL_FACTOR = 2.0
+
+# The burst guard holds at least this many tokens: a smaller bucket would starve the
+# steady state of tiny windows (a 1-token bucket loses a third of the draws).
+_MIN_BURST = 10
+
+_DROP = SamplingResult(Decision.DROP)
+
+
+class AdaptiveSampler(Sampler):
+    """A sampler that targets at most ``max_sampling_rate`` traces per second.
+
+    The request rate is re-estimated every ``sample_size`` decisions and the
+    sampling probability adjusted so that, in steady state, the number of sampled
+    traces per second stays at ``max_sampling_rate`` (or at the request rate when it
+    is lower). A burst guard caps the overshoot after a sudden spike at one window
+    (``max(sample_size, 10)`` traces). The sampler is thread-safe and never raises.
+
+    It decides for root spans; wrap it in ``ParentBased`` (as :func:`new_config`
+    does) so that child spans follow their parent's decision.
+
+    Args:
+        max_sampling_rate: Target maximum of sampled traces per second (> 0).
+        sample_size: Number of decisions between two estimates of the request
+            rate (a positive integer).
+        clock: Monotonic clock in seconds; injectable for tests.
+
+    Raises:
+        ValueError: If ``max_sampling_rate`` is not a positive finite number or
+            ``sample_size`` is not a positive integer.
+
+    Example:
+        >>> from opentelemetry.sdk.trace import TracerProvider
+        >>> from opentelemetry.sdk.trace.sampling import ParentBased
+        >>> sampler = AdaptiveSampler(max_sampling_rate=100, sample_size=10)
+        >>> sampler.get_description()
+        'Adaptive{maxSamplingRate:100,sampleSize:10}'
+        >>> provider = TracerProvider(sampler=ParentBased(sampler))
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        max_sampling_rate: float,
+        sample_size: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        require(
+            is_positive_number(max_sampling_rate),
+            "max_sampling_rate",
+            "a positive number",
+            max_sampling_rate,
+        )
+        require(
+            isinstance(sample_size, int) and not isinstance(sample_size, bool) and sample_size > 0,
+            "sample_size",
+            "a positive integer",
+            sample_size,
+        )
+        require(callable(clock), "clock", "a callable returning seconds", clock)
+        self._max_rate = max_sampling_rate
+        self._sample_size = sample_size
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._description = (
+            f"Adaptive{{maxSamplingRate:{max_sampling_rate},sampleSize:{sample_size}}}"
+        )
+        # Window state: decisions counted since the window started, and when.
+        self._count = 0
+        self._window_start: float | None = None
+        self._rate = 0.0
+        self._bound = _ID_SPACE  # p * 2**64; p = 1 until the first estimate
+        # Burst guard (token bucket).
+        self._capacity = float(max(sample_size, _MIN_BURST))
+        self._tokens = self._capacity
+        self._refill = _REFILL_FACTOR * max_sampling_rate
+        self._last_refill: float | None = None
+
+    @property
+    def max_sampling_rate(self) -> float:
+        """The target maximum of sampled traces per second."""
+        return self._max_rate
+
+    @property
+    def sample_size(self) -> int:
+        """The number of decisions between two estimates of the request rate."""
+        return self._sample_size
+
+    @property
+    def estimated_rate(self) -> float:
+        """The request rate (decisions per second) measured over the last window; 0 before."""
+        return self._rate
+
+    @property
+    def probability(self) -> float:
+        """The sampling probability currently applied."""
+        return self._bound / _ID_SPACE
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        """Decide whether a new trace is sampled (see the class docstring)."""
+        # Hot path: one clock read, one lock, a few float operations.
+        try:
+            now = self._clock()
+            with self._lock:
+                sampled = self._decide(now, trace_id)
+        except Exception:  # a broken injected clock must not break the application
+            return _DROP
+        if not sampled:
+            return _DROP
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
+
+    def get_description(self) -> str:
+        """``Adaptive{maxSamplingRate:N,sampleSize:M}``."""
+        return self._description
+
+    def _decide(self, now: float, trace_id: int) -> bool:
+        # Called with the lock held.
+        if self._window_start is None:
+            self._window_start = now
+            self._last_refill = now
+        elif self._count >= self._sample_size:
+            elapsed = now - self._window_start
+            if elapsed > 0:
+                self._rate = self._count / elapsed
+                p = self._max_rate / self._rate
+                self._bound = _ID_SPACE if p >= 1 else int(p * _ID_SPACE)
+            else:  # a whole window at one instant: the rate is unbounded
+                self._rate = math.inf
+                self._bound = 0
+            self._window_start = now
+            self._count = 0
+        self._count += 1
+        if (trace_id & _ID_MASK) >= self._bound:
+            return False
+        last = self._last_refill
+        if last is not None and now > last:
+            self._tokens = min(self._capacity, self._tokens + (now - last) * self._refill)
+        self._last_refill = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
