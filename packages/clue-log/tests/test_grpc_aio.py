@@ -171,3 +171,33 @@ async def test_client_stream_kinds(logs: Any, aio: Any) -> None:
     )
     ends = [e["grpc.method"] for e in entries if "caller" in e and e["msg"] == "end"]
     assert ends == ["ClientStream", "Bidi", "ServerStream"]
+
+
+async def test_handlers_writing_with_context_write(logs: Any) -> None:
+    """A grpc.aio handler that streams with context.write() is served and ended like others."""
+
+    async def write_three(request: bytes, context: Any) -> None:
+        for i in range(3):
+            log.info("writing", i=i)
+            await context.write(b"%d" % i)
+        if request == b"fail":
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "not ready")
+
+    handler = grpc.method_handlers_generic_handler(
+        "demo.Writer", {"Write": grpc.unary_stream_rpc_method_handler(write_three)}
+    )
+    server = grpc.aio.server(interceptors=[log.AioGrpcServerInterceptor(call_log_func=log.info)])
+    server.add_generic_rpc_handlers([handler])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            write = channel.unary_stream("/demo.Writer/Write")
+            assert [m async for m in write(b"ok")] == [b"0", b"1", b"2"]
+            with pytest.raises(grpc.aio.AioRpcError):
+                _ = [m async for m in write(b"fail")]
+    finally:
+        await server.stop(None)
+    entries = logs.entries()
+    assert [e["msg"] for e in entries] == ["start", "writing", "writing", "writing", "end"]
+    assert entries[-1]["grpc.code"] == "FAILED_PRECONDITION"

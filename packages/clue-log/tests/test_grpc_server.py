@@ -245,3 +245,37 @@ def test_import_without_grpcio() -> None:
         [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_stream_handler_returning_a_list(logs: Any) -> None:
+    """A sync response-streaming handler may return any iterable, not only a generator."""
+
+    def listed(request: bytes, context: Any) -> list[bytes]:
+        log.info("listing")
+        if request == b"fail":
+            context.abort(grpc.StatusCode.NOT_FOUND, "nothing to list")
+        return [b"a", b"b"]
+
+    handler = grpc.method_handlers_generic_handler(
+        "demo.Lister", {"List": grpc.unary_stream_rpc_method_handler(listed)}
+    )
+    from concurrent import futures
+
+    server = grpc.server(
+        futures.ThreadPoolExecutor(2),
+        interceptors=[log.GrpcServerInterceptor(call_log_func=log.info)],
+    )
+    server.add_generic_rpc_handlers([handler])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_stream("/demo.Lister/List")
+            assert list(call(b"ok")) == [b"a", b"b"]
+            with pytest.raises(grpc.RpcError):
+                list(call(b"fail"))
+    finally:
+        server.stop(None).wait(10)
+    entries = logs.wait_for(lambda es: any(e.get("msg") == "end" for e in es))
+    assert [e["msg"] for e in entries] == ["start", "listing", "end"]
+    assert entries[-1]["grpc.code"] == "NOT_FOUND"
