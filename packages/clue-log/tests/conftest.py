@@ -114,9 +114,9 @@ def serve_asgi() -> Iterator[Callable[[Any], str]]:
 
     running: list[tuple[Any, threading.Thread]] = []
 
-    def start(app: Any) -> str:
+    def start(app: Any, ws: str = "none") -> str:
         sock = _free_socket()
-        config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="auto")
+        config = uvicorn.Config(app, log_level="warning", ws=ws, lifespan="auto")  # type: ignore[arg-type]
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()

@@ -404,3 +404,29 @@ async def test_concurrent_requests_never_mix(logs: Any) -> None:
     for group in groups.values():
         assert [e["msg"] for e in group] == ["start", "step", "step", "step", "failed", "end"]
         assert len({e.get("n") for e in group[1:5]}) == 1
+
+
+def test_websocket_under_uvicorn(logs: Any, serve_asgi: Any) -> None:
+    """A real websocket connection works through the middleware, with its request id."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+    from websockets.sync.client import connect
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        text = await websocket.receive_text()
+        log.print("echo", text=text)
+        await websocket.send_text(text)
+        await websocket.close()
+
+    app = Starlette(routes=[WebSocketRoute("/ws", echo)])
+    app.add_middleware(log.ASGIMiddleware)
+    url = serve_asgi(app, ws="websockets-sansio").replace("http://", "ws://")
+    with connect(url + "/ws", additional_headers={"X-Request-Id": "ws-7"}) as ws:
+        assert ws.response is not None
+        assert ws.response.headers["X-Request-Id"] == "ws-7"
+        ws.send("ping")
+        assert ws.recv(timeout=10) == "ping"
+    (entry,) = logs.wait_for(lambda es: len(es) >= 1)
+    assert (entry["msg"], entry["text"], entry["request_id"]) == ("echo", "ping", "ws-7")
