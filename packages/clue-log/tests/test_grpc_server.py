@@ -239,6 +239,7 @@ def test_import_without_grpcio() -> None:
         "    else:\n"
         "        raise AssertionError(name)\n"
         "log.ASGIMiddleware, log.WSGIMiddleware, log.endpoint\n"
+        "assert 'GrpcServerInterceptor' in dir(log)\n"
         "print('ok')\n"
     )
     result = subprocess.run(
