@@ -56,6 +56,8 @@ SEVERITY_KEY = _keys.SEVERITY_KEY
 TRACE_ID_KEY = _keys.TRACE_ID_KEY
 SPAN_ID_KEY = _keys.SPAN_ID_KEY
 REQUEST_ID_KEY = _keys.REQUEST_ID_KEY
+SERVICE_KEY = _keys.SERVICE_KEY
+METHOD_KEY = _keys.METHOD_KEY
 FILE_KEY = _keys.FILE_KEY
 LOGGER_KEY = _keys.LOGGER_KEY
 HTTP_METHOD_KEY = _keys.HTTP_METHOD_KEY
@@ -100,8 +102,10 @@ __all__ = [
     "KV",
     "LOGGER_KEY",
     "MESSAGE_KEY",
+    "METHOD_KEY",
     "REQUEST_ID_KEY",
     "RequestsAdapter",
+    "SERVICE_KEY",
     "SEVERITY_KEY",
     "SPAN_ID_KEY",
     "StdlibHandler",

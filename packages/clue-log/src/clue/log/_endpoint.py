@@ -16,11 +16,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _key(name: str, default: str) -> str:
-    # Read at call time so that run-time overrides of the key names apply.
-    return str(getattr(_keys, name, default))
-
-
 class endpoint:  # noqa: N801 - reads as a function: ``@log.endpoint("orders", "create")``
     """Decorator binding the service and method names (keys ``service`` and ``method``)
     for the duration of each call of a sync or async function.
@@ -94,8 +89,8 @@ class endpoint:  # noqa: N801 - reads as a function: ``@log.endpoint("orders", "
             opened = context()
             ctx = opened.__enter__()
         pairs = (
-            (_key("SERVICE_KEY", "service"), self.service),
-            (_key("METHOD_KEY", "method"), self.method),
+            (_keys.SERVICE_KEY, self.service),
+            (_keys.METHOD_KEY, self.method),
         )
         ctx.bound = (*ctx.bound, *pairs)
         return ctx, pairs, opened
