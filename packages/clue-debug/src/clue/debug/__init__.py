@@ -1,0 +1,79 @@
+"""clue.debug: runtime debugging for Python services.
+
+A debug-log switch (process-wide, HTTP-controlled, optionally time-limited) applied by
+ASGI/WSGI middleware and gRPC interceptors; pprof-compatible profiling endpoints; payload
+logging; a small WSGI+ASGI ``Mux`` and a loopback-only admin listener.
+
+The gRPC names load grpc on first use only (extra ``clue-debug[grpc]``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._adapt import adapt
+from ._admin import AdminServer, serve_admin
+from ._asgi import ASGIMiddleware
+from ._control import LogControl, get_log_control, set_log_control
+from ._enabler import mount_debug_log_enabler
+from ._http import AuthHook, Handler, Request, Response, Router
+from ._mux import Mux
+from ._payload import TRUNCATED_MARKER, format_json, log_payloads
+from ._profiling import mount_pprof_handlers
+from ._switch import DebugLogSwitch, default_switch
+from ._wsgi import WSGIMiddleware
+
+if TYPE_CHECKING:
+    from ._grpc import (
+        AioGrpcServerInterceptor,
+        AioPayloadGrpcServerInterceptor,
+        GrpcServerInterceptor,
+        PayloadGrpcServerInterceptor,
+    )
+
+__all__ = [
+    "TRUNCATED_MARKER",
+    "ASGIMiddleware",
+    "AdminServer",
+    "AioGrpcServerInterceptor",
+    "AioPayloadGrpcServerInterceptor",
+    "AuthHook",
+    "DebugLogSwitch",
+    "GrpcServerInterceptor",
+    "Handler",
+    "LogControl",
+    "Mux",
+    "PayloadGrpcServerInterceptor",
+    "Request",
+    "Response",
+    "Router",
+    "WSGIMiddleware",
+    "adapt",
+    "default_switch",
+    "format_json",
+    "get_log_control",
+    "log_payloads",
+    "mount_debug_log_enabler",
+    "mount_pprof_handlers",
+    "serve_admin",
+    "set_log_control",
+]
+
+_GRPC_NAMES = frozenset(
+    {
+        "AioGrpcServerInterceptor",
+        "AioPayloadGrpcServerInterceptor",
+        "GrpcServerInterceptor",
+        "PayloadGrpcServerInterceptor",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    # The gRPC interceptors import grpc: load them on first access only.
+    if name in _GRPC_NAMES:
+        from . import _grpc
+
+        return getattr(_grpc, name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

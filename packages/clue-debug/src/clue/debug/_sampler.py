@@ -1,0 +1,180 @@
+"""A pure-Python sampling profiler over ``sys._current_frames()``, and its output formats.
+
+A background thread wakes at a fixed rate and records the Python stack of every other
+thread. No signals are used, so it works from any thread, under any server, on any
+platform. It measures wall-clock presence (a thread blocked in ``select`` is sampled too),
+which is what a Python service's latency is made of; each sample carries its thread name.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import CodeType, FrameType
+
+from ._pprof import Frame, ProfileBuilder
+
+__all__ = ["Profile", "sample", "to_collapsed", "to_pprof", "to_speedscope", "walk_stack"]
+
+MAX_DEPTH = 256
+"""Deeper stacks keep their innermost frames."""
+
+Stack = tuple[Frame, ...]  # leaf first
+
+
+@dataclass
+class Profile:
+    """What a sampling run saw: stack counts per thread."""
+
+    interval_ns: int
+    start_ns: int = 0
+    duration_ns: int = 0
+    rounds: int = 0
+    counts: Counter[tuple[str, Stack]] = field(default_factory=Counter)
+
+
+def sample(
+    seconds: float,
+    *,
+    hz: int,
+    exclude: Iterable[int] = (),
+    stop: threading.Event | None = None,
+) -> Profile:
+    """Sample every thread's stack ``hz`` times a second for ``seconds`` seconds.
+
+    Runs the sampling loop in a background thread and waits for it. ``exclude`` names
+    thread idents not to sample (the caller's own thread, typically); ``stop`` ends the
+    run early.
+    """
+    interval = 1.0 / hz
+    profile = Profile(interval_ns=int(interval * 1e9), start_ns=time.time_ns())
+    halt = stop if stop is not None else threading.Event()
+    skip = set(exclude)
+    worker = threading.Thread(
+        target=_run, args=(profile, seconds, interval, skip, halt), name="clue-debug-profiler"
+    )
+    worker.daemon = True
+    worker.start()
+    worker.join()
+    return profile
+
+
+def _run(
+    profile: Profile, seconds: float, interval: float, skip: set[int], halt: threading.Event
+) -> None:
+    me = threading.get_ident()
+    skip.add(me)
+    code_cache: dict[CodeType, tuple[str, str, int]] = {}
+    started = time.monotonic()
+    deadline = started + seconds
+    next_tick = started
+    while not halt.is_set():
+        names = {t.ident: t.name for t in threading.enumerate()}
+        # Hot loop: one dict of frames per round, frame objects walked without allocation
+        # beyond the tuple that keys the counter.
+        for ident, frame in sys._current_frames().items():
+            if ident in skip:
+                continue
+            stack = walk_stack(frame, code_cache)
+            profile.counts[(names.get(ident, f"thread-{ident}"), stack)] += 1
+        profile.rounds += 1
+        next_tick += interval
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        # Fell behind (GIL contention)? Do not burst to catch up.
+        next_tick = max(next_tick, now)
+        halt.wait(min(next_tick, deadline) - now)
+    profile.duration_ns = int((time.monotonic() - started) * 1e9)
+
+
+def walk_stack(frame: FrameType | None, cache: dict[CodeType, tuple[str, str, int]]) -> Stack:
+    frames: list[Frame] = []
+    while frame is not None and len(frames) < MAX_DEPTH:
+        code = frame.f_code
+        info = cache.get(code)
+        if info is None:
+            info = cache[code] = (code.co_qualname, code.co_filename, code.co_firstlineno)
+        frames.append(Frame(info[0], info[1], info[2], frame.f_lineno or 0))
+        frame = frame.f_back
+    return tuple(frames)
+
+
+def to_pprof(profile: Profile) -> bytes:
+    """The gzipped pprof ``Profile`` (``samples``/count and ``wall``/nanoseconds)."""
+    builder = ProfileBuilder(
+        [("samples", "count"), ("wall", "nanoseconds")],
+        period_type=("wall", "nanoseconds"),
+        period=profile.interval_ns,
+        time_nanos=profile.start_ns,
+        duration_nanos=profile.duration_ns,
+        comments=[f"clue-debug sampling profiler, {profile.rounds} rounds, wall clock"],
+    )
+    for (thread, stack), count in profile.counts.items():
+        builder.add(stack, [count, count * profile.interval_ns], {"thread": thread})
+    return builder.encode()
+
+
+def frame_label(frame: Frame) -> str:
+    """``qualname (file:line)`` with the characters the folded format reserves replaced."""
+    text = f"{frame.name} ({frame.filename}:{frame.line})"
+    return _clean(text)
+
+
+def _clean(text: str) -> str:
+    return "".join(
+        "_" if ch == ";" or ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029" else ch for ch in text
+    )
+
+
+def to_collapsed(profile: Profile) -> str:
+    """Brendan Gregg's folded stacks: ``thread;root;...;leaf count`` per line."""
+    lines: Counter[str] = Counter()
+    for (thread, stack), count in profile.counts.items():
+        parts = [_clean(thread), *(frame_label(f) for f in reversed(stack))]
+        lines[";".join(parts)] += count
+    return "".join(f"{key} {count}\n" for key, count in sorted(lines.items()))
+
+
+def to_speedscope(profile: Profile, *, name: str = "clue-debug profile") -> str:
+    """A speedscope file: one sampled profile per thread, weights in nanoseconds."""
+    frame_index: dict[Frame, int] = {}
+    frames: list[dict[str, object]] = []
+    per_thread: dict[str, tuple[list[list[int]], list[int]]] = {}
+    for (thread, stack), count in sorted(profile.counts.items(), key=lambda kv: kv[0][0]):
+        indices = []
+        for frame in reversed(stack):  # speedscope wants root first
+            index = frame_index.get(frame)
+            if index is None:
+                index = frame_index[frame] = len(frames)
+                frames.append({"name": frame.name, "file": frame.filename, "line": frame.line})
+            indices.append(index)
+        samples, weights = per_thread.setdefault(thread, ([], []))
+        samples.append(indices)
+        weights.append(count * profile.interval_ns)
+    profiles = [
+        {
+            "type": "sampled",
+            "name": thread,
+            "unit": "nanoseconds",
+            "startValue": 0,
+            "endValue": sum(weights),
+            "samples": samples,
+            "weights": weights,
+        }
+        for thread, (samples, weights) in per_thread.items()
+    ]
+    doc = {
+        "$schema": "https://www.speedscope.app/file-format-schema.json",
+        "shared": {"frames": frames},
+        "profiles": profiles,
+        "name": name,
+        "activeProfileIndex": 0,
+        "exporter": "clue-debug",
+    }
+    return json.dumps(doc, separators=(",", ":"))
