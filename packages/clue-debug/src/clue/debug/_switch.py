@@ -89,7 +89,8 @@ class DebugLogSwitch:
             self._deadline = None
             self._generation += 1
             self._cancel_timer()
-        _log_change(on=False, was_on=was_on, duration=None, source=source)
+        if was_on:
+            _log_change(on=False, was_on=was_on, duration=None, source=source)
 
     def _expire(self, generation: int) -> None:
         with self._lock:
