@@ -164,6 +164,27 @@ def go() -> str:
     return path
 
 
+@pytest.fixture
+def go_pprof_top(go, tmp_path) -> Callable[..., str]:
+    """``go_pprof_top(source, *flags) -> stdout`` of ``go tool pprof -top``; fails on error."""
+    import subprocess
+
+    def run(source: str, *flags: str) -> str:
+        env = {"HOME": str(tmp_path), "PPROF_TMPDIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+        done = subprocess.run(
+            [go, "tool", "pprof", "-top", *flags, source],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    return run
+
+
 @dataclass
 class Busy:
     """A named thread spinning in a recognisable function until stopped."""
@@ -253,7 +274,8 @@ def decode_profile(data: bytes) -> Decoded:
     """Gunzip and decode a pprof Profile into names, stacks (leaf first) and values."""
     top = decode_message(gzip.decompress(data))
     strings = [bytes(s).decode("utf-8") for s in top.get(6, [])]
-    assert strings and strings[0] == ""
+    assert strings, "empty string table"
+    assert strings[0] == ""
     functions = {}
     for raw in top.get(5, []):
         f = decode_message(raw)
@@ -283,7 +305,13 @@ def decode_profile(data: bytes) -> Decoded:
     return Decoded(strings, sample_types, samples, comments, int(period))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
+def varint() -> Callable[[bytes, int], tuple[int, int]]:
+    """``varint(buf, pos) -> (value, next_pos)``: the decoder's varint reader."""
+    return _varint
+
+
+@pytest.fixture(scope="session")
 def pprof() -> Callable[[bytes], Decoded]:
     """``pprof(data) -> Decoded``: the tiny independent decoder."""
     return decode_profile

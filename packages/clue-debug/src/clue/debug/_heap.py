@@ -8,14 +8,13 @@ was allocated since. ``?stop=1`` stops tracing after the snapshot.
 from __future__ import annotations
 
 import bisect
-import functools
-import linecache
+import gc
 import os
 import time
 import tracemalloc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import CodeType
+from types import CodeType, FunctionType
 
 from ._pprof import Frame, ProfileBuilder
 
@@ -75,16 +74,11 @@ def heap_report(kind: str, *, seconds: float = 0.0, frames: int = DEFAULT_FRAMES
             "only allocations from now on are profiled (ask again later)"
         )
     notes.append(f"tracemalloc traces {tracemalloc.get_traceback_limit()} frames per allocation")
-    # Leave out tracemalloc's own bookkeeping and this report's (source tables, frames).
-    ignore = (
-        tracemalloc.Filter(False, tracemalloc.__file__),
-        tracemalloc.Filter(False, __file__, all_frames=True),
-    )
     sites: list[tuple[tuple[Frame, ...], int, int]] = []
     if kind == "allocs" and seconds > 0:
-        before = tracemalloc.take_snapshot().filter_traces(ignore)
+        before = tracemalloc.take_snapshot()
         time.sleep(seconds)  # the window being measured, not a wait for an event
-        after = tracemalloc.take_snapshot().filter_traces(ignore)
+        after = tracemalloc.take_snapshot()
         notes.append(f"allocations during {seconds:g}s still live at its end")
         sites.extend(
             (_stack(diff.traceback), diff.count_diff, diff.size_diff)
@@ -92,56 +86,94 @@ def heap_report(kind: str, *, seconds: float = 0.0, frames: int = DEFAULT_FRAMES
             if diff.size_diff > 0 and diff.count_diff > 0
         )
     else:
-        snapshot = tracemalloc.take_snapshot().filter_traces(ignore)
+        snapshot = tracemalloc.take_snapshot()
         sites.extend(
             (_stack(stat.traceback), stat.count, stat.size)
             for stat in snapshot.statistics("traceback")
         )
+    # Leave out tracemalloc's own bookkeeping and this module's (caches, reports): filtered
+    # after grouping, since Snapshot.filter_traces walks every trace in Python.
+    sites = [site for site in sites if not _is_own(site[0])]
+    _name_functions(sites)
     return HeapReport(kind=kind, sites=sites, notes=notes, started=started)
+
+
+_OWN_FILES = frozenset({__file__, tracemalloc.__file__})
+
+
+def _is_own(stack: tuple[Frame, ...]) -> bool:
+    return any(f.filename in _OWN_FILES for f in stack)
 
 
 def _stack(traceback: Sequence[tracemalloc.Frame]) -> tuple[Frame, ...]:
     # tracemalloc lists frames oldest first; pprof wants the leaf first.
-    return tuple(
-        Frame(_function_at(f.filename, f.lineno), f.filename, 0, f.lineno)
-        for f in reversed(traceback)
-    )
+    return tuple(Frame("", f.filename, 0, f.lineno) for f in reversed(traceback))
 
 
-def _function_at(filename: str, lineno: int) -> str:
-    """The qualified name of the innermost function around ``filename:lineno``."""
-    try:
-        starts, names = _function_table(filename, _mtime(filename))
-    except Exception:  # unreadable or unparsable source: name the site by its line
-        return f"{os.path.basename(filename)}:{lineno}"
-    index = bisect.bisect_right(starts, lineno) - 1
-    return names[index] if index >= 0 else "<module>"
+def _name_functions(sites: list[tuple[tuple[Frame, ...], int, int]]) -> None:
+    """Give each frame the qualified name of the innermost function around its line.
+
+    tracemalloc records only file and line. The functions alive in the process (found
+    through the garbage collector, no source compiled) say which code owns which lines;
+    lines owned by no live function are module or class level.
+    """
+    files = {f.filename for stack, _, _ in sites for f in stack}
+    index = _code_index(files)
+    names: dict[tuple[str, int], str] = {}
+    for position, (stack, count, size) in enumerate(sites):
+        named = []
+        for f in stack:
+            key = (f.filename, f.line)
+            name = names.get(key)
+            if name is None:
+                name = names[key] = _owner(index, f.filename, f.line)
+            named.append(Frame(name, f.filename, 0, f.line))
+        sites[position] = (tuple(named), count, size)
 
 
-def _mtime(filename: str) -> float:
-    try:
-        return os.stat(filename).st_mtime
-    except OSError:
-        return 0.0
+def _code_index(files: set[str]) -> dict[str, tuple[list[int], list[CodeType]]]:
+    """Per file, its live code objects sorted by first line."""
+    found: dict[str, dict[int, CodeType]] = {}
+    for obj in gc.get_objects():
+        if not isinstance(obj, FunctionType) or obj.__code__.co_filename not in files:
+            continue
+        for code in _with_nested(obj.__code__):
+            found.setdefault(code.co_filename, {})[id(code)] = code
+    index = {}
+    for filename, codes in found.items():
+        ordered = sorted(codes.values(), key=lambda c: c.co_firstlineno)
+        index[filename] = ([c.co_firstlineno for c in ordered], ordered)
+    return index
 
 
-@functools.lru_cache(maxsize=512)
-def _function_table(filename: str, _mtime: float) -> tuple[list[int], list[str]]:
-    # Compile the source once and map each line to the innermost code object owning it.
-    source = "".join(linecache.getlines(filename))
-    if not source:
-        msg = f"no source for {filename}"
-        raise LookupError(msg)
-    owner: dict[int, tuple[int, str]] = {}  # line -> (depth, qualname)
+def _owner(index: dict[str, tuple[list[int], list[CodeType]]], filename: str, line: int) -> str:
+    entry = index.get(filename)
+    if entry is not None:
+        firsts, codes = entry
+        # The innermost owner starts last among the code objects whose lines hold `line`.
+        position = bisect.bisect_right(firsts, line) - 1
+        for code in reversed(codes[max(0, position - 64) : position + 1]):
+            if line in _code_lines(code):
+                return code.co_qualname
+    return f"{os.path.splitext(os.path.basename(filename))[0]}:{line}"
 
-    def visit(code: CodeType, depth: int) -> None:
-        for _, _, line in code.co_lines():
-            if line is not None and owner.get(line, (-1, ""))[0] < depth:
-                owner[line] = (depth, code.co_qualname)
-        for const in code.co_consts:
-            if isinstance(const, CodeType):
-                visit(const, depth + 1)
 
-    visit(compile(source, filename, "exec", dont_inherit=True), 0)
-    lines = sorted(owner)
-    return lines, [owner[line][1] for line in lines]
+_CODE_LINES: dict[CodeType, frozenset[int]] = {}
+
+
+def _code_lines(code: CodeType) -> frozenset[int]:
+    # Cached: walking co_lines() allocates, which tracemalloc makes slow.
+    lines = _CODE_LINES.get(code)
+    if lines is None:
+        lines = _CODE_LINES[code] = frozenset(
+            line for _, _, line in code.co_lines() if line is not None
+        )
+    return lines
+
+
+def _with_nested(code: CodeType) -> list[CodeType]:
+    out = [code]
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            out.extend(_with_nested(const))
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from http import HTTPStatus
@@ -85,20 +86,22 @@ class Mux:
     def __call__(self, *args: Any) -> Iterable[bytes] | Awaitable[None]:
         """WSGI with two arguments, ASGI with three."""
         if len(args) == 2:
-            return self._wsgi(args[0], args[1])
+            return self.wsgi(args[0], args[1])
         if len(args) == 3:
-            return self._asgi(args[0], args[1], args[2])
+            return self.asgi(args[0], args[1], args[2])
         msg = f"Mux is called as WSGI (2 arguments) or ASGI (3), got {len(args)}"
         raise TypeError(msg)
 
-    def _wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """The WSGI application."""
         response = self.dispatch(request_from_wsgi(environ))
         start_response(_status_line(response.status), response.header_list())
         if environ.get("REQUEST_METHOD") == "HEAD":
             return [b""]
         return [response.body]
 
-    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI 3 application (HTTP and lifespan; websockets are closed)."""
         kind = scope.get("type")
         if kind == "lifespan":
             await _lifespan(receive, send)
@@ -124,6 +127,13 @@ class Mux:
         await send({"type": "http.response.body", "body": body})
 
 
+def _mark_coroutine(fn: Callable[..., object]) -> None:
+    if hasattr(inspect, "markcoroutinefunction"):  # Python 3.12+
+        inspect.markcoroutinefunction(fn)
+    else:  # Python 3.11: asyncio.iscoroutinefunction reads this marker
+        fn._is_coroutine = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]  # documented marker of 3.11
+
+
 _ANY_METHOD = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
@@ -143,3 +153,8 @@ def _status_line(status: int) -> str:
     except ValueError:
         phrase = "Unknown"
     return f"{status} {phrase}"
+
+
+# ASGI servers (uvicorn, hypercorn) tell ASGI 3 from ASGI 2 by whether __call__ is a
+# coroutine function: flag it as one. WSGI servers do not look, and get a plain call.
+_mark_coroutine(Mux.__call__)

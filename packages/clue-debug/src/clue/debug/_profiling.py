@@ -32,7 +32,7 @@ def mount_pprof_handlers(
     prefix: str = "/debug/pprof/",
     auth: AuthHook | None = None,
     max_seconds: float = 60.0,
-    default_seconds: float = 30.0,
+    default_seconds: float | None = None,
     default_hz: int = 100,
 ) -> None:
     """Mount profiling endpoints under ``prefix``.
@@ -53,7 +53,8 @@ def mount_pprof_handlers(
         prefix: where the endpoints live; starts and ends with ``/``.
         auth: a hook given the ``Request``; anything but ``True`` answers 403.
         max_seconds: the longest profile or allocation window.
-        default_seconds: the profile length when ``seconds`` is not given.
+        default_seconds: the profile length when ``seconds`` is not given; 30 (as Go's)
+            or ``max_seconds`` if shorter.
         default_hz: samples per second when ``hz`` is not given (at most 1000).
 
     Raises:
@@ -74,7 +75,9 @@ def mount_pprof_handlers(
     if not (math.isfinite(max_seconds) and max_seconds > 0):
         msg = f"max_seconds must be a positive number, got {max_seconds!r}"
         raise ValueError(msg)
-    if not (math.isfinite(default_seconds) and 0 < default_seconds <= max_seconds):
+    if default_seconds is None:
+        default_seconds = min(30.0, max_seconds)
+    elif not (math.isfinite(default_seconds) and 0 < default_seconds <= max_seconds):
         msg = f"default_seconds must be in (0, max_seconds], got {default_seconds!r}"
         raise ValueError(msg)
     if (
