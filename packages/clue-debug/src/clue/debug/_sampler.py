@@ -69,7 +69,7 @@ def _run(
 ) -> None:
     me = threading.get_ident()
     skip.add(me)
-    code_cache: dict[CodeType, tuple[str, str, int]] = {}
+    code_cache: dict[tuple[CodeType, int], Frame] = {}
     started = time.monotonic()
     deadline = started + seconds
     next_tick = started
@@ -93,14 +93,19 @@ def _run(
     profile.duration_ns = int((time.monotonic() - started) * 1e9)
 
 
-def walk_stack(frame: FrameType | None, cache: dict[CodeType, tuple[str, str, int]]) -> Stack:
+def walk_stack(frame: FrameType | None, cache: dict[tuple[CodeType, int], Frame]) -> Stack:
+    """The stack from ``frame`` outwards, leaf first, at most ``MAX_DEPTH`` frames."""
+    # Hot path (every thread, every round): one Frame per (code, line), built once.
     frames: list[Frame] = []
     while frame is not None and len(frames) < MAX_DEPTH:
-        code = frame.f_code
-        info = cache.get(code)
-        if info is None:
-            info = cache[code] = (code.co_qualname, code.co_filename, code.co_firstlineno)
-        frames.append(Frame(info[0], info[1], info[2], frame.f_lineno or 0))
+        key = (frame.f_code, frame.f_lineno or 0)
+        entry = cache.get(key)
+        if entry is None:
+            code = key[0]
+            entry = cache[key] = Frame(
+                code.co_qualname, code.co_filename, code.co_firstlineno, key[1]
+            )
+        frames.append(entry)
         frame = frame.f_back
     return tuple(frames)
 
