@@ -72,7 +72,7 @@ def test_mux_as_asgi_app(asgi_server, http, poll) -> None:
     assert http(url + "/debug").body == b'{"debug-logs":"off"}'
     assert http(url + "/nope").status == 404
     with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(http, url + "/debug/pprof/profile?seconds=1")
+        first = pool.submit(http, url + "/debug/pprof/profile?seconds=2")
         poll(lambda: any(t.name == "clue-debug-profiler" for t in threading.enumerate()))
         assert http(url + "/debug/pprof/profile?seconds=0.01").status == 429
         assert first.result(30).status == 200
