@@ -125,6 +125,14 @@ def test_auth_hook_is_consulted(wsgi_server, http) -> None:
     assert seen[0].client == "127.0.0.1"
 
 
+def test_head_never_switches(served, http) -> None:
+    """HEAD answers like GET but does not change the switch; POST does."""
+    assert http(served + "/debug?debug-logs=on", method="HEAD").status == 200
+    assert not debug.default_switch.enabled()
+    assert http(served + "/debug?debug-logs=on", method="POST").status == 200
+    assert debug.default_switch.enabled()
+
+
 def test_other_methods_are_refused(served, http) -> None:
     """PUT or DELETE answer 405 with an Allow header."""
     reply = http(served + "/debug?debug-logs=on", method="PUT")

@@ -88,6 +88,21 @@ def test_hostile_values_and_formatters_never_raise(logs, control) -> None:
     assert all("Hostile" in (e.get("payload") or e.get("result")) for e in logs)
 
 
+def test_a_failing_logging_pipeline_never_reaches_the_endpoint(control) -> None:
+    """A structlog processor that raises does not break the decorated call."""
+    import structlog
+
+    def explode(logger, method, event_dict):
+        raise RuntimeError("processor broke")
+
+    structlog.configure(processors=[explode])
+    try:
+        with control.debug_scope():
+            assert create({"sku": "B2"}) == {"id": 7, "sku": "B2"}
+    finally:
+        structlog.reset_defaults()
+
+
 def test_exceptions_from_the_endpoint_propagate(logs, control) -> None:
     """An endpoint's exception propagates; the payload was logged, no result is."""
 

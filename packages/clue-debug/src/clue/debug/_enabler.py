@@ -85,7 +85,7 @@ def mount_debug_log_enabler(
 
     def endpoint(request: Request) -> Response:
         value = request.query.get(query)
-        if value is None:
+        if value is None or request.method == "HEAD":  # HEAD is safe: it never switches
             return state()
         if value == on_value:
             limit = _requested_limit(request, default_limit, max_duration)
