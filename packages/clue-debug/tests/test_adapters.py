@@ -64,6 +64,24 @@ def test_starlette_adapter(asgi_server, http, busy_thread) -> None:
     assert debug.default_switch.enabled()
 
 
+def test_fastapi_adapter(asgi_server, http) -> None:
+    """adapt(fastapi_app) serves the endpoints, which stay out of the OpenAPI schema."""
+    import fastapi
+
+    app = fastapi.FastAPI()
+
+    @app.get("/hello")
+    def hello() -> dict[str, str]:
+        return {"hi": "there"}
+
+    _mount_all(debug.adapt(app))
+    url = asgi_server(app)
+    assert http(url + "/hello").json() == {"hi": "there"}
+    assert http(url + "/debug?debug-logs=on").body == b'{"debug-logs":"on"}'
+    assert http(url + "/debug/pprof/cmdline").status == 200
+    assert "/debug" not in http(url + "/openapi.json").json()["paths"]
+
+
 def test_mux_as_asgi_app(asgi_server, http, poll) -> None:
     """Mux is an ASGI app too: lifespan works, profiles are refused concurrently with 429."""
     mux = debug.Mux()

@@ -132,6 +132,17 @@ def test_dataclasses_sets_and_protobuf_serialise() -> None:
     assert debug.format_json(math.nan) == "nan"
 
 
+def test_pydantic_models_serialise() -> None:
+    """format_json renders pydantic models through model_dump."""
+    import pydantic
+
+    class Order(pydantic.BaseModel):
+        sku: str
+        qty: int
+
+    assert debug.format_json(Order(sku="A1", qty=2)) == '{"sku":"A1","qty":2}'
+
+
 @pytest.mark.parametrize("bad", [0, -5, 1.5, True, "10"])
 def test_bad_max_size_raises(bad) -> None:
     """max_size must be a positive int, else ValueError at decoration time."""
