@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from clue import debug
 from clue.debug._pprof import Frame, ProfileBuilder, encode_varint
-from clue.debug._sampler import Profile, to_collapsed
+from clue.debug._sampler import Profile, to_collapsed, to_pprof
 
 
 @pytest.fixture
@@ -31,20 +31,33 @@ def test_profile_finds_the_busy_thread(served, http, pprof, tmp_path, go_pprof_t
     assert reply.headers["Content-Type"] == "application/octet-stream"
     assert reply.body[:2] == b"\x1f\x8b"
     decoded = pprof(reply.body)
-    assert decoded.sample_types == [("samples", "count"), ("wall", "nanoseconds")]
+    # Linux: per-thread CPU time from schedstat makes a CPU profile beside the wall one.
+    assert decoded.sample_types == [
+        ("samples", "count"),
+        ("wall", "nanoseconds"),
+        ("cpu", "nanoseconds"),
+    ]
     assert decoded.period == 10_000_000
     busy = [s for s in decoded.samples if s[2].get("thread") == "clue-busy"]
     assert busy, "no sample of the busy thread"
     assert sum(s[1][0] for s in busy) >= 5  # ~50 rounds at 100 Hz; fewer on a loaded machine
     assert any(frame[0] == "clue_busy_spin" for s in busy for frame in s[0])
     assert all(s[1][1] == s[1][0] * decoded.period for s in decoded.samples)
+    busy_cpu = sum(s[1][2] for s in busy)
+    assert busy_cpu > 50_000_000  # it spins: tens of ms of CPU in 0.5 s at the very least
+    # The server's accept loop waits in select: far less CPU than the spinning thread.
+    idle_cpu = sum(
+        s[1][2] for s in decoded.samples if any(f[0] == "BaseServer.serve_forever" for f in s[0])
+    )
+    assert idle_cpu < busy_cpu / 5
     assert not any(s[2].get("thread") == "clue-debug-profiler" for s in decoded.samples)
 
     path = tmp_path / "cpu.pb.gz"
     path.write_bytes(reply.body)
     top = go_pprof_top(str(path))
-    assert "Type: wall" in top
+    assert "Type: cpu" in top
     assert "clue_busy_spin" in top
+    assert "Type: wall" in go_pprof_top(str(path), "-sample_index=wall")
 
 
 @pytest.mark.usefixtures("busy_thread")
@@ -66,8 +79,8 @@ def test_speedscope_format(served, http, busy_thread) -> None:
     assert busy["unit"] == "nanoseconds"
     assert len(busy["samples"]) == len(busy["weights"])
     assert busy["endValue"] == sum(busy["weights"])
-    leaf_names = {frames[s[-1]]["name"] for s in busy["samples"]}
-    assert "clue_busy_spin" in leaf_names
+    names = {frames[i]["name"] for s in busy["samples"] for i in s}
+    assert "clue_busy_spin" in names
     root_names = {frames[s[0]]["name"] for s in busy["samples"]}
     assert root_names == {"Thread._bootstrap"}
 
@@ -76,11 +89,11 @@ def test_collapsed_format(served, http, busy_thread) -> None:
     """format=collapsed is folded stacks: thread;root;...;leaf count."""
     reply = http(served + "/debug/pprof/profile?seconds=0.2&format=collapsed&hz=200")
     lines = reply.body.decode().splitlines()
-    busy = [ln for ln in lines if ln.startswith("clue-busy;")]
+    busy = [ln.rsplit(" ", 1) for ln in lines if ln.startswith("clue-busy;")]
     assert busy
-    stack, count = busy[0].rsplit(" ", 1)
-    assert int(count) > 0
-    assert stack.split(";")[-1].startswith("clue_busy_spin (")
+    assert all(int(count) > 0 for _, count in busy)
+    # The spinning function is the leaf of most samples (some catch it in Event.is_set).
+    assert any(stack.split(";")[-1].startswith("clue_busy_spin (") for stack, _ in busy)
 
 
 def test_second_concurrent_profile_is_refused_at_once(served, http, poll) -> None:
@@ -247,3 +260,13 @@ def test_profile_excludes_the_requesting_thread(served, http, pprof) -> None:
     done.set()
     decoded = pprof(reply.body)
     assert not any(frame[0] == "_Endpoints.profile" for s in decoded.samples for frame in s[0])
+
+
+def test_without_cpu_clock_the_profile_is_wall_clock_only(pprof) -> None:
+    """Where per-thread CPU time is unreadable, the profile has samples and wall only."""
+    profile = Profile(interval_ns=10)
+    profile.counts[("t", (Frame("f", "a.py", 1, 2),))] = 3
+    decoded = pprof(to_pprof(profile))
+    assert decoded.sample_types == [("samples", "count"), ("wall", "nanoseconds")]
+    assert decoded.samples[0][1] == [3, 30]
+    assert any("wall clock" in c for c in decoded.comments)

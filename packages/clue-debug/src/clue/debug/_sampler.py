@@ -2,13 +2,18 @@
 
 A background thread wakes at a fixed rate and records the Python stack of every other
 thread. No signals are used, so it works from any thread, under any server, on any
-platform. It measures wall-clock presence (a thread blocked in ``select`` is sampled too),
-which is what a Python service's latency is made of; each sample carries its thread name.
+platform. Every sample counts wall-clock presence (a thread blocked in ``select`` is
+sampled too, which is what a service's latency is made of). Where Linux exposes each
+thread's CPU time (``/proc/self/task/<tid>/schedstat``, nanoseconds), the CPU time a
+thread used since the previous round is attributed to the stack sampled now, giving a
+real CPU profile beside the wall-clock one. Each sample carries its thread name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import threading
 import time
@@ -36,6 +41,8 @@ class Profile:
     duration_ns: int = 0
     rounds: int = 0
     counts: Counter[tuple[str, Stack]] = field(default_factory=Counter)
+    cpu_ns: Counter[tuple[str, Stack]] = field(default_factory=Counter)
+    has_cpu: bool = False
 
 
 def sample(
@@ -67,30 +74,73 @@ def sample(
 def _run(
     profile: Profile, seconds: float, interval: float, skip: set[int], halt: threading.Event
 ) -> None:
-    me = threading.get_ident()
-    skip.add(me)
+    skip.add(threading.get_ident())
     code_cache: dict[tuple[CodeType, int], Frame] = {}
+    clock = _CpuClock()
+    profile.has_cpu = clock.available
     started = time.monotonic()
     deadline = started + seconds
     next_tick = started
-    while not halt.is_set():
-        names = {t.ident: t.name for t in threading.enumerate()}
-        # Hot loop: one dict of frames per round, frame objects walked without allocation
-        # beyond the tuple that keys the counter.
-        for ident, frame in sys._current_frames().items():
-            if ident in skip:
-                continue
-            stack = walk_stack(frame, code_cache)
-            profile.counts[(names.get(ident, f"thread-{ident}"), stack)] += 1
-        profile.rounds += 1
-        next_tick += interval
-        now = time.monotonic()
-        if now >= deadline:
-            break
-        # Fell behind (GIL contention)? Do not burst to catch up.
-        next_tick = max(next_tick, now)
-        halt.wait(min(next_tick, deadline) - now)
+    try:
+        while not halt.is_set():
+            threads = {t.ident: t for t in threading.enumerate()}
+            # Hot loop: one dict of frames per round; frames are cached per code and line.
+            for ident, frame in sys._current_frames().items():
+                if ident in skip:
+                    continue
+                thread = threads.get(ident)
+                key = (
+                    thread.name if thread is not None else f"thread-{ident}",
+                    walk_stack(frame, code_cache),
+                )
+                profile.counts[key] += 1
+                if thread is not None and thread.native_id is not None:
+                    used = clock.used(thread.native_id)
+                    if used:
+                        profile.cpu_ns[key] += used
+            profile.rounds += 1
+            next_tick += interval
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            # Fell behind (GIL contention)? Do not burst to catch up.
+            next_tick = max(next_tick, now)
+            halt.wait(min(next_tick, deadline) - now)
+    finally:
+        clock.close()
     profile.duration_ns = int((time.monotonic() - started) * 1e9)
+
+
+class _CpuClock:
+    """Per-thread CPU time from Linux's schedstat, read with pread on kept descriptors."""
+
+    def __init__(self) -> None:
+        self.available = os.path.exists(f"/proc/self/task/{threading.get_native_id()}/schedstat")
+        self._fds: dict[int, int] = {}
+        self._last: dict[int, int] = {}
+
+    def used(self, native_id: int) -> int:
+        """CPU nanoseconds the thread used since the previous call (0 the first time)."""
+        if not self.available:
+            return 0
+        try:
+            fd = self._fds.get(native_id)
+            if fd is None:
+                fd = self._fds[native_id] = os.open(
+                    f"/proc/self/task/{native_id}/schedstat", os.O_RDONLY
+                )
+            now = int(os.pread(fd, 64, 0).split(maxsplit=1)[0])
+        except (OSError, ValueError, IndexError):  # the thread ended, or no schedstat
+            return 0
+        last = self._last.get(native_id)
+        self._last[native_id] = now
+        return now - last if last is not None and now > last else 0
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
 
 
 def walk_stack(frame: FrameType | None, cache: dict[tuple[CodeType, int], Frame]) -> Stack:
@@ -111,17 +161,25 @@ def walk_stack(frame: FrameType | None, cache: dict[tuple[CodeType, int], Frame]
 
 
 def to_pprof(profile: Profile) -> bytes:
-    """The gzipped pprof ``Profile`` (``samples``/count and ``wall``/nanoseconds)."""
+    """The gzipped pprof ``Profile``: ``samples``/count, ``wall``/nanoseconds and, where
+    per-thread CPU time is readable, ``cpu``/nanoseconds (then pprof's default view)."""
+    types = [("samples", "count"), ("wall", "nanoseconds")]
+    if profile.has_cpu:
+        types.append(("cpu", "nanoseconds"))  # the last type is pprof's default view
+    clocks = "wall clock and per-thread CPU time" if profile.has_cpu else "wall clock"
     builder = ProfileBuilder(
-        [("samples", "count"), ("wall", "nanoseconds")],
+        types,
         period_type=("wall", "nanoseconds"),
         period=profile.interval_ns,
         time_nanos=profile.start_ns,
         duration_nanos=profile.duration_ns,
-        comments=[f"clue-debug sampling profiler, {profile.rounds} rounds, wall clock"],
+        comments=[f"clue-debug sampling profiler, {profile.rounds} rounds, {clocks}"],
     )
-    for (thread, stack), count in profile.counts.items():
-        builder.add(stack, [count, count * profile.interval_ns], {"thread": thread})
+    for key, count in profile.counts.items():
+        values = [count, count * profile.interval_ns]
+        if profile.has_cpu:
+            values.append(profile.cpu_ns.get(key, 0))
+        builder.add(key[1], values, {"thread": key[0]})
     return builder.encode()
 
 
