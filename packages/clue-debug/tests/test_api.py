@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import pkgutil
+import types
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,11 @@ def test_all_is_sorted_and_complete() -> None:
     for name in debug.__all__:
         assert getattr(debug, name) is not None
     public = {
-        n
-        for n in vars(debug)
-        if not n.startswith("_") and n not in {"annotations", "TYPE_CHECKING", "Any", "testing"}
+        name
+        for name, value in vars(debug).items()
+        if not name.startswith("_")
+        and not isinstance(value, types.ModuleType)
+        and name not in {"annotations", "TYPE_CHECKING", "Any"}
     }
     assert public <= set(debug.__all__)
 

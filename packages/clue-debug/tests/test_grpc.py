@@ -33,7 +33,11 @@ def _sync_handlers(control):
         values = [r.value for r in requests]
         return wrappers_pb2.StringValue(value=f"{'+'.join(values)}:{control.debug_enabled()}")
 
-    return _generic(unary, server_stream, client_stream)
+    def bidi(requests, context):
+        for r in requests:
+            yield wrappers_pb2.StringValue(value=r.value.upper())
+
+    return _generic(unary, server_stream, client_stream, bidi)
 
 
 def _aio_handlers(control):
@@ -48,26 +52,34 @@ def _aio_handlers(control):
         values = [r.value async for r in requests]
         return wrappers_pb2.StringValue(value=f"{'+'.join(values)}:{control.debug_enabled()}")
 
-    return _generic(unary, server_stream, client_stream)
+    async def bidi(requests, context):
+        async for r in requests:
+            yield wrappers_pb2.StringValue(value=r.value.upper())
+
+    return _generic(unary, server_stream, client_stream, bidi)
 
 
-def _generic(unary, server_stream, client_stream):
+def _generic(unary, server_stream, client_stream, bidi):
     return grpc.method_handlers_generic_handler(
         SERVICE,
         {
             "Unary": grpc.unary_unary_rpc_method_handler(unary, _de, _ser),
             "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream, _de, _ser),
             "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream, _de, _ser),
+            "Bidi": grpc.stream_stream_rpc_method_handler(bidi, _de, _ser),
         },
     )
 
 
-def _methods(channel):
-    return (
+def _methods(channel, *, bidi: bool = False):
+    methods = (
         channel.unary_unary(f"/{SERVICE}/Unary", _ser, _de),
         channel.unary_stream(f"/{SERVICE}/ServerStream", _ser, _de),
         channel.stream_unary(f"/{SERVICE}/ClientStream", _ser, _de),
     )
+    if bidi:
+        return (*methods, channel.stream_stream(f"/{SERVICE}/Bidi", _ser, _de))
+    return methods
 
 
 @pytest.fixture
@@ -180,6 +192,125 @@ async def test_aio_rpcs_follow_the_switch_and_log_payloads(control, logs) -> Non
     assert events.count(("result", '"s:True"')) == 3
     assert ("payload", '"q"') in events
     assert ("payload", '"a"') not in events
+
+
+def _client_events(logs):
+    return [
+        (e["event"], e.get("client-payload") or e.get("client-result"))
+        for e in logs
+        if e["event"].startswith("client-")
+    ]
+
+
+@pytest.fixture
+def plain_server(control):
+    server = grpc.server(futures.ThreadPoolExecutor(4))
+    server.add_generic_rpc_handlers((_sync_handlers(control),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(None).wait(5)
+
+
+def test_sync_client_interceptor_logs_payloads_while_debug(plain_server, control, logs) -> None:
+    """The client interceptor logs client-payload/result for every RPC kind, only with debug."""
+    channel = grpc.intercept_channel(
+        grpc.insecure_channel(plain_server), debug.PayloadGrpcClientInterceptor()
+    )
+    unary, server_stream, client_stream, bidi = _methods(channel, bidi=True)
+    try:
+        assert unary(_msg("quiet")).value == "quiet:False"
+        assert _client_events(logs) == []
+        with control.debug_scope():
+            assert unary(_msg("u")).value == "u:False"
+            assert unary.future(_msg("f")).result().value == "f:False"
+            stream = server_stream(_msg("s"))
+            assert [m.value for m in stream] == ["s:False"] * 3
+            assert stream.code() == grpc.StatusCode.OK
+            assert client_stream(iter([_msg("a"), _msg("b")])).value == "a+b:False"
+            assert [m.value for m in bidi(iter([_msg("x"), _msg("y")]))] == ["X", "Y"]
+    finally:
+        channel.close()
+    events = _client_events(logs)
+    assert events[:4] == [
+        ("client-payload", '"u"'),
+        ("client-result", '"u:False"'),
+        ("client-payload", '"f"'),
+        ("client-result", '"f:False"'),
+    ]
+    assert events[4:8] == [("client-payload", '"s"')] + [("client-result", '"s:False"')] * 3
+    assert events[8:11] == [
+        ("client-payload", '"a"'),
+        ("client-payload", '"b"'),
+        ("client-result", '"a+b:False"'),
+    ]
+    assert sorted(events[11:]) == sorted(
+        [
+            ("client-payload", '"x"'),
+            ("client-payload", '"y"'),
+            ("client-result", '"X"'),
+            ("client-result", '"Y"'),
+        ]
+    )
+
+
+def test_sync_client_interceptor_failed_call_logs_no_result(plain_server, control, logs) -> None:
+    """A failing call raises its RpcError unchanged and logs only the payload."""
+    channel = grpc.intercept_channel(
+        grpc.insecure_channel(plain_server), debug.PayloadGrpcClientInterceptor()
+    )
+    missing = channel.unary_unary(f"/{SERVICE}/Missing", _ser, _de)
+    try:
+        with control.debug_scope(), pytest.raises(grpc.RpcError) as err:
+            missing(_msg("m"))
+    finally:
+        channel.close()
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert _client_events(logs) == [("client-payload", '"m"')]
+
+
+async def test_aio_client_interceptors_log_payloads(control, logs) -> None:
+    """The grpc.aio client interceptors log every RPC kind while debug is on."""
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((_aio_handlers(control),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(
+            f"127.0.0.1:{port}", interceptors=debug.aio_payload_grpc_client_interceptors()
+        ) as channel:
+            unary, server_stream, client_stream, bidi = _methods(channel, bidi=True)
+            assert (await unary(_msg("quiet"))).value == "quiet:False"
+            assert _client_events(logs) == []
+            with control.debug_scope():
+                assert (await unary(_msg("u"))).value == "u:False"
+                assert [m.value async for m in server_stream(_msg("s"))] == ["s:False"] * 3
+                assert (await client_stream(iter([_msg("a"), _msg("b")]))).value == "a+b:False"
+
+                async def requests():
+                    yield _msg("x")
+                    yield _msg("y")
+
+                assert [m.value async for m in bidi(requests())] == ["X", "Y"]
+                with pytest.raises(grpc.aio.AioRpcError):
+                    await channel.unary_unary(f"/{SERVICE}/Missing", _ser, _de)(_msg("m"))
+    finally:
+        await server.stop(None)
+    events = _client_events(logs)
+    assert events[:2] == [("client-payload", '"u"'), ("client-result", '"u:False"')]
+    assert events[2:6] == [("client-payload", '"s"')] + [("client-result", '"s:False"')] * 3
+    assert sorted(events[6:9]) == sorted(
+        [("client-payload", '"a"'), ("client-payload", '"b"'), ("client-result", '"a+b:False"')]
+    )
+    assert sorted(events[9:13]) == sorted(
+        [
+            ("client-payload", '"x"'),
+            ("client-payload", '"y"'),
+            ("client-result", '"X"'),
+            ("client-result", '"Y"'),
+        ]
+    )
+    assert events[13:] == [("client-payload", '"m"')]
 
 
 def test_importing_clue_debug_does_not_import_grpc() -> None:

@@ -9,6 +9,7 @@ The gRPC names load grpc on first use only (extra ``clue-debug[grpc]``).
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._adapt import adapt
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         GrpcServerInterceptor,
         PayloadGrpcServerInterceptor,
     )
+    from ._grpc_client import PayloadGrpcClientInterceptor, aio_payload_grpc_client_interceptors
 
 # Plain sorted() order, which the packaging check asserts (not ruff's isort-style order).
 __all__ = [  # noqa: RUF022
@@ -43,6 +45,7 @@ __all__ = [  # noqa: RUF022
     "Handler",
     "LogControl",
     "Mux",
+    "PayloadGrpcClientInterceptor",
     "PayloadGrpcServerInterceptor",
     "Request",
     "Response",
@@ -50,6 +53,7 @@ __all__ = [  # noqa: RUF022
     "TRUNCATED_MARKER",
     "WSGIMiddleware",
     "adapt",
+    "aio_payload_grpc_client_interceptors",
     "default_switch",
     "format_json",
     "get_log_control",
@@ -60,21 +64,20 @@ __all__ = [  # noqa: RUF022
     "set_log_control",
 ]
 
-_GRPC_NAMES = frozenset(
-    {
-        "AioGrpcServerInterceptor",
-        "AioPayloadGrpcServerInterceptor",
-        "GrpcServerInterceptor",
-        "PayloadGrpcServerInterceptor",
-    }
-)
+# The gRPC names import grpc: each loads its module on first access only.
+_LAZY = {
+    "AioGrpcServerInterceptor": "_grpc",
+    "AioPayloadGrpcServerInterceptor": "_grpc",
+    "GrpcServerInterceptor": "_grpc",
+    "PayloadGrpcServerInterceptor": "_grpc",
+    "PayloadGrpcClientInterceptor": "_grpc_client",
+    "aio_payload_grpc_client_interceptors": "_grpc_client",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The gRPC interceptors import grpc: load them on first access only.
-    if name in _GRPC_NAMES:
-        from . import _grpc
-
-        return getattr(_grpc, name)
+    module = _LAZY.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(f"{__name__}.{module}"), name)
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)
