@@ -126,11 +126,13 @@ def test_goroutine_lists_threads_and_tasks(served, http, busy_thread, event_loop
         loop.call_soon_threadsafe(holder["event"].set)
 
 
-def test_goroutine_as_pprof(served, http, pprof, busy_thread) -> None:
-    """goroutine?format=pprof counts one sample per thread."""
+@pytest.mark.usefixtures("busy_thread")
+def test_goroutine_as_pprof(served, http, pprof, go_pprof_top) -> None:
+    """goroutine?format=pprof (or ?debug=0) counts thread stacks; go tool pprof reads it."""
     decoded = pprof(http(served + "/debug/pprof/goroutine?format=pprof").body)
     assert decoded.sample_types == [("threads", "count")]
     assert any(s[2].get("thread") == "clue-busy" for s in decoded.samples)
+    assert "clue_busy_spin" in go_pprof_top(served + "/debug/pprof/goroutine?debug=0")
 
 
 def test_cmdline_is_nul_separated(served, http) -> None:

@@ -45,7 +45,7 @@ def mount_pprof_handlers(
     - ``heap`` / ``allocs`` — tracemalloc profiles as pprof (``?debug=1``: text);
       tracemalloc is started on first use, and that answer says so;
     - ``goroutine`` (and its alias ``threads``) — every thread's and asyncio task's stack
-      as text (``?format=pprof``: as a pprof profile);
+      as text (``?format=pprof`` or Go's ``?debug=0``: as a pprof profile);
     - ``cmdline`` — the command line, arguments separated by NUL bytes.
 
     Args:
@@ -171,7 +171,8 @@ class _Endpoints:
         return Response(200, report.to_pprof(), _PPROF, tuple(headers))
 
     def goroutine(self, request: Request) -> Response:
-        if request.query.get("format") == "pprof":
+        # Go's own convention works too: ?debug=0 asks for the binary profile.
+        if request.query.get("format") == "pprof" or request.query.get("debug") == "0":
             return Response(200, _thread_profile(), _PPROF)
         return text_response(200, dump_stacks())
 
