@@ -96,6 +96,24 @@ def test_collapsed_format(served, http, busy_thread) -> None:
     assert any(stack.split(";")[-1].startswith("clue_busy_spin (") for stack, _ in busy)
 
 
+@pytest.mark.usefixtures("busy_thread")
+def test_cpu_weighted_flame_formats(served, http) -> None:
+    """weight=cpu weighs folded stacks and speedscope by CPU time: the spinning thread dominates."""
+    folded = http(served + "/debug/pprof/profile?seconds=0.3&format=collapsed&weight=cpu")
+    per_thread: dict[str, int] = {}
+    for line in folded.body.decode().splitlines():
+        stack, value = line.rsplit(" ", 1)
+        thread = stack.split(";", 1)[0]
+        per_thread[thread] = per_thread.get(thread, 0) + int(value)
+    assert per_thread["clue-busy"] > 10_000_000  # nanoseconds of CPU
+    assert per_thread["clue-busy"] == max(per_thread.values())
+    doc = json.loads(
+        http(served + "/debug/pprof/profile?seconds=0.2&format=speedscope&weight=cpu").body
+    )
+    assert doc["name"].endswith("(cpu)")
+    assert "clue-busy" in {p["name"] for p in doc["profiles"]}
+
+
 def test_second_concurrent_profile_is_refused_at_once(served, http, poll) -> None:
     """While one profile runs, another request gets 429 immediately, and the first completes."""
     with ThreadPoolExecutor(1) as pool:
@@ -123,7 +141,7 @@ def test_duration_is_capped(served, http) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["seconds=-1", "seconds=abc", "seconds=inf", "hz=0", "hz=5000", "format=svg"],
+    ["seconds=-1", "seconds=abc", "seconds=inf", "hz=0", "hz=5000", "format=svg", "weight=x"],
 )
 def test_bad_parameters_answer_400(served, http, query) -> None:
     """Invalid profile parameters answer 400 without profiling."""

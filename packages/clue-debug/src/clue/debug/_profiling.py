@@ -15,7 +15,14 @@ from ._guard import guard
 from ._heap import DEFAULT_FRAMES, heap_report
 from ._http import AuthHook, Request, Response, seconds_param, text_response
 from ._pprof import ProfileBuilder
-from ._sampler import sample, to_collapsed, to_pprof, to_speedscope, walk_stack
+from ._sampler import (
+    cpu_clock_available,
+    sample,
+    to_collapsed,
+    to_pprof,
+    to_speedscope,
+    walk_stack,
+)
 from ._stacks import dump_stacks
 
 __all__ = ["mount_pprof_handlers"]
@@ -39,7 +46,8 @@ def mount_pprof_handlers(
 
     - ``prefix`` — an index page linking every endpoint;
     - ``profile?seconds=N`` — a sampling profile of all threads (gzipped pprof, or
-      ``&format=speedscope`` / ``&format=collapsed``; ``&hz=`` sets the rate). ``seconds``
+      ``&format=speedscope`` / ``&format=collapsed``, weighted by ``&weight=wall`` or
+      ``cpu``; ``&hz=`` sets the rate). ``seconds``
       is capped at ``max_seconds``; one profile runs at a time and a concurrent request
       is answered 429 at once;
     - ``heap`` / ``allocs`` — tracemalloc profiles as pprof (``?debug=1``: text);
@@ -125,6 +133,11 @@ class _Endpoints:
         fmt = request.query.get("format", "pprof")
         if fmt not in _FORMATS:
             return text_response(400, f"format must be one of {', '.join(_FORMATS)}\n")
+        weight = request.query.get("weight", "wall")
+        if weight not in {"wall", "cpu"}:
+            return text_response(400, "weight must be wall or cpu\n")
+        if weight == "cpu" and not cpu_clock_available():
+            return text_response(400, "weight=cpu needs per-thread CPU time (Linux)\n")
         if not _PROFILE_LOCK.acquire(blocking=False):
             return _busy()
         try:
@@ -133,10 +146,10 @@ class _Endpoints:
             _PROFILE_LOCK.release()
         headers = [("X-Clue-Profile-Seconds", f"{capped:g}")]
         if fmt == "speedscope":
-            body = to_speedscope(result).encode("utf-8")
+            body = to_speedscope(result, weight=weight).encode("utf-8")
             return Response(200, body, "application/json", tuple(headers))
         if fmt == "collapsed":
-            return text_response(200, to_collapsed(result), headers=headers)
+            return text_response(200, to_collapsed(result, weight=weight), headers=headers)
         headers.append(("Content-Disposition", 'attachment; filename="profile.pb.gz"'))
         return Response(200, to_pprof(result), _PPROF, tuple(headers))
 

@@ -24,7 +24,15 @@ from types import CodeType, FrameType
 
 from ._pprof import Frame, ProfileBuilder
 
-__all__ = ["Profile", "sample", "to_collapsed", "to_pprof", "to_speedscope", "walk_stack"]
+__all__ = [
+    "Profile",
+    "cpu_clock_available",
+    "sample",
+    "to_collapsed",
+    "to_pprof",
+    "to_speedscope",
+    "walk_stack",
+]
 
 MAX_DEPTH = 256
 """Deeper stacks keep their innermost frames."""
@@ -111,6 +119,11 @@ def _run(
     profile.duration_ns = int((time.monotonic() - started) * 1e9)
 
 
+def cpu_clock_available() -> bool:
+    """Whether per-thread CPU time can be read here (Linux schedstat)."""
+    return _CpuClock().available
+
+
 class _CpuClock:
     """Per-thread CPU time from Linux's schedstat, read with pread on kept descriptors."""
 
@@ -195,21 +208,35 @@ def _clean(text: str) -> str:
     )
 
 
-def to_collapsed(profile: Profile) -> str:
-    """Brendan Gregg's folded stacks: ``thread;root;...;leaf count`` per line."""
+def _weights(profile: Profile, weight: str) -> dict[tuple[str, Stack], int]:
+    if weight == "cpu":
+        return {key: ns for key, ns in profile.cpu_ns.items() if ns > 0}
+    return {key: count * profile.interval_ns for key, count in profile.counts.items()}
+
+
+def to_collapsed(profile: Profile, *, weight: str = "wall") -> str:
+    """Brendan Gregg's folded stacks: ``thread;root;...;leaf value`` per line.
+
+    The value is the number of samples (``weight="wall"``) or CPU nanoseconds (``"cpu"``).
+    """
     lines: Counter[str] = Counter()
-    for (thread, stack), count in profile.counts.items():
+    values = profile.counts if weight == "wall" else _weights(profile, weight)
+    for (thread, stack), value in values.items():
         parts = [_clean(thread), *(frame_label(f) for f in reversed(stack))]
-        lines[";".join(parts)] += count
-    return "".join(f"{key} {count}\n" for key, count in sorted(lines.items()))
+        lines[";".join(parts)] += value
+    return "".join(f"{key} {value}\n" for key, value in sorted(lines.items()))
 
 
-def to_speedscope(profile: Profile, *, name: str = "clue-debug profile") -> str:
-    """A speedscope file: one sampled profile per thread, weights in nanoseconds."""
+def to_speedscope(
+    profile: Profile, *, name: str = "clue-debug profile", weight: str = "wall"
+) -> str:
+    """A speedscope file: one sampled profile per thread, weights in wall or CPU nanoseconds."""
     frame_index: dict[Frame, int] = {}
     frames: list[dict[str, object]] = []
     per_thread: dict[str, tuple[list[list[int]], list[int]]] = {}
-    for (thread, stack), count in sorted(profile.counts.items(), key=lambda kv: kv[0][0]):
+    for (thread, stack), value in sorted(
+        _weights(profile, weight).items(), key=lambda kv: kv[0][0]
+    ):
         indices = []
         for frame in reversed(stack):  # speedscope wants root first
             index = frame_index.get(frame)
@@ -219,7 +246,7 @@ def to_speedscope(profile: Profile, *, name: str = "clue-debug profile") -> str:
             indices.append(index)
         samples, weights = per_thread.setdefault(thread, ([], []))
         samples.append(indices)
-        weights.append(count * profile.interval_ns)
+        weights.append(value)
     profiles = [
         {
             "type": "sampled",
@@ -236,7 +263,7 @@ def to_speedscope(profile: Profile, *, name: str = "clue-debug profile") -> str:
         "$schema": "https://www.speedscope.app/file-format-schema.json",
         "shared": {"frames": frames},
         "profiles": profiles,
-        "name": name,
+        "name": f"{name} ({weight})",
         "activeProfileIndex": 0,
         "exporter": "clue-debug",
     }
