@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ._grpc_client import PayloadGrpcClientInterceptor, aio_payload_grpc_client_interceptors
 
 # Plain sorted() order, which the packaging check asserts (not ruff's isort-style order).
-__all__ = [  # noqa: RUF022
+__all__ = [
     "ASGIMiddleware",
     "AdminServer",
     "AioGrpcServerInterceptor",
