@@ -21,18 +21,32 @@ from __future__ import annotations
 
 import sys
 import types
+import typing
 from typing import Any
 
 from clue.log import _keys
 from clue.log._api import debug, debug_enabled, error, fatal, flush, info, print, warn, warning
+from clue.log._asgi import ASGIMiddleware
 from clue.log._config import configure
 from clue.log._context import bind, context
+from clue.log._endpoint import endpoint
 from clue.log._entry import Entry
 from clue.log._format import format_json, format_terminal, format_text
 from clue.log._kv import KV, Fields
 from clue.log._stdlib import StdlibHandler, as_std_logger
 from clue.log._structlog import BufferingProcessor
 from clue.log._tracing import is_tracing, span
+from clue.log._wsgi import WSGIMiddleware
+
+if typing.TYPE_CHECKING:
+    from clue.log._grpc import (
+        AioGrpcServerInterceptor,
+        GrpcClientInterceptor,
+        GrpcServerInterceptor,
+        aio_grpc_client_interceptors,
+    )
+    from clue.log._httpx import AsyncHttpxTransport, HttpxTransport
+    from clue.log._requests import RequestsAdapter
 
 MESSAGE_KEY = _keys.MESSAGE_KEY
 ERROR_MESSAGE_KEY = _keys.ERROR_MESSAGE_KEY
@@ -42,6 +56,8 @@ SEVERITY_KEY = _keys.SEVERITY_KEY
 TRACE_ID_KEY = _keys.TRACE_ID_KEY
 SPAN_ID_KEY = _keys.SPAN_ID_KEY
 REQUEST_ID_KEY = _keys.REQUEST_ID_KEY
+SERVICE_KEY = _keys.SERVICE_KEY
+METHOD_KEY = _keys.METHOD_KEY
 FILE_KEY = _keys.FILE_KEY
 LOGGER_KEY = _keys.LOGGER_KEY
 HTTP_METHOD_KEY = _keys.HTTP_METHOD_KEY
@@ -59,6 +75,9 @@ GRPC_DURATION_KEY = _keys.GRPC_DURATION_KEY
 TIMESTAMP_FORMAT = _keys.TIMESTAMP_FORMAT
 
 __all__ = [
+    "ASGIMiddleware",
+    "AioGrpcServerInterceptor",
+    "AsyncHttpxTransport",
     "BufferingProcessor",
     "ERROR_MESSAGE_KEY",
     "EXCEPTION_KEY",
@@ -70,6 +89,8 @@ __all__ = [
     "GRPC_METHOD_KEY",
     "GRPC_SERVICE_KEY",
     "GRPC_STATUS_KEY",
+    "GrpcClientInterceptor",
+    "GrpcServerInterceptor",
     "HTTP_BODY_KEY",
     "HTTP_BYTES_KEY",
     "HTTP_DURATION_KEY",
@@ -77,22 +98,29 @@ __all__ = [
     "HTTP_METHOD_KEY",
     "HTTP_STATUS_KEY",
     "HTTP_URL_KEY",
+    "HttpxTransport",
     "KV",
     "LOGGER_KEY",
     "MESSAGE_KEY",
+    "METHOD_KEY",
     "REQUEST_ID_KEY",
+    "RequestsAdapter",
+    "SERVICE_KEY",
     "SEVERITY_KEY",
     "SPAN_ID_KEY",
     "StdlibHandler",
     "TIMESTAMP_FORMAT",
     "TIMESTAMP_KEY",
     "TRACE_ID_KEY",
+    "WSGIMiddleware",
+    "aio_grpc_client_interceptors",
     "as_std_logger",
     "bind",
     "configure",
     "context",
     "debug",
     "debug_enabled",
+    "endpoint",
     "error",
     "fatal",
     "flush",
@@ -117,6 +145,42 @@ class _Module(types.ModuleType):
                 raise ValueError(f"{name} must be a non-empty str, got {value!r}")
             setattr(_keys, name, value)
         super().__setattr__(name, value)
+
+
+# Integrations on optional dependencies, imported on first use so that ``import clue.log``
+# never imports grpcio, requests or httpx: name -> (module, extra).
+_LAZY = {
+    "AioGrpcServerInterceptor": ("_grpc", "grpc"),
+    "GrpcClientInterceptor": ("_grpc", "grpc"),
+    "GrpcServerInterceptor": ("_grpc", "grpc"),
+    "aio_grpc_client_interceptors": ("_grpc", "grpc"),
+    "RequestsAdapter": ("_requests", "requests"),
+    "HttpxTransport": ("_httpx", "httpx"),
+    "AsyncHttpxTransport": ("_httpx", "httpx"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, extra = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"{__name__}.{module}")
+    except ImportError as exc:
+        raise ImportError(
+            f"clue.log.{name} needs the {extra!r} extra: pip install 'clue-log[{extra}]' ({exc})",
+            name=exc.name,
+        ) from exc
+    value = getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 sys.modules[__name__].__class__ = _Module

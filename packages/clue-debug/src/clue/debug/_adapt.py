@@ -1,0 +1,112 @@
+"""``adapt(app)``: register debug endpoints on a Flask or Starlette/FastAPI app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._http import Handler, Request, Response, Router
+
+__all__ = ["adapt", "as_router"]
+
+_METHODS = ["GET", "HEAD", "POST"]
+
+
+def adapt(app: object) -> Router:
+    """A ``Router`` that mounts debug endpoints as routes of ``app``.
+
+    Supports Flask apps (and blueprints) and Starlette apps (FastAPI included). The
+    frameworks are imported only here, only when such an app is passed.
+
+    Args:
+        app: a ``flask.Flask`` or ``starlette.applications.Starlette`` (or a FastAPI app).
+
+    Returns:
+        A router for ``mount_debug_log_enabler`` and ``mount_pprof_handlers``.
+
+    Raises:
+        TypeError: ``app`` is of no supported framework.
+
+    Example:
+        >>> import flask
+        >>> from clue import debug
+        >>> app = flask.Flask("svc")
+        >>> debug.mount_debug_log_enabler(debug.adapt(app))
+
+    .. versionadded:: 0.1.0
+    """
+    if isinstance(app, Router):
+        return app
+    module = type(app).__module__.split(".")[0]
+    if module == "flask" or hasattr(app, "add_url_rule"):
+        return _FlaskRouter(app)
+    router = getattr(app, "router", app)
+    if hasattr(router, "add_route"):
+        return _StarletteRouter(router)
+    msg = (
+        f"adapt: unsupported app {type(app).__qualname__!r}; pass a Flask or Starlette/FastAPI "
+        "app, a clue.debug.Mux, or any object with handle(path, handler)"
+    )
+    raise TypeError(msg)
+
+
+def as_router(mux: object) -> Router:
+    """``mux`` itself when it is a ``Router``, else ``adapt(mux)``."""
+    return mux if isinstance(mux, Router) else adapt(mux)
+
+
+class _FlaskRouter:
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def handle(self, path: str, handler: Handler) -> None:
+        import flask
+
+        def view() -> Any:
+            req = flask.request
+            request = Request(
+                method=req.method,
+                path=req.path,
+                query={k: req.args.get(k, "") for k in req.args},
+                headers={k.lower(): v for k, v in req.headers.items()},
+                client=req.remote_addr,
+            )
+            response = handler(request)
+            return flask.Response(
+                response.body,
+                status=response.status,
+                headers=[h for h in response.header_list() if h[0] != "Content-Length"],
+            )
+
+        self._app.add_url_rule(
+            path, endpoint=f"clue_debug:{path}", view_func=view, methods=_METHODS
+        )
+
+
+class _StarletteRouter:
+    def __init__(self, router: Any) -> None:
+        self._router = router
+
+    def handle(self, path: str, handler: Handler) -> None:
+        from starlette.concurrency import run_in_threadpool
+        from starlette.requests import Request as StarletteRequest
+        from starlette.responses import Response as StarletteResponse
+
+        async def endpoint(req: StarletteRequest) -> StarletteResponse:
+            request = Request(
+                method=req.method,
+                path=req.url.path,
+                query=dict(req.query_params),
+                headers={k.lower(): v for k, v in req.headers.items()},
+                client=req.client.host if req.client else None,
+            )
+            # Handlers block (a profile lasts seconds): run them off the event loop.
+            response: Response = await run_in_threadpool(handler, request)
+            return StarletteResponse(
+                response.body,
+                status_code=response.status,
+                headers={k: v for k, v in response.header_list() if k != "Content-Length"},
+            )
+
+        self._router.add_route(
+            path, endpoint, methods=_METHODS, name=f"clue_debug:{path}", include_in_schema=False
+        )

@@ -1,0 +1,278 @@
+"""gRPC server interceptors (sync and ``grpc.aio``): the debug switch and payload logs.
+
+Imported only on first use of one of its names (extra ``clue-debug[grpc]``), so that
+``import clue.debug`` never imports grpc.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from ._control import safe_debug_scope
+from ._payload import Formatter, PayloadLogger
+from ._switch import DebugLogSwitch
+from ._trigger import Trigger
+
+__all__ = [
+    "AioGrpcServerInterceptor",
+    "AioPayloadGrpcServerInterceptor",
+    "GrpcServerInterceptor",
+    "PayloadGrpcServerInterceptor",
+]
+
+Behavior = Callable[..., Any]
+# (behavior, request_streaming, response_streaming) -> wrapped behavior
+Wrap = Callable[[Behavior, bool, bool], Behavior]
+
+_KINDS = (
+    ("unary_unary", False, False, grpc.unary_unary_rpc_method_handler),
+    ("unary_stream", False, True, grpc.unary_stream_rpc_method_handler),
+    ("stream_unary", True, False, grpc.stream_unary_rpc_method_handler),
+    ("stream_stream", True, True, grpc.stream_stream_rpc_method_handler),
+)
+
+
+def _rewrap(handler: Any, wrap: Wrap) -> Any:
+    """A copy of an ``RpcMethodHandler`` whose behavior is ``wrap(behavior, ...)``."""
+    for attr, req_stream, resp_stream, factory in _KINDS:
+        behavior = getattr(handler, attr, None)
+        if behavior is not None:
+            return factory(
+                wrap(behavior, req_stream, resp_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+    return handler
+
+
+def _metadata_lookup(details: Any) -> Callable[[str], str | bytes | None]:
+    def header(name: str) -> str | bytes | None:
+        for key, value in getattr(details, "invocation_metadata", None) or ():
+            if key.lower() == name:
+                return value  # type: ignore[no-any-return]  # grpc metadata: str or bytes
+        return None
+
+    return header
+
+
+class _SwitchBase:
+    def __init__(
+        self,
+        *,
+        switch: DebugLogSwitch | None = None,
+        trigger_header: str | None = None,
+        trigger_value: str = "on",
+    ) -> None:
+        self._trigger = Trigger(
+            switch=switch, trigger_header=trigger_header, trigger_value=trigger_value
+        )
+
+
+class GrpcServerInterceptor(_SwitchBase, grpc.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """Sync gRPC server interceptor: while the switch is on, each RPC has debug logs on.
+
+    The switch is read when the RPC starts; streaming responses keep debug on until the
+    stream ends. ``trigger_header`` names a metadata key that turns debug on for one RPC.
+
+    Example:
+        >>> from concurrent import futures
+        >>> import grpc
+        >>> from clue import debug
+        >>> server = grpc.server(
+        ...     futures.ThreadPoolExecutor(4), interceptors=[debug.GrpcServerInterceptor()]
+        ... )
+
+    .. versionadded:: 0.1.0
+    """
+
+    def intercept_service(
+        self, continuation: Callable[[Any], Any], handler_call_details: Any
+    ) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None or not self._trigger.wants_debug(_metadata_lookup(handler_call_details)):
+            return handler
+        return _rewrap(handler, _sync_debug_wrap)
+
+
+def _sync_debug_wrap(behavior: Behavior, _req_stream: bool, resp_stream: bool) -> Behavior:
+    if resp_stream:
+
+        def stream(request: Any, context: Any) -> Iterator[Any]:
+            with safe_debug_scope():
+                yield from behavior(request, context)
+
+        return stream
+
+    def unary(request: Any, context: Any) -> Any:
+        with safe_debug_scope():
+            return behavior(request, context)
+
+    return unary
+
+
+class AioGrpcServerInterceptor(_SwitchBase, grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """``grpc.aio`` server interceptor: while the switch is on, each RPC has debug logs on.
+
+    Example:
+        >>> import grpc.aio
+        >>> from clue import debug
+        >>> def make_server() -> grpc.aio.Server:
+        ...     return grpc.aio.server(interceptors=[debug.AioGrpcServerInterceptor()])
+
+    .. versionadded:: 0.1.0
+    """
+
+    async def intercept_service(
+        self, continuation: Callable[[Any], Awaitable[Any]], handler_call_details: Any
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        if handler is None or not self._trigger.wants_debug(_metadata_lookup(handler_call_details)):
+            return handler
+        return _rewrap(handler, _aio_debug_wrap)
+
+
+def _aio_debug_wrap(behavior: Behavior, req_stream: bool, resp_stream: bool) -> Behavior:
+    if inspect.isasyncgenfunction(behavior):
+
+        async def agen(request: Any, context: Any) -> AsyncIterator[Any]:
+            with safe_debug_scope():
+                async for item in behavior(request, context):
+                    yield item
+
+        return agen
+    if inspect.iscoroutinefunction(behavior):
+
+        async def coro(request: Any, context: Any) -> Any:
+            with safe_debug_scope():
+                return await behavior(request, context)
+
+        return coro
+    return _sync_debug_wrap(behavior, req_stream, resp_stream)
+
+
+class _PayloadBase:
+    def __init__(
+        self,
+        *,
+        max_size: int = 1024,
+        format: Formatter | None = None,
+    ) -> None:
+        self._logger = PayloadLogger(max_size=max_size, format=format, client=False)
+
+
+class PayloadGrpcServerInterceptor(_PayloadBase, grpc.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """Sync gRPC server interceptor logging request and response messages.
+
+    While debug logs are on for the RPC's log context, every request message is logged
+    under ``payload`` and every response message under ``result``, at debug level,
+    protobuf messages as JSON, cut to ``max_size``. Place it after
+    ``GrpcServerInterceptor`` so that the switch applies.
+
+    Example:
+        >>> from concurrent import futures
+        >>> import grpc
+        >>> from clue import debug
+        >>> interceptors = [debug.GrpcServerInterceptor(), debug.PayloadGrpcServerInterceptor()]
+        >>> server = grpc.server(futures.ThreadPoolExecutor(4), interceptors=interceptors)
+
+    .. versionadded:: 0.1.0
+    """
+
+    def intercept_service(
+        self, continuation: Callable[[Any], Any], handler_call_details: Any
+    ) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        return _rewrap(handler, self._wrap)
+
+    def _wrap(self, behavior: Behavior, req_stream: bool, resp_stream: bool) -> Behavior:
+        return _sync_payload_wrap(self._logger, behavior, req_stream, resp_stream)
+
+
+def _sync_payload_wrap(
+    log: PayloadLogger, behavior: Behavior, req_stream: bool, resp_stream: bool
+) -> Behavior:
+    def requests(request_iterator: Iterator[Any]) -> Iterator[Any]:
+        for message in request_iterator:
+            if log.enabled():
+                log.payload(message)
+            yield message
+
+    def responses(response_iterator: Iterator[Any]) -> Iterator[Any]:
+        for message in response_iterator:
+            if log.enabled():
+                log.result(message)
+            yield message
+
+    def wrapped(request: Any, context: Any) -> Any:
+        if req_stream:
+            request = requests(request)
+        elif log.enabled():
+            log.payload(request)
+        response = behavior(request, context)
+        if resp_stream:
+            return responses(response)
+        if log.enabled():
+            log.result(response)
+        return response
+
+    return wrapped
+
+
+class AioPayloadGrpcServerInterceptor(_PayloadBase, grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """``grpc.aio`` form of ``PayloadGrpcServerInterceptor``.
+
+    Response messages sent with ``context.write()`` rather than yielded are not logged.
+
+    .. versionadded:: 0.1.0
+    """
+
+    async def intercept_service(
+        self, continuation: Callable[[Any], Awaitable[Any]], handler_call_details: Any
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        return _rewrap(handler, self._wrap)
+
+    def _wrap(self, behavior: Behavior, req_stream: bool, resp_stream: bool) -> Behavior:
+        log = self._logger
+
+        async def requests(request_iterator: Any) -> AsyncIterator[Any]:
+            async for message in request_iterator:
+                if log.enabled():
+                    log.payload(message)
+                yield message
+
+        def prepare(request: Any) -> Any:
+            if req_stream:
+                return requests(request)
+            if log.enabled():
+                log.payload(request)
+            return request
+
+        if inspect.isasyncgenfunction(behavior):
+
+            async def agen(request: Any, context: Any) -> AsyncIterator[Any]:
+                async for message in behavior(prepare(request), context):
+                    if log.enabled():
+                        log.result(message)
+                    yield message
+
+            return agen
+        if not inspect.iscoroutinefunction(behavior):
+            return _sync_payload_wrap(log, behavior, req_stream, resp_stream)
+
+        async def coro(request: Any, context: Any) -> Any:
+            response = await behavior(prepare(request), context)
+            if not resp_stream and log.enabled():
+                log.result(response)
+            return response
+
+        return coro

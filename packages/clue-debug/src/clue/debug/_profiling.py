@@ -1,0 +1,237 @@
+"""``mount_pprof_handlers``: Python counterparts of Go's ``/debug/pprof/`` endpoints."""
+
+from __future__ import annotations
+
+import html
+import math
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+
+from ._adapt import as_router
+from ._guard import guard
+from ._heap import DEFAULT_FRAMES, heap_report
+from ._http import AuthHook, Request, Response, seconds_param, text_response
+from ._pprof import ProfileBuilder
+from ._sampler import (
+    cpu_clock_available,
+    sample,
+    to_collapsed,
+    to_pprof,
+    to_speedscope,
+    walk_stack,
+)
+from ._stacks import dump_stacks
+
+__all__ = ["mount_pprof_handlers"]
+
+_PROFILE_LOCK = threading.Lock()  # one profile at a time in the process, across mounts
+_METHODS = frozenset({"GET", "HEAD"})
+_FORMATS = ("pprof", "speedscope", "collapsed")
+_PPROF = "application/octet-stream"
+
+
+def mount_pprof_handlers(
+    mux: object,
+    *,
+    prefix: str = "/debug/pprof/",
+    auth: AuthHook | None = None,
+    max_seconds: float = 60.0,
+    default_seconds: float | None = None,
+    default_hz: int = 100,
+) -> None:
+    """Mount profiling endpoints under ``prefix``.
+
+    - ``prefix`` — an index page linking every endpoint;
+    - ``profile?seconds=N`` — a sampling profile of all threads (gzipped pprof, or
+      ``&format=speedscope`` / ``&format=collapsed``, weighted by ``&weight=wall`` or
+      ``cpu``; ``&hz=`` sets the rate). ``seconds``
+      is capped at ``max_seconds``; one profile runs at a time and a concurrent request
+      is answered 429 at once;
+    - ``heap`` / ``allocs`` — tracemalloc profiles as pprof (``?debug=1``: text);
+      tracemalloc is started on first use, and that answer says so;
+    - ``goroutine`` (and its alias ``threads``) — every thread's and asyncio task's stack
+      as text (``?format=pprof`` or Go's ``?debug=0``: as a pprof profile);
+    - ``cmdline`` — the command line, arguments separated by NUL bytes.
+
+    Args:
+        mux: a ``Mux``, ``adapt(app)``, any ``Router``, or a Flask/Starlette/FastAPI app.
+        prefix: where the endpoints live; starts and ends with ``/``.
+        auth: a hook given the ``Request``; anything but ``True`` answers 403.
+        max_seconds: the longest profile or allocation window.
+        default_seconds: the profile length when ``seconds`` is not given; 30 (as Go's)
+            or ``max_seconds`` if shorter.
+        default_hz: samples per second when ``hz`` is not given (at most 1000).
+
+    Raises:
+        ValueError: an option is invalid.
+
+    Example:
+        >>> from clue import debug
+        >>> mux = debug.Mux()
+        >>> debug.mount_pprof_handlers(mux, max_seconds=30, default_seconds=10)
+        >>> "/debug/pprof/profile" in mux.paths()
+        True
+
+    .. versionadded:: 0.1.0
+    """
+    if not (prefix.startswith("/") and prefix.endswith("/")):
+        msg = f"prefix must start and end with '/', got {prefix!r}"
+        raise ValueError(msg)
+    if not (math.isfinite(max_seconds) and max_seconds > 0):
+        msg = f"max_seconds must be a positive number, got {max_seconds!r}"
+        raise ValueError(msg)
+    if default_seconds is None:
+        default_seconds = min(30.0, max_seconds)
+    elif not (math.isfinite(default_seconds) and 0 < default_seconds <= max_seconds):
+        msg = f"default_seconds must be in (0, max_seconds], got {default_seconds!r}"
+        raise ValueError(msg)
+    if (
+        isinstance(default_hz, bool)
+        or not isinstance(default_hz, int)
+        or not 1 <= default_hz <= 1000
+    ):
+        msg = f"default_hz must be an int in [1, 1000], got {default_hz!r}"
+        raise ValueError(msg)
+    router = as_router(mux)
+    endpoints = _Endpoints(max_seconds=max_seconds, default_seconds=default_seconds, hz=default_hz)
+    routes: dict[str, tuple[Callable[[Request], Response], str]] = {
+        "profile": (
+            endpoints.profile,
+            "sampling profile of all threads (pprof, speedscope, collapsed)",
+        ),
+        "heap": (endpoints.heap, "live allocations by tracemalloc (pprof; ?debug=1 for text)"),
+        "allocs": (endpoints.allocs, "allocations during ?seconds=N still live at its end"),
+        "goroutine": (endpoints.goroutine, "every thread's and asyncio task's stack (text)"),
+        "threads": (endpoints.goroutine, "alias of goroutine"),
+        "cmdline": (endpoints.cmdline, "the command line, NUL-separated"),
+    }
+    docs = {name: doc for name, (_, doc) in routes.items()}
+    index_handler = guard(lambda _request: _index_page(prefix, docs), auth=auth, methods=_METHODS)
+    router.handle(prefix, index_handler)
+    router.handle(prefix.rstrip("/") or "/", index_handler)
+    for name, (handler, _) in routes.items():
+        router.handle(prefix + name, guard(handler, auth=auth, methods=_METHODS))
+
+
+class _Endpoints:
+    def __init__(self, *, max_seconds: float, default_seconds: float, hz: int) -> None:
+        self.max_seconds = max_seconds
+        self.default_seconds = default_seconds
+        self.hz = hz
+
+    def profile(self, request: Request) -> Response:
+        seconds = seconds_param(request, self.default_seconds)
+        if isinstance(seconds, Response):
+            return seconds
+        capped = min(seconds, self.max_seconds)
+        hz = _int_param(request, "hz", self.hz, 1, 1000)
+        if isinstance(hz, Response):
+            return hz
+        fmt = request.query.get("format", "pprof")
+        if fmt not in _FORMATS:
+            return text_response(400, f"format must be one of {', '.join(_FORMATS)}\n")
+        weight = request.query.get("weight", "wall")
+        if weight not in {"wall", "cpu"}:
+            return text_response(400, "weight must be wall or cpu\n")
+        if weight == "cpu" and not cpu_clock_available():
+            return text_response(400, "weight=cpu needs per-thread CPU time (Linux)\n")
+        if not _PROFILE_LOCK.acquire(blocking=False):
+            return _busy()
+        try:
+            result = sample(capped, hz=hz, exclude=[threading.get_ident()])
+        finally:
+            _PROFILE_LOCK.release()
+        headers = [("X-Clue-Profile-Seconds", f"{capped:g}")]
+        if fmt == "speedscope":
+            body = to_speedscope(result, weight=weight).encode("utf-8")
+            return Response(200, body, "application/json", tuple(headers))
+        if fmt == "collapsed":
+            return text_response(200, to_collapsed(result, weight=weight), headers=headers)
+        headers.append(("Content-Disposition", 'attachment; filename="profile.pb.gz"'))
+        return Response(200, to_pprof(result), _PPROF, tuple(headers))
+
+    def heap(self, request: Request) -> Response:
+        return self._memory(request, "heap", 0.0)
+
+    def allocs(self, request: Request) -> Response:
+        seconds = seconds_param(request, 0.0)
+        if isinstance(seconds, Response):
+            return seconds
+        if seconds <= 0:
+            return self._memory(request, "allocs", 0.0)
+        if not _PROFILE_LOCK.acquire(blocking=False):
+            return _busy()
+        try:
+            return self._memory(request, "allocs", min(seconds, self.max_seconds))
+        finally:
+            _PROFILE_LOCK.release()
+
+    def _memory(self, request: Request, kind: str, seconds: float) -> Response:
+        frames = _int_param(request, "frames", DEFAULT_FRAMES, 1, 512)
+        if isinstance(frames, Response):
+            return frames
+        report = heap_report(kind, seconds=seconds, frames=frames)
+        if request.query.get("stop") in {"1", "true"}:
+            tracemalloc.stop()
+            report.notes.append("tracemalloc stopped after this snapshot")
+        headers = [("X-Clue-Tracemalloc", "started" if report.started else "tracing")]
+        if request.query.get("debug", "0") not in {"", "0"}:
+            return text_response(200, report.to_text(), headers=headers)
+        headers.append(("Content-Disposition", f'attachment; filename="{kind}.pb.gz"'))
+        return Response(200, report.to_pprof(), _PPROF, tuple(headers))
+
+    def goroutine(self, request: Request) -> Response:
+        # Go's own convention works too: ?debug=0 asks for the binary profile.
+        if request.query.get("format") == "pprof" or request.query.get("debug") == "0":
+            return Response(200, _thread_profile(), _PPROF)
+        return text_response(200, dump_stacks())
+
+    def cmdline(self, _request: Request) -> Response:
+        return text_response(200, "\x00".join(sys.orig_argv))
+
+
+def _thread_profile() -> bytes:
+    builder = ProfileBuilder([("threads", "count")], time_nanos=time.time_ns())
+    names = {t.ident: t.name for t in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        builder.add(walk_stack(frame, {}), [1], {"thread": names.get(ident, str(ident))})
+    return builder.encode()
+
+
+def _busy() -> Response:
+    return text_response(
+        429, "another profile is running; try again when it ends\n", headers=[("Retry-After", "1")]
+    )
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int | Response:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        return text_response(400, f"{name} must be an integer in [{low}, {high}]\n")
+    return value
+
+
+def _index_page(prefix: str, docs: dict[str, str]) -> Response:
+    tracing = "on" if tracemalloc.is_tracing() else "off (started by the first heap/allocs request)"
+    rows = "".join(
+        f'<tr><td><a href="{html.escape(prefix + name)}">{html.escape(name)}</a></td>'
+        f"<td>{html.escape(doc)}</td></tr>\n"
+        for name, doc in docs.items()
+    )
+    page = (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>clue-debug pprof</title>"
+        "</head><body>\n<h1>Profiles</h1>\n<table>\n"
+        f"{rows}</table>\n<p>CPU profile: <code>go tool pprof "
+        f"http://HOST{html.escape(prefix)}profile?seconds=10</code>; one at a time.</p>\n"
+        f"<p>tracemalloc: {html.escape(tracing)}</p>\n</body></html>\n"
+    )
+    return Response(200, page.encode("utf-8"), "text/html; charset=utf-8")

@@ -1,0 +1,86 @@
+"""``WSGIMiddleware``: applies the debug-log switch to each WSGI request."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from ._control import safe_debug_scope
+from ._switch import DebugLogSwitch
+from ._trigger import Trigger
+
+__all__ = ["WSGIMiddleware"]
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class WSGIMiddleware:
+    """WSGI middleware: while the switch is on, each request's log context has debug on.
+
+    The debug scope covers the application call and the iteration of its response (a
+    streaming body logs with debug on too) and ends when the server closes the response.
+
+    Args:
+        app: the WSGI application to wrap.
+        switch: the switch to read; the process-wide one by default.
+        trigger_header: a request header that turns debug on for that request alone;
+            ``None`` disables the trigger.
+        trigger_value: the value the header must carry (compared in constant time).
+
+    Example:
+        >>> import flask
+        >>> from clue import debug
+        >>> app = flask.Flask("svc")
+        >>> app.wsgi_app = debug.WSGIMiddleware(app.wsgi_app)
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        switch: DebugLogSwitch | None = None,
+        trigger_header: str | None = None,
+        trigger_value: str = "on",
+    ) -> None:
+        self.app = app
+        self._trigger = Trigger(
+            switch=switch, trigger_header=trigger_header, trigger_value=trigger_value
+        )
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        if not self._trigger.wants_debug(
+            lambda name: environ.get("HTTP_" + name.upper().replace("-", "_"))
+        ):
+            return self.app(environ, start_response)
+        scope = contextlib.ExitStack()
+        scope.enter_context(safe_debug_scope())
+        try:
+            result = self.app(environ, start_response)
+        except BaseException:
+            scope.close()
+            raise
+        return _ClosingIterable(result, scope)
+
+
+class _ClosingIterable:
+    """The app's response; the debug scope ends when the server closes it."""
+
+    def __init__(self, result: Iterable[bytes], scope: contextlib.ExitStack) -> None:
+        self._result = result
+        self._scope = scope
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._result)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._scope.close()

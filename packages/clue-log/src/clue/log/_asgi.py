@@ -1,0 +1,242 @@
+"""``ASGIMiddleware``: one log context per HTTP request or websocket connection.
+
+Pure ASGI (no framework base class), so the log context opened here is the one the
+application sees: contextvars set in ``__call__`` are visible to the wrapped app and to
+anything it awaits in the same task.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from time import perf_counter
+from typing import Any
+
+from clue.log import _api, _context, _keys
+from clue.log._context import current as _current
+from clue.log._context import new_context as _new_context
+from clue.log._request_id import new_request_id, request_id_from
+from clue.log._server_options import RequestLogFunc, ServerOptions, elapsed_ms, log_line
+
+__all__ = ["ASGIMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_REQUEST_ID = b"x-request-id"
+
+
+class ASGIMiddleware:
+    """ASGI middleware that gives every request its own log context.
+
+    Per HTTP request it opens a log context (reset when the request ends), binds
+    ``request_id`` (a well-formed incoming ``X-Request-Id`` is reused, else a short random
+    id is made; either way it is sent back in the ``X-Request-Id`` response header), and
+    logs a ``start`` line (``http.method``, ``http.url``, ``http.remote_addr``) and an
+    ``end`` line (``http.status``, ``http.time_ms``, ``http.bytes`` over the whole streamed
+    body). An exception escaping the app logs an error with its traceback, which flushes
+    the request's buffer, and is re-raised. A client that goes away mid-response is not an
+    application error: the request just ends. Websocket connections get a log context and
+    a request id for their lifetime; ``lifespan`` and other scopes pass through untouched.
+
+    Args:
+        app: the ASGI application to wrap.
+        path_filters: regexes searched in the request path; matching requests (health
+            checks...) still get a log context but no start/end lines.
+        disable_request_logging: no start/end lines at all.
+        disable_request_id: neither bind nor return a request id.
+        request_log_func: writes the start/end lines; default ``log.print`` (written at
+            once); ``log.info`` makes them buffered like any other entry.
+
+    Raises:
+        ValueError: an option is malformed (for example an invalid regex).
+
+    Example:
+        >>> from clue import log
+        >>> async def app(scope, receive, send):
+        ...     ...
+        >>> app = log.ASGIMiddleware(app, path_filters=[r"^/livez$"])
+
+    With Starlette or FastAPI: ``app.add_middleware(log.ASGIMiddleware)``.
+    """
+
+    __slots__ = ("_opts", "app")
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        path_filters: Iterable[str | re.Pattern[str]] | None = None,
+        disable_request_logging: bool = False,
+        disable_request_id: bool = False,
+        request_log_func: RequestLogFunc | None = None,
+    ) -> None:
+        self.app = app
+        self._opts = ServerOptions(
+            path_filters, disable_request_logging, disable_request_id, request_log_func
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    # Hot path, written for speed on purpose: every request goes through here. The log
+    # context is opened and reset by hand (what ``log.context()`` does) and the request id
+    # bound straight onto it.
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        opts = self._opts
+        ctx = _new_context(None, False)
+        token = _current.set(ctx)
+        try:
+            response = _Response(receive, send)
+            if opts.request_ids:
+                incoming = _header(scope, _REQUEST_ID)
+                rid = request_id_from(incoming) if incoming else new_request_id()
+                ctx.bound = (*ctx.bound, (_keys.REQUEST_ID_KEY, rid))
+                response.rid_header = (_REQUEST_ID, rid.encode("ascii"))
+            logs = opts.log_requests and (not opts.filters or opts.logs(scope["path"]))
+            if logs:
+                log_line(
+                    opts.log_func,
+                    "start",
+                    {
+                        _keys.HTTP_METHOD_KEY: scope["method"],
+                        _keys.HTTP_URL_KEY: _url(scope),
+                        _keys.HTTP_FROM_KEY: _remote_addr(scope),
+                    },
+                )
+            start = perf_counter()
+            try:
+                await self.app(scope, response.receive, response.send)
+            except Exception as exc:
+                if not response.disconnected:
+                    _api.error(
+                        "unhandled exception",
+                        err=exc,
+                        **{
+                            _keys.HTTP_METHOD_KEY: scope["method"],
+                            _keys.HTTP_URL_KEY: _url(scope),
+                        },
+                    )
+                if logs:
+                    response.log_end(opts.log_func, start)
+                raise
+            except BaseException:
+                # Cancellation or shutdown: not an application error.
+                if logs:
+                    response.log_end(opts.log_func, start)
+                raise
+            if logs:
+                response.log_end(opts.log_func, start)
+        finally:
+            _current.reset(token)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with _context.context():
+            if not self._opts.request_ids:
+                await self.app(scope, receive, send)
+                return
+            rid = request_id_from(_header(scope, _REQUEST_ID))
+            _context.bind(**{_keys.REQUEST_ID_KEY: rid})
+
+            async def send_with_id(message: Message) -> None:
+                if message["type"] == "websocket.accept":
+                    headers = list(message.get("headers") or ())
+                    if not _has_request_id(headers):
+                        headers.append((_REQUEST_ID, rid.encode("ascii")))
+                        message = {**message, "headers": headers}
+                await send(message)
+
+            await self.app(scope, receive, send_with_id)
+
+
+class _Response:
+    """Watches the exchange: status and body bytes sent, and a client gone away."""
+
+    __slots__ = ("_receive", "_send", "bytes", "disconnected", "rid_header", "status")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self.rid_header: tuple[bytes, bytes] | None = None
+        self.status: int | None = None
+        self.bytes = 0
+        self.disconnected = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self.disconnected = True
+        return message
+
+    # Hot path: called for every message of every response.
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            self.bytes += len(message.get("body", b""))
+        elif kind == "http.response.start":
+            self.status = message.get("status", 200)
+            rid_header = self.rid_header
+            if rid_header is not None:
+                headers = message.get("headers") or ()
+                for name, _ in headers:
+                    if name.lower() == _REQUEST_ID:
+                        break  # the app set its own
+                else:
+                    message = {**message, "headers": [*headers, rid_header]}
+        try:
+            await self._send(message)
+        except OSError:
+            # ASGI servers raise OSError (uvicorn's ClientDisconnected) from send once
+            # the client has gone away.
+            self.disconnected = True
+            raise
+
+    def log_end(self, log_func: RequestLogFunc, start: float) -> None:
+        status = self.status
+        if status is None:
+            # Nothing was sent: the server answers 500 for an app that fails or returns
+            # without a response.
+            status = 500
+        log_line(
+            log_func,
+            "end",
+            {
+                _keys.HTTP_STATUS_KEY: status,
+                _keys.HTTP_DURATION_KEY: elapsed_ms(start, perf_counter()),
+                _keys.HTTP_BYTES_KEY: self.bytes,
+            },
+        )
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _has_request_id(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name.lower() == _REQUEST_ID for name, _ in headers)
+
+
+def _url(scope: Scope) -> str:
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else scope["path"]
+    query = scope.get("query_string")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+def _remote_addr(scope: Scope) -> str:
+    client = scope.get("client")
+    if not client:
+        return ""
+    return f"{client[0]}:{client[1]}"

@@ -1,0 +1,293 @@
+"""``WSGIMiddleware``: one log context per request, covering the whole response body.
+
+A WSGI request does not end when the app returns: the server then iterates the response
+body and finally calls its ``close()``. The log context must cover all of that, on
+whatever thread the server uses, and must never outlive the request. So each request runs
+in its own ``contextvars.Context``: the app call, every step of the body iteration and
+``close()`` run inside it, and the worker thread's own context is never touched.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from collections.abc import Callable, Iterable, Iterator
+from time import perf_counter
+from types import TracebackType
+from typing import Any, Protocol, TypeAlias
+
+from clue.log import _api, _keys
+from clue.log._context import current as _current
+from clue.log._context import new_context as _new_context
+from clue.log._request_id import new_request_id, request_id_from
+from clue.log._server_options import RequestLogFunc, ServerOptions, log_line
+
+__all__ = ["WSGIMiddleware"]
+
+ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None]
+Headers: TypeAlias = list[tuple[str, str]]
+Write: TypeAlias = Callable[[bytes], object]
+
+
+class StartResponse(Protocol):
+    """The WSGI ``start_response`` callable."""
+
+    def __call__(
+        self, status: str, headers: Headers, exc_info: ExcInfo | None = ..., /
+    ) -> Write: ...
+
+
+WSGIApp: TypeAlias = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class WSGIMiddleware:
+    """WSGI middleware that gives every request its own log context.
+
+    Per request it opens a log context that covers the app call, the iteration of the
+    response body and its ``close()`` (and is reset then), binds ``request_id`` (a
+    well-formed incoming ``X-Request-Id`` is reused, else a short random id is made;
+    either way it is sent back in the ``X-Request-Id`` response header), and logs a
+    ``start`` line (``http.method``, ``http.url``, ``http.remote_addr``) and, when the
+    server closes the body, an ``end`` line (``http.status``, ``http.time_ms``,
+    ``http.bytes`` counted over the streamed body). An exception escaping the app or the
+    body iteration logs an error with its traceback, which flushes the request's buffer,
+    and is re-raised. A body closed before its end (a client gone away) is not an error.
+
+    Args:
+        app: the WSGI application to wrap.
+        path_filters: regexes searched in the request path; matching requests (health
+            checks...) still get a log context but no start/end lines.
+        disable_request_logging: no start/end lines at all.
+        disable_request_id: neither bind nor return a request id.
+        request_log_func: writes the start/end lines; default ``log.print`` (written at
+            once); ``log.info`` makes them buffered like any other entry.
+
+    Raises:
+        ValueError: an option is malformed (for example an invalid regex).
+
+    Example:
+        >>> import flask
+        >>> from clue import log
+        >>> app = flask.Flask(__name__)
+        >>> app.wsgi_app = log.WSGIMiddleware(app.wsgi_app)
+    """
+
+    __slots__ = ("_opts", "app")
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        path_filters: Iterable[str | re.Pattern[str]] | None = None,
+        disable_request_logging: bool = False,
+        disable_request_id: bool = False,
+        request_log_func: RequestLogFunc | None = None,
+    ) -> None:
+        self.app = app
+        self._opts = ServerOptions(
+            path_filters, disable_request_logging, disable_request_id, request_log_func
+        )
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        ctx = contextvars.copy_context()
+        exchange = _Exchange(ctx, self.app, self._opts, environ, start_response)
+        ctx.run(exchange.call)
+        return exchange
+
+
+class _Exchange:
+    """One request: runs the app in its own ``contextvars.Context`` and is the response
+    body the server iterates, counting bytes and ending the request on ``close()``."""
+
+    __slots__ = (
+        "_body",
+        "_ctx",
+        "_it",
+        "_start_response",
+        "_token",
+        "_write",
+        "app",
+        "bytes",
+        "environ",
+        "logs",
+        "opts",
+        "rid",
+        "start",
+        "status",
+    )
+
+    def __init__(
+        self,
+        ctx: contextvars.Context,
+        app: WSGIApp,
+        opts: ServerOptions,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+    ) -> None:
+        self._ctx = ctx
+        self.app = app
+        self.opts = opts
+        self.environ = environ
+        self._start_response = start_response
+        self._token: contextvars.Token[Any] | None = None
+        self._body: Iterable[bytes] = ()
+        self._it: Iterator[bytes] | None = None
+        self._write: Write | None = None
+        self.rid: str | None = None
+        self.status: int | None = None
+        self.bytes = 0
+        self.logs = False
+        self.start = 0.0
+
+    # Hot path, written for speed on purpose: runs once per request inside the request's
+    # own contextvars.Context. The log context is opened by hand (what ``log.context()``
+    # does) and the request id bound straight onto it.
+    def call(self) -> None:
+        opts = self.opts
+        environ = self.environ
+        ctx = _new_context(None, False)
+        self._token = _current.set(ctx)
+        if opts.request_ids:
+            incoming = environ.get("HTTP_X_REQUEST_ID")
+            self.rid = rid = request_id_from(incoming) if incoming else new_request_id()
+            ctx.bound = (*ctx.bound, (_keys.REQUEST_ID_KEY, rid))
+        self.logs = logs = opts.log_requests and (
+            not opts.filters or opts.logs(environ.get("PATH_INFO", ""))
+        )
+        if logs:
+            log_line(
+                opts.log_func,
+                "start",
+                {
+                    _keys.HTTP_METHOD_KEY: environ.get("REQUEST_METHOD", ""),
+                    _keys.HTTP_URL_KEY: _url(environ),
+                    _keys.HTTP_FROM_KEY: _remote_addr(environ),
+                },
+            )
+        self.start = perf_counter()
+        try:
+            self._body = self.app(environ, self.start_response)
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+
+    def start_response(
+        self, status: str, headers: Headers, exc_info: ExcInfo | None = None, /
+    ) -> Write:
+        try:
+            self.status = int(status[:3])
+        except ValueError:
+            self.status = None
+        rid = self.rid
+        if rid is not None:
+            for name, _ in headers:
+                if name.lower() == "x-request-id":
+                    break  # the app set its own
+            else:
+                headers = [*headers, ("X-Request-Id", rid)]
+        if exc_info is None:
+            self._write = self._start_response(status, headers)
+        else:
+            self._write = self._start_response(status, headers, exc_info)
+        return self.write
+
+    def write(self, data: bytes) -> object:
+        """The ``write()`` callable handed to the app: counted, then passed on."""
+        self.bytes += len(data)
+        assert self._write is not None  # returned by start_response only
+        return self._write(data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        body = self._body
+        if type(body) is list:
+            # No app code runs while a list is iterated: count it at once and let the
+            # server iterate it at C speed.
+            self.bytes += sum(map(len, body))
+            return iter(body)
+        return self
+
+    def __bool__(self) -> bool:
+        # A body is truthy whatever its length: ``if body:`` must never call __len__.
+        return True
+
+    def __len__(self) -> int:
+        # Servers use len() to set Content-Length for one-block bodies; a generator
+        # raises TypeError here, which they expect.
+        return len(self._body)  # type: ignore[arg-type]  # TypeError is the protocol
+
+    def __next__(self) -> bytes:
+        return self._ctx.run(self._next)
+
+    def _next(self) -> bytes:
+        it = self._it
+        if it is None:
+            it = self._it = iter(self._body)
+        try:
+            chunk = next(it)
+        except StopIteration:
+            raise
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+        self.bytes += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        """Close the app's body and end the request (the server calls this once)."""
+        self._ctx.run(self._close)
+
+    def _close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        except BaseException as exc:
+            self.fail(exc)
+            raise
+        finally:
+            self.end()
+
+    def fail(self, exc: BaseException) -> None:
+        """Log an exception escaping the app, end the request and its log context."""
+        if isinstance(exc, Exception):
+            _api.error(
+                "unhandled exception",
+                err=exc,
+                **{
+                    _keys.HTTP_METHOD_KEY: self.environ.get("REQUEST_METHOD", ""),
+                    _keys.HTTP_URL_KEY: _url(self.environ),
+                },
+            )
+        self.end(500 if self.status is None else self.status)
+
+    def end(self, status: int | None = None) -> None:
+        """Log the end line and reset the log context (at most once)."""
+        token = self._token
+        if token is None:
+            return
+        self._token = None
+        try:
+            if self.logs:
+                log_line(
+                    self.opts.log_func,
+                    "end",
+                    {
+                        _keys.HTTP_STATUS_KEY: status or self.status or 500,
+                        _keys.HTTP_DURATION_KEY: round((perf_counter() - self.start) * 1e3, 3),
+                        _keys.HTTP_BYTES_KEY: self.bytes,
+                    },
+                )
+        finally:
+            _current.reset(token)
+
+
+def _url(environ: dict[str, Any]) -> str:
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING")
+    return f"{path}?{query}" if query else path
+
+
+def _remote_addr(environ: dict[str, Any]) -> str:
+    addr = environ.get("REMOTE_ADDR", "")
+    port = environ.get("REMOTE_PORT")
+    return f"{addr}:{port}" if port else addr
