@@ -1,0 +1,89 @@
+"""Command-line targets (module paths, files, directories) resolved to source files."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from clue.mock._render import HEADER
+from clue.mock._source import GenerationError
+
+__all__ = ["Target", "resolve"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One source module to generate mocks for."""
+
+    module: str
+    path: Path
+    root: Path
+
+    @property
+    def output(self) -> Path:
+        """Where its mocks go: ``mocks/<same name>.py`` next to it."""
+        return self.path.parent / "mocks" / self.path.name
+
+
+def resolve(target: str) -> list[Target]:
+    """The source modules a target names; :class:`GenerationError` if there are none.
+
+    A target is a ``.py`` file, a directory (searched recursively, skipping hidden
+    directories, ``__pycache__`` and generated mocks) or a dotted module name (a
+    package stands for its directory).
+    """
+    path = Path(target)
+    if path.is_file():
+        if path.suffix != ".py":
+            raise GenerationError(f"target {target!r}: not a Python source file (*.py)")
+        return [_from_file(path)]
+    if path.is_dir():
+        return _from_directory(path)
+    if not target.replace(".", "").replace("_", "a").isalnum() or target.startswith("."):
+        raise GenerationError(f"target {target!r}: no such file, directory or module")
+    try:
+        spec = importlib.util.find_spec(target)
+    except Exception as exc:  # a parent package failed to import: report why
+        raise GenerationError(
+            f"target {target!r}: cannot import module: {type(exc).__name__}: {exc}"
+        ) from exc
+    if spec is None:
+        raise GenerationError(f"target {target!r}: no such file, directory or module")
+    if spec.submodule_search_locations:
+        return [t for p in spec.submodule_search_locations for t in _from_directory(Path(p))]
+    if spec.origin is None or not spec.origin.endswith(".py"):
+        raise GenerationError(f"target {target!r}: module has no Python source ({spec.origin})")
+    return [_from_file(Path(spec.origin))]
+
+
+def _from_file(path: Path) -> Target:
+    path = path.resolve()
+    parts = [] if path.name == "__init__.py" else [path.stem]
+    directory = path.parent
+    while (directory / "__init__.py").is_file() and directory.parent != directory:
+        parts.insert(0, directory.name)
+        directory = directory.parent
+    if not parts or not all(part.isidentifier() for part in parts):
+        raise GenerationError(f"target {str(path)!r}: {'.'.join(parts)!r} is not a module name")
+    return Target(".".join(parts), path, directory)
+
+
+def _from_directory(directory: Path) -> list[Target]:
+    found: list[Target] = []
+    for path in sorted(directory.resolve().rglob("*.py")):
+        relative = path.relative_to(directory.resolve()).parts
+        if any(p.startswith(".") or p == "__pycache__" for p in relative[:-1]):
+            continue
+        if _generated(path) or _generated(path.parent / "__init__.py"):
+            continue
+        found.append(_from_file(path))
+    return found
+
+
+def _generated(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as f:
+            return f.readline().startswith(HEADER)
+    except (OSError, UnicodeDecodeError):
+        return False
