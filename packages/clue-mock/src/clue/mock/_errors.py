@@ -12,6 +12,9 @@ _REPR.maxother = 80
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 10
 
 
+MAX_REPR = 200  # characters of one argument in a failure message
+
+
 class UnexpectedCallError(AssertionError):
     """A mock received a call that no ``add``/``set`` function was programmed for.
 
@@ -21,8 +24,8 @@ class UnexpectedCallError(AssertionError):
     Attributes:
         mock: the mock's name (the generated class name, for generated mocks).
         method: the name of the method that was called.
-        args: the positional arguments of the call.
-        kwargs: the keyword arguments of the call.
+        call_args: the positional arguments of the call.
+        call_kwargs: the keyword arguments of the call.
         expected: the method the sequence expected next, or ``None`` when the sequence
             is exhausted.
 
@@ -42,8 +45,8 @@ class UnexpectedCallError(AssertionError):
     ) -> None:
         self.mock = mock
         self.method = method
-        self.args = tuple(args)
-        self.kwargs = dict(kwargs)
+        self.call_args = tuple(args)
+        self.call_kwargs = dict(kwargs)
         self.expected = expected
         call = f"{mock}.{method}({format_arguments(args, kwargs)})"
         if expected is not None:
@@ -93,6 +96,7 @@ def format_arguments(args: Sequence[object], kwargs: Mapping[str, object]) -> st
 def _safe_repr(value: object) -> str:
     # A failing __repr__ must not hide the unexpected call behind another error.
     try:
-        return _REPR.repr(value)
+        text = _REPR.repr(value)
     except Exception:  # any error from the user's __repr__ is reported, never raised
         return f"<{type(value).__qualname__} object (repr failed)>"
+    return text if len(text) <= MAX_REPR else text[: MAX_REPR - 3] + "..."

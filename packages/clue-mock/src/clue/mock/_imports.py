@@ -103,11 +103,11 @@ class Imports:
 
     def _statements(self, *, typing_only: bool) -> list[list[str]]:
         # isort's sections: standard library, third party, then the source's own package.
-        stdlib: list[tuple[tuple[int, str], str]] = []
-        other: list[tuple[tuple[int, str], str]] = []
-        first: list[tuple[tuple[int, str], str]] = []
+        stdlib: list[tuple[tuple[int, str, str], str]] = []
+        other: list[tuple[tuple[int, str, str], str]] = []
+        first: list[tuple[tuple[int, str, str], str]] = []
 
-        def put(module: str, key: tuple[int, str], text: str) -> None:
+        def put(module: str, key: tuple[int, str, str], text: str) -> None:
             top = module.partition(".")[0]
             if top in sys.stdlib_module_names:
                 stdlib.append((key, text))
@@ -117,21 +117,23 @@ class Imports:
         for root, (modules, only) in self._plain.items():
             if only == typing_only:
                 for module in modules:
-                    put(root, (0, module), f"import {module}")
+                    put(root, (0, module, ""), f"import {module}")
         for module, entry in self._aliased.items():
             if entry.typing_only == typing_only:
-                put(module, (0, module), f"import {module} as {entry.local}")
+                put(module, (0, module, entry.local), f"import {module} as {entry.local}")
         by_module: dict[str, list[_From]] = {}
         for entry in self._from.values():
             if entry.typing_only == typing_only:
                 by_module.setdefault(entry.module, []).append(entry)
-        indent = 4 if typing_only else 0
         for module, entries in by_module.items():
-            names = [
-                e.attr if e.attr == e.local else f"{e.attr} as {e.local}"
-                for e in sorted(entries, key=lambda e: _name_key(e.attr))
-            ]
-            put(module, (1, module), _from_line(module, names, indent))
+            ordered = sorted(entries, key=lambda e: _name_key(e.attr))
+            plain = [e.attr for e in ordered if e.attr == e.local]
+            if plain:
+                put(module, (1, module, ""), _from_line(module, plain, 4 if typing_only else 0))
+            # Like isort (combine-as-imports off): each ``as`` import on its own line.
+            for e in ordered:
+                if e.attr != e.local:
+                    put(module, (1, module, e.attr), f"from {module} import {e.attr} as {e.local}")
         return [[text for _, text in sorted(group)] for group in (stdlib, other, first) if group]
 
     def _free(self, preferred: str) -> str:

@@ -178,12 +178,16 @@ def _flatten(
     depth: int,
 ) -> tuple[list[_Raw], set[str]]:
     locals_ = outer | frozenset(_type_param_names(cls))
+    # Every method of a Protocol is a member, private ones too: the mock needs them all.
+    protocol = _direct_kind(loader, module, cls) == "typing.Protocol"
     members: dict[str, _Raw] = {}
     taken: set[str] = set()
     for stmt in cls.body:
         taken.update(_defined_names(stmt))
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-            _add_function(loader, module, stmt, members, subst=subst, locals_=locals_)
+            _add_function(
+                loader, module, stmt, members, subst=subst, locals_=locals_, protocol=protocol
+            )
     for base in cls.bases:
         qualname = loader.qualify(module, base)
         if qualname is None or qualname in _MARKERS or depth > 20:
@@ -218,6 +222,7 @@ def _add_function(
     *,
     subst: _Subst,
     locals_: frozenset[str],
+    protocol: bool,
 ) -> None:
     kinds = set()
     abstract = False
@@ -234,7 +239,7 @@ def _add_function(
             kinds.add("overload")
         abstract = abstract or qualname in _ABSTRACT
     name = node.name
-    if not _mockable(name, abstract=abstract) or "deleter" in kinds:
+    if not _mockable(name, abstract=abstract or protocol) or "deleter" in kinds:
         return
     raw = members.setdefault(name, _Raw(name, module, subst, locals_))
     if "setter" in kinds:
