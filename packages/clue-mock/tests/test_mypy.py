@@ -42,5 +42,5 @@ def test_mypy_rejects_wrongly_typed_fakes(
     expected = {n for n, line in enumerate(source.splitlines(), 1) if line.endswith("# error")}
     status, output = run_mypy(shop, "misuse_mocks.py")
     assert status == 1, output
-    lines = {int(m) for m in re.findall(r"^misuse_mocks\.py:(\d+): error", output, re.M)}
+    lines = {int(m) for m in re.findall(r"^misuse_mocks\.py:(\d+): error", output, re.MULTILINE)}
     assert lines == expected, output

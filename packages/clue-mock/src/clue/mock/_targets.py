@@ -40,16 +40,21 @@ def resolve(target: str) -> list[Target]:
         return [_from_file(path)]
     if path.is_dir():
         return _from_directory(path)
-    if not target.replace(".", "").replace("_", "a").isalnum() or target.startswith("."):
+    if not all(part.isidentifier() for part in target.split(".")):
         raise GenerationError(f"target {target!r}: no such file, directory or module")
+    missing = GenerationError(f"target {target!r}: no such file, directory or module")
     try:
         spec = importlib.util.find_spec(target)
+    except ModuleNotFoundError as exc:
+        if exc.name and (target == exc.name or target.startswith(exc.name + ".")):
+            raise missing from exc
+        raise GenerationError(f"target {target!r}: cannot import module: {exc}") from exc
     except Exception as exc:  # a parent package failed to import: report why
         raise GenerationError(
             f"target {target!r}: cannot import module: {type(exc).__name__}: {exc}"
         ) from exc
     if spec is None:
-        raise GenerationError(f"target {target!r}: no such file, directory or module")
+        raise missing
     if spec.submodule_search_locations:
         return [t for p in spec.submodule_search_locations for t in _from_directory(Path(p))]
     if spec.origin is None or not spec.origin.endswith(".py"):
