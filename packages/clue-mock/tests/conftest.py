@@ -14,8 +14,6 @@ import pytest
 pytest_plugins = ["pytester"]
 
 GOLDEN = Path(__file__).parent / "golden"
-# Set CMG_UPDATE_GOLDEN=1 to rewrite the expected files from the current generator.
-UPDATE_GOLDEN = os.environ.get("CMG_UPDATE_GOLDEN") == "1"
 
 
 def copy_golden(source: Path, dest: Path) -> None:
@@ -30,6 +28,24 @@ def forget_modules(prefix: str) -> None:
     """Drop ``prefix`` and its submodules from ``sys.modules``."""
     for name in [n for n in sys.modules if n == prefix or n.startswith(prefix + ".")]:
         del sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def golden() -> Path:
+    """The directory of golden inputs and expected outputs."""
+    return GOLDEN
+
+
+@pytest.fixture(scope="session")
+def update_golden() -> bool:
+    """Whether to rewrite the expected files (set ``CMG_UPDATE_GOLDEN=1``)."""
+    return os.environ.get("CMG_UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture(scope="session")
+def forget() -> Callable[[str], None]:
+    """:func:`forget_modules`, for tests (conftest cannot be imported in importlib mode)."""
+    return forget_modules
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import importlib
 import itertools
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import forget_modules
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -122,9 +122,10 @@ async def _arecord(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str
 @settings(max_examples=40, deadline=None)
 @given(call=_calls())
 def test_mock_forwards_exactly_what_it_receives(
+    forget: Callable[[str], None],
     call: tuple[_Case, tuple[Any, ...], dict[str, Any], tuple[Any, ...], dict[str, Any]],
 ) -> None:
-    """Sync and async methods pass positional, default-filled, variadic and keyword values through."""
+    """Sync and async methods pass positional, defaulted, variadic and keyword values on."""
     case, args, kwargs, expected_args, expected_kwargs = call
     package = f"hyp_pkg_{next(_COUNTER)}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -144,4 +145,4 @@ def test_mock_forwards_exactly_what_it_receives(
             assert not mock.has_more()
         finally:
             sys.path.remove(tmp)
-            forget_modules(package)
+            forget(package)

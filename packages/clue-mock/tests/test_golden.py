@@ -7,32 +7,27 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import GOLDEN, UPDATE_GOLDEN
 
 from clue.mock import generate
 
 FORMS = {"default": False, "pytest": True}
 
 
-def _expected(form: str, generated: Path, shop: Path) -> Path:
-    return (
-        GOLDEN / "expected" / form / (generated.relative_to(shop / "shop" / "mocks").name + ".txt")
-    )
-
-
 @pytest.mark.parametrize("form", sorted(FORMS))
-def test_generated_files_match_golden(shop: Path, form: str) -> None:
+def test_generated_files_match_golden(
+    shop: Path, form: str, golden: Path, update_golden: bool
+) -> None:
     """Every generated file equals its golden file (set CMG_UPDATE_GOLDEN=1 to update)."""
     files = generate([shop / "shop"], pytest=FORMS[form])
     names = sorted(p.relative_to(shop).as_posix() for p in files)
     assert names == ["shop/mocks/__init__.py", "shop/mocks/base.py", "shop/mocks/services.py"]
     for path, content in files.items():
         assert path.read_text(encoding="utf-8") == content
-        golden = _expected(form, path, shop)
-        if UPDATE_GOLDEN:
-            golden.parent.mkdir(parents=True, exist_ok=True)
-            golden.write_text(content, encoding="utf-8")
-        assert content == golden.read_text(encoding="utf-8"), f"{path.name} differs from {golden}"
+        expected = golden / "expected" / form / f"{path.name}.txt"
+        if update_golden:
+            expected.parent.mkdir(parents=True, exist_ok=True)
+            expected.write_text(content, encoding="utf-8")
+        assert content == expected.read_text(encoding="utf-8"), f"{path.name} != {expected}"
 
 
 def test_running_twice_gives_identical_bytes(shop: Path, cmg_script: Path) -> None:

@@ -7,17 +7,15 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import GOLDEN
-
 from clue.mock import generate
 
 
 def test_mocks_and_their_use_pass_mypy_strict(
-    shop: Path, run_mypy: Callable[..., tuple[int, str]]
+    shop: Path, golden: Path, run_mypy: Callable[..., tuple[int, str]]
 ) -> None:
     """Interfaces, default-form mocks and typed uses of them pass ``mypy --strict``."""
     generate([shop / "shop"])
-    shutil.copy(GOLDEN / "use_mocks.py.txt", shop / "use_mocks.py")
+    shutil.copy(golden / "use_mocks.py.txt", shop / "use_mocks.py")
     status, output = run_mypy(shop, "shop", "use_mocks.py")
     assert status == 0, output
     assert "Success: no issues found in 8 source files" in output
@@ -33,11 +31,11 @@ def test_pytest_form_passes_mypy_strict(
 
 
 def test_mypy_rejects_wrongly_typed_fakes(
-    shop: Path, run_mypy: Callable[..., tuple[int, str]]
+    shop: Path, golden: Path, run_mypy: Callable[..., tuple[int, str]]
 ) -> None:
     """``add_*`` helpers carry the method's type: a wrong fake is a mypy error on its line."""
     generate([shop / "shop"])
-    source = (GOLDEN / "misuse_mocks.py.txt").read_text(encoding="utf-8")
+    source = (golden / "misuse_mocks.py.txt").read_text(encoding="utf-8")
     (shop / "misuse_mocks.py").write_text(source, encoding="utf-8")
     expected = {n for n, line in enumerate(source.splitlines(), 1) if line.endswith("# error")}
     status, output = run_mypy(shop, "misuse_mocks.py")
