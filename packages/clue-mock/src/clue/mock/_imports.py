@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from clue.mock._layout import LINE
 from clue.mock._source import GenerationError
 
 __all__ = ["Imports"]
-
-_LINE = 88  # ruff's and black's default line length: generated files fit any project
 
 
 @dataclass
@@ -158,7 +157,7 @@ def _name_key(name: str) -> tuple[int, str]:
 
 def _from_line(module: str, names: list[str], indent: int) -> str:
     line = f"from {module} import {', '.join(names)}"
-    if len(line) + indent <= _LINE:
+    if len(line) + indent <= LINE:
         return line
     body = "\n".join(f"    {name}," for name in names)
     return f"from {module} import (\n{body}\n)"

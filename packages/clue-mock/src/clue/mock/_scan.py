@@ -349,8 +349,8 @@ class _Rewriter:
     def _expr(self, node: ast.expr, *, annotation: bool) -> ast.expr:
         if isinstance(node, ast.Name):
             return self._name(node)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if annotation:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+            if annotation and isinstance(node.value, str):
                 return ast.Name(id=self._forward_ref(node.value))
             return ast.Name(id=string_literal(node.value))
         if isinstance(node, ast.Subscript):
@@ -437,11 +437,14 @@ class _Rewriter:
         return f'"{rendered}"' if '"' not in rendered else string_literal(rendered)
 
 
-def string_literal(value: str) -> str:
+def string_literal(value: str | bytes) -> str:
     """``repr(value)`` with double quotes when possible (ruff's preferred quotes)."""
     text = repr(value)
-    if text.startswith("'") and '"' not in value:
-        return f'"{text[1:-1]}"'
+    prefix = "b" if isinstance(value, bytes) else ""
+    body = text[len(prefix) :]
+    has_double = (b'"' in value) if isinstance(value, bytes) else ('"' in value)
+    if body.startswith("'") and not has_double:
+        return f'{prefix}"{body[1:-1]}"'
     return text
 
 
