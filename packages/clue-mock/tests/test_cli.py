@@ -200,3 +200,19 @@ def test_console_script_and_module_entry(workdir: Path, cmg_script: Path) -> Non
     )  # fmt: skip
     assert module.returncode == 1
     assert module.stderr == "cmg: error: target 'missing': no such file, directory or module\n"
+
+
+def test_stale_mocks_are_removed(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Mocks of a module that lost its interfaces, or was deleted, are removed (and checked)."""
+    package = _package(workdir, "app", {"api.py": PROTOCOL, "gone.py": PROTOCOL})
+    assert main(["gen", "app"]) == 0
+    (package / "api.py").write_text("X = 1\n")
+    (package / "gone.py").unlink()
+    capsys.readouterr()
+    assert main(["gen", "--check", "app"]) == 1
+    assert capsys.readouterr().out == (
+        "would remove app/mocks/api.py\nwould remove app/mocks/gone.py\n"
+    )
+    assert main(["gen", "app"]) == 0
+    assert capsys.readouterr().out == "removed app/mocks/api.py\nremoved app/mocks/gone.py\n"
+    assert sorted(p.name for p in (package / "mocks").iterdir()) == ["__init__.py"]

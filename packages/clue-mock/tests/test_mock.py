@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import threading
 from typing import Any
 
@@ -212,3 +213,12 @@ def test_failing_repr_does_not_hide_the_unexpected_call() -> None:
     assert message.startswith("unexpected call M.get(<_BadRepr ")
     assert message.count("_BadRepr") == 3
     assert message.endswith("nothing was added or set for 'get'")
+
+
+def test_docstring_example_runs() -> None:
+    """The ``Mock`` docstring example is a passing doctest."""
+    from clue.mock import _mock
+
+    result = doctest.testmod(_mock, raise_on_error=False)
+    assert result.attempted >= 5
+    assert result.failed == 0

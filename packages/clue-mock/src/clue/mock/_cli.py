@@ -8,9 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from clue.mock._generate import generate
+from clue.mock._generate import apply, plan
 from clue.mock._source import GenerationError
-from clue.mock._write import write_atomic
 
 __all__ = ["main"]
 
@@ -27,27 +26,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     try:
-        files = generate(args.targets, pytest=args.pytest, write=False)
+        result = plan(args.targets, pytest=args.pytest)
     except GenerationError as exc:
         for line in str(exc).splitlines():
             sys.stderr.write(f"cmg: error: {line}\n")
         return 1
-    if not files:
+    if not result.files and not result.stale:
         sys.stderr.write("cmg: no Protocol or ABC interface with methods found in the targets\n")
         return 0
-    stale = []
-    for path, content in files.items():
-        shown = _shown(path)
-        if args.check:
-            current = path.read_text(encoding="utf-8") if path.is_file() else None
-            if current != content:
-                stale.append(shown)
-                sys.stdout.write(f"would write {shown}\n")
-            continue
-        changed = write_atomic(path, content)
-        sys.stdout.write(f"{'wrote' if changed else 'unchanged'} {shown}\n")
-    if stale:
-        sys.stderr.write(f"cmg: {len(stale)} generated file(s) out of date; run cmg gen\n")
+    if not args.check:
+        for what, path in apply(result):
+            sys.stdout.write(f"{what} {_shown(path)}\n")
+        return 0
+    outdated = [
+        f"would write {_shown(path)}"
+        for path, content in result.files.items()
+        if not path.is_file() or path.read_text(encoding="utf-8") != content
+    ]
+    outdated += [f"would remove {_shown(path)}" for path in result.stale]
+    for line in outdated:
+        sys.stdout.write(f"{line}\n")
+    if outdated:
+        sys.stderr.write(f"cmg: {len(outdated)} generated file(s) out of date; run cmg gen\n")
         return 1
     return 0
 

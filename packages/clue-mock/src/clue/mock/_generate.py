@@ -5,16 +5,17 @@ from __future__ import annotations
 import ast
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from clue.mock._imports import Imports
-from clue.mock._render import HEADER, render_init, render_module
+from clue.mock._render import render_init, render_module
 from clue.mock._scan import find_interfaces
 from clue.mock._source import GenerationError, Loader
-from clue.mock._targets import Target, resolve
+from clue.mock._targets import Target, is_generated, resolve
 from clue.mock._write import write_atomic
 
-__all__ = ["generate"]
+__all__ = ["Plan", "apply", "generate", "plan"]
 
 
 def generate(
@@ -24,6 +25,8 @@ def generate(
 
     Each source module with interfaces gets ``mocks/<module>.py`` next to it (and a
     ``mocks/__init__.py``). Nothing is imported: modules are read with :mod:`ast`.
+    Mock modules that ``cmg`` generated earlier for a module that no longer has
+    interfaces (or no longer exists) are removed.
 
     Args:
         targets: module names (``pkg.services``), ``.py`` files or directories
@@ -46,6 +49,22 @@ def generate(
 
     .. versionadded:: 0.1.0
     """
+    result = plan(targets, pytest=pytest)
+    if write:
+        apply(result)
+    return result.files
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run writes (``files``) and removes (``stale`` generated files)."""
+
+    files: dict[Path, str]
+    stale: list[Path]
+
+
+def plan(targets: Iterable[str | os.PathLike[str]], *, pytest: bool) -> Plan:
+    """Compute the files of a run without touching the file system."""
     errors: list[str] = []
     sources: dict[Path, Target] = {}
     for target in targets:
@@ -56,13 +75,16 @@ def generate(
             errors.append(str(exc))
     loader = Loader()
     files: dict[Path, str] = {}
+    empty: list[Target] = []
     for source in sources.values():
         try:
             content = _module(loader, source, pytest=pytest)
         except GenerationError as exc:
             errors.append(str(exc))
             continue
-        if content is not None:
+        if content is None:
+            empty.append(source)
+        else:
             files[source.output] = content
     if errors:
         raise GenerationError("\n".join(errors))
@@ -71,11 +93,29 @@ def generate(
         if init not in files and _may_write(init):
             package = sources[output.parent.parent / output.name].module.rpartition(".")[0]
             files[init] = render_init(package)
-    ordered = {path: files[path] for path in sorted(files)}
-    if write:
-        for path, content in ordered.items():
-            write_atomic(path, content)
-    return ordered
+    return Plan({path: files[path] for path in sorted(files)}, _stale(sources, empty, files))
+
+
+def apply(result: Plan) -> list[tuple[str, Path]]:
+    """Write and remove what ``result`` says; returns ``(what, path)`` for each file."""
+    done: list[tuple[str, Path]] = []
+    for path, content in result.files.items():
+        done.append(("wrote" if write_atomic(path, content) else "unchanged", path))
+    for path in result.stale:
+        path.unlink(missing_ok=True)
+        done.append(("removed", path))
+    return done
+
+
+def _stale(sources: dict[Path, Target], empty: list[Target], files: dict[Path, str]) -> list[Path]:
+    # Generated mock modules whose source has no interface left, or is gone.
+    stale = {s.output for s in empty if s.path.name != "__init__.py" and is_generated(s.output)}
+    for directory in {s.path.parent / "mocks" for s in sources.values()}:
+        for path in directory.glob("*.py") if directory.is_dir() else ():
+            gone = path.name != "__init__.py" and not (directory.parent / path.name).exists()
+            if gone and is_generated(path):
+                stale.add(path)
+    return sorted(stale - set(files))
 
 
 def _module(loader: Loader, source: Target, *, pytest: bool) -> str | None:
@@ -90,10 +130,4 @@ def _module(loader: Loader, source: Target, *, pytest: bool) -> str | None:
 
 def _may_write(init: Path) -> bool:
     # An existing mocks/__init__.py is only rewritten if cmg wrote it.
-    try:
-        with init.open(encoding="utf-8") as f:
-            return f.readline().startswith(HEADER)
-    except FileNotFoundError:
-        return True
-    except (OSError, UnicodeDecodeError):
-        return False
+    return not init.exists() or is_generated(init)

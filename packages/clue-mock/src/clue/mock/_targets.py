@@ -9,7 +9,7 @@ from pathlib import Path
 from clue.mock._render import HEADER
 from clue.mock._source import GenerationError
 
-__all__ = ["Target", "resolve"]
+__all__ = ["Target", "is_generated", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,14 @@ def _from_directory(directory: Path) -> list[Target]:
         relative = path.relative_to(directory.resolve()).parts
         if any(p.startswith(".") or p == "__pycache__" for p in relative[:-1]):
             continue
-        if _generated(path) or _generated(path.parent / "__init__.py"):
+        if is_generated(path) or is_generated(path.parent / "__init__.py"):
             continue
         found.append(_from_file(path))
     return found
 
 
-def _generated(path: Path) -> bool:
+def is_generated(path: Path) -> bool:
+    """Whether ``path`` is a file ``cmg`` generated (it starts with the header)."""
     try:
         with path.open(encoding="utf-8") as f:
             return f.readline().startswith(HEADER)
