@@ -110,12 +110,12 @@ def find_interfaces(loader: Loader, module: SourceModule, imports: Imports) -> l
         if not raws:
             continue
         class_locals = frozenset(_type_param_names(stmt))
-        params = _class_params(loader, module, stmt)
         rewriter = _Rewriter(loader, imports, module, {}, class_locals)
         base = rewriter.value(ast.Name(id=stmt.name))
-        type_params = _render_type_params(rewriter, stmt)
+        params = [rewriter.value(ast.Name(id=p)) for p in _class_params(loader, module, stmt)]
         if params:
-            base += "[" + ", ".join(rewriter.value(ast.Name(id=p)) for p in params) + "]"
+            base += "[" + ", ".join(params) + "]"
+        type_params = _render_type_params(rewriter, stmt)
         members = [_member(loader, imports, raw) for raw in raws]
         found.append(
             Interface(
@@ -123,7 +123,7 @@ def find_interfaces(loader: Loader, module: SourceModule, imports: Imports) -> l
                 qualname=f"{module.name}.{stmt.name}",
                 base=base,
                 type_params=type_params,
-                class_params=[rewriter.value(ast.Name(id=p)) for p in params],
+                class_params=params,
                 members=members,
                 taken=taken,
             )
