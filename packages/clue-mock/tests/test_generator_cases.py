@@ -94,3 +94,45 @@ class Box[T](Protocol):
     assert "    def add_put[U: int](self, fn: Callable[[T, U], U]) -> None:" in text
     status, output = run_mypy(tmp_path, "app")
     assert status == 0, output
+
+
+def test_names_from_the_interface_body_are_qualified(
+    tmp_path: Path, run_mypy: Callable[..., tuple[int, str]]
+) -> None:
+    """A nested class used unqualified in the interface becomes ``Interface.Nested``."""
+    _write(
+        tmp_path,
+        {
+            "jobs.py": """\
+import abc
+import enum
+from typing import Protocol
+
+
+class Jobs(abc.ABC):
+    class Status(enum.Enum):
+        OK = "ok"
+
+    @abc.abstractmethod
+    def status(self, job: str) -> Status: ...
+
+
+class Queue(Protocol):
+    class Item:
+        pass
+
+    def pop(self) -> "Item": ...
+
+
+class MoreJobs(Jobs):
+    @abc.abstractmethod
+    def run(self, status: "Jobs.Status") -> None: ...
+"""
+        },
+    )
+    text = generate([tmp_path / "app"])[tmp_path / "app" / "mocks" / "jobs.py"]
+    assert text.count("    def status(self, job: str) -> Jobs.Status:") == 2
+    assert '    def pop(self) -> "Queue.Item":' in text
+    assert '    def run(self, status: "Jobs.Status") -> None:' in text
+    status, output = run_mypy(tmp_path, "app")
+    assert status == 0, output

@@ -222,3 +222,20 @@ def test_docstring_example_runs() -> None:
     result = doctest.testmod(_mock, raise_on_error=False)
     assert result.attempted >= 5
     assert result.failed == 0
+
+
+def test_public_names_are_exactly_all() -> None:
+    """The facade exports exactly ``__all__``, sorted, each with a docstring."""
+    import types
+
+    import clue.mock
+
+    public = {
+        name
+        for name, value in vars(clue.mock).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    public.discard("annotations")  # from __future__ import annotations
+    assert public == set(clue.mock.__all__)
+    assert list(clue.mock.__all__) == sorted(clue.mock.__all__)
+    assert all(getattr(clue.mock, name).__doc__ for name in clue.mock.__all__)

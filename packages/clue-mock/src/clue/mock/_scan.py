@@ -90,6 +90,7 @@ class _Raw:
     module: SourceModule
     subst: _Subst
     locals: frozenset[str]
+    scope: _ClassScope
     getter: ast.FunctionDef | ast.AsyncFunctionDef | None = None
     setter: ast.FunctionDef | ast.AsyncFunctionDef | None = None
     overloads: list[ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=list)
@@ -98,6 +99,9 @@ class _Raw:
 
 # A type parameter of a base, replaced by the expression a subclass gives it.
 _Subst = dict[str, tuple[ast.expr, SourceModule, "_Subst", frozenset[str]]]
+# The class a member is written in, and the names its body defines (nested classes,
+# class-level aliases): annotations may use them unqualified.
+_ClassScope = tuple[str, frozenset[str]]
 
 
 def find_interfaces(loader: Loader, module: SourceModule, imports: Imports) -> list[Interface]:
@@ -182,12 +186,18 @@ def _flatten(
     protocol = _direct_kind(loader, module, cls) == "typing.Protocol"
     members: dict[str, _Raw] = {}
     taken: set[str] = set()
+    scope_names = {
+        name
+        for stmt in cls.body
+        if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef)
+        for name in _defined_names(stmt)
+    }
+    scope = (cls.name, frozenset(scope_names))
     for stmt in cls.body:
         taken.update(_defined_names(stmt))
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-            _add_function(
-                loader, module, stmt, members, subst=subst, locals_=locals_, protocol=protocol
-            )
+            raw = _Raw(stmt.name, module, subst, locals_, scope)
+            _add_function(loader, module, stmt, members, raw, protocol=protocol)
     for base in cls.bases:
         qualname = loader.qualify(module, base)
         if qualname is None or qualname in _MARKERS or depth > 20:
@@ -219,9 +229,8 @@ def _add_function(
     module: SourceModule,
     node: ast.FunctionDef | ast.AsyncFunctionDef,
     members: dict[str, _Raw],
+    new: _Raw,
     *,
-    subst: _Subst,
-    locals_: frozenset[str],
     protocol: bool,
 ) -> None:
     kinds = set()
@@ -241,7 +250,7 @@ def _add_function(
     name = node.name
     if not _mockable(name, abstract=abstract or protocol) or "deleter" in kinds:
         return
-    raw = members.setdefault(name, _Raw(name, module, subst, locals_))
+    raw = members.setdefault(name, new)
     if "setter" in kinds:
         raw.setter = node
     elif "overload" in kinds:
@@ -279,7 +288,7 @@ def _signature(
     loader: Loader, imports: Imports, raw: _Raw, node: ast.FunctionDef | ast.AsyncFunctionDef
 ) -> Signature:
     method_locals = raw.locals | frozenset(_type_param_names(node))
-    rewriter = _Rewriter(loader, imports, raw.module, raw.subst, method_locals)
+    rewriter = _Rewriter(loader, imports, raw.module, raw.subst, method_locals, scope=raw.scope)
     args = node.args
     positional = [*args.posonlyargs, *args.args]
     if not positional:
@@ -327,12 +336,15 @@ class _Rewriter:
         module: SourceModule,
         subst: _Subst,
         locals_: frozenset[str],
+        *,
+        scope: _ClassScope | None = None,
     ) -> None:
         self._loader = loader
         self._imports = imports
         self._module = module
         self._subst = subst
         self._locals = locals_
+        self._scope = scope
         self.uses: set[str] = set()
 
     def param(self, kind: ParamKind, arg: ast.arg, default: ast.expr | None) -> Param:
@@ -406,6 +418,11 @@ class _Rewriter:
             result = inner._expr(expr, annotation=True)
             self.uses |= inner.uses
             return result
+        if self._scope is not None and name in self._scope[1]:
+            # ``Kind`` defined in the interface's body is ``Interface.Kind`` in the mock.
+            owner = self._resolve(self._scope[0])
+            self.uses.add(owner)
+            return ast.Attribute(value=ast.Name(id=owner), attr=name)
         local = self._resolve(name)
         self.uses.add(local)
         return ast.Name(id=local)
