@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clue.mock import generate
-from clue.mock._scan import string_literal
+from clue.mock._literals import string_literal
 
 # (annotation, a valid default or None)
 _TYPES = [

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from clue.mock._imports import Imports
 from clue.mock._layout import LINE, split, wrap
 from clue.mock._scan import Interface, Member, Param, Signature
+from clue.mock._variance import substitute, variances
 
 __all__ = ["HEADER", "render_init", "render_module"]
 
@@ -34,6 +35,8 @@ def render_module(
         "",
         *imports.render(),
     ]
+    if renderer.typevar_lines:
+        lines.extend(["", *renderer.typevar_lines])
     return "\n".join(lines) + "\n\n\n" + "\n\n\n".join(renderer.blocks) + "\n"
 
 
@@ -62,11 +65,22 @@ class _Names:
         return first + suffix, second + suffix
 
 
+@dataclass(frozen=True)
+class _Target:
+    # The member (or property setter) a callback type is built for.
+    mock: str
+    member: Member
+    sig: Signature
+    is_setter: bool
+
+
 class _Renderer:
     def __init__(self, imports: Imports, *, pytest: bool) -> None:
         self._imports = imports
         self._pytest = pytest
         self.blocks: list[str] = []
+        self.typevar_lines: list[str] = []
+        self._typevars: dict[tuple[str, int], str] = {}
 
     def interface(self, interface: Interface) -> None:
         mock = f"{interface.name}Mock"
@@ -247,25 +261,34 @@ class _Renderer:
         fits = len(f"        fn: {inline},") <= LINE
         if len(positional) == len(sig.params) and (fits or generic):
             return inline, sig.type_params
+        target = _Target(mock, member, sig, is_setter)
         if generic:
-            return f"{callable_}[..., {returns}]", sig.type_params
-        name = self._imports.reserve(
-            f"_{mock}{_camel(member.name)}{'Setter' if is_setter else ''}Fn"
-        )
+            typed = self._generic_protocol(interface, target, returns)
+            return typed or f"{callable_}[..., {returns}]", sig.type_params
+        params = [
+            Param("posonly" if p.kind in _POSITIONAL else p.kind, p.name, p.annotation, None)
+            for p in sig.params
+        ]
+        return self._protocol(target, params, returns, []), ""
+
+    def _protocol(
+        self, target: _Target, params: list[Param], returns: str, typevars: list[str]
+    ) -> str:
+        """Declare a callback protocol whose ``__call__`` takes ``params``; its name."""
+        setter = "Setter" if target.is_setter else ""
+        name = self._imports.reserve(f"_{target.mock}{_camel(target.member.name)}{setter}Fn")
         protocol = self._imports.from_import("typing", "Protocol")
+        generic = f"[{', '.join(typevars)}]" if typevars else ""
         call = Signature(
             self_name="self",
             self_posonly=False,
-            params=[
-                Param("posonly" if p.kind in _POSITIONAL else p.kind, p.name, p.annotation, None)
-                for p in sig.params
-            ],
+            params=params,
             returns=returns,
             is_async=False,
-            type_params=sig.type_params,
+            type_params=target.sig.type_params,
             uses=set(),
         )
-        lines = [f"class {name}({protocol}):"]
+        lines = [f"class {name}({protocol}{generic}):"]
         lines.extend(
             wrap(
                 f"    def __call__{call.type_params}(",
@@ -274,7 +297,46 @@ class _Renderer:
             )
         )
         self.blocks.append("\n".join(lines))
-        return name, ""
+        return name
+
+    def _generic_protocol(self, interface: Interface, target: _Target, returns: str) -> str | None:
+        """A callback protocol generic in the class's type variables, if their use allows.
+
+        Its type variables are fresh ones declared with the variance mypy expects.
+        """
+        sig = target.sig
+        used = [p for p in interface.class_params if p in sig.uses]
+        if interface.type_params or sig.type_params or not set(used) <= interface.plain_params:
+            return None
+        annotations = [(p.annotation or self._any(), -1) for p in sig.params]
+        found = variances([*annotations, (returns, 1)], set(used))
+        if found is None:
+            return None
+        mapping = {p: self._typevar(p, found.get(p, 0)) for p in used}
+        params = [
+            Param(
+                "posonly" if p.kind in _POSITIONAL else p.kind,
+                p.name,
+                substitute(p.annotation or self._any(), mapping),
+                None,
+            )
+            for p in sig.params
+        ]
+        returns = substitute(returns, mapping)
+        name = self._protocol(target, params, returns, [mapping[p] for p in used])
+        return f"{name}[{', '.join(used)}]"
+
+    def _typevar(self, param: str, variance: int) -> str:
+        """A module-level ``TypeVar`` named after ``param`` with the given variance."""
+        suffix = {1: "_co", -1: "_contra", 0: ""}[variance]
+        key = (param, variance)
+        if key not in self._typevars:
+            typevar = self._imports.from_import("typing", "TypeVar")
+            name = self._imports.reserve(f"_{param}{suffix}")
+            keyword = {1: ", covariant=True", -1: ", contravariant=True", 0: ""}[variance]
+            self._typevars[key] = name
+            self.typevar_lines.append(f'{name} = {typevar}("{name}"{keyword})')
+        return self._typevars[key]
 
     def _any(self) -> str:
         return self._imports.from_import("typing", "Any")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from clue.mock._imports import Imports
+from clue.mock._literals import string_literal
 from clue.mock._source import GenerationError, Loader, SourceModule
 
 __all__ = ["Interface", "Member", "Param", "Signature", "find_interfaces"]
@@ -79,6 +80,7 @@ class Interface:
     base: str
     type_params: str
     class_params: list[str]
+    plain_params: set[str]
     members: list[Member]
     taken: set[str]
 
@@ -116,7 +118,13 @@ def find_interfaces(loader: Loader, module: SourceModule, imports: Imports) -> l
         class_locals = frozenset(_type_param_names(stmt))
         rewriter = _Rewriter(loader, imports, module, {}, class_locals)
         base = rewriter.value(ast.Name(id=stmt.name))
-        params = [rewriter.value(ast.Name(id=p)) for p in _class_params(loader, module, stmt)]
+        names = _class_params(loader, module, stmt)
+        params = [rewriter.value(ast.Name(id=p)) for p in names]
+        plain = {
+            local
+            for name, local in zip(names, params, strict=True)
+            if loader.is_typevar(module, name, plain=True)
+        }
         if params:
             base += "[" + ", ".join(params) + "]"
         type_params = _render_type_params(rewriter, stmt)
@@ -128,6 +136,7 @@ def find_interfaces(loader: Loader, module: SourceModule, imports: Imports) -> l
                 base=base,
                 type_params=type_params,
                 class_params=params,
+                plain_params=plain,
                 members=members,
                 taken=taken,
             )
@@ -452,17 +461,6 @@ class _Rewriter:
             return string_literal(text)
         rendered = ast.unparse(self._expr(inner, annotation=True))
         return f'"{rendered}"' if '"' not in rendered else string_literal(rendered)
-
-
-def string_literal(value: str | bytes) -> str:
-    """``repr(value)`` with double quotes when possible (ruff's preferred quotes)."""
-    text = repr(value)
-    prefix = "b" if isinstance(value, bytes) else ""
-    body = text[len(prefix) :]
-    has_double = (b'"' in value) if isinstance(value, bytes) else ('"' in value)
-    if body.startswith("'") and not has_double:
-        return f'{prefix}"{body[1:-1]}"'
-    return text
 
 
 def _class_params(loader: Loader, module: SourceModule, cls: ast.ClassDef) -> list[str]:

@@ -57,6 +57,7 @@ class SourceModule:
     bindings: dict[str, Binding] = field(default_factory=dict)
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)
     typevars: set[str] = field(default_factory=set)
+    plain_typevars: set[str] = field(default_factory=set)  # TypeVar("T"): no bound, invariant
 
     @property
     def package(self) -> str:
@@ -146,15 +147,22 @@ class Loader:
             return self.find_class(f"{binding.module}.{binding.attr}", depth + 1)
         return None
 
-    def is_typevar(self, module: SourceModule, name: str, depth: int = 0) -> bool:
-        """Whether ``name`` in ``module`` is a ``TypeVar`` (or ``ParamSpec``...)."""
-        if name in module.typevars:
+    def is_typevar(
+        self, module: SourceModule, name: str, *, plain: bool = False, depth: int = 0
+    ) -> bool:
+        """Whether ``name`` in ``module`` is a ``TypeVar`` (or ``ParamSpec``...).
+
+        With ``plain``, only an invariant ``TypeVar`` without bound or constraints counts.
+        """
+        if name in (module.plain_typevars if plain else module.typevars):
             return True
         binding = module.bindings.get(name)
         if binding is None or binding.kind != "from" or depth >= 10:
             return False
         source = self.load(binding.module)
-        return source is not None and self.is_typevar(source, binding.attr, depth + 1)
+        return source is not None and self.is_typevar(
+            source, binding.attr, plain=plain, depth=depth + 1
+        )
 
     def _find(self, name: str) -> tuple[Path, Path] | None:
         if name.partition(".")[0] in sys.stdlib_module_names:
@@ -243,6 +251,9 @@ def _bind_assignment(module: SourceModule, stmt: ast.Assign | ast.AnnAssign) -> 
         factory = _plain_qualname(module, value.func)
         if factory is not None and canonical(factory) in _TYPEVAR_FACTORIES:
             module.typevars.update(names)
+            plain = len(value.args) == 1 and not value.keywords
+            if canonical(factory) == "typing.TypeVar" and plain:
+                module.plain_typevars.update(names)
 
 
 def _plain_qualname(module: SourceModule, expr: ast.expr) -> str | None:
