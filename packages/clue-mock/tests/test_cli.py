@@ -216,3 +216,14 @@ def test_stale_mocks_are_removed(workdir: Path, capsys: pytest.CaptureFixture[st
     assert main(["gen", "app"]) == 0
     assert capsys.readouterr().out == "removed app/mocks/api.py\nremoved app/mocks/gone.py\n"
     assert sorted(p.name for p in (package / "mocks").iterdir()) == ["__init__.py"]
+
+
+def test_directory_walk_skips_environments_and_hidden_directories(workdir: Path) -> None:
+    """Virtual environments, hidden directories and caches are not searched."""
+    package = _package(workdir, "app", {"api.py": PROTOCOL})
+    for skipped in ("venv", ".hidden", "__pycache__", "node_modules"):
+        (package / skipped).mkdir()
+        (package / skipped / "broken.py").write_text("this is not python\n")
+    (package / "venv" / "pyvenv.cfg").write_text("home = /usr\n")
+    assert main(["gen", "app"]) == 0
+    assert sorted(p.name for p in (package / "mocks").iterdir()) == ["__init__.py", "api.py"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from clue.mock._render import HEADER
 from clue.mock._source import GenerationError
 
 __all__ = ["Target", "is_generated", "resolve"]
+
+_SKIPPED_DIRS = frozenset({"__pycache__", "site-packages", "node_modules"})
 
 
 @dataclass(frozen=True)
@@ -76,13 +79,23 @@ def _from_file(path: Path) -> Target:
 
 def _from_directory(directory: Path) -> list[Target]:
     found: list[Target] = []
-    for path in sorted(directory.resolve().rglob("*.py")):
-        relative = path.relative_to(directory.resolve()).parts
-        if any(p.startswith(".") or p == "__pycache__" for p in relative[:-1]):
-            continue
-        if is_generated(path) or is_generated(path.parent / "__init__.py"):
-            continue
-        found.append(_from_file(path))
+    root = directory.resolve()
+    for current, dirs, files in os.walk(root):
+        here = Path(current)
+        # Not sources of this project: hidden directories, caches, virtual environments.
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in _SKIPPED_DIRS
+            and not (here / d / "pyvenv.cfg").exists()
+        )
+        for name in sorted(files):
+            path = here / name
+            if name.endswith(".py") and not (
+                is_generated(path) or is_generated(here / "__init__.py")
+            ):
+                found.append(_from_file(path))
     return found
 
 
