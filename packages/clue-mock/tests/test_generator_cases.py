@@ -136,3 +136,46 @@ class MoreJobs(Jobs):
     assert '    def run(self, status: "Jobs.Status") -> None:' in text
     status, output = run_mypy(tmp_path, "app")
     assert status == 0, output
+
+
+def test_unmockable_member_is_a_clear_error(tmp_path: Path) -> None:
+    """A property setter without its getter is reported with the file and the member."""
+    _write(
+        tmp_path,
+        {
+            "odd.py": """\
+from typing import Protocol
+
+
+class Odd(Protocol):
+    @name.setter
+    def name(self, value: str) -> None: ...
+"""
+        },
+    )
+    with pytest.raises(GenerationError) as info:
+        generate([tmp_path / "app"])
+    assert str(info.value) == (
+        f"{tmp_path / 'app' / 'odd.py'}: cannot mock 'name': a property setter without a getter"
+    )
+
+
+def test_redefinition_wins_like_in_python(tmp_path: Path) -> None:
+    """When a method is defined twice, the mock follows the last definition."""
+    _write(
+        tmp_path,
+        {
+            "twice.py": """\
+from typing import Protocol
+
+
+class Twice(Protocol):
+    def run(self, old: int) -> int: ...
+
+    def run(self, new: str) -> str: ...
+"""
+        },
+    )
+    text = generate([tmp_path / "app"])[tmp_path / "app" / "mocks" / "twice.py"]
+    assert "    def run(self, new: str) -> str:" in text
+    assert "old" not in text

@@ -264,8 +264,8 @@ def _add_function(
         raw.setter = node
     elif "overload" in kinds:
         raw.overloads.append(node)
-    elif raw.getter is None:
-        raw.getter = node
+    else:
+        raw.getter = node  # a redefinition replaces the earlier one, as in Python
     if "property" in kinds:
         raw.is_property = True
 
@@ -288,8 +288,9 @@ def _member(loader: Loader, imports: Imports, raw: _Raw) -> Member:
         impl = sig(raw.getter) if raw.getter is not None else variants[0]
         return Member(raw.name, "overloaded", impl, overloads=variants)
     if raw.getter is None:
-        where = f"{raw.module.path}"
-        raise GenerationError(f"{where}: cannot mock {raw.name!r}: setter without a getter")
+        raise GenerationError(
+            f"{raw.module.path}: cannot mock {raw.name!r}: a property setter without a getter"
+        )
     return Member(raw.name, "method", sig(raw.getter))
 
 
