@@ -179,3 +179,34 @@ class Twice(Protocol):
     text = generate([tmp_path / "app"])[tmp_path / "app" / "mocks" / "twice.py"]
     assert "    def run(self, new: str) -> str:" in text
     assert "old" not in text
+
+
+def test_typing_extensions_and_aliased_markers(tmp_path: Path) -> None:
+    """``typing_extensions.Protocol`` and aliased ``typing``/``abc`` imports are recognised."""
+    _write(
+        tmp_path,
+        {
+            "ext.py": """\
+import abc as a
+import typing as t
+
+import typing_extensions
+
+
+class One(typing_extensions.Protocol):
+    def one(self) -> int: ...
+
+
+class Two(t.Protocol):
+    def two(self) -> int: ...
+
+
+class Three(a.ABC):
+    @a.abstractmethod
+    def three(self) -> int: ...
+"""
+        },
+    )
+    text = generate([tmp_path / "app"])[tmp_path / "app" / "mocks" / "ext.py"]
+    for name in ("One", "Two", "Three"):
+        assert f"class {name}Mock({name}):" in text

@@ -122,7 +122,7 @@ class Loader:
             return self.qualify(module, expr.value)
         if isinstance(expr, ast.Attribute):
             base = self.qualify(module, expr.value)
-            return None if base is None else f"{base}.{expr.attr}"
+            return None if base is None else canonical(f"{base}.{expr.attr}")
         if not isinstance(expr, ast.Name):
             return None
         binding = module.bindings.get(expr.id)
