@@ -227,3 +227,28 @@ def test_directory_walk_skips_environments_and_hidden_directories(workdir: Path)
     (package / "venv" / "pyvenv.cfg").write_text("home = /usr\n")
     assert main(["gen", "app"]) == 0
     assert sorted(p.name for p in (package / "mocks").iterdir()) == ["__init__.py", "api.py"]
+
+
+def test_source_encodings_are_honoured(workdir: Path) -> None:
+    """A BOM or a coding declaration is read the way Python reads it."""
+    package = _package(workdir, "app", {})
+    (package / "bom.py").write_bytes(b"\xef\xbb\xbf" + PROTOCOL.encode())
+    latin = "# -*- coding: latin-1 -*-\n" + PROTOCOL.replace("def ping", "def caf\xe9")
+    (package / "latin.py").write_bytes(latin.encode("latin-1"))
+    assert main(["gen", "app"]) == 0
+    assert "def café(self) -> int:" in (package / "mocks" / "latin.py").read_text("utf-8")
+    assert "def ping(self) -> int:" in (package / "mocks" / "bom.py").read_text("utf-8")
+
+
+def test_undecodable_or_null_bytes_are_parse_errors(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bytes that are not source code are reported as parse errors naming the file."""
+    package = _package(workdir, "app", {})
+    (package / "bad.py").write_bytes(b"x = '\xff'\n")
+    (package / "nul.py").write_bytes(b"x = 1\x00\n")
+    assert main(["gen", "app"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2
+    assert err[0].startswith(f"cmg: error: cannot parse {package / 'bad.py'}")
+    assert err[1].startswith(f"cmg: error: cannot parse {package / 'nul.py'}")

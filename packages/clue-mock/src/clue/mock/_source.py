@@ -85,14 +85,17 @@ class Loader:
         if cached is not None and cached.path == path:
             return cached
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            # Bytes: the parser honours a BOM and ``# -*- coding: ... -*-`` like Python does.
+            text = path.read_bytes()
+        except OSError as exc:
             raise GenerationError(f"cannot read {path}: {exc}") from exc
         try:
             tree = ast.parse(text, filename=str(path))
         except SyntaxError as exc:
             where = f"{path}:{exc.lineno}" if exc.lineno else str(path)
             raise GenerationError(f"cannot parse {where}: {exc.msg}") from exc
+        except ValueError as exc:  # Python 3.11: null bytes in the source
+            raise GenerationError(f"cannot parse {path}: {exc}") from exc
         module = SourceModule(
             name=name, path=path, root=root, tree=tree, is_package=path.name == "__init__.py"
         )
