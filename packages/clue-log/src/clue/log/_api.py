@@ -47,18 +47,25 @@ class _Switch:
     custom: Callable[[], bool] | None = None
     # Whether key/value functions or the call site must be captured.
     has_extra = False
-    # Neither of the above: the common case, one check on the hot path.
-    plain = True
 
 
 switch = _Switch()
+# Neither a custom switch nor extras: the common case, read by the hot path as a global.
+_plain = True
+
+
+def set_switch(custom: Callable[[], bool] | None, has_extra: bool) -> None:
+    """Install the buffering switch and extras chosen by ``configure``."""
+    global _plain  # noqa: PLW0603 - a module global is the cheapest read on the hot path
+    switch.custom = custom
+    switch.has_extra = has_extra
+    _plain = custom is None and not has_extra
 
 
 _CAPTURE = _MUTABLE | {bool}
 
 
 def _make(level: str) -> Callable[..., None]:
-    sw = switch
     capture_types = _CAPTURE
 
     def log_fn(msg: Any = None, /, *args: Any, **kv: Any) -> None:
@@ -66,31 +73,48 @@ def _make(level: str) -> Callable[..., None]:
         if ctx is not None:
             buf = ctx.buf
             if buf is not None:
-                # Hot path, written for speed: decide, capture, append; defer the rest.
-                if sw.plain:
+                if _plain:
+                    # Hot path, written for speed: decide, capture, append; defer the rest.
                     otel_ctx = _otel_get()
-                    tracing = _SPAN_KEY in otel_ctx and _sampled(otel_ctx[_SPAN_KEY])
-                    extra = None
-                else:
-                    tracing, extra = _slow_switch(sw)
-                if not tracing:
-                    for v in kv.values():
-                        # Mutable containers are copied; bools send us to the slow path
-                        # because ``exc_info=True`` must be resolved now.
-                        if type(v) in capture_types:
-                            kv = _capture(kv)
-                            break
-                    if args:
-                        args = _snapshot_args(args)
-                    buf.append((_time_ns(), level, msg, args, kv, ctx.bound, extra))
-                    ctx.appended += 1
-                    if ctx.buf is None:  # flushed by another thread meanwhile: write it too
-                        _drain(ctx, buf)
+                    if _SPAN_KEY not in otel_ctx or not _sampled(otel_ctx[_SPAN_KEY]):
+                        for v in kv.values():
+                            # Mutable containers are copied; bools send us to the slow
+                            # path because ``exc_info=True`` must be resolved now.
+                            if type(v) in capture_types:
+                                kv = _capture(kv)
+                                break
+                        if args:
+                            args = _snapshot_args(args)
+                        buf.append((_time_ns(), level, msg, args, kv, ctx.bound, None))
+                        ctx.appended += 1
+                        if ctx.buf is None:  # flushed by another thread meanwhile
+                            _drain(ctx, buf)
+                        return
+                elif _buffer_slow(ctx, buf, level, msg, args, kv):
                     return
         emit_now(ctx, level, msg, args, kv)
 
     log_fn.__name__ = log_fn.__qualname__ = level
     return log_fn
+
+
+def _buffer_slow(
+    ctx: LogContext,
+    buf: deque[Any],
+    level: str,
+    msg: Any,
+    args: tuple[Any, ...],
+    kv: dict[str, Any],
+) -> bool:
+    # The buffered path with a custom switch or extras; False when buffering is off.
+    tracing, extra = _slow_switch(switch)
+    if tracing:
+        return False
+    buf.append((_time_ns(), level, msg, _snapshot_args(args), _capture(kv), ctx.bound, extra))
+    ctx.appended += 1
+    if ctx.buf is None:
+        _drain(ctx, buf)
+    return True
 
 
 def _make_debug() -> Callable[..., None]:

@@ -103,11 +103,12 @@ def configure(
     state.funcs = fns
     state.file_location = file_location
     state.has_extra = bool(fns) or file_location
-    from clue.log._api import switch
+    from clue.log._api import set_switch
 
-    switch.custom = disable_buffering if disable_buffering not in (None, is_tracing) else None
-    switch.has_extra = state.has_extra
-    switch.plain = switch.custom is None and not switch.has_extra
+    set_switch(
+        disable_buffering if disable_buffering not in (None, is_tracing) else None,
+        state.has_extra,
+    )
     state.max_buffered = max_buffered
     _format.limits.max_size = max_size
 

@@ -1,0 +1,133 @@
+"""``generate``: targets in, mock modules out (what ``cmg gen`` runs)."""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from clue.mock._imports import Imports
+from clue.mock._render import render_init, render_module
+from clue.mock._scan import find_interfaces
+from clue.mock._source import GenerationError, Loader
+from clue.mock._targets import Target, is_generated, resolve
+from clue.mock._write import write_atomic
+
+__all__ = ["Plan", "apply", "generate", "plan"]
+
+
+def generate(
+    targets: Iterable[str | os.PathLike[str]], *, pytest: bool = False, write: bool = True
+) -> dict[Path, str]:
+    """Generate typed mocks for every Protocol and ABC interface in ``targets``.
+
+    Each source module with interfaces gets ``mocks/<module>.py`` next to it (and a
+    ``mocks/__init__.py``). Nothing is imported: modules are read with :mod:`ast`.
+    Mock modules that ``cmg`` generated earlier for a module that no longer has
+    interfaces (or no longer exists) are removed.
+
+    Args:
+        targets: module names (``pkg.services``), ``.py`` files or directories
+            (searched recursively).
+        pytest: generate mocks whose constructor takes pytest's ``request`` and
+            fail the test at teardown when sequenced calls remain, plus a fixture
+            per mock.
+        write: write the files (atomically, leaving identical files untouched);
+            ``False`` only computes them.
+
+    Returns:
+        every generated file's path and content, in a stable order.
+
+    Raises:
+        GenerationError: naming each target that cannot be found, read or parsed,
+            and why; no file is written then.
+
+    Example:
+        ``generate(["src/shop/services.py"])`` writes ``src/shop/mocks/services.py``.
+
+    .. versionadded:: 0.1.0
+    """
+    result = plan(targets, pytest=pytest)
+    if write:
+        apply(result)
+    return result.files
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run writes (``files``) and removes (``stale`` generated files)."""
+
+    files: dict[Path, str]
+    stale: list[Path]
+
+
+def plan(targets: Iterable[str | os.PathLike[str]], *, pytest: bool) -> Plan:
+    """Compute the files of a run without touching the file system."""
+    errors: list[str] = []
+    sources: dict[Path, Target] = {}
+    for target in targets:
+        try:
+            for found in resolve(os.fspath(target)):
+                sources.setdefault(found.path, found)
+        except GenerationError as exc:
+            errors.append(str(exc))
+    loader = Loader()
+    files: dict[Path, str] = {}
+    empty: list[Target] = []
+    for source in sources.values():
+        try:
+            content = _module(loader, source, pytest=pytest)
+        except GenerationError as exc:
+            errors.append(str(exc))
+            continue
+        if content is None:
+            empty.append(source)
+        else:
+            files[source.output] = content
+    if errors:
+        raise GenerationError("\n".join(errors))
+    for output in sorted(files):
+        init = output.parent / "__init__.py"
+        if init not in files and _may_write(init):
+            package = sources[output.parent.parent / output.name].module.rpartition(".")[0]
+            files[init] = render_init(package)
+    return Plan({path: files[path] for path in sorted(files)}, _stale(sources, empty, files))
+
+
+def apply(result: Plan) -> list[tuple[str, Path]]:
+    """Write and remove what ``result`` says; returns ``(what, path)`` for each file."""
+    done: list[tuple[str, Path]] = []
+    for path, content in result.files.items():
+        done.append(("wrote" if write_atomic(path, content) else "unchanged", path))
+    for path in result.stale:
+        path.unlink(missing_ok=True)
+        done.append(("removed", path))
+    return done
+
+
+def _stale(sources: dict[Path, Target], empty: list[Target], files: dict[Path, str]) -> list[Path]:
+    # Generated mock modules whose source has no interface left, or is gone.
+    stale = {s.output for s in empty if s.path.name != "__init__.py" and is_generated(s.output)}
+    for directory in {s.path.parent / "mocks" for s in sources.values()}:
+        for path in directory.glob("*.py") if directory.is_dir() else ():
+            gone = path.name != "__init__.py" and not (directory.parent / path.name).exists()
+            if gone and is_generated(path):
+                stale.add(path)
+    return sorted(stale - set(files))
+
+
+def _module(loader: Loader, source: Target, *, pytest: bool) -> str | None:
+    module = loader.parse_file(source.module, source.path, source.root)
+    reserved = {f"{stmt.name}Mock" for stmt in module.tree.body if isinstance(stmt, ast.ClassDef)}
+    imports = Imports(reserved, first_party=source.module.partition(".")[0])
+    interfaces = find_interfaces(loader, module, imports)
+    if not interfaces:
+        return None
+    return render_module(source.module, interfaces, imports, pytest=pytest)
+
+
+def _may_write(init: Path) -> bool:
+    # An existing mocks/__init__.py is only rewritten if cmg wrote it.
+    return not init.exists() or is_generated(init)

@@ -1,0 +1,163 @@
+"""The import block of a generated module: one local name per imported object."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from clue.mock._layout import LINE
+from clue.mock._source import GenerationError
+
+__all__ = ["Imports"]
+
+
+@dataclass
+class _From:
+    module: str
+    attr: str
+    local: str
+    typing_only: bool
+
+
+class Imports:
+    """Allocates local names for imports, resolving clashes predictably.
+
+    The first request for a name gets it; a later request for a *different* object
+    under a taken name gets ``_name``, then ``name_1``, ``name_2``... Requests for the
+    same object return the same local name. Names reserved up front (the generated
+    classes) are never handed out.
+    """
+
+    def __init__(self, reserved: set[str], *, first_party: str = "") -> None:
+        self._first_party = first_party
+        self._taken: set[str] = set(reserved)
+        self._from: dict[tuple[str, str], _From] = {}
+        self._plain: dict[str, tuple[list[str], bool]] = {}  # root -> (modules, typing_only)
+        self._aliased: dict[str, _From] = {}  # dotted module -> (local, typing_only)
+
+    def reserve(self, preferred: str) -> str:
+        """Claim a free local name for a generated definition."""
+        name = self._free(preferred)
+        self._taken.add(name)
+        return name
+
+    def from_import(self, module: str, attr: str, *, typing_only: bool = False) -> str:
+        """The local name of ``from module import attr`` (added on first use)."""
+        return self.from_import_as(module, attr, attr, typing_only=typing_only)
+
+    def from_import_as(
+        self, module: str, attr: str, preferred: str, *, typing_only: bool = False
+    ) -> str:
+        """Like :meth:`from_import`, preferring the local name ``preferred``."""
+        entry = self._from.get((module, attr))
+        if entry is None:
+            entry = _From(module, attr, self.reserve(preferred), typing_only)
+            self._from[module, attr] = entry
+        entry.typing_only = entry.typing_only and typing_only
+        return entry.local
+
+    def module_import(self, root: str, modules: tuple[str, ...], *, typing_only: bool) -> str:
+        """``import a.b`` (binding ``a``); the root name cannot be renamed."""
+        entry = self._plain.get(root)
+        if entry is None:
+            if root in self._taken:
+                raise GenerationError(
+                    f"module {root!r} is imported by one interface and another name "
+                    f"{root!r} by another; rename one of them with 'import ... as ...'"
+                )
+            self._taken.add(root)
+            entry = ([], typing_only)
+        names = entry[0] + [m for m in modules if m not in entry[0]]
+        self._plain[root] = (names, entry[1] and typing_only)
+        return root
+
+    def module_alias(self, module: str, preferred: str, *, typing_only: bool) -> str:
+        """``import a.b as preferred``."""
+        entry = self._aliased.get(module)
+        if entry is None:
+            entry = _From(module, "", self.reserve(preferred), typing_only)
+            self._aliased[module] = entry
+        entry.typing_only = entry.typing_only and typing_only
+        return entry.local
+
+    def render(self) -> list[str]:
+        """The import block, grouped and sorted like isort/ruff, without trailing blanks."""
+        has_typing_only = any(
+            e.typing_only for e in (*self._from.values(), *self._aliased.values())
+        )
+        has_typing_only = has_typing_only or any(only for _, only in self._plain.values())
+        checking = self.from_import("typing", "TYPE_CHECKING") if has_typing_only else ""
+        lines = ["from __future__ import annotations"]
+        for group in self._statements(typing_only=False):
+            lines.append("")
+            lines.extend(group)
+        if checking:
+            lines.extend(["", f"if {checking}:"])
+            groups = self._statements(typing_only=True)
+            for i, group in enumerate(groups):
+                if i:
+                    lines.append("")
+                lines.extend(f"    {line}" for text in group for line in text.split("\n"))
+        return lines
+
+    def _statements(self, *, typing_only: bool) -> list[list[str]]:
+        # isort's sections: standard library, third party, then the source's own package.
+        stdlib: list[tuple[tuple[int, str, str], str]] = []
+        other: list[tuple[tuple[int, str, str], str]] = []
+        first: list[tuple[tuple[int, str, str], str]] = []
+
+        def put(module: str, key: tuple[int, str, str], text: str) -> None:
+            top = module.partition(".")[0]
+            if top in sys.stdlib_module_names:
+                stdlib.append((key, text))
+            else:
+                (first if top == self._first_party else other).append((key, text))
+
+        for root, (modules, only) in self._plain.items():
+            if only == typing_only:
+                for module in modules:
+                    put(root, (0, module, ""), f"import {module}")
+        for module, entry in self._aliased.items():
+            if entry.typing_only == typing_only:
+                put(module, (0, module, entry.local), f"import {module} as {entry.local}")
+        by_module: dict[str, list[_From]] = {}
+        for entry in self._from.values():
+            if entry.typing_only == typing_only:
+                by_module.setdefault(entry.module, []).append(entry)
+        for module, entries in by_module.items():
+            ordered = sorted(entries, key=lambda e: _name_key(e.attr))
+            plain = [e.attr for e in ordered if e.attr == e.local]
+            if plain:
+                put(module, (1, module, ""), _from_line(module, plain, 4 if typing_only else 0))
+            # Like isort (combine-as-imports off): each ``as`` import on its own line.
+            for e in ordered:
+                if e.attr != e.local:
+                    put(module, (1, module, e.attr), f"from {module} import {e.attr} as {e.local}")
+        return [[text for _, text in sorted(group)] for group in (stdlib, other, first) if group]
+
+    def _free(self, preferred: str) -> str:
+        candidates = [preferred, f"_{preferred.lstrip('_')}"]
+        for name in candidates:
+            if name not in self._taken:
+                return name
+        n = 1
+        while f"{preferred}_{n}" in self._taken:
+            n += 1
+        return f"{preferred}_{n}"
+
+
+def _name_key(name: str) -> tuple[int, str]:
+    # isort's "order by type": CONSTANTS, then Classes, then functions and variables.
+    if name.isupper() and len(name) > 1:
+        return 0, name
+    if name[:1].isupper():
+        return 1, name
+    return 2, name
+
+
+def _from_line(module: str, names: list[str], indent: int) -> str:
+    line = f"from {module} import {', '.join(names)}"
+    if len(line) + indent <= LINE:
+        return line
+    body = "\n".join(f"    {name}," for name in names)
+    return f"from {module} import (\n{body}\n)"
