@@ -79,47 +79,33 @@ def test_readiness_flips_on_sigterm(healthy: System) -> None:
     assert http_get(healthy.front_url + "/readyz").status == 200
 
 
+def _untraced(system: System, path: str) -> tuple[int, str]:
+    """GET a front path as part of an unsampled trace; its status and trace id."""
+    header, trace_id, _ = new_traceparent(sampled=False)
+    reply = http_get(system.front_url + path, headers={"traceparent": header})
+    return reply.status, trace_id
+
+
 def test_debug_switch_turns_debug_lines_on_and_off(healthy: System, logs: Any) -> None:
     """While the front's debug switch is on its requests write debug lines; off, nothing."""
     switch = healthy.admin_url("front", "/debug")
     assert http_get(switch).json() == {"debug-logs": "off"}
     assert http_get(switch + "?debug-logs=on").json() == {"debug-logs": "on"}
-    header, trace_id, _ = new_traceparent(sampled=False)
-    assert (
-        http_get(
-            healthy.front_url + "/forecast/198.51.100.40", headers={"traceparent": header}
-        ).status
-        == 200
-    )
-    entries = wait_for(
-        lambda: (
-            [e for e in logs.of_trace("front", trace_id) if e.get("msg") == "end"]
-            and logs.of_trace("front", trace_id)
-        ),
-        what="the debug request's lines",
-    )
+    status, trace_id = _untraced(healthy, "/forecast/198.51.100.40")
+    assert status == 200
+    entries = logs.wait_messages("front", trace_id, ("start", "end"))
     debug = [e for e in entries if e.get("level") == "debug"]
     assert "calling forecaster" in [e.get("msg") for e in debug]
     assert any("payload" in e or "result" in e for e in debug), debug  # payload logs too
 
     assert http_get(switch + "?debug-logs=off").json() == {"debug-logs": "off"}
     assert http_get(switch + "?debug-logs=maybe").status == 400
-    header, quiet_trace, _ = new_traceparent(sampled=False)
-    assert (
-        http_get(
-            healthy.front_url + "/forecast/198.51.100.41", headers={"traceparent": header}
-        ).status
-        == 200
-    )
-    # Barrier: a failing request's error line shows the front's log is up to date.
-    fail_header, fail_trace, _ = new_traceparent(sampled=False)
-    assert (
-        http_get(
-            healthy.front_url + "/forecast/203.0.113.41", headers={"traceparent": fail_header}
-        ).status
-        == 502
-    )
-    wait_for(lambda: logs.of_trace("front", fail_trace), what="the barrier's lines")
+    status, quiet_trace = _untraced(healthy, "/forecast/198.51.100.41")
+    assert status == 200
+    # Barrier: once a later failing request's lines are written, the quiet one's would be.
+    status, fail_trace = _untraced(healthy, "/forecast/203.0.113.41")
+    assert status == 502
+    logs.wait_messages("front", fail_trace, ("start", "forecast failed", "end"))
     assert logs.of_trace("front", quiet_trace) == []
 
 

@@ -25,9 +25,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import StartResponse, WSGIEnvironment
 from wsgiref.types import WSGIApplication as WSGIApp
 
+import requests
+
 from clue import debug, health, log, otel
 
-__all__ = ["Draining", "Runtime", "base_parser", "setup"]
+__all__ = ["Draining", "Runtime", "base_parser", "setup", "upstream_session"]
 
 VERSION = "0.1.0"
 
@@ -133,6 +135,15 @@ def setup(name: str, args: argparse.Namespace, *pingers: health.Pinger) -> Runti
         handler_class=_QuietHandler,
     )  # fmt: skip
     return Runtime(name, args, telemetry, draining, readiness, admin)
+
+
+def upstream_session() -> requests.Session:
+    """A ``requests`` session whose calls clue-log records (buffered, like the rest)."""
+    session = requests.Session()
+    adapter = log.RequestsAdapter(request_log_func=log.info)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _route(routes: dict[str, WSGIApp], fallback: WSGIApp) -> WSGIApp:

@@ -58,10 +58,7 @@ class HttpWeatherSource:
 
     def __init__(self, base_url: str, session: requests.Session | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.session = session or requests.Session()
-        adapter = log.RequestsAdapter(request_log_func=log.info)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session = session or _runtime.upstream_session()
 
     async def weather(self, latitude: float, longitude: float, hour: int) -> Weather:
         """The weather at a place; raise ``requests.HTTPError`` on failure."""

@@ -33,10 +33,7 @@ class HttpGeoSource:
 
     def __init__(self, base_url: str, session: requests.Session | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.session = session or requests.Session()
-        adapter = log.RequestsAdapter(request_log_func=log.info)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session = session or _runtime.upstream_session()
 
     def lookup(self, ip: str) -> Location:
         """Resolve ``ip`` with the upstream; raise ``requests.HTTPError`` on failure."""
