@@ -17,45 +17,61 @@ from clue_example.launcher import HttpReply, System, http_get
 GO = shutil.which("go") or "/usr/bin/go"
 
 
-def _readyz(system: System, name: str) -> HttpReply | None:
+def _get(url: str) -> HttpReply | None:
     try:
-        return http_get(system.admin_url(name, "/readyz"), timeout=5.0)
+        return http_get(url, timeout=5.0)
     except OSError:
         return None
 
 
-def _status_is(system: System, name: str, code: int, dep: str, state: str) -> HttpReply | None:
-    reply = _readyz(system, name)
-    if reply is None or reply.status != code:
+def _state(system: System, name: str, dep: str) -> tuple[int, str, str] | None:
+    """A service's readiness status, its verbose /readyz line, and /healthz's word for dep."""
+    ready = _get(system.admin_url(name, "/readyz?verbose"))
+    report = _get(system.admin_url(name, "/healthz"))
+    if ready is None or report is None:
         return None
-    return reply if reply.json()["status"].get(dep) == state else None
+    line = next((x for x in ready.body.decode().splitlines() if f"]{dep} " in x), "")
+    return ready.status, line, report.json()["status"].get(dep, "")
+
+
+def _wait_state(system: System, name: str, dep: str, up: bool) -> None:
+    expected = (200, f"[+]{dep} ok", "OK") if up else (503, f"[-]{dep} failed", "NOT OK")
+
+    def probe() -> bool:
+        state = _state(system, name, dep)
+        return state is not None and (state[0], state[1][: len(expected[1])], state[2]) == expected
+
+    wait_for(probe, what=f"{name} to report {dep} {'up' if up else 'down'}")
 
 
 def test_health_reports_a_dependency_going_down_and_back(healthy: System) -> None:
     """Readiness turns 503 with the dependency NOT OK while it is down, and 200 after."""
     healthy.set_faults(down=True)
-    down = wait_for(lambda: _status_is(healthy, "locator", 503, "upstream", "NOT OK"))
-    assert down.json()["status"]["serving"] == "OK"
-    assert isinstance(down.json()["uptime"], int)
-    wait_for(lambda: _status_is(healthy, "forecaster", 503, "upstream", "NOT OK"))
+    _wait_state(healthy, "locator", "upstream", up=False)
+    _wait_state(healthy, "forecaster", "upstream", up=False)
+    report = _get(healthy.admin_url("locator", "/healthz"))
+    assert report is not None
+    assert report.status == 503
+    assert isinstance(report.json()["uptime"], int)
+    assert _get(healthy.admin_url("locator", "/livez")).status == 200  # type: ignore[union-attr]
     healthy.set_faults(down=False)
-    wait_for(lambda: _status_is(healthy, "locator", 200, "upstream", "OK"))
-    wait_for(lambda: _status_is(healthy, "forecaster", 200, "upstream", "OK"))
+    _wait_state(healthy, "locator", "upstream", up=True)
+    _wait_state(healthy, "forecaster", "upstream", up=True)
 
     # A whole service process crashing and coming back on the same port.
     healthy.services["locator"].kill()
-    wait_for(lambda: _status_is(healthy, "forecaster", 503, "locator", "NOT OK"))
+    _wait_state(healthy, "forecaster", "locator", up=False)
     healthy.restart("locator")
-    wait_for(lambda: _status_is(healthy, "forecaster", 200, "locator", "OK"))
+    _wait_state(healthy, "forecaster", "locator", up=True)
     assert http_get(healthy.front_url + "/forecast/198.51.100.30").status == 200
 
 
 def test_health_answers_xml_when_asked(healthy: System) -> None:
-    """The front's public readiness endpoint negotiates XML."""
-    reply = http_get(healthy.front_url + "/readyz", headers={"Accept": "application/xml"})
+    """The front's public health report negotiates XML."""
+    reply = http_get(healthy.front_url + "/healthz", headers={"Accept": "application/xml"})
     assert reply.status == 200
-    assert b"<health>" in reply.body
-    assert b"forecaster" in reply.body
+    assert reply.body.startswith(b"<?xml")
+    assert b'<dependency name="forecaster">OK</dependency>' in reply.body
 
 
 def test_readiness_flips_on_sigterm(healthy: System) -> None:
@@ -68,7 +84,7 @@ def test_readiness_flips_on_sigterm(healthy: System) -> None:
             lambda: r if (r := http_get(healthy.front_url + "/readyz")).status == 503 else None,
             what="the front's readiness to flip",
         )
-        assert draining.json()["status"]["serving"] == "NOT OK"
+        assert "[-]shutdown" in draining.body.decode()
         # Still live and still serving while it drains.
         assert http_get(healthy.front_url + "/livez").status == 200
         assert http_get(healthy.front_url + "/forecast/198.51.100.31").status == 200

@@ -5,10 +5,11 @@
   writes every entry (the demo's "log everything" baseline);
 - traces: ``otel.new_config`` with the adaptive sampler and error promotion, exported
   over OTLP/gRPC to ``--otlp-endpoint``;
-- the loopback admin port: ``/livez``, ``/readyz`` (clue-health), ``/debug`` (the
-  debug-log switch) and ``/debug/pprof/`` (profiling), on a ``debug.Mux``;
-- the life cycle: on SIGTERM readiness turns NOT OK at once, the service keeps serving
-  for ``--drain-seconds``, then stops and flushes its telemetry.
+- the loopback admin port: ``/livez``, ``/readyz``, ``/healthz`` (clue-health's
+  ``Probes``), ``/debug`` (the debug-log switch) and ``/debug/pprof/`` (profiling), on a
+  ``debug.Mux``;
+- the life cycle: on SIGTERM readiness turns off at once (``install_sigterm_hook``), the
+  service keeps serving for ``--drain-seconds``, then stops and flushes its telemetry.
 """
 
 from __future__ import annotations
@@ -17,19 +18,17 @@ import argparse
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from wsgiref.types import StartResponse, WSGIEnvironment
-from wsgiref.types import WSGIApplication as WSGIApp
 
 import requests
 
 from clue import debug, health, log, otel
 
-__all__ = ["Draining", "Runtime", "base_parser", "setup", "upstream_session"]
+__all__ = ["Runtime", "base_parser", "setup", "upstream_session"]
 
 VERSION = "0.1.0"
 
@@ -49,20 +48,6 @@ def base_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-class Draining:
-    """A readiness pinger that fails once the service started draining."""
-
-    name = "serving"
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-
-    def ping(self) -> None:
-        """Raise once draining started."""
-        if self.event.is_set():
-            raise RuntimeError("draining")
-
-
 @dataclass
 class Runtime:
     """The set-up parts of one service that its ``main`` uses."""
@@ -70,8 +55,7 @@ class Runtime:
     name: str
     args: argparse.Namespace
     telemetry: otel.Config
-    draining: Draining
-    readiness: health.Checker
+    probes: health.Probes
     admin: WSGIServer
 
     def serve_admin(self) -> None:
@@ -88,22 +72,23 @@ class Runtime:
         self.telemetry.shutdown(5.0)
 
     def on_sigterm(self, stop: Callable[[], None]) -> None:
-        """On SIGTERM: readiness NOT OK now, ``stop()`` after the drain period."""
+        """On SIGTERM: readiness off at once (clue-health), ``stop()`` after the drain.
+
+        Call from the main thread; ``stop`` runs there, in a signal handler, so it should
+        only ask the server to stop.
+        """
 
         def handler(signum: int, frame: object) -> None:
-            if self.draining.event.is_set():
-                return
-            self.draining.event.set()
-            log.print("draining", seconds=self.args.drain_seconds)
-            timer = threading.Timer(self.args.drain_seconds, stop)
-            timer.daemon = True
-            timer.start()
+            log.print("stopping", service=self.name)
+            stop()
 
         signal.signal(signal.SIGTERM, handler)
+        # Chains to ``handler`` after the grace period (or on a second SIGTERM).
+        self.probes.install_sigterm_hook(grace=self.args.drain_seconds)
 
 
 def setup(name: str, args: argparse.Namespace, *pingers: health.Pinger) -> Runtime:
-    """Configure logs and traces, and serve the admin port; ``pingers`` are the deps."""
+    """Configure logs and traces, and make the admin port; ``pingers`` are the deps."""
     disable: Callable[[], bool] = _always if args.no_buffering else log.is_tracing
     log.configure(format=log.format_json, funcs=[log.span], disable_buffering=disable)
     # Third-party libraries logging through the stdlib (uvicorn, grpc) enter clue's buffer.
@@ -121,20 +106,17 @@ def setup(name: str, args: argparse.Namespace, *pingers: health.Pinger) -> Runti
     otel.configure_opentelemetry(telemetry)
 
     health.VERSION = VERSION
-    draining = Draining()
-    readiness = health.Checker(*pingers, draining)
+    # /livez, /readyz (Kubernetes' form, 503 from SIGTERM on) and /healthz (the JSON or
+    # XML report), in front of the debug endpoints.
+    probes = health.Probes(health.Checker(*pingers))
     mux = debug.Mux()
     debug.mount_debug_log_enabler(mux)
     debug.mount_pprof_handlers(mux)
-    routes: dict[str, WSGIApp] = {
-        "/livez": health.wsgi_handler(health.Checker()),
-        "/readyz": health.wsgi_handler(readiness),
-    }
     admin = make_server(
-        "127.0.0.1", args.admin_port, _route(routes, mux), server_class=_ThreadingWSGIServer,
+        "127.0.0.1", args.admin_port, probes.wsgi(mux), server_class=_ThreadingWSGIServer,
         handler_class=_QuietHandler,
     )  # fmt: skip
-    return Runtime(name, args, telemetry, draining, readiness, admin)
+    return Runtime(name, args, telemetry, probes, admin)
 
 
 def upstream_session() -> requests.Session:
@@ -144,15 +126,6 @@ def upstream_session() -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
-
-
-def _route(routes: dict[str, WSGIApp], fallback: WSGIApp) -> WSGIApp:
-    """The admin app: health endpoints by exact path, the debug ``Mux`` for the rest."""
-
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        return routes.get(environ.get("PATH_INFO", ""), fallback)(environ, start_response)
-
-    return app
 
 
 def _always() -> bool:

@@ -116,9 +116,9 @@ def _health(system: System) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name in ("front", "forecaster", "locator"):
         try:
-            reply = http_get(system.admin_url(name, "/readyz"), timeout=5.0)
-            body = reply.json()
-            result[name] = {"ready": reply.status == 200, "status": body.get("status", {})}
+            ready = http_get(system.admin_url(name, "/readyz"), timeout=5.0)
+            report = http_get(system.admin_url(name, "/healthz"), timeout=5.0).json()
+            result[name] = {"ready": ready.status == 200, "status": report.get("status", {})}
         except (OSError, ValueError) as exc:
             result[name] = {"ready": False, "error": str(exc)}
     return result

@@ -29,7 +29,16 @@ from clue_example import _runtime
 from clue_example.interfaces import Location, LocatorClient, Weather, WeatherSource
 from clue_example.proto import forecaster_pb2, forecaster_pb2_grpc, locator_pb2, locator_pb2_grpc
 
-__all__ = ["ForecasterService", "GrpcLocatorClient", "HttpWeatherSource", "main", "serve"]
+__all__ = [
+    "SERVICE",
+    "ForecasterService",
+    "GrpcLocatorClient",
+    "HttpWeatherSource",
+    "main",
+    "serve",
+]
+
+SERVICE = forecaster_pb2.DESCRIPTOR.services_by_name["Forecaster"].full_name
 
 _tracer = trace.get_tracer("clue_example.forecaster")
 
@@ -146,9 +155,7 @@ def _describe(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def serve(
-    port: int, service: ForecasterService, readiness: health.Checker
-) -> grpc.aio.Server:
+async def serve(port: int, service: ForecasterService, probes: health.Probes) -> grpc.aio.Server:
     """Start the grpc.aio server (OTel spans, clue logs, debug switch, stream context)."""
     server_interceptors: list[Any] = [
         # Outermost: the span is current for everything inside. (OTel's is untyped.)
@@ -159,7 +166,8 @@ async def serve(
     ]
     server = grpc.aio.server(interceptors=server_interceptors)
     forecaster_pb2_grpc.add_ForecasterServicer_to_server(service, server)
-    health_grpc.add_to_server(health_grpc.AioHealthServicer(readiness), server)
+    servicer = health_grpc.AioHealthServicer(probes.checker, probes=probes, services=[SERVICE])
+    health_grpc.add_to_server(servicer, server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     return server
@@ -176,20 +184,13 @@ async def _amain(args: Any) -> None:
     service = ForecasterService(
         GrpcLocatorClient(args.locator), HttpWeatherSource(f"http://{args.upstream}")
     )
-    server = await serve(args.port, service, rt.readiness)
+    server = await serve(args.port, service, rt.probes)
     rt.serve_admin()
     loop = asyncio.get_running_loop()
-    stopped = asyncio.Event()
-
-    def stop() -> None:
-        async def graceful() -> None:
-            await server.stop(grace=2.0)
-            stopped.set()
-
-        asyncio.run_coroutine_threadsafe(graceful(), loop)
-
-    rt.on_sigterm(stop)
-    await stopped.wait()
+    stop = asyncio.Event()
+    rt.on_sigterm(lambda: loop.call_soon_threadsafe(stop.set))
+    await stop.wait()
+    await server.stop(grace=2.0)
     rt.shutdown()
 
 

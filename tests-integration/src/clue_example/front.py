@@ -3,7 +3,8 @@
 - ``GET /forecast/{ip}``: the current weather where ``ip`` is (forecaster, unary);
 - ``GET /forecast/{ip}/hourly?hours=N``: the next N hours, one message each over the
   forecaster's bidirectional stream; each message is sent from its own span;
-- ``GET /livez``, ``GET /readyz``: liveness and readiness (clue-health).
+- ``GET /livez``, ``GET /readyz``, ``GET /healthz``: liveness, readiness and the health
+  report (clue-health's probes).
 
 Every response carries ``X-Request-Id`` (clue-log) and ``traceresponse`` (the W3C trace
 context of the request's server span, whose flags tell whether it was sampled). Debug
@@ -65,16 +66,6 @@ class TraceResponseMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_header)
-
-
-class _Endpoint:
-    """Mounts an ASGI app (a clue-health handler) on one exact route."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
 
 
 class Front:
@@ -159,7 +150,7 @@ def _status_of(exc: grpc.aio.AioRpcError) -> int:
     return 502
 
 
-def build_app(connect: Callable[[], grpc.aio.Channel], readiness: health.Checker) -> ASGIApp:
+def build_app(connect: Callable[[], grpc.aio.Channel], probes: health.Probes) -> ASGIApp:
     """The front's ASGI application, fully instrumented; ``connect`` opens the channel."""
     front = Front(connect)
     app = Starlette(
@@ -167,19 +158,16 @@ def build_app(connect: Callable[[], grpc.aio.Channel], readiness: health.Checker
         routes=[
             Route("/forecast/{ip}", front.forecast),
             Route("/forecast/{ip}/hourly", front.hourly),
-            Route("/livez", _Endpoint(health.asgi_handler(health.Checker()))),
-            Route("/readyz", _Endpoint(health.asgi_handler(readiness))),
         ],
         middleware=[
             Middleware(TraceResponseMiddleware),
-            Middleware(
-                log.ASGIMiddleware, request_log_func=log.info, path_filters=[r"^/(livez|readyz)$"]
-            ),
+            Middleware(log.ASGIMiddleware, request_log_func=log.info),
             Middleware(debug.ASGIMiddleware),
         ],
     )
-    # Outermost: the server span is current for every middleware and handler inside.
-    return OpenTelemetryMiddleware(app, excluded_urls="livez,readyz")
+    # The server span is current for every middleware and handler inside; the probes
+    # (/livez, /readyz, /healthz) answer before any of it: no logs, no spans.
+    return probes.asgi(OpenTelemetryMiddleware(app))
 
 
 class _DrainingServer(uvicorn.Server):
@@ -218,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
             ],
         )
 
-    app = build_app(connect, rt.readiness)
+    app = build_app(connect, rt.probes)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=args.port, log_config=None, access_log=False, lifespan="on"
     )

@@ -25,7 +25,9 @@ from clue_example import _runtime
 from clue_example.interfaces import GeoSource, Location
 from clue_example.proto import locator_pb2, locator_pb2_grpc
 
-__all__ = ["HttpGeoSource", "LocatorService", "main", "serve"]
+__all__ = ["SERVICE", "HttpGeoSource", "LocatorService", "main", "serve"]
+
+SERVICE = locator_pb2.DESCRIPTOR.services_by_name["Locator"].full_name
 
 
 class HttpGeoSource:
@@ -82,9 +84,7 @@ class LocatorService(locator_pb2_grpc.LocatorServicer):  # type: ignore[misc]  #
         )
 
 
-def serve(
-    port: int, source: GeoSource, readiness: health.Checker, *, workers: int = 8
-) -> grpc.Server:
+def serve(port: int, source: GeoSource, probes: health.Probes, *, workers: int = 8) -> grpc.Server:
     """Start the gRPC server (OTel spans, clue logs, debug switch) on 127.0.0.1:port."""
     interceptors: list[Any] = [
         # Outermost: the span is current for everything inside. (OTel's is untyped.)
@@ -94,7 +94,8 @@ def serve(
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=interceptors)
     locator_pb2_grpc.add_LocatorServicer_to_server(LocatorService(source), server)
-    health_grpc.add_to_server(health_grpc.HealthServicer(readiness), server)
+    servicer = health_grpc.HealthServicer(probes.checker, probes=probes, services=[SERVICE])
+    health_grpc.add_to_server(servicer, server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     return server
@@ -107,16 +108,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rt = _runtime.setup("locator", args, health.new_pinger("upstream", args.upstream))
     RequestsInstrumentor().instrument()
-    server = serve(args.port, HttpGeoSource(f"http://{args.upstream}"), rt.readiness)
+    server = serve(args.port, HttpGeoSource(f"http://{args.upstream}"), rt.probes)
     rt.serve_admin()
-    stopped = threading.Event()
-
-    def stop() -> None:
-        server.stop(grace=2.0).wait()
-        stopped.set()
-
-    rt.on_sigterm(stop)
-    stopped.wait()
+    stop = threading.Event()
+    rt.on_sigterm(stop.set)
+    stop.wait()
+    server.stop(grace=2.0).wait()
     rt.shutdown()
 
 
