@@ -188,7 +188,11 @@ async def _amain(args: Any) -> None:
     rt.serve_admin()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    rt.on_sigterm(lambda: loop.call_soon_threadsafe(stop.set))
+
+    def request_stop() -> None:
+        loop.call_soon_threadsafe(stop.set)
+
+    rt.on_sigterm(request_stop)
     await stop.wait()
     await server.stop(grace=2.0)
     rt.shutdown()
