@@ -52,6 +52,7 @@ class GrpcLocatorClient:
             interceptors=[
                 *aio_client_interceptors(),  # type: ignore[no-untyped-call]  # OTel's: untyped
                 *log.aio_grpc_client_interceptors(call_log_func=log.info),
+                *debug.aio_payload_grpc_client_interceptors(),
             ],
         )
         self.stub = locator_pb2_grpc.LocatorStub(self.channel)
@@ -89,7 +90,6 @@ class ForecasterService(forecaster_pb2_grpc.ForecasterServicer):  # type: ignore
         self.locator = locator
         self.weather = weather
 
-    @debug.log_payloads()
     async def Forecast(  # noqa: N802 (gRPC method name)
         self, request: forecaster_pb2.ForecastRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> forecaster_pb2.ForecastReply:
@@ -162,6 +162,7 @@ async def serve(port: int, service: ForecasterService, probes: health.Probes) ->
         aio_server_interceptor(),  # type: ignore[no-untyped-call]
         log.AioGrpcServerInterceptor(call_log_func=log.info),
         debug.AioGrpcServerInterceptor(),
+        debug.AioPayloadGrpcServerInterceptor(),  # after the switch, as clue-debug says
         interceptors.AioTraceStreamServerInterceptor(),
     ]
     server = grpc.aio.server(interceptors=server_interceptors)

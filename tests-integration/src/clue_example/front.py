@@ -97,7 +97,7 @@ class Front:
         log.info("forecast served", city=result["city"])
         return JSONResponse(result)
 
-    @debug.log_payloads()
+    @debug.log_payloads(client=True)  # the forecaster call's request and reply
     async def _forecast(self, ip: str) -> dict[str, Any]:
         log.debug("calling forecaster", ip=ip)
         assert self.stub is not None, "the app's lifespan opens the channel"

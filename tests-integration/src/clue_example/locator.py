@@ -57,7 +57,6 @@ class LocatorService(locator_pb2_grpc.LocatorServicer):  # type: ignore[misc]  #
     def __init__(self, source: GeoSource) -> None:
         self.source = source
 
-    @debug.log_payloads()
     def Locate(  # noqa: N802 (gRPC method name)
         self, request: locator_pb2.LocateRequest, context: grpc.ServicerContext
     ) -> locator_pb2.Location:
@@ -91,6 +90,7 @@ def serve(port: int, source: GeoSource, probes: health.Probes, *, workers: int =
         server_interceptor(),  # type: ignore[no-untyped-call]
         log.GrpcServerInterceptor(call_log_func=log.info),
         debug.GrpcServerInterceptor(),
+        debug.PayloadGrpcServerInterceptor(),  # after the switch, as clue-debug says
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=interceptors)
     locator_pb2_grpc.add_LocatorServicer_to_server(LocatorService(source), server)
