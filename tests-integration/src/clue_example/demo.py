@@ -247,15 +247,11 @@ def render_report(report: Mapping[str, Any]) -> str:
                 f"{e['lines']:,} / {_size(e['bytes'])}",
             )
         )
-    health = "  ".join(
-        f"{name} {'READY' if h.get('ready') else 'NOT READY'}"
-        + (
-            " (" + ", ".join(f"{d} {s}" for d, s in h.get("status", {}).items()) + ")"
-            if h.get("status")
-            else ""
-        )
+    health = [
+        f"{name:12}{'ready' if h.get('ready') else 'NOT READY':10}"
+        + ", ".join(f"{dep} {state}" for dep, state in h.get("status", {}).items())
         for name, h in report["health"].items()
-    )
+    ]
     verdict = "PASS" if full["pct"] == 100.0 and clean["wrote_anything"] == 0 else "FAIL"
     w = 46  # width of the labels of the summary lines
     lines = [
@@ -284,7 +280,7 @@ def render_report(report: Mapping[str, Any]) -> str:
         f"({traces['exported_per_s']:.2f}/s; {traces['error_promoted']:,} of "
         f"{traces['failed_unsampled']:,} unsampled failures promoted)",
         f"{'spans received':{w}}{traces['spans_received']:,}",
-        f"{'health':{w}}{health}",
+        *(f"{'health' if i == 0 else '':{w}}{line}" for i, line in enumerate(health)),
         "=" * 72,
         f"verdict: {verdict}",
     ]

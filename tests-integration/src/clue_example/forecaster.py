@@ -18,7 +18,6 @@ from typing import Any
 
 import grpc
 import requests
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
@@ -118,13 +117,11 @@ class ForecasterService(forecaster_pb2_grpc.ForecasterServicer):  # type: ignore
     ) -> AsyncIterator[forecaster_pb2.HourlyReply]:
         """Answer each requested hour, each message in its sender's trace context."""
         cache: dict[str, Location] = {}
-        async for ctx, msg in interceptors.aiter_with_context(request_iterator):
-            token = otel_context.attach(ctx)
-            try:
-                with _tracer.start_as_current_span("forecaster.hourly"), log.context():
-                    reply = await self._hour(msg, cache)
-            finally:
-                otel_context.detach(token)
+        # Each message's trace context is current while it is handled; each message
+        # gets its own span and its own log context (its own buffer).
+        async for _, msg in interceptors.aiter_with_context(request_iterator):
+            with _tracer.start_as_current_span("forecaster.hourly"), log.context():
+                reply = await self._hour(msg, cache)
             if reply is None:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "hourly forecast failed")
                 return  # abort raises; this is for the type checker
