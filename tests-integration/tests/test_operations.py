@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from clue.otel.testing import OTLPReceiver
+from clue_example.analysis import FAILURE_PATH
 from clue_example.harness import new_traceparent, wait_for
 from clue_example.launcher import HttpReply, System, http_get
 
@@ -158,3 +160,26 @@ def test_go_pprof_reads_a_cpu_profile_of_a_running_service(
     assert out.returncode == 0, out.stderr
     assert "flat%" in out.stdout
     assert ".py" in out.stdout or "python" in out.stdout.lower(), out.stdout[:2000]
+
+
+def test_a_failing_collector_changes_nothing_for_requests(
+    healthy: System, receiver: OTLPReceiver, logs: Any
+) -> None:
+    """While the collector refuses every export, requests are served and failures logged."""
+    refused_before = sum(not r.accepted for r in receiver.requests())
+    receiver.fail()
+    try:
+        # A traced request: its spans are exported, and refused.
+        header, _, _ = new_traceparent(sampled=True)
+        traced = http_get(
+            healthy.front_url + "/forecast/198.51.100.60", headers={"traceparent": header}
+        )
+        assert traced.status == 200
+        status, trace_id = _untraced(healthy, "/forecast/203.0.113.60")
+        assert status == 502
+        for name, expected in FAILURE_PATH.items():
+            logs.wait_messages(name, trace_id, expected)
+        receiver.wait_for_requests(refused_before + 1, timeout=15.0, accepted=False)
+    finally:
+        receiver.recover()
+    assert http_get(healthy.front_url + "/forecast/198.51.100.61").status == 200
