@@ -16,7 +16,6 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TextIO
@@ -30,7 +29,6 @@ __all__ = [
     "RequestRecord",
     "plan_paths",
     "run_load",
-    "summarize",
 ]
 
 GOOD_PREFIX = "198.51.100."  # TEST-NET-2: resolves
@@ -224,13 +222,3 @@ class Progress:
         )
         self.stream.write("\r" + line if self._tty else line + "\n")
         self.stream.flush()
-
-
-def summarize(records: Sequence[RequestRecord]) -> dict[str, int]:
-    """Counts of served, failed and traced requests."""
-    return {
-        "sent": len(records),
-        "served": sum(r.ok for r in records),
-        "failed": sum(not r.ok for r in records),
-        "traced": sum(r.sampled for r in records),
-    }
