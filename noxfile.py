@@ -191,6 +191,9 @@ def _install_everything(session: nox.Session) -> None:
 def integration(session: nox.Session) -> None:
     """The end-to-end harness: real servers, a real OTLP receiver, the example system."""
     _install_everything(session)
+    session.install("mypy")
+    with session.chdir(ROOT / "tests-integration"):
+        session.run("mypy", "src/clue_example", "tests")
     session.run(
         "python", "-m", "pytest", str(ROOT / "tests-integration" / "tests"),
         "--import-mode=importlib", "-p", "no:cacheprovider", *session.posargs,

@@ -20,6 +20,7 @@ The algorithm (also written down in the README):
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -110,8 +111,14 @@ class AdaptiveSampler(Sampler):
         self._description = (
             f"Adaptive{{maxSamplingRate:{max_sampling_rate},sampleSize:{sample_size}}}"
         )
-        # Window state: decisions counted since the window started, and when.
-        self._count = 0
+        # Window state. Decisions are numbered by an itertools counter (``next()`` on it
+        # is atomic under the GIL), so the common decision takes no lock: the lock is
+        # taken only to roll a window over and to spend a token, both rare. A lock on
+        # every decision made threads sharing the sampler convoy behind it (5x slower
+        # with 4 threads on 2 cores).
+        self._seq = itertools.count()
+        self._window_n = 0  # number of the window's first decision
+        self._next_roll = 0  # number of the decision that rolls the window over
         self._window_start: float | None = None
         self._rate = 0.0
         self._bound = _ID_SPACE  # p * 2**64; p = 1 until the first estimate
@@ -152,11 +159,22 @@ class AdaptiveSampler(Sampler):
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
         """Decide whether a new trace is sampled (see the class docstring)."""
-        # Hot path: one clock read, one lock, a few float operations.
+        # Hot path: one clock read, one atomic count, one comparison; a lock only when
+        # the window rolls over or the draw selects the trace.
         try:
             now = self._clock()
+            n = next(self._seq)
+            # Roll over without waiting: if another thread holds the lock, it is rolling
+            # (or spending a token) and a later decision retries, as n stays past the mark.
+            if n >= self._next_roll and self._lock.acquire(blocking=False):
+                try:
+                    self._roll(now, n)
+                finally:
+                    self._lock.release()
+            if (trace_id & _ID_MASK) >= self._bound:
+                return _DROP
             with self._lock:
-                sampled = self._decide(now, trace_id)
+                sampled = self._take_token(now)
         except Exception:  # a broken injected clock must not break the application
             return _DROP
         if not sampled:
@@ -167,25 +185,28 @@ class AdaptiveSampler(Sampler):
         """``Adaptive{maxSamplingRate:N,sampleSize:M}``."""
         return self._description
 
-    def _decide(self, now: float, trace_id: int) -> bool:
-        # Called with the lock held.
+    def _roll(self, now: float, n: int) -> None:
+        # Called with the lock held, for decision number ``n``.
         if self._window_start is None:
             self._window_start = now
             self._last_refill = now
-        elif self._count >= self._sample_size:
+        elif n >= self._next_roll:  # not already rolled by another thread
             elapsed = now - self._window_start
             if elapsed > 0:
-                self._rate = self._count / elapsed
+                self._rate = (n - self._window_n) / elapsed
                 p = self._max_rate / self._rate
                 self._bound = _ID_SPACE if p >= 1 else int(p * _ID_SPACE)
             else:  # a whole window at one instant: the rate is unbounded
                 self._rate = math.inf
                 self._bound = 0
             self._window_start = now
-            self._count = 0
-        self._count += 1
-        if (trace_id & _ID_MASK) >= self._bound:
-            return False
+        else:
+            return
+        self._window_n = n
+        self._next_roll = n + self._sample_size
+
+    def _take_token(self, now: float) -> bool:
+        # Called with the lock held, for a trace the draw selected.
         last = self._last_refill
         if last is not None and now > last:
             self._tokens = min(self._capacity, self._tokens + (now - last) * self._refill)
