@@ -39,27 +39,20 @@ _time_ns = time.time_ns
 _SKIP_PREFIXES = ("clue.log", "structlog", "logging")
 
 
-class _Switch:
-    """How the hot path decides whether buffering is disabled for an entry."""
-
-    # None: the default switch (a sampled current span), inlined below for speed;
-    # otherwise the user's predicate from ``configure(disable_buffering=...)``.
-    custom: Callable[[], bool] | None = None
-    # Whether key/value functions or the call site must be captured.
-    has_extra = False
-
-
-switch = _Switch()
-# Neither a custom switch nor extras: the common case, read by the hot path as a global.
+# Neither a custom buffering switch nor extras: the common case. A cache of ``state``
+# that the hot path reads as a module global (the cheapest read there is);
+# ``sync_switch()`` refreshes it whenever ``state`` changes.
 _plain = True
 
 
-def set_switch(custom: Callable[[], bool] | None, has_extra: bool) -> None:
-    """Install the buffering switch and extras chosen by ``configure``."""
+def sync_switch() -> None:
+    """Refresh the hot path's view of ``state`` (after ``configure`` or a test reset)."""
     global _plain  # noqa: PLW0603 - a module global is the cheapest read on the hot path
-    switch.custom = custom
-    switch.has_extra = has_extra
-    _plain = custom is None and not has_extra
+    _plain = state.disable_buffering is is_tracing and not _has_extra()
+
+
+def _has_extra() -> bool:
+    return bool(state.funcs) or state.file_location
 
 
 _CAPTURE = _MUTABLE | {bool}
@@ -107,7 +100,7 @@ def _buffer_slow(
     kv: dict[str, Any],
 ) -> bool:
     # The buffered path with a custom switch or extras; False when buffering is off.
-    tracing, extra = _slow_switch(switch)
+    tracing, extra = _slow_switch()
     if tracing:
         return False
     buf.append((_time_ns(), level, msg, _snapshot_args(args), _capture(kv), ctx.bound, extra))
@@ -135,17 +128,18 @@ def _capture(kv: dict[str, Any]) -> dict[str, Any]:
     return kv
 
 
-def _slow_switch(sw: _Switch) -> tuple[bool, list[tuple[str, Any]] | None]:
-    if sw.custom is None:
-        tracing = is_tracing()
-    else:
-        try:
-            tracing = bool(sw.custom())
-        except Exception:
-            tracing = False
-    if tracing:
+def buffering_disabled() -> bool:
+    """The configured buffering switch, guarded: a failing predicate keeps buffering on."""
+    try:
+        return bool(state.disable_buffering())
+    except Exception:  # a failing user predicate keeps buffering on
+        return False
+
+
+def _slow_switch() -> tuple[bool, list[tuple[str, Any]] | None]:
+    if buffering_disabled():
         return True, None
-    return False, _extra() if sw.has_extra else None
+    return False, _extra() if _has_extra() else None
 
 
 debug = _make_debug()
@@ -295,7 +289,7 @@ def emit_now(
         if "exc_info" in kv:
             kv = _capture_exc_info(kv)
         bound = ctx.bound if ctx is not None else root.bound
-        extra = _extra() if switch.has_extra else None
+        extra = _extra() if _has_extra() else None
         entry = build_entry((_time_ns(), level, msg, args, kv, bound, extra), head, tail)
         for sink in state.sinks:
             sink.write([sink.render(entry)])
@@ -417,7 +411,7 @@ def _split_args(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[tuple[str,
 def _percent(msg: str, args: tuple[Any, ...]) -> str:
     try:
         return msg % args
-    except Exception:
+    except Exception:  # a bad format string still logs its arguments
         return msg + " " + " ".join(safe_str(a) for a in args)
 
 
@@ -454,7 +448,7 @@ def _exc_from(exc_info: Any) -> BaseException | None:
 def _traceback(exc: BaseException) -> Traceback:
     try:
         return Traceback("".join(traceback.format_exception(exc)).rstrip("\n"))
-    except Exception:
+    except Exception:  # a hostile exception still logs its type
         return Traceback(f"{type(exc).__name__}: <traceback unavailable>")
 
 

@@ -24,7 +24,6 @@ class State:
         "disable_buffering",
         "file_location",
         "funcs",
-        "has_extra",
         "max_buffered",
         "sinks",
     )
@@ -35,7 +34,6 @@ class State:
         self.disable_buffering: Callable[[], bool] = is_tracing
         self.funcs: tuple[KeyValueFunc, ...] = ()
         self.file_location = False
-        self.has_extra = False
         self.max_buffered = 1000
 
 
@@ -102,13 +100,9 @@ def configure(
     state.disable_buffering = disable_buffering or is_tracing
     state.funcs = fns
     state.file_location = file_location
-    state.has_extra = bool(fns) or file_location
-    from clue.log._api import set_switch
+    from clue.log._api import sync_switch
 
-    set_switch(
-        disable_buffering if disable_buffering not in (None, is_tracing) else None,
-        state.has_extra,
-    )
+    sync_switch()
     state.max_buffered = max_buffered
     _format.limits.max_size = max_size
 

@@ -190,7 +190,7 @@ def snapshot(v: Any) -> Any:
             return set(v) if len(v) <= cap else set(list(v)[:cap])
         if t is bytearray:
             return bytes(v)
-    except Exception:
+    except Exception:  # mutated concurrently: keep the object itself
         return v
     return v
 

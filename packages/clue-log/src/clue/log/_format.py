@@ -245,7 +245,7 @@ def safe_str(v: object) -> str:
         pass
     try:
         return repr(v)
-    except Exception:
+    except Exception:  # hostile __repr__ too
         return f"<unprintable {type(v).__name__}>"
 
 

@@ -47,7 +47,7 @@ class Sink:
         if self._tty[0] is not stream:
             try:
                 tty = bool(stream.isatty())
-            except Exception:
+            except Exception:  # a stream without a working isatty is not a terminal
                 tty = False
             self._tty = (stream, tty)
         return format_terminal if self._tty[1] else format_text

@@ -43,7 +43,7 @@ class StdlibHandler(logging.Handler):
                 if exc is not None:
                     kv["exc_info"] = exc
                 _api._FNS[level](msg, **kv)
-        except Exception:
+        except Exception:  # logging's own error reporting, never a raise
             self.handleError(record)
 
 

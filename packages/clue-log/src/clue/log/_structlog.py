@@ -133,7 +133,7 @@ def _interpolate(event: Any, args: tuple[Any, ...]) -> Any:
         args = args[0]  # type: ignore[assignment]
     try:
         return event % args
-    except Exception:
+    except Exception:  # a bad format string still logs its arguments
         return f"{event} {args!r}"
 
 
@@ -200,7 +200,7 @@ class BufferingProcessor:
             err = _api._exc_from(exc) if exc else None
             record_error(err, event_dict.get("event"))
             return event_dict
-        if ctx is None or ctx.buf is None or state.disable_buffering():
+        if ctx is None or ctx.buf is None or _api.buffering_disabled():
             return event_dict
         if event_dict.get("exc_info"):
             exc = _api._exc_from(event_dict["exc_info"])
@@ -249,7 +249,7 @@ class _ChainRecord:
                 ev = proc(self.logger, self.method_name, ev)
         except DropEvent:
             return
-        except Exception:
+        except Exception:  # a failing processor must not break the flush
             return
         args: tuple[Any, ...]
         kw: dict[str, Any]

@@ -41,7 +41,7 @@ def sampled(span: Any) -> bool:
     """Whether a span object's context has the sampled flag (never raises)."""
     try:
         return bool(span.get_span_context().trace_flags & 1)
-    except Exception:
+    except Exception:  # a foreign span object must not break logging
         return False
 
 
@@ -85,7 +85,7 @@ def span() -> list[tuple[str, str]]:
             (_keys.TRACE_ID_KEY, format(sc.trace_id, "032x")),
             (_keys.SPAN_ID_KEY, format(sc.span_id, "016x")),
         ]
-    except Exception:
+    except Exception:  # a foreign span object must not break logging
         return []
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 
 from clue.log import _format
-from clue.log._api import set_switch, switch
+from clue.log._api import sync_switch
 from clue.log._config import configure, state
 from clue.log._context import current, root
 from clue.log._entry import Entry
@@ -104,7 +104,7 @@ def reset() -> None:
     for name in State.__slots__:
         setattr(state, name, getattr(fresh, name))
     _format.limits.max_size = 1024
-    set_switch(None, False)
+    sync_switch()
     root.bound = ()
     current.set(None)
     structlog.reset_defaults()
@@ -116,17 +116,16 @@ def _save() -> tuple[Any, ...]:
         _format.limits.max_size,
         root.bound,
         structlog.get_config(),
-        (switch.custom, switch.has_extra),
     )
 
 
 def _restore(saved: tuple[Any, ...]) -> None:
-    fields, max_size, bound, sl_config, sw = saved
+    fields, max_size, bound, sl_config = saved
     for name, value in fields.items():
         setattr(state, name, value)
     _format.limits.max_size = max_size
     root.bound = bound
-    set_switch(*sw)
+    sync_switch()
     structlog.configure(**sl_config)
 
 
