@@ -17,6 +17,8 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from clue.log._config import state
+from clue.log._format import limits
+from clue.log._kv import KV
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -161,8 +163,6 @@ def bind(*fielders: Any, **kv: Any) -> None:
 
 def pairs_of(obj: Any) -> list[tuple[str, Any]]:
     """Key/value pairs of a ``KV``, a mapping, or an iterable of pairs."""
-    from clue.log._kv import KV
-
     if isinstance(obj, KV):
         return [(obj.k, obj.v)]
     if isinstance(obj, dict):
@@ -177,8 +177,6 @@ _MUTABLE = frozenset({list, dict, set, bytearray})
 
 def snapshot(v: Any) -> Any:
     """A shallow copy of a mutable container, capped so a huge one costs little."""
-    from clue.log._format import limits
-
     cap = limits.max_size + 1
     t = type(v)
     try:
