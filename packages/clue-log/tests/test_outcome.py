@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -229,3 +230,164 @@ def test_wsgi_error_after_write_is_reraised() -> None:
         with pytest.raises(RuntimeError, match="late boom"):
             log.WSGIMiddleware(app)({"REQUEST_METHOD": "GET", "PATH_INFO": "/"}, start_response)
         assert logs.messages.count("unhandled exception") == 1
+
+
+# Where a WSGI app can fail: before start_response, after it, after a write(), in the body
+# iterator before its first chunk, after an empty chunk, or after a non-empty chunk.
+FAIL_POINTS = ["call", "after_start", "after_write", "first_next", "after_empty", "mid_body"]
+
+
+class _Pep3333Server:
+    """What a WSGI server does: headers go out with the first write or non-empty chunk;
+    start_response with exc_info after that re-raises; an exception escaping before the
+    headers went out is answered with the server's own 500 (without a request id)."""
+
+    def __init__(self) -> None:
+        self.status: str | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.sent = False
+        self.body = b""
+        self.server_500 = False
+        self.escaped: BaseException | None = None
+
+    def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
+        if exc_info is not None and self.sent:
+            raise exc_info[1].with_traceback(exc_info[2])
+        self.status, self.headers = status, list(headers)
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        self.sent = True
+        self.body += data
+
+    def run(self, app: Any) -> None:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/x", "REMOTE_ADDR": "127.0.0.1"}
+        body: Any = None
+        try:
+            body = app(environ, self.start_response)
+            for chunk in body:
+                if chunk:
+                    self.write(chunk)
+        except Exception as exc:
+            self.escaped = exc
+            if not self.sent:
+                self.server_500 = True
+                self.status, self.headers = "500 Internal Server Error", []
+        finally:
+            if body is not None:
+                body.close()
+
+
+def _failing_app(point: str) -> Any:
+    def body() -> Iterator[bytes]:
+        log.info("streaming")
+        if point == "first_next":
+            raise RuntimeError("boom")
+        yield b""
+        if point == "after_empty":
+            raise RuntimeError("boom")
+        yield b"part"
+        raise RuntimeError("boom")  # mid_body
+
+    def app(environ: Any, start_response: Any) -> Any:
+        log.info("handling")
+        if point == "call":
+            raise RuntimeError("boom")
+        write = start_response("200 OK", [("Content-Length", "4")])
+        if point == "after_start":
+            raise RuntimeError("boom")
+        if point == "after_write":
+            write(b"part")
+            raise RuntimeError("boom")
+        return body()
+
+    return app
+
+
+@settings(max_examples=60, deadline=None)
+@given(point=st.sampled_from(FAIL_POINTS), mode=st.sampled_from(["print", "info"]))
+def test_wsgi_failure_anywhere(point: str, mode: str) -> None:
+    """Wherever a WSGI app fails, the exception is logged once with the buffered context
+    before it, the request ends once, and while nothing was sent the client gets the
+    middleware's 500 with the request id (the exception does not reach the server)."""
+    server = _Pep3333Server()
+    with capture(log.format_json) as logs:
+        server.run(log.WSGIMiddleware(_failing_app(point), **_options(None, mode)))
+        dicts = logs.dicts()
+    msgs = [d["msg"] for d in dicts]
+    assert msgs.count("unhandled exception") == 1
+    assert msgs.count("end") == 1
+    assert msgs.index("handling") < msgs.index("unhandled exception")
+    assert len({d["request_id"] for d in dicts}) == 1
+    answered = point in ("call", "after_start", "first_next", "after_empty")
+    if answered:
+        assert server.escaped is None
+        assert server.status == "500 Internal Server Error"
+        assert dict(server.headers)["X-Request-Id"] == dicts[0]["request_id"]
+        assert server.body == b"Internal Server Error"
+        (end,) = [d for d in dicts if d["msg"] == "end"]
+        assert (end["level"], end["http.status"]) == ("error", 500)
+    else:
+        assert isinstance(server.escaped, RuntimeError)
+        assert not server.server_500
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    point=st.sampled_from(["before_start", "after_start", "mid_body"]),
+    mode=st.sampled_from(["print", "info"]),
+)
+def test_asgi_failure_anywhere(point: str, mode: str) -> None:
+    """Wherever an ASGI app fails, the exception is logged once after the buffered context,
+    the request ends once, the exception reaches the server, and when nothing was sent the
+    middleware's 500 carries the request id."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        log.info("handling")
+        if point == "before_start":
+            raise RuntimeError("boom")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        if point == "mid_body":
+            await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        raise RuntimeError("boom")
+
+    escaped: list[BaseException] = []
+
+    async def call() -> list[dict[str, Any]]:
+        try:
+            return await _call_asgi_raising(log.ASGIMiddleware(app, **_options(None, mode)))
+        except RuntimeError as exc:
+            escaped.append(exc)
+            return _SENT
+
+    with capture(log.format_json) as logs:
+        _SENT.clear()
+        sent = asyncio.run(call())
+        dicts = logs.dicts()
+    msgs = [d["msg"] for d in dicts]
+    assert msgs.count("unhandled exception") == 1
+    assert msgs.count("end") == 1
+    assert msgs.index("handling") < msgs.index("unhandled exception")
+    assert len(escaped) == 1  # servers expect the exception
+    headers = dict(sent[0]["headers"])
+    assert headers[b"x-request-id"].decode() == dicts[0]["request_id"]
+    if point == "before_start":
+        assert sent[0]["status"] == 500
+        assert sent[1]["body"] == b"Internal Server Error"
+        (end,) = [d for d in dicts if d["msg"] == "end"]
+        assert (end["level"], end["http.status"]) == ("error", 500)
+
+
+_SENT: list[dict[str, Any]] = []
+
+
+async def _call_asgi_raising(app: Any) -> list[dict[str, Any]]:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        _SENT.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": [], "query_string": b""}
+    await app(scope, receive, send)
+    return _SENT

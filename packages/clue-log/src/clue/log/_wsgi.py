@@ -66,10 +66,10 @@ class WSGIMiddleware:
     flushes the request's buffer; when no byte of the response was sent yet, the
     middleware answers ``500 Internal Server Error`` itself through ``start_response``
     with ``exc_info`` (PEP 3333's error pattern), carrying the request's
-    ``X-Request-Id`` -- a server's own 500 would not. Once the response has started, or
-    for an exception raised while the body is iterated, the exception is re-raised for
-    the server to cut the response. A body closed before its end (a client gone away) is
-    not an error.
+    ``X-Request-Id`` -- a server's own 500 would not; that holds too for a body iterator
+    that raises before its first non-empty chunk. Once the response has started, the
+    exception is re-raised for the server to cut the response. A body closed before its
+    end (a client gone away) is not an error.
 
     Args:
         app: the WSGI application to wrap.
@@ -202,6 +202,7 @@ class _Exchange:
             if self._sent or not self.answer_error(exc):
                 self.fail(exc)
                 raise
+            self._body = [_ERROR_TEXT]
         except BaseException as exc:
             self.fail(exc)
             raise
@@ -222,7 +223,6 @@ class _Exchange:
         except Exception:
             self._logged = True
             return False
-        self._body = [_ERROR_TEXT]
         return True
 
     def start_response(
@@ -281,9 +281,18 @@ class _Exchange:
             chunk = next(it)
         except StopIteration:
             raise
+        except Exception as exc:
+            if self._sent or not self.answer_error(exc):
+                self.fail(exc)
+                raise
+            # Nothing was sent yet: the middleware's 500 replaces the rest of the body.
+            self._it = iter(())
+            chunk = _ERROR_TEXT
         except BaseException as exc:
             self.fail(exc)
             raise
+        if chunk:
+            self._sent = True  # the server sends the headers with the first non-empty chunk
         self.bytes += len(chunk)
         return chunk
 
