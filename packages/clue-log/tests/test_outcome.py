@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -391,3 +392,32 @@ async def _call_asgi_raising(app: Any) -> list[dict[str, Any]]:
     scope = {"type": "http", "method": "GET", "path": "/x", "headers": [], "query_string": b""}
     await app(scope, receive, send)
     return _SENT
+
+
+@pytest.mark.parametrize("name", ["django.request", "flask.app", "uvicorn.error"])
+def test_framework_error_record_flushes_the_request(name: str) -> None:
+    """An ERROR record a framework logs inside a request (through StdlibHandler) writes the
+    request's buffered context and the record's traceback, whatever the status."""
+    logger = logging.getLogger(name)
+    handler = log.StdlibHandler()
+    logger.addHandler(handler)
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        log.info("handling")
+        try:
+            raise KeyError("order-7")
+        except KeyError:
+            logger.error("Internal Server Error: /x", exc_info=True)
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    try:
+        with capture(log.format_json) as logs:
+            _call_wsgi(log.WSGIMiddleware(app, request_log_func=log.info))
+            dicts = logs.dicts()
+    finally:
+        logger.removeHandler(handler)
+    assert [d["msg"] for d in dicts] == ["start", "handling", "Internal Server Error: /x", "end"]
+    assert dicts[2]["logger"] == name
+    assert "KeyError: 'order-7'" in dicts[2]["exception"]
+    assert len({d["request_id"] for d in dicts}) == 1
