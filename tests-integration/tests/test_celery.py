@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
 from clue import log
 from clue.log.testing import reset
@@ -120,10 +120,10 @@ def worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         _stop(proc)
 
 
-def _enqueue(worker: Worker, amount: int, rid: str) -> str:
-    """Enqueue ``charge(amount)`` from inside a request: a log context with ``rid`` and an
-    unsampled span (so the task buffers); return the request's trace id."""
-    tracer = TracerProvider(sampler=ALWAYS_OFF).get_tracer("front")
+def _enqueue(worker: Worker, amount: int, rid: str, *, sampled: bool = False) -> str:
+    """Enqueue ``charge(amount)`` from inside a request: a log context with ``rid`` and a
+    span, unsampled by default (so the task buffers); return the request's trace id."""
+    tracer = TracerProvider(sampler=ALWAYS_ON if sampled else ALWAYS_OFF).get_tracer("front")
     with log.context(), tracer.start_as_current_span("GET /checkout") as span:
         log.bind(request_id=rid)
         worker.tasks.charge.delay(amount)
@@ -180,3 +180,13 @@ def test_successful_task_writes_nothing(worker: Worker) -> None:
     _task_lines(worker, "req-last", 1)
     ok = {f"req-ok-{i}" for i in range(5)}
     assert [d for d in worker.lines() if d.get("request_id") in ok] == []
+
+
+def test_task_of_a_traced_request_writes_its_lines(worker: Worker) -> None:
+    """A task enqueued by a sampled request is traced like it: it writes its lines, in the
+    request's trace, even when it succeeds."""
+    trace_id = _enqueue(worker, 3, "req-traced", sampled=True)
+    lines = _task_lines(worker, "req-traced", 1)
+    assert [d["msg"] for d in lines] == ["start", "charging", "end"]
+    assert lines[2]["celery.state"] == "SUCCESS"
+    assert {d["trace_id"] for d in lines} == {trace_id}

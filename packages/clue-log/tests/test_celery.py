@@ -107,3 +107,20 @@ def test_bad_options(option: str, value: object) -> None:
 
     with pytest.raises(ValueError, match=option):
         clue.log.celery.install(**{option: value})
+
+
+def test_task_of_a_sampled_request_is_traced(app: Any) -> None:
+    """A task run within a sampled trace is traced: its lines are written as they come,
+    with the caller's trace id (an eager task keeps its caller's trace context)."""
+
+    @app.task(name="traced")
+    def traced() -> None:
+        log.info("inside")
+
+    tracer = TracerProvider(sampler=ALWAYS_ON).get_tracer("t")
+    with capture(log.format_json, funcs=[log.span]) as logs:
+        with tracer.start_as_current_span("request") as span:
+            traced.delay()
+        dicts = logs.dicts()
+    assert [d["msg"] for d in dicts] == ["start", "inside", "end"]
+    assert {d["trace_id"] for d in dicts} == {f"{span.get_span_context().trace_id:032x}"}

@@ -102,7 +102,9 @@ class _Handlers:
             return
         try:
             request = getattr(task, "request", None)
-            token = otel_context.attach(propagate.extract(request, getter=_GETTER))
+            # On top of the current context: an eager task (no headers) keeps its caller's.
+            current = otel_context.get_current()
+            token = otel_context.attach(propagate.extract(request, current, getter=_GETTER))
             cm = _context.context()
             cm.__enter__()
             with self.lock:
