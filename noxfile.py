@@ -201,6 +201,22 @@ def integration(session: nox.Session) -> None:
 
 
 @nox.session(python=DEFAULT_PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation site: built with warnings as errors, examples run, looked at."""
+    _install_everything(session)
+    session.install("sphinx>=8", "furo>=2024.8", "myst-parser>=4")
+    out = ROOT / "docs" / "_build"
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-q", "-b", "html", "-d", str(out / "doctrees"),
+        str(ROOT / "docs"), str(out / "html"),
+    )  # fmt: skip
+    session.run(
+        "python", "-m", "pytest", str(ROOT / "docs" / "tests"),
+        "--import-mode=importlib", "-p", "no:cacheprovider", *session.posargs,
+    )  # fmt: skip
+
+
+@nox.session(python=DEFAULT_PYTHON)
 def demo(session: nox.Session) -> None:
     """The main job: the example system under load, and its report."""
     _install_everything(session)
