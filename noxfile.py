@@ -236,6 +236,13 @@ def packaging(session: nox.Session) -> None:
         session.log(f"{wheel.name}: {len(names)} files, imports alone")
 
 
+@nox.session(python=DEFAULT_PYTHON)
+def release_check(session: nox.Session) -> None:
+    """Every distribution builds, renders on PyPI and ships only its own files; workflows lint."""
+    session.install("twine>=6", "check-jsonschema>=0.29", "zizmor>=1.0")
+    session.run("python", str(ROOT / "tools" / "release_check.py"))
+
+
 def _install_everything(session: nox.Session) -> None:
     wheels = _all_wheels(session)
     specs = [_spec(wheels[n], PACKAGES[n].extras) for n in PACKAGES]

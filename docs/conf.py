@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 project = "clue for Python"
 author = "the clue authors"
-copyright = "2026, the clue authors"  # noqa: A001 - Sphinx reads this name
+copyright = "2026, the clue authors"
 
 extensions = [
     "myst_parser",

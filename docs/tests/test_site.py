@@ -38,7 +38,12 @@ class _Links(HTMLParser):
                 continue
             if name == "id":
                 self.ids.add(value)
-            elif (tag, name) in {("a", "href"), ("link", "href"), ("img", "src"), ("script", "src")}:
+            elif (tag, name) in {
+                ("a", "href"),
+                ("link", "href"),
+                ("img", "src"),
+                ("script", "src"),
+            }:
                 self.links.append(value)
 
 
