@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from ._control import safe_debug_scope
+from ._control import PrivateDebugScope, safe_debug_scope
 from ._payload import Formatter, PayloadLogger
 from ._switch import DebugLogSwitch
 from ._trigger import Trigger
@@ -103,8 +103,20 @@ def _sync_debug_wrap(behavior: Behavior, _req_stream: bool, resp_stream: bool) -
     if resp_stream:
 
         def stream(request: Any, context: Any) -> Iterator[Any]:
-            with safe_debug_scope():
-                yield from behavior(request, context)
+            # grpc may close or drop this generator from another thread (a cancelled
+            # RPC): the scope lives in a private context, so it ends where it began.
+            scope = PrivateDebugScope()
+            responses = None
+            try:
+                responses = scope.run(behavior, request, context)
+                yield from scope.iterate(responses)
+            finally:
+                close = getattr(responses, "close", None)
+                try:
+                    if close is not None:
+                        scope.run(close)
+                finally:
+                    scope.close()
 
         return stream
 
