@@ -26,9 +26,13 @@ def _switch_case() -> tuple[Any, Callable[[], object]]:
     return switch._lock, child
 
 
+_TIMED: list[debug.DebugLogSwitch] = []  # turned off in the parent after the fork
+
+
 def _timer_case() -> tuple[Any, Callable[[], object]]:
     switch = debug.DebugLogSwitch()
     switch.turn_on(duration=3600)
+    _TIMED.append(switch)
 
     def child() -> None:  # the parent's timer thread is gone; the child has its own
         assert switch._timer is not None
@@ -99,4 +103,8 @@ def test_a_child_forked_while_a_lock_is_held_works_at_once(
     """The child neither hangs on a lock its parent's thread held nor sees the parent's
     timer or running profile."""
     lock, child = CASES[case]()
-    assert fork_while_held(lock, child) == 0
+    try:
+        assert fork_while_held(lock, child) == 0
+    finally:
+        while _TIMED:
+            _TIMED.pop().turn_off()
