@@ -322,6 +322,14 @@ def test_bad_allowed_hosts_raise(entry: object) -> None:
         debug.serve_admin(port=0, allowed_hosts=[entry])  # type: ignore[list-item]
 
 
+def test_adapt_of_a_router_that_checks_host_refuses_a_second_list() -> None:
+    """adapt(Mux(), allowed_hosts=...) would silently ignore the list: it raises."""
+    mux = debug.Mux()
+    assert debug.adapt(mux) is mux
+    with pytest.raises(ValueError, match="allowed_hosts"):
+        debug.adapt(mux, allowed_hosts=["x.example"])
+
+
 def test_wildcards_allow_subdomains_and_any_host() -> None:
     """'.name' allows the name and its subdomains; '*' allows any Host."""
     mux = debug.Mux(allowed_hosts=[".corp.example"])

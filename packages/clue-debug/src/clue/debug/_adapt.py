@@ -44,7 +44,15 @@ def adapt(app: object, *, allowed_hosts: Iterable[str] | None = None) -> Router:
     """
     policy = HostPolicy(allowed_hosts)
     if isinstance(app, Router):
-        return app if hasattr(app, "host_policy") else _HostChecked(app, policy)
+        if not hasattr(app, "host_policy"):
+            return _HostChecked(app, policy)
+        if allowed_hosts is not None:
+            msg = (
+                "allowed_hosts: this router checks Host already; "
+                "pass allowed_hosts where it is created (Mux(allowed_hosts=...))"
+            )
+            raise ValueError(msg)
+        return app
     module = type(app).__module__.split(".")[0]
     if module == "flask" or hasattr(app, "add_url_rule"):
         return _FlaskRouter(app, policy)
