@@ -8,14 +8,14 @@ import asyncio
 import contextvars
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import flask
 import pytest
 
 from clue import debug
-from clue.debug._grpc import _sync_debug_wrap
+from clue.debug._grpc import _aio_debug_wrap, _sync_debug_wrap
 from clue.debug.testing import FakeLogControl
 
 
@@ -124,4 +124,39 @@ def test_a_grpc_response_stream_abandoned_mid_way(
     assert not control.debug_enabled()
     contextvars.copy_context().run(stream.close)
     assert seen == [True]
+    assert control.scopes_entered == 1
+
+
+async def test_an_aio_response_stream_closed_from_another_task(
+    control: FakeLogControl, no_warnings: list[dict[str, Any]]
+) -> None:
+    """A grpc.aio response stream advanced in one task and closed from another ends its
+    debug scope without a failure; each step of the handler runs with debug on, and the
+    caller's context never has it."""
+    seen: list[bool] = []
+    closed = asyncio.Event()
+
+    async def behavior(request: Any, context: Any) -> AsyncIterator[int]:
+        try:
+            for i in range(3):
+                seen.append(control.debug_enabled())
+                yield i
+        finally:
+            seen.append(control.debug_enabled())
+            closed.set()
+
+    stream = _aio_debug_wrap(behavior, False, True)(None, None)
+
+    async def step() -> int:
+        return await anext(stream)
+
+    async def close() -> None:
+        await stream.aclose()
+
+    assert await asyncio.create_task(step()) == 0
+    assert await asyncio.create_task(step()) == 1
+    assert not control.debug_enabled()
+    await asyncio.create_task(close(), context=contextvars.Context())
+    assert closed.is_set()
+    assert seen == [True, True, True]
     assert control.scopes_entered == 1

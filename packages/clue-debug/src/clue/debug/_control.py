@@ -12,12 +12,22 @@ plain structlog, and nothing else changes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import importlib.metadata
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol, TypeVar, runtime_checkable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+)
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import structlog
 
@@ -233,6 +243,25 @@ class PrivateDebugScope:
         """``fn(*args)`` in the private context."""
         return self._ctx.run(fn, *args)
 
+    async def arun(self, awaitable: Coroutine[Any, Any, _T]) -> _T:
+        """Await ``awaitable`` as a task of the private context (cancelled with the caller)."""
+        return await asyncio.get_running_loop().create_task(awaitable, context=self._ctx)
+
+    async def aiterate(self, iterable: AsyncIterable[_T]) -> AsyncGenerator[_T, None]:
+        """Iterate ``iterable``, each step a task of the private context."""
+        iterator: AsyncIterator[_T] = self._ctx.run(aiter, iterable)
+        try:
+            while True:
+                try:
+                    item = await self.arun(_await(anext(iterator)))
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await self.arun(_await(aclose()))
+
     def iterate(self, iterable: Iterable[_T]) -> Iterator[_T]:
         """Iterate ``iterable``, each step in the private context."""
         iterator = self._ctx.run(iter, iterable)
@@ -254,3 +283,7 @@ class PrivateDebugScope:
         if not self._closed:
             with contextlib.suppress(Exception):
                 self.close()
+
+
+async def _await(awaitable: Awaitable[_T]) -> _T:  # a coroutine for create_task
+    return await awaitable

@@ -152,9 +152,19 @@ def _aio_debug_wrap(behavior: Behavior, req_stream: bool, resp_stream: bool) -> 
     if inspect.isasyncgenfunction(behavior):
 
         async def agen(request: Any, context: Any) -> AsyncIterator[Any]:
-            with safe_debug_scope():
-                async for item in behavior(request, context):
+            # As for sync streams: the scope lives in a private context, each step of the
+            # handler runs in it, so whoever closes this generator (or the garbage
+            # collector's finalizer task) ends the scope where it began.
+            scope = PrivateDebugScope()
+            steps = scope.aiterate(scope.run(behavior, request, context))
+            try:
+                async for item in steps:
                     yield item
+            finally:
+                try:
+                    await steps.aclose()  # closes the handler's stream, in its context
+                finally:
+                    scope.close()
 
         return agen
     if inspect.iscoroutinefunction(behavior):
