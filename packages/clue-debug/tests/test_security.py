@@ -310,7 +310,7 @@ def test_a_plain_router_gets_the_default_host_policy(attack: Attack) -> None:
 
 
 @pytest.mark.parametrize(
-    "entry", ["", "evil.example:80", "http://x", "a b", "[::1]", 3, "*.", ".."]
+    "entry", ["", "evil.example:80", "http://x", "a b", "[::1]", 3, "*.", "..", "*corp", "**"]
 )
 def test_bad_allowed_hosts_raise(entry: object) -> None:
     """An allowed_hosts entry that is not a host name is a ValueError naming the option."""

@@ -21,7 +21,7 @@ re-pointed by another site's DNS."""
 
 # host[:port], IPv6 literals in brackets; the port may be empty (RFC 3986).
 _HOST_HEADER = re.compile(r"(?:\[(?P<ip6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::[0-9]{0,5})?")
-_ENTRY = re.compile(r"(?:\*|\*?\.?[a-z0-9_-][a-z0-9._-]*)")
+_ENTRY = re.compile(r"\*|(?:\*\.|\.)?[a-z0-9_-][a-z0-9._-]*")
 
 
 class HostPolicy:
