@@ -26,8 +26,8 @@ class _Global:
 
 
 def _cases(pingers: Any) -> dict[str, tuple[Any, Callable[[], object]]]:
-    sync_checker = Checker(pingers.sync("db"), cache_ttl=0)
-    aio_checker = Checker(pingers.aio("cache"), cache_ttl=0)
+    sync_checker = Checker(pingers.sync("db"), cache_ttl=0, timeout=10)
+    aio_checker = Checker(pingers.aio("cache"), cache_ttl=0, timeout=10)
     probes = Probes(sync_checker)
     servicer = HealthServicer(sync_checker)
     aio_checker.check()  # the background loop exists in the parent

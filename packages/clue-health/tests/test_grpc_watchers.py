@@ -22,7 +22,9 @@ def test_watchers_beyond_max_watchers_are_refused_and_check_answers(pingers) -> 
     """On a 16-thread sync server, 20 watchers leave Check answering: 4 (the default)
     are served, the others are refused with RESOURCE_EXHAUSTED at once."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=THREADS))
-    add_to_server(HealthServicer(Checker(pingers.sync("db")), watch_interval=30), server)
+    add_to_server(
+        HealthServicer(Checker(pingers.sync("db"), timeout=10), watch_interval=30), server
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -72,7 +74,9 @@ async def test_aio_watchers_hold_no_thread(pingers) -> None:
     """The aio servicer serves more watchers than a sync server has threads, every one
     of them, and Check still answers."""
     server = grpc.aio.server()
-    add_to_server(AioHealthServicer(Checker(pingers.sync("db")), watch_interval=30), server)
+    add_to_server(
+        AioHealthServicer(Checker(pingers.sync("db"), timeout=10), watch_interval=30), server
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
