@@ -38,7 +38,7 @@ def test_watchers_beyond_max_watchers_are_refused_and_check_answers(pingers) -> 
         assert outcomes.count(refused) == WATCHERS - 4
         assert stub.Check(request, timeout=5).status == SERVING
         # A freed slot is served again (once the cancelled stream has ended on the server).
-        calls[0].cancel()
+        calls[outcomes.index(SERVING)].cancel()  # one of the served streams
         deadline = time.monotonic() + 10
         while True:
             calls.append(stub.Watch(request, timeout=20))
