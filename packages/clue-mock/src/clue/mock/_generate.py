@@ -136,7 +136,7 @@ def _stale(sources: dict[Path, Target], empty: list[Target], files: dict[Path, s
 def _module(loader: Loader, source: Target, *, pytest: bool) -> str | None:
     module = loader.parse_file(source.module, source.path, source.root)
     reserved = {f"{stmt.name}Mock" for stmt in module.tree.body if isinstance(stmt, ast.ClassDef)}
-    imports = Imports(reserved, first_party=source.module.partition(".")[0])
+    imports = Imports(reserved, first_party=source.module.partition(".")[0], root=source.root)
     interfaces = find_interfaces(loader, module, imports)
     if not interfaces:
         return None

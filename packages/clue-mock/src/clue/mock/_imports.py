@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from clue.mock._layout import LINE
@@ -32,8 +33,11 @@ class Imports:
     classes) are never handed out.
     """
 
-    def __init__(self, reserved: set[str], *, first_party: str = "") -> None:
+    def __init__(
+        self, reserved: set[str], *, first_party: str = "", root: Path | None = None
+    ) -> None:
         self._first_party = first_party
+        self._root = root
         self._taken: set[str] = set(reserved)
         self._from: dict[tuple[str, str], _From] = {}
         self._plain: dict[str, tuple[list[str], bool]] = {}  # root -> (modules, typing_only)
@@ -120,7 +124,7 @@ class Imports:
             if top in sys.stdlib_module_names:
                 stdlib.append((key, text))
             else:
-                (first if top == self._first_party else other).append((key, text))
+                (first if self._is_first_party(top) else other).append((key, text))
 
         for root, (modules, only) in self._plain.items():
             if only == typing_only:
@@ -146,6 +150,14 @@ class Imports:
                     text = f"from {module} import {e.attr} as {e.local}"
                     put(module, _module_key(1, module, e.attr, e.local), text)
         return [[text for _, text in sorted(group)] for group in (stdlib, other, first) if group]
+
+    def _is_first_party(self, top: str) -> bool:
+        # Like isort and ruff: the source's own package, and any module or package that
+        # sits in the same source root.
+        if top == self._first_party:
+            return True
+        root = self._root
+        return root is not None and ((root / top).is_dir() or (root / f"{top}.py").is_file())
 
     def _free(self, preferred: str) -> str:
         candidates = [preferred, f"_{preferred.lstrip('_')}"]
