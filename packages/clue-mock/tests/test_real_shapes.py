@@ -25,6 +25,8 @@ from typing_extensions import Self
 class Cursor(Protocol):
     arraysize: int
 
+    def __init__(self, dsn: str) -> None: ...
+
     def execute(self, sql: str, /) -> None: ...
 
     def __eq__(self, other: object) -> bool: ...
@@ -47,6 +49,9 @@ class Stock(Protocol):
 
 
 class Tracer(abc.ABC):
+    @abc.abstractmethod
+    def __init__(self, name: str) -> None: ...
+
     @contextlib.contextmanager
     @abc.abstractmethod
     def span(self, name: str) -> Iterator[int]: ...

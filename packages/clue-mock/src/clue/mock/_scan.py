@@ -299,7 +299,9 @@ def _add_function(
             )
         return
     if name in _OWN:
-        if required:
+        # The mock's own ``__init__`` implements an abstract one; a trivial ``__new__`` in
+        # a Protocol is not abstract for type checkers.
+        if name != "__init__" and (abstract or (required and name != "__new__")):
             raise GenerationError(
                 f"{module.path}:{node.lineno}: cannot mock '{new.scope[0]}.{name}': "
                 f"a mock cannot take over {name}"
