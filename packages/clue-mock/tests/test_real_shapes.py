@@ -17,9 +17,17 @@ SHAPES = """\
 import abc
 import contextlib
 from collections.abc import Iterator
-from typing import Any, Protocol, final
+from typing import Any, Generic, Protocol, TypeVar, final
 
 from typing_extensions import Self
+
+KeyType = TypeVar("KeyType")
+ValueType = TypeVar("ValueType")
+
+
+class ARepositoryWhoseNameIsLongEnoughToWrap(abc.ABC, Generic[KeyType, ValueType]):
+    @abc.abstractmethod
+    def get(self, key: KeyType) -> ValueType: ...
 
 
 class Cursor(Protocol):
@@ -226,6 +234,25 @@ def test_unsupported_shapes_are_refused_at_their_place(tmp_path: Path, case: str
     assert message.startswith(f"{tmp_path / 'api.py'}:{offset + line}: cannot mock '{member}': ")
     assert reason in message
     assert not (tmp_path / "mocks").exists()
+
+
+@pytest.mark.parametrize("pytest_form", [False, True], ids=["default", "pytest"])
+def test_real_shapes_pass_ruff(shapes: Path, pytest_form: bool) -> None:
+    """Long class lines wrapped, docstrings within bounds: ruff has nothing to change."""
+    generate([shapes / "app"], pytest=pytest_form)
+    mocks = shapes / "app" / "mocks"
+    assert (
+        "class ARepositoryWhoseNameIsLongEnoughToWrapMock(\n" in (mocks / "shapes.py").read_text()
+    )
+    ruff = [sys.executable, "-m", "ruff"]
+    for command in (
+        [*ruff, "format", "--isolated", "--check", "--diff", str(mocks)],
+        [*ruff, "check", "--isolated", "--select", "E,W,F,I,B,C4,SIM,RUF,PIE,RET,N", str(mocks)],
+    ):
+        proc = subprocess.run(
+            command, cwd=shapes, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_an_import_that_cannot_be_recreated_names_its_member(tmp_path: Path) -> None:

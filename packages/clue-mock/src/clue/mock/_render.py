@@ -148,11 +148,12 @@ class _Renderer:
         if interface.class_params:
             any_ = self._imports.from_import("typing", "Any")
             returns += "[" + ", ".join(any_ for _ in interface.class_params) + "]"
+        doc = f"A ``{mock}`` failing the test at teardown if sequenced calls remain."
         return "\n".join(
             [
                 f"@{pytest}.fixture",
-                f"def {name}(request: {pytest}.FixtureRequest) -> {returns}:",
-                f'    """A ``{mock}`` failing the test at teardown if sequenced calls remain."""',
+                *wrap(f"def {name}(", [f"request: {pytest}.FixtureRequest"], f") -> {returns}:"),
+                *_docstring(doc, 4),
                 f"    return {mock}(request)",
             ]
         )
