@@ -4,6 +4,7 @@ or refused with a message naming the file, the line and the member."""
 from __future__ import annotations
 
 import importlib
+import random
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -289,6 +290,43 @@ def test_generated_imports_are_sorted_as_ruff_sorts_them(tmp_path: Path) -> None
     proc = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "I",
          str(tmp_path / "mocks")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _long_names_module(seed: int) -> str:
+    rng = random.Random(seed)
+    parts = ["import abc\nfrom typing import Protocol\n"]
+    for i in range(12):
+        parts.append(f"\n\nclass I{'x' * rng.randint(5, 70)}{i}(Protocol):\n")
+        for j in range(3):
+            name = f"m{'y' * rng.randint(1, 75)}{j}"
+            if rng.random() < 0.3:
+                parts.append(f"    @property\n    def {name}(self) -> int: ...\n")
+                continue
+            prefix = "async def" if rng.random() < 0.3 else "def"
+            keyword = ", *, flag: bool" if rng.random() < 0.5 else ""
+            returns = "None" if rng.random() < 0.3 else "str"
+            parts.append(f"    {prefix} {name}(self, a: int{keyword}) -> {returns}: ...\n")
+        if rng.random() < 0.5:
+            parts.append(f"    attr{'z' * rng.randint(1, 70)}: int\n")
+        if rng.random() < 0.3:
+            parts.append("    def __setattr__(self, name: str, value: int) -> None: ...\n")
+    return "".join(parts)
+
+
+@pytest.mark.parametrize("pytest_form", [False, True], ids=["default", "pytest"])
+def test_long_names_are_laid_out_as_ruff_lays_them_out(tmp_path: Path, pytest_form: bool) -> None:
+    """Names long enough to force every split (class lines, helpers, constructor, fixture):
+    ``ruff format`` finds nothing to change."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "long.py").write_text(_long_names_module(20261206))
+    generate([tmp_path / "app"], pytest=pytest_form)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--isolated", "--check", "--diff",
+         str(tmp_path / "app" / "mocks")],
         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -128,10 +128,10 @@ class _Renderer:
         if direct:
             assign = [
                 f"        self.{attr}: {mock_cls}",
-                f'        object.__setattr__(self, "{attr}", {mock_cls}("{mock}"))',
+                *split(f'object.__setattr__(self, "{attr}", {mock_cls}("{mock}"))', 8),
             ]
         else:
-            assign = [f'        self.{attr} = {mock_cls}("{mock}")']
+            assign = split(f'self.{attr} = {mock_cls}("{mock}")', 8)
         if not self._pytest:
             return ["    def __init__(self) -> None:", *assign]
         pytest = self._imports.module_import("pytest", ("pytest",), typing_only=False)
@@ -149,12 +149,15 @@ class _Renderer:
             any_ = self._imports.from_import("typing", "Any")
             returns += "[" + ", ".join(any_ for _ in interface.class_params) + "]"
         doc = f"A ``{mock}`` failing the test at teardown if sequenced calls remain."
+        returned = split(f"return {mock}(request)", 4)
+        if len(returned[0]) > LINE:  # even ``return Name(`` is too long: parenthesized
+            returned = ["    return (", *split(f"{mock}(request)", 8), "    )"]
         return "\n".join(
             [
                 f"@{pytest}.fixture",
                 *wrap(f"def {name}(", [f"request: {pytest}.FixtureRequest"], f") -> {returns}:"),
                 *_docstring(doc, 4),
-                f"    return {mock}(request)",
+                *returned,
             ]
         )
 
@@ -248,7 +251,7 @@ class _Renderer:
                     f"    def {helper}{type_params}(", ["self", f"fn: {callback}"], ") -> None:"
                 )
                 lines.extend(_docstring(doc, 8))
-                lines.append(f'        self.{attr}.{method}("{key}", fn)')
+                lines.extend(wrap(f"        self.{attr}.{method}(", [f'"{key}"', "fn"], ")"))
                 blocks.append(lines)
         return blocks
 
@@ -301,7 +304,7 @@ class _Renderer:
             type_params=target.sig.type_params,
             uses=set(),
         )
-        lines = [f"class {name}({protocol}{generic}):"]
+        lines = wrap(f"class {name}(", [f"{protocol}{generic}"], "):")
         lines.extend(
             wrap(
                 f"    def __call__{call.type_params}(",
