@@ -93,13 +93,17 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not manifest.is_file() or manifest.read_text() != wanted:
         for stale in cache.glob("*.whl"):
             stale.unlink()
+        # Downloaded aside, then moved in: a concurrent run never sees a partial wheel.
+        partial = tmp_path_factory.mktemp("download")
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-             "--dest", str(cache), *WHEELS],
+             "--dest", str(partial), *WHEELS],
             capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
         if proc.returncode != 0:
             pytest.fail(f"cannot download the corpus: {proc.stdout}{proc.stderr}")
+        for wheel in partial.glob("*.whl"):
+            os.replace(wheel, cache / wheel.name)
         manifest.write_text(wanted)
     tree = tmp_path_factory.mktemp("corpus")
     wheels = sorted(cache.glob("*.whl"))
