@@ -68,26 +68,29 @@ def find(name: str, path: list[Path]) -> Found | None:
 def module_name(file: Path, path: list[Path]) -> tuple[str, Path] | None:
     """The dotted name under which ``file`` is imported from ``path``, and its entry.
 
-    The first entry of ``path`` that contains ``file`` and from which the name
-    resolves back to ``file`` wins (so a shadowed module is not given a name that
-    imports something else). ``None`` when no entry does.
+    The regular packages around ``file`` (directories with ``__init__.py``) give the
+    innermost part of the name, as they always have; directories above them without
+    ``__init__.py`` are PEP 420 namespace packages, and the name goes up through them to
+    the first search path entry. The name must resolve back to ``file`` (a module
+    shadowed by an earlier entry has no name). ``None`` when no entry leads to ``file``.
     """
     file = file.resolve()
-    for root in path:
-        try:
-            relative = file.relative_to(root)
-        except ValueError:
-            continue
-        parts = list(relative.with_suffix("").parts)
-        if parts and parts[-1] == "__init__":
-            parts.pop()
-        if not parts or not all(part.isidentifier() for part in parts):
-            continue
-        name = ".".join(parts)
-        found = find(name, path)
-        if found is not None and found.origin is not None and found.origin.resolve() == file:
-            return name, root
-    return None
+    entries = set(path)
+    parts = [] if file.name == "__init__.py" else [file.stem]
+    root = file.parent
+    while (root / "__init__.py").is_file() and root.parent != root:
+        parts.insert(0, root.name)
+        root = root.parent
+    while root not in entries and root.parent != root:
+        parts.insert(0, root.name)
+        root = root.parent
+    if root not in entries or not parts or not all(part.isidentifier() for part in parts):
+        return None
+    name = ".".join(parts)
+    found = find(name, path)
+    if found is None or found.origin is None or found.origin.resolve() != file:
+        return None
+    return name, root
 
 
 def _find_in(part: str, locations: list[Path]) -> Found | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from clue.mock._finder import find, module_name, search_path
+from clue.mock._finder import find, search_path
 
 __all__ = ["Binding", "GenerationError", "Loader", "SourceModule", "canonical"]
 
@@ -178,8 +178,9 @@ class Loader:
         found = find(name, path)
         if found is None or found.origin is None or found.origin.suffix != ".py":
             return None
-        named = module_name(found.origin, path)
-        root = named[1] if named is not None else found.origin.parent
+        root = found.origin.parent  # the search path entry: one level up per dotted part
+        for _ in range(name.count(".") + found.is_package):
+            root = root.parent
         return found.origin, root
 
 
