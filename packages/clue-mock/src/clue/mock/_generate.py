@@ -25,7 +25,9 @@ def generate(
     """Generate typed mocks for every Protocol and ABC interface in ``targets``.
 
     Each source module with interfaces gets ``mocks/<module>.py`` next to it (and a
-    ``mocks/__init__.py``). Nothing is imported: modules are read with :mod:`ast`.
+    ``mocks/__init__.py``). Nothing is imported: modules are read with :mod:`ast` and
+    found on disk the way the import system would find them (namespace packages
+    included). Only files carrying the ``cmg`` header are ever overwritten.
     Mock modules that ``cmg`` generated earlier for a module that no longer has
     interfaces (or no longer exists) are removed.
 
@@ -43,7 +45,9 @@ def generate(
 
     Raises:
         GenerationError: naming each target that cannot be found, read or parsed,
-            and why; no file is written then.
+            each member that cannot be mocked (``file:line: cannot mock
+            'Interface.member': reason``) and each hand-written file that a mock
+            would overwrite; no file is written then.
 
     Example:
         ``generate(["src/shop/services.py"])`` writes ``src/shop/mocks/services.py``.
