@@ -9,6 +9,7 @@ a wheel (no workspace sources) and installed alone.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -22,7 +23,9 @@ WHEELS = ROOT / ".nox" / "_wheels"
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "tests", "packaging", "integration"]
+nox.options.sessions = [
+    "lint", "typecheck", "tests", "lowest", "packaging", "release_check", "integration", "docs",
+]  # fmt: skip
 nox.needs_version = ">=2025.2.9"
 
 
@@ -141,6 +144,60 @@ def tests(session: nox.Session, package: str) -> None:
         )  # fmt: skip
 
 
+@nox.session(python=PYTHONS[0])
+@nox.parametrize("package", [p.name for p in PACKAGES.values()])
+def lowest(session: nox.Session, package: str) -> None:
+    """Each package's tests against the lowest versions its metadata allows, oldest Python.
+
+    The package's own dependencies (with the extras its tests use) are pinned to the lowest
+    versions their ranges allow (uv's ``lowest-direct`` resolution); test tools and
+    transitive dependencies resolve as usual. The regular ``tests`` matrix covers the
+    newest versions available.
+    """
+    pkg = PACKAGES[package]
+    project = nox.project.load_toml(pkg.path / "pyproject.toml")["project"]
+    direct = list(project.get("dependencies", []))
+    for extra in pkg.test_extras:
+        direct += project.get("optional-dependencies", {}).get(extra, [])
+    wheel = _wheel_cached(session, pkg)
+    pins: list[str] = []
+    if direct:
+        with tempfile.TemporaryDirectory() as tmp:
+            reqs = Path(tmp) / "requirements.in"
+            reqs.write_text("\n".join(direct) + "\n")
+            out = session.run(
+                "uv", "pip", "compile", "-q", "--no-header", "--no-annotate",
+                "--resolution", "lowest-direct", "--python", str(Path(session.bin) / "python"),
+                str(reqs), external=True, silent=True,
+            )  # fmt: skip
+        names = {_req_name(r) for r in direct}
+        pins = [
+            line.strip()
+            for line in str(out).splitlines()
+            if "==" in line and _req_name(line.split("==")[0]) in names
+        ]
+    session.log(f"lowest versions: {', '.join(pins) or '(no dependencies)'}")
+    with tempfile.TemporaryDirectory() as tmp:
+        constraints = Path(tmp) / "constraints.txt"
+        constraints.write_text("\n".join(pins) + "\n")
+        session.install(
+            "--reinstall-package", pkg.name, "-c", str(constraints),
+            _spec(wheel, pkg.test_extras), *pkg.test_deps,
+        )  # fmt: skip
+        session.chdir(tmp)
+        session.run(
+            "python", "-m", "pytest", str(pkg.path / "tests"),
+            "--import-mode=importlib", "-p", "no:cacheprovider",
+            f"--rootdir={pkg.path}", "-c", str(pkg.path / "pyproject.toml"),
+            *session.posargs,
+        )  # fmt: skip
+
+
+def _req_name(requirement: str) -> str:
+    name = re.split(r"[\s\[<>=!~;]", requirement.strip(), maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 @nox.session(python=DEFAULT_PYTHON)
 def packaging(session: nox.Session) -> None:
     """Every wheel ships only clue/<name>/ and installs and imports alone."""
@@ -179,6 +236,13 @@ def packaging(session: nox.Session) -> None:
         session.log(f"{wheel.name}: {len(names)} files, imports alone")
 
 
+@nox.session(python=DEFAULT_PYTHON)
+def release_check(session: nox.Session) -> None:
+    """Every distribution builds, renders on PyPI and ships only its own files; workflows lint."""
+    session.install("twine>=6", "check-jsonschema>=0.29", "zizmor>=1.0")
+    session.run("python", str(ROOT / "tools" / "release_check.py"))
+
+
 def _install_everything(session: nox.Session) -> None:
     wheels = _all_wheels(session)
     specs = [_spec(wheels[n], PACKAGES[n].extras) for n in PACKAGES]
@@ -196,6 +260,22 @@ def integration(session: nox.Session) -> None:
         session.run("mypy", "src/clue_example", "tests")
     session.run(
         "python", "-m", "pytest", str(ROOT / "tests-integration" / "tests"),
+        "--import-mode=importlib", "-p", "no:cacheprovider", *session.posargs,
+    )  # fmt: skip
+
+
+@nox.session(python=DEFAULT_PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation site: built with warnings as errors, examples run, looked at."""
+    _install_everything(session)
+    session.install("sphinx>=8", "furo>=2024.8", "myst-parser>=4")
+    out = ROOT / "docs" / "_build"
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-q", "-b", "html", "-d", str(out / "doctrees"),
+        str(ROOT / "docs"), str(out / "html"),
+    )  # fmt: skip
+    session.run(
+        "python", "-m", "pytest", str(ROOT / "docs" / "tests"),
         "--import-mode=importlib", "-p", "no:cacheprovider", *session.posargs,
     )  # fmt: skip
 

@@ -130,11 +130,15 @@ def test_second_concurrent_profile_is_refused_at_once(served, http, poll) -> Non
     assert http(served + "/debug/pprof/profile?seconds=0.01").status == 200
 
 
-def test_duration_is_capped(served, http) -> None:
-    """seconds beyond max_seconds is capped, and the answer says by how much."""
+def test_duration_beyond_max_seconds_is_400(served, http) -> None:
+    """seconds beyond max_seconds answers 400 naming the limit; within it, the answer
+    says how long the profile ran."""
     mux = debug.Mux()
     debug.mount_pprof_handlers(mux, max_seconds=0.1, default_seconds=0.1)
     response = mux.dispatch(debug.Request("GET", "/debug/pprof/profile", query={"seconds": "3600"}))
+    assert response.status == 400
+    assert response.body == b"seconds must be a positive number of at most 0.1\n"
+    response = mux.dispatch(debug.Request("GET", "/debug/pprof/profile", query={"seconds": "0.1"}))
     assert response.status == 200
     assert dict(response.headers)["X-Clue-Profile-Seconds"] == "0.1"
 

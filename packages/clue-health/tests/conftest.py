@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import os
+import signal
 import socket
 import socketserver
 import struct
 import threading
 import time
+import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -352,3 +356,51 @@ async def call_asgi(
 def asgi() -> Callable[..., Any]:
     """``await asgi(app, path, method=..., headers=..., query=..., root_path=...)``."""
     return call_asgi
+
+
+def _fork_while_held(lock: Any, child: Callable[[], object], timeout: float = 30.0) -> int:
+    """Fork while another thread holds ``lock``; run ``child()`` in the child.
+
+    Returns the child's exit code: 0 when ``child()`` returned, 1 when it raised, -9 when
+    it hung past ``timeout`` (killed).
+    """
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            release.wait(timeout)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert held.wait(timeout)
+    with warnings.catch_warnings():  # 3.12+: forking a multi-threaded process warns
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: the holder thread does not exist here
+        code = 1
+        try:
+            child()
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    release.set()
+    holder.join(timeout)
+    deadline = time.monotonic() + timeout
+    while True:  # poll the child with a deadline
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return -9
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def fork_while_held() -> Callable[..., int]:
+    """``fork_while_held(lock, child) -> exit code``: fork while a thread holds ``lock``."""
+    return _fork_while_held

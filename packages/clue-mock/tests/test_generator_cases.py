@@ -156,7 +156,8 @@ class Odd(Protocol):
     with pytest.raises(GenerationError) as info:
         generate([tmp_path / "app"])
     assert str(info.value) == (
-        f"{tmp_path / 'app' / 'odd.py'}: cannot mock 'name': a property setter without a getter"
+        f"{tmp_path / 'app' / 'odd.py'}:6: cannot mock 'Odd.name': "
+        "a property setter without a getter"
     )
 
 

@@ -9,7 +9,6 @@ The gRPC names load grpc on first use only (extra ``clue-debug[grpc]``).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._adapt import adapt
@@ -64,20 +63,37 @@ __all__ = [
     "set_log_control",
 ]
 
-# The gRPC names import grpc: each loads its module on first access only.
+# Integrations on optional dependencies, imported on first use so that ``import clue.debug``
+# never imports grpcio: name -> (module, extra).
 _LAZY = {
-    "AioGrpcServerInterceptor": "_grpc",
-    "AioPayloadGrpcServerInterceptor": "_grpc",
-    "GrpcServerInterceptor": "_grpc",
-    "PayloadGrpcServerInterceptor": "_grpc",
-    "PayloadGrpcClientInterceptor": "_grpc_client",
-    "aio_payload_grpc_client_interceptors": "_grpc_client",
+    "AioGrpcServerInterceptor": ("_grpc", "grpc"),
+    "AioPayloadGrpcServerInterceptor": ("_grpc", "grpc"),
+    "GrpcServerInterceptor": ("_grpc", "grpc"),
+    "PayloadGrpcServerInterceptor": ("_grpc", "grpc"),
+    "PayloadGrpcClientInterceptor": ("_grpc_client", "grpc"),
+    "aio_payload_grpc_client_interceptors": ("_grpc_client", "grpc"),
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    msg = f"module {__name__!r} has no attribute {name!r}"
-    raise AttributeError(msg)
+    try:
+        module, extra = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"{__name__}.{module}")
+    except ImportError as exc:
+        raise ImportError(
+            f"clue.debug.{name} needs the {extra!r} extra: "
+            f"pip install 'clue-debug[{extra}]' ({exc})",
+            name=exc.name,
+        ) from exc
+    value = getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

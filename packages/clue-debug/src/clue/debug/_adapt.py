@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from ._guard import HostPolicy, host_refused
 from ._http import Handler, Request, Response, Router
 
 __all__ = ["adapt", "as_router"]
@@ -11,20 +13,26 @@ __all__ = ["adapt", "as_router"]
 _METHODS = ["GET", "HEAD", "POST"]
 
 
-def adapt(app: object) -> Router:
+def adapt(app: object, *, allowed_hosts: Iterable[str] | None = None) -> Router:
     """A ``Router`` that mounts debug endpoints as routes of ``app``.
 
     Supports Flask apps (and blueprints) and Starlette apps (FastAPI included). The
-    frameworks are imported only here, only when such an app is passed.
+    frameworks are imported only here, only when such an app is passed. The endpoints
+    mounted through it answer only requests whose ``Host`` is an IP address,
+    ``localhost`` or a name in ``allowed_hosts`` (DNS rebinding); the app's other routes
+    are not affected.
 
     Args:
         app: a ``flask.Flask`` or ``starlette.applications.Starlette`` (or a FastAPI app).
+        allowed_hosts: more names the debug endpoints answer to (``"name"``,
+            ``".name"`` for a domain and its subdomains, ``"*"`` for any).
 
     Returns:
         A router for ``mount_debug_log_enabler`` and ``mount_pprof_handlers``.
 
     Raises:
         TypeError: ``app`` is of no supported framework.
+        ValueError: an ``allowed_hosts`` entry is not a host name.
 
     Example:
         >>> import flask
@@ -34,14 +42,23 @@ def adapt(app: object) -> Router:
 
     .. versionadded:: 0.1.0
     """
+    policy = HostPolicy(allowed_hosts)
     if isinstance(app, Router):
+        if not hasattr(app, "host_policy"):
+            return _HostChecked(app, policy)
+        if allowed_hosts is not None:
+            msg = (
+                "allowed_hosts: this router checks Host already; "
+                "pass allowed_hosts where it is created (Mux(allowed_hosts=...))"
+            )
+            raise ValueError(msg)
         return app
     module = type(app).__module__.split(".")[0]
     if module == "flask" or hasattr(app, "add_url_rule"):
-        return _FlaskRouter(app)
+        return _FlaskRouter(app, policy)
     router = getattr(app, "router", app)
     if hasattr(router, "add_route"):
-        return _StarletteRouter(router)
+        return _StarletteRouter(router, policy)
     msg = (
         f"adapt: unsupported app {type(app).__qualname__!r}; pass a Flask or Starlette/FastAPI "
         "app, a clue.debug.Mux, or any object with handle(path, handler)"
@@ -50,16 +67,42 @@ def adapt(app: object) -> Router:
 
 
 def as_router(mux: object) -> Router:
-    """``mux`` itself when it is a ``Router``, else ``adapt(mux)``."""
-    return mux if isinstance(mux, Router) else adapt(mux)
+    """A router that checks ``Host``: ``mux`` when it does (``Mux``, ``adapt``), else
+    ``adapt(mux)`` (a plain ``Router`` gets the default host policy)."""
+    if isinstance(mux, Router) and hasattr(mux, "host_policy"):
+        return mux
+    return adapt(mux)
+
+
+def _host_checked(handler: Handler, policy: HostPolicy) -> Handler:
+    def checked(request: Request) -> Response:
+        if not policy.allows(request.headers.get("host")):
+            return host_refused()
+        return handler(request)
+
+    return checked
+
+
+class _HostChecked:
+    """A user's ``Router`` whose handlers check ``Host`` first."""
+
+    def __init__(self, router: Router, policy: HostPolicy) -> None:
+        self._router = router
+        self.host_policy = policy
+
+    def handle(self, path: str, handler: Handler) -> None:
+        self._router.handle(path, _host_checked(handler, self.host_policy))
 
 
 class _FlaskRouter:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, policy: HostPolicy) -> None:
         self._app = app
+        self.host_policy = policy
 
     def handle(self, path: str, handler: Handler) -> None:
         import flask
+
+        handler = _host_checked(handler, self.host_policy)
 
         def view() -> Any:
             req = flask.request
@@ -83,10 +126,12 @@ class _FlaskRouter:
 
 
 class _StarletteRouter:
-    def __init__(self, router: Any) -> None:
+    def __init__(self, router: Any, policy: HostPolicy) -> None:
         self._router = router
+        self.host_policy = policy
 
     def handle(self, path: str, handler: Handler) -> None:
+        handler = _host_checked(handler, self.host_policy)
         from starlette.concurrency import run_in_threadpool
         from starlette.requests import Request as StarletteRequest
         from starlette.responses import Response as StarletteResponse
@@ -94,7 +139,8 @@ class _StarletteRouter:
         async def endpoint(req: StarletteRequest) -> StarletteResponse:
             request = Request(
                 method=req.method,
-                path=req.url.path,
+                # Not req.url: building it parses Host, which the attacker controls.
+                path=req.scope.get("root_path", "") + req.scope["path"],
                 query=dict(req.query_params),
                 headers={k.lower(): v for k, v in req.headers.items()},
                 client=req.client.host if req.client else None,

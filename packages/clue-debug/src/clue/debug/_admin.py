@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import socketserver
 import threading
+from collections.abc import Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -61,6 +62,7 @@ def serve_admin(
     auth: AuthHook | None = None,
     switch: DebugLogSwitch | None = None,
     allow_non_loopback: bool = False,
+    allowed_hosts: Iterable[str] | None = None,
 ) -> AdminServer:
     """Serve the debug switch and pprof endpoints on a loopback-only admin port.
 
@@ -79,13 +81,15 @@ def serve_admin(
         auth: a hook consulted by every endpoint.
         switch: the debug switch to drive; the process-wide one by default.
         allow_non_loopback: allow binding a non-loopback address.
+        allowed_hosts: names besides IP addresses and ``localhost`` that requests may
+            carry in ``Host`` (any other name answers 403: DNS rebinding).
 
     Returns:
         The running ``AdminServer``.
 
     Raises:
-        ValueError: ``host`` is not loopback (without ``allow_non_loopback``) or ``port``
-            is out of range.
+        ValueError: ``host`` is not loopback (without ``allow_non_loopback``), ``port``
+            is out of range, or an ``allowed_hosts`` entry is not a host name.
         OSError: the port cannot be bound.
 
     Example:
@@ -106,7 +110,7 @@ def serve_admin(
             "reachable by accident (pass allow_non_loopback=True and an auth hook to override)"
         )
         raise ValueError(msg)
-    mux = Mux(auth=auth)
+    mux = Mux(auth=auth, allowed_hosts=allowed_hosts)
     mount_debug_log_enabler(mux, switch=switch)
     mount_pprof_handlers(mux)
     server_class = _ThreadingWSGIServer6 if ":" in host else _ThreadingWSGIServer

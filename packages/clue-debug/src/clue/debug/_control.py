@@ -12,14 +12,28 @@ plain structlog, and nothing else changes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import importlib.metadata
 import threading
-from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+)
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import structlog
+
+from ._fork import at_fork
+
+_T = TypeVar("_T")
 
 __all__ = ["ENTRY_POINT_GROUP", "LogControl", "get_log_control", "set_log_control"]
 
@@ -70,6 +84,12 @@ _lock = threading.Lock()
 _override: LogControl | None = None
 _discovered: LogControl | None = None
 LOCAL_CONTROL = _LocalLogControl()
+
+
+@at_fork
+def _new_lock() -> None:
+    global _lock  # noqa: PLW0603 -- per-process state re-created after fork
+    _lock = threading.Lock()
 
 
 def set_log_control(control: LogControl | None) -> None:
@@ -198,3 +218,72 @@ def _report(exc: BaseException, where: str) -> None:
         structlog.get_logger("clue.debug").warning(
             "clue.debug: log control failed", step=where, err=repr(exc)
         )
+
+
+class PrivateDebugScope:
+    """A debug scope held open in a private copy of the caller's context.
+
+    For a scope that outlives the call that opened it (a WSGI response the server
+    iterates and closes later, a gRPC response stream): the work runs through ``run`` in
+    the private context, so the server's own context never changes. A response the
+    server never closes, or closes from another thread or task, can then neither leak
+    debug into the next request served on that thread nor end the scope in a context
+    other than its own (``ContextVar.reset`` refuses a token from another context).
+    """
+
+    __slots__ = ("_closed", "_ctx", "_stack")
+
+    def __init__(self) -> None:
+        self._ctx = contextvars.copy_context()
+        self._stack = contextlib.ExitStack()
+        self._closed = False
+        self._ctx.run(self._stack.enter_context, safe_debug_scope())
+
+    def run(self, fn: Callable[..., _T], /, *args: object) -> _T:
+        """``fn(*args)`` in the private context."""
+        return self._ctx.run(fn, *args)
+
+    async def arun(self, awaitable: Coroutine[Any, Any, _T]) -> _T:
+        """Await ``awaitable`` as a task of the private context (cancelled with the caller)."""
+        return await asyncio.get_running_loop().create_task(awaitable, context=self._ctx)
+
+    async def aiterate(self, iterable: AsyncIterable[_T]) -> AsyncGenerator[_T, None]:
+        """Iterate ``iterable``, each step a task of the private context."""
+        iterator: AsyncIterator[_T] = self._ctx.run(aiter, iterable)
+        try:
+            while True:
+                try:
+                    item = await self.arun(_await(anext(iterator)))
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await self.arun(_await(aclose()))
+
+    def iterate(self, iterable: Iterable[_T]) -> Iterator[_T]:
+        """Iterate ``iterable``, each step in the private context."""
+        iterator = self._ctx.run(iter, iterable)
+        while True:
+            try:
+                item = self._ctx.run(next, iterator)
+            except StopIteration:
+                return
+            yield item
+
+    def close(self) -> None:
+        """End the scope (once), in the private context."""
+        if not self._closed:
+            self._closed = True
+            self._ctx.run(self._stack.close)
+
+    def __del__(self) -> None:
+        # Dropped without close() (the server broke PEP 3333, a stream was abandoned).
+        if not self._closed:
+            with contextlib.suppress(Exception):
+                self.close()
+
+
+async def _await(awaitable: Awaitable[_T]) -> _T:  # a coroutine for create_task
+    return await awaitable

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 from ._adapt import as_router
 from ._guard import guard
 from ._http import AuthHook, Request, Response, json_response, seconds_param, text_response
-from ._switch import DebugLogSwitch, default_switch
+from ._switch import MAX_DURATION, DebugLogSwitch, default_switch
 
 __all__ = ["mount_debug_log_enabler"]
 
@@ -40,7 +38,8 @@ def mount_debug_log_enabler(
         off_value: the value that turns them off.
         duration: default time limit in seconds for ``on`` (``None``: until turned off).
         max_duration: the longest time limit a request may ask for; with it, every ``on``
-            is limited (to ``duration`` or ``max_duration``).
+            is limited (to ``duration`` or ``max_duration``). Without it, ``seconds`` is
+            still at most a day (``MAX_DURATION``); beyond the limit the answer is 400.
         auth: a hook given the ``Request``; anything but ``True`` answers 403.
         switch: the switch to drive; the process-wide one by default.
 
@@ -67,8 +66,8 @@ def mount_debug_log_enabler(
         )
         raise ValueError(msg)
     for name, value in (("duration", duration), ("max_duration", max_duration)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            msg = f"{name} must be a positive number of seconds, got {value!r}"
+        if value is not None and not (isinstance(value, int | float) and 0 < value <= MAX_DURATION):
+            msg = f"{name} must be in (0, {MAX_DURATION:g}] seconds, got {value!r}"
             raise ValueError(msg)
     if duration is not None and max_duration is not None and duration > max_duration:
         msg = f"duration ({duration}) must not exceed max_duration ({max_duration})"
@@ -109,10 +108,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST"})
 def _requested_limit(
     request: Request, default: float | None, maximum: float | None
 ) -> float | Response | None:
-    seconds = seconds_param(request, default)
-    if isinstance(seconds, float) and maximum is not None and seconds > maximum:
-        return text_response(400, f"seconds must be at most {maximum:g}\n")
-    return seconds
+    return seconds_param(request, default, MAX_DURATION if maximum is None else maximum)
 
 
 def _source(request: Request) -> str:

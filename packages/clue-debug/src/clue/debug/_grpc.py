@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from ._control import safe_debug_scope
+from ._control import PrivateDebugScope, safe_debug_scope
 from ._payload import Formatter, PayloadLogger
 from ._switch import DebugLogSwitch
 from ._trigger import Trigger
@@ -103,8 +103,20 @@ def _sync_debug_wrap(behavior: Behavior, _req_stream: bool, resp_stream: bool) -
     if resp_stream:
 
         def stream(request: Any, context: Any) -> Iterator[Any]:
-            with safe_debug_scope():
-                yield from behavior(request, context)
+            # grpc may close or drop this generator from another thread (a cancelled
+            # RPC): the scope lives in a private context, so it ends where it began.
+            scope = PrivateDebugScope()
+            responses = None
+            try:
+                responses = scope.run(behavior, request, context)
+                yield from scope.iterate(responses)
+            finally:
+                close = getattr(responses, "close", None)
+                try:
+                    if close is not None:
+                        scope.run(close)
+                finally:
+                    scope.close()
 
         return stream
 
@@ -140,9 +152,19 @@ def _aio_debug_wrap(behavior: Behavior, req_stream: bool, resp_stream: bool) -> 
     if inspect.isasyncgenfunction(behavior):
 
         async def agen(request: Any, context: Any) -> AsyncIterator[Any]:
-            with safe_debug_scope():
-                async for item in behavior(request, context):
+            # As for sync streams: the scope lives in a private context, each step of the
+            # handler runs in it, so whoever closes this generator (or the garbage
+            # collector's finalizer task) ends the scope where it began.
+            scope = PrivateDebugScope()
+            steps = scope.aiterate(scope.run(behavior, request, context))
+            try:
+                async for item in steps:
                     yield item
+            finally:
+                try:
+                    await steps.aclose()  # closes the handler's stream, in its context
+                finally:
+                    scope.close()
 
         return agen
     if inspect.iscoroutinefunction(behavior):

@@ -103,12 +103,14 @@ def json_response(status: int, value: object) -> Response:
 
 
 @overload
-def seconds_param(request: Request, default: float) -> float | Response: ...
+def seconds_param(request: Request, default: float, maximum: float) -> float | Response: ...
 @overload
-def seconds_param(request: Request, default: None) -> float | Response | None: ...
-def seconds_param(request: Request, default: float | None) -> float | Response | None:
-    """The ``seconds`` query parameter: a positive finite number, ``default`` when absent,
-    or a 400 response naming the problem."""
+def seconds_param(request: Request, default: None, maximum: float) -> float | Response | None: ...
+def seconds_param(
+    request: Request, default: float | None, maximum: float
+) -> float | Response | None:
+    """The ``seconds`` query parameter: a positive number of at most ``maximum``,
+    ``default`` when absent, or a 400 response naming the limit."""
     raw = request.query.get("seconds")
     if raw is None or raw == "":
         return default
@@ -116,8 +118,8 @@ def seconds_param(request: Request, default: float | None) -> float | Response |
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        return text_response(400, "seconds must be a positive number\n")
+    if not 0 < value <= maximum:  # NaN and infinities fail too
+        return text_response(400, f"seconds must be a positive number of at most {maximum:g}\n")
     return value
 
 

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from http import HTTPStatus
 from typing import Any, overload
 
-from ._guard import guard
+from ._fork import reinit_after_fork
+from ._guard import HostPolicy, guard, host_refused
 from ._http import AuthHook, Handler, Request, Response, request_from_asgi, request_from_wsgi
 
 __all__ = ["Mux"]
@@ -29,9 +30,19 @@ class Mux:
     called with ``(scope, receive, send)`` it is an ASGI app (lifespan included), so the
     same object runs under ``wsgiref``, gunicorn, uvicorn or hypercorn.
 
+    Every request is first checked for its ``Host`` (DNS rebinding): only IP addresses,
+    ``localhost`` (and ``.localhost`` names) and ``allowed_hosts`` are answered; any
+    other name answers 403, whatever the path.
+
     Args:
         auth: an optional hook consulted for every request before routing; returning
             anything but ``True`` answers 403.
+        allowed_hosts: more names this listener serves (``"name"``, ``".name"`` for a
+            domain and its subdomains, ``"*"`` for any, e.g. behind a proxy that checks
+            ``Host`` itself).
+
+    Raises:
+        ValueError: an ``allowed_hosts`` entry is not a host name.
 
     Example:
         >>> from clue import debug
@@ -44,10 +55,17 @@ class Mux:
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, *, auth: AuthHook | None = None) -> None:
+    def __init__(
+        self, *, auth: AuthHook | None = None, allowed_hosts: Iterable[str] | None = None
+    ) -> None:
         self._routes: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self._auth = auth
+        self.host_policy = HostPolicy(allowed_hosts)
+        reinit_after_fork(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     def handle(self, path: str, handler: Handler) -> None:
         """Serve ``handler`` at exactly ``path``.
@@ -67,7 +85,9 @@ class Mux:
             return sorted(self._routes)
 
     def dispatch(self, request: Request) -> Response:
-        """Answer ``request`` (404 for an unknown path)."""
+        """Answer ``request`` (403 for a ``Host`` not served, 404 for an unknown path)."""
+        if not self.host_policy.allows(request.headers.get("host")):
+            return host_refused()
         handler = self._routes.get(request.path)
         if handler is None:
             return Response(404, b"not found\n")

@@ -11,6 +11,7 @@ import tracemalloc
 from collections.abc import Callable
 
 from ._adapt import as_router
+from ._fork import at_fork
 from ._guard import guard
 from ._heap import DEFAULT_FRAMES, heap_report
 from ._http import AuthHook, Request, Response, seconds_param, text_response
@@ -28,6 +29,15 @@ from ._stacks import dump_stacks
 __all__ = ["mount_pprof_handlers"]
 
 _PROFILE_LOCK = threading.Lock()  # one profile at a time in the process, across mounts
+MAX_PROFILE_SECONDS = 3600.0  # the longest max_seconds a mount accepts
+
+
+@at_fork
+def _new_profile_lock() -> None:  # a forked child runs no profile of its parent's
+    global _PROFILE_LOCK  # noqa: PLW0603 -- per-process state re-created after fork
+    _PROFILE_LOCK = threading.Lock()
+
+
 _METHODS = frozenset({"GET", "HEAD"})
 _FORMATS = ("pprof", "speedscope", "collapsed")
 _PPROF = "application/octet-stream"
@@ -80,8 +90,8 @@ def mount_pprof_handlers(
     if not (prefix.startswith("/") and prefix.endswith("/")):
         msg = f"prefix must start and end with '/', got {prefix!r}"
         raise ValueError(msg)
-    if not (math.isfinite(max_seconds) and max_seconds > 0):
-        msg = f"max_seconds must be a positive number, got {max_seconds!r}"
+    if not (math.isfinite(max_seconds) and 0 < max_seconds <= MAX_PROFILE_SECONDS):
+        msg = f"max_seconds must be in (0, {MAX_PROFILE_SECONDS:g}], got {max_seconds!r}"
         raise ValueError(msg)
     if default_seconds is None:
         default_seconds = min(30.0, max_seconds)
@@ -123,7 +133,7 @@ class _Endpoints:
         self.hz = hz
 
     def profile(self, request: Request) -> Response:
-        seconds = seconds_param(request, self.default_seconds)
+        seconds = seconds_param(request, self.default_seconds, self.max_seconds)
         if isinstance(seconds, Response):
             return seconds
         capped = min(seconds, self.max_seconds)
@@ -157,7 +167,7 @@ class _Endpoints:
         return self._memory(request, "heap", 0.0)
 
     def allocs(self, request: Request) -> Response:
-        seconds = seconds_param(request, 0.0)
+        seconds = seconds_param(request, 0.0, self.max_seconds)
         if isinstance(seconds, Response):
             return seconds
         if seconds <= 0:

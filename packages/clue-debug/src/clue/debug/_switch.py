@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import math
 import threading
 import time
 
 import structlog
 
-__all__ = ["DebugLogSwitch", "default_switch"]
+from ._fork import reinit_after_fork
+
+__all__ = ["MAX_DURATION", "DebugLogSwitch", "default_switch"]
+
+MAX_DURATION = 86400.0
+"""The longest time limit the switch takes, in seconds (a day)."""
 
 
 class DebugLogSwitch:
@@ -38,6 +42,14 @@ class DebugLogSwitch:
         self._deadline: float | None = None  # time.monotonic() at which it switches off
         self._generation = 0
         self._timer: threading.Timer | None = None
+        reinit_after_fork(self)
+
+    def _after_fork(self) -> None:
+        # The child has a fresh lock and no timer thread: start one for the time left.
+        self._lock = threading.Lock()
+        self._timer = None
+        if self._on and self._deadline is not None:
+            self._start_timer(max(0.0, self._deadline - time.monotonic()))
 
     def enabled(self) -> bool:
         """Whether debug logs are on now."""
@@ -61,10 +73,13 @@ class DebugLogSwitch:
         """Turn debug logs on, for ``duration`` seconds when given.
 
         Raises:
-            ValueError: ``duration`` is not a positive finite number.
+            ValueError: ``duration`` is not a positive number of at most ``MAX_DURATION``
+                (a day).
         """
-        if duration is not None and not (math.isfinite(duration) and duration > 0):
-            msg = f"duration must be a positive number of seconds, got {duration!r}"
+        if duration is not None and not (
+            isinstance(duration, int | float) and 0 < duration <= MAX_DURATION
+        ):
+            msg = f"duration must be in (0, {MAX_DURATION:g}] seconds, got {duration!r}"
             raise ValueError(msg)
         with self._lock:
             was_on = self._on
@@ -75,10 +90,7 @@ class DebugLogSwitch:
                 self._deadline = None
             else:
                 self._deadline = time.monotonic() + duration
-                self._timer = threading.Timer(duration, self._expire, (self._generation,))
-                self._timer.daemon = True
-                self._timer.name = "clue-debug-switch-timer"
-                self._timer.start()
+                self._start_timer(duration)
         _log_change(on=True, was_on=was_on, duration=duration, source=source)
 
     def turn_off(self, *, source: str | None = None) -> None:
@@ -103,6 +115,12 @@ class DebugLogSwitch:
         if timer is not None and timer is not threading.current_thread():
             timer.cancel()
         _log_change(on=False, was_on=True, duration=None, source="time limit")
+
+    def _start_timer(self, duration: float) -> None:
+        self._timer = threading.Timer(duration, self._expire, (self._generation,))
+        self._timer.daemon = True
+        self._timer.name = "clue-debug-switch-timer"
+        self._timer.start()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

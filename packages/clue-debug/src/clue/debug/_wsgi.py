@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ._control import safe_debug_scope
+from ._control import PrivateDebugScope
 from ._switch import DebugLogSwitch
 from ._trigger import Trigger
 
@@ -57,10 +56,11 @@ class WSGIMiddleware:
             lambda name: environ.get("HTTP_" + name.upper().replace("-", "_"))
         ):
             return self.app(environ, start_response)
-        scope = contextlib.ExitStack()
-        scope.enter_context(safe_debug_scope())
+        # The app, the iteration of its response and its close() run in a private copy
+        # of the server's context: the server's own context never has debug on.
+        scope = PrivateDebugScope()
         try:
-            result = self.app(environ, start_response)
+            result = scope.run(self.app, environ, start_response)
         except BaseException:
             scope.close()
             raise
@@ -70,17 +70,17 @@ class WSGIMiddleware:
 class _ClosingIterable:
     """The app's response; the debug scope ends when the server closes it."""
 
-    def __init__(self, result: Iterable[bytes], scope: contextlib.ExitStack) -> None:
+    def __init__(self, result: Iterable[bytes], scope: PrivateDebugScope) -> None:
         self._result = result
         self._scope = scope
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self._result)
+        return self._scope.iterate(self._result)
 
     def close(self) -> None:
         try:
             close = getattr(self._result, "close", None)
             if close is not None:
-                close()
+                self._scope.run(close)
         finally:
             self._scope.close()

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator
 
 from ._control import set_log_control
+from ._fork import reinit_after_fork
 from ._switch import DebugLogSwitch, default_switch
 
 __all__ = ["FakeLogControl", "reset"]
@@ -39,6 +40,10 @@ class FakeLogControl:
         )
         self._lock = threading.Lock()
         self.scopes_entered = 0
+        reinit_after_fork(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     def debug_enabled(self) -> bool:
         """Whether a ``debug_scope()`` is active in this context."""

@@ -16,6 +16,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 
+from clue.health._fork import reinit_after_fork
 from clue.health._health import NOT_OK, OK, Health, current_uptime, current_version
 from clue.health._ping import Attempt
 from clue.health._pinger import Pinger
@@ -92,6 +93,14 @@ class Checker:
         self._pool = DaemonPool(max_workers)
         self._lock = threading.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reset()
+        reinit_after_fork(self)
+
+    def _after_fork(self) -> None:
+        # The parent's lock may be held by a thread that is not in the child, and its
+        # pings and evaluations are not the child's to wait for.
+        self._lock = threading.Lock()
+        self._tasks = set()
         self._reset()
 
     def _reset(self) -> None:

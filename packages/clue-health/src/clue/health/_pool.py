@@ -15,6 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, ParamSpec, TypeVar
 
+from clue.health._fork import at_fork, reinit_after_fork
+
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -35,6 +37,10 @@ class DaemonPool(Executor):
         self._idle_seconds = idle_seconds
         self._name = name
         self._start()
+        reinit_after_fork(self)
+
+    def _after_fork(self) -> None:
+        self._start()  # no worker survived the fork; the parent's lock may be held
 
     def _start(self) -> None:
         self._pid = os.getpid()
@@ -93,6 +99,12 @@ class DaemonPool(Executor):
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_pid = 0
 _loop_lock = threading.Lock()
+
+
+@at_fork
+def _forget_loop() -> None:
+    global _loop, _loop_lock  # per-process state re-created after fork
+    _loop, _loop_lock = None, threading.Lock()
 
 
 def background_loop() -> asyncio.AbstractEventLoop:

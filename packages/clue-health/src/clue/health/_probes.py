@@ -10,6 +10,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Literal
 
 from clue.health._checker import Checker
+from clue.health._fork import reinit_after_fork
 from clue.health._health import Health
 from clue.health._respond import (
     SHUTDOWN_CHECK,
@@ -78,6 +79,10 @@ class Probes:
         # Reentrant: the SIGTERM hook runs shutdown() on the main thread, which may hold it.
         self._lock = threading.RLock()
         self._listeners: list[Callable[[], None]] = []
+        reinit_after_fork(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.RLock()  # the parent's may be held by a thread not here
 
     @property
     def checker(self) -> Checker:

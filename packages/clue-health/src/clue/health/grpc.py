@@ -16,6 +16,12 @@ as the protocol says. ``Watch`` sends the status when the call starts and whenev
 changes (re-checked every ``watch_interval`` seconds, at once on ``Probes.shutdown()``).
 ``List`` answers every known name.
 
+A sync ``grpc.server`` runs each open stream on one of its pool's threads for the
+stream's whole life, so ``HealthServicer`` serves at most ``max_watchers`` (default 4)
+``Watch`` streams at once and refuses more with RESOURCE_EXHAUSTED: watchers can never
+starve ``Check`` (or the service's own RPCs) of threads. ``AioHealthServicer`` holds no
+thread per stream and is unbounded by default.
+
 Example:
     >>> from concurrent import futures
     >>> import grpc
@@ -34,10 +40,17 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+try:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+except ImportError as exc:
+    raise ImportError(
+        f"clue.health.grpc needs the 'grpc' extra: pip install 'clue-health[grpc]' ({exc})",
+        name=exc.name,
+    ) from exc
 
 from clue.health._checker import Checker
+from clue.health._fork import reinit_after_fork
 from clue.health._health import OK, Health
 from clue.health._probes import Probes
 from clue.health._validate import seconds
@@ -48,6 +61,19 @@ SERVING: int = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING: int = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN: int = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 DEFAULT_WATCH_INTERVAL = 5.0
+DEFAULT_MAX_WATCHERS = 4
+
+
+class _Default:
+    """The type of ``_DEFAULT``: "the servicer's own default" (4 sync, unbounded aio)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<default>"
+
+
+_DEFAULT = _Default()
 
 
 def add_to_server(servicer: HealthServicer | AioHealthServicer, server: Any) -> None:
@@ -58,6 +84,8 @@ def add_to_server(servicer: HealthServicer | AioHealthServicer, server: Any) -> 
 class _Base(health_pb2_grpc.HealthServicer):  # type: ignore[misc] # grpc ships no type stubs
     """Maps service names to serving statuses; shared by the sync and aio servicers."""
 
+    _default_max_watchers: int | None = None
+
     def __init__(
         self,
         checker: Checker,
@@ -66,6 +94,7 @@ class _Base(health_pb2_grpc.HealthServicer):  # type: ignore[misc] # grpc ships 
         services: Iterable[str] = (),
         liveness_service: str | None = "liveness",
         watch_interval: float = DEFAULT_WATCH_INTERVAL,
+        max_watchers: int | _Default | None = _DEFAULT,
     ) -> None:
         if not isinstance(checker, Checker):
             raise TypeError(f"checker must be a clue.health.Checker, got {checker!r}")
@@ -78,6 +107,39 @@ class _Base(health_pb2_grpc.HealthServicer):  # type: ignore[misc] # grpc ships 
         self._overall = frozenset(("", *services))
         self._liveness = liveness_service
         self._interval = seconds("watch_interval", watch_interval)
+        if isinstance(max_watchers, _Default):
+            max_watchers = self._default_max_watchers
+        if max_watchers is not None and (
+            isinstance(max_watchers, bool) or not isinstance(max_watchers, int) or max_watchers < 0
+        ):
+            raise ValueError(f"max_watchers must be an int >= 0 or None, got {max_watchers!r}")
+        self._max_watchers = max_watchers
+        self._watchers = 0
+        self._watchers_lock = threading.Lock()
+        reinit_after_fork(self)
+
+    def _after_fork(self) -> None:
+        # No stream of the parent lives on in a forked child.
+        self._watchers_lock = threading.Lock()
+        self._watchers = 0
+
+    def _admit_watcher(self) -> bool:
+        """Count one more ``Watch`` stream; False (not counted) past ``max_watchers``."""
+        with self._watchers_lock:
+            if self._max_watchers is not None and self._watchers >= self._max_watchers:
+                return False
+            self._watchers += 1
+            return True
+
+    def _release_watcher(self) -> None:
+        with self._watchers_lock:
+            self._watchers -= 1
+
+    def _too_many_watchers(self) -> str:
+        return (
+            f"too many Watch streams (max_watchers={self._max_watchers}); poll with Check, "
+            "or raise max_watchers (keep it below the server's thread count)"
+        )
 
     def _ready(self) -> bool:
         return self._probes is None or self._probes.ready
@@ -127,10 +189,15 @@ class HealthServicer(_Base):
         services: gRPC service names that report the overall status too.
         liveness_service: name answering SERVING with no dependency call (None: none).
         watch_interval: seconds between re-checks for ``Watch`` (default 5).
+        max_watchers: ``Watch`` streams served at once (default 4); each holds one of
+            the server's threads while open, so keep it below the pool's size. More are
+            refused with RESOURCE_EXHAUSTED. ``None``: unbounded.
 
     Raises:
         TypeError, ValueError: an argument is malformed.
     """
+
+    _default_max_watchers = DEFAULT_MAX_WATCHERS
 
     def _status(self, service: str) -> int:
         health = self._checker.check()[0] if self._needs_check(service) else None
@@ -145,8 +212,14 @@ class HealthServicer(_Base):
 
     def Watch(self, request: Any, context: Any) -> Iterator[Any]:  # noqa: N802 - gRPC method name
         """The status of ``request.service`` now and on every change, until cancelled."""
+        if not self._admit_watcher():
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._too_many_watchers())
         wake = threading.Event()
-        unsubscribe = self._subscribe(wake.set)
+        try:
+            unsubscribe = self._subscribe(wake.set)
+        except BaseException:
+            self._release_watcher()
+            raise
         context.add_callback(wake.set)
         last = None
         try:
@@ -159,6 +232,7 @@ class HealthServicer(_Base):
                 wake.clear()
         finally:
             unsubscribe()
+            self._release_watcher()
 
     def List(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC method name
         """Every known name and its status."""
@@ -166,7 +240,11 @@ class HealthServicer(_Base):
 
 
 class AioHealthServicer(_Base):
-    """``grpc.health.v1.Health`` for ``grpc.aio.server``; same arguments as ``HealthServicer``."""
+    """``grpc.health.v1.Health`` for ``grpc.aio.server``; same arguments as ``HealthServicer``.
+
+    A ``Watch`` stream holds no thread here (it awaits), so ``max_watchers`` defaults to
+    ``None`` (unbounded).
+    """
 
     async def _status(self, service: str) -> int:
         health = (await self._checker.acheck())[0] if self._needs_check(service) else None
@@ -181,13 +259,19 @@ class AioHealthServicer(_Base):
 
     async def Watch(self, request: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802 - gRPC method name
         """The status of ``request.service`` now and on every change, until cancelled."""
+        if not self._admit_watcher():
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._too_many_watchers())
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
 
         def notify() -> None:
             loop.call_soon_threadsafe(wake.set)
 
-        unsubscribe = self._subscribe(notify)
+        try:
+            unsubscribe = self._subscribe(notify)
+        except BaseException:
+            self._release_watcher()
+            raise
         last = None
         try:
             while True:
@@ -203,6 +287,7 @@ class AioHealthServicer(_Base):
                 wake.clear()
         finally:
             unsubscribe()
+            self._release_watcher()
 
     async def List(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC method name
         """Every known name and its status."""

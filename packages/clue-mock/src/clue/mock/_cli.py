@@ -27,17 +27,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.path.insert(0, cwd)
     try:
         result = plan(args.targets, pytest=args.pytest)
+        if not result.files and not result.stale:
+            sys.stderr.write(
+                "cmg: no Protocol or ABC interface with methods found in the targets\n"
+            )
+            return 0
+        if not args.check:
+            for what, path in apply(result):
+                sys.stdout.write(f"{what} {_shown(path)}\n")
+            return 0
     except GenerationError as exc:
         for line in str(exc).splitlines():
             sys.stderr.write(f"cmg: error: {line}\n")
         return 1
-    if not result.files and not result.stale:
-        sys.stderr.write("cmg: no Protocol or ABC interface with methods found in the targets\n")
-        return 0
-    if not args.check:
-        for what, path in apply(result):
-            sys.stdout.write(f"{what} {_shown(path)}\n")
-        return 0
     outdated = [
         f"would write {_shown(path)}"
         for path, content in result.files.items()

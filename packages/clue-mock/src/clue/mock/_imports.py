@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from clue.mock._layout import LINE
 from clue.mock._source import GenerationError
 
 __all__ = ["Imports"]
+
+_Key = tuple[Any, ...]  # a sort key: tuples of ints and strings
 
 
 @dataclass
@@ -28,8 +33,11 @@ class Imports:
     classes) are never handed out.
     """
 
-    def __init__(self, reserved: set[str], *, first_party: str = "") -> None:
+    def __init__(
+        self, reserved: set[str], *, first_party: str = "", root: Path | None = None
+    ) -> None:
         self._first_party = first_party
+        self._root = root
         self._taken: set[str] = set(reserved)
         self._from: dict[tuple[str, str], _From] = {}
         self._plain: dict[str, tuple[list[str], bool]] = {}  # root -> (modules, typing_only)
@@ -55,6 +63,11 @@ class Imports:
             self._from[module, attr] = entry
         entry.typing_only = entry.typing_only and typing_only
         return entry.local
+
+    def local_of(self, module: str, attr: str) -> str | None:
+        """The local name of ``from module import attr`` if it was imported, else ``None``."""
+        entry = self._from.get((module, attr))
+        return None if entry is None else entry.local
 
     def module_import(self, root: str, modules: tuple[str, ...], *, typing_only: bool) -> str:
         """``import a.b`` (binding ``a``); the root name cannot be renamed."""
@@ -102,38 +115,49 @@ class Imports:
 
     def _statements(self, *, typing_only: bool) -> list[list[str]]:
         # isort's sections: standard library, third party, then the source's own package.
-        stdlib: list[tuple[tuple[int, str, str], str]] = []
-        other: list[tuple[tuple[int, str, str], str]] = []
-        first: list[tuple[tuple[int, str, str], str]] = []
+        stdlib: list[tuple[_Key, str]] = []
+        other: list[tuple[_Key, str]] = []
+        first: list[tuple[_Key, str]] = []
 
-        def put(module: str, key: tuple[int, str, str], text: str) -> None:
+        def put(module: str, key: _Key, text: str) -> None:
             top = module.partition(".")[0]
             if top in sys.stdlib_module_names:
                 stdlib.append((key, text))
             else:
-                (first if top == self._first_party else other).append((key, text))
+                (first if self._is_first_party(top) else other).append((key, text))
 
         for root, (modules, only) in self._plain.items():
             if only == typing_only:
                 for module in modules:
-                    put(root, (0, module, ""), f"import {module}")
+                    put(root, _module_key(0, module, "", ""), f"import {module}")
         for module, entry in self._aliased.items():
             if entry.typing_only == typing_only:
-                put(module, (0, module, entry.local), f"import {module} as {entry.local}")
+                text = f"import {module} as {entry.local}"
+                put(module, _module_key(0, module, "", entry.local), text)
         by_module: dict[str, list[_From]] = {}
         for entry in self._from.values():
             if entry.typing_only == typing_only:
                 by_module.setdefault(entry.module, []).append(entry)
         for module, entries in by_module.items():
-            ordered = sorted(entries, key=lambda e: _name_key(e.attr))
+            ordered = sorted(entries, key=lambda e: _name_key(e.attr, e.local))
             plain = [e.attr for e in ordered if e.attr == e.local]
             if plain:
-                put(module, (1, module, ""), _from_line(module, plain, 4 if typing_only else 0))
+                text = _from_line(module, plain, 4 if typing_only else 0)
+                put(module, _module_key(1, module, plain[0], ""), text)
             # Like isort (combine-as-imports off): each ``as`` import on its own line.
             for e in ordered:
                 if e.attr != e.local:
-                    put(module, (1, module, e.attr), f"from {module} import {e.attr} as {e.local}")
+                    text = f"from {module} import {e.attr} as {e.local}"
+                    put(module, _module_key(1, module, e.attr, e.local), text)
         return [[text for _, text in sorted(group)] for group in (stdlib, other, first) if group]
+
+    def _is_first_party(self, top: str) -> bool:
+        # Like isort and ruff: the source's own package, and any module or package that
+        # sits in the same source root.
+        if top == self._first_party:
+            return True
+        root = self._root
+        return root is not None and ((root / top).is_dir() or (root / f"{top}.py").is_file())
 
     def _free(self, preferred: str) -> str:
         candidates = [preferred, f"_{preferred.lstrip('_')}"]
@@ -146,13 +170,28 @@ class Imports:
         return f"{preferred}_{n}"
 
 
-def _name_key(name: str) -> tuple[int, str]:
+def _natural(text: str) -> tuple[tuple[int, int, str], ...]:
+    # Natural order, case-insensitive first ("item2" < "Item10"), like ruff's isort.
+    chunks = re.split(r"(\d+)", text)
+    lowered = tuple((0, int(c), "") if c.isdigit() else (1, 0, c.lower()) for c in chunks if c)
+    return (*lowered, (2, 0, text))
+
+
+def _name_key(name: str, local: str) -> _Key:
     # isort's "order by type": CONSTANTS, then Classes, then functions and variables.
     if name.isupper() and len(name) > 1:
-        return 0, name
-    if name[:1].isupper():
-        return 1, name
-    return 2, name
+        kind = 0
+    elif name[:1].isupper():
+        kind = 1
+    else:
+        kind = 2
+    return (kind, _natural(name), _natural(local))
+
+
+def _module_key(kind: int, module: str, first: str, local: str) -> _Key:
+    # ``import x`` lines before ``from x import y`` lines, then by module, then by the
+    # first imported name (ruff's order with force-sort-within-sections off).
+    return (kind, _natural(module), _name_key(first, local or first) if first else ())
 
 
 def _from_line(module: str, names: list[str], indent: int) -> str:

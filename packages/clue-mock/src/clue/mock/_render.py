@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from clue.mock._imports import Imports
 from clue.mock._layout import LINE, split, wrap
-from clue.mock._scan import Interface, Member, Param, Signature
+from clue.mock._scan import Interface, Member, Param, ParamKind, Signature
 from clue.mock._variance import substitute, variances
 
 __all__ = ["HEADER", "render_init", "render_module"]
@@ -86,7 +86,9 @@ class _Renderer:
         mock = f"{interface.name}Mock"
         names = _Names({*interface.taken, *(m.name for m in interface.members), "__init__"})
         attr = names.free("_mock")
-        body: list[list[str]] = [self._init(mock, attr)]
+        # A mocked ``__setattr__`` must not see the mock's own attribute being set.
+        direct = any(m.name in {"__setattr__", "__delattr__"} for m in interface.members)
+        body: list[list[str]] = [self._init(mock, attr, direct=direct)]
         helpers: list[list[str]] = []
         for member in interface.members:
             body.append(self._member(member, attr))
@@ -108,7 +110,7 @@ class _Renderer:
             ]
         )
         head = [
-            f"class {mock}{interface.type_params}({interface.base}):",
+            *wrap(f"class {mock}{interface.type_params}(", [interface.base], "):"),
             f'    """Mock of ``{interface.qualname}``.',
             "",
             "    ``add_*`` methods append calls expected in order, ``set_*`` methods set",
@@ -121,17 +123,21 @@ class _Renderer:
         if self._pytest:
             self.blocks.append(self._fixture(interface, mock))
 
-    def _init(self, mock: str, attr: str) -> list[str]:
+    def _init(self, mock: str, attr: str, *, direct: bool) -> list[str]:
         mock_cls = self._imports.from_import("clue.mock", "Mock")
-        if not self._pytest:
-            return [
-                "    def __init__(self) -> None:",
-                f'        self.{attr} = {mock_cls}("{mock}")',
+        if direct:
+            assign = [
+                f"        self.{attr}: {mock_cls}",
+                *split(f'object.__setattr__(self, "{attr}", {mock_cls}("{mock}"))', 8),
             ]
+        else:
+            assign = split(f'self.{attr} = {mock_cls}("{mock}")', 8)
+        if not self._pytest:
+            return ["    def __init__(self) -> None:", *assign]
         pytest = self._imports.module_import("pytest", ("pytest",), typing_only=False)
         return [
             f"    def __init__(self, request: {pytest}.FixtureRequest) -> None:",
-            f'        self.{attr} = {mock_cls}("{mock}")',
+            *assign,
             f"        request.addfinalizer(self.{attr}.assert_all_called)",
         ]
 
@@ -142,12 +148,16 @@ class _Renderer:
         if interface.class_params:
             any_ = self._imports.from_import("typing", "Any")
             returns += "[" + ", ".join(any_ for _ in interface.class_params) + "]"
+        doc = f"A ``{mock}`` failing the test at teardown if sequenced calls remain."
+        returned = split(f"return {mock}(request)", 4)
+        if len(returned[0]) > LINE:  # even ``return Name(`` is too long: parenthesized
+            returned = ["    return (", *split(f"{mock}(request)", 8), "    )"]
         return "\n".join(
             [
                 f"@{pytest}.fixture",
-                f"def {name}(request: {pytest}.FixtureRequest) -> {returns}:",
-                f'    """A ``{mock}`` failing the test at teardown if sequenced calls remain."""',
-                f"    return {mock}(request)",
+                *wrap(f"def {name}(", [f"request: {pytest}.FixtureRequest"], f") -> {returns}:"),
+                *_docstring(doc, 4),
+                *returned,
             ]
         )
 
@@ -181,7 +191,8 @@ class _Renderer:
                 lines.extend(self._def(member.name, member.setter))
                 lines.extend(self._body(f"{member.name}.setter", member.setter, attr))
             return lines
-        return [*self._def(member.name, sig), *self._body(member.name, sig, attr)]
+        decorators = [f"    @{d}" for d in member.decorators]
+        return [*decorators, *self._def(member.name, sig), *self._body(member.name, sig, attr)]
 
     def _def(self, name: str, sig: Signature, *, stub: bool = False) -> list[str]:
         items = _param_items(sig.self_name, sig, self._any)
@@ -239,8 +250,8 @@ class _Renderer:
                 lines = wrap(
                     f"    def {helper}{type_params}(", ["self", f"fn: {callback}"], ") -> None:"
                 )
-                lines.append(f'        """{doc}"""')
-                lines.append(f'        self.{attr}.{method}("{key}", fn)')
+                lines.extend(_docstring(doc, 8))
+                lines.extend(wrap(f"        self.{attr}.{method}(", [f'"{key}"', "fn"], ")"))
                 blocks.append(lines)
         return blocks
 
@@ -265,10 +276,7 @@ class _Renderer:
         if generic:
             typed = self._generic_protocol(interface, target, returns)
             return typed or f"{callable_}[..., {returns}]", sig.type_params
-        params = [
-            Param("posonly" if p.kind in _POSITIONAL else p.kind, p.name, p.annotation, None)
-            for p in sig.params
-        ]
+        params = [Param(_callback_kind(p, sig), p.name, p.annotation, None) for p in sig.params]
         return self._protocol(target, params, returns, []), ""
 
     def _protocol(
@@ -277,6 +285,14 @@ class _Renderer:
         """Declare a callback protocol whose ``__call__`` takes ``params``; its name."""
         setter = "Setter" if target.is_setter else ""
         name = self._imports.reserve(f"_{target.mock}{_camel(target.member.name)}{setter}Fn")
+        # ``Self`` in a module-level protocol would mean the protocol: it is the mock here.
+        selves = {s: target.mock for s in self._self_types() if s in target.sig.uses}
+        if selves:
+            params = [
+                Param(p.kind, p.name, substitute(p.annotation or self._any(), selves), None)
+                for p in params
+            ]
+            returns = substitute(returns, selves)
         protocol = self._imports.from_import("typing", "Protocol")
         generic = f"[{', '.join(typevars)}]" if typevars else ""
         call = Signature(
@@ -288,7 +304,7 @@ class _Renderer:
             type_params=target.sig.type_params,
             uses=set(),
         )
-        lines = [f"class {name}({protocol}{generic}):"]
+        lines = wrap(f"class {name}(", [f"{protocol}{generic}"], "):")
         lines.extend(
             wrap(
                 f"    def __call__{call.type_params}(",
@@ -312,10 +328,12 @@ class _Renderer:
         found = variances([*annotations, (returns, 1)], set(used))
         if found is None:
             return None
+        if self._self_types() & set(sig.uses):
+            return None  # ``Self`` is the mock's type: no module-level protocol can say it
         mapping = {p: self._typevar(p, found.get(p, 0)) for p in used}
         params = [
             Param(
-                "posonly" if p.kind in _POSITIONAL else p.kind,
+                _callback_kind(p, sig),
                 p.name,
                 substitute(p.annotation or self._any(), mapping),
                 None,
@@ -341,6 +359,26 @@ class _Renderer:
     def _any(self) -> str:
         return self._imports.from_import("typing", "Any")
 
+    def _self_types(self) -> set[str]:
+        """The local names ``typing.Self`` is imported under in this module."""
+        return {
+            local
+            for module in ("typing", "typing_extensions")
+            if (local := self._imports.local_of(module, "Self")) is not None
+        }
+
+
+def _callback_kind(param: Param, sig: Signature) -> ParamKind:
+    # Positional parameters are positional-only in a callback protocol, so a fake may
+    # name them freely -- unless the method takes ``**kwargs``: then a keyword argument
+    # could also bind them, and a fake written with the method's own signature (the
+    # natural way) would be rejected. They keep the interface's kind and names then.
+    if param.kind not in _POSITIONAL:
+        return param.kind
+    if any(p.kind == "varkw" for p in sig.params):
+        return param.kind
+    return "posonly"
+
 
 def _param_items(self_name: str, sig: Signature, any_: Callable[[], str]) -> list[str]:
     items = [self_name]
@@ -365,6 +403,20 @@ def _param_items(self_name: str, sig: Signature, any_: Callable[[], str]) -> lis
         if p.kind == "posonly" and index == posonly - 1:
             items.append("/")
     return items
+
+
+def _docstring(text: str, indent: int) -> list[str]:
+    """A one-sentence docstring, wrapped at word boundaries when it does not fit."""
+    pad = " " * indent
+    lines = [f'{pad}"""']
+    for word in text.split(" "):
+        joined = f"{lines[-1]} {word}" if lines[-1].strip() != '"""' else f"{lines[-1]}{word}"
+        if len(joined) + 3 > LINE and lines[-1].strip() != '"""':
+            lines.append(f"{pad}{word}")
+        else:
+            lines[-1] = joined
+    lines[-1] += '"""'
+    return lines
 
 
 def _camel(name: str) -> str:

@@ -12,6 +12,7 @@ import ast
 import builtins
 import contextlib
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -35,6 +36,19 @@ _MARKERS = frozenset({"typing.Protocol", "typing.Generic", "abc.ABC", "builtins.
 _PROPERTIES = frozenset({"builtins.property", "abc.abstractproperty", "functools.cached_property"})
 _SKIPPED = frozenset({"builtins.staticmethod", "builtins.classmethod", "abc.abstractclassmethod"})
 _ABSTRACT = frozenset({"abc.abstractmethod", "abc.abstractproperty"})
+_FINAL = frozenset({"typing.final"})
+# Decorators the mock handles itself; any other decorator is applied to the mock's
+# method as written (``@contextmanager`` turns the fake's generator into a context
+# manager exactly as it does for the interface's implementations).
+_HANDLED = _PROPERTIES | _SKIPPED | _ABSTRACT | _FINAL | {"typing.overload"}
+# Special methods a mock cannot take over: they build or look up the object itself.
+_OWN = frozenset(
+    {
+        "__init__", "__new__", "__getattribute__", "__del__", "__init_subclass__",
+        "__class_getitem__", "__subclasshook__", "__set_name__", "__instancecheck__",
+        "__subclasscheck__",
+    }
+)  # fmt: skip
 
 
 @dataclass
@@ -69,6 +83,7 @@ class Member:
     signature: Signature
     setter: Signature | None = None
     overloads: list[Signature] = field(default_factory=list)
+    decorators: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -97,6 +112,8 @@ class _Raw:
     setter: ast.FunctionDef | ast.AsyncFunctionDef | None = None
     overloads: list[ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=list)
     is_property: bool = False
+    attribute: ast.AnnAssign | None = None  # a Protocol's data attribute
+    decorators: list[ast.expr] = field(default_factory=list)
 
 
 # A type parameter of a base, replaced by the expression a subclass gives it.
@@ -207,6 +224,14 @@ def _flatten(
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
             raw = _Raw(stmt.name, module, subst, locals_, scope)
             _add_function(loader, module, stmt, members, raw, protocol=protocol)
+        elif (
+            protocol
+            and isinstance(stmt, ast.AnnAssign)
+            and isinstance(stmt.target, ast.Name)
+            and stmt.value is None
+        ):
+            raw = _Raw(stmt.target.id, module, subst, locals_, scope)
+            _add_attribute(loader, module, stmt, members, raw)
     for base in cls.bases:
         qualname = loader.qualify(module, base)
         if qualname is None or qualname in _MARKERS or depth > 20:
@@ -244,20 +269,47 @@ def _add_function(
 ) -> None:
     kinds = set()
     abstract = False
+    others: list[ast.expr] = []
     for decorator in node.decorator_list:
         if isinstance(decorator, ast.Attribute) and decorator.attr in {"setter", "deleter"}:
             kinds.add(decorator.attr)
             continue
         qualname = loader.qualify(module, decorator) or ""
         if qualname in _SKIPPED:
-            return
+            kinds.add("static")
+        if qualname in _FINAL:
+            return  # a final method cannot be overridden: the interface's own is used
         if qualname in _PROPERTIES:
             kinds.add("property")
         if qualname == "typing.overload":
             kinds.add("overload")
+        if qualname not in _HANDLED:
+            others.append(decorator)
         abstract = abstract or qualname in _ABSTRACT
     name = node.name
-    if not _mockable(name, abstract=abstract or protocol) or "deleter" in kinds:
+    # A Protocol member with a trivial body is abstract for type checkers too.
+    required = abstract or (protocol and _trivial(node) and "overload" not in kinds)
+    if "static" in kinds:
+        if required:
+            where = f"{module.path}:{node.lineno}"
+            raise GenerationError(
+                f"{where}: cannot mock '{new.scope[0]}.{name}': an abstract class or static "
+                "method cannot be programmed per mock instance; give it an implementation "
+                "in the interface or leave it out"
+            )
+        return
+    if name in _OWN:
+        # The mock's own ``__init__`` implements an abstract one; a trivial ``__new__`` in
+        # a Protocol is not abstract for type checkers.
+        if name != "__init__" and (abstract or (required and name != "__new__")):
+            raise GenerationError(
+                f"{module.path}:{node.lineno}: cannot mock '{new.scope[0]}.{name}': "
+                f"a mock cannot take over {name}"
+            )
+        return
+    if not _mockable(name, abstract=abstract or protocol, required=required):
+        return
+    if "deleter" in kinds:
         return
     raw = members.setdefault(name, new)
     if "setter" in kinds:
@@ -266,13 +318,52 @@ def _add_function(
         raw.overloads.append(node)
     else:
         raw.getter = node  # a redefinition replaces the earlier one, as in Python
+        raw.decorators = others
     if "property" in kinds:
         raw.is_property = True
 
 
-def _mockable(name: str, *, abstract: bool) -> bool:
+def _add_attribute(
+    loader: Loader, module: SourceModule, stmt: ast.AnnAssign, members: dict[str, _Raw], new: _Raw
+) -> None:
+    # ``name: T`` in a Protocol is a member every implementation must provide.
+    annotation = stmt.annotation
+    if isinstance(annotation, ast.Subscript):
+        annotation = annotation.value
+    if loader.qualify(module, annotation) in {"typing.ClassVar", "typing.Final"}:
+        raise GenerationError(
+            f"{module.path}:{stmt.lineno}: cannot mock '{new.scope[0]}.{new.name}': "
+            "a class variable without a value cannot be programmed per mock instance; "
+            "give it a value in the interface"
+        )
+    new.attribute = stmt
+    members.setdefault(new.name, new)
+
+
+def _trivial(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    # ``...``, ``pass``, a docstring or ``raise NotImplementedError``: no implementation.
+    body = list(node.body)
+    first = body[0] if body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+        body = body[1:] if isinstance(first.value.value, str) else body
+    if not body:
+        return True
+    if len(body) != 1:
+        return False
+    stmt = body[0]
+    if isinstance(stmt, ast.Pass):
+        return True
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+        return stmt.value.value is Ellipsis
+    if isinstance(stmt, ast.Raise) and stmt.exc is not None:
+        exc = stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
+        return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+    return False
+
+
+def _mockable(name: str, *, abstract: bool, required: bool) -> bool:
     if name.startswith("__") and name.endswith("__"):
-        return name in _DUNDERS
+        return name in _DUNDERS or required
     return not name.startswith("_") or abstract
 
 
@@ -280,6 +371,8 @@ def _member(loader: Loader, imports: Imports, raw: _Raw) -> Member:
     def sig(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Signature:
         return _signature(loader, imports, raw, node)
 
+    if raw.attribute is not None:
+        return _attribute_member(loader, imports, raw, raw.attribute)
     if raw.is_property and raw.getter is not None:
         setter = sig(raw.setter) if raw.setter is not None else None
         return Member(raw.name, "property", sig(raw.getter), setter=setter)
@@ -288,13 +381,49 @@ def _member(loader: Loader, imports: Imports, raw: _Raw) -> Member:
         impl = sig(raw.getter) if raw.getter is not None else variants[0]
         return Member(raw.name, "overloaded", impl, overloads=variants)
     if raw.getter is None:
+        line = raw.setter.lineno if raw.setter is not None else 0
         raise GenerationError(
-            f"{raw.module.path}: cannot mock {raw.name!r}: a property setter without a getter"
+            f"{raw.module.path}:{line}: cannot mock '{raw.scope[0]}.{raw.name}': "
+            "a property setter without a getter"
         )
-    return Member(raw.name, "method", sig(raw.getter))
+    rewriter = _Rewriter(loader, imports, raw.module, raw.subst, raw.locals, scope=raw.scope)
+    decorators = [_in_member(raw, raw.getter, rewriter.value, d) for d in raw.decorators]
+    return Member(raw.name, "method", sig(raw.getter), decorators=decorators)
+
+
+def _attribute_member(loader: Loader, imports: Imports, raw: _Raw, stmt: ast.AnnAssign) -> Member:
+    rewriter = _Rewriter(loader, imports, raw.module, raw.subst, raw.locals, scope=raw.scope)
+    annotation = _in_member(raw, stmt, rewriter.annotation, stmt.annotation)
+    getter = Signature("self", False, [], annotation, False, "", rewriter.uses)
+    value = Param("regular", "value", annotation, None)
+    setter = Signature("self", False, [value], "None", False, "", rewriter.uses)
+    return Member(raw.name, "property", getter, setter=setter)
+
+
+def _in_member(raw: _Raw, node: ast.stmt, render: Callable[[ast.expr], str], expr: ast.expr) -> str:
+    # Rendering errors (an import that cannot be re-created) name the place and member.
+    try:
+        return render(expr)
+    except GenerationError as exc:
+        raise GenerationError(
+            f"{raw.module.path}:{node.lineno}: cannot mock '{raw.scope[0]}.{raw.name}': {exc}"
+        ) from None
 
 
 def _signature(
+    loader: Loader, imports: Imports, raw: _Raw, node: ast.FunctionDef | ast.AsyncFunctionDef
+) -> Signature:
+    try:
+        return _signature_of(loader, imports, raw, node)
+    except GenerationError as exc:
+        if str(exc).startswith(f"{raw.module.path}:"):
+            raise
+        raise GenerationError(
+            f"{raw.module.path}:{node.lineno}: cannot mock '{raw.scope[0]}.{raw.name}': {exc}"
+        ) from None
+
+
+def _signature_of(
     loader: Loader, imports: Imports, raw: _Raw, node: ast.FunctionDef | ast.AsyncFunctionDef
 ) -> Signature:
     method_locals = raw.locals | frozenset(_type_param_names(node))
@@ -302,9 +431,7 @@ def _signature(
     args = node.args
     positional = [*args.posonlyargs, *args.args]
     if not positional:
-        raise GenerationError(
-            f"{raw.module.path}:{node.lineno}: method {node.name!r} has no self parameter"
-        )
+        raise GenerationError("the method has no self parameter")
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
     defaults.extend(args.defaults)
     params: list[Param] = []
@@ -318,6 +445,13 @@ def _signature(
         params.append(rewriter.param("kwonly", arg, kw_default))
     if args.kwarg is not None:
         params.append(rewriter.param("varkw", args.kwarg, None))
+    stub = any(loader.qualify(raw.module, d) == "typing.overload" for d in node.decorator_list)
+    for param in params:
+        if param.default == "..." and not stub:
+            raise GenerationError(
+                f"parameter {param.name!r} has the stub default '...'; the mock must pass "
+                "a real value to the fake: write the real default in the interface"
+            )
     returns = rewriter.annotation(node.returns) if node.returns is not None else None
     is_async = isinstance(node, ast.AsyncFunctionDef) and not _is_generator(node)
     return Signature(

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import ast
 import builtins
-import importlib.util
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from clue.mock._finder import find, search_path
 
 __all__ = ["Binding", "GenerationError", "Loader", "SourceModule", "canonical"]
 
@@ -75,9 +76,10 @@ def canonical(qualname: str) -> str:
 class Loader:
     """Parses modules on demand, once each, from files under known roots."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: list[Path] | None = None) -> None:
         self._modules: dict[str, SourceModule | None] = {}
         self._roots: list[Path] = []
+        self._path = search_path() if path is None else path
 
     def parse_file(self, name: str, path: Path, root: Path) -> SourceModule:
         """Parse ``path`` as module ``name``; raise :class:`GenerationError` if it fails."""
@@ -170,22 +172,16 @@ class Loader:
     def _find(self, name: str) -> tuple[Path, Path] | None:
         if name.partition(".")[0] in sys.stdlib_module_names:
             return None  # interfaces are flattened from user code only
-        rel = Path(*name.split("."))
-        for root in self._roots:
-            for candidate in (root / rel.with_suffix(".py"), root / rel / "__init__.py"):
-                if candidate.is_file():
-                    return candidate, root
-        try:
-            spec = importlib.util.find_spec(name)
-        except Exception:  # finding a submodule imports its parents: user code may fail
+        # Roots of the targets first (a target outside the search path is named from
+        # its own root), then the search path; nothing is imported.
+        path = [*self._roots, *(p for p in self._path if p not in self._roots)]
+        found = find(name, path)
+        if found is None or found.origin is None or found.origin.suffix != ".py":
             return None
-        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
-            return None
-        path = Path(spec.origin)
-        root = path.parent
-        for _ in range(name.count(".") + (path.name == "__init__.py")):
+        root = found.origin.parent  # the search path entry: one level up per dotted part
+        for _ in range(name.count(".") + found.is_package):
             root = root.parent
-        return path, root
+        return found.origin, root
 
 
 def _collect_bindings(module: SourceModule, body: list[ast.stmt], *, typing_only: bool) -> None:

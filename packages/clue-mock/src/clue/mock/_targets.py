@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from clue.mock._finder import find, module_name, search_path
 from clue.mock._render import HEADER
 from clue.mock._source import GenerationError
 
@@ -29,55 +29,52 @@ class Target:
         return self.path.parent / "mocks" / self.path.name
 
 
-def resolve(target: str) -> list[Target]:
+def resolve(target: str, path: list[Path] | None = None) -> list[Target]:
     """The source modules a target names; :class:`GenerationError` if there are none.
 
     A target is a ``.py`` file, a directory (searched recursively, skipping hidden
     directories, ``__pycache__`` and generated mocks) or a dotted module name (a
-    package stands for its directory).
+    package stands for its directories), looked up on ``path`` (default: the current
+    directory, then ``sys.path``) the way the import system would, without importing.
     """
-    path = Path(target)
-    if path.is_file():
-        if path.suffix != ".py":
+    path = search_path() if path is None else path
+    candidate = Path(target)
+    if candidate.is_file():
+        if candidate.suffix != ".py":
             raise GenerationError(f"target {target!r}: not a Python source file (*.py)")
-        return [_from_file(path)]
-    if path.is_dir():
-        return _from_directory(path)
-    if not all(part.isidentifier() for part in target.split(".")):
-        raise GenerationError(f"target {target!r}: no such file, directory or module")
+        return [_from_file(candidate, path)]
+    if candidate.is_dir():
+        return _from_directory(candidate, path)
     missing = GenerationError(f"target {target!r}: no such file, directory or module")
-    try:
-        spec = importlib.util.find_spec(target)
-    except ModuleNotFoundError as exc:
-        if exc.name and (target == exc.name or target.startswith(exc.name + ".")):
-            raise missing from exc
-        raise GenerationError(f"target {target!r}: cannot import module: {exc}") from exc
-    except Exception as exc:  # a parent package failed to import: report why
-        raise GenerationError(
-            f"target {target!r}: cannot import module: {type(exc).__name__}: {exc}"
-        ) from exc
-    if spec is None:
+    found = find(target, path)
+    if found is None:
         raise missing
-    if spec.submodule_search_locations:
-        return [t for p in spec.submodule_search_locations for t in _from_directory(Path(p))]
-    if spec.origin is None or not spec.origin.endswith(".py"):
-        raise GenerationError(f"target {target!r}: module has no Python source ({spec.origin})")
-    return [_from_file(Path(spec.origin))]
+    origin = found.origin
+    if origin is not None and not found.is_package:
+        if origin.suffix != ".py":
+            raise GenerationError(f"target {target!r}: module has no Python source ({origin})")
+        return [_from_file(origin, path)]
+    # A package, regular or namespace, stands for its directories.
+    return [t for location in found.locations for t in _from_directory(location, path)]
 
 
-def _from_file(path: Path) -> Target:
-    path = path.resolve()
-    parts = [] if path.name == "__init__.py" else [path.stem]
-    directory = path.parent
+def _from_file(file: Path, path: list[Path]) -> Target:
+    file = file.resolve()
+    named = module_name(file, path)
+    if named is not None:
+        return Target(named[0], file, named[1])
+    # Outside the search path: named after the regular packages that contain it.
+    parts = [] if file.name == "__init__.py" else [file.stem]
+    directory = file.parent
     while (directory / "__init__.py").is_file() and directory.parent != directory:
         parts.insert(0, directory.name)
         directory = directory.parent
     if not parts or not all(part.isidentifier() for part in parts):
-        raise GenerationError(f"target {str(path)!r}: {'.'.join(parts)!r} is not a module name")
-    return Target(".".join(parts), path, directory)
+        raise GenerationError(f"target {str(file)!r}: {'.'.join(parts)!r} is not a module name")
+    return Target(".".join(parts), file, directory)
 
 
-def _from_directory(directory: Path) -> list[Target]:
+def _from_directory(directory: Path, path: list[Path]) -> list[Target]:
     found: list[Target] = []
     root = directory.resolve()
     for current, dirs, files in os.walk(root):
@@ -91,11 +88,11 @@ def _from_directory(directory: Path) -> list[Target]:
             and not (here / d / "pyvenv.cfg").exists()
         )
         for name in sorted(files):
-            path = here / name
+            file = here / name
             if name.endswith(".py") and not (
-                is_generated(path) or is_generated(here / "__init__.py")
+                is_generated(file) or is_generated(here / "__init__.py")
             ):
-                found.append(_from_file(path))
+                found.append(_from_file(file, path))
     return found
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import threading
@@ -28,7 +27,7 @@ from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
-from clue.otel import _switch
+from clue.otel import _lifecycle, _switch
 from clue.otel._bounded import run_all_bounded
 from clue.otel._diagnostics import DiagnosticsHandler, ErrorHandler, log_error
 from clue.otel._promotion import ErrorPromotionProcessor, RecordDropped, RecordIfParentRecording
@@ -231,7 +230,9 @@ def configure_opentelemetry(
 
     Args:
         cfg: What :func:`new_config` returned.
-        shutdown_at_exit: Shut the current config down at interpreter exit.
+        shutdown_at_exit: Shut the current config down however the process ends:
+            interpreter exit, or SIGTERM however the server handles it (the signal
+            keeps its effect; see the README's "Running under servers").
         shutdown_timeout: Seconds that shutdown may take (at exit, or for a replaced
             config).
         diagnostics_level: Lowest level of SDK records routed to structlog.
@@ -269,9 +270,9 @@ def configure_opentelemetry(
         _STATE.route_diagnostics(cfg.error_handler, diagnostics_level)
         _STATE.current = cfg
         _STATE.exit_timeout = shutdown_timeout if shutdown_at_exit else None
-        if shutdown_at_exit and not _STATE.atexit_registered:
-            atexit.register(_shutdown_at_exit)
-            _STATE.atexit_registered = True
+        if shutdown_at_exit:
+            # At exit, and at SIGTERM however the server handles it (see _lifecycle).
+            _lifecycle.install(_shutdown_at_exit, shutdown_timeout, cfg.tracer_provider)
     from opentelemetry import metrics, trace
 
     if trace.get_tracer_provider() is not _switch.TRACER_PROVIDER:
@@ -305,7 +306,6 @@ class _State:
         self.lock = threading.RLock()
         self.current: Config | None = None
         self.exit_timeout: float | None = None
-        self.atexit_registered = False
         self.handler: DiagnosticsHandler | None = None
         self.saved: tuple[bool, int] | None = None  # the SDK logger's propagate and level
 

@@ -1,0 +1,272 @@
+"""Export what is queued however the process stops; start clean in a forked child.
+
+:func:`~clue.otel.configure_opentelemetry` calls :func:`install`, which arranges for the
+current configuration to be shut down (flushing spans, metric points and log records,
+bounded by ``shutdown_timeout``) on every way a server ends a process:
+
+- **Normal interpreter exit** (gunicorn's sync and gthread workers leave with
+  ``sys.exit``; ``multiprocessing`` children): a ``threading`` exit hook, which runs
+  before non-daemon threads are joined, and an ``atexit`` hook as a fallback.
+- **SIGTERM with the default action** (a bare process, or uvicorn restoring the default
+  handler after its graceful shutdown and re-raising the signal): ``atexit`` never runs
+  there, so clue installs a SIGTERM handler that shuts the configuration down and then
+  re-raises the signal with the handler that was there before, so the process still
+  dies of SIGTERM.
+- **SIGTERM through a handler of the server or the application**: clue chains to it,
+  with SIGTERM blocked in the main thread while it runs. A re-raise with the default
+  action from within it (clue-health's hook when due) is let through after the export.
+  uvicorn's handler (``uvicorn app:app`` imports the application inside the server's
+  signal-capturing block) starts a graceful shutdown, at the end of which the server
+  restores the default action and re-raises the signal: for it SIGTERM stays blocked,
+  so the re-raise stays pending until the exit hook has exported, then is delivered.
+  The process exits exactly as it would have, after the export. For any other handler
+  SIGTERM is unblocked at once.
+
+After ``fork`` (gunicorn ``--preload``) the SDK re-creates its batch processors' worker
+threads and locks and empties their queues (what the parent queued is exported once, by
+the parent); the hooks above are inherited, their state starts empty, and the signal
+handler is installed again at the first span the child's main thread starts, because
+the server sets its workers' handlers after forking.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import structlog
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Span, SpanProcessor
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+
+from clue.otel._bounded import run_all_bounded
+
+__all__ = ["install", "shutdown_pending"]
+
+_logger = structlog.get_logger("clue.otel")
+
+# The signal whose default action ends the process without running ``atexit``. SIGINT's
+# default raises KeyboardInterrupt, which unwinds normally and runs the exit hooks.
+_SIGNALS = (signal.SIGTERM,)
+
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
+class _Hooks:
+    # Process-wide: what is installed, what to call, what was deferred. The lock is
+    # reentrant: the signal handler runs in the main thread, possibly while it holds it.
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.on_exit: Callable[[], object] | None = None
+        self.timeout = 5.0
+        self.exit_registered = False
+        self.previous: dict[int, _Handler] = {}
+        # Signals received, each with whether its default action must be taken at the end
+        # (True) or only if the application re-raised it meanwhile (False).
+        self.deferred: dict[int, bool] = {}
+        self.hooked_pid: int | None = None
+        # Set in a forked child: hook the signals again at the first span its main thread
+        # starts (a server sets its own handlers after forking, see ``_RearmAfterFork``).
+        self.rearm = False
+        self.providers: weakref.WeakSet[SdkTracerProvider] = weakref.WeakSet()
+
+
+_HOOKS = _Hooks()
+
+
+def install(on_exit: Callable[[], object], timeout: float, tracer_provider: object = None) -> None:
+    """Run ``on_exit`` (a bounded shutdown that never raises) however the process stops.
+
+    The global SDK logger provider, if one is installed, is flushed at the same time,
+    within ``timeout`` seconds. Idempotent; a later call replaces ``on_exit`` and
+    ``timeout``. Signal handlers can only be set from the main thread: called from
+    another thread, only the exit hooks are installed. ``tracer_provider``, when it is
+    the SDK's, gets a span processor that re-arms the signal hooks in a forked child.
+    """
+    with _HOOKS.lock:
+        _HOOKS.on_exit = on_exit
+        _HOOKS.timeout = timeout
+        if not _HOOKS.exit_registered:
+            _register_exit_hooks()
+            _HOOKS.exit_registered = True
+        if isinstance(tracer_provider, SdkTracerProvider) and (
+            tracer_provider not in _HOOKS.providers
+        ):
+            tracer_provider.add_span_processor(_RearmAfterFork())
+            _HOOKS.providers.add(tracer_provider)
+    if threading.current_thread() is threading.main_thread():
+        _hook_signals()
+
+
+def shutdown_pending() -> None:
+    """Run the exit hook now, then deliver a signal whose default action was deferred."""
+    with _HOOKS.lock:
+        on_exit, timeout = _HOOKS.on_exit, _HOOKS.timeout
+        deferred = sorted(_HOOKS.deferred.items())
+        _HOOKS.deferred.clear()
+    if on_exit is not None:
+        try:
+            steps: dict[str, Callable[[], object]] = {"exit shutdown": on_exit}
+            logger_provider = _sdk_logger_provider()
+            if logger_provider is not None:
+                millis = int(timeout * 1000)
+                steps["logger provider flush"] = lambda: logger_provider.force_flush(millis)
+            run_all_bounded(steps, timeout)
+        except Exception as exc:  # never raise out of an exit hook or a signal handler
+            _logger.warning("otel.shutdown.failed", err=repr(exc))
+    for signum, default_action in deferred:
+        _deliver(signum, default_action)
+
+
+def _at_threading_exit() -> None:
+    # The interpreter is shutting down and is about to join non-daemon threads. With a
+    # re-raised SIGTERM pending, end the process now, as the signal would have. Without
+    # one, leave the export to ``atexit``, after those threads have finished their spans.
+    with _HOOKS.lock:
+        pending = bool(_HOOKS.deferred)
+    if pending:
+        shutdown_pending()
+
+
+def _register_exit_hooks() -> None:
+    # ``threading._register_atexit`` runs when the interpreter starts shutting down, before
+    # non-daemon threads are joined (a lingering thread must not keep a pending SIGTERM
+    # from ending the process); ``atexit`` runs after them.
+    register_threading = getattr(threading, "_register_atexit", None)
+    if register_threading is not None:
+        with contextlib.suppress(RuntimeError):  # already shutting down
+            register_threading(_at_threading_exit)
+    atexit.register(shutdown_pending)
+
+
+def _hook_signals() -> None:
+    with _HOOKS.lock:
+        if _HOOKS.hooked_pid == os.getpid():
+            return
+        _HOOKS.hooked_pid = os.getpid()
+        for signum in _SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous is signal.SIG_IGN or previous is None:
+                # Ignored on purpose (nohup), or set outside Python: not ours to change.
+                continue
+            if previous is _on_signal:
+                continue
+            _HOOKS.previous[signum] = previous
+            signal.signal(signum, _on_signal)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    previous = _HOOKS.previous.get(signum, signal.SIG_DFL)
+    if not callable(previous):
+        # The default action (termination, skipping atexit): export, then let it happen.
+        with _HOOKS.lock:
+            _HOOKS.deferred[signum] = True
+        shutdown_pending()
+        return
+    # A handler of the application or its server decides what the signal does. It runs
+    # with the signal blocked in this thread, so that a re-raise with the default action
+    # waits for the export instead of ending the process at once.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signum})
+    try:
+        previous(signum, frame)
+    except BaseException:
+        # It ends the process its own way (``sys.exit``): the exit hook exports, and a
+        # re-raise it made on the way, if any, is delivered after that.
+        with _HOOKS.lock:
+            _HOOKS.deferred.setdefault(signum, False)
+        raise
+    if signum in signal.sigpending():
+        # It re-raised the signal at once, with the default action restored (clue-health's
+        # SIGTERM hook does when it is due): export, then let it end the process.
+        with _HOOKS.lock:
+            _HOOKS.deferred.setdefault(signum, False)
+        shutdown_pending()
+    elif _reraises_after_shutdown(previous):
+        # uvicorn: the graceful shutdown starts now; at its end the server restores the
+        # default action and re-raises the signal. Keep it blocked until the exit hook.
+        with _HOOKS.lock:
+            _HOOKS.deferred.setdefault(signum, False)
+    else:
+        # Anything else keeps the signal as it was (a later SIGTERM, also one sent to
+        # the main thread by a timer, reaches the handlers again).
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+
+
+def _reraises_after_shutdown(handler: Callable[..., object]) -> bool:
+    # uvicorn's ``Server.handle_exit`` (or a subclass's): ``Server.capture_signals``
+    # restores the handlers it replaced after the graceful shutdown and re-raises the
+    # signals it caught; with ``uvicorn app:app`` the application (and clue) is imported
+    # inside it, so what it restores is the default action.
+    owner = getattr(handler, "__self__", None)
+    return any(
+        cls.__module__ == "uvicorn.server" and cls.__name__ == "Server"
+        for cls in type(owner).__mro__
+    )
+
+
+def _deliver(signum: int, default_action: bool) -> None:
+    # Let ``signum`` have its effect, so the process ends as the signal says: after a
+    # default-action signal, its default action; after a chained one, only what the
+    # application re-raised (pending, blocked by us), with the handler now installed.
+    # Otherwise the application's handler chose how to end (``sys.exit(0)`` in
+    # gunicorn's workers): respect it.
+    if threading.current_thread() is not threading.main_thread():
+        return
+    pending = signum in signal.sigpending()
+    if not pending and not default_action:
+        return
+    try:
+        current = signal.getsignal(signum)
+        if default_action or current is _on_signal or current is signal.SIG_DFL:
+            signal.signal(signum, signal.SIG_DFL)
+            if not pending:
+                signal.raise_signal(signum)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+    except (OSError, ValueError):  # pragma: no cover - no signal support at shutdown
+        _logger.warning("otel.shutdown.signal_not_delivered", signal=signum)
+
+
+def _sdk_logger_provider() -> Any:
+    # The global logger provider when it is the SDK's (log records queued in its batch
+    # processors, e.g. from clue-log's OTLP output); None otherwise. Looked up, never
+    # imported: without the logs SDK imported nobody installed one, and an import at
+    # interpreter shutdown may fail.
+    api, sdk = sys.modules.get("opentelemetry._logs"), sys.modules.get("opentelemetry.sdk._logs")
+    if api is None or sdk is None:
+        return None
+    provider = api.get_logger_provider()
+    return provider if isinstance(provider, sdk.LoggerProvider) else None
+
+
+def _after_fork_in_child() -> None:
+    # The child starts with no deferred signal; handlers are inherited as they are.
+    # ``_HOOKS.lock`` may have been held by another thread of the parent at fork time.
+    _HOOKS.lock = threading.RLock()
+    _HOOKS.deferred = {}
+    _HOOKS.rearm = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class _RearmAfterFork(SpanProcessor):
+    # A server that forks its workers from a parent that configured clue (gunicorn
+    # ``--preload``) sets the workers' signal handlers itself after the fork, replacing
+    # ours (gunicorn's uvicorn worker resets SIGTERM to the default, then uvicorn
+    # re-raises it after its graceful shutdown). Nothing is queued in the child before
+    # its first span, so hooking the signals again then, from the main thread (where
+    # uvicorn serves), is in time; the server's handler is chained as usual.
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        # Hot path: one attribute read per span.
+        if _HOOKS.rearm and threading.current_thread() is threading.main_thread():
+            _HOOKS.rearm = False
+            _hook_signals()

@@ -1,0 +1,327 @@
+"""Queued telemetry is exported however a server ends the process, and forks start clean.
+
+Each scenario is a real child process that configures clue-otel the README's way,
+exports to a receiver in the test process, and is stopped with a real SIGTERM the way a
+server does it: the default action, a server handler chained and re-raising the signal
+after a graceful shutdown (uvicorn), a server handler leaving with ``sys.exit``
+(gunicorn's workers), a handler exiting with its own status.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+from clue.otel import _lifecycle
+from clue.otel.testing import OTLPReceiver
+
+# A child must be gone this long after SIGTERM: its shutdown is bounded by 1 s.
+EXIT_DEADLINE = 30.0
+
+_PRELUDE = """
+import os, signal, sys, threading
+from opentelemetry import trace
+from clue import otel
+
+ENDPOINT, SERVER = sys.argv[1], sys.argv[2]
+stopping = threading.Event()
+
+def configure(exporter=None):
+    if exporter is None:
+        exporter, _ = otel.new_grpc_span_exporter(endpoint=ENDPOINT)
+    cfg = otel.new_config("child", "1", span_exporter=exporter, max_sampling_rate=1000)
+    otel.configure_opentelemetry(cfg, shutdown_timeout=1)
+
+def span(name):
+    trace.get_tracer("t").start_span(name).end()
+
+def server_handler(signum, frame):
+    stopping.set()
+
+def ready():
+    print("ready", flush=True)
+
+class Server:  # uvicorn.server.Server, as far as clue can tell
+    def handle_exit(self, signum, frame):
+        stopping.set()
+
+Server.__module__ = "uvicorn.server"
+uvicorn_handler = Server().handle_exit
+"""
+
+# How the server handles SIGTERM around the application.
+_SERVERS = {
+    # A bare process: SIGTERM's default action.
+    "default": """
+configure()
+span("work")
+ready()
+threading.Event().wait()
+""",
+    # uvicorn app:app: the app is imported while the server's handler is installed; after
+    # its graceful shutdown the server restores the default and re-raises the signal.
+    "reraise, app loaded inside": """
+original = signal.signal(signal.SIGTERM, uvicorn_handler)
+configure()
+span("work")
+ready()
+stopping.wait()
+span("drained")  # work done during the graceful shutdown
+signal.signal(signal.SIGTERM, original)
+signal.raise_signal(signal.SIGTERM)
+print("after re-raise", flush=True)
+""",
+    # uvicorn.run(app) or gunicorn's uvicorn worker: configured first, then the server
+    # saves clue's handler, installs its own, and restores clue's before re-raising.
+    "reraise, app loaded before": """
+configure()
+original = signal.signal(signal.SIGTERM, server_handler)
+span("work")
+ready()
+stopping.wait()
+span("drained")
+signal.signal(signal.SIGTERM, original)
+signal.raise_signal(signal.SIGTERM)
+""",
+    # gunicorn's sync and gthread workers: the handler stops the loop; sys.exit(0).
+    "exit normally": """
+signal.signal(signal.SIGTERM, server_handler)
+configure()
+span("work")
+ready()
+stopping.wait()
+span("drained")
+sys.exit(0)
+""",
+    # clue-health's SIGTERM hook with a grace period, installed before clue: the first
+    # SIGTERM arms a timer that signals the main thread again; then the hook restores
+    # the default action and re-raises at once.
+    "grace timer, then default": """
+armed = []
+def health_hook(signum, frame):
+    if armed:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+    armed.append(True)
+    main = threading.main_thread().ident
+    threading.Timer(0.1, signal.pthread_kill, (main, signal.SIGTERM)).start()
+signal.signal(signal.SIGTERM, health_hook)
+configure()
+span("work")
+ready()
+threading.Event().wait()
+""",
+    # An application handler that chooses its own exit status.
+    "handler exits 3": """
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(3))
+configure()
+span("work")
+ready()
+threading.Event().wait()
+""",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    spans: list[str]
+    stdout: str
+
+
+def run_child(rx: OTLPReceiver, server: str, body: str | None = None) -> Outcome:
+    code = _PRELUDE + textwrap.dedent(body if body is not None else _SERVERS[server])
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, rx.grpc_endpoint, server],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Long batch delays: nothing leaves before the shutdown.
+        env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "600000"},
+    )
+    assert child.stdout is not None
+    try:
+        line = child.stdout.readline()
+        assert line == "ready\n", child.communicate(timeout=EXIT_DEADLINE)
+        assert not rx.spans()
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=EXIT_DEADLINE)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    return Outcome(child.returncode, sorted(s.name for s in rx.spans()), line + out + err)
+
+
+EXPECTED = {
+    "default": (-signal.SIGTERM, ["work"]),
+    "reraise, app loaded inside": (-signal.SIGTERM, ["drained", "work"]),
+    "reraise, app loaded before": (-signal.SIGTERM, ["drained", "work"]),
+    "exit normally": (0, ["drained", "work"]),
+    "grace timer, then default": (-signal.SIGTERM, ["work"]),
+    "handler exits 3": (3, ["work"]),
+}
+
+
+@pytest.mark.parametrize("server", list(_SERVERS))
+def test_sigterm_exports_what_is_queued_and_keeps_the_signals_effect(server: str) -> None:
+    """Every span queued at SIGTERM is exported; the process ends as it would without clue."""
+    with OTLPReceiver() as rx:
+        outcome = run_child(rx, server)
+    assert (outcome.status, outcome.spans) == EXPECTED[server], outcome.stdout
+
+
+def test_a_deferred_reraise_ends_the_process_before_lingering_threads_are_joined() -> None:
+    """A re-raised SIGTERM still ends a process that a non-daemon thread would keep alive."""
+    body = """
+    original = signal.signal(signal.SIGTERM, uvicorn_handler)
+    configure()
+    span("work")
+    threading.Thread(target=threading.Event().wait).start()  # never ends, not a daemon
+    ready()
+    stopping.wait()
+    signal.signal(signal.SIGTERM, original)
+    signal.raise_signal(signal.SIGTERM)
+    """
+    with OTLPReceiver() as rx:
+        outcome = run_child(rx, "lingering thread", body)
+    assert (outcome.status, outcome.spans) == (-signal.SIGTERM, ["work"]), outcome.stdout
+
+
+def test_sigterm_shutdown_is_bounded_by_the_timeout_when_export_hangs() -> None:
+    """A collector that never answers costs at most shutdown_timeout; SIGTERM still ends it."""
+    body = """
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    class Hanging(SpanExporter):
+        def export(self, spans):
+            threading.Event().wait()
+
+    configure(Hanging())
+    span("work")
+    ready()
+    threading.Event().wait()
+    """
+    with OTLPReceiver() as rx:
+        outcome = run_child(rx, "hanging", body)
+    assert outcome.status == -signal.SIGTERM, outcome.stdout
+
+
+def test_an_ignored_sigterm_stays_ignored() -> None:
+    """A process that ignores SIGTERM (nohup) is left as it is."""
+    body = """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    configure()
+    print("ignored" if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN else "changed")
+    """
+    code = _PRELUDE + textwrap.dedent(body)
+    out = subprocess.run(
+        [sys.executable, "-c", code, "http://127.0.0.1:9", "x"],
+        capture_output=True,
+        text=True,
+        timeout=EXIT_DEADLINE,
+        check=True,
+    )
+    assert out.stdout == "ignored\n", out.stderr
+
+
+def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it() -> None:
+    """gunicorn --preload with uvicorn workers: the child's first span re-arms the hook."""
+    body = """
+    configure()
+    span("boot")  # queued in the parent, exported by the parent only
+    pid = os.fork()
+    if pid == 0:
+        # The worker: the server resets SIGTERM, then serves with its own handler.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        original = signal.signal(signal.SIGTERM, uvicorn_handler)
+        span("worker")
+        ready()
+        stopping.wait()
+        signal.signal(signal.SIGTERM, original)
+        signal.raise_signal(signal.SIGTERM)
+        sys.exit(0)  # gunicorn's arbiter code, in the worker, after its run returns
+    _, status = os.waitpid(pid, 0)
+    print("worker", os.waitstatus_to_exitcode(status), flush=True)
+    """
+    with OTLPReceiver() as rx:
+        code = _PRELUDE + textwrap.dedent(body)
+        parent = subprocess.Popen(
+            [sys.executable, "-c", code, rx.grpc_endpoint, "preload"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "600000"},
+        )
+        assert parent.stdout is not None
+        try:
+            worker_ready = parent.stdout.readline()
+            assert worker_ready == "ready\n", parent.communicate(timeout=EXIT_DEADLINE)
+            # The worker is the parent's only child; signal it alone, as an arbiter does.
+            worker_pid = int(_children(parent.pid)[0])
+            os.kill(worker_pid, signal.SIGTERM)
+            out, err = parent.communicate(timeout=EXIT_DEADLINE)
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+                parent.wait()
+        spans = sorted(s.name for s in rx.spans())
+    assert out == f"worker {-signal.SIGTERM}\n", err
+    assert parent.returncode == 0, err
+    assert spans == ["boot", "worker"], err
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_fork_while_another_thread_holds_the_hooks_lock_leaves_the_child_working() -> None:
+    """The child of a fork taken while the hooks' lock is held can still shut down."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with _lifecycle._HOOKS.lock:
+            held.set()
+            release.wait(EXIT_DEADLINE)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(EXIT_DEADLINE)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            try:
+                _lifecycle.install(lambda: None, 1.0)
+                _lifecycle.shutdown_pending()
+            finally:
+                os._exit(0)
+    finally:
+        release.set()
+        holder.join()
+    status = _wait_with_deadline(pid)
+    assert status == 0
+
+
+def _wait_with_deadline(pid: int) -> int:
+    # waitpid with a deadline: poll the child's status until it has exited.
+    done = threading.Event()
+    result: list[int] = []
+
+    def wait() -> None:
+        result.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        done.set()
+
+    threading.Thread(target=wait, daemon=True).start()
+    if not done.wait(EXIT_DEADLINE):
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the forked child hung")
+    return result[0]
+
+
+def _children(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return f.read().split()

@@ -1,0 +1,111 @@
+"""Check that every distribution is ready to release (``nox -s release_check``).
+
+For each package under ``packages/``: build an sdist and a wheel, check their metadata
+renders on PyPI (``twine check --strict``), build a second wheel from the sdist and compare
+its files with the first, check that the version in ``pyproject.toml`` is the newest
+release in ``CHANGELOG.md``, and that neither artifact ships another package's files.
+Then lint the GitHub workflows (GitHub's schema, and zizmor's audits). Prints one line per
+check; exits non-zero when any check failed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import tomllib
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_RELEASE = re.compile(r"^## \[(?!Unreleased\])([^\]]+)\]", re.MULTILINE)
+
+
+def main() -> int:
+    failures: list[str] = []
+    for pkg in sorted((ROOT / "packages").iterdir()):
+        if (pkg / "pyproject.toml").is_file():
+            failures += [f"{pkg.name}: {problem}" for problem in check(pkg)]
+    failures += [f"workflows: {problem}" for problem in check_workflows()]
+    for failure in failures:
+        print(f"FAIL {failure}")
+    print("release check:", "FAIL" if failures else "PASS")
+    return 1 if failures else 0
+
+
+def check(pkg: Path) -> list[str]:
+    project = tomllib.loads((pkg / "pyproject.toml").read_text())["project"]
+    name, version = project["name"], project["version"]
+    leaf = "clue/" + name.removeprefix("clue-").replace("-", "_") + "/"
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        _run("uv", "build", "--sdist", "--wheel", "--no-sources", "-q", "-o", out / "dist", pkg)
+        sdist = next((out / "dist").glob("*.tar.gz"))
+        wheel = next((out / "dist").glob("*.whl"))
+        _run(sys.executable, "-m", "twine", "check", "--strict", sdist, wheel)
+        print(f"ok   {name}: twine check --strict {sdist.name} {wheel.name}")
+
+        _run("uv", "build", "--wheel", "-q", "--out-dir", out / "from-sdist", sdist)
+        rebuilt = next((out / "from-sdist").glob("*.whl"))
+        direct, again = _wheel_files(wheel), _wheel_files(rebuilt)
+        if direct != again:
+            problems.append(f"the wheel built from the sdist differs: {sorted(direct ^ again)}")
+        else:
+            print(f"ok   {name}: the sdist builds the same wheel ({len(direct)} files)")
+
+        stray = [f for f in direct if not (f.startswith(leaf) or ".dist-info/" in f)]
+        prefix = sdist.name.removesuffix(".tar.gz") + "/"
+        with tarfile.open(sdist) as tar:
+            members = [m.name.removeprefix(prefix) for m in tar.getmembers() if m.isfile()]
+        stray += [
+            m
+            for m in members
+            if (m.startswith("src/") and not m.startswith("src/" + leaf))
+            or re.match(r"(packages/|\.\./)", m)
+        ]
+        if stray:
+            problems.append(f"ships files of another package: {stray}")
+        else:
+            print(f"ok   {name}: ships only {leaf} ({len(members)} files in the sdist)")
+
+    released = _RELEASE.findall((pkg / "CHANGELOG.md").read_text())
+    if not released or released[0] != version:
+        problems.append(
+            f"pyproject.toml says {version}, the newest release in CHANGELOG.md is "
+            f"{released[0] if released else 'missing'}"
+        )
+    else:
+        print(f"ok   {name}: version {version} is the newest release in CHANGELOG.md")
+    return problems
+
+
+def check_workflows() -> list[str]:
+    """The workflows against GitHub's schema (check-jsonschema) and zizmor's audits."""
+    workflows = [str(w) for w in sorted((ROOT / ".github" / "workflows").glob("*.yml"))]
+    problems = []
+    for tool in (
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows"],
+        ["zizmor", "--offline", "--no-progress", "--min-severity", "medium"],
+    ):
+        done = subprocess.run([*tool, *workflows], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            problems.append(f"{tool[0]}: {done.stdout}{done.stderr}")
+        else:
+            print(f"ok   {tool[0]}: {', '.join(Path(w).name for w in workflows)}")
+    return problems
+
+
+def _wheel_files(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as zf:
+        return {n for n in zf.namelist() if not n.endswith(".dist-info/RECORD")}
+
+
+def _run(*args: object) -> None:
+    subprocess.run([str(a) for a in args], check=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
