@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import socket
 import sys
+import threading
 from typing import Any
 
 from clue import log
@@ -63,7 +64,9 @@ def main() -> None:
         server.server_name, server.server_port = "127.0.0.1", sock.getsockname()[1]
         server.setup_environ()
         server.set_app(log.WSGIMiddleware(wsgi_app, request_log_func=log.info))
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        # Stop between requests: a SystemExit raised inside a request (the server may still
+        # be closing the last response) would be swallowed by wsgiref's error handling.
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
         server.serve_forever(poll_interval=0.05)
 
 

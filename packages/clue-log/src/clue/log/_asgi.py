@@ -16,7 +16,14 @@ from clue.log import _api, _context, _keys
 from clue.log._context import current as _current
 from clue.log._context import new_context as _new_context
 from clue.log._request_id import new_request_id, request_id_from
-from clue.log._server_options import RequestLogFunc, ServerOptions, elapsed_ms, log_line
+from clue.log._server_options import (
+    ErrorStatus,
+    RequestLogFunc,
+    ServerOptions,
+    elapsed_ms,
+    log_end,
+    log_line,
+)
 
 __all__ = ["ASGIMiddleware"]
 
@@ -27,6 +34,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _REQUEST_ID = b"x-request-id"
+_ERROR_TEXT = b"Internal Server Error"
 
 
 class ASGIMiddleware:
@@ -37,9 +45,15 @@ class ASGIMiddleware:
     id is made; either way it is sent back in the ``X-Request-Id`` response header), and
     logs a ``start`` line (``http.method``, ``http.url``, ``http.remote_addr``) and an
     ``end`` line (``http.status``, ``http.time_ms``, ``http.bytes`` over the whole streamed
-    body). An exception escaping the app logs an error with its traceback, which flushes
-    the request's buffer, and is re-raised. A client that goes away mid-response is not an
-    application error: the request just ends. Websocket connections get a log context and
+    body). The outcome decides: a response whose status matches ``error_status`` (default
+    ``>= 500``) is a failure even when no exception escaped (frameworks answer 500 for
+    exceptions themselves) -- the request's buffered context is written and the ``end``
+    line is logged at error severity. An exception escaping the app logs an error with its
+    traceback, which flushes the request's buffer; when nothing was sent yet the middleware
+    answers ``500 Internal Server Error`` itself, carrying the request's ``X-Request-Id``,
+    then re-raises (as Starlette's ``ServerErrorMiddleware`` does) so the server still
+    sees the failure. A client that goes away mid-response is not an application error:
+    the request just ends. Websocket connections get a log context and
     a request id for their lifetime; ``lifespan`` and other scopes pass through untouched.
 
     Args:
@@ -50,9 +64,13 @@ class ASGIMiddleware:
         disable_request_id: neither bind nor return a request id.
         request_log_func: writes the start/end lines; default ``log.print`` (written at
             once); ``log.info`` makes them buffered like any other entry.
+        error_status: ``int -> bool``, whether a response status makes the request a
+            failure; default ``status >= 500``. A predicate that raises counts the status
+            by the default rule.
 
     Raises:
-        ValueError: an option is malformed (for example an invalid regex).
+        ValueError: an option is malformed (for example an invalid regex or an
+            ``error_status`` that is not callable).
 
     Example:
         >>> from clue import log
@@ -73,10 +91,15 @@ class ASGIMiddleware:
         disable_request_logging: bool = False,
         disable_request_id: bool = False,
         request_log_func: RequestLogFunc | None = None,
+        error_status: ErrorStatus | None = None,
     ) -> None:
         self.app = app
         self._opts = ServerOptions(
-            path_filters, disable_request_logging, disable_request_id, request_log_func
+            path_filters,
+            disable_request_logging,
+            disable_request_id,
+            request_log_func,
+            error_status,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -117,25 +140,32 @@ class ASGIMiddleware:
             try:
                 await self.app(scope, response.receive, response.send)
             except Exception as exc:
-                if not response.disconnected:
-                    _api.error(
-                        "unhandled exception",
-                        err=exc,
-                        **{
-                            _keys.HTTP_METHOD_KEY: scope["method"],
-                            _keys.HTTP_URL_KEY: _url(scope),
-                        },
-                    )
-                if logs:
-                    response.log_end(opts.log_func, start)
+                if response.disconnected:
+                    # The client went away: not an application error.
+                    if logs:
+                        response.log_end(opts, logs, start, judge=False)
+                    raise
+                _api.error(
+                    "unhandled exception",
+                    err=exc,
+                    **{
+                        _keys.HTTP_METHOD_KEY: scope["method"],
+                        _keys.HTTP_URL_KEY: _url(scope),
+                    },
+                )
+                if response.status is None:
+                    await response.send_error()
+                response.log_end(opts, logs, start)
                 raise
             except BaseException:
                 # Cancellation or shutdown: not an application error.
                 if logs:
-                    response.log_end(opts.log_func, start)
+                    response.log_end(opts, logs, start, judge=False)
                 raise
-            if logs:
-                response.log_end(opts.log_func, start)
+            if response.status is None and not response.disconnected:
+                # Returned without answering: the server would send a 500 without the id.
+                await response.send_error()
+            response.log_end(opts, logs, start)
         finally:
             _current.reset(token)
 
@@ -200,21 +230,40 @@ class _Response:
             self.disconnected = True
             raise
 
-    def log_end(self, log_func: RequestLogFunc, start: float) -> None:
+    async def send_error(self) -> None:
+        """Answer 500 for an app that failed before sending anything, with the request id
+        (the server's own 500 would not carry it)."""
+        try:
+            await self.send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", b"%d" % len(_ERROR_TEXT)),
+                    ],
+                }
+            )
+            await self.send({"type": "http.response.body", "body": _ERROR_TEXT})
+        except Exception:  # noqa: S110 - the client is gone; the exception is re-raised
+            pass
+
+    def log_end(self, opts: ServerOptions, logs: bool, start: float, *, judge: bool = True) -> None:
+        """Log the ``end`` line; when ``judge``, a failing status writes the context."""
         status = self.status
         if status is None:
             # Nothing was sent: the server answers 500 for an app that fails or returns
             # without a response.
             status = 500
-        log_line(
-            log_func,
-            "end",
-            {
-                _keys.HTTP_STATUS_KEY: status,
-                _keys.HTTP_DURATION_KEY: elapsed_ms(start, perf_counter()),
-                _keys.HTTP_BYTES_KEY: self.bytes,
-            },
-        )
+        kv = {
+            _keys.HTTP_STATUS_KEY: status,
+            _keys.HTTP_DURATION_KEY: elapsed_ms(start, perf_counter()),
+            _keys.HTTP_BYTES_KEY: self.bytes,
+        }
+        if judge:
+            log_end(opts, logs, kv)
+        elif logs:
+            log_line(opts.log_func, "end", kv)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -243,7 +243,10 @@ class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # gr
     flushes the RPC's buffer.
 
     Args:
-        error_func: ``StatusCode -> bool``, whether a code is an error.
+        error_func: ``StatusCode -> bool``, whether a code makes the RPC a failure (its
+            buffered context is written and its ``end`` line logged at error severity);
+            default: any code but OK. The HTTP middleware's ``error_status`` is the same
+            rule for response statuses. A predicate that raises counts any code but OK.
         disable_call_logging: no start/end lines (errors are still logged).
         disable_call_id: do not bind a request id.
         call_log_func: writes the start/end lines; default ``log.print``; ``log.info``
@@ -636,7 +639,10 @@ class GrpcClientInterceptor(
     ``details()``...) works unchanged.
 
     Args:
-        error_func: ``StatusCode -> bool``, whether a code is an error.
+        error_func: ``StatusCode -> bool``, whether a code makes the RPC a failure (its
+            buffered context is written and its ``end`` line logged at error severity);
+            default: any code but OK. The HTTP middleware's ``error_status`` is the same
+            rule for response statuses. A predicate that raises counts any code but OK.
         disable_call_logging: no start/end lines (errors are still logged).
         disable_call_id: do not send an ``x-request-id``.
         call_log_func: writes the start/end lines; default ``log.print``.
@@ -762,7 +768,10 @@ def aio_grpc_client_interceptors(
     together log every outgoing call like :class:`GrpcClientInterceptor`.
 
     Args:
-        error_func: ``StatusCode -> bool``, whether a code is an error.
+        error_func: ``StatusCode -> bool``, whether a code makes the RPC a failure (its
+            buffered context is written and its ``end`` line logged at error severity);
+            default: any code but OK. The HTTP middleware's ``error_status`` is the same
+            rule for response statuses. A predicate that raises counts any code but OK.
         disable_call_logging: no start/end lines (errors are still logged).
         disable_call_id: do not send an ``x-request-id``.
         call_log_func: writes the start/end lines; default ``log.print``.

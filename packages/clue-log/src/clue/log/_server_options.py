@@ -6,18 +6,25 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from clue.log import _api
+from clue.log import _api, _keys
 
-__all__ = ["RequestLogFunc", "ServerOptions"]
+__all__ = ["ErrorStatus", "RequestLogFunc", "ServerOptions"]
 
 #: What start/end lines are written with: ``log.print`` (default) or ``log.info``...
 RequestLogFunc = Callable[..., Any]
+#: Decides whether a response status makes the request a failure (default ``>= 500``).
+ErrorStatus = Callable[[int], bool]
+
+
+def server_error(status: int) -> bool:
+    """The default ``error_status``: a 5xx answer is a failure."""
+    return status >= 500
 
 
 class ServerOptions:
     """The middleware options, checked at construction time (``ValueError`` when bad)."""
 
-    __slots__ = ("filters", "log_func", "log_requests", "request_ids")
+    __slots__ = ("error_status", "filters", "log_func", "log_requests", "request_ids")
 
     def __init__(
         self,
@@ -25,6 +32,7 @@ class ServerOptions:
         disable_request_logging: bool,
         disable_request_id: bool,
         request_log_func: RequestLogFunc | None,
+        error_status: ErrorStatus | None = None,
     ) -> None:
         self.filters = _compile_filters(path_filters)
         if not isinstance(disable_request_logging, bool):
@@ -37,7 +45,23 @@ class ServerOptions:
             raise ValueError(f"request_log_func must be callable, got {request_log_func!r}")
         self.log_requests = not disable_request_logging
         self.request_ids = not disable_request_id
+        if error_status is not None and not callable(error_status):
+            raise ValueError(
+                f"error_status must be a callable taking the status int, got {error_status!r}"
+            )
         self.log_func: RequestLogFunc = request_log_func or _api.print
+        self.error_status: ErrorStatus = error_status or server_error
+
+    def is_error(self, status: int) -> bool:
+        """Whether ``status`` makes the request a failure.
+
+        A user predicate must not break the request: one that raises counts the status
+        by the default rule.
+        """
+        try:
+            return bool(self.error_status(status))
+        except Exception:
+            return status >= 500
 
     def logs(self, path: str) -> bool:
         """Whether the request for ``path`` gets start/end lines."""
@@ -75,6 +99,23 @@ def log_line(log_func: RequestLogFunc, msg: str, kv: dict[str, Any]) -> None:
         log_func(msg, **kv)
     except Exception:
         return
+
+
+def log_end(opts: ServerOptions, logs: bool, kv: dict[str, Any]) -> None:
+    """End a request by its outcome: a failing status writes the request's buffered context
+    and an ``end`` line at error severity; any other writes the ``end`` line (if ``logs``)
+    with the request log function. Never raises."""
+    try:
+        if opts.is_error(kv[_keys.HTTP_STATUS_KEY]):
+            if logs:
+                _api.error("end", **kv)
+            else:
+                _api.flush()
+            return
+    except Exception:
+        return
+    if logs:
+        log_line(opts.log_func, "end", kv)
 
 
 def elapsed_ms(start: float, now: float) -> float:

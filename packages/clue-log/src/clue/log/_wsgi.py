@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from time import perf_counter
 from types import TracebackType
@@ -20,9 +21,17 @@ from clue.log import _api, _keys
 from clue.log._context import current as _current
 from clue.log._context import new_context as _new_context
 from clue.log._request_id import new_request_id, request_id_from
-from clue.log._server_options import RequestLogFunc, ServerOptions, log_line
+from clue.log._server_options import (
+    ErrorStatus,
+    RequestLogFunc,
+    ServerOptions,
+    log_end,
+    log_line,
+)
 
 __all__ = ["WSGIMiddleware"]
+
+_ERROR_TEXT = b"Internal Server Error"
 
 ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None]
 Headers: TypeAlias = list[tuple[str, str]]
@@ -49,9 +58,18 @@ class WSGIMiddleware:
     either way it is sent back in the ``X-Request-Id`` response header), and logs a
     ``start`` line (``http.method``, ``http.url``, ``http.remote_addr``) and, when the
     server closes the body, an ``end`` line (``http.status``, ``http.time_ms``,
-    ``http.bytes`` counted over the streamed body). An exception escaping the app or the
-    body iteration logs an error with its traceback, which flushes the request's buffer,
-    and is re-raised. A body closed before its end (a client gone away) is not an error.
+    ``http.bytes`` counted over the streamed body). The outcome decides: a response whose
+    status matches ``error_status`` (default ``>= 500``) is a failure even when no
+    exception escaped (Flask and Django answer 500 for exceptions themselves) -- the
+    request's buffered context is written and the ``end`` line is logged at error
+    severity. An exception escaping the app logs an error with its traceback, which
+    flushes the request's buffer; when no byte of the response was sent yet, the
+    middleware answers ``500 Internal Server Error`` itself through ``start_response``
+    with ``exc_info`` (PEP 3333's error pattern), carrying the request's
+    ``X-Request-Id`` -- a server's own 500 would not; that holds too for a body iterator
+    that raises before its first non-empty chunk. Once the response has started, the
+    exception is re-raised for the server to cut the response. A body closed before its
+    end (a client gone away) is not an error.
 
     Args:
         app: the WSGI application to wrap.
@@ -61,9 +79,13 @@ class WSGIMiddleware:
         disable_request_id: neither bind nor return a request id.
         request_log_func: writes the start/end lines; default ``log.print`` (written at
             once); ``log.info`` makes them buffered like any other entry.
+        error_status: ``int -> bool``, whether a response status makes the request a
+            failure; default ``status >= 500``. A predicate that raises counts the status
+            by the default rule.
 
     Raises:
-        ValueError: an option is malformed (for example an invalid regex).
+        ValueError: an option is malformed (for example an invalid regex or an
+            ``error_status`` that is not callable).
 
     Example:
         >>> import flask
@@ -82,10 +104,15 @@ class WSGIMiddleware:
         disable_request_logging: bool = False,
         disable_request_id: bool = False,
         request_log_func: RequestLogFunc | None = None,
+        error_status: ErrorStatus | None = None,
     ) -> None:
         self.app = app
         self._opts = ServerOptions(
-            path_filters, disable_request_logging, disable_request_id, request_log_func
+            path_filters,
+            disable_request_logging,
+            disable_request_id,
+            request_log_func,
+            error_status,
         )
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -103,6 +130,8 @@ class _Exchange:
         "_body",
         "_ctx",
         "_it",
+        "_logged",
+        "_sent",
         "_start_response",
         "_token",
         "_write",
@@ -133,6 +162,8 @@ class _Exchange:
         self._body: Iterable[bytes] = ()
         self._it: Iterator[bytes] | None = None
         self._write: Write | None = None
+        self._sent = False
+        self._logged = False
         self.rid: str | None = None
         self.status: int | None = None
         self.bytes = 0
@@ -167,9 +198,32 @@ class _Exchange:
         self.start = perf_counter()
         try:
             self._body = self.app(environ, self.start_response)
+        except Exception as exc:
+            if self._sent or not self.answer_error(exc):
+                self.fail(exc)
+                raise
+            self._body = [_ERROR_TEXT]
         except BaseException as exc:
             self.fail(exc)
             raise
+
+    def answer_error(self, exc: Exception) -> bool:
+        """Log ``exc`` and answer 500 with the request id; false when the server refuses
+        (the response has started: it re-raises ``exc_info``)."""
+        self.log_exception(exc)
+        try:
+            self.start_response(
+                "500 Internal Server Error",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(_ERROR_TEXT))),
+                ],
+                sys.exc_info(),  # type: ignore[arg-type]  # inside the except block
+            )
+        except Exception:
+            self._logged = True
+            return False
+        return True
 
     def start_response(
         self, status: str, headers: Headers, exc_info: ExcInfo | None = None, /
@@ -194,6 +248,7 @@ class _Exchange:
     def write(self, data: bytes) -> object:
         """The ``write()`` callable handed to the app: counted, then passed on."""
         self.bytes += len(data)
+        self._sent = True
         assert self._write is not None  # returned by start_response only
         return self._write(data)
 
@@ -226,9 +281,18 @@ class _Exchange:
             chunk = next(it)
         except StopIteration:
             raise
+        except Exception as exc:
+            if self._sent or not self.answer_error(exc):
+                self.fail(exc)
+                raise
+            # Nothing was sent yet: the middleware's 500 replaces the rest of the body.
+            self._it = iter(())
+            chunk = _ERROR_TEXT
         except BaseException as exc:
             self.fail(exc)
             raise
+        if chunk:
+            self._sent = True  # the server sends the headers with the first non-empty chunk
         self.bytes += len(chunk)
         return chunk
 
@@ -249,16 +313,20 @@ class _Exchange:
 
     def fail(self, exc: BaseException) -> None:
         """Log an exception escaping the app, end the request and its log context."""
-        if isinstance(exc, Exception):
-            _api.error(
-                "unhandled exception",
-                err=exc,
-                **{
-                    _keys.HTTP_METHOD_KEY: self.environ.get("REQUEST_METHOD", ""),
-                    _keys.HTTP_URL_KEY: _url(self.environ),
-                },
-            )
+        if isinstance(exc, Exception) and not self._logged:
+            self.log_exception(exc)
         self.end(500 if self.status is None else self.status)
+
+    def log_exception(self, exc: Exception) -> None:
+        """The error line of an escaping exception, with its traceback (flushes)."""
+        _api.error(
+            "unhandled exception",
+            err=exc,
+            **{
+                _keys.HTTP_METHOD_KEY: self.environ.get("REQUEST_METHOD", ""),
+                _keys.HTTP_URL_KEY: _url(self.environ),
+            },
+        )
 
     def end(self, status: int | None = None) -> None:
         """Log the end line and reset the log context (at most once)."""
@@ -267,16 +335,15 @@ class _Exchange:
             return
         self._token = None
         try:
-            if self.logs:
-                log_line(
-                    self.opts.log_func,
-                    "end",
-                    {
-                        _keys.HTTP_STATUS_KEY: status or self.status or 500,
-                        _keys.HTTP_DURATION_KEY: round((perf_counter() - self.start) * 1e3, 3),
-                        _keys.HTTP_BYTES_KEY: self.bytes,
-                    },
-                )
+            log_end(
+                self.opts,
+                self.logs,
+                {
+                    _keys.HTTP_STATUS_KEY: status or self.status or 500,
+                    _keys.HTTP_DURATION_KEY: round((perf_counter() - self.start) * 1e3, 3),
+                    _keys.HTTP_BYTES_KEY: self.bytes,
+                },
+            )
         finally:
             _current.reset(token)
 

@@ -1,0 +1,126 @@
+"""clue.log.celery in one process (eager tasks); the real worker and broker are exercised
+by tests-integration."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+from clue import log
+from clue.log.testing import capture
+
+FRAMEWORKS = ("celery", "django", "flask", "starlette", "fastapi", "uvicorn", "gunicorn")
+
+
+def test_importing_clue_log_imports_no_framework() -> None:
+    """`import clue.log` imports no web framework, server or task queue."""
+    code = (
+        "import sys, clue.log\n"
+        f"loaded = sorted(set({FRAMEWORKS!r}) & set(sys.modules))\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.fixture
+def app() -> Iterator[Any]:
+    import celery
+
+    import clue.log.celery
+
+    app = celery.Celery("clue-test", set_as_current=False)
+    app.conf.task_always_eager = True
+    clue.log.celery.install(task_log_func=log.info)
+    yield app
+    clue.log.celery.uninstall()
+
+
+def test_task_context_written_only_on_failure(app: Any) -> None:
+    """A task's lines are buffered: a success writes nothing, a failure writes them all
+    with the exception, under one request id."""
+
+    @app.task(name="charge")
+    def charge(amount: int) -> int:
+        log.info("charging", amount=amount)
+        if amount < 0:
+            raise ValueError("negative amount")
+        return amount
+
+    with capture(log.format_json) as logs:
+        assert charge.delay(3).get() == 3
+        assert logs.entries == []
+        result = charge.apply(args=(-1,))
+        assert result.failed()
+        dicts = logs.dicts()
+    assert [d["msg"] for d in dicts] == ["start", "charging", "task failed", "end"]
+    assert "negative amount" in str(dicts[2]["err"])
+    assert "Traceback" in str(dicts[2].get("exception"))
+    assert dicts[3]["level"] == "error"
+    assert dicts[3]["celery.state"] == "FAILURE"
+    assert {d["celery.task"] for d in dicts} == {"charge"}
+    assert len({d["request_id"] for d in dicts}) == 1
+
+
+def test_uninstall_stops_everything(app: Any) -> None:
+    """After uninstall() a task opens no log context: its lines are written at once."""
+    import clue.log.celery
+
+    clue.log.celery.uninstall()
+
+    @app.task(name="noisy")
+    def noisy() -> None:
+        log.info("inside")
+
+    with capture(log.format_json) as logs:
+        noisy.apply()
+    assert [d["msg"] for d in logs.dicts()] == ["inside"]
+
+
+def test_publish_headers_carry_trace_and_request_id(app: Any) -> None:
+    """The enqueuing side puts the current traceparent and request id in the headers."""
+    from celery import signals
+
+    tracer = TracerProvider(sampler=ALWAYS_ON).get_tracer("t")
+    headers: dict[str, Any] = {}
+    with log.context(), tracer.start_as_current_span("request") as span:
+        log.bind(request_id="req-7")
+        signals.before_task_publish.send(sender="x", headers=headers, body=None)
+        trace_id = span.get_span_context().trace_id
+    assert headers["x-request-id"] == "req-7"
+    extracted = trace.get_current_span(propagate.extract(headers)).get_span_context()
+    assert extracted.trace_id == trace_id
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("disable_task_logging", "yes"), ("task_log_func", 42)]
+)
+def test_bad_options(option: str, value: object) -> None:
+    """A malformed option is a ValueError naming it."""
+    import clue.log.celery
+
+    with pytest.raises(ValueError, match=option):
+        clue.log.celery.install(**{option: value})
+
+
+def test_task_of_a_sampled_request_is_traced(app: Any) -> None:
+    """A task run within a sampled trace is traced: its lines are written as they come,
+    with the caller's trace id (an eager task keeps its caller's trace context)."""
+
+    @app.task(name="traced")
+    def traced() -> None:
+        log.info("inside")
+
+    tracer = TracerProvider(sampler=ALWAYS_ON).get_tracer("t")
+    with capture(log.format_json, funcs=[log.span]) as logs:
+        with tracer.start_as_current_span("request") as span:
+            traced.delay()
+        dicts = logs.dicts()
+    assert [d["msg"] for d in dicts] == ["start", "inside", "end"]
+    assert {d["trace_id"] for d in dicts} == {f"{span.get_span_context().trace_id:032x}"}
