@@ -301,25 +301,29 @@ def test_instruments_created_before_configure_record_into_it() -> None:
     assert result.stdout.strip() == "[('early.hits', 4)]"
 
 
-def test_foreign_global_provider_is_reported() -> None:
-    """When another tracer provider was installed first, configure says so instead of failing."""
+def test_foreign_global_provider_is_refused_loudly() -> None:
+    """With another tracer provider installed first, configure raises and changes nothing."""
     script = textwrap.dedent(
         """
-        import structlog
-        from opentelemetry import trace
+        from opentelemetry import propagate, trace
         from opentelemetry.sdk.trace import TracerProvider
         from clue import otel
 
         trace.set_tracer_provider(TracerProvider())
-        with structlog.testing.capture_logs() as logs:
+        before = propagate.get_global_textmap()
+        try:
             otel.configure_opentelemetry(otel.new_config("svc", "1"), shutdown_at_exit=False)
-        print([e["event"] for e in logs])
+        except RuntimeError as exc:
+            print("refused:", exc)
+        print("unchanged:", propagate.get_global_textmap() is before)
         """
     )
     result = subprocess.run(
         [sys.executable, "-c", script], check=True, timeout=60, capture_output=True, text=True
     )
-    assert "otel.configure.foreign_tracer_provider" in result.stdout
+    assert "refused: configure_opentelemetry: the global tracer" in result.stdout
+    assert "OTEL_PYTHON_CONFIGURATOR=none opentelemetry-instrument" in result.stdout
+    assert "unchanged: True" in result.stdout
 
 
 def test_config_type_is_exported() -> None:

@@ -26,8 +26,9 @@ class Setup:
         )
         configure_opentelemetry(self.cfg, shutdown_at_exit=False)
         self.tracer = trace.get_tracer("test")
-        # The first window is sampled (no estimate yet): use it up.
-        for _ in range(self.cfg.sampler.sample_size):  # type: ignore[union-attr]
+        # The first window's sample_size - 1 decisions are sampled (no estimate yet): use
+        # them up; the sample_size-th decision, the test's first root, is dropped.
+        for _ in range(self.cfg.sampler.sample_size - 1):  # type: ignore[union-attr]
             self.tracer.start_span("warm-up").end()
         self.flush()
         self.exporter.clear()
@@ -217,13 +218,10 @@ def test_invalid_caps_raise_value_error() -> None:
 def _unsampled_provider(processor: ErrorPromotionProcessor) -> TracerProvider:
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
-    from clue.otel._promotion import RecordDropped, RecordIfParentRecording
+    from clue.otel._promotion import RecordDropped
 
     provider = TracerProvider(
-        sampler=ParentBased(
-            RecordDropped(ALWAYS_OFF), local_parent_not_sampled=RecordIfParentRecording()
-        ),
-        shutdown_on_exit=False,
+        sampler=RecordDropped(ParentBased(ALWAYS_OFF)), shutdown_on_exit=False
     )
     provider.add_span_processor(processor)
     return provider

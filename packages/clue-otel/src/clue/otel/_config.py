@@ -23,15 +23,15 @@ from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, StaticSampler
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
-from clue.otel import _switch
+from clue.otel import _fork, _switch
 from clue.otel._bounded import run_all_bounded
 from clue.otel._diagnostics import DiagnosticsHandler, ErrorHandler, log_error
-from clue.otel._promotion import ErrorPromotionProcessor, RecordDropped, RecordIfParentRecording
+from clue.otel._promotion import ErrorPromotionProcessor, RecordDropped
 from clue.otel._sampler import AdaptiveSampler
 from clue.otel._validate import is_positive_number, require
 
@@ -65,6 +65,13 @@ class Config:
     error_promotion: ErrorPromotionProcessor | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _shutdown_result: bool | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _fork.register(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock."""
+        self._lock = threading.Lock()
 
     def force_flush(self, timeout: float = 5.0) -> bool:
         """Export what is pending now; True when both signals flushed within ``timeout`` s."""
@@ -190,11 +197,7 @@ def new_config(
         root: Sampler = ParentBased(sampler)
         if error_promotion:
             processor = promotion = ErrorPromotionProcessor(processor)
-            root = ParentBased(
-                RecordDropped(sampler),
-                remote_parent_not_sampled=StaticSampler(Decision.RECORD_ONLY),
-                local_parent_not_sampled=RecordIfParentRecording(),
-            )
+            root = RecordDropped(root)
         sdk_tracer = SdkTracerProvider(sampler=root, resource=full_resource, shutdown_on_exit=False)
         sdk_tracer.add_span_processor(processor)
         tracer_provider = sdk_tracer
@@ -238,6 +241,10 @@ def configure_opentelemetry(
 
     Raises:
         ValueError: If ``cfg`` is not a :class:`Config` or a number is invalid.
+        RuntimeError: If the API's global tracer or meter provider was set by someone
+            else (``opentelemetry-instrument`` without ``OTEL_PYTHON_CONFIGURATOR=none``,
+            another library): OpenTelemetry refuses to replace it, so clue's
+            configuration could not take effect. Nothing is changed.
 
     Example:
         >>> cfg = new_config("orders", "1.2.3")
@@ -259,12 +266,12 @@ def configure_opentelemetry(
         diagnostics_level,
     )
     with _STATE.lock:
+        foreign = _switch.install()
+        if foreign:
+            raise RuntimeError(_refusal(foreign))
         previous = _STATE.current
-        # Point the switch first: installing it resolves the API's proxy instruments
-        # (created before any configuration) against the current delegate.
         _switch.TRACER_PROVIDER.switch(cfg.tracer_provider)
         _switch.METER_PROVIDER.switch(cfg.meter_provider)
-        _switch.install()
         propagate.set_global_textmap(cfg.propagators)
         _STATE.route_diagnostics(cfg.error_handler, diagnostics_level)
         _STATE.current = cfg
@@ -272,14 +279,22 @@ def configure_opentelemetry(
         if shutdown_at_exit and not _STATE.atexit_registered:
             atexit.register(_shutdown_at_exit)
             _STATE.atexit_registered = True
-    from opentelemetry import metrics, trace
-
-    if trace.get_tracer_provider() is not _switch.TRACER_PROVIDER:
-        _logger.warning("otel.configure.foreign_tracer_provider", note="set before clue.otel")
-    if metrics.get_meter_provider() is not _switch.METER_PROVIDER:
-        _logger.warning("otel.configure.foreign_meter_provider", note="set before clue.otel")
     if previous is not None and previous is not cfg:
         previous.shutdown(shutdown_timeout)
+
+
+def _refusal(foreign: list[str]) -> str:
+    # What configure_opentelemetry raises when the API's globals are someone else's.
+    return (
+        f"configure_opentelemetry: the global {' and '.join(foreign)} provider was already"
+        " set by someone else (opentelemetry-instrument's SDK configuration, or a library"
+        " calling set_tracer_provider/set_meter_provider), and OpenTelemetry refuses to"
+        " replace it: clue's sampler, error promotion and exporters would receive nothing."
+        " Run the service without opentelemetry-instrument, or keep its instrumentations"
+        " and let clue configure the providers: OTEL_PYTHON_CONFIGURATOR=none"
+        " opentelemetry-instrument python app.py (no configurator has that name, so the"
+        " SDK set-up is skipped)"
+    )
 
 
 def reset_opentelemetry(timeout: float = 1.0) -> None:
@@ -303,11 +318,16 @@ class _State:
     # Process-wide configuration state, guarded by ``lock``.
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        _fork.register(self)
         self.current: Config | None = None
         self.exit_timeout: float | None = None
         self.atexit_registered = False
         self.handler: DiagnosticsHandler | None = None
         self.saved: tuple[bool, int] | None = None  # the SDK logger's propagate and level
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock."""
+        self.lock = threading.RLock()
 
     def route_diagnostics(self, error_handler: ErrorHandler, level: int) -> None:
         sdk_logger = logging.getLogger(_SDK_LOGGER)
