@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import structlog
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.metrics import NoOpMeterProvider
@@ -112,8 +113,10 @@ def test_otel_propagators_env_is_honoured(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("OTEL_PROPAGATORS", "baggage")
     assert new_config("svc", "1").propagators.fields == {"baggage"}
     monkeypatch.setenv("OTEL_PROPAGATORS", "nonsense")
-    with pytest.raises(ValueError, match="OTEL_PROPAGATORS"):
-        new_config("svc", "1")
+    with structlog.testing.capture_logs() as logs:
+        fields = new_config("svc", "1").propagators.fields
+    assert fields == {"traceparent", "tracestate", "baggage"}  # invalid: treated as unset
+    assert [(e["event"], e["variable"]) for e in logs] == [("otel.env.invalid", "OTEL_PROPAGATORS")]
 
 
 def test_explicit_propagators_win() -> None:

@@ -225,3 +225,19 @@ def _unsampled_provider(processor: ErrorPromotionProcessor) -> TracerProvider:
     )
     provider.add_span_processor(processor)
     return provider
+
+
+def test_operator_sampler_still_feeds_error_promotion(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTEL_TRACES_SAMPLER=always_off with error promotion: a failing trace is still exported."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    exporter = InMemorySpanExporter()
+    cfg = new_config("promo", "1", span_exporter=exporter, error_promotion=True)
+    assert cfg.sampler is None  # the operator's sampler replaced the adaptive one
+    tracer = cfg.tracer_provider.get_tracer("t")
+    with tracer.start_as_current_span("ok"):
+        pass
+    with tracer.start_as_current_span("failing") as span:
+        span.set_status(StatusCode.ERROR)
+    assert cfg.force_flush(5)
+    assert [s.name for s in exporter.get_finished_spans()] == ["failing"]
+    cfg.shutdown(1)

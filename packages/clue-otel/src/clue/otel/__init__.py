@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from clue.otel import _env  # noqa: F401 (first: a malformed OTEL_PROPAGATORS must not break imports)
 from clue.otel._bounded import Shutdown
 from clue.otel._config import Config, configure_opentelemetry, new_config, reset_opentelemetry
 from clue.otel._diagnostics import ErrorHandler, OpenTelemetryError, log_error

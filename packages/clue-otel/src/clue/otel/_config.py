@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib.metadata import entry_points
@@ -31,6 +32,7 @@ from opentelemetry.util.types import AttributeValue
 from clue.otel import _fork, _switch
 from clue.otel._bounded import run_all_bounded
 from clue.otel._diagnostics import DiagnosticsHandler, ErrorHandler, log_error
+from clue.otel._env import known_propagators, sampler_from_env, signal_disabled, warn_once
 from clue.otel._promotion import ErrorPromotionProcessor, RecordDropped
 from clue.otel._sampler import AdaptiveSampler
 from clue.otel._validate import is_positive_number, require
@@ -188,13 +190,54 @@ def new_config(
         error_handler,
     )
     require(isinstance(error_promotion, bool), "error_promotion", "a bool", error_promotion)
-    full_resource = _resource(service_name, service_version, resource)
+    require(
+        resource is None or isinstance(resource, Resource | Mapping),
+        "resource",
+        "a Resource or a mapping of attributes",
+        resource,
+    )
 
+    if span_exporter is not None and signal_disabled("OTEL_TRACES_EXPORTER"):
+        span_exporter = None
+    if metric_exporter is not None and signal_disabled("OTEL_METRICS_EXPORTER"):
+        metric_exporter = None
+    chosen = sampler_from_env() if span_exporter is not None else None
+    with _STATE.routing_while_building(error_handler or log_error):
+        return _build(
+            service_name,
+            service_version,
+            metric_exporter,
+            span_exporter,
+            sampler,
+            chosen,
+            interval_ms,
+            propagator,
+            error_handler,
+            error_promotion,
+            resource,
+        )
+
+
+def _build(
+    service_name: str,
+    service_version: str,
+    metric_exporter: MetricExporter | None,
+    span_exporter: SpanExporter | None,
+    sampler: AdaptiveSampler,
+    chosen: Sampler | None,
+    interval_ms: float | None,
+    propagator: TextMapPropagator,
+    error_handler: ErrorHandler | None,
+    error_promotion: bool,
+    resource: Resource | Mapping[str, AttributeValue] | None,
+) -> Config:
+    # new_config's construction, with the SDK's diagnostics routed to structlog.
+    full_resource = _resource(service_name, service_version, resource)
     tracer_provider: TracerProvider = NoOpTracerProvider()
     promotion: ErrorPromotionProcessor | None = None
     if span_exporter is not None:
         processor: SpanProcessor = BatchSpanProcessor(span_exporter)
-        root: Sampler = ParentBased(sampler)
+        root: Sampler = chosen if chosen is not None else ParentBased(sampler)
         if error_promotion:
             processor = promotion = ErrorPromotionProcessor(processor)
             root = RecordDropped(root)
@@ -212,7 +255,7 @@ def new_config(
         meter_provider=meter_provider,
         propagators=propagator,
         error_handler=error_handler or log_error,
-        sampler=sampler if span_exporter is not None else None,
+        sampler=sampler if span_exporter is not None and chosen is None else None,
         error_promotion=promotion,
     )
 
@@ -340,6 +383,25 @@ class _State:
         sdk_logger.propagate = False
         sdk_logger.setLevel(level)
 
+    @contextlib.contextmanager
+    def routing_while_building(self, error_handler: ErrorHandler) -> Iterator[None]:
+        """Route the SDK's records to structlog while ``new_config`` builds, unless routed."""
+        with self.lock:
+            routed = self.handler is not None
+        if routed:
+            yield
+            return
+        handler = DiagnosticsHandler(error_handler, logging.WARNING)
+        sdk_logger = logging.getLogger(_SDK_LOGGER)
+        propagate_before = sdk_logger.propagate
+        sdk_logger.addHandler(handler)
+        sdk_logger.propagate = False
+        try:
+            yield
+        finally:
+            sdk_logger.removeHandler(handler)
+            sdk_logger.propagate = propagate_before
+
     def unroute_diagnostics(self) -> None:
         sdk_logger = logging.getLogger(_SDK_LOGGER)
         if self.handler is not None:
@@ -397,20 +459,20 @@ def _propagator(
 
 
 def _env_propagator() -> TextMapPropagator | None:
-    # OTEL_PROPAGATORS, resolved through the same entry points as the API does.
-    value = os.environ.get("OTEL_PROPAGATORS", "").strip()
-    if not value:
+    # OTEL_PROPAGATORS, resolved through the same entry points as the API does; an
+    # unknown name makes the whole setting invalid: warned, and the default used.
+    raw = os.environ.get("OTEL_PROPAGATORS")
+    if raw is None or not raw.strip():
         return None
-    names = [name.strip().lower() for name in value.split(",") if name.strip()]
-    if "none" in names:
-        return CompositePropagator([])
+    if not known_propagators(raw):
+        warn_once("otel.env.invalid", "OTEL_PROPAGATORS", raw, using="tracecontext,baggage")
+        return None
     found: list[TextMapPropagator] = []
-    for name in names:
-        points = entry_points(group="opentelemetry_propagator", name=name)
-        point = next(iter(points), None)
-        if point is None:
-            msg = f"OTEL_PROPAGATORS names an unknown propagator {name!r}"
-            raise ValueError(msg)
+    for item in raw.split(","):
+        name = item.strip()
+        if name.lower() == "none":
+            break
+        point = next(iter(entry_points(group="opentelemetry_propagator", name=name)))
         found.append(point.load()())
     return CompositePropagator(found)
 
@@ -420,16 +482,14 @@ def _resource(
     service_version: str,
     extra: Resource | Mapping[str, AttributeValue] | None,
 ) -> Resource:
-    # SDK default (+ OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME), then ours, then the user's.
-    base = Resource.create({SERVICE_NAME: service_name, SERVICE_VERSION: service_version})
+    # SDK default (+ OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME), then ours, then the
+    # user's. An empty service_version leaves the environment's version alone.
+    ours: dict[str, AttributeValue] = {SERVICE_NAME: service_name}
+    if service_version:
+        ours[SERVICE_VERSION] = service_version
+    base = Resource.create(ours)
     if extra is None:
         return base
-    require(
-        isinstance(extra, Resource | Mapping),
-        "resource",
-        "a Resource or a mapping of attributes",
-        extra,
-    )
     if isinstance(extra, Resource):
         return base.merge(extra)
     return base.merge(Resource(dict(extra)))

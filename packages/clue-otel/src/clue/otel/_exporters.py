@@ -16,6 +16,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from clue.otel._bounded import Shutdown, bounded
+from clue.otel._env import exporter_options
 
 __all__ = [
     "new_grpc_metric_exporter",
@@ -51,7 +52,7 @@ def new_grpc_span_exporter(**options: Any) -> tuple[SpanExporter, Shutdown]:
     """
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-    exporter: SpanExporter = _build(OTLPSpanExporter, options)
+    exporter: SpanExporter = _build(OTLPSpanExporter, "traces", "grpc", options)
     return exporter, bounded(exporter.shutdown, "grpc span exporter")
 
 
@@ -65,7 +66,7 @@ def new_grpc_metric_exporter(**options: Any) -> tuple[MetricExporter, Shutdown]:
     """
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
-    exporter: MetricExporter = _build(OTLPMetricExporter, options)
+    exporter: MetricExporter = _build(OTLPMetricExporter, "metrics", "grpc", options)
     return exporter, bounded(exporter.shutdown, "grpc metric exporter")
 
 
@@ -81,7 +82,7 @@ def new_http_span_exporter(**options: Any) -> tuple[SpanExporter, Shutdown]:
     """
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    exporter: SpanExporter = _build(OTLPSpanExporter, options)
+    exporter: SpanExporter = _build(OTLPSpanExporter, "traces", "http/protobuf", options)
     return exporter, bounded(exporter.shutdown, "http span exporter")
 
 
@@ -96,11 +97,11 @@ def new_http_metric_exporter(**options: Any) -> tuple[MetricExporter, Shutdown]:
     """
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-    exporter: MetricExporter = _build(OTLPMetricExporter, options)
+    exporter: MetricExporter = _build(OTLPMetricExporter, "metrics", "http/protobuf", options)
     return exporter, bounded(exporter.shutdown, "http metric exporter")
 
 
-def _build(cls: Any, options: dict[str, Any]) -> Any:
+def _build(cls: Any, signal: str, transport: str, options: dict[str, Any]) -> Any:
     # Unknown options are a configuration error: name them, with what is accepted.
     params = inspect.signature(cls.__init__).parameters
     known = sorted(n for n, p in params.items() if n != "self" and not n.startswith("_"))
@@ -109,7 +110,7 @@ def _build(cls: Any, options: dict[str, Any]) -> Any:
             msg = f"unknown option {name!r} for {cls.__module__}.{cls.__name__}; known: {known}"
             raise ValueError(msg)
     try:
-        return cls(**options)
+        return cls(**exporter_options(signal, transport, options))
     except (TypeError, ValueError) as exc:
         msg = f"invalid options for {cls.__name__}: {exc}"
         raise ValueError(msg) from exc
