@@ -161,6 +161,12 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
         # OTEL_RESOURCE_ATTRIBUTES: an empty service_version keeps the environment's.
         ({"OTEL_RESOURCE_ATTRIBUTES": "service.version=9.9"}, lambda o: o["version"] == "9.9"),
         ({"OTEL_RESOURCE_ATTRIBUTES": "service.version"}, lambda o: o["version"] is None),
+        # OTEL_BSP_*: read by the SDK; its complaint goes through structlog, not bare stderr.
+        ({"OTEL_BSP_SCHEDULE_DELAY": "250"}, lambda o: o["events"] == []),
+        (
+            {"OTEL_BSP_SCHEDULE_DELAY": "abc"},
+            lambda o: o["sampled"] == 200 and ("otel.error", "") in o["events"],
+        ),
         # OTEL_SDK_DISABLED: honoured by the SDK's providers (only "true" disables).
         ({"OTEL_SDK_DISABLED": "true"}, lambda o: o["recording"] == 0 and o["sampled"] == 0),
         ({"OTEL_SDK_DISABLED": "maybe"}, lambda o: o["sampled"] == 200),
