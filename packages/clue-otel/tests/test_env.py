@@ -32,6 +32,8 @@ _SCRIPT = textwrap.dedent(
         span.end()
     cfg.force_flush(5)
     grpc_exporter, _ = otel.new_grpc_span_exporter()
+    otlp_exporter, _ = otel.new_otlp_span_exporter()
+    otlp_metrics, _ = otel.new_otlp_metric_exporter()
     resource = getattr(cfg.tracer_provider, "resource", None)
     print(json.dumps({
         "events": sorted({(e["event"], e.get("variable", "")) for e in logs}),
@@ -43,6 +45,8 @@ _SCRIPT = textwrap.dedent(
         "propagators": sorted(cfg.propagators.fields),
         "timeout": grpc_exporter._timeout,
         "compression": int(grpc_exporter._compression),
+        "otlp": type(otlp_exporter).__module__.split(".")[4],
+        "otlp_metrics": type(otlp_metrics).__module__.split(".")[4],
         "version": resource.attributes.get("service.version") if resource else None,
     }))
     """
@@ -78,6 +82,7 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
     assert baseline["sampled"] == 200
     assert baseline["propagators"] == ["baggage", "traceparent", "tracestate"]
     assert baseline["events"] == []
+    assert (baseline["otlp"], baseline["otlp_metrics"]) == ("http", "http")
 
 
 @pytest.mark.parametrize(
@@ -152,7 +157,25 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
         # OTEL_EXPORTER_OTLP_PROTOCOL: the helper's transport is used; a mismatch is reported.
         (
             {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
-            lambda o: ("otel.env.ignored", "OTEL_EXPORTER_OTLP_PROTOCOL") in o["events"],
+            lambda o: (
+                ("otel.env.ignored", "OTEL_EXPORTER_OTLP_PROTOCOL") in o["events"]
+                and o["otlp"] == "http"
+            ),
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+            lambda o: o["otlp"] == "grpc" and o["otlp_metrics"] == "grpc",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"},
+            lambda o: o["otlp"] == "http" and o["otlp_metrics"] == "grpc",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
+            lambda o: (
+                o["otlp"] == "http"
+                and ("otel.env.unsupported", "OTEL_EXPORTER_OTLP_PROTOCOL") in o["events"]
+            ),
         ),
         (
             {"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"},

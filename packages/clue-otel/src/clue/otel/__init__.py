@@ -17,6 +17,8 @@ from clue.otel._exporters import (
     new_grpc_span_exporter,
     new_http_metric_exporter,
     new_http_span_exporter,
+    new_otlp_metric_exporter,
+    new_otlp_span_exporter,
 )
 from clue.otel._promotion import ErrorPromotionProcessor, PromotionStats
 from clue.otel._sampler import AdaptiveSampler
@@ -36,5 +38,7 @@ __all__ = [
     "new_grpc_span_exporter",
     "new_http_metric_exporter",
     "new_http_span_exporter",
+    "new_otlp_metric_exporter",
+    "new_otlp_span_exporter",
     "reset_opentelemetry",
 ]

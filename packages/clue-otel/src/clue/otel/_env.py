@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 __all__ = [
+    "chosen_protocol",
     "exporter_options",
     "known_propagators",
     "sampler_from_env",
@@ -145,16 +146,38 @@ def exporter_options(signal: str, transport: str, options: dict[str, Any]) -> di
         if not raw:
             continue
         if raw not in _PROTOCOLS:
-            warn_once("otel.env.invalid", variable, raw, using=transport)
+            warn_once("otel.env.invalid", variable, raw, using="http/protobuf")
         elif raw != transport:
             warn_once(
                 "otel.env.ignored",
                 variable,
                 raw,
-                note=f"this helper exports over {transport}; pick the helper for {raw}",
+                note=f"this helper exports over {transport}; new_otlp_* helpers follow it",
             )
         break
     return out
+
+
+def chosen_protocol(signal: str) -> str:
+    """The OTLP transport the environment chooses for ``signal``: ``grpc`` or ``http/protobuf``.
+
+    ``OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``, else
+    ``http/protobuf`` (the specification's default). ``http/json``, which the Python
+    SDK has no exporter for, and unknown values are warned and give ``http/protobuf``.
+    """
+    for variable in (
+        f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ):
+        raw = os.environ.get(variable, "").strip()
+        if not raw:
+            continue
+        if raw in ("grpc", "http/protobuf"):
+            return raw
+        event = "otel.env.unsupported" if raw == "http/json" else "otel.env.invalid"
+        warn_once(event, variable, raw, using="http/protobuf")
+        return "http/protobuf"
+    return "http/protobuf"
 
 
 def _first_valid(variables: list[str], valid: Any, default: str) -> str | None:

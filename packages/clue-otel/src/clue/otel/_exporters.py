@@ -16,13 +16,15 @@ from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from clue.otel._bounded import Shutdown, bounded
-from clue.otel._env import exporter_options
+from clue.otel._env import chosen_protocol, exporter_options
 
 __all__ = [
     "new_grpc_metric_exporter",
     "new_grpc_span_exporter",
     "new_http_metric_exporter",
     "new_http_span_exporter",
+    "new_otlp_metric_exporter",
+    "new_otlp_span_exporter",
 ]
 
 
@@ -99,6 +101,42 @@ def new_http_metric_exporter(**options: Any) -> tuple[MetricExporter, Shutdown]:
 
     exporter: MetricExporter = _build(OTLPMetricExporter, "metrics", "http/protobuf", options)
     return exporter, bounded(exporter.shutdown, "http metric exporter")
+
+
+def new_otlp_span_exporter(**options: Any) -> tuple[SpanExporter, Shutdown]:
+    """An OTLP span exporter over the transport the environment chooses, as the distro does.
+
+    ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``:
+    ``grpc`` gives :func:`new_grpc_span_exporter`, ``http/protobuf`` (the
+    specification's default when unset) :func:`new_http_span_exporter`; ``http/json``
+    (no Python exporter) and unknown values are warned and give ``http/protobuf``.
+    ``options`` are the chosen helper's.
+
+    Example:
+        >>> exporter, shutdown = new_otlp_span_exporter()
+        >>> type(exporter).__module__
+        'opentelemetry.exporter.otlp.proto.http.trace_exporter'
+        >>> shutdown()
+        True
+
+    .. versionadded:: 0.2.0
+    """
+    if chosen_protocol("traces") == "grpc":
+        return new_grpc_span_exporter(**options)
+    return new_http_span_exporter(**options)
+
+
+def new_otlp_metric_exporter(**options: Any) -> tuple[MetricExporter, Shutdown]:
+    """An OTLP metric exporter over the transport the environment chooses.
+
+    Same contract as :func:`new_otlp_span_exporter`, with
+    ``OTEL_EXPORTER_OTLP_METRICS_PROTOCOL``.
+
+    .. versionadded:: 0.2.0
+    """
+    if chosen_protocol("metrics") == "grpc":
+        return new_grpc_metric_exporter(**options)
+    return new_http_metric_exporter(**options)
 
 
 def _build(cls: Any, signal: str, transport: str, options: dict[str, Any]) -> Any:
