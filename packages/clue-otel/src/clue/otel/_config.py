@@ -131,9 +131,12 @@ def new_config(
     Args:
         service_name: ``service.name`` of the resource.
         service_version: ``service.version`` of the resource.
-        metric_exporter: Where metrics go; None disables metrics (no-op provider).
-        span_exporter: Where spans go; None disables traces (no-op provider).
-        max_sampling_rate: Target maximum of sampled traces per second.
+        metric_exporter: Where metrics go; None (or ``OTEL_METRICS_EXPORTER=none``)
+            disables metrics (no-op provider).
+        span_exporter: Where spans go; None (or ``OTEL_TRACES_EXPORTER=none``)
+            disables traces (no-op provider).
+        max_sampling_rate: Target maximum of sampled traces per second of the
+            adaptive sampler, used unless ``OTEL_TRACES_SAMPLER`` names another one.
         sample_size: Decisions between two estimates of the request rate.
         reader_interval: Seconds (or a timedelta) between two metric exports; None
             uses the SDK default (``OTEL_METRIC_EXPORT_INTERVAL``, else 60 s).
@@ -202,62 +205,39 @@ def new_config(
     if metric_exporter is not None and signal_disabled("OTEL_METRICS_EXPORTER"):
         metric_exporter = None
     chosen = sampler_from_env() if span_exporter is not None else None
+    # The SDK's own warnings while building (a malformed OTEL_BSP_* value...) go to
+    # structlog too, not to bare stderr.
     with _STATE.routing_while_building(error_handler or log_error):
-        return _build(
-            service_name,
-            service_version,
-            metric_exporter,
-            span_exporter,
-            sampler,
-            chosen,
-            interval_ms,
-            propagator,
-            error_handler,
-            error_promotion,
-            resource,
+        full_resource = _resource(service_name, service_version, resource)
+        tracer_provider: TracerProvider = NoOpTracerProvider()
+        promotion: ErrorPromotionProcessor | None = None
+        if span_exporter is not None:
+            processor: SpanProcessor = BatchSpanProcessor(span_exporter)
+            root: Sampler = chosen if chosen is not None else ParentBased(sampler)
+            if error_promotion:
+                processor = promotion = ErrorPromotionProcessor(processor)
+                root = RecordDropped(root)
+            sdk_tracer = SdkTracerProvider(
+                sampler=root, resource=full_resource, shutdown_on_exit=False
+            )
+            sdk_tracer.add_span_processor(processor)
+            tracer_provider = sdk_tracer
+        meter_provider: MeterProvider = NoOpMeterProvider()
+        if metric_exporter is not None:
+            reader = PeriodicExportingMetricReader(
+                metric_exporter, export_interval_millis=interval_ms
+            )
+            meter_provider = SdkMeterProvider(
+                metric_readers=[reader], resource=full_resource, shutdown_on_exit=False
+            )
+        return Config(
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            propagators=propagator,
+            error_handler=error_handler or log_error,
+            sampler=sampler if span_exporter is not None and chosen is None else None,
+            error_promotion=promotion,
         )
-
-
-def _build(
-    service_name: str,
-    service_version: str,
-    metric_exporter: MetricExporter | None,
-    span_exporter: SpanExporter | None,
-    sampler: AdaptiveSampler,
-    chosen: Sampler | None,
-    interval_ms: float | None,
-    propagator: TextMapPropagator,
-    error_handler: ErrorHandler | None,
-    error_promotion: bool,
-    resource: Resource | Mapping[str, AttributeValue] | None,
-) -> Config:
-    # new_config's construction, with the SDK's diagnostics routed to structlog.
-    full_resource = _resource(service_name, service_version, resource)
-    tracer_provider: TracerProvider = NoOpTracerProvider()
-    promotion: ErrorPromotionProcessor | None = None
-    if span_exporter is not None:
-        processor: SpanProcessor = BatchSpanProcessor(span_exporter)
-        root: Sampler = chosen if chosen is not None else ParentBased(sampler)
-        if error_promotion:
-            processor = promotion = ErrorPromotionProcessor(processor)
-            root = RecordDropped(root)
-        sdk_tracer = SdkTracerProvider(sampler=root, resource=full_resource, shutdown_on_exit=False)
-        sdk_tracer.add_span_processor(processor)
-        tracer_provider = sdk_tracer
-    meter_provider: MeterProvider = NoOpMeterProvider()
-    if metric_exporter is not None:
-        reader = PeriodicExportingMetricReader(metric_exporter, export_interval_millis=interval_ms)
-        meter_provider = SdkMeterProvider(
-            metric_readers=[reader], resource=full_resource, shutdown_on_exit=False
-        )
-    return Config(
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        propagators=propagator,
-        error_handler=error_handler or log_error,
-        sampler=sampler if span_exporter is not None and chosen is None else None,
-        error_promotion=promotion,
-    )
 
 
 def configure_opentelemetry(
