@@ -308,8 +308,9 @@ def configure_opentelemetry(
 
 def _refusal(foreign: list[str]) -> str:
     # What configure_opentelemetry raises when the API's globals are someone else's.
+    verb = "was" if len(foreign) == 1 else "were"
     return (
-        f"configure_opentelemetry: the global {' and '.join(foreign)} provider was already"
+        f"configure_opentelemetry: the global {' and the '.join(foreign)} {verb} already"
         " set by someone else (opentelemetry-instrument's SDK configuration, or a library"
         " calling set_tracer_provider/set_meter_provider), and OpenTelemetry refuses to"
         " replace it: clue's sampler, error promotion and exporters would receive nothing."

@@ -337,7 +337,7 @@ def install() -> list[str]:
     another library) is left alone, as the API refuses to replace it.
 
     Returns:
-        The signals (``"tracer"``, ``"meter"``) whose global is someone else's.
+        The globals that are someone else's, described (``"tracer provider (type)"``).
     """
     foreign: list[str] = []
     current = trace.get_tracer_provider()
@@ -345,12 +345,13 @@ def install() -> list[str]:
         if isinstance(current, trace.ProxyTracerProvider):  # unset: the API's placeholder
             trace.set_tracer_provider(TRACER_PROVIDER)
         if trace.get_tracer_provider() is not TRACER_PROVIDER:
-            foreign.append(f"tracer ({type(current).__module__}.{type(current).__qualname__})")
+            kind = type(current)
+            foreign.append(f"tracer provider ({kind.__module__}.{kind.__qualname__})")
     current_meter = metrics.get_meter_provider()
     if current_meter is not METER_PROVIDER:
         if isinstance(current_meter, _ProxyMeterProvider):
             metrics.set_meter_provider(METER_PROVIDER)
         if metrics.get_meter_provider() is not METER_PROVIDER:
-            kind = type(current_meter)
-            foreign.append(f"meter ({kind.__module__}.{kind.__qualname__})")
+            meter_kind = type(current_meter)
+            foreign.append(f"meter provider ({meter_kind.__module__}.{meter_kind.__qualname__})")
     return foreign
