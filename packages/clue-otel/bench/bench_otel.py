@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 from clue.otel import AdaptiveSampler, ErrorPromotionProcessor
-from clue.otel._promotion import RecordDropped, RecordIfParentRecording
+from clue.otel._promotion import RecordDropped
 
 ROUNDS = 7
 TRACES = 3000  # each trace: a root span and two children
@@ -99,14 +99,7 @@ def bar(name: str, measured: float, limit: float, detail: str) -> bool:
 def main() -> int:
     always_off = per_span_ns(provider(ParentBased(ALWAYS_OFF)))
     always_on = per_span_ns(provider(ParentBased(ALWAYS_ON)))
-    promoted = per_span_ns(
-        provider(
-            ParentBased(
-                RecordDropped(ALWAYS_OFF), local_parent_not_sampled=RecordIfParentRecording()
-            ),
-            promotion=True,
-        )
-    )
+    promoted = per_span_ns(provider(RecordDropped(ParentBased(ALWAYS_OFF)), promotion=True))
     print(f"per span: ALWAYS_OFF {always_off:.0f} ns, ALWAYS_ON {always_on:.0f} ns, ")
     print(f"          error promotion (unsampled, discarded) {promoted:.0f} ns")
     print(f"          promotion / ALWAYS_OFF = {promoted / always_off:.2f}x")

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import structlog
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.metrics import NoOpMeterProvider
@@ -112,8 +113,10 @@ def test_otel_propagators_env_is_honoured(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("OTEL_PROPAGATORS", "baggage")
     assert new_config("svc", "1").propagators.fields == {"baggage"}
     monkeypatch.setenv("OTEL_PROPAGATORS", "nonsense")
-    with pytest.raises(ValueError, match="OTEL_PROPAGATORS"):
-        new_config("svc", "1")
+    with structlog.testing.capture_logs() as logs:
+        fields = new_config("svc", "1").propagators.fields
+    assert fields == {"traceparent", "tracestate", "baggage"}  # invalid: treated as unset
+    assert [(e["event"], e["variable"]) for e in logs] == [("otel.env.invalid", "OTEL_PROPAGATORS")]
 
 
 def test_explicit_propagators_win() -> None:
@@ -301,25 +304,29 @@ def test_instruments_created_before_configure_record_into_it() -> None:
     assert result.stdout.strip() == "[('early.hits', 4)]"
 
 
-def test_foreign_global_provider_is_reported() -> None:
-    """When another tracer provider was installed first, configure says so instead of failing."""
+def test_foreign_global_provider_is_refused_loudly() -> None:
+    """With another tracer provider installed first, configure raises and changes nothing."""
     script = textwrap.dedent(
         """
-        import structlog
-        from opentelemetry import trace
+        from opentelemetry import propagate, trace
         from opentelemetry.sdk.trace import TracerProvider
         from clue import otel
 
         trace.set_tracer_provider(TracerProvider())
-        with structlog.testing.capture_logs() as logs:
+        before = propagate.get_global_textmap()
+        try:
             otel.configure_opentelemetry(otel.new_config("svc", "1"), shutdown_at_exit=False)
-        print([e["event"] for e in logs])
+        except RuntimeError as exc:
+            print("refused:", exc)
+        print("unchanged:", propagate.get_global_textmap() is before)
         """
     )
     result = subprocess.run(
         [sys.executable, "-c", script], check=True, timeout=60, capture_output=True, text=True
     )
-    assert "otel.configure.foreign_tracer_provider" in result.stdout
+    assert "refused: configure_opentelemetry: the global tracer" in result.stdout
+    assert "OTEL_PYTHON_CONFIGURATOR=none opentelemetry-instrument" in result.stdout
+    assert "unchanged: True" in result.stdout
 
 
 def test_config_type_is_exported() -> None:

@@ -26,8 +26,9 @@ class Setup:
         )
         configure_opentelemetry(self.cfg, shutdown_at_exit=False)
         self.tracer = trace.get_tracer("test")
-        # The first window is sampled (no estimate yet): use it up.
-        for _ in range(self.cfg.sampler.sample_size):  # type: ignore[union-attr]
+        # The first window's sample_size - 1 decisions are sampled (no estimate yet): use
+        # them up; the sample_size-th decision, the test's first root, is dropped.
+        for _ in range(self.cfg.sampler.sample_size - 1):  # type: ignore[union-attr]
             self.tracer.start_span("warm-up").end()
         self.flush()
         self.exporter.clear()
@@ -217,13 +218,26 @@ def test_invalid_caps_raise_value_error() -> None:
 def _unsampled_provider(processor: ErrorPromotionProcessor) -> TracerProvider:
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
-    from clue.otel._promotion import RecordDropped, RecordIfParentRecording
+    from clue.otel._promotion import RecordDropped
 
     provider = TracerProvider(
-        sampler=ParentBased(
-            RecordDropped(ALWAYS_OFF), local_parent_not_sampled=RecordIfParentRecording()
-        ),
-        shutdown_on_exit=False,
+        sampler=RecordDropped(ParentBased(ALWAYS_OFF)), shutdown_on_exit=False
     )
     provider.add_span_processor(processor)
     return provider
+
+
+def test_operator_sampler_still_feeds_error_promotion(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTEL_TRACES_SAMPLER=always_off with error promotion: a failing trace is still exported."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    exporter = InMemorySpanExporter()
+    cfg = new_config("promo", "1", span_exporter=exporter, error_promotion=True)
+    assert cfg.sampler is None  # the operator's sampler replaced the adaptive one
+    tracer = cfg.tracer_provider.get_tracer("t")
+    with tracer.start_as_current_span("ok"):
+        pass
+    with tracer.start_as_current_span("failing") as span:
+        span.set_status(StatusCode.ERROR)
+    assert cfg.force_flush(5)
+    assert [s.name for s in exporter.get_finished_spans()] == ["failing"]
+    cfg.shutdown(1)

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from clue.otel import _env  # noqa: F401 (first: a malformed OTEL_PROPAGATORS must not break imports)
 from clue.otel._bounded import Shutdown
 from clue.otel._config import Config, configure_opentelemetry, new_config, reset_opentelemetry
 from clue.otel._diagnostics import ErrorHandler, OpenTelemetryError, log_error
@@ -16,6 +17,8 @@ from clue.otel._exporters import (
     new_grpc_span_exporter,
     new_http_metric_exporter,
     new_http_span_exporter,
+    new_otlp_metric_exporter,
+    new_otlp_span_exporter,
 )
 from clue.otel._promotion import ErrorPromotionProcessor, PromotionStats
 from clue.otel._sampler import AdaptiveSampler
@@ -35,5 +38,7 @@ __all__ = [
     "new_grpc_span_exporter",
     "new_http_metric_exporter",
     "new_http_span_exporter",
+    "new_otlp_metric_exporter",
+    "new_otlp_span_exporter",
     "reset_opentelemetry",
 ]

@@ -9,6 +9,8 @@ from typing import Protocol
 
 import structlog
 
+from clue.otel import _fork
+
 __all__ = ["Shutdown", "bounded", "run_all_bounded", "run_bounded"]
 
 _logger = structlog.get_logger("clue.otel")
@@ -80,6 +82,11 @@ class bounded:  # noqa: N801 (reads as a function: ``shutdown = bounded(exporter
         self._what = what
         self._lock = threading.Lock()
         self._result: bool | None = None
+        _fork.register(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock."""
+        self._lock = threading.Lock()
 
     def __call__(self, timeout: float = 5.0) -> bool:
         with self._lock:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib.metadata import entry_points
@@ -22,15 +23,16 @@ from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, StaticSampler
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
-from clue.otel import _lifecycle, _switch
+from clue.otel import _fork, _lifecycle, _switch
 from clue.otel._bounded import run_all_bounded
 from clue.otel._diagnostics import DiagnosticsHandler, ErrorHandler, log_error
-from clue.otel._promotion import ErrorPromotionProcessor, RecordDropped, RecordIfParentRecording
+from clue.otel._env import known_propagators, sampler_from_env, signal_disabled, warn_once
+from clue.otel._promotion import ErrorPromotionProcessor, RecordDropped
 from clue.otel._sampler import AdaptiveSampler
 from clue.otel._validate import is_positive_number, require
 
@@ -64,6 +66,13 @@ class Config:
     error_promotion: ErrorPromotionProcessor | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _shutdown_result: bool | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _fork.register(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock."""
+        self._lock = threading.Lock()
 
     def force_flush(self, timeout: float = 5.0) -> bool:
         """Export what is pending now; True when both signals flushed within ``timeout`` s."""
@@ -121,9 +130,12 @@ def new_config(
     Args:
         service_name: ``service.name`` of the resource.
         service_version: ``service.version`` of the resource.
-        metric_exporter: Where metrics go; None disables metrics (no-op provider).
-        span_exporter: Where spans go; None disables traces (no-op provider).
-        max_sampling_rate: Target maximum of sampled traces per second.
+        metric_exporter: Where metrics go; None (or ``OTEL_METRICS_EXPORTER=none``)
+            disables metrics (no-op provider).
+        span_exporter: Where spans go; None (or ``OTEL_TRACES_EXPORTER=none``)
+            disables traces (no-op provider).
+        max_sampling_rate: Target maximum of sampled traces per second of the
+            adaptive sampler, used unless ``OTEL_TRACES_SAMPLER`` names another one.
         sample_size: Decisions between two estimates of the request rate.
         reader_interval: Seconds (or a timedelta) between two metric exports; None
             uses the SDK default (``OTEL_METRIC_EXPORT_INTERVAL``, else 60 s).
@@ -180,37 +192,51 @@ def new_config(
         error_handler,
     )
     require(isinstance(error_promotion, bool), "error_promotion", "a bool", error_promotion)
-    full_resource = _resource(service_name, service_version, resource)
-
-    tracer_provider: TracerProvider = NoOpTracerProvider()
-    promotion: ErrorPromotionProcessor | None = None
-    if span_exporter is not None:
-        processor: SpanProcessor = BatchSpanProcessor(span_exporter)
-        root: Sampler = ParentBased(sampler)
-        if error_promotion:
-            processor = promotion = ErrorPromotionProcessor(processor)
-            root = ParentBased(
-                RecordDropped(sampler),
-                remote_parent_not_sampled=StaticSampler(Decision.RECORD_ONLY),
-                local_parent_not_sampled=RecordIfParentRecording(),
-            )
-        sdk_tracer = SdkTracerProvider(sampler=root, resource=full_resource, shutdown_on_exit=False)
-        sdk_tracer.add_span_processor(processor)
-        tracer_provider = sdk_tracer
-    meter_provider: MeterProvider = NoOpMeterProvider()
-    if metric_exporter is not None:
-        reader = PeriodicExportingMetricReader(metric_exporter, export_interval_millis=interval_ms)
-        meter_provider = SdkMeterProvider(
-            metric_readers=[reader], resource=full_resource, shutdown_on_exit=False
-        )
-    return Config(
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        propagators=propagator,
-        error_handler=error_handler or log_error,
-        sampler=sampler if span_exporter is not None else None,
-        error_promotion=promotion,
+    require(
+        resource is None or isinstance(resource, Resource | Mapping),
+        "resource",
+        "a Resource or a mapping of attributes",
+        resource,
     )
+
+    if span_exporter is not None and signal_disabled("OTEL_TRACES_EXPORTER"):
+        span_exporter = None
+    if metric_exporter is not None and signal_disabled("OTEL_METRICS_EXPORTER"):
+        metric_exporter = None
+    chosen = sampler_from_env() if span_exporter is not None else None
+    # The SDK's own warnings while building (a malformed OTEL_BSP_* value...) go to
+    # structlog too, not to bare stderr.
+    with _STATE.routing_while_building(error_handler or log_error):
+        full_resource = _resource(service_name, service_version, resource)
+        tracer_provider: TracerProvider = NoOpTracerProvider()
+        promotion: ErrorPromotionProcessor | None = None
+        if span_exporter is not None:
+            processor: SpanProcessor = BatchSpanProcessor(span_exporter)
+            root: Sampler = chosen if chosen is not None else ParentBased(sampler)
+            if error_promotion:
+                processor = promotion = ErrorPromotionProcessor(processor)
+                root = RecordDropped(root)
+            sdk_tracer = SdkTracerProvider(
+                sampler=root, resource=full_resource, shutdown_on_exit=False
+            )
+            sdk_tracer.add_span_processor(processor)
+            tracer_provider = sdk_tracer
+        meter_provider: MeterProvider = NoOpMeterProvider()
+        if metric_exporter is not None:
+            reader = PeriodicExportingMetricReader(
+                metric_exporter, export_interval_millis=interval_ms
+            )
+            meter_provider = SdkMeterProvider(
+                metric_readers=[reader], resource=full_resource, shutdown_on_exit=False
+            )
+        return Config(
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            propagators=propagator,
+            error_handler=error_handler or log_error,
+            sampler=sampler if span_exporter is not None and chosen is None else None,
+            error_promotion=promotion,
+        )
 
 
 def configure_opentelemetry(
@@ -239,6 +265,10 @@ def configure_opentelemetry(
 
     Raises:
         ValueError: If ``cfg`` is not a :class:`Config` or a number is invalid.
+        RuntimeError: If the API's global tracer or meter provider was set by someone
+            else (``opentelemetry-instrument`` without ``OTEL_PYTHON_CONFIGURATOR=none``,
+            another library): OpenTelemetry refuses to replace it, so clue's
+            configuration could not take effect. Nothing is changed.
 
     Example:
         >>> cfg = new_config("orders", "1.2.3")
@@ -260,12 +290,12 @@ def configure_opentelemetry(
         diagnostics_level,
     )
     with _STATE.lock:
+        foreign = _switch.install()
+        if foreign:
+            raise RuntimeError(_refusal(foreign))
         previous = _STATE.current
-        # Point the switch first: installing it resolves the API's proxy instruments
-        # (created before any configuration) against the current delegate.
         _switch.TRACER_PROVIDER.switch(cfg.tracer_provider)
         _switch.METER_PROVIDER.switch(cfg.meter_provider)
-        _switch.install()
         propagate.set_global_textmap(cfg.propagators)
         _STATE.route_diagnostics(cfg.error_handler, diagnostics_level)
         _STATE.current = cfg
@@ -273,14 +303,23 @@ def configure_opentelemetry(
         if shutdown_at_exit:
             # At exit, and at SIGTERM however the server handles it (see _lifecycle).
             _lifecycle.install(_shutdown_at_exit, shutdown_timeout, cfg.tracer_provider)
-    from opentelemetry import metrics, trace
-
-    if trace.get_tracer_provider() is not _switch.TRACER_PROVIDER:
-        _logger.warning("otel.configure.foreign_tracer_provider", note="set before clue.otel")
-    if metrics.get_meter_provider() is not _switch.METER_PROVIDER:
-        _logger.warning("otel.configure.foreign_meter_provider", note="set before clue.otel")
     if previous is not None and previous is not cfg:
         previous.shutdown(shutdown_timeout)
+
+
+def _refusal(foreign: list[str]) -> str:
+    # What configure_opentelemetry raises when the API's globals are someone else's.
+    verb = "was" if len(foreign) == 1 else "were"
+    return (
+        f"configure_opentelemetry: the global {' and the '.join(foreign)} {verb} already"
+        " set by someone else (opentelemetry-instrument's SDK configuration, or a library"
+        " calling set_tracer_provider/set_meter_provider), and OpenTelemetry refuses to"
+        " replace it: clue's sampler, error promotion and exporters would receive nothing."
+        " Run the service without opentelemetry-instrument, or keep its instrumentations"
+        " and let clue configure the providers: OTEL_PYTHON_CONFIGURATOR=none"
+        " opentelemetry-instrument python app.py (no configurator has that name, so the"
+        " SDK set-up is skipped)"
+    )
 
 
 def reset_opentelemetry(timeout: float = 1.0) -> None:
@@ -304,10 +343,15 @@ class _State:
     # Process-wide configuration state, guarded by ``lock``.
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        _fork.register(self)
         self.current: Config | None = None
         self.exit_timeout: float | None = None
         self.handler: DiagnosticsHandler | None = None
         self.saved: tuple[bool, int] | None = None  # the SDK logger's propagate and level
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock."""
+        self.lock = threading.RLock()
 
     def route_diagnostics(self, error_handler: ErrorHandler, level: int) -> None:
         sdk_logger = logging.getLogger(_SDK_LOGGER)
@@ -319,6 +363,25 @@ class _State:
         sdk_logger.addHandler(self.handler)
         sdk_logger.propagate = False
         sdk_logger.setLevel(level)
+
+    @contextlib.contextmanager
+    def routing_while_building(self, error_handler: ErrorHandler) -> Iterator[None]:
+        """Route the SDK's records to structlog while ``new_config`` builds, unless routed."""
+        with self.lock:
+            routed = self.handler is not None
+        if routed:
+            yield
+            return
+        handler = DiagnosticsHandler(error_handler, logging.WARNING)
+        sdk_logger = logging.getLogger(_SDK_LOGGER)
+        propagate_before = sdk_logger.propagate
+        sdk_logger.addHandler(handler)
+        sdk_logger.propagate = False
+        try:
+            yield
+        finally:
+            sdk_logger.removeHandler(handler)
+            sdk_logger.propagate = propagate_before
 
     def unroute_diagnostics(self) -> None:
         sdk_logger = logging.getLogger(_SDK_LOGGER)
@@ -377,20 +440,20 @@ def _propagator(
 
 
 def _env_propagator() -> TextMapPropagator | None:
-    # OTEL_PROPAGATORS, resolved through the same entry points as the API does.
-    value = os.environ.get("OTEL_PROPAGATORS", "").strip()
-    if not value:
+    # OTEL_PROPAGATORS, resolved through the same entry points as the API does; an
+    # unknown name makes the whole setting invalid: warned, and the default used.
+    raw = os.environ.get("OTEL_PROPAGATORS")
+    if raw is None or not raw.strip():
         return None
-    names = [name.strip().lower() for name in value.split(",") if name.strip()]
-    if "none" in names:
-        return CompositePropagator([])
+    if not known_propagators(raw):
+        warn_once("otel.env.invalid", "OTEL_PROPAGATORS", raw, using="tracecontext,baggage")
+        return None
     found: list[TextMapPropagator] = []
-    for name in names:
-        points = entry_points(group="opentelemetry_propagator", name=name)
-        point = next(iter(points), None)
-        if point is None:
-            msg = f"OTEL_PROPAGATORS names an unknown propagator {name!r}"
-            raise ValueError(msg)
+    for item in raw.split(","):
+        name = item.strip()
+        if name.lower() == "none":
+            break
+        point = next(iter(entry_points(group="opentelemetry_propagator", name=name)))
         found.append(point.load()())
     return CompositePropagator(found)
 
@@ -400,16 +463,14 @@ def _resource(
     service_version: str,
     extra: Resource | Mapping[str, AttributeValue] | None,
 ) -> Resource:
-    # SDK default (+ OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME), then ours, then the user's.
-    base = Resource.create({SERVICE_NAME: service_name, SERVICE_VERSION: service_version})
+    # SDK default (+ OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME), then ours, then the
+    # user's. An empty service_version leaves the environment's version alone.
+    ours: dict[str, AttributeValue] = {SERVICE_NAME: service_name}
+    if service_version:
+        ours[SERVICE_VERSION] = service_version
+    base = Resource.create(ours)
     if extra is None:
         return base
-    require(
-        isinstance(extra, Resource | Mapping),
-        "resource",
-        "a Resource or a mapping of attributes",
-        extra,
-    )
     if isinstance(extra, Resource):
         return base.merge(extra)
     return base.merge(Resource(dict(extra)))

@@ -16,12 +16,15 @@ from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from clue.otel._bounded import Shutdown, bounded
+from clue.otel._env import chosen_protocol, exporter_options
 
 __all__ = [
     "new_grpc_metric_exporter",
     "new_grpc_span_exporter",
     "new_http_metric_exporter",
     "new_http_span_exporter",
+    "new_otlp_metric_exporter",
+    "new_otlp_span_exporter",
 ]
 
 
@@ -51,7 +54,7 @@ def new_grpc_span_exporter(**options: Any) -> tuple[SpanExporter, Shutdown]:
     """
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-    exporter: SpanExporter = _build(OTLPSpanExporter, options)
+    exporter: SpanExporter = _build(OTLPSpanExporter, "traces", "grpc", options)
     return exporter, bounded(exporter.shutdown, "grpc span exporter")
 
 
@@ -65,7 +68,7 @@ def new_grpc_metric_exporter(**options: Any) -> tuple[MetricExporter, Shutdown]:
     """
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
-    exporter: MetricExporter = _build(OTLPMetricExporter, options)
+    exporter: MetricExporter = _build(OTLPMetricExporter, "metrics", "grpc", options)
     return exporter, bounded(exporter.shutdown, "grpc metric exporter")
 
 
@@ -81,7 +84,7 @@ def new_http_span_exporter(**options: Any) -> tuple[SpanExporter, Shutdown]:
     """
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    exporter: SpanExporter = _build(OTLPSpanExporter, options)
+    exporter: SpanExporter = _build(OTLPSpanExporter, "traces", "http/protobuf", options)
     return exporter, bounded(exporter.shutdown, "http span exporter")
 
 
@@ -96,11 +99,47 @@ def new_http_metric_exporter(**options: Any) -> tuple[MetricExporter, Shutdown]:
     """
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-    exporter: MetricExporter = _build(OTLPMetricExporter, options)
+    exporter: MetricExporter = _build(OTLPMetricExporter, "metrics", "http/protobuf", options)
     return exporter, bounded(exporter.shutdown, "http metric exporter")
 
 
-def _build(cls: Any, options: dict[str, Any]) -> Any:
+def new_otlp_span_exporter(**options: Any) -> tuple[SpanExporter, Shutdown]:
+    """An OTLP span exporter over the transport the environment chooses, as the distro does.
+
+    ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``:
+    ``grpc`` gives :func:`new_grpc_span_exporter`, ``http/protobuf`` (the
+    specification's default when unset) :func:`new_http_span_exporter`; ``http/json``
+    (no Python exporter) and unknown values are warned and give ``http/protobuf``.
+    ``options`` are the chosen helper's.
+
+    Example:
+        >>> exporter, shutdown = new_otlp_span_exporter()
+        >>> type(exporter).__module__
+        'opentelemetry.exporter.otlp.proto.http.trace_exporter'
+        >>> shutdown()
+        True
+
+    .. versionadded:: 0.2.0
+    """
+    if chosen_protocol("traces") == "grpc":
+        return new_grpc_span_exporter(**options)
+    return new_http_span_exporter(**options)
+
+
+def new_otlp_metric_exporter(**options: Any) -> tuple[MetricExporter, Shutdown]:
+    """An OTLP metric exporter over the transport the environment chooses.
+
+    Same contract as :func:`new_otlp_span_exporter`, with
+    ``OTEL_EXPORTER_OTLP_METRICS_PROTOCOL``.
+
+    .. versionadded:: 0.2.0
+    """
+    if chosen_protocol("metrics") == "grpc":
+        return new_grpc_metric_exporter(**options)
+    return new_http_metric_exporter(**options)
+
+
+def _build(cls: Any, signal: str, transport: str, options: dict[str, Any]) -> Any:
     # Unknown options are a configuration error: name them, with what is accepted.
     params = inspect.signature(cls.__init__).parameters
     known = sorted(n for n, p in params.items() if n != "self" and not n.startswith("_"))
@@ -109,7 +148,7 @@ def _build(cls: Any, options: dict[str, Any]) -> Any:
             msg = f"unknown option {name!r} for {cls.__module__}.{cls.__name__}; known: {known}"
             raise ValueError(msg)
     try:
-        return cls(**options)
+        return cls(**exporter_options(signal, transport, options))
     except (TypeError, ValueError) as exc:
         msg = f"invalid options for {cls.__name__}: {exc}"
         raise ValueError(msg) from exc

@@ -2,13 +2,13 @@
 
 How it composes with sampling (see the README for the full picture):
 
-- The root sampler is wrapped so that a trace the adaptive sampler drops is still
-  *recorded* (``RECORD_ONLY``): its spans collect attributes, events and status, but
-  the sampled flag stays off, so nothing downstream samples it because of us
+- The sampler is wrapped (:class:`RecordDropped`) so that a trace it drops is still
+  *recorded* (``RECORD_ONLY``, with the start attributes and the parent's trace state a
+  sampled span would have): its spans collect attributes, events and status, but the
+  sampled flag stays off, so nothing downstream samples it because of us
   (``traceparent`` carries ``-00``) and clue-log keeps buffering.
-- Children of a recording, unsampled local parent are recorded too; children of a
-  non-recording parent (an upstream "not sampled" decision we did not record) are
-  dropped as usual.
+- Roots, spans under a remote parent and children of a recording, unsampled local
+  parent are recorded; children of a non-recording local parent are dropped as usual.
 - :class:`ErrorPromotionProcessor` holds the ended spans of each unsampled trace in
   memory. When the trace's last open local entry span (a root, or a span with a
   remote parent) ends, the trace is exported if any of its spans has an ERROR status
@@ -19,6 +19,7 @@ How it composes with sampling (see the README for the full picture):
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -33,14 +34,13 @@ from opentelemetry.trace.span import TraceState
 from opentelemetry.trace.status import StatusCode
 from opentelemetry.util.types import Attributes
 
+from clue.otel import _fork
 from clue.otel._validate import require
 
 __all__ = ["ErrorPromotionProcessor", "PromotionStats"]
 
 _logger = structlog.get_logger("clue.otel")
 
-_RECORD_ONLY = SamplingResult(Decision.RECORD_ONLY)
-_DROP = SamplingResult(Decision.DROP)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
 # How many recently promoted trace ids are remembered, so that spans ending after
@@ -49,10 +49,16 @@ _PROMOTED_MEMORY = 1024
 
 
 class RecordDropped(Sampler):
-    """Root sampler wrapper: what ``root`` drops is recorded without being sampled."""
+    """Sampler wrapper: what ``inner`` drops is recorded, unsampled, where it can be promoted.
 
-    def __init__(self, root: Sampler) -> None:
-        self._root = root
+    A span ``inner`` drops is recorded (``RECORD_ONLY``) when it is a root, has a
+    remote parent, or has a recording local parent; it keeps the attributes given at
+    its start and its parent's trace state, exactly as a sampled span would. Children
+    of a non-recording local parent are dropped as ``inner`` said.
+    """
+
+    def __init__(self, inner: Sampler) -> None:
+        self._inner = inner
 
     def should_sample(
         self,
@@ -64,36 +70,23 @@ class RecordDropped(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
-        result = self._root.should_sample(
+        result = self._inner.should_sample(
             parent_context, trace_id, name, kind, attributes, links, trace_state
         )
-        if result.decision is Decision.DROP:
-            return _RECORD_ONLY
-        return result
+        if result.decision is not Decision.DROP:
+            return result
+        parent = get_current_span(parent_context)
+        context = parent.get_span_context()
+        if context.is_valid and not context.is_remote and not parent.is_recording():
+            return result
+        return SamplingResult(
+            Decision.RECORD_ONLY,
+            attributes,
+            context.trace_state if context.is_valid else None,
+        )
 
     def get_description(self) -> str:
-        return f"RecordDropped{{{self._root.get_description()}}}"
-
-
-class RecordIfParentRecording(Sampler):
-    """Child sampler for an unsampled parent: record when the parent is recorded."""
-
-    def should_sample(
-        self,
-        parent_context: Context | None,
-        trace_id: int,
-        name: str,
-        kind: SpanKind | None = None,
-        attributes: Attributes = None,
-        links: Sequence[Link] | None = None,
-        trace_state: TraceState | None = None,
-    ) -> SamplingResult:
-        if get_current_span(parent_context).is_recording():
-            return _RECORD_ONLY
-        return _DROP
-
-    def get_description(self) -> str:
-        return "RecordIfParentRecording"
+        return f"RecordDropped{{{self._inner.get_description()}}}"
 
 
 @dataclass(frozen=True)
@@ -151,6 +144,14 @@ class ErrorPromotionProcessor(SpanProcessor):
         self._delegate = delegate
         self._max_traces = max_traces
         self._max_spans = max_spans
+        self._start()
+        _fork.register(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock, and nothing held (the parent's traces are its own)."""
+        self._start()
+
+    def _start(self) -> None:
         self._lock = threading.Lock()
         self._held: OrderedDict[int, _Held] = OrderedDict()
         self._held_spans = 0
@@ -264,21 +265,15 @@ def _in_error(span: ReadableSpan) -> bool:
 
 def _as_sampled(span: ReadableSpan) -> ReadableSpan:
     # The exported copy carries the sampled flag (exporters and batch processors skip
-    # unsampled spans); the live span and its propagated context keep it off.
+    # unsampled spans); the live span and its propagated context keep it off. A shallow
+    # copy keeps everything else exactly as recorded, down to the bounded collections
+    # that count what the span limits dropped (the public properties hand out plain
+    # views without those counts).
     ctx = span.context
     if ctx is None:  # never held: on_end returns early for context-less spans
         return span
-    return ReadableSpan(
-        name=span.name,
-        context=SpanContext(ctx.trace_id, ctx.span_id, ctx.is_remote, _SAMPLED, ctx.trace_state),
-        parent=span.parent,
-        resource=span.resource,
-        attributes=span.attributes,
-        events=span.events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
+    sampled = copy.copy(span)
+    sampled._context = SpanContext(
+        ctx.trace_id, ctx.span_id, ctx.is_remote, _SAMPLED, ctx.trace_state
     )
+    return sampled

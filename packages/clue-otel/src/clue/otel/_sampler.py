@@ -1,21 +1,25 @@
 """The adaptive sampler: at most N traces per second, whatever the request rate.
 
-The algorithm (also written down in the README):
+The algorithm is the Go clue library's (goa's adaptive sampler), plus a burst guard;
+the README writes it down too:
 
-1. Decisions are grouped in windows of ``sample_size`` decisions. When a window is
-   full, the request rate is re-estimated as ``sample_size / elapsed`` (monotonic
-   clock) and the sampling probability for the next window becomes
-   ``p = min(1, max_sampling_rate / rate)``. Until the first window is full, ``p = 1``.
-2. Within a window each decision is a Bernoulli draw of probability ``p``, taken from
-   the trace id's low 64 bits (random by construction, like the SDK's
-   ``TraceIdRatioBased``), so it costs no random-number call.
+1. Decisions are grouped in windows of ``sample_size`` decisions; the first window
+   starts when the sampler is built. The ``sample_size``-th decision of a window
+   re-estimates the request rate as ``sample_size / elapsed`` (monotonic clock), sets
+   the sampling probability to ``p = min(1, max_sampling_rate / rate)`` and is itself
+   decided with it; the next window starts then. Until the first estimate ``p = 1``:
+   the first ``sample_size - 1`` decisions are all sampled.
+2. Each decision is a Bernoulli draw of probability ``p``, taken from the trace id's
+   low 64 bits (random by construction, like the SDK's ``TraceIdRatioBased``), so it
+   costs no random-number call.
 3. A burst guard bounds what a stale estimate can cost: a token bucket holding at most
    ``B = max(sample_size, 10)`` tokens, refilled at ``2 * max_sampling_rate`` tokens per second. A
    trace the draw selects is sampled only if a token is left. In steady state the
    bucket is almost always full (it refills twice as fast as the draws consume), so it
    does not bias the rate; after a step or an idle period it caps the overshoot at one
    window: over any interval of ``T`` seconds at most ``B + 2 * max_sampling_rate * T``
-   traces are sampled.
+   traces are sampled. The first window hands out ``sample_size - 1`` samples, fewer
+   than ``B``: the guard never withholds one there.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from collections.abc import Callable, Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
+from clue.otel import _fork
 from clue.otel._validate import is_positive_number, require
 
 __all__ = ["AdaptiveSampler"]
@@ -107,26 +112,38 @@ class AdaptiveSampler(Sampler):
         self._max_rate = max_sampling_rate
         self._sample_size = sample_size
         self._clock = clock
-        self._lock = threading.Lock()
         self._description = (
             f"Adaptive{{maxSamplingRate:{max_sampling_rate},sampleSize:{sample_size}}}"
         )
+        self._capacity = float(max(sample_size, _MIN_BURST))
+        self._refill = _REFILL_FACTOR * max_sampling_rate
+        self._start()
+        _fork.register(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock, and a fresh start (the parent's estimate is its own)."""
+        self._start()
+
+    def _start(self) -> None:
+        try:  # the first window starts now, as the original's does
+            start: float | None = self._clock()
+        except Exception:  # a broken clock makes every decision drop (should_sample)
+            start = None
+        self._lock = threading.Lock()
         # Window state. Decisions are numbered by an itertools counter (``next()`` on it
         # is atomic under the GIL), so the common decision takes no lock: the lock is
         # taken only to roll a window over and to spend a token, both rare. A lock on
         # every decision made threads sharing the sampler convoy behind it (5x slower
         # with 4 threads on 2 cores).
         self._seq = itertools.count()
-        self._window_n = 0  # number of the window's first decision
-        self._next_roll = 0  # number of the decision that rolls the window over
-        self._window_start: float | None = None
+        self._last_roll = -1  # number of the decision that closed the previous window
+        self._next_roll = self._sample_size - 1  # number of the decision closing this one
+        self._window_start = start
         self._rate = 0.0
         self._bound = _ID_SPACE  # p * 2**64; p = 1 until the first estimate
-        # Burst guard (token bucket).
-        self._capacity = float(max(sample_size, _MIN_BURST))
+        # Burst guard (token bucket), full at the start.
         self._tokens = self._capacity
-        self._refill = _REFILL_FACTOR * max_sampling_rate
-        self._last_refill: float | None = None
+        self._last_refill = start
 
     @property
     def max_sampling_rate(self) -> float:
@@ -179,30 +196,32 @@ class AdaptiveSampler(Sampler):
             return _DROP
         if not sampled:
             return _DROP
-        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
+        return SamplingResult(
+            Decision.RECORD_AND_SAMPLE, attributes, parent_trace_state(parent_context)
+        )
 
     def get_description(self) -> str:
         """``Adaptive{maxSamplingRate:N,sampleSize:M}``."""
         return self._description
 
     def _roll(self, now: float, n: int) -> None:
-        # Called with the lock held, for decision number ``n``.
-        if self._window_start is None:
-            self._window_start = now
-            self._last_refill = now
-        elif n >= self._next_roll:  # not already rolled by another thread
-            elapsed = now - self._window_start
-            if elapsed > 0:
-                self._rate = (n - self._window_n) / elapsed
-                p = self._max_rate / self._rate
-                self._bound = _ID_SPACE if p >= 1 else int(p * _ID_SPACE)
-            else:  # a whole window at one instant: the rate is unbounded
-                self._rate = math.inf
-                self._bound = 0
-            self._window_start = now
-        else:
+        # Called with the lock held, for decision number ``n`` (the window's last).
+        if n < self._next_roll:  # already rolled by another thread
             return
-        self._window_n = n
+        start = self._window_start
+        if start is None:  # the clock failed at construction: start the window now
+            self._window_start = self._last_refill = now
+            return
+        elapsed = now - start
+        if elapsed > 0:
+            self._rate = (n - self._last_roll) / elapsed
+            p = self._max_rate / self._rate
+            self._bound = _ID_SPACE if p >= 1 else int(p * _ID_SPACE)
+        else:  # a whole window at one instant: the rate is unbounded
+            self._rate = math.inf
+            self._bound = 0
+        self._window_start = now
+        self._last_roll = n
         self._next_roll = n + self._sample_size
 
     def _take_token(self, now: float) -> bool:
@@ -215,3 +234,9 @@ class AdaptiveSampler(Sampler):
             return False
         self._tokens -= 1.0
         return True
+
+
+def parent_trace_state(parent_context: Context | None) -> TraceState | None:
+    """The parent span's trace state, which a recorded span carries on (as the SDK's samplers)."""
+    parent = get_current_span(parent_context).get_span_context()
+    return parent.trace_state if parent.is_valid else None

@@ -31,8 +31,11 @@ from opentelemetry.metrics import (
     UpDownCounter,
     _Gauge,
 )
+from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.trace import NoOpTracerProvider, Span, Tracer, TracerProvider
 from opentelemetry.util.types import Attributes
+
+from clue.otel import _fork
 
 __all__ = ["SwitchableMeterProvider", "SwitchableTracerProvider"]
 
@@ -105,6 +108,11 @@ class SwitchableMeterProvider(MeterProvider):
         self.generation = 0
         self._lock = threading.Lock()
         self._meters: weakref.WeakSet[_SwitchableMeter] = weakref.WeakSet()
+        _fork.register(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (the meters stay, with the same delegate)."""
+        self._lock = threading.Lock()
 
     def switch(self, delegate: MeterProvider) -> None:
         """Point every meter and instrument handed out at ``delegate``.
@@ -148,6 +156,11 @@ class _SwitchableMeter(Meter):
         self._generation = -1
         self._meter: Meter = NoOpMeter(args[0])
         self._observables: list[tuple[str, tuple[Any, ...]]] = []
+        _fork.register(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock."""
+        self._lock = threading.RLock()
 
     def real(self) -> Meter:
         """The current provider's meter (hot path: one comparison once resolved)."""
@@ -313,13 +326,32 @@ class _SwitchableGauge(_Switchable, _Gauge):
 
 TRACER_PROVIDER = SwitchableTracerProvider()
 METER_PROVIDER = SwitchableMeterProvider()
-_installed = False
 
 
-def install() -> None:
-    """Make the switchable providers the API's globals (tried once per process)."""
-    global _installed  # noqa: PLW0603 (process-wide, set once)
-    if not _installed:
-        _installed = True
-        trace.set_tracer_provider(TRACER_PROVIDER)
-        metrics.set_meter_provider(METER_PROVIDER)
+def install() -> list[str]:
+    """Make the switchable providers the API's globals wherever they are not clue's.
+
+    Whether a global is clue's is read from the API, not remembered: after a test
+    resets the API's globals (``opentelemetry.test.globals_test.reset_trace_globals``)
+    they are installed again. A global set by someone else (``opentelemetry-instrument``,
+    another library) is left alone, as the API refuses to replace it.
+
+    Returns:
+        The globals that are someone else's, described (``"tracer provider (type)"``).
+    """
+    foreign: list[str] = []
+    current = trace.get_tracer_provider()
+    if current is not TRACER_PROVIDER:
+        if isinstance(current, trace.ProxyTracerProvider):  # unset: the API's placeholder
+            trace.set_tracer_provider(TRACER_PROVIDER)
+        if trace.get_tracer_provider() is not TRACER_PROVIDER:
+            kind = type(current)
+            foreign.append(f"tracer provider ({kind.__module__}.{kind.__qualname__})")
+    current_meter = metrics.get_meter_provider()
+    if current_meter is not METER_PROVIDER:
+        if isinstance(current_meter, _ProxyMeterProvider):
+            metrics.set_meter_provider(METER_PROVIDER)
+        if metrics.get_meter_provider() is not METER_PROVIDER:
+            meter_kind = type(current_meter)
+            foreign.append(f"meter provider ({meter_kind.__module__}.{meter_kind.__qualname__})")
+    return foreign

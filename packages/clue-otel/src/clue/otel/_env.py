@@ -1,0 +1,243 @@
+"""The ``OTEL_*`` environment variables clue reads itself, read as the specification asks.
+
+The specification asks that an invalid value produce a warning and be treated as if it
+were not set. The SDK's own parsing sometimes raises instead (an unknown
+``OTEL_PROPAGATORS`` item at ``import opentelemetry.propagate``, a malformed
+``OTEL_EXPORTER_OTLP_TIMEOUT`` or ``_COMPRESSION`` in the exporters' constructors):
+clue checks those values first, warns once naming the variable and the value, and
+hands the SDK the default instead. Importing this module makes a malformed
+``OTEL_PROPAGATORS`` safe to import (``clue.otel`` imports it first).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+import structlog
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    DEFAULT_OFF,
+    DEFAULT_ON,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    TraceIdRatioBased,
+)
+
+__all__ = [
+    "chosen_protocol",
+    "exporter_options",
+    "known_propagators",
+    "sampler_from_env",
+    "signal_disabled",
+    "warn_once",
+]
+
+_logger = structlog.get_logger("clue.otel")
+_warned: set[tuple[str, ...]] = set()
+
+_PROPAGATORS = "OTEL_PROPAGATORS"
+_SAMPLER = "OTEL_TRACES_SAMPLER"
+_SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"
+_FIXED_SAMPLERS: dict[str, Sampler] = {
+    "always_on": ALWAYS_ON,
+    "always_off": ALWAYS_OFF,
+    "parentbased_always_on": DEFAULT_ON,
+    "parentbased_always_off": DEFAULT_OFF,
+}
+_RATIO_SAMPLERS: dict[str, Callable[[float], Sampler]] = {
+    "traceidratio": TraceIdRatioBased,
+    "parentbased_traceidratio": ParentBasedTraceIdRatio,
+}
+_COMPRESSIONS = ("gzip", "deflate", "none")
+_PROTOCOLS = ("grpc", "http/protobuf", "http/json")
+_DEFAULT_TIMEOUT_S = 10.0  # the SDK exporters' default
+
+
+def warn_once(event: str, variable: str, value: str, **kv: Any) -> None:
+    """Log ``event`` once per process for this variable and value."""
+    key = (event, variable, value, *map(str, kv.values()))
+    if key not in _warned:
+        _warned.add(key)
+        _logger.warning(event, variable=variable, value=value, **kv)
+
+
+def known_propagators(raw: str) -> bool:
+    """Whether the API can build every propagator ``raw`` names (as it parses it)."""
+    for item in raw.split(","):
+        name = item.strip()
+        if name.lower() == "none":
+            return True
+        if not name or not tuple(entry_points(group="opentelemetry_propagator", name=name)):
+            return False
+    return True
+
+
+def sampler_from_env() -> Sampler | None:
+    """The sampler ``OTEL_TRACES_SAMPLER`` names, or None (unset or invalid: clue's own)."""
+    raw = os.environ.get(_SAMPLER, "").strip()
+    if not raw:
+        return None
+    name = raw.lower()
+    if name in _FIXED_SAMPLERS:
+        return _FIXED_SAMPLERS[name]
+    if name in _RATIO_SAMPLERS:
+        arg = os.environ.get(_SAMPLER_ARG, "")
+        try:
+            ratio = float(arg)
+            valid = 0.0 <= ratio <= 1.0
+        except ValueError:
+            valid = False
+        if not valid:
+            warn_once("otel.env.invalid", _SAMPLER_ARG, arg, using="1.0")
+            ratio = 1.0
+        return _RATIO_SAMPLERS[name](ratio)
+    warn_once("otel.env.invalid", _SAMPLER, raw, using="clue's adaptive sampler")
+    return None
+
+
+def signal_disabled(variable: str) -> bool:
+    """Whether ``OTEL_{TRACES,METRICS}_EXPORTER`` is ``none``; other choices are reported.
+
+    clue uses the exporter given in code; a variable naming another exporter is
+    ignored, and said so once.
+    """
+    raw = os.environ.get(variable, "").strip()
+    names = [n.strip().lower() for n in raw.split(",") if n.strip()]
+    if names == ["none"]:
+        return True
+    if names and names != ["otlp"]:
+        warn_once(
+            "otel.env.ignored",
+            variable,
+            raw,
+            note="clue exports through the exporter given to new_config",
+        )
+    return False
+
+
+def exporter_options(signal: str, transport: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` plus defaults replacing malformed OTLP variables the SDK would raise on.
+
+    Args:
+        signal: ``"traces"`` or ``"metrics"``.
+        transport: ``"grpc"`` or ``"http/protobuf"``: the helper's protocol.
+        options: The keyword options the user gave (they win over the environment).
+    """
+    out = dict(options)
+    names = [f"OTEL_EXPORTER_OTLP_{signal.upper()}_{{}}", "OTEL_EXPORTER_OTLP_{}"]
+    if "timeout" not in options:
+        timeout = _first_valid([n.format("TIMEOUT") for n in names], _valid_timeout, "10")
+        if timeout is not None:
+            out["timeout"] = float(timeout)
+    if "compression" not in options:
+        compression = _first_valid(
+            [n.format("COMPRESSION") for n in names], _valid_compression, "none"
+        )
+        if compression is not None:
+            out["compression"] = _compression(transport, compression.strip().lower())
+    for variable in (n.format("PROTOCOL") for n in names):
+        raw = os.environ.get(variable, "").strip()
+        if not raw:
+            continue
+        if raw not in _PROTOCOLS:
+            warn_once("otel.env.invalid", variable, raw, using="http/protobuf")
+        elif raw != transport:
+            warn_once(
+                "otel.env.ignored",
+                variable,
+                raw,
+                note=f"this helper exports over {transport}; new_otlp_* helpers follow it",
+            )
+        break
+    return out
+
+
+def chosen_protocol(signal: str) -> str:
+    """The OTLP transport the environment chooses for ``signal``: ``grpc`` or ``http/protobuf``.
+
+    ``OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``, else
+    ``http/protobuf`` (the specification's default). ``http/json``, which the Python
+    SDK has no exporter for, and unknown values are warned and give ``http/protobuf``.
+    """
+    for variable in (
+        f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ):
+        raw = os.environ.get(variable, "").strip()
+        if not raw:
+            continue
+        if raw in ("grpc", "http/protobuf"):
+            return raw
+        event = "otel.env.unsupported" if raw == "http/json" else "otel.env.invalid"
+        warn_once(event, variable, raw, using="http/protobuf")
+        return "http/protobuf"
+    return "http/protobuf"
+
+
+def _first_valid(variables: list[str], valid: Any, default: str) -> str | None:
+    # The value the SDK should use when one of ``variables`` is malformed (else None:
+    # the SDK reads them itself). Malformed ones are treated as unset, with a warning.
+    malformed = False
+    for variable in variables:
+        raw = os.environ.get(variable)
+        if raw is None or not raw.strip():
+            continue
+        if valid(raw):
+            return raw if malformed else None
+        malformed = True
+        warn_once("otel.env.invalid", variable, raw, using="the next setting or the default")
+    return default if malformed else None
+
+
+def _valid_timeout(raw: str) -> bool:
+    try:
+        value = float(raw)
+    except ValueError:
+        return False
+    return math.isfinite(value) and value >= 0
+
+
+def _valid_compression(raw: str) -> bool:
+    return raw.strip().lower() in _COMPRESSIONS
+
+
+def _compression(transport: str, name: str) -> Any:
+    if transport == "grpc":
+        import grpc
+
+        return {
+            "gzip": grpc.Compression.Gzip,
+            "deflate": grpc.Compression.Deflate,
+            "none": grpc.Compression.NoCompression,
+        }[name]
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    return {
+        "gzip": Compression.Gzip,
+        "deflate": Compression.Deflate,
+        "none": Compression.NoCompression,
+    }[name]
+
+
+def _guard_propagators_import() -> None:
+    # The API builds its propagators from OTEL_PROPAGATORS when opentelemetry.propagate
+    # is first imported, and raises on an unknown name: import it with the variable
+    # unset instead (the default), after saying so.
+    raw = os.environ.get(_PROPAGATORS)
+    if raw is None or "opentelemetry.propagate" in sys.modules or known_propagators(raw):
+        return
+    warn_once("otel.env.invalid", _PROPAGATORS, raw, using="tracecontext,baggage")
+    del os.environ[_PROPAGATORS]
+    try:
+        import opentelemetry.propagate  # noqa: F401 (imported for its import-time set-up)
+    finally:
+        os.environ[_PROPAGATORS] = raw
+
+
+_guard_propagators_import()

@@ -1,0 +1,202 @@
+"""Each OTEL_* variable in the README's table, set (and malformed) in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import structlog
+
+    capture = structlog.testing.capture_logs()
+    logs = capture.__enter__()
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from clue import otel
+
+    exporter = InMemorySpanExporter()
+    cfg = otel.new_config("svc", "", None, exporter, max_sampling_rate=1e9)
+    metric_cfg = otel.new_config("svc", "1", otel.new_http_metric_exporter()[0])
+    tracer = cfg.tracer_provider.get_tracer("t")
+    recording = []
+    for _ in range(200):
+        span = tracer.start_span("op")
+        recording.append(span.is_recording())
+        span.end()
+    cfg.force_flush(5)
+    grpc_exporter, _ = otel.new_grpc_span_exporter()
+    otlp_exporter, _ = otel.new_otlp_span_exporter()
+    otlp_metrics, _ = otel.new_otlp_metric_exporter()
+    resource = getattr(cfg.tracer_provider, "resource", None)
+    print(json.dumps({
+        "events": sorted({(e["event"], e.get("variable", "")) for e in logs}),
+        "sampler": getattr(getattr(cfg.tracer_provider, "sampler", None), "get_description", str)(),
+        "sampled": len(exporter.get_finished_spans()),
+        "recording": sum(recording),
+        "tracer_provider": type(cfg.tracer_provider).__name__,
+        "meter_provider": type(metric_cfg.meter_provider).__name__,
+        "propagators": sorted(cfg.propagators.fields),
+        "timeout": grpc_exporter._timeout,
+        "compression": int(grpc_exporter._compression),
+        "otlp": type(otlp_exporter).__module__.split(".")[4],
+        "otlp_metrics": type(otlp_metrics).__module__.split(".")[4],
+        "version": resource.attributes.get("service.version") if resource else None,
+    }))
+    """
+)
+
+
+def run(env: dict[str, str]) -> dict[str, Any]:
+    """Run the probe script in a fresh interpreter with only these OTEL_* variables."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", _SCRIPT],
+        env={**clean, **env},
+        check=False,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    out: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    out["events"] = [tuple(e) for e in out["events"]]
+    return out
+
+
+@pytest.fixture(scope="module")
+def baseline() -> dict[str, Any]:
+    return run({})
+
+
+def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
+    """Without OTEL_* variables: the adaptive sampler, both signals, W3C propagators."""
+    assert baseline["sampler"].startswith("ParentBased{root:Adaptive{")
+    assert baseline["sampled"] == 200
+    assert baseline["propagators"] == ["baggage", "traceparent", "tracestate"]
+    assert baseline["events"] == []
+    assert (baseline["otlp"], baseline["otlp_metrics"]) == ("http", "http")
+
+
+@pytest.mark.parametrize(
+    ("env", "check"),
+    [
+        # OTEL_TRACES_SAMPLER: the operator's choice wins; an unknown name is warned, ignored.
+        ({"OTEL_TRACES_SAMPLER": "always_off"}, lambda o: o["sampled"] == 0),
+        (
+            {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"},
+            lambda o: "TraceIdRatioBased{0.5}" in o["sampler"] and 60 < o["sampled"] < 140,
+        ),
+        (
+            {"OTEL_TRACES_SAMPLER": "bogus"},
+            lambda o: (
+                o["sampler"].startswith("ParentBased{root:Adaptive{")
+                and ("otel.env.invalid", "OTEL_TRACES_SAMPLER") in o["events"]
+            ),
+        ),
+        (
+            {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "abc"},
+            lambda o: (
+                o["sampled"] == 200
+                and ("otel.env.invalid", "OTEL_TRACES_SAMPLER_ARG") in o["events"]
+            ),
+        ),
+        # OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER: none disables; others are reported.
+        ({"OTEL_TRACES_EXPORTER": "none"}, lambda o: o["tracer_provider"] == "NoOpTracerProvider"),
+        (
+            {"OTEL_TRACES_EXPORTER": "console"},
+            lambda o: (
+                o["sampled"] == 200 and ("otel.env.ignored", "OTEL_TRACES_EXPORTER") in o["events"]
+            ),
+        ),
+        ({"OTEL_METRICS_EXPORTER": "none"}, lambda o: o["meter_provider"] == "NoOpMeterProvider"),
+        (
+            {"OTEL_METRICS_EXPORTER": "prometheus"},
+            lambda o: (
+                o["meter_provider"] == "MeterProvider"
+                and ("otel.env.ignored", "OTEL_METRICS_EXPORTER") in o["events"]
+            ),
+        ),
+        # OTEL_PROPAGATORS: honoured; an unknown item is warned and the default used.
+        ({"OTEL_PROPAGATORS": "baggage"}, lambda o: o["propagators"] == ["baggage"]),
+        (
+            {"OTEL_PROPAGATORS": "tracecontext,bogus"},
+            lambda o: (
+                o["propagators"] == ["baggage", "traceparent", "tracestate"]
+                and ("otel.env.invalid", "OTEL_PROPAGATORS") in o["events"]
+            ),
+        ),
+        # OTEL_EXPORTER_OTLP_TIMEOUT: seconds, as the SDK reads it; malformed: the default.
+        ({"OTEL_EXPORTER_OTLP_TIMEOUT": "7"}, lambda o: o["timeout"] == 7),
+        (
+            {"OTEL_EXPORTER_OTLP_TIMEOUT": "abc"},
+            lambda o: (
+                o["timeout"] == 10
+                and ("otel.env.invalid", "OTEL_EXPORTER_OTLP_TIMEOUT") in o["events"]
+            ),
+        ),
+        # OTEL_EXPORTER_OTLP_COMPRESSION: honoured; malformed: none, warned.
+        (
+            {"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"},
+            lambda o: o["compression"] == 2,
+        ),  # grpc.Compression.Gzip
+        (
+            {"OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"},
+            lambda o: (
+                o["compression"] == 0  # grpc.Compression.NoCompression
+                and ("otel.env.invalid", "OTEL_EXPORTER_OTLP_COMPRESSION") in o["events"]
+            ),
+        ),
+        # OTEL_EXPORTER_OTLP_PROTOCOL: the helper's transport is used; a mismatch is reported.
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
+            lambda o: (
+                ("otel.env.ignored", "OTEL_EXPORTER_OTLP_PROTOCOL") in o["events"]
+                and o["otlp"] == "http"
+            ),
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+            lambda o: o["otlp"] == "grpc" and o["otlp_metrics"] == "grpc",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"},
+            lambda o: o["otlp"] == "http" and o["otlp_metrics"] == "grpc",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
+            lambda o: (
+                o["otlp"] == "http"
+                and ("otel.env.unsupported", "OTEL_EXPORTER_OTLP_PROTOCOL") in o["events"]
+            ),
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"},
+            lambda o: ("otel.env.invalid", "OTEL_EXPORTER_OTLP_PROTOCOL") in o["events"],
+        ),
+        # OTEL_RESOURCE_ATTRIBUTES: an empty service_version keeps the environment's.
+        ({"OTEL_RESOURCE_ATTRIBUTES": "service.version=9.9"}, lambda o: o["version"] == "9.9"),
+        ({"OTEL_RESOURCE_ATTRIBUTES": "service.version"}, lambda o: o["version"] is None),
+        # OTEL_BSP_*: read by the SDK; its complaint goes through structlog, not bare stderr.
+        ({"OTEL_BSP_SCHEDULE_DELAY": "250"}, lambda o: o["events"] == []),
+        (
+            {"OTEL_BSP_SCHEDULE_DELAY": "abc"},
+            lambda o: o["sampled"] == 200 and ("otel.error", "") in o["events"],
+        ),
+        # OTEL_SDK_DISABLED: honoured by the SDK's providers (only "true" disables).
+        ({"OTEL_SDK_DISABLED": "true"}, lambda o: o["recording"] == 0 and o["sampled"] == 0),
+        ({"OTEL_SDK_DISABLED": "maybe"}, lambda o: o["sampled"] == 200),
+    ],
+    ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else "",
+)
+def test_variable_in_a_fresh_process(env: dict[str, str], check: Any) -> None:
+    """The variable (valid or malformed) has the documented outcome; start-up never crashes."""
+    outcome = run(env)
+    assert check(outcome), outcome

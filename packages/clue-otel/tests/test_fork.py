@@ -1,0 +1,142 @@
+"""Fork safety: a child forked while another thread holds one of clue-otel's locks works at once.
+
+Each test holds one lock in a second thread (deterministically: the fork happens while
+the thread is known to hold it), forks, and has the child use the object that owns the
+lock. Without re-creation after fork the child would wait forever on a lock whose owner
+does not exist in it; the parent polls the child with a deadline and kills it if it hangs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision
+
+from clue.otel import (
+    AdaptiveSampler,
+    ErrorPromotionProcessor,
+    _bounded,
+    _config,
+    _switch,
+    configure_opentelemetry,
+    new_config,
+    reset_opentelemetry,
+)
+
+pytestmark = [
+    # Python 3.12+ warns that forking a multi-threaded process may deadlock: that is the
+    # very situation under test.
+    pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning"),
+]
+
+
+@contextmanager
+def held(lock: Any) -> Iterator[None]:
+    """Hold ``lock`` in another thread for the duration of the block."""
+    acquired, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            acquired.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert acquired.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(10)
+
+
+def run_in_child(action: Callable[[], bool]) -> int:
+    """Fork, run ``action`` in the child; its exit status (0: True), or -1 if it hung."""
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 1
+        try:
+            code = 0 if action() else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        threading.Event().wait(0.01)  # polling with a deadline, not waiting on luck
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return -1
+
+
+def test_sampler_decides_in_a_child_forked_while_its_lock_is_held() -> None:
+    """The sampler's lock is re-created and its window starts afresh in the child."""
+    sampler = AdaptiveSampler(1, 5)
+    with held(sampler._lock):
+
+        def child() -> bool:
+            result = sampler.should_sample(None, 12345, "child")
+            return result.decision is Decision.RECORD_AND_SAMPLE
+
+        assert run_in_child(child) == 0
+
+
+def test_promotion_processor_works_in_a_child_forked_while_its_lock_is_held() -> None:
+    """The promotion processor's lock is re-created and the parent's held traces are gone."""
+    processor = ErrorPromotionProcessor(SimpleSpanProcessor(InMemorySpanExporter()))
+    with held(processor._lock):
+
+        def child() -> bool:
+            stats = processor.stats()
+            return (stats.held_traces, stats.held_spans) == (0, 0)
+
+        assert run_in_child(child) == 0
+
+
+def test_configuration_works_in_a_child_forked_while_its_lock_is_held() -> None:
+    """configure_opentelemetry and reset work in a child forked while configuring."""
+    with held(_config._STATE.lock):
+
+        def child() -> bool:
+            configure_opentelemetry(new_config("child", "1"), shutdown_at_exit=False)
+            reset_opentelemetry(timeout=1)
+            return True
+
+        assert run_in_child(child) == 0
+
+
+def test_config_shutdown_works_in_a_child_forked_while_its_lock_is_held() -> None:
+    """Config.shutdown takes its lock: a fresh one in the child."""
+    cfg = new_config("svc", "1")
+    with held(cfg._lock):
+        assert run_in_child(lambda: cfg.shutdown(1)) == 0
+
+
+def test_meters_work_in_a_child_forked_while_their_locks_are_held() -> None:
+    """The switchable meter provider's and meters' locks are re-created."""
+    meter = _switch.METER_PROVIDER.get_meter("fork-test")
+    with held(_switch.METER_PROVIDER._lock), held(meter._lock):  # type: ignore[attr-defined]
+
+        def child() -> bool:
+            _switch.METER_PROVIDER.get_meter("in-child")
+            meter.create_observable_gauge("g", callbacks=[lambda options: []])
+            return True
+
+        assert run_in_child(child) == 0
+
+
+def test_bounded_shutdown_works_in_a_child_forked_while_its_lock_is_held() -> None:
+    """A bounded shutdown helper called in the child does not wait on the parent's lock."""
+    shutdown = _bounded.bounded(lambda: None, "test")
+    with held(shutdown._lock):
+        assert run_in_child(lambda: shutdown(1)) == 0
