@@ -143,7 +143,7 @@ class _Module(types.ModuleType):
         if name in _keys.NAMES:
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be a non-empty str, got {value!r}")
-            setattr(_keys, name, value)
+            _keys.set_name(name, value)
         super().__setattr__(name, value)
 
 

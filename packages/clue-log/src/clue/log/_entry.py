@@ -72,7 +72,7 @@ def settle(key_vals: list[tuple[Any, Any]]) -> list[tuple[str, Any]]:
             if name in reserved or name[:1] == "_":
                 suspects.append(i)
     if suspects:
-        written = {str(_keys.TIMESTAMP_KEY), str(_keys.SEVERITY_KEY), *clue}
+        written = {*_keys.FORMAT_KEYS, *clue}
         for i in suspects:
             k, v = key_vals[i]
             if k in written or (k[:1] == "_" and k.lstrip("_") in written):

@@ -194,7 +194,7 @@ def format_json(entry: Entry) -> bytes:
     try:
         pairs = _capped(entry.key_vals)
         b = _Budget(len(pairs))
-        time_key, level_key = str(_keys.TIMESTAMP_KEY), str(_keys.SEVERITY_KEY)
+        time_key, level_key = _keys.FORMAT_KEYS
         doc: dict[str, Any] = {time_key: _timestamp(entry.time_ns), level_key: entry.severity}
         if type(entry.severity) is not str:
             doc[level_key] = safe_str(entry.severity)

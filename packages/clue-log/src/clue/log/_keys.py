@@ -14,10 +14,6 @@ never forges a field clue writes.
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
-
 
 class Own(str):
     """A key name clue writes itself; equal to (and hashed as) the plain string."""
@@ -71,25 +67,21 @@ NAMES = tuple(
 KEY_NAMES = tuple(name for name in NAMES if name.endswith("_KEY"))
 
 RESERVED: frozenset[str] = frozenset()
+#: ``TIMESTAMP_KEY`` and ``SEVERITY_KEY`` as plain strings: every format writes them.
+FORMAT_KEYS: tuple[str, str] = ("", "")
 
 
 def _refresh() -> None:
-    global RESERVED  # noqa: PLW0603 - recomputed only when a key name changes
+    global RESERVED, FORMAT_KEYS  # noqa: PLW0603 - recomputed only when a key name changes
     RESERVED = frozenset(str(globals()[name]) for name in KEY_NAMES)
+    FORMAT_KEYS = (str(TIMESTAMP_KEY), str(SEVERITY_KEY))
 
 
 _refresh()
 
 
-class _Keys(types.ModuleType):
-    """Key names set at run time are marked as clue's and the reserved set follows."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in KEY_NAMES and isinstance(value, str):
-            value = Own(value)
-        super().__setattr__(name, value)
-        if name in KEY_NAMES:
-            _refresh()
-
-
-sys.modules[__name__].__class__ = _Keys
+def set_name(name: str, value: str) -> None:
+    """Change a name at run time (``clue.log.MESSAGE_KEY = ...``): key names stay clue's."""
+    globals()[name] = Own(value) if name in KEY_NAMES else value
+    if name in KEY_NAMES:
+        _refresh()
