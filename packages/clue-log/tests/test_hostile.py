@@ -61,9 +61,10 @@ class Outputs:
 
 
 def line_bound(max_size: int) -> int:
-    """The most a line may hold: the budget's characters, the per-key floor and markers,
-    times 6 for escapes such as ``\\u0001``."""
-    per_entry = CHARS_PER_MAX_SIZE * max_size + (max_size + 1) * 64
+    """The most a line may hold: the budget's characters, plus for each key/value its floor
+    and what is never charged (a key and a string of up to 64 characters, a number), times 6
+    for escapes such as ``\\u0001``."""
+    per_entry = CHARS_PER_MAX_SIZE * max_size + (max_size + 1) * 3 * 64
     return 6 * per_entry + 200
 
 

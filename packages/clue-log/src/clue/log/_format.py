@@ -99,23 +99,23 @@ CUT = _keys.TRUNCATED_SUFFIX.strip()
 class _Budget:
     """What one entry may still spend on rendering: characters and values visited."""
 
-    __slots__ = ("cap", "chars", "later", "nodes", "small")
+    __slots__ = ("cap", "chars", "later", "nodes")
 
     def __init__(self, pairs: int) -> None:
         cap = limits.max_size
         self.cap = cap
-        # Strings this short are never cut: callers charge them without calling text().
-        self.small = min(_FLOOR, cap)
         self.chars = CHARS_PER_MAX_SIZE * cap
         self.nodes = NODES_PER_MAX_SIZE * cap
         self.later = pairs  # key/values not yet started
 
-    def next_pair(self) -> None:
-        """Start the next key/value: it gets at least its floor, whatever came before."""
-        self.later -= 1
-        pairs = self.later + 1  # this one and the ones after it
+    def at(self, later: int) -> _Budget:
+        """Render the key/value followed by ``later`` others: it gets at least its floor,
+        whatever came before."""
+        self.later = later
+        pairs = later + 1  # this one and the ones after it
         self.chars = max(self.chars, _FLOOR * pairs)
         self.nodes = max(self.nodes, _NODE_FLOOR * pairs)
+        return self
 
     def exhausted(self) -> bool:
         return self.nodes <= _NODE_FLOOR * self.later or self.chars <= _FLOOR * self.later
@@ -141,15 +141,12 @@ def format_text(entry: Entry) -> str:
         'time=1970-01-01T00:00:00Z level=info msg="hi there" n=1\\n'
     """
     try:
-        pairs = _capped(entry.key_vals)
-        b = _Budget(len(pairs))
+        time_key, level_key = _keys.FORMAT_KEYS
         parts = [
-            f"{_keys.TIMESTAMP_KEY}={_timestamp(entry.time_ns)}",
-            f"{_keys.SEVERITY_KEY}={_severity(entry.severity)}",
+            f"{time_key}={_timestamp(entry.time_ns)}",
+            f"{level_key}={_severity(entry.severity)}",
         ]
-        for k, v in pairs:
-            b.next_pair()
-            parts.append(f"{_key(k, b)}={_logfmt_value(v, b)}")
+        _logfmt_pairs(_capped(entry.key_vals), parts)
         return " ".join(parts) + "\n"
     except Exception as exc:
         return _fallback_text(entry, exc)
@@ -172,12 +169,8 @@ def format_terminal(entry: Entry) -> str:
         code = SEVERITY_CODES.get(entry.severity, "INFO")
         color = _COLORS.get(entry.severity, "")
         head = f"{color}{code}{_RESET}[{secs:04d}]"
-        pairs = _capped(entry.key_vals)
-        b = _Budget(len(pairs))
         parts = [head]
-        for k, v in pairs:
-            b.next_pair()
-            parts.append(f"{_key(k, b)}={_logfmt_value(v, b)}")
+        _logfmt_pairs(_capped(entry.key_vals), parts)
         return " ".join(parts) + "\n"
     except Exception as exc:
         return _fallback_text(entry, exc)
@@ -193,31 +186,27 @@ def format_json(entry: Entry) -> bytes:
     """
     try:
         pairs = _capped(entry.key_vals)
-        b = _Budget(len(pairs))
+        n = len(pairs)
         time_key, level_key = _keys.FORMAT_KEYS
         doc: dict[str, Any] = {time_key: _timestamp(entry.time_ns), level_key: entry.severity}
         if type(entry.severity) is not str:
             doc[level_key] = safe_str(entry.severity)
-        small = b.small
-        for k, v in pairs:
-            # Written for speed: short str keys and plain scalars skip the helpers.
-            b.next_pair()
+        small = _small()
+        b: _Budget | None = None
+        for i, (k, v) in enumerate(pairs):
+            # Written for speed: short str keys and short strings/numbers skip the budget.
             if type(k) is str and len(k) <= _FLOOR:
                 key = k
-                b.chars -= len(k)
             else:
+                b = (b or _Budget(n)).at(n - i - 1)
                 key = _json_key(k, b)
             if key in (time_key, level_key):  # the format's own keys
                 key = "_" + key
             t = type(v)
-            if t is str and len(v) <= small:
-                b.chars -= len(v)
-                b.nodes -= 1
-                doc[key] = v
-            elif (t is int and -(2**63) <= v < 2**64) or t is bool or v is None:
-                b.nodes -= 1
+            if (t is str and len(v) <= small) or t is bool or v is None or _small_int(v, t):
                 doc[key] = v
             else:
+                b = (b or _Budget(n)).at(n - i - 1)
                 doc[key] = _json_value(v, b, 0, None)
         return _json_line(doc)
     except Exception as exc:
@@ -245,6 +234,48 @@ def _severity(severity: object) -> str:
     if severity in SEVERITY_CODES:
         return severity
     return _quote(clip(safe_str(severity)))
+
+
+def _small() -> int:
+    # Strings this short are never cut, nor charged to the budget.
+    cap = limits.max_size
+    return min(_FLOOR, cap)
+
+
+def _small_int(v: Any, t: type) -> bool:
+    return t is int and -(2**63) <= v < 2**64
+
+
+def _logfmt_pairs(pairs: list[tuple[str, Any]], parts: list[str]) -> None:
+    n = len(pairs)
+    small = _small()
+    time_key, level_key = _keys.FORMAT_KEYS
+    b: _Budget | None = None
+    for i, (k, v) in enumerate(pairs):
+        # Written for speed: short plain keys and short strings/numbers skip the budget.
+        if (
+            type(k) is str
+            and 0 < len(k) <= _FLOOR
+            and k not in (time_key, level_key)
+            and not _BAD_KEY.search(k)
+        ):
+            key = k
+        else:
+            b = (b or _Budget(n)).at(n - i - 1)
+            key = _key(k, b)
+        t = type(v)
+        if t is str and len(v) <= small:
+            val = _quote(v)
+        elif t is int and -(2**63) <= v < 2**64:
+            val = str(v)
+        elif t is bool:
+            val = "true" if v else "false"
+        elif v is None:
+            val = "null"
+        else:
+            b = (b or _Budget(n)).at(n - i - 1)
+            val = _logfmt_value(v, b)
+        parts.append(f"{key}={val}")
 
 
 def _capped(key_vals: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
@@ -303,9 +334,6 @@ def _logfmt_value(v: object, b: _Budget) -> str:
     b.nodes -= 1
     t = type(v)
     if t is str:
-        if len(v) <= b.small:  # type: ignore[arg-type]
-            b.chars -= len(v)  # type: ignore[arg-type]
-            return _quote(v)  # type: ignore[arg-type]
         return _quote(b.text(v))  # type: ignore[arg-type]
     if t is Traceback:
         return _quote(v)  # type: ignore[arg-type]
@@ -377,9 +405,6 @@ def _json_value(v: object, b: _Budget, depth: int, path: set[int] | None) -> obj
     b.nodes -= 1
     t = type(v)
     if t is str:
-        if len(v) <= b.small:  # type: ignore[arg-type]
-            b.chars -= len(v)  # type: ignore[arg-type]
-            return v
         return b.text(v)  # type: ignore[arg-type]
     if t is bool or v is None:
         return v
