@@ -48,30 +48,30 @@ if typing.TYPE_CHECKING:
     from clue.log._httpx import AsyncHttpxTransport, HttpxTransport
     from clue.log._requests import RequestsAdapter
 
-MESSAGE_KEY = _keys.MESSAGE_KEY
-ERROR_MESSAGE_KEY = _keys.ERROR_MESSAGE_KEY
-EXCEPTION_KEY = _keys.EXCEPTION_KEY
-TIMESTAMP_KEY = _keys.TIMESTAMP_KEY
-SEVERITY_KEY = _keys.SEVERITY_KEY
-TRACE_ID_KEY = _keys.TRACE_ID_KEY
-SPAN_ID_KEY = _keys.SPAN_ID_KEY
-REQUEST_ID_KEY = _keys.REQUEST_ID_KEY
-SERVICE_KEY = _keys.SERVICE_KEY
-METHOD_KEY = _keys.METHOD_KEY
-FILE_KEY = _keys.FILE_KEY
-LOGGER_KEY = _keys.LOGGER_KEY
-HTTP_METHOD_KEY = _keys.HTTP_METHOD_KEY
-HTTP_URL_KEY = _keys.HTTP_URL_KEY
-HTTP_FROM_KEY = _keys.HTTP_FROM_KEY
-HTTP_STATUS_KEY = _keys.HTTP_STATUS_KEY
-HTTP_DURATION_KEY = _keys.HTTP_DURATION_KEY
-HTTP_BYTES_KEY = _keys.HTTP_BYTES_KEY
-HTTP_BODY_KEY = _keys.HTTP_BODY_KEY
-GRPC_SERVICE_KEY = _keys.GRPC_SERVICE_KEY
-GRPC_METHOD_KEY = _keys.GRPC_METHOD_KEY
-GRPC_CODE_KEY = _keys.GRPC_CODE_KEY
-GRPC_STATUS_KEY = _keys.GRPC_STATUS_KEY
-GRPC_DURATION_KEY = _keys.GRPC_DURATION_KEY
+MESSAGE_KEY = str(_keys.MESSAGE_KEY)
+ERROR_MESSAGE_KEY = str(_keys.ERROR_MESSAGE_KEY)
+EXCEPTION_KEY = str(_keys.EXCEPTION_KEY)
+TIMESTAMP_KEY = str(_keys.TIMESTAMP_KEY)
+SEVERITY_KEY = str(_keys.SEVERITY_KEY)
+TRACE_ID_KEY = str(_keys.TRACE_ID_KEY)
+SPAN_ID_KEY = str(_keys.SPAN_ID_KEY)
+REQUEST_ID_KEY = str(_keys.REQUEST_ID_KEY)
+SERVICE_KEY = str(_keys.SERVICE_KEY)
+METHOD_KEY = str(_keys.METHOD_KEY)
+FILE_KEY = str(_keys.FILE_KEY)
+LOGGER_KEY = str(_keys.LOGGER_KEY)
+HTTP_METHOD_KEY = str(_keys.HTTP_METHOD_KEY)
+HTTP_URL_KEY = str(_keys.HTTP_URL_KEY)
+HTTP_FROM_KEY = str(_keys.HTTP_FROM_KEY)
+HTTP_STATUS_KEY = str(_keys.HTTP_STATUS_KEY)
+HTTP_DURATION_KEY = str(_keys.HTTP_DURATION_KEY)
+HTTP_BYTES_KEY = str(_keys.HTTP_BYTES_KEY)
+HTTP_BODY_KEY = str(_keys.HTTP_BODY_KEY)
+GRPC_SERVICE_KEY = str(_keys.GRPC_SERVICE_KEY)
+GRPC_METHOD_KEY = str(_keys.GRPC_METHOD_KEY)
+GRPC_CODE_KEY = str(_keys.GRPC_CODE_KEY)
+GRPC_STATUS_KEY = str(_keys.GRPC_STATUS_KEY)
+GRPC_DURATION_KEY = str(_keys.GRPC_DURATION_KEY)
 TIMESTAMP_FORMAT = _keys.TIMESTAMP_FORMAT
 
 __all__ = [
@@ -143,7 +143,7 @@ class _Module(types.ModuleType):
         if name in _keys.NAMES:
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be a non-empty str, got {value!r}")
-            setattr(_keys, name, value)
+            _keys.set_name(name, value)
         super().__setattr__(name, value)
 
 

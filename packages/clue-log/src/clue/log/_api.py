@@ -22,8 +22,8 @@ from typing import Any, NoReturn
 from clue.log import _keys, _tracing
 from clue.log._config import state
 from clue.log._context import _MUTABLE, LogContext, current, pairs_of, root, snapshot
-from clue.log._entry import Entry
-from clue.log._format import Traceback, safe_str
+from clue.log._entry import Entry, safe_str, settle
+from clue.log._format import Traceback
 from clue.log._kv import KV
 from clue.log._tracing import is_tracing, record_error
 from clue.log._tracing import sampled as _sampled
@@ -359,7 +359,9 @@ def build_entry(
     """Turn a captured record into the ``Entry`` formats receive.
 
     Order of keys: ``err``, bound key/values, the message, positional key/values,
-    keywords, the traceback, then key/value functions and the call site.
+    keywords, the traceback, then key/value functions and the call site. Keys clue wrote
+    itself keep their names; an application's key named like one of them is escaped
+    (``settle``).
     """
     ts, level, msg, args, kv, bound, extra = rec
     key_vals: list[tuple[str, Any]] = list(head) if head else []
@@ -394,7 +396,7 @@ def build_entry(
         key_vals.extend(tail)
     if extra:
         key_vals.extend(extra)
-    return Entry(ts, level, key_vals)
+    return Entry(ts, level, settle(key_vals))
 
 
 def _split_args(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[tuple[str, Any]]]:
@@ -460,7 +462,7 @@ def _extra() -> list[tuple[str, Any]]:
             if isinstance(got, Mapping):
                 out.extend(got.items())
             elif got:
-                out.extend((str(k), v) for k, v in got)
+                out.extend((k if isinstance(k, str) else str(k), v) for k, v in got)
         except Exception:  # noqa: S112 - a failing key/value function adds nothing
             continue
     if state.file_location:

@@ -1,9 +1,11 @@
-"""The entry that formatters receive."""
+"""The entry that formatters receive, and how its keys are settled."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+
+from clue.log import _keys
 
 
 class Entry:
@@ -36,3 +38,64 @@ class Entry:
             f"Entry(time={self.time.isoformat()}, severity={self.severity!r}, "
             f"key_vals={self.key_vals!r})"
         )
+
+
+def settle(key_vals: list[tuple[Any, Any]]) -> list[tuple[str, Any]]:
+    """Give every key its written name, in place, and return the list.
+
+    A key clue wrote itself (a ``_keys.Own``: the message, ``err``, the span ids, the
+    middleware's ``http.*`` keys...) keeps its name, as do ``time`` and ``level``, which
+    every format writes. An application's key whose name, less any leading underscores,
+    is one of those gets one more leading underscore: ``level`` is written ``_level``,
+    ``_level`` is written ``__level``, so no two keys of an entry share a written name
+    through the escape. Runs once per written entry, so every format (custom ones
+    included) sees the same names.
+    """
+    # Written for speed (it runs for every written entry): most keys of an application
+    # are neither one of clue's names nor start with "_", and cost one set lookup.
+    own = _keys.Own
+    reserved = _keys.RESERVED
+    clue: list[str] = []
+    suspects: list[int] = []
+    for i, (k, v) in enumerate(key_vals):
+        t = type(k)
+        if t is str:
+            if k in reserved or k[:1] == "_":
+                suspects.append(i)
+        elif t is own:
+            name = str.__str__(k)
+            clue.append(name)
+            key_vals[i] = (name, v)
+        else:
+            name = safe_str(k)
+            key_vals[i] = (name, v)
+            if name in reserved or name[:1] == "_":
+                suspects.append(i)
+    if suspects:
+        written = {*_keys.FORMAT_KEYS, *clue}
+        for i in suspects:
+            k, v = key_vals[i]
+            if k in written or (k[:1] == "_" and k.lstrip("_") in written):
+                key_vals[i] = ("_" + k, v)
+    return key_vals
+
+
+def safe_str(v: object) -> str:
+    """``str(v)``, else ``repr(v)``, else a marker naming the type: never raises."""
+    try:
+        s = str(v)
+        if type(s) is str:
+            return s
+    except Exception:  # noqa: S110 - hostile __str__; fall through to repr
+        pass
+    try:
+        s = repr(v)
+        if type(s) is str:
+            return s
+    except Exception:  # noqa: S110 - hostile __repr__ too
+        pass
+    try:
+        name = type(v).__name__
+    except Exception:  # a metaclass whose __name__ raises
+        name = "object"
+    return f"<unprintable {name}>"

@@ -1,39 +1,53 @@
-"""Key names and the timestamp format, overridable at run time.
+"""Key names and the timestamp format, overridable at run time, and the rule that keeps
+clue's own keys clue's.
 
 Code inside clue.log reads these as ``_keys.NAME`` at the moment it needs them, so
 ``clue.log.MESSAGE_KEY = "message"`` (forwarded here by the facade) takes effect for every
 later entry.
+
+The key names are ``Own`` strings: a key that reaches an entry as an ``Own`` was written by
+clue itself (the message, ``err``, the span ids, the middleware's ``http.*`` keys...). Any
+other key is the application's; when clue wrote the same name in the entry, the
+application's key is written with one more leading underscore (``_entry.settle``), so data
+never forges a field clue writes.
 """
 
 from __future__ import annotations
 
-MESSAGE_KEY = "msg"
-ERROR_MESSAGE_KEY = "err"
-EXCEPTION_KEY = "exception"
-TIMESTAMP_KEY = "time"
-SEVERITY_KEY = "level"
-TRACE_ID_KEY = "trace_id"
-SPAN_ID_KEY = "span_id"
-REQUEST_ID_KEY = "request_id"
-SERVICE_KEY = "service"
-METHOD_KEY = "method"
-FILE_KEY = "file"
-LOGGER_KEY = "logger"
-DROPPED_KEY = "clue.dropped"
-TRUNCATED_KEYS_KEY = "clue.truncated_keys"
 
-HTTP_METHOD_KEY = "http.method"
-HTTP_URL_KEY = "http.url"
-HTTP_FROM_KEY = "http.remote_addr"
-HTTP_STATUS_KEY = "http.status"
-HTTP_DURATION_KEY = "http.time_ms"
-HTTP_BYTES_KEY = "http.bytes"
-HTTP_BODY_KEY = "http.body"
-GRPC_SERVICE_KEY = "grpc.service"
-GRPC_METHOD_KEY = "grpc.method"
-GRPC_CODE_KEY = "grpc.code"
-GRPC_STATUS_KEY = "grpc.status"
-GRPC_DURATION_KEY = "grpc.time_ms"
+class Own(str):
+    """A key name clue writes itself; equal to (and hashed as) the plain string."""
+
+    __slots__ = ()
+
+
+MESSAGE_KEY = Own("msg")
+ERROR_MESSAGE_KEY = Own("err")
+EXCEPTION_KEY = Own("exception")
+TIMESTAMP_KEY = Own("time")
+SEVERITY_KEY = Own("level")
+TRACE_ID_KEY = Own("trace_id")
+SPAN_ID_KEY = Own("span_id")
+REQUEST_ID_KEY = Own("request_id")
+SERVICE_KEY = Own("service")
+METHOD_KEY = Own("method")
+FILE_KEY = Own("file")
+LOGGER_KEY = Own("logger")
+DROPPED_KEY = Own("clue.dropped")
+TRUNCATED_KEYS_KEY = Own("clue.truncated_keys")
+
+HTTP_METHOD_KEY = Own("http.method")
+HTTP_URL_KEY = Own("http.url")
+HTTP_FROM_KEY = Own("http.remote_addr")
+HTTP_STATUS_KEY = Own("http.status")
+HTTP_DURATION_KEY = Own("http.time_ms")
+HTTP_BYTES_KEY = Own("http.bytes")
+HTTP_BODY_KEY = Own("http.body")
+GRPC_SERVICE_KEY = Own("grpc.service")
+GRPC_METHOD_KEY = Own("grpc.method")
+GRPC_CODE_KEY = Own("grpc.code")
+GRPC_STATUS_KEY = Own("grpc.status")
+GRPC_DURATION_KEY = Own("grpc.time_ms")
 
 #: ``time.strftime`` pattern applied to the UTC time of an entry (RFC 3339, seconds).
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -46,3 +60,28 @@ NAMES = tuple(
     for name in dict(globals())
     if name.isupper() and not name.startswith("_") and name != "NAMES"
 )
+
+#: The names of every key clue writes: a key an application gives an entry is escaped
+#: (``_entry.settle``) when clue wrote the same name in that entry, and sanitizing a key
+#: for logfmt never turns it into one of these.
+KEY_NAMES = tuple(name for name in NAMES if name.endswith("_KEY"))
+
+RESERVED: frozenset[str] = frozenset()
+#: ``TIMESTAMP_KEY`` and ``SEVERITY_KEY`` as plain strings: every format writes them.
+FORMAT_KEYS: tuple[str, str] = ("", "")
+
+
+def _refresh() -> None:
+    global RESERVED, FORMAT_KEYS  # noqa: PLW0603 - recomputed only when a key name changes
+    RESERVED = frozenset(str(globals()[name]) for name in KEY_NAMES)
+    FORMAT_KEYS = (str(TIMESTAMP_KEY), str(SEVERITY_KEY))
+
+
+_refresh()
+
+
+def set_name(name: str, value: str) -> None:
+    """Change a name at run time (``clue.log.MESSAGE_KEY = ...``): key names stay clue's."""
+    globals()[name] = Own(value) if name in KEY_NAMES else value
+    if name in KEY_NAMES:
+        _refresh()

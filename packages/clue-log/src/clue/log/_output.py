@@ -72,19 +72,62 @@ class Sink:
             binary = self._binary if self._fixed is not None else _is_binary(stream)
             data = _join(chunks, binary)
             with self._lock:
-                stream.write(data)
+                lost = 0
+                try:
+                    stream.write(data)
+                except UnicodeError:
+                    # An entry the stream cannot encode (a custom format's lone surrogate on
+                    # a strict UTF-8 stream): nothing was written; escape what the stream
+                    # cannot take, entry by entry, so its neighbours are written too.
+                    lost = _write_each(stream, chunks, binary)
                 flush = getattr(stream, "flush", None)
                 if flush is not None:
                     flush()
+            if lost:
+                raise UnicodeError(f"{lost} entries could not be encoded for the stream")
         except Exception as exc:
             self.failures += 1
             failures.report(self, exc)
 
 
 def _join(chunks: list[str | bytes], binary: bool) -> str | bytes:
+    # Text a binary stream gets is UTF-8 with what UTF-8 cannot hold (lone surrogates)
+    # escaped as \udcxx; bytes a text stream gets are decoded with invalid bytes escaped.
     if binary:
-        return b"".join(c if isinstance(c, bytes) else c.encode("utf-8", "replace") for c in chunks)
-    return "".join(c if isinstance(c, str) else c.decode("utf-8", "replace") for c in chunks)
+        return b"".join(
+            c if isinstance(c, bytes) else c.encode("utf-8", "backslashreplace") for c in chunks
+        )
+    return "".join(
+        c if isinstance(c, str) else c.decode("utf-8", "backslashreplace") for c in chunks
+    )
+
+
+def _write_each(stream: IO[Any], chunks: list[str | bytes], binary: bool) -> int:
+    """Write ``chunks`` with what the stream cannot encode escaped; returns how many
+    entries could still not be written."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    errors = getattr(stream, "errors", None) or "strict"
+    safe: list[str | bytes] = []
+    for chunk in chunks:
+        text = chunk if isinstance(chunk, str) else chunk.decode("utf-8", "backslashreplace")
+        try:
+            text.encode(encoding, errors)
+        except UnicodeError:
+            text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
+        except LookupError:  # an encoding Python does not know: plain ASCII is safest
+            text = text.encode("ascii", "backslashreplace").decode("ascii")
+        safe.append(text)
+    try:
+        stream.write(_join(safe, binary))
+    except UnicodeError:
+        lost = 0
+        for one in safe:  # still refused: one write per entry, so one loss is one entry
+            try:
+                stream.write(_join([one], binary))
+            except UnicodeError:
+                lost += 1
+        return lost
+    return 0
 
 
 def _is_binary(stream: object) -> bool:
