@@ -38,7 +38,7 @@ class StdlibHandler(logging.Handler):
             # ``extra={...}`` key/values, ``err`` and ``exc_info`` included, keep their
             # meaning; the record's own attributes are not key/values.
             attrs = record.__dict__
-            if len(attrs) > len(_RECORD_ATTRS):
+            if len(attrs) > _PLAIN_RECORD_SIZE:
                 kv.update({k: v for k, v in attrs.items() if k not in _RECORD_ATTRS})
             msg = record.getMessage()
             if record.exc_info:
@@ -52,14 +52,9 @@ class StdlibHandler(logging.Handler):
 
 
 # The attributes every LogRecord has (and those ``Formatter`` adds).
-_RECORD_ATTRS = frozenset(
-    {
-        *logging.LogRecord("", logging.INFO, "", 0, "", (), None).__dict__,
-        "message",
-        "asctime",
-        "taskName",
-    }
-)
+_PLAIN_RECORD = logging.LogRecord("", logging.INFO, "", 0, "", (), None).__dict__
+_PLAIN_RECORD_SIZE = len(_PLAIN_RECORD)
+_RECORD_ATTRS = frozenset({*_PLAIN_RECORD, "message", "asctime", "taskName"})
 
 
 def as_std_logger(name: str | None = None) -> logging.Logger:
