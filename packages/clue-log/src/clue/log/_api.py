@@ -16,7 +16,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import Any, NoReturn
 
 from clue.log import _keys, _tracing
@@ -76,8 +76,25 @@ class Held:
         return self.rec[0]
 
 
+# Value types a buffered call keeps as they are: immutable, and meaning nothing special to
+# clue. A value of any other type sends the call to the slow path, which copies mutable
+# containers and resolves ``err``/``exc_info`` holding an exception or ``True`` at the
+# call. Types are learned as they are met (the set is bounded); ``err`` strings and
+# ``exc_info`` tuples are plain and are resolved when the entry is written.
+_PLAIN: set[type] = {str, int, float, type(None), bytes, tuple, frozenset, complex, KV}
+_PLAIN_CAP = 512
+
+
+def _learn_plain(t: type) -> bool:
+    if t in _MUTABLE or t is bool or issubclass(t, BaseException):
+        return False
+    if len(_PLAIN) < _PLAIN_CAP:
+        _PLAIN.add(t)
+    return True
+
+
 def _make(level: str) -> Callable[..., None]:
-    capture_types = _MUTABLE
+    plain = _PLAIN
 
     def log_fn(msg: Any = None, /, *args: Any, **kv: Any) -> None:
         ctx = _get()
@@ -85,7 +102,7 @@ def _make(level: str) -> Callable[..., None]:
             req = ctx.req
             buf = req.buf
             if buf is not None:
-                if _plain and "err" not in kv and "exc_info" not in kv:
+                if _plain:
                     # Hot path, written for speed: decide, capture, append; defer the rest.
                     otel_ctx = _otel_get()
                     if (
@@ -94,19 +111,21 @@ def _make(level: str) -> Callable[..., None]:
                         or req.disable is False
                     ):
                         for v in kv.values():
-                            # Mutable containers are copied (a shallow snapshot).
-                            if type(v) in capture_types:
-                                kv = _capture(kv)
+                            if type(v) not in plain and not _learn_plain(type(v)):
                                 break
-                        if args:
-                            args = _snapshot_args(args)
-                        buf.append((_time_ns(), level, msg, args, kv, ctx.bound, None))
-                        req.appended += 1
-                        if req.buf is None:  # flushed by another thread meanwhile
-                            _drain(req, buf)
-                        return
-                    # Not buffered (a sampled span): what is buffered is written first.
-                    _drain(req, buf)
+                        else:
+                            if args:
+                                args = _snapshot_args(args)
+                            buf.append((_time_ns(), level, msg, args, kv, ctx.bound, None))
+                            req.appended += 1
+                            if req.buf is None:  # flushed by another thread meanwhile
+                                _drain(req, buf)
+                            return
+                        if _buffer_slow(ctx, req, buf, level, msg, args, kv):
+                            return
+                    else:
+                        # Not buffered (a sampled span): what is buffered is written first.
+                        _drain(req, buf)
                 elif _buffer_slow(ctx, req, buf, level, msg, args, kv):
                     return
         emit_now(ctx, level, msg, args, kv)
@@ -129,7 +148,7 @@ def _buffer_slow(
     if stops_buffering(req):
         _drain(req, buf)
         return False
-    kv, head, tail, _ = _split_err(_capture(kv), None, level == "error")
+    kv, head, tail, _ = _split_err(_capture(kv), None, level == "error", True)
     extra = _extra() if _has_extra() else None
     rec: Record = (_time_ns(), level, msg, _snapshot_args(args), kv, ctx.bound, extra)
     buf.append(rec if head is None and tail is None else Held(rec, head, tail))
@@ -311,7 +330,7 @@ def emit_now(
         tail: list[tuple[str, Any]] | None = None
         exc: Any = None
         if err is not None or "err" in kv or "exc_info" in kv:
-            kv, head, tail, exc = _split_err(kv, err, is_error)
+            kv, head, tail, exc = _split_err(kv, err, is_error, True)
         if is_error:
             record_error(exc, msg if isinstance(msg, str) else None)
         bound = ctx.bound if ctx is not None else root.bound
@@ -324,11 +343,12 @@ def emit_now(
 
 
 def _split_err(
-    kv: dict[str, Any], err: Any, is_error: bool
+    kv: dict[str, Any], err: Any, is_error: bool, at_call: bool
 ) -> tuple[dict[str, Any], list[tuple[str, Any]] | None, list[tuple[str, Any]] | None, Any]:
     # ``err`` (keyword or argument) and ``exc_info`` (True, a sys.exc_info() tuple or an
-    # exception), resolved now: ``err`` becomes the first key and an exception's traceback
-    # the ``exception`` key. At error severity an ``exc_info`` exception is also ``err``.
+    # exception): ``err`` becomes the first key and an exception's traceback the
+    # ``exception`` key. At error severity an ``exc_info`` exception is also ``err``.
+    # ``exc_info=True`` means the exception being handled only at the call (``at_call``).
     # Returns the remaining keywords, the head and tail pairs, and what to record on the
     # span (the exception, else ``err``).
     if "err" in kv or "exc_info" in kv:
@@ -339,14 +359,19 @@ def _split_err(
     else:
         exc_info = None
     exc = err if isinstance(err, BaseException) else None
+    tb = exc.__traceback__ if exc is not None else None
     if exc is None and exc_info is not None:
-        exc = _exc_from(exc_info)
+        if isinstance(exc_info, tuple) and len(exc_info) == 3:
+            tb = exc_info[2]
+        exc = _exc_from(exc_info) if at_call or isinstance(exc_info, tuple) else None
+        if exc is not None and tb is None:
+            tb = exc.__traceback__
         if err is None and is_error:
             err = exc
     head = None
     if err is not None:
         head = [(_keys.ERROR_MESSAGE_KEY, err if isinstance(err, BaseException) else safe_str(err))]
-    tail = [(_keys.EXCEPTION_KEY, _traceback(exc))] if exc is not None else None
+    tail = [(_keys.EXCEPTION_KEY, _traceback(exc, tb))] if exc is not None else None
     return kv, head, tail, exc if exc is not None else err
 
 
@@ -392,7 +417,14 @@ def write_records(records: list[Any], dropped: int = 0) -> None:
     for rec in records:
         kind = type(rec)
         if kind is tuple or kind is Held:
-            entry = build_entry(rec) if kind is tuple else build_entry(rec.rec, rec.head, rec.tail)
+            if kind is Held:
+                entry = build_entry(rec.rec, rec.head, rec.tail)
+            elif "err" in rec[4] or "exc_info" in rec[4]:
+                # A plain ``err`` string or ``exc_info`` tuple, kept as given at the call.
+                kv, head, tail, _ = _split_err(rec[4], None, rec[1] == "error", False)
+                entry = build_entry((*rec[:4], kv, *rec[5:]), head, tail)
+            else:
+                entry = build_entry(rec)
             for i, sink in enumerate(sinks):
                 chunks[i].append(sink.render(entry))
         else:
@@ -491,9 +523,10 @@ def _exc_from(exc_info: Any) -> BaseException | None:
     return None
 
 
-def _traceback(exc: BaseException) -> Traceback:
+def _traceback(exc: BaseException, tb: TracebackType | None = None) -> Traceback:
     try:
-        return Traceback("".join(traceback.format_exception(exc)).rstrip("\n"))
+        lines = traceback.format_exception(type(exc), exc, tb or exc.__traceback__)
+        return Traceback("".join(lines).rstrip("\n"))
     except Exception:  # a hostile exception still logs its type
         return Traceback(f"{type(exc).__name__}: <traceback unavailable>")
 
