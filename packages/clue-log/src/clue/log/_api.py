@@ -170,8 +170,10 @@ def _make_debug() -> Callable[..., None]:
     buffered_or_now = _make("debug")
 
     def log_fn(msg: Any = None, /, *args: Any, **kv: Any) -> None:
+        # A dropped debug call costs two reads: the context's explicit value, else global.
         ctx = _get()
-        if state.debug if ctx is None else ctx.req.debug_on():
+        on = None if ctx is None else ctx.req.debug
+        if state.debug if on is None else on:
             buffered_or_now(msg, *args, **kv)
 
     log_fn.__name__ = log_fn.__qualname__ = "debug"
