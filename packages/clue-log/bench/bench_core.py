@@ -260,7 +260,7 @@ def p6() -> None:
     with context() as ctx:
         for i in range(1_000_000):
             info("spam", i=i)
-        held = len(ctx.buf or ())
+        held = len(ctx.req.buf or ())
     bar(
         "P6b one context holds <= max_buffered entries",
         held <= 1000,

@@ -16,20 +16,21 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import Any, NoReturn
 
 from clue.log import _keys, _tracing
 from clue.log._config import state
-from clue.log._context import _MUTABLE, LogContext, current, pairs_of, root, snapshot
+from clue.log._context import _MUTABLE, LogContext, Request, current, pairs_of, root, snapshot
 from clue.log._entry import Entry, safe_str, settle
 from clue.log._format import Traceback
 from clue.log._kv import KV
 from clue.log._tracing import is_tracing, record_error
 from clue.log._tracing import sampled as _sampled
 
-# A buffered record: (time_ns, level, msg, args, kv, bound, extra). Chain records (from a
-# hand-written structlog chain) are objects with a ``replay()`` method instead.
+# A buffered record: (time_ns, level, msg, args, kv, bound, extra). An entry with ``err``
+# or ``exc_info`` is a ``Held`` record (the record plus its ``err`` and traceback pairs);
+# chain records (from a hand-written structlog chain) are objects with ``replay()``.
 Record = tuple[int, str, Any, tuple[Any, ...], dict[str, Any], Any, list[tuple[str, Any]] | None]
 
 _get = current.get
@@ -48,42 +49,84 @@ _plain = True
 def sync_switch() -> None:
     """Refresh the hot path's view of ``state`` (after ``configure`` or a test reset)."""
     global _plain  # noqa: PLW0603 - a module global is the cheapest read on the hot path
-    _plain = state.disable_buffering is is_tracing and not _has_extra()
+    _plain = state.disable_buffering is is_tracing and not _has_extra() and not state.debug
 
 
 def _has_extra() -> bool:
     return bool(state.funcs) or state.file_location
 
 
-_CAPTURE = _MUTABLE | {bool}
+class Held:
+    """A buffered record whose ``err`` and traceback were captured at call time."""
+
+    __slots__ = ("head", "rec", "tail")
+
+    def __init__(
+        self,
+        rec: Record,
+        head: list[tuple[str, Any]] | None,
+        tail: list[tuple[str, Any]] | None,
+    ) -> None:
+        self.rec = rec
+        self.head = head
+        self.tail = tail
+
+    @property
+    def time_ns(self) -> int:
+        return self.rec[0]
+
+
+# Value types a buffered call keeps as they are: immutable, and meaning nothing special to
+# clue. A value of any other type sends the call to the slow path, which copies mutable
+# containers and resolves ``err``/``exc_info`` holding an exception or ``True`` at the
+# call. Types are learned as they are met (the set is bounded); ``err`` strings and
+# ``exc_info`` tuples are plain and are resolved when the entry is written.
+_PLAIN: set[type] = {str, int, float, type(None), bytes, tuple, frozenset, complex, KV}
+_PLAIN_CAP = 512
+
+
+def _learn_plain(t: type) -> bool:
+    if t in _MUTABLE or t is bool or issubclass(t, BaseException):
+        return False
+    if len(_PLAIN) < _PLAIN_CAP:
+        _PLAIN.add(t)
+    return True
 
 
 def _make(level: str) -> Callable[..., None]:
-    capture_types = _CAPTURE
+    plain = _PLAIN
 
     def log_fn(msg: Any = None, /, *args: Any, **kv: Any) -> None:
         ctx = _get()
         if ctx is not None:
-            buf = ctx.buf
+            req = ctx.req
+            buf = req.buf
             if buf is not None:
                 if _plain:
                     # Hot path, written for speed: decide, capture, append; defer the rest.
                     otel_ctx = _otel_get()
-                    if _SPAN_KEY not in otel_ctx or not _sampled(otel_ctx[_SPAN_KEY]):
+                    if (
+                        _SPAN_KEY not in otel_ctx
+                        or not _sampled(otel_ctx[_SPAN_KEY])
+                        or req.disable is False
+                    ):
                         for v in kv.values():
-                            # Mutable containers are copied; bools send us to the slow
-                            # path because ``exc_info=True`` must be resolved now.
-                            if type(v) in capture_types:
-                                kv = _capture(kv)
+                            if type(v) not in plain and not _learn_plain(type(v)):
                                 break
-                        if args:
-                            args = _snapshot_args(args)
-                        buf.append((_time_ns(), level, msg, args, kv, ctx.bound, None))
-                        ctx.appended += 1
-                        if ctx.buf is None:  # flushed by another thread meanwhile
-                            _drain(ctx, buf)
-                        return
-                elif _buffer_slow(ctx, buf, level, msg, args, kv):
+                        else:
+                            if args:
+                                args = _snapshot_args(args)
+                            buf.append((_time_ns(), level, msg, args, kv, ctx.bound, None))
+                            req.appended += 1
+                            if req.buf is None:  # flushed by another thread meanwhile
+                                _drain(req, buf)
+                            return
+                        if _buffer_slow(ctx, req, buf, level, msg, args, kv):
+                            return
+                    else:
+                        # Not buffered (a sampled span): what is buffered is written first.
+                        _drain(req, buf)
+                elif _buffer_slow(ctx, req, buf, level, msg, args, kv):
                     return
         emit_now(ctx, level, msg, args, kv)
 
@@ -93,28 +136,44 @@ def _make(level: str) -> Callable[..., None]:
 
 def _buffer_slow(
     ctx: LogContext,
+    req: Request,
     buf: deque[Any],
     level: str,
     msg: Any,
     args: tuple[Any, ...],
     kv: dict[str, Any],
 ) -> bool:
-    # The buffered path with a custom switch or extras; False when buffering is off.
-    tracing, extra = _slow_switch()
-    if tracing:
+    # The buffered path with a custom switch, extras, debug on, or ``err``/``exc_info``;
+    # False when this entry is not buffered (what is buffered is then written first).
+    if stops_buffering(req):
+        _drain(req, buf)
         return False
-    buf.append((_time_ns(), level, msg, _snapshot_args(args), _capture(kv), ctx.bound, extra))
-    ctx.appended += 1
-    if ctx.buf is None:
-        _drain(ctx, buf)
+    kv, head, tail, _ = _split_err(_capture(kv), None, level == "error", True)
+    extra = _extra() if _has_extra() else None
+    rec: Record = (_time_ns(), level, msg, _snapshot_args(args), kv, ctx.bound, extra)
+    buf.append(rec if head is None and tail is None else Held(rec, head, tail))
+    req.appended += 1
+    if req.buf is None:
+        _drain(req, buf)
     return True
+
+
+def stops_buffering(req: Request) -> bool:
+    """Whether this request's entry is written now rather than buffered: debug on, or the
+    switch says so (checked per entry; the buffer stays for later entries)."""
+    if req.debug_on():
+        return True
+    return req.disable is None and buffering_disabled()
 
 
 def _make_debug() -> Callable[..., None]:
     buffered_or_now = _make("debug")
 
     def log_fn(msg: Any = None, /, *args: Any, **kv: Any) -> None:
-        if state.debug or ((ctx := _get()) is not None and ctx.debug):
+        # A dropped debug call costs two reads: the context's explicit value, else global.
+        ctx = _get()
+        on = None if ctx is None else ctx.req.debug
+        if state.debug if on is None else on:
             buffered_or_now(msg, *args, **kv)
 
     log_fn.__name__ = log_fn.__qualname__ = "debug"
@@ -122,10 +181,7 @@ def _make_debug() -> Callable[..., None]:
 
 
 def _capture(kv: dict[str, Any]) -> dict[str, Any]:
-    kv = {k: snapshot(x) for k, x in kv.items()}
-    if "exc_info" in kv:
-        kv = _capture_exc_info(kv)
-    return kv
+    return {k: snapshot(x) for k, x in kv.items()}
 
 
 def buffering_disabled() -> bool:
@@ -134,12 +190,6 @@ def buffering_disabled() -> bool:
         return bool(state.disable_buffering())
     except Exception:  # a failing user predicate keeps buffering on
         return False
-
-
-def _slow_switch() -> tuple[bool, list[tuple[str, Any]] | None]:
-    if buffering_disabled():
-        return True, None
-    return False, _extra() if _has_extra() else None
 
 
 debug = _make_debug()
@@ -210,18 +260,8 @@ def error(msg: Any = None, /, *args: Any, err: Any = None, **kv: Any) -> None:
     """
     ctx = _get()
     if ctx is not None:
-        flush_context(ctx)
-    if err is None and "exc_info" in kv:
-        exc = _exc_from(kv.pop("exc_info"))
-        err = exc if exc is not None else None
-    record_error(err, msg if isinstance(msg, str) else None)
-    head: list[tuple[str, Any]] | None = None
-    tail: list[tuple[str, Any]] | None = None
-    if err is not None:
-        head = [(_keys.ERROR_MESSAGE_KEY, err if isinstance(err, BaseException) else safe_str(err))]
-        if isinstance(err, BaseException):
-            tail = [(_keys.EXCEPTION_KEY, _traceback(err))]
-    emit_now(ctx, "error", msg, args, kv, head, tail)
+        flush_context(ctx.req)
+    emit_now(ctx, "error", msg, args, kv, err)
 
 
 def fatal(msg: Any = None, /, *args: Any, err: Any = None, **kv: Any) -> NoReturn:
@@ -254,7 +294,7 @@ def flush() -> None:
     """
     ctx = _get()
     if ctx is not None:
-        flush_context(ctx)
+        flush_context(ctx.req)
 
 
 def debug_enabled() -> bool:
@@ -266,10 +306,8 @@ def debug_enabled() -> bool:
         ...     log.debug_enabled()
         True
     """
-    if state.debug:
-        return True
     ctx = _get()
-    return ctx is not None and ctx.debug
+    return state.debug if ctx is None else ctx.req.debug_on()
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -281,13 +319,22 @@ def emit_now(
     msg: Any,
     args: tuple[Any, ...],
     kv: dict[str, Any],
-    head: list[tuple[str, Any]] | None = None,
-    tail: list[tuple[str, Any]] | None = None,
+    err: Any = None,
 ) -> None:
-    """Build and write one entry at once (never raises)."""
+    """Build and write one entry at once (never raises).
+
+    ``err`` and ``kv["err"]``/``kv["exc_info"]`` become the first key and the traceback;
+    at error severity the current span records the exception.
+    """
     try:
-        if "exc_info" in kv:
-            kv = _capture_exc_info(kv)
+        is_error = level == "error"
+        head: list[tuple[str, Any]] | None = None
+        tail: list[tuple[str, Any]] | None = None
+        exc: Any = None
+        if err is not None or "err" in kv or "exc_info" in kv:
+            kv, head, tail, exc = _split_err(kv, err, is_error, True)
+        if is_error:
+            record_error(exc, msg if isinstance(msg, str) else None)
         bound = ctx.bound if ctx is not None else root.bound
         extra = _extra() if _has_extra() else None
         entry = build_entry((_time_ns(), level, msg, args, kv, bound, extra), head, tail)
@@ -297,24 +344,57 @@ def emit_now(
         pass
 
 
-def flush_context(ctx: LogContext) -> None:
+def _split_err(
+    kv: dict[str, Any], err: Any, is_error: bool, at_call: bool
+) -> tuple[dict[str, Any], list[tuple[str, Any]] | None, list[tuple[str, Any]] | None, Any]:
+    # ``err`` (keyword or argument) and ``exc_info`` (True, a sys.exc_info() tuple or an
+    # exception): ``err`` becomes the first key and an exception's traceback the
+    # ``exception`` key. At error severity an ``exc_info`` exception is also ``err``.
+    # ``exc_info=True`` means the exception being handled only at the call (``at_call``).
+    # Returns the remaining keywords, the head and tail pairs, and what to record on the
+    # span (the exception, else ``err``).
+    if "err" in kv or "exc_info" in kv:
+        kv = dict(kv)
+        if err is None:
+            err = kv.pop("err", None)
+        exc_info = kv.pop("exc_info", None)
+    else:
+        exc_info = None
+    exc = err if isinstance(err, BaseException) else None
+    tb = exc.__traceback__ if exc is not None else None
+    if exc is None and exc_info is not None:
+        if isinstance(exc_info, tuple) and len(exc_info) == 3:
+            tb = exc_info[2]
+        exc = _exc_from(exc_info) if at_call or isinstance(exc_info, tuple) else None
+        if exc is not None and tb is None:
+            tb = exc.__traceback__
+        if err is None and is_error:
+            err = exc
+    head = None
+    if err is not None:
+        head = [(_keys.ERROR_MESSAGE_KEY, err if isinstance(err, BaseException) else safe_str(err))]
+    tail = [(_keys.EXCEPTION_KEY, _traceback(exc, tb))] if exc is not None else None
+    return kv, head, tail, exc if exc is not None else err
+
+
+def flush_context(req: Request) -> None:
     """Write a context's buffered entries, once, and make the context unbuffered."""
-    buf = ctx.buf
+    buf = req.buf
     if buf is None:
         return
-    ctx.buf = None
-    _drain(ctx, buf)
+    req.buf = None
+    _drain(req, buf)
 
 
-def _drain(ctx: LogContext, buf: deque[Any]) -> None:
+def _drain(req: Request, buf: deque[Any]) -> None:
     records: list[Any] = []
     try:
         while True:
             records.append(buf.popleft())
     except IndexError:
         pass
-    dropped = ctx.appended - len(records)
-    ctx.appended = 0
+    dropped = req.appended - len(records)
+    req.appended = 0
     with contextlib.suppress(Exception):  # logging never raises into the application
         write_records(records, dropped)
 
@@ -337,8 +417,16 @@ def write_records(records: list[Any], dropped: int = 0) -> None:
         for i, sink in enumerate(sinks):
             chunks[i].append(sink.render(marker))
     for rec in records:
-        if type(rec) is tuple:
-            entry = build_entry(rec)
+        kind = type(rec)
+        if kind is tuple or kind is Held:
+            if kind is Held:
+                entry = build_entry(rec.rec, rec.head, rec.tail)
+            elif "err" in rec[4] or "exc_info" in rec[4]:
+                # A plain ``err`` string or ``exc_info`` tuple, kept as given at the call.
+                kv, head, tail, _ = _split_err(rec[4], None, rec[1] == "error", False)
+                entry = build_entry((*rec[:4], kv, *rec[5:]), head, tail)
+            else:
+                entry = build_entry(rec)
             for i, sink in enumerate(sinks):
                 chunks[i].append(sink.render(entry))
         else:
@@ -429,14 +517,6 @@ def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def _capture_exc_info(kv: dict[str, Any]) -> dict[str, Any]:
-    kv = dict(kv)
-    exc = _exc_from(kv.pop("exc_info"))
-    if exc is not None:
-        kv["exc_info"] = _traceback(exc)
-    return kv
-
-
 def _exc_from(exc_info: Any) -> BaseException | None:
     if isinstance(exc_info, BaseException):
         return exc_info
@@ -447,9 +527,10 @@ def _exc_from(exc_info: Any) -> BaseException | None:
     return None
 
 
-def _traceback(exc: BaseException) -> Traceback:
+def _traceback(exc: BaseException, tb: TracebackType | None = None) -> Traceback:
     try:
-        return Traceback("".join(traceback.format_exception(exc)).rstrip("\n"))
+        lines = traceback.format_exception(type(exc), exc, tb or exc.__traceback__)
+        return Traceback("".join(lines).rstrip("\n"))
     except Exception:  # a hostile exception still logs its type
         return Traceback(f"{type(exc).__name__}: <traceback unavailable>")
 

@@ -116,7 +116,7 @@ class ASGIMiddleware:
     # bound straight onto it.
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         opts = self._opts
-        ctx = _new_context(None, False)
+        ctx = _new_context()
         token = _current.set(ctx)
         try:
             response = _Response(receive, send)

@@ -28,21 +28,47 @@ R = TypeVar("R")
 Bound = tuple[tuple[str, Any], ...]
 
 
-class LogContext:
-    """The state of one log context (one request, one RPC, one stream message)."""
+class Request:
+    """What every task and copied context of one log context shares: the buffer and the
+    per-context switches."""
 
-    __slots__ = ("appended", "bound", "buf", "debug")
+    __slots__ = ("appended", "buf", "debug", "disable")
 
-    def __init__(self, bound: Bound, debug: bool, buffered: bool, max_buffered: int) -> None:
-        self.bound = bound
+    def __init__(
+        self, debug: bool | None, disable: bool | None, buffered: bool, max_buffered: int
+    ) -> None:
+        # None: follow ``configure(debug=...)``; an explicit value wins over it.
         self.debug = debug
+        # None: follow ``configure(disable_buffering=...)``; an explicit value wins over it.
+        self.disable = disable
         # None means unbuffered: every entry is written at once.
         self.buf: deque[Any] | None = deque(maxlen=max_buffered) if buffered else None
         self.appended = 0
 
+    def debug_on(self) -> bool:
+        """Whether debug is on here: the explicit value, else the global default."""
+        return state.debug if self.debug is None else self.debug
+
+
+class LogContext:
+    """One task's view of a log context: the shared request state and the key/values bound
+    in this task (or copied context).
+
+    The ContextVar holds the view. ``bind`` sets a new view rather than mutating this one,
+    so a bind in a child task or a copied context stays there, while every view of the
+    request shares its one ``Request`` (and so its one buffer).
+    """
+
+    __slots__ = ("bound", "req")
+
+    def __init__(self, req: Request, bound: Bound) -> None:
+        self.req = req
+        self.bound = bound
+
     def __repr__(self) -> str:
-        size = "unbuffered" if self.buf is None else f"{len(self.buf)} buffered"
-        return f"<LogContext {size} debug={self.debug} bound={dict(self.bound)!r}>"
+        buf = self.req.buf
+        size = "unbuffered" if buf is None else f"{len(buf)} buffered"
+        return f"<LogContext {size} debug={self.req.debug} bound={dict(self.bound)!r}>"
 
 
 current: ContextVar[LogContext | None] = ContextVar("clue.log.context", default=None)
@@ -58,15 +84,19 @@ root = _Root()
 
 
 class context:  # noqa: N801 - reads as a function: ``with log.context():``
-    """Open a new log context: a fresh buffer that inherits bound key/values and debug.
+    """Open a new log context: a fresh buffer that inherits bound key/values and switches.
 
     Usable as ``with log.context(): ...`` (in sync and async code alike) and as a
     decorator of sync and async functions (each call gets its own context).
 
     Args:
-        debug: turn debug logs on (and buffering off) for this context; default:
-            inherited from the enclosing context.
-        disable_buffering: write every entry of this context at once.
+        debug: turn debug logs on (and buffering off) for this context, or off even under
+            ``configure(debug=True)``; default: inherited from the enclosing context, else
+            the global setting. An explicit value wins over the global default.
+        disable_buffering: ``True`` writes every entry of this context at once; ``False``
+            keeps buffering even when ``configure(disable_buffering=...)``'s predicate
+            says otherwise (a sampled span, for the default); default: inherited from the
+            enclosing context, else the predicate.
 
     Example:
         >>> import io
@@ -81,11 +111,11 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
 
     __slots__ = ("_debug", "_disable", "_token")
 
-    def __init__(self, *, debug: bool | None = None, disable_buffering: bool = False) -> None:
+    def __init__(self, *, debug: bool | None = None, disable_buffering: bool | None = None) -> None:
         if debug is not None and not isinstance(debug, bool):
             raise ValueError(f"debug must be a bool or None, got {debug!r}")
-        if not isinstance(disable_buffering, bool):
-            raise ValueError(f"disable_buffering must be a bool, got {disable_buffering!r}")
+        if disable_buffering is not None and not isinstance(disable_buffering, bool):
+            raise ValueError(f"disable_buffering must be a bool or None, got {disable_buffering!r}")
         self._debug = debug
         self._disable = disable_buffering
         self._token: Token[LogContext | None] | None = None
@@ -128,21 +158,32 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
         return cast("Callable[P, Any]", wrapper)
 
 
-def new_context(debug: bool | None, disable_buffering: bool) -> LogContext:
-    """Build a context that inherits from the current one (not yet made current)."""
+def new_context(debug: bool | None = None, disable_buffering: bool | None = None) -> LogContext:
+    """Build a context that inherits from the current one (not yet made current).
+
+    ``None`` switches inherit the enclosing context's; at the top they follow the global
+    configuration, read per entry.
+    """
     parent = current.get()
     bound = parent.bound if parent is not None else root.bound
-    if debug is None:
-        debug = parent.debug if parent is not None else False
-    buffered = not (debug or disable_buffering or state.debug)
-    return LogContext(bound, debug, buffered, state.max_buffered)
+    if parent is not None:
+        if debug is None:
+            debug = parent.req.debug
+        if disable_buffering is None:
+            disable_buffering = parent.req.disable
+    debug_on = state.debug if debug is None else debug
+    req = Request(debug, disable_buffering, not (debug_on or disable_buffering), state.max_buffered)
+    return LogContext(req, bound)
 
 
 def bind(*fielders: Any, **kv: Any) -> None:
     """Add key/values to the current context for every later entry (the seed's ``With``).
 
-    Accepts ``KV`` and ``Fields`` positionally and keywords. Outside any log context the
-    key/values are bound process-wide and inherited by every context opened later.
+    Accepts ``KV`` and ``Fields`` positionally and keywords. Key/values bound in an
+    asyncio task or a copied context (``contextvars.copy_context().run(...)``) are seen
+    there and in what it spawns afterwards, never by its siblings or its parent; every
+    task still logs into the context's one buffer. Outside any log context the key/values
+    are bound process-wide and inherited by every context opened later.
 
     Example:
         >>> from clue import log
@@ -157,8 +198,10 @@ def bind(*fielders: Any, **kv: Any) -> None:
     if not pairs:
         return
     ctx = current.get()
-    target: LogContext | _Root = ctx if ctx is not None else root
-    target.bound = (*target.bound, *snapshot_pairs(pairs))
+    if ctx is None:
+        root.bound = (*root.bound, *snapshot_pairs(pairs))
+    else:
+        current.set(LogContext(ctx.req, (*ctx.bound, *snapshot_pairs(pairs))))
 
 
 def pairs_of(obj: Any) -> list[tuple[str, Any]]:

@@ -29,13 +29,14 @@ class LogControl:
             with context(debug=True):
                 yield
             return
-        previous = ctx.debug
-        ctx.debug = True
-        _api.flush_context(ctx)  # debug on means unbuffered, keeping order
+        req = ctx.req
+        previous = req.debug
+        req.debug = True
+        _api.flush_context(req)  # debug on means unbuffered: the buffer is written first
         try:
             yield
         finally:
-            ctx.debug = previous
+            req.debug = previous
 
 
 LOG_CONTROL = LogControl()

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from clue.log import _keys
-from clue.log._context import LogContext, context, current
+from clue.log._context import LogContext, Request, context, current
 
 __all__ = ["endpoint"]
 
@@ -82,7 +82,7 @@ class endpoint:  # noqa: N801 - reads as a function: ``@log.endpoint("orders", "
 
         return cast("Callable[P, Any]", wrapper)
 
-    def _enter(self) -> tuple[LogContext, tuple[tuple[str, Any], ...], context | None]:
+    def _enter(self) -> tuple[Request, tuple[tuple[str, Any], ...], context | None]:
         opened = None
         ctx = current.get()
         if ctx is None:
@@ -92,15 +92,20 @@ class endpoint:  # noqa: N801 - reads as a function: ``@log.endpoint("orders", "
             (_keys.SERVICE_KEY, self.service),
             (_keys.METHOD_KEY, self.method),
         )
-        ctx.bound = (*ctx.bound, *pairs)
-        return ctx, pairs, opened
+        # A new view of the context for this call: concurrent calls in other tasks keep
+        # their own names.
+        current.set(LogContext(ctx.req, (*ctx.bound, *pairs)))
+        return ctx.req, pairs, opened
 
 
-def _leave(scope: tuple[LogContext, tuple[tuple[str, Any], ...], context | None]) -> None:
-    ctx, pairs, opened = scope
+def _leave(scope: tuple[Request, tuple[tuple[str, Any], ...], context | None]) -> None:
+    req, pairs, opened = scope
     if opened is not None:
         opened.__exit__(None, None, None)
         return
     # Remove exactly the pairs added for this call (by identity): what the call bound
     # itself stays bound.
-    ctx.bound = tuple(p for p in ctx.bound if not any(p is q for q in pairs))
+    ctx = current.get()
+    if ctx is not None and ctx.req is req:
+        kept = tuple(p for p in ctx.bound if not any(p is q for q in pairs))
+        current.set(LogContext(req, kept))

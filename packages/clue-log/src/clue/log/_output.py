@@ -2,14 +2,20 @@
 
 A failing output (closed pipe, full disk, a stream that raises) never raises into the
 application: failures are counted and reported on stderr at most once per interval.
+
+Fork-safe: every lock here is re-created in a forked child (``os.register_at_fork``), so a
+process forked while another thread holds one (gunicorn ``--preload``, ``multiprocessing``
+with fork) can log at once.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import sys
 import threading
 import time
+import weakref
 from typing import IO, Any
 
 from clue.log._entry import Entry
@@ -21,7 +27,7 @@ REPORT_INTERVAL = 60.0
 class Sink:
     """One output stream and its format; writes batches with a single ``write()``."""
 
-    __slots__ = ("_binary", "_fixed", "_format", "_lock", "_tty", "failures")
+    __slots__ = ("__weakref__", "_binary", "_fixed", "_format", "_lock", "_tty", "failures")
 
     def __init__(self, stream: IO[Any] | None, fmt: Format | None) -> None:
         # stream None: whatever sys.stdout is at write time (so test capture and
@@ -32,6 +38,10 @@ class Sink:
         self._tty: tuple[object, bool] = (None, False)
         self._lock = threading.Lock()
         self.failures = 0
+        fork_safe(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     @property
     def stream(self) -> IO[Any]:
@@ -88,6 +98,25 @@ class Sink:
         except Exception as exc:
             self.failures += 1
             failures.report(self, exc)
+
+
+# Objects holding a lock, re-created in a forked child: the thread that held one in the
+# parent does not exist in the child, so the lock would never be released.
+_FORK_SAFE: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def fork_safe(obj: Any) -> None:
+    """Have ``obj._after_fork()`` called in every forked child (it re-creates its locks)."""
+    _FORK_SAFE.add(obj)
+
+
+def _reinit_after_fork() -> None:
+    for obj in list(_FORK_SAFE):
+        obj._after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
 def _join(chunks: list[str | bytes], binary: bool) -> str | bytes:
@@ -149,6 +178,10 @@ class _FailureReporter:
         self.total = 0
         self._last_report = -REPORT_INTERVAL
         self._unreported = 0
+        self._lock = threading.Lock()
+        fork_safe(self)
+
+    def _after_fork(self) -> None:
         self._lock = threading.Lock()
 
     def report(self, sink: Sink, exc: BaseException) -> None:

@@ -35,16 +35,26 @@ class StdlibHandler(logging.Handler):
         try:
             level = _level(record.levelno)
             kv: dict[str, Any] = {_keys.LOGGER_KEY: record.name}
+            # ``extra={...}`` key/values, ``err`` and ``exc_info`` included, keep their
+            # meaning; the record's own attributes are not key/values.
+            attrs = record.__dict__
+            if len(attrs) > _PLAIN_RECORD_SIZE:
+                kv.update({k: v for k, v in attrs.items() if k not in _RECORD_ATTRS})
             msg = record.getMessage()
-            exc = record.exc_info[1] if record.exc_info else None
+            if record.exc_info:
+                kv["exc_info"] = record.exc_info
             if level == "error":
-                _api.error(msg, err=exc, **kv)
+                _api.error(msg, **kv)
             else:
-                if exc is not None:
-                    kv["exc_info"] = exc
                 _api._FNS[level](msg, **kv)
         except Exception:  # logging's own error reporting, never a raise
             self.handleError(record)
+
+
+# The attributes every LogRecord has (and those ``Formatter`` adds).
+_PLAIN_RECORD = logging.LogRecord("", logging.INFO, "", 0, "", (), None).__dict__
+_PLAIN_RECORD_SIZE = len(_PLAIN_RECORD)
+_RECORD_ATTRS = frozenset({*_PLAIN_RECORD, "message", "asctime", "taskName"})
 
 
 def as_std_logger(name: str | None = None) -> logging.Logger:

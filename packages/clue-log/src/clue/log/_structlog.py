@@ -45,55 +45,66 @@ def processor(logger: WrappedLogger, method_name: str, event_dict: EventDict) ->
     """The terminal processor ``configure()`` installs: same semantics as ``log.info()``."""
     level = LEVELS.get(method_name, "info")
     msg = event_dict.pop("event", None)
+    # ``err``, ``exc_info`` and every other key go through as keywords: the log functions
+    # take the message positional-only, so no key can collide with a parameter.
     if level == "error":
-        exc = event_dict.pop("exc_info", None)
-        err = _api._exc_from(exc) if exc is not None else None
-        _api.error(msg, err=err, **event_dict)
+        _api.error(msg, **event_dict)
     else:
         _api._FNS[level](msg, **event_dict)
     return ""
 
 
 def _make_bound_logger() -> type[Any]:
-    """structlog's DEBUG filtering bound logger, with sync methods that go straight to clue.
+    """structlog's DEBUG filtering bound logger, with methods that go straight to clue.
 
     ``configure()`` installs it as the wrapper class: the chain would only hold clue's
-    processor anyway, so the sync methods skip structlog's event-dict plumbing and call the
-    same paths as ``log.info()`` (the async ``a*`` methods still go through the chain).
-    Written for speed on purpose, like structlog's own pre-built classes.
+    processor anyway, so the methods (sync and async ``a*``) skip structlog's event-dict
+    plumbing and call the same paths as ``log.info()``. Written for speed on purpose, like
+    structlog's own pre-built classes. Every parameter is positional-only, so any keyword
+    (``event`` next to a positional message, ``level``, ``self``...) is a key/value, never
+    a ``TypeError``.
     """
     base = structlog.make_filtering_bound_logger(logging.DEBUG)
 
     def make(level: str) -> Any:
-        fn = _api._FNS.get(level)
+        fn = _api._FNS.get(level, _api.error)
 
-        def meth(self: Any, event: Any = None, *args: Any, **kw: Any) -> None:
+        def meth(self: Any, /, *args: Any, **kw: Any) -> None:
+            if args:
+                event = args[0]
+                if len(args) > 1:
+                    event = _interpolate(event, args[1:])
+            else:
+                event = kw.pop("event", None)
             bound = self._context
             if bound:
                 kw = {**bound, **kw}
-            if args:
-                event = _interpolate(event, args)
-            if fn is not None:
-                fn(event, **kw)
-            else:
-                exc = kw.pop("exc_info", None)
-                _api.error(event, err=_api._exc_from(exc) if exc is not None else None, **kw)
+            fn(event, **kw)
 
         meth.__name__ = level
         return meth
 
-    def exception(self: Any, event: Any = None, *args: Any, **kw: Any) -> None:
+    def exception(self: Any, /, *args: Any, **kw: Any) -> None:
         kw.setdefault("exc_info", True)
-        error_meth(self, event, *args, **kw)
+        error_meth(self, *args, **kw)
 
-    def log(self: Any, level: int, event: Any = None, *args: Any, **kw: Any) -> None:
-        name = _LEVEL_NAMES.get(level, "info") if level >= logging.DEBUG else "debug"
-        meths[name](self, event, *args, **kw)
+    def log(self: Any, /, *args: Any, **kw: Any) -> None:
+        if args:
+            level, args = args[0], args[1:]
+        else:
+            level = kw.pop("level", logging.INFO)
+        meths[_level_name(level)](self, *args, **kw)
+
+    def bind(self: Any, /, **new_values: Any) -> Any:
+        return type(self)(self._logger, self._processors, {**self._context, **new_values})
+
+    def new(self: Any, /, **new_values: Any) -> Any:
+        return type(self)(self._logger, self._processors, dict(new_values))
 
     info = make("info")
     error_meth = make("error")
     meths = {"debug": make("debug"), "info": info, "warn": make("warn"), "error": error_meth}
-    namespace = {
+    namespace: dict[str, Any] = {
         "debug": meths["debug"],
         "info": info,
         "msg": info,
@@ -105,8 +116,37 @@ def _make_bound_logger() -> type[Any]:
         "fatal": error_meth,
         "exception": exception,
         "log": log,
+        "bind": bind,
+        "new": new,
     }
+    for name in ("debug", "info", "msg", "warning", "warn", "error", "critical", "fatal"):
+        namespace["a" + name] = _make_async(namespace[name])
+    namespace["aexception"] = _make_async(exception)
+    namespace["alog"] = _make_async(log)
     return type("ClueBoundLogger", (base,), namespace)
+
+
+def _make_async(meth: Any) -> Any:
+    # clue's calls only append or write one batch: no executor hop (unlike structlog's),
+    # so the call site, the log context and the bound key/values are the caller's.
+    async def ameth(self: Any, /, *args: Any, **kw: Any) -> None:
+        meth(self, *args, **kw)
+
+    ameth.__name__ = "a" + meth.__name__
+    return ameth
+
+
+def _level_name(level: Any) -> str:
+    # A stdlib level number to clue's level; anything else is info.
+    if isinstance(level, bool) or not isinstance(level, int):
+        return "info"
+    if level >= logging.ERROR:
+        return "error"
+    if level >= logging.WARNING:
+        return "warn"
+    if level >= logging.INFO:
+        return "info"
+    return "debug"
 
 
 _BOUND_LOGGER: list[type[Any]] = []
@@ -117,15 +157,6 @@ def bound_logger_class() -> type[Any]:
     if not _BOUND_LOGGER:
         _BOUND_LOGGER.append(_make_bound_logger())
     return _BOUND_LOGGER[0]
-
-
-_LEVEL_NAMES = {
-    logging.DEBUG: "debug",
-    logging.INFO: "info",
-    logging.WARNING: "warn",
-    logging.ERROR: "error",
-    logging.CRITICAL: "error",
-}
 
 
 def _interpolate(event: Any, args: tuple[Any, ...]) -> Any:
@@ -191,16 +222,24 @@ class BufferingProcessor:
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         level = LEVELS.get(method_name, "info")
         ctx = current.get()
-        if level == "debug" and not (state.debug or (ctx is not None and ctx.debug)):
+        req = ctx.req if ctx is not None else None
+        if level == "debug" and not (state.debug if req is None else req.debug_on()):
             raise DropEvent
         if level == "error":
-            if ctx is not None:
-                _api.flush_context(ctx)
-            exc = event_dict.get("exc_info")
-            err = _api._exc_from(exc) if exc else None
+            if req is not None:
+                _api.flush_context(req)
+            err = event_dict.get("err")
+            if not isinstance(err, BaseException):
+                exc = event_dict.get("exc_info")
+                err = (_api._exc_from(exc) if exc else None) or err
             record_error(err, event_dict.get("event"))
             return event_dict
-        if ctx is None or ctx.buf is None or _api.buffering_disabled():
+        buf = req.buf if req is not None else None
+        if req is None or buf is None:
+            return event_dict
+        if _api.stops_buffering(req):
+            # Not buffered: the buffered events go first, through the same chain.
+            _api._drain(req, buf)
             return event_dict
         if event_dict.get("exc_info"):
             exc = _api._exc_from(event_dict["exc_info"])
@@ -208,8 +247,10 @@ class BufferingProcessor:
         for k, v in event_dict.items():
             if type(v) in _MUTABLE:
                 event_dict[k] = snapshot(v)
-        ctx.buf.append(_ChainRecord(logger, method_name, event_dict, self._rest()))
-        ctx.appended += 1
+        buf.append(_ChainRecord(logger, method_name, event_dict, self._rest()))
+        req.appended += 1
+        if req.buf is None:  # flushed by another thread meanwhile
+            _api._drain(req, buf)
         raise DropEvent
 
     def _rest(self) -> list[Processor]:

@@ -176,7 +176,7 @@ class _Exchange:
     def call(self) -> None:
         opts = self.opts
         environ = self.environ
-        ctx = _new_context(None, False)
+        ctx = _new_context()
         self._token = _current.set(ctx)
         if opts.request_ids:
             incoming = environ.get("HTTP_X_REQUEST_ID")

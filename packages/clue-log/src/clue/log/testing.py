@@ -33,6 +33,7 @@ from clue.log._config import configure, state
 from clue.log._context import current, root
 from clue.log._entry import Entry
 from clue.log._format import Format, format_text
+from clue.log._output import fork_safe
 
 __all__ = ["CapturedLogs", "capture", "clue_logs", "reset"]
 
@@ -45,6 +46,10 @@ class CapturedLogs:
         self._fmt = fmt
         self._lock = threading.Lock()
         self.stream = io.StringIO()
+        fork_safe(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     def _record(self, entry: Entry) -> str | bytes:
         with self._lock:
