@@ -370,10 +370,12 @@ def _split_err(
             tb = exc.__traceback__
         if err is None and is_error:
             err = exc
-    head = None
+    head: list[tuple[str, Any]] | None = None
     if err is not None:
         head = [(_keys.ERROR_MESSAGE_KEY, err if isinstance(err, BaseException) else safe_str(err))]
-    tail = [(_keys.EXCEPTION_KEY, _traceback(exc, tb))] if exc is not None else None
+    tail: list[tuple[str, Any]] | None = None
+    if exc is not None:
+        tail = [(_keys.EXCEPTION_KEY, _traceback(exc, tb))]
     return kv, head, tail, exc if exc is not None else err
 
 
