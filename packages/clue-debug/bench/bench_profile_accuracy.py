@@ -213,7 +213,7 @@ def _truth_now(base: str) -> dict[str, int]:
     return dict(json.loads(_get(base + "/bench/truth")))
 
 
-def _folded_shares(text: str, *, clue_names: bool) -> tuple[dict[str, float], float, int]:
+def _folded_shares(text: str) -> tuple[dict[str, float], float, int]:
     """Inclusive share per function, the idle share, and the total, from folded stacks."""
     totals: Counter[str] = Counter()
     idle = 0
@@ -229,7 +229,6 @@ def _folded_shares(text: str, *, clue_names: bool) -> tuple[dict[str, float], fl
             totals[name] += value
         if names and names[-1] in IDLE_LEAVES:
             idle += value
-    del clue_names
     if not grand:
         return {}, 0.0, 0
     return {k: 100 * v / grand for k, v in totals.items()}, 100 * idle / grand, grand
@@ -313,13 +312,15 @@ def run_workload(kind: str) -> None:
             end["profiler_cpu"] - start["profiler_cpu"]
         )
         truth = {f: 100 * (end.get(f, 0) - start.get(f, 0)) / app_cpu for f in FUNCTIONS}
-        clue, clue_idle, clue_total = _folded_shares(folded, clue_names=True)
+        clue, clue_idle, clue_total = _folded_shares(folded)
         spy_text = _py_spy(proc.pid, SECONDS)
-        spy, spy_idle, _ = _folded_shares(spy_text, clue_names=False) if spy_text else ({}, 0, 0)
+        spy, spy_idle, _ = _folded_shares(spy_text) if spy_text else ({}, 0, 0)
 
+        sampler_cpu = end["profiler_cpu"] - start["profiler_cpu"]
         print(
             f"  app CPU {app_cpu / 1e9:.2f}s over {elapsed:.1f}s; clue's profile holds "
-            f"{clue_total / 1e9:.2f}s"
+            f"{clue_total / 1e9:.2f}s; the sampler used {sampler_cpu / 1e9:.3f}s "
+            f"({100 * sampler_cpu / (elapsed * 1e9):.1f} % of one core)"
         )
         print(f"  {'function':18} {'truth':>7} {'clue':>7} {'py-spy':>7}")
         for f in FUNCTIONS:
