@@ -20,7 +20,6 @@ where it works rather than where it next blocks; it is restored afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
@@ -147,7 +146,6 @@ class _Thread:
     last_cpu: int
     cpu_ns: int = 0
     hits: Counter[Stack] = field(default_factory=Counter)
-    syscall_fd: int | None = None
 
 
 _RUNNING, _BLOCKED, _FUTEX, _UNKNOWN = range(4)
@@ -158,10 +156,14 @@ def _syscall(state: _Thread) -> int:
     """Where the thread is: on a CPU, in a futex wait, in another system call."""
     if _FUTEX_NUMBER is None:
         return _UNKNOWN
+    # Opened and closed each time (only threads that worked since the last round are
+    # asked): descriptors kept per thread would pile up under a thread per request.
     try:
-        if state.syscall_fd is None:
-            state.syscall_fd = os.open(f"/proc/self/task/{state.native_id}/syscall", os.O_RDONLY)
-        text = os.pread(state.syscall_fd, 32, 0)
+        fd = os.open(f"/proc/self/task/{state.native_id}/syscall", os.O_RDONLY)
+        try:
+            text = os.read(fd, 32)
+        finally:
+            os.close(fd)
     except OSError:  # ended, or /proc unreadable here
         return _UNKNOWN
     number = text.split(b" ", 1)[0].strip()
@@ -187,31 +189,29 @@ class _Sampler:
         started = time.monotonic_ns()
         deadline = started + int(seconds * 1e9)
         previous = started
-        while not halt.is_set():
-            now = time.monotonic_ns()
-            # A round's stacks stand for the time until the next round: what really
-            # passed, however late that round is.
-            self._credit_wall(now - previous)
-            previous = now
-            self._round(first=profile.rounds == 0)
-            profile.rounds += 1
-            after = time.monotonic_ns()
-            if after >= deadline:
-                break
-            # Fell behind? Do not burst to catch up: wait one interval from now at most.
-            wait = min(now + profile.interval_ns, deadline) - after
-            if wait > 0:
-                halt.wait(wait / 1e9)
-        end = time.monotonic_ns()
-        self._credit_wall(end - previous)
-        for state in self.threads.values():  # the CPU used since the last round
-            self._add_cpu(state, _read(state.clock_id))
-        profile.duration_ns = end - started
-        self._share_cpu()
-        for state in self.threads.values():
-            if state.syscall_fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(state.syscall_fd)
+        try:
+            while not halt.is_set():
+                now = time.monotonic_ns()
+                # A round's stacks stand for the time until the next round: what really
+                # passed, however late that round is.
+                self._credit_wall(now - previous)
+                previous = now
+                self._round(first=profile.rounds == 0)
+                profile.rounds += 1
+                after = time.monotonic_ns()
+                if after >= deadline:
+                    break
+                # Fell behind? Do not burst to catch up: wait one interval from now at most.
+                wait = min(now + profile.interval_ns, deadline) - after
+                if wait > 0:
+                    halt.wait(wait / 1e9)
+        finally:
+            end = time.monotonic_ns()
+            self._credit_wall(end - previous)
+            for state in self.threads.values():  # the CPU used since the last round
+                self._add_cpu(state, _read(state.clock_id))
+            profile.duration_ns = end - started
+            self._share_cpu()
 
     def _credit_wall(self, wall: int) -> None:
         for key in self.last_keys:
