@@ -1,21 +1,21 @@
 """A pure-Python sampling profiler over ``sys._current_frames()``, and its output formats.
 
-A background thread wakes ``hz`` times a second and, holding the GIL, walks the Python
-stack of every other thread before anything can release it (so a running coroutine's
-frames are all there), then reads each thread's CPU clock. That gives the ``wall``
-profile: every thread's stack weighted by the time that really passed since the previous
-round (rounds skipped under load do not shorten it).
+A background thread wakes ``hz`` times a second. Each round it reads every thread's CPU
+clock (new threads count from zero, so a thread per request counts once seen), then
+walks every thread's Python stack without a single call that may release the GIL (so a
+running coroutine's frames are all there). The ``wall`` profile is every thread's stack
+weighted by the time that really passed until the next round (rounds that come late
+under load do not shorten it).
 
-The ``cpu`` profile needs to know which threads were *running* at the round, not only
-how much CPU they used: a thread that worked and then parked on a condition would
-otherwise charge its work to the condition. Python code of other threads can only be
-observed where they gave up the GIL, so each round the sampler lets the GIL go for a
-moment and reads the CPU clocks again: the threads whose clocks moved were waiting to
-run (or running native code) at the stacks just walked, and those stacks are on-CPU
-samples. Each thread's CPU time, read from its clock (new threads from zero, so a thread
-per request counts), is then shared among its on-CPU samples. While a profile runs, the
-interpreter's switch interval is lowered so that a thread holding the GIL is caught
-where it works rather than where it next blocks; it is restored afterwards.
+The ``cpu`` profile needs to know which threads were *running*, not only how much CPU
+they used: a thread that worked and then parked on a condition would otherwise charge
+its work to the condition. Of the threads that used CPU since the last round, those in a
+sleep, ``select`` or socket call (``/proc/self/task/<tid>/syscall``) are parked; for the
+others the sampler lets the GIL go for a moment and reads their clocks again: those
+whose clocks moved were waiting to run at the stacks just walked, which are on-CPU
+samples. Each thread's CPU time is shared among its on-CPU samples. While a profile
+runs, the interpreter's switch interval is lowered so that a thread holding the GIL is
+caught where it works rather than where it next blocks; it is restored afterwards.
 """
 
 from __future__ import annotations
