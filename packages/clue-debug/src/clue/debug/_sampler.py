@@ -58,8 +58,16 @@ SWITCH_INTERVAL = 0.0002
 PROBE_SECONDS = 0.0002
 """How long each round lets the GIL go to see which threads were waiting to run."""
 
+PARKED_RATIO = 4
+"""A place where threads sat without CPU 1 time in this many is a parking place."""
+
+PARKED_NS = 50_000_000
+"""How long a thread must have used no CPU to count as parked where it is (a thread
+waiting for the GIL waits far less, even on a loaded machine)."""
+
 Stack = tuple[Frame, ...]  # leaf first
 Key = tuple[str, Stack]  # (thread name, stack)
+Site = tuple[CodeType, int]  # the leaf frame's code and instruction
 
 
 @dataclass
@@ -144,8 +152,11 @@ class _Thread:
     native_id: int
     clock_id: int
     last_cpu: int
+    moved_ns: int  # when its CPU clock was last seen to move
     cpu_ns: int = 0
-    hits: Counter[Stack] = field(default_factory=Counter)
+    hits: Counter[tuple[Stack, Site]] = field(default_factory=Counter)
+    seen: Counter[tuple[Stack, Site]] = field(default_factory=Counter)
+    ended: bool = False
 
 
 _RUNNING, _BLOCKED, _FUTEX, _UNKNOWN = range(4)
@@ -181,6 +192,14 @@ class _Sampler:
         self.cache: dict[tuple[CodeType, int], Frame] = {}
         self.threads: dict[tuple[int, int], _Thread] = {}
         self.last_keys: list[Key] = []
+        # Where threads were found in a sleep, select or socket call. A thread found at
+        # such a place waiting for the GIL has just woken from that call: it did not
+        # work there, and the sample is not an on-CPU one.
+        self.parking: set[Site] = set()
+        # Places where threads sat PARKED_NS without CPU. Lock waits, mostly: a place
+        # counts as parking unless threads were caught running there PARKED_RATIO times
+        # as often (a running thread is seldom starved of the GIL that long).
+        self.parked: Counter[Site] = Counter()
 
     def run(self, seconds: float, interval: float, halt: threading.Event) -> None:
         self.skip.add(threading.get_ident())
@@ -189,6 +208,7 @@ class _Sampler:
         started = time.monotonic_ns()
         deadline = started + int(seconds * 1e9)
         previous = started
+        process_before, own_before = time.process_time_ns(), time.thread_time_ns()
         try:
             while not halt.is_set():
                 now = time.monotonic_ns()
@@ -209,9 +229,17 @@ class _Sampler:
             end = time.monotonic_ns()
             self._credit_wall(end - previous)
             for state in self.threads.values():  # the CPU used since the last round
-                self._add_cpu(state, _read(state.clock_id))
+                cpu = _read(state.clock_id)
+                state.ended = cpu < 0
+                self._add_cpu(state, cpu)
             profile.duration_ns = end - started
-            self._share_cpu()
+            # CPU of threads never seen (born and ended between two rounds, or ended
+            # before their last reading): what the process used besides the threads
+            # read and this one.
+            process = time.process_time_ns() - process_before
+            own = time.thread_time_ns() - own_before
+            read = sum(state.cpu_ns for state in self.threads.values())
+            self._share_cpu(max(0, process - own - read) if profile.has_cpu else 0)
 
     def _credit_wall(self, wall: int) -> None:
         for key in self.last_keys:
@@ -219,9 +247,11 @@ class _Sampler:
 
     def _round(self, *, first: bool) -> None:
         profile = self.profile
+        now = time.monotonic_ns()
         threads = [t for t in threading.enumerate() if t.ident not in self.skip]
         # 1. Which threads did work since the last round (clock reads keep the GIL).
         worked: dict[int, tuple[_Thread, int]] = {}
+        idle: dict[int, _Thread] = {}
         if profile.has_cpu:
             for thread in threads:
                 state = self._state(thread, first)
@@ -231,7 +261,10 @@ class _Sampler:
                 if cpu > state.last_cpu:
                     state.cpu_ns += cpu - state.last_cpu
                     state.last_cpu = cpu
+                    state.moved_ns = now
                     worked[state.ident] = (state, cpu)
+                elif now - state.moved_ns >= PARKED_NS:
+                    idle[state.ident] = state
         # 2. Of those, the ones now in a blocking system call other than a futex (sleep,
         # select, socket) are parked; "running" is on a CPU (native code without the GIL).
         # Reading /proc lets the GIL go, so this comes before the stacks are walked.
@@ -240,10 +273,11 @@ class _Sampler:
         # thread running in between would cut its coroutine stacks.
         names = {t.ident: t.name for t in threads}
         keys = self.last_keys = []
-        probe: list[tuple[_Thread, Stack, int]] = []
+        probe: list[tuple[_Thread, Stack, Site, int]] = []
         for ident, frame in sys._current_frames().items():
             if ident in self.skip:
                 continue
+            site = (frame.f_code, frame.f_lasti)
             stack = walk_stack(frame, self.cache)
             key = (names.get(ident) or f"thread-{ident}", stack)
             profile.counts[key] += 1
@@ -252,17 +286,27 @@ class _Sampler:
                 profile.truncated_stacks += 1
             entry = worked.get(ident)
             if entry is None:
+                parked = idle.get(ident)
+                # No CPU for PARKED_NS, and still none: waiting here (a lock, mostly).
+                if parked is not None and _read(parked.clock_id) == parked.last_cpu:
+                    self.parked[site] += 1
                 continue
-            if where[ident] != _BLOCKED:
-                probe.append((entry[0], stack, _read(entry[0].clock_id)))
+            entry[0].seen[stack, site] += 1
+            if where[ident] == _BLOCKED:
+                # Only if the thread has not run since it was found in that call: its
+                # clock has not moved, so its frames are still where the call was made.
+                if _read(entry[0].clock_id) == entry[1]:
+                    self.parking.add(site)
+            else:
+                probe.append((entry[0], stack, site, _read(entry[0].clock_id)))
         if not probe:
             return
         # 4. Futex: waiting for the GIL, or parked on a lock. Let the GIL go for a moment:
         # a thread waiting to run uses CPU now; one parked on a lock does not.
         time.sleep(PROBE_SECONDS)
-        for state, stack, before in probe:
+        for state, stack, site, before in probe:
             if _read(state.clock_id) > before:
-                self._hit(state, stack)
+                state.hits[stack, site] += 1
 
     def _state(self, thread: threading.Thread, first: bool) -> _Thread | None:
         ident, native = thread.ident, thread.native_id
@@ -278,14 +322,10 @@ class _Sampler:
             # Threads running when the profile starts are counted from now; any later
             # thread from its start (a thread's CPU clock starts at zero).
             state = self.threads[(ident, native)] = _Thread(
-                thread.name, ident, native, clock_id, cpu if first else 0
+                thread.name, ident, native, clock_id, cpu if first else 0, time.monotonic_ns()
             )
             self.profile.threads_seen += 1
         return state
-
-    def _hit(self, state: _Thread, stack: Stack) -> None:
-        state.hits[stack] += 1
-        self.profile.on_cpu_samples += 1
 
     @staticmethod
     def _add_cpu(state: _Thread, cpu: int) -> None:
@@ -293,24 +333,49 @@ class _Sampler:
             state.cpu_ns += cpu - state.last_cpu
             state.last_cpu = cpu
 
-    def _share_cpu(self) -> None:
-        # Each thread's CPU time is shared among its on-CPU samples; the CPU of threads
-        # never caught running (too short-lived) among everyone's, in proportion.
+    def _share_cpu(self, unseen: int) -> None:
+        # Each thread's CPU time is shared among its on-CPU samples, away from parking
+        # places; a thread never caught running (a short-lived one, typically) shares
+        # its CPU among the stacks it was seen in while it worked. CPU nobody could be
+        # given, and that of threads never seen, goes to the samples of the threads that
+        # ended during the profile (they are the short-lived ones), else to everyone's.
         profile = self.profile
-        unplaced = 0
-        total_hits = 0
+        running: Counter[Site] = Counter()
         for state in self.threads.values():
-            hits = sum(state.hits.values())
-            total_hits += hits
+            for (_, site), count in state.hits.items():
+                running[site] += count
+        parking = self.parking | {
+            site for site, count in self.parked.items() if count * PARKED_RATIO > running[site]
+        }
+        placed: list[tuple[_Thread, Counter[Stack], int]] = []
+        unplaced = unseen
+        for state in self.threads.values():
+            hits = _away_from(state.hits, parking)
+            profile.on_cpu_samples += sum(hits.values())
             if not hits:
+                hits = _away_from(state.seen, parking)
+            total = sum(hits.values())
+            if total:
+                placed.append((state, hits, total))
+            else:
                 unplaced += state.cpu_ns
-                continue
-            for stack, count in state.hits.items():
-                profile.cpu_ns[(state.name, stack)] += state.cpu_ns * count // hits
-        if unplaced and total_hits:
-            for state in self.threads.values():
-                for stack, count in state.hits.items():
-                    profile.cpu_ns[(state.name, stack)] += unplaced * count // total_hits
+        heirs = [entry for entry in placed if entry[0].ended] or placed
+        heirs_total = sum(total for _, _, total in heirs)
+        for state, hits, total in placed:
+            for stack, count in hits.items():
+                profile.cpu_ns[(state.name, stack)] += state.cpu_ns * count // total
+        if unplaced and heirs_total:
+            for state, hits, _ in heirs:
+                for stack, count in hits.items():
+                    profile.cpu_ns[(state.name, stack)] += unplaced * count // heirs_total
+
+
+def _away_from(samples: Counter[tuple[Stack, Site]], parking: set[Site]) -> Counter[Stack]:
+    kept: Counter[Stack] = Counter()
+    for (stack, site), count in samples.items():
+        if site not in parking:
+            kept[stack] += count
+    return kept
 
 
 def _read(clock_id: int) -> int:
