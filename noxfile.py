@@ -294,6 +294,7 @@ def bench(session: nox.Session) -> None:
     session.install(
         "orjson", "opentelemetry-instrumentation-asgi", "opentelemetry-instrumentation-wsgi"
     )
+    session.install("py-spy")  # the reference sampler of clue-debug's profile accuracy bench
     scripts = sorted(ROOT.glob("packages/*/bench/bench_*.py"))
     wanted = set(session.posargs)
     failed = []

@@ -31,7 +31,7 @@ def test_profile_finds_the_busy_thread(served, http, pprof, tmp_path, go_pprof_t
     assert reply.headers["Content-Type"] == "application/octet-stream"
     assert reply.body[:2] == b"\x1f\x8b"
     decoded = pprof(reply.body)
-    # Linux: per-thread CPU time from schedstat makes a CPU profile beside the wall one.
+    # Linux: per-thread CPU clocks make a CPU profile beside the wall one.
     assert decoded.sample_types == [
         ("samples", "count"),
         ("wall", "nanoseconds"),
@@ -42,7 +42,9 @@ def test_profile_finds_the_busy_thread(served, http, pprof, tmp_path, go_pprof_t
     assert busy, "no sample of the busy thread"
     assert sum(s[1][0] for s in busy) >= 5  # ~50 rounds at 100 Hz; fewer on a loaded machine
     assert any(frame[0] == "clue_busy_spin" for s in busy for frame in s[0])
-    assert all(s[1][1] == s[1][0] * decoded.period for s in decoded.samples)
+    # wall is the time the rounds stood for: about the profile's length for each thread.
+    busy_wall = sum(s[1][1] for s in busy)
+    assert 0.4e9 <= busy_wall <= 0.6e9
     busy_cpu = sum(s[1][2] for s in busy)
     assert busy_cpu > 50_000_000  # it spins: tens of ms of CPU in 0.5 s at the very least
     # The server's accept loop waits in select: far less CPU than the spinning thread.

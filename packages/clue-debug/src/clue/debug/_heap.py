@@ -12,7 +12,6 @@ import gc
 import os
 import time
 import tracemalloc
-from collections.abc import Sequence
 from dataclasses import dataclass
 from types import CodeType, FunctionType
 
@@ -74,88 +73,131 @@ def heap_report(kind: str, *, seconds: float = 0.0, frames: int = DEFAULT_FRAMES
             "only allocations from now on are profiled (ask again later)"
         )
     notes.append(f"tracemalloc traces {tracemalloc.get_traceback_limit()} frames per allocation")
-    sites: list[tuple[tuple[Frame, ...], int, int]] = []
+    counted: dict[RawTraceback, tuple[int, int]] = {}
     if kind == "allocs" and seconds > 0:
-        before = tracemalloc.take_snapshot()
+        before = _group(tracemalloc.take_snapshot())
         time.sleep(seconds)  # the window being measured, not a wait for an event
-        after = tracemalloc.take_snapshot()
+        after = _group(tracemalloc.take_snapshot())
         notes.append(f"allocations during {seconds:g}s still live at its end")
-        sites.extend(
-            (_stack(diff.traceback), diff.count_diff, diff.size_diff)
-            for diff in after.compare_to(before, "traceback")
-            if diff.size_diff > 0 and diff.count_diff > 0
-        )
+        for traceback, (count, size) in after.items():
+            old_count, old_size = before.get(traceback, (0, 0))
+            if size > old_size and count > old_count:
+                counted[traceback] = (count - old_count, size - old_size)
     else:
-        snapshot = tracemalloc.take_snapshot()
-        sites.extend(
-            (_stack(stat.traceback), stat.count, stat.size)
-            for stat in snapshot.statistics("traceback")
-        )
+        counted = _group(tracemalloc.take_snapshot())
     # Leave out tracemalloc's own bookkeeping and this module's (caches, reports): filtered
     # after grouping, since Snapshot.filter_traces walks every trace in Python.
-    sites = [site for site in sites if not _is_own(site[0])]
-    _name_functions(sites)
+    kept = [(tb, n) for tb, n in counted.items() if not any(w[0] in _OWN_FILES for w in tb)]
+    namer = _Namer({where[0] for tb, _ in kept for where in tb})
+    sites = [(namer.stack(tb), count, size) for tb, (count, size) in kept]
     return HeapReport(kind=kind, sites=sites, notes=notes, started=started)
 
 
 _OWN_FILES = frozenset({__file__, tracemalloc.__file__})
 
 
-def _is_own(stack: tuple[Frame, ...]) -> bool:
-    return any(f.filename in _OWN_FILES for f in stack)
+RawTraceback = tuple[tuple[str, int], ...]  # tracemalloc's own form: leaf first
 
 
-def _stack(traceback: Sequence[tracemalloc.Frame]) -> tuple[Frame, ...]:
-    # tracemalloc lists frames oldest first; pprof wants the leaf first.
-    return tuple(Frame("", f.filename, 0, f.lineno) for f in reversed(traceback))
+def _group(snapshot: tracemalloc.Snapshot) -> dict[RawTraceback, tuple[int, int]]:
+    """``(count, size)`` per traceback.
+
+    ``Snapshot.statistics`` builds a ``Traceback`` and a ``Statistic`` per trace in
+    Python, each allocation of which tracemalloc itself traces: seconds for a large
+    heap. Grouping the raw ``(domain, size, traceback, nframe)`` tuples is a dict update
+    per trace.
+    """
+    raw = getattr(snapshot.traces, "_traces", None)
+    if not isinstance(raw, list):  # a Python whose snapshot is shaped otherwise
+        return {
+            tuple((f.filename, f.lineno) for f in reversed(stat.traceback)): (
+                stat.count,
+                stat.size,
+            )
+            for stat in snapshot.statistics("traceback")
+        }
+    # Hot loop under tracemalloc: appending to a list allocates rarely, where adding up
+    # ints past 256 would allocate (and trace) an int per trace; sum() adds in C.
+    sizes: dict[RawTraceback, list[int]] = {}
+    for trace in raw:
+        bucket = sizes.get(trace[2])
+        if bucket is None:
+            bucket = sizes[trace[2]] = []
+        bucket.append(trace[1])
+    return {traceback: (len(each), sum(each)) for traceback, each in sizes.items()}
 
 
-def _name_functions(sites: list[tuple[tuple[Frame, ...], int, int]]) -> None:
-    """Give each frame the qualified name of the innermost function around its line.
+class _Namer:
+    """Names each ``(file, line)`` once, after the innermost function that owns it.
 
     tracemalloc records only file and line. The functions alive in the process (found
     through the garbage collector, no source compiled) say which code owns which lines;
     lines owned by no live function are module or class level.
     """
-    files = {f.filename for stack, _, _ in sites for f in stack}
-    index = _code_index(files)
-    names: dict[tuple[str, int], str] = {}
-    for position, (stack, count, size) in enumerate(sites):
-        named = []
-        for f in stack:
-            key = (f.filename, f.line)
-            name = names.get(key)
-            if name is None:
-                name = names[key] = _owner(index, f.filename, f.line)
-            named.append(Frame(name, f.filename, 0, f.line))
-        sites[position] = (tuple(named), count, size)
+
+    def __init__(self, files: set[str]) -> None:
+        self._index = _code_index(files)
+        self._frames: dict[tuple[str, int], tuple[Frame, bool]] = {}
+
+    def stack(self, traceback: RawTraceback) -> tuple[Frame, ...]:
+        """The named stack, leaf first (tracemalloc's raw order)."""
+        named: list[Frame] = []
+        inlined = False
+        for where in traceback:
+            entry = self._frames.get(where)
+            if entry is None:
+                name, comprehension = _owner(self._index, where[0], where[1])
+                entry = self._frames[where] = (Frame(name, where[0], 0, where[1]), comprehension)
+            # 3.11 runs a comprehension in a frame of its own, on the same line as its
+            # function's frame; named after the function, the two are one frame (as 3.12+).
+            if inlined and named[-1] is entry[0]:
+                inlined = entry[1]
+                continue
+            named.append(entry[0])
+            inlined = entry[1]
+        return tuple(named)
 
 
-def _code_index(files: set[str]) -> dict[str, tuple[list[int], list[CodeType]]]:
-    """Per file, its live code objects sorted by first line."""
+_COMPREHENSIONS = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>"})
+
+Index = dict[str, tuple[list[int], list[CodeType], dict[CodeType, CodeType]]]
+
+
+def _code_index(files: set[str]) -> Index:
+    """Per file, its live code objects sorted by first line, and each one's parent."""
     found: dict[str, dict[int, CodeType]] = {}
+    parents: dict[CodeType, CodeType] = {}
     for obj in gc.get_objects():
         if not isinstance(obj, FunctionType) or obj.__code__.co_filename not in files:
             continue
-        for code in _with_nested(obj.__code__):
+        for code in _with_nested(obj.__code__, parents):
             found.setdefault(code.co_filename, {})[id(code)] = code
     index = {}
     for filename, codes in found.items():
         ordered = sorted(codes.values(), key=lambda c: c.co_firstlineno)
-        index[filename] = ([c.co_firstlineno for c in ordered], ordered)
+        index[filename] = ([c.co_firstlineno for c in ordered], ordered, parents)
     return index
 
 
-def _owner(index: dict[str, tuple[list[int], list[CodeType]]], filename: str, line: int) -> str:
+def _owner(index: Index, filename: str, line: int) -> tuple[str, bool]:
+    """The qualified name owning the line, and whether a comprehension owns it."""
     entry = index.get(filename)
     if entry is not None:
-        firsts, codes = entry
+        firsts, codes, parents = entry
         # The innermost owner starts last among the code objects whose lines hold `line`.
         position = bisect.bisect_right(firsts, line) - 1
         for code in reversed(codes[max(0, position - 64) : position + 1]):
             if line in _code_lines(code):
-                return code.co_qualname
-    return f"{os.path.splitext(os.path.basename(filename))[0]}:{line}"
+                # A list, set or dict comprehension is part of its function (3.12+
+                # inlines them): name the line after the function.
+                comprehension = code.co_name in _COMPREHENSIONS
+                owner = code
+                while owner.co_name in _COMPREHENSIONS and owner in parents:
+                    owner = parents[owner]
+                if owner.co_name in _COMPREHENSIONS or owner.co_name == "<module>":
+                    break
+                return owner.co_qualname, comprehension
+    return f"{os.path.splitext(os.path.basename(filename))[0]}:{line}", False
 
 
 _CODE_LINES: dict[CodeType, frozenset[int]] = {}
@@ -171,9 +213,10 @@ def _code_lines(code: CodeType) -> frozenset[int]:
     return lines
 
 
-def _with_nested(code: CodeType) -> list[CodeType]:
+def _with_nested(code: CodeType, parents: dict[CodeType, CodeType]) -> list[CodeType]:
     out = [code]
     for const in code.co_consts:
         if isinstance(const, CodeType):
-            out.extend(_with_nested(const))
+            parents[const] = code
+            out.extend(_with_nested(const, parents))
     return out

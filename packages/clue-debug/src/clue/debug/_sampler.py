@@ -1,19 +1,28 @@
 """A pure-Python sampling profiler over ``sys._current_frames()``, and its output formats.
 
-A background thread wakes at a fixed rate and records the Python stack of every other
-thread. No signals are used, so it works from any thread, under any server, on any
-platform. Every sample counts wall-clock presence (a thread blocked in ``select`` is
-sampled too, which is what a service's latency is made of). Where Linux exposes each
-thread's CPU time (``/proc/self/task/<tid>/schedstat``, nanoseconds), the CPU time a
-thread used since the previous round is attributed to the stack sampled now, giving a
-real CPU profile beside the wall-clock one. Each sample carries its thread name.
+A background thread wakes ``hz`` times a second. Each round it reads every thread's CPU
+clock (new threads count from zero, so a thread per request counts once seen), then
+walks every thread's Python stack without a single call that may release the GIL (so a
+running coroutine's frames are all there). The ``wall`` profile is every thread's stack
+weighted by the time that really passed until the next round (rounds that come late
+under load do not shorten it).
+
+The ``cpu`` profile needs to know which threads were *running*, not only how much CPU
+they used: a thread that worked and then parked on a condition would otherwise charge
+its work to the condition. Of the threads that used CPU since the last round, those in a
+sleep, ``select`` or socket call (``/proc/self/task/<tid>/syscall``) are parked; for the
+others the sampler lets the GIL go for a moment and reads their clocks again: those
+whose clocks moved were waiting to run at the stacks just walked, which are on-CPU
+samples. Each thread's CPU time is shared among its on-CPU samples. While a profile
+runs, the interpreter's switch interval is lowered so that a thread holding the GIL is
+caught where it works rather than where it next blocks; it is restored afterwards.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import platform
 import sys
 import threading
 import time
@@ -34,23 +43,52 @@ __all__ = [
     "walk_stack",
 ]
 
-MAX_DEPTH = 256
-"""Deeper stacks keep their innermost frames."""
+MAX_DEPTH = 512
+"""Deeper stacks keep their innermost and outermost frames, with a marker between."""
+
+ROOT_FRAMES = 64
+"""How many outermost frames a stack deeper than ``MAX_DEPTH`` keeps."""
+
+OMITTED_NAME = "clue.debug.frames_omitted"
+"""The marker frame's name; its line is the number of frames left out."""
+
+SWITCH_INTERVAL = 0.0002
+"""``sys.setswitchinterval`` while a profile runs (when the process's is longer)."""
+
+PROBE_SECONDS = 0.0002
+"""How long each round lets the GIL go to see which threads were waiting to run."""
+
+PARKED_RATIO = 4
+"""A place where threads sat without CPU 1 time in this many is a parking place."""
+
+PARKED_NS = 50_000_000
+"""How long a thread must have used no CPU to count as parked where it is (a thread
+waiting for the GIL waits far less, even on a loaded machine)."""
 
 Stack = tuple[Frame, ...]  # leaf first
+Key = tuple[str, Stack]  # (thread name, stack)
+Site = tuple[CodeType, int]  # the leaf frame's code and instruction
 
 
 @dataclass
 class Profile:
-    """What a sampling run saw: stack counts per thread."""
+    """What a sampling run saw, per ``(thread name, stack)``.
+
+    ``counts`` are rounds in which the stack was seen, ``wall_ns`` the time those rounds
+    stood for, ``cpu_ns`` the CPU time spent in the stack (only when ``has_cpu``).
+    """
 
     interval_ns: int
     start_ns: int = 0
     duration_ns: int = 0
     rounds: int = 0
-    counts: Counter[tuple[str, Stack]] = field(default_factory=Counter)
-    cpu_ns: Counter[tuple[str, Stack]] = field(default_factory=Counter)
+    counts: Counter[Key] = field(default_factory=Counter)
+    wall_ns: Counter[Key] = field(default_factory=Counter)
+    cpu_ns: Counter[Key] = field(default_factory=Counter)
     has_cpu: bool = False
+    on_cpu_samples: int = 0
+    threads_seen: int = 0
+    truncated_stacks: int = 0
 
 
 def sample(
@@ -69,98 +107,294 @@ def sample(
     interval = 1.0 / hz
     profile = Profile(interval_ns=int(interval * 1e9), start_ns=time.time_ns())
     halt = stop if stop is not None else threading.Event()
-    skip = set(exclude)
+    sampler = _Sampler(profile, set(exclude))
     worker = threading.Thread(
-        target=_run, args=(profile, seconds, interval, skip, halt), name="clue-debug-profiler"
+        target=sampler.run, args=(seconds, interval, halt), name="clue-debug-profiler"
     )
     worker.daemon = True
-    worker.start()
-    worker.join()
+    previous = sys.getswitchinterval()
+    lowered = min(previous, SWITCH_INTERVAL)
+    sys.setswitchinterval(lowered)
+    try:
+        worker.start()
+        worker.join()
+    finally:
+        if sys.getswitchinterval() == lowered:  # unless the application changed it since
+            sys.setswitchinterval(previous)
     return profile
 
 
-def _run(
-    profile: Profile, seconds: float, interval: float, skip: set[int], halt: threading.Event
-) -> None:
-    skip.add(threading.get_ident())
-    code_cache: dict[tuple[CodeType, int], Frame] = {}
-    clock = _CpuClock()
-    profile.has_cpu = clock.available
-    started = time.monotonic()
-    deadline = started + seconds
-    next_tick = started
-    try:
-        while not halt.is_set():
-            threads = {t.ident: t for t in threading.enumerate()}
-            # Hot loop: one dict of frames per round; frames are cached per code and line.
-            for ident, frame in sys._current_frames().items():
-                if ident in skip:
-                    continue
-                thread = threads.get(ident)
-                key = (
-                    thread.name if thread is not None else f"thread-{ident}",
-                    walk_stack(frame, code_cache),
-                )
-                profile.counts[key] += 1
-                if thread is not None and thread.native_id is not None:
-                    used = clock.used(thread.native_id)
-                    if used:
-                        profile.cpu_ns[key] += used
-            profile.rounds += 1
-            next_tick += interval
-            now = time.monotonic()
-            if now >= deadline:
-                break
-            # Fell behind (GIL contention)? Do not burst to catch up.
-            next_tick = max(next_tick, now)
-            halt.wait(min(next_tick, deadline) - now)
-    finally:
-        clock.close()
-    profile.duration_ns = int((time.monotonic() - started) * 1e9)
-
-
 def cpu_clock_available() -> bool:
-    """Whether per-thread CPU time can be read here (Linux schedstat)."""
-    return _CpuClock().available
+    """Whether per-thread CPU time can be read here (Linux thread CPU clocks)."""
+    return _thread_clock(threading.get_native_id()) is not None
 
 
-class _CpuClock:
-    """Per-thread CPU time from Linux's schedstat, read with pread on kept descriptors."""
+def _clock_id(native_id: int) -> int:
+    # Linux encodes a thread's CPU clock as ~tid << 3 | CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED.
+    # Built from the kernel thread id rather than with pthread_getcpuclockid, which would
+    # read freed memory for a thread that has ended; an ended thread's clock is EINVAL.
+    return (~native_id << 3) | 6
 
-    def __init__(self) -> None:
-        self.available = os.path.exists(f"/proc/self/task/{threading.get_native_id()}/schedstat")
-        self._fds: dict[int, int] = {}
-        self._last: dict[int, int] = {}
 
-    def used(self, native_id: int) -> int:
-        """CPU nanoseconds the thread used since the previous call (0 the first time)."""
-        if not self.available:
-            return 0
+def _thread_clock(native_id: int) -> int | None:
+    if sys.platform != "linux":
+        return None
+    try:
+        return time.clock_gettime_ns(_clock_id(native_id))
+    except OSError:
+        return None
+
+
+@dataclass
+class _Thread:
+    name: str
+    ident: int
+    native_id: int
+    clock_id: int
+    last_cpu: int
+    moved_ns: int  # when its CPU clock was last seen to move
+    cpu_ns: int = 0
+    hits: Counter[tuple[Stack, Site]] = field(default_factory=Counter)
+    seen: Counter[tuple[Stack, Site]] = field(default_factory=Counter)
+    ended: bool = False
+
+
+_RUNNING, _BLOCKED, _FUTEX, _UNKNOWN = range(4)
+_FUTEX_NUMBER = {"x86_64": b"202", "aarch64": b"98", "arm64": b"98"}.get(platform.machine())
+
+
+def _syscall(state: _Thread) -> int:
+    """Where the thread is: on a CPU, in a futex wait, in another system call."""
+    if _FUTEX_NUMBER is None:
+        return _UNKNOWN
+    # Opened and closed each time (only threads that worked since the last round are
+    # asked): descriptors kept per thread would pile up under a thread per request.
+    try:
+        fd = os.open(f"/proc/self/task/{state.native_id}/syscall", os.O_RDONLY)
         try:
-            fd = self._fds.get(native_id)
-            if fd is None:
-                fd = self._fds[native_id] = os.open(
-                    f"/proc/self/task/{native_id}/schedstat", os.O_RDONLY
-                )
-            now = int(os.pread(fd, 64, 0).split(maxsplit=1)[0])
-        except (OSError, ValueError, IndexError):  # the thread ended, or no schedstat
-            return 0
-        last = self._last.get(native_id)
-        self._last[native_id] = now
-        return now - last if last is not None and now > last else 0
+            text = os.read(fd, 32)
+        finally:
+            os.close(fd)
+    except OSError:  # ended, or /proc unreadable here
+        return _UNKNOWN
+    number = text.split(b" ", 1)[0].strip()
+    if number == b"running":
+        return _RUNNING
+    if number == _FUTEX_NUMBER:
+        return _FUTEX
+    return _BLOCKED if number.isdigit() else _UNKNOWN
 
-    def close(self) -> None:
-        for fd in self._fds.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._fds.clear()
+
+class _Sampler:
+    def __init__(self, profile: Profile, skip: set[int]) -> None:
+        self.profile = profile
+        self.skip = skip
+        self.cache: dict[tuple[CodeType, int], Frame] = {}
+        self.threads: dict[tuple[int, int], _Thread] = {}
+        self.last_keys: list[Key] = []
+        # Where threads were found in a sleep, select or socket call. A thread found at
+        # such a place waiting for the GIL has just woken from that call: it did not
+        # work there, and the sample is not an on-CPU one.
+        self.parking: set[Site] = set()
+        # Places where threads sat PARKED_NS without CPU. Lock waits, mostly: a place
+        # counts as parking unless threads were caught running there PARKED_RATIO times
+        # as often (a running thread is seldom starved of the GIL that long).
+        self.parked: Counter[Site] = Counter()
+
+    def run(self, seconds: float, interval: float, halt: threading.Event) -> None:
+        self.skip.add(threading.get_ident())
+        profile = self.profile
+        profile.has_cpu = cpu_clock_available()
+        started = time.monotonic_ns()
+        deadline = started + int(seconds * 1e9)
+        previous = started
+        process_before, own_before = time.process_time_ns(), time.thread_time_ns()
+        try:
+            while not halt.is_set():
+                now = time.monotonic_ns()
+                # A round's stacks stand for the time until the next round: what really
+                # passed, however late that round is.
+                self._credit_wall(now - previous)
+                previous = now
+                self._round(first=profile.rounds == 0)
+                profile.rounds += 1
+                after = time.monotonic_ns()
+                if after >= deadline:
+                    break
+                # Fell behind? Do not burst to catch up: wait one interval from now at most.
+                wait = min(now + profile.interval_ns, deadline) - after
+                if wait > 0:
+                    halt.wait(wait / 1e9)
+        finally:
+            end = time.monotonic_ns()
+            self._credit_wall(end - previous)
+            for state in self.threads.values():  # the CPU used since the last round
+                cpu = _read(state.clock_id)
+                state.ended = cpu < 0
+                self._add_cpu(state, cpu)
+            profile.duration_ns = end - started
+            # CPU of threads never seen (born and ended between two rounds, or ended
+            # before their last reading): what the process used besides the threads
+            # read and this one.
+            process = time.process_time_ns() - process_before
+            own = time.thread_time_ns() - own_before
+            read = sum(state.cpu_ns for state in self.threads.values())
+            self._share_cpu(max(0, process - own - read) if profile.has_cpu else 0)
+
+    def _credit_wall(self, wall: int) -> None:
+        for key in self.last_keys:
+            self.profile.wall_ns[key] += wall
+
+    def _round(self, *, first: bool) -> None:
+        profile = self.profile
+        now = time.monotonic_ns()
+        threads = [t for t in threading.enumerate() if t.ident not in self.skip]
+        # 1. Which threads did work since the last round (clock reads keep the GIL).
+        worked: dict[int, tuple[_Thread, int]] = {}
+        idle: dict[int, _Thread] = {}
+        if profile.has_cpu:
+            for thread in threads:
+                state = self._state(thread, first)
+                if state is None:
+                    continue
+                cpu = _read(state.clock_id)
+                if cpu > state.last_cpu:
+                    state.cpu_ns += cpu - state.last_cpu
+                    state.last_cpu = cpu
+                    state.moved_ns = now
+                    worked[state.ident] = (state, cpu)
+                elif now - state.moved_ns >= PARKED_NS:
+                    idle[state.ident] = state
+        # 2. Of those, the ones now in a blocking system call other than a futex (sleep,
+        # select, socket) are parked; "running" is on a CPU (native code without the GIL).
+        # Reading /proc lets the GIL go, so this comes before the stacks are walked.
+        where = {ident: _syscall(state) for ident, (state, _) in worked.items()}
+        # 3. Every stack, walked without a single call that may release the GIL: another
+        # thread running in between would cut its coroutine stacks.
+        names = {t.ident: t.name for t in threads}
+        keys = self.last_keys = []
+        probe: list[tuple[_Thread, Stack, Site, int]] = []
+        for ident, frame in sys._current_frames().items():
+            if ident in self.skip:
+                continue
+            site = (frame.f_code, frame.f_lasti)
+            stack = walk_stack(frame, self.cache)
+            key = (names.get(ident) or f"thread-{ident}", stack)
+            profile.counts[key] += 1
+            keys.append(key)
+            if len(stack) == MAX_DEPTH and stack[-ROOT_FRAMES - 1].name == OMITTED_NAME:
+                profile.truncated_stacks += 1
+            entry = worked.get(ident)
+            if entry is None:
+                parked = idle.get(ident)
+                # No CPU for PARKED_NS, and still none: waiting here (a lock, mostly).
+                if parked is not None and _read(parked.clock_id) == parked.last_cpu:
+                    self.parked[site] += 1
+                continue
+            entry[0].seen[stack, site] += 1
+            if where[ident] == _BLOCKED:
+                # Only if the thread has not run since it was found in that call: its
+                # clock has not moved, so its frames are still where the call was made.
+                if _read(entry[0].clock_id) == entry[1]:
+                    self.parking.add(site)
+            else:
+                probe.append((entry[0], stack, site, _read(entry[0].clock_id)))
+        if not probe:
+            return
+        # 4. Futex: waiting for the GIL, or parked on a lock. Let the GIL go for a moment:
+        # a thread waiting to run uses CPU now; one parked on a lock does not.
+        time.sleep(PROBE_SECONDS)
+        for state, stack, site, before in probe:
+            if _read(state.clock_id) > before:
+                state.hits[stack, site] += 1
+
+    def _state(self, thread: threading.Thread, first: bool) -> _Thread | None:
+        ident, native = thread.ident, thread.native_id
+        if ident is None or native is None:
+            return None
+        state = self.threads.get((ident, native))
+        if state is None:
+            clock_id = _clock_id(native)
+            try:
+                cpu = time.clock_gettime_ns(clock_id)
+            except OSError:  # ended since enumerate()
+                return None
+            # Threads running when the profile starts are counted from now; any later
+            # thread from its start (a thread's CPU clock starts at zero).
+            state = self.threads[(ident, native)] = _Thread(
+                thread.name, ident, native, clock_id, cpu if first else 0, time.monotonic_ns()
+            )
+            self.profile.threads_seen += 1
+        return state
+
+    @staticmethod
+    def _add_cpu(state: _Thread, cpu: int) -> None:
+        if cpu > state.last_cpu:
+            state.cpu_ns += cpu - state.last_cpu
+            state.last_cpu = cpu
+
+    def _share_cpu(self, unseen: int) -> None:
+        # Each thread's CPU time is shared among its on-CPU samples, away from parking
+        # places; a thread never caught running (a short-lived one, typically) shares
+        # its CPU among the stacks it was seen in while it worked. CPU nobody could be
+        # given, and that of threads never seen, goes to the samples of the threads that
+        # ended during the profile (they are the short-lived ones), else to everyone's.
+        profile = self.profile
+        running: Counter[Site] = Counter()
+        for state in self.threads.values():
+            for (_, site), count in state.hits.items():
+                running[site] += count
+        parking = self.parking | {
+            site for site, count in self.parked.items() if count * PARKED_RATIO > running[site]
+        }
+        placed: list[tuple[_Thread, Counter[Stack], int]] = []
+        unplaced = unseen
+        for state in self.threads.values():
+            hits = _away_from(state.hits, parking)
+            profile.on_cpu_samples += sum(hits.values())
+            if not hits:
+                hits = _away_from(state.seen, parking)
+            total = sum(hits.values())
+            if total:
+                placed.append((state, hits, total))
+            else:
+                unplaced += state.cpu_ns
+        heirs = [entry for entry in placed if entry[0].ended] or placed
+        heirs_total = sum(total for _, _, total in heirs)
+        for state, hits, total in placed:
+            for stack, count in hits.items():
+                profile.cpu_ns[(state.name, stack)] += state.cpu_ns * count // total
+        if unplaced and heirs_total:
+            for state, hits, _ in heirs:
+                for stack, count in hits.items():
+                    profile.cpu_ns[(state.name, stack)] += unplaced * count // heirs_total
+
+
+def _away_from(samples: Counter[tuple[Stack, Site]], parking: set[Site]) -> Counter[Stack]:
+    kept: Counter[Stack] = Counter()
+    for (stack, site), count in samples.items():
+        if site not in parking:
+            kept[stack] += count
+    return kept
+
+
+def _read(clock_id: int) -> int:
+    try:
+        return time.clock_gettime_ns(clock_id)
+    except OSError:  # the thread has ended
+        return -1
 
 
 def walk_stack(frame: FrameType | None, cache: dict[tuple[CodeType, int], Frame]) -> Stack:
-    """The stack from ``frame`` outwards, leaf first, at most ``MAX_DEPTH`` frames."""
+    """The stack from ``frame`` outwards, leaf first.
+
+    Deeper than ``MAX_DEPTH``, the innermost frames and the ``ROOT_FRAMES`` outermost
+    are kept, joined by a marker frame named ``OMITTED_NAME`` whose line says how many
+    frames were left out.
+    """
     # Hot path (every thread, every round): one Frame per (code, line), built once.
     frames: list[Frame] = []
-    while frame is not None and len(frames) < MAX_DEPTH:
+    while frame is not None:
         key = (frame.f_code, frame.f_lineno or 0)
         entry = cache.get(key)
         if entry is None:
@@ -170,7 +404,12 @@ def walk_stack(frame: FrameType | None, cache: dict[tuple[CodeType, int], Frame]
             )
         frames.append(entry)
         frame = frame.f_back
-    return tuple(frames)
+    if len(frames) <= MAX_DEPTH:
+        return tuple(frames)
+    leaf = MAX_DEPTH - ROOT_FRAMES - 1
+    omitted = len(frames) - leaf - ROOT_FRAMES
+    marker = Frame(OMITTED_NAME, "<clue.debug>", 0, omitted)
+    return (*frames[:leaf], marker, *frames[-ROOT_FRAMES:])
 
 
 def to_pprof(profile: Profile) -> bytes:
@@ -180,20 +419,36 @@ def to_pprof(profile: Profile) -> bytes:
     if profile.has_cpu:
         types.append(("cpu", "nanoseconds"))  # the last type is pprof's default view
     clocks = "wall clock and per-thread CPU time" if profile.has_cpu else "wall clock"
+    comments = [
+        f"clue-debug sampling profiler, {profile.rounds} rounds, {clocks}",
+        f"{profile.threads_seen} threads seen, {profile.on_cpu_samples} on-CPU samples",
+    ]
+    if profile.truncated_stacks:
+        comments.append(f"{profile.truncated_stacks} stacks deeper than {MAX_DEPTH} frames")
     builder = ProfileBuilder(
         types,
         period_type=("wall", "nanoseconds"),
         period=profile.interval_ns,
         time_nanos=profile.start_ns,
         duration_nanos=profile.duration_ns,
-        comments=[f"clue-debug sampling profiler, {profile.rounds} rounds, {clocks}"],
+        comments=comments,
     )
-    for key, count in profile.counts.items():
-        values = [count, count * profile.interval_ns]
+    keys = set(profile.counts) | {k for k, v in profile.cpu_ns.items() if v > 0}
+    for key in sorted(keys, key=_order):
+        values = [profile.counts.get(key, 0), _wall(profile, key)]
         if profile.has_cpu:
             values.append(profile.cpu_ns.get(key, 0))
         builder.add(key[1], values, {"thread": key[0]})
     return builder.encode()
+
+
+def _order(key: Key) -> tuple[str, int]:
+    return (key[0], len(key[1]))
+
+
+def _wall(profile: Profile, key: Key) -> int:
+    wall = profile.wall_ns.get(key)
+    return wall if wall is not None else profile.counts.get(key, 0) * profile.interval_ns
 
 
 def frame_label(frame: Frame) -> str:
@@ -208,10 +463,10 @@ def _clean(text: str) -> str:
     )
 
 
-def _weights(profile: Profile, weight: str) -> dict[tuple[str, Stack], int]:
+def _weights(profile: Profile, weight: str) -> dict[Key, int]:
     if weight == "cpu":
         return {key: ns for key, ns in profile.cpu_ns.items() if ns > 0}
-    return {key: count * profile.interval_ns for key, count in profile.counts.items()}
+    return {key: _wall(profile, key) for key in profile.counts}
 
 
 def to_collapsed(profile: Profile, *, weight: str = "wall") -> str:

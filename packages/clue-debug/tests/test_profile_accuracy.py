@@ -1,0 +1,232 @@
+"""What the CPU and wall profiles say, on workloads whose truth the test knows."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from clue.debug._sampler import MAX_DEPTH, OMITTED_NAME, Profile, sample
+
+
+def _spin(ns: int) -> None:
+    end = time.thread_time_ns() + ns
+    while time.thread_time_ns() < end:
+        pass
+
+
+def _cpu_where(profile: Profile, predicate: Callable[[tuple[str, ...]], bool]) -> int:
+    """CPU nanoseconds of the stacks (function names, leaf first) that ``predicate`` picks."""
+    return sum(
+        ns
+        for (_, stack), ns in profile.cpu_ns.items()
+        if predicate(tuple(frame.name for frame in stack))
+    )
+
+
+def _background(target: Callable[[threading.Event], None], name: str) -> Iterator[None]:
+    stop = threading.Event()
+    thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(10)
+
+
+def clue_short_task(used: list[int]) -> None:
+    """A request's whole life: 15 ms of CPU, shorter than one sampling round."""
+    start = time.thread_time_ns()
+    _spin(15_000_000)
+    used.append(time.thread_time_ns() - start)
+
+
+def test_short_lived_threads_are_counted() -> None:
+    """Threads that live less than a round have their CPU in the profile; no fd is left open."""
+    used: list[int] = []
+    done = threading.Event()
+
+    def spawn() -> None:
+        while not done.is_set():
+            thread = threading.Thread(target=clue_short_task, args=(used,))
+            thread.start()
+            thread.join()
+
+    fds_before = len(os.listdir("/proc/self/fd"))
+    driver = threading.Thread(target=spawn, daemon=True)
+    driver.start()
+    try:
+        profile = sample(1.0, hz=50)
+        # No descriptor is left open for the threads seen.
+        assert len(os.listdir("/proc/self/fd")) <= fds_before + 3
+    finally:
+        done.set()
+        driver.join(10)
+    truth = sum(used)
+    counted = _cpu_where(profile, lambda names: "clue_short_task" in names)
+    assert truth > 0
+    # Threads born and ended between two rounds are never seen; the others count whole.
+    assert counted >= 0.4 * truth, (counted, truth)
+    assert profile.threads_seen >= 5
+
+
+def clue_burst(stop: threading.Event) -> None:
+    """20 ms of CPU, then 20 ms of sleep, until stopped."""
+    while not stop.is_set():
+        clue_busy_part()
+        clue_rest_part()
+
+
+def clue_busy_part() -> None:
+    _spin(20_000_000)
+
+
+def clue_rest_part() -> None:
+    time.sleep(0.02)
+
+
+@pytest.fixture
+def bursty() -> Iterator[None]:
+    yield from _background(clue_burst, "clue-bursty")
+
+
+@pytest.mark.usefixtures("bursty")
+def test_cpu_lands_where_the_thread_worked_not_where_it_slept() -> None:
+    """A thread alternating 20 ms of CPU and 20 ms of sleep shows its CPU on the busy part."""
+    profile = sample(1.5, hz=100)
+    mine = _cpu_where(profile, lambda names: "clue_burst" in names)
+    busy = _cpu_where(profile, lambda names: "clue_busy_part" in names)
+    resting = _cpu_where(profile, lambda names: "clue_rest_part" in names)
+    assert mine > 0
+    assert busy >= 0.8 * mine, (busy, mine)
+    assert resting <= 0.1 * mine, (resting, mine)
+
+
+async def clue_outer_coroutine(stop: threading.Event) -> None:
+    """The coroutine whose frames must be found under the event loop's."""
+    while not stop.is_set():
+        await clue_inner_coroutine()
+
+
+async def clue_inner_coroutine() -> None:
+    _spin(1_000_000)
+    await asyncio.sleep(0)  # suspends often: a late walk would find the chain cut
+
+
+def _run_loop(stop: threading.Event) -> None:
+    asyncio.run(clue_outer_coroutine(stop))
+
+
+@pytest.fixture
+def coroutines() -> Iterator[None]:
+    yield from _background(_run_loop, "clue-loop")
+
+
+def _contender(stop: threading.Event) -> None:
+    while not stop.is_set():
+        _spin(1_000_000)
+        time.sleep(0.0005)
+
+
+@pytest.fixture
+def contender() -> Iterator[None]:
+    yield from _background(_contender, "clue-contender")
+
+
+@pytest.mark.usefixtures("coroutines", "contender")
+def test_coroutine_stacks_are_complete_to_the_coroutine() -> None:
+    """Every sample inside the inner coroutine has the outer coroutine and the loop below it."""
+    profile = sample(1.0, hz=200)
+    inner = [
+        [frame.name for frame in stack]
+        for (thread, stack), count in profile.counts.items()
+        for _ in range(count)
+        if thread == "clue-loop" and stack and stack[0].name in {"_spin", "clue_inner_coroutine"}
+    ]
+    assert len(inner) >= 5
+    for names in inner:
+        assert "clue_inner_coroutine" in names
+        assert "clue_outer_coroutine" in names
+        assert "BaseEventLoop.run_forever" in names
+    cpu = _cpu_where(profile, lambda names: "clue_outer_coroutine" in names)
+    loop_cpu = sum(ns for (thread, _), ns in profile.cpu_ns.items() if thread == "clue-loop")
+    # The loop spends ~95 % of its CPU in the coroutines; the old sampler put 9 % there.
+    assert cpu >= 0.5 * loop_cpu, (cpu, loop_cpu)
+
+
+def clue_sleeper(stop: threading.Event) -> None:
+    """Asleep for the whole profile."""
+    stop.wait()
+
+
+@pytest.fixture
+def sleeper() -> Iterator[None]:
+    yield from _background(clue_sleeper, "clue-sleeper")
+
+
+@pytest.fixture
+def crowd() -> Iterator[None]:
+    stop = threading.Event()
+    threads = [threading.Thread(target=_contender, args=(stop,), daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    yield
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+
+
+@pytest.mark.usefixtures("sleeper", "crowd")
+def test_wall_time_of_a_sleeping_thread_is_the_elapsed_time() -> None:
+    """With rounds skipped under load, a sleeping thread's wall time is still the elapsed time."""
+    started = time.monotonic_ns()
+    profile = sample(1.0, hz=1000)
+    elapsed = time.monotonic_ns() - started
+    wall = sum(ns for (thread, _), ns in profile.wall_ns.items() if thread == "clue-sleeper")
+    # At 1000 Hz under contention many rounds come late; wall counts what really passed.
+    assert profile.rounds < 1000
+    assert abs(wall - elapsed) <= 0.1 * elapsed, (wall, elapsed, profile.rounds)
+
+
+def clue_deep_root(stop: threading.Event) -> None:
+    """The root of a stack 900 frames deep."""
+    clue_deep_recurse(900, stop)
+
+
+def clue_deep_recurse(depth: int, stop: threading.Event) -> None:
+    if depth:
+        clue_deep_recurse(depth - 1, stop)
+        return
+    while not stop.is_set():
+        clue_deep_leaf()
+
+
+def clue_deep_leaf() -> None:
+    _spin(1_000_000)
+
+
+@pytest.fixture
+def deep() -> Iterator[None]:
+    yield from _background(clue_deep_root, "clue-deep")
+
+
+@pytest.mark.usefixtures("deep")
+def test_deep_stacks_keep_their_root_and_say_what_was_left_out() -> None:
+    """A stack deeper than MAX_DEPTH keeps leaf and root, with a marker counting the rest."""
+    profile = sample(0.5, hz=100)
+    stacks = [stack for (thread, stack) in profile.counts if thread == "clue-deep"]
+    leafy = [s for s in stacks if s[0].name in {"clue_deep_leaf", "_spin"}]
+    assert leafy
+    for stack in leafy:
+        names = [frame.name for frame in stack]
+        assert len(stack) == MAX_DEPTH
+        assert "clue_deep_root" in names
+        assert names[-1] == "Thread._bootstrap"
+        marker = next(frame for frame in stack if frame.name == OMITTED_NAME)
+        # Every frame is accounted for: kept ones plus the ones the marker counts.
+        assert marker.line + MAX_DEPTH - 1 >= 900
+    assert profile.truncated_stacks >= len(leafy)
+    assert _cpu_where(profile, lambda names: "clue_deep_root" in names) > 0
