@@ -151,3 +151,32 @@ BLOCKS = [
 def test_page_example_runs(page: Path, index: int, code: str) -> None:
     """Each example of the site's own pages runs without error and its assertions hold."""
     exec(compile(code, f"{page}:block{index}", "exec"), {"__name__": "docs_example"})
+
+
+_TEST_REF = re.compile(r"\b(clue-[a-z]+|tests-integration):([\w/.-]+\.py)::(\w+)")
+
+
+def test_every_promise_names_tests_that_exist() -> None:
+    """Every row of the promises table names at least one test, and each named test exists."""
+    root = DOCS.parent
+    rows = [
+        line
+        for line in (DOCS / "promises.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| ") and not line.startswith("| promise")
+    ]
+    assert len(rows) > 100, len(rows)
+    missing: list[str] = []
+    for row in rows:
+        refs = _TEST_REF.findall(row)
+        if not refs:
+            missing.append(f"no test named: {row[:100]}")
+        for package, path, name in refs:
+            base = root / package if package == "tests-integration" else root / "packages" / package
+            source = base / path
+            # A test function, a test class, or a name bound to one (Hypothesis state machines).
+            defined = rf"^\s*(async )?def {name}\b|^class {name}\b|^{name} = "
+            if not source.is_file():
+                missing.append(f"{package}:{path} does not exist")
+            elif not re.search(defined, source.read_text(encoding="utf-8"), re.MULTILINE):
+                missing.append(f"{package}:{path}::{name} does not exist")
+    assert not missing, "\n".join(missing)
