@@ -373,3 +373,32 @@ def test_a_forked_child_checks_on_its_own(pingers):
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_an_async_pinger_blocking_the_loop_costs_no_other_dependency(poll):
+    """An async ping that blocks its event loop leaves every other async ping OK."""
+    release = threading.Event()
+
+    class Blocking:
+        name = "blocking"
+
+        async def ping(self) -> None:
+            release.wait()  # a sync call inside ``async def``: the loop stops with it
+
+    class Fine:
+        name = "fine"
+
+        async def ping(self) -> None:
+            await asyncio.sleep(0)
+
+    try:
+        blocked = Checker(Blocking(), Fine(), timeout=0.2, cache_ttl=0)
+        blocked.check()
+        other = Checker(Fine(), timeout=0.2, cache_ttl=0)
+        poll(lambda: other.check()[1])
+        poll(lambda: blocked.check()[0].status["fine"] == "OK")
+        report, ok = blocked.check()
+        assert not ok
+        assert dict(report.status) == {"blocking": "NOT OK", "fine": "OK"}
+    finally:
+        release.set()

@@ -20,7 +20,7 @@ from clue.health._fork import reinit_after_fork
 from clue.health._health import NOT_OK, OK, Health, current_uptime, current_version
 from clue.health._ping import Attempt
 from clue.health._pinger import Pinger
-from clue.health._pool import DaemonPool, background_loop
+from clue.health._pool import DaemonPool, background_loop, probe_background_loop
 from clue.health._validate import seconds
 
 #: Per-ping timeout: below Kubernetes' default 1 s probe timeout, with room to answer.
@@ -195,10 +195,11 @@ class Checker:
         try:
             start = time.monotonic()
             waiting: set[concurrent.futures.Future[None]] = set()
+            on_loop: list[tuple[int, Attempt]] = []
             for i, attempt in self._launch(otel_context.get_current(), attempts):
                 if self._async[i]:
-                    coro = self._run_async(attempt, i, start)
-                    thread_fut = asyncio.run_coroutine_threadsafe(coro, background_loop())
+                    thread_fut = self._submit_async(attempt, i, start)
+                    on_loop.append((i, attempt))
                 else:
                     thread_fut = self._pool.submit(self._run_sync, attempt, i)
                 thread_fut.add_done_callback(functools.partial(self._release, i, attempt))
@@ -207,8 +208,27 @@ class Checker:
                 _, waiting = concurrent.futures.wait(
                     waiting, timeout=pause, return_when=concurrent.futures.FIRST_COMPLETED
                 )
+            if waiting and on_loop:
+                # Pings left running: find out whether the loop still runs at all.
+                probe_background_loop()
+                for i, attempt in on_loop:
+                    if attempt.started is None:  # never began (the loop is blocked): given
+                        self._release(i, attempt)  # up, it will not run, so nothing is stuck
         finally:
             self._publish(fut, self._report(attempts))
+
+    def _submit_async(
+        self, attempt: Attempt, i: int, start: float
+    ) -> concurrent.futures.Future[None]:
+        coro = self._run_async(attempt, i, start)
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, background_loop(self._timeout))
+        except RuntimeError:  # a retired loop closed under us: this ping cannot run now
+            coro.close()
+            attempt.give_up("background loop closed")
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            done.set_result(None)
+            return done
 
     async def _evaluate_async(self, fut: concurrent.futures.Future[Health]) -> None:
         attempts: list[Attempt] = []
