@@ -444,6 +444,22 @@ def test_profile_max_seconds_is_bounded() -> None:
         debug.mount_pprof_handlers(debug.Mux(), max_seconds=1e10)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    option=st.sampled_from(["max_seconds", "default_seconds"]),
+    value=st.one_of(
+        st.integers(min_value=3601),
+        st.sampled_from([10**400, -(10**400), 2**1024, float("inf"), float("nan"), 0, -1]),
+        st.floats(min_value=3600.001),
+    ),
+)
+def test_profile_durations_out_of_range_are_value_errors(option: str, value: float) -> None:
+    """However large the number (an int beyond a float's range too), max_seconds and
+    default_seconds out of range are a ValueError naming the option."""
+    with pytest.raises(ValueError, match=option):
+        debug.mount_pprof_handlers(debug.Mux(), **{option: value})
+
+
 # ---- a real listener in another process, hit with forged headers --------------------------
 
 _LISTENER = """

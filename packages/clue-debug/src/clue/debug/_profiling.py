@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import math
 import sys
 import threading
 import time
@@ -90,12 +89,13 @@ def mount_pprof_handlers(
     if not (prefix.startswith("/") and prefix.endswith("/")):
         msg = f"prefix must start and end with '/', got {prefix!r}"
         raise ValueError(msg)
-    if not (math.isfinite(max_seconds) and 0 < max_seconds <= MAX_PROFILE_SECONDS):
+    # Comparisons alone: NaN fails them, and math.isfinite() raises on a huge int.
+    if not 0 < max_seconds <= MAX_PROFILE_SECONDS:
         msg = f"max_seconds must be in (0, {MAX_PROFILE_SECONDS:g}], got {max_seconds!r}"
         raise ValueError(msg)
     if default_seconds is None:
         default_seconds = min(30.0, max_seconds)
-    elif not (math.isfinite(default_seconds) and 0 < default_seconds <= max_seconds):
+    elif not 0 < default_seconds <= max_seconds:
         msg = f"default_seconds must be in (0, max_seconds], got {default_seconds!r}"
         raise ValueError(msg)
     if (
