@@ -402,3 +402,20 @@ def test_an_async_pinger_blocking_the_loop_costs_no_other_dependency(poll):
         assert dict(report.status) == {"blocking": "NOT OK", "fine": "OK"}
     finally:
         release.set()
+
+
+def test_an_evaluation_whose_loop_was_closed_does_not_wedge_the_checker(pingers):
+    """An acheck() whose event loop is closed under it (a per-request loop closed with the
+    evaluation pending) costs one deadline: later checks evaluate afresh, OK again."""
+    slow = pingers.aio("slow", block=True)
+    checker = Checker(slow, pingers.sync("db"), timeout=0.5, cache_ttl=0)
+    loop = asyncio.new_event_loop()
+    caller = loop.create_task(checker.acheck())
+    loop.run_until_complete(asyncio.sleep(0.05))  # the evaluation is under way
+    caller.cancel()
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()  # the evaluation task is left pending on a closed loop
+    slow.block = False
+    checker.check()  # waits for the lost evaluation at most deadline + grace
+    healthy = [checker.check()[1] for _ in range(3)]
+    assert healthy == [True, True, True]
