@@ -392,19 +392,16 @@ def test_an_async_pinger_blocking_the_loop_costs_no_other_dependency(poll):
             await asyncio.sleep(0)
 
     try:
-        blocked = Checker(Blocking(), Fine(), timeout=0.2, cache_ttl=0)
+        blocked = Checker(Blocking(), Fine(), timeout=0.5, cache_ttl=0)
         blocked.check()
-        other = Checker(Fine(), timeout=0.2, cache_ttl=0)
+        other = Checker(Fine(), timeout=0.5, cache_ttl=0)
         poll(lambda: other.check()[1])
-        poll(lambda: blocked.check()[0].status["fine"] == "OK")
-        report, ok = blocked.check()
-        assert not ok
-        assert dict(report.status) == {"blocking": "NOT OK", "fine": "OK"}
+        poll(lambda: dict(blocked.check()[0].status) == {"blocking": "NOT OK", "fine": "OK"})
     finally:
         release.set()
 
 
-def test_an_evaluation_whose_loop_was_closed_does_not_wedge_the_checker(pingers):
+def test_an_evaluation_whose_loop_was_closed_does_not_wedge_the_checker(pingers, poll):
     """An acheck() whose event loop is closed under it (a per-request loop closed with the
     evaluation pending) costs one deadline: later checks evaluate afresh, OK again."""
     slow = pingers.aio("slow", block=True)
@@ -417,5 +414,4 @@ def test_an_evaluation_whose_loop_was_closed_does_not_wedge_the_checker(pingers)
     loop.close()  # the evaluation task is left pending on a closed loop
     slow.block = False
     checker.check()  # waits for the lost evaluation at most deadline + grace
-    healthy = [checker.check()[1] for _ in range(3)]
-    assert healthy == [True, True, True]
+    poll(lambda: checker.check()[1])  # wedged, every check would be NOT OK forever
