@@ -142,3 +142,28 @@ def test_serve_admin_with_auth(http) -> None:
     with debug.serve_admin(port=0, auth=lambda r: r.headers.get("x-token") == "t") as admin:
         assert http(admin.url + "/debug").status == 403
         assert http(admin.url + "/debug", headers={"X-Token": "t"}).status == 200
+
+
+@pytest.mark.parametrize("kind", ["mux", "flask", "starlette"])
+@pytest.mark.parametrize("method", ["OPTIONS", "PUT", "DELETE", "PATCH"])
+def test_only_get_head_and_post_reach_the_endpoints(kind, method, wsgi_server, asgi_server, http):
+    """Any other method answers 405 on every muxer, OPTIONS included, whatever the Host."""
+    if kind == "mux":
+        mux = debug.Mux()
+        _mount_all(mux)
+        url = wsgi_server(mux)
+    elif kind == "flask":
+        app = flask.Flask("svc-methods")
+        _mount_all(debug.adapt(app))
+        url = wsgi_server(app)
+    else:
+        starlette_app = Starlette()
+        _mount_all(debug.adapt(starlette_app))
+        url = asgi_server(starlette_app)
+    for path in ("/debug?debug-logs=on", "/debug/pprof/", "/debug/pprof/cmdline"):
+        for host in ("localhost", "evil.example"):
+            reply = http(url + path, method=method, headers={"Host": host})
+            assert reply.status in {403, 405}, (path, host, reply.status)
+            if host == "localhost":
+                assert reply.status == 405, (path, reply.status)
+    assert not debug.default_switch.enabled()

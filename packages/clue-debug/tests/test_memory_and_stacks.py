@@ -6,10 +6,12 @@ import asyncio
 import sys
 import threading
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from clue import debug
+from clue.debug import _profiling
 
 _KEEP: list[bytes] = []
 
@@ -139,3 +141,19 @@ def test_cmdline_is_nul_separated(served, http) -> None:
     """cmdline answers the interpreter's command line separated by NUL bytes."""
     body = http(served + "/debug/pprof/cmdline").body
     assert body.decode().split("\x00") == sys.orig_argv
+
+
+def test_stopping_tracemalloc_waits_for_a_running_allocs_window(served, http, poll) -> None:
+    """heap?stop=1 (or allocs?stop=1) while another request measures an allocs window is
+    answered 429 and leaves tracing on, so that window completes."""
+    with ThreadPoolExecutor(1) as pool:
+        window = pool.submit(http, served + "/debug/pprof/allocs?seconds=1&debug=1")
+        poll(lambda: tracemalloc.is_tracing() and _profiling._PROFILE_LOCK.locked())
+        for path in ("/debug/pprof/heap?stop=1", "/debug/pprof/allocs?stop=1"):
+            refused = http(served + path)
+            assert refused.status == 429
+            assert refused.headers["Retry-After"] == "1"
+        assert tracemalloc.is_tracing()
+        assert window.result(30).status == 200
+    assert http(served + "/debug/pprof/heap?stop=1").status == 200
+    assert not tracemalloc.is_tracing()

@@ -97,11 +97,14 @@ class Attack:
     origin_kind: str
     referer_kind: str
     scheme: str
+    agent: str | None = None
 
     def headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
         if self.host is not None:
             headers["host"] = self.host
+        if self.agent is not None:
+            headers["user-agent"] = self.agent
         if self.site is not None:
             headers["sec-fetch-site"] = self.site
         origin = self._url(self.origin_kind, "")
@@ -124,13 +127,17 @@ class Attack:
         return f"{self.scheme}://evil.example{path}"  # foreign (or "same" with no Host)
 
 
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+agents = st.sampled_from([None, BROWSER, "curl/8.5.0", "Go-http-client/1.1"])
+
 attacks = st.builds(
-    lambda h, site, o, r, scheme: Attack(h[0], h[1], site, o, r, scheme),
+    lambda h, site, o, r, scheme, agent: Attack(h[0], h[1], site, o, r, scheme, agent),
     hosts,
     sites,
     url_kinds,
     url_kinds,
     st.sampled_from(["http", "https"]),
+    agents,
 )
 
 
@@ -141,7 +148,11 @@ def answered(attack: Attack) -> bool:
     has_host = attack.host is not None
     origin_ok = attack.origin_kind == "absent" or (attack.origin_kind == "same" and has_host)
     referer_ok = attack.referer_kind == "absent" or (attack.referer_kind == "same" and has_host)
-    return host_ok and site_ok and origin_ok and referer_ok
+    # A browser sends Fetch Metadata only to https and loopback URLs: without it, it must
+    # show the page it comes from (an <img referrerpolicy=no-referrer> shows none).
+    shown = "same" in {attack.origin_kind, attack.referer_kind}
+    browser_ok = attack.agent != BROWSER or attack.site is not None or shown
+    return host_ok and site_ok and origin_ok and referer_ok and browser_ok
 
 
 # ---- every debug endpoint, with a request that proves it was reached ----------------------
@@ -433,6 +444,22 @@ def test_profile_max_seconds_is_bounded() -> None:
         debug.mount_pprof_handlers(debug.Mux(), max_seconds=1e10)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    option=st.sampled_from(["max_seconds", "default_seconds"]),
+    value=st.one_of(
+        st.integers(min_value=3601),
+        st.sampled_from([10**400, -(10**400), 2**1024, float("inf"), float("nan"), 0, -1]),
+        st.floats(min_value=3600.001),
+    ),
+)
+def test_profile_durations_out_of_range_are_value_errors(option: str, value: float) -> None:
+    """However large the number (an int beyond a float's range too), max_seconds and
+    default_seconds out of range are a ValueError naming the option."""
+    with pytest.raises(ValueError, match=option):
+        debug.mount_pprof_handlers(debug.Mux(), **{option: value})
+
+
 # ---- a real listener in another process, hit with forged headers --------------------------
 
 _LISTENER = """
@@ -519,6 +546,23 @@ def test_a_foreign_referer_cannot_flip_the_switch(
     headers = {"Host": f"127.0.0.1:{port}", "Referer": "http://evil.example/page"}
     assert _get(port, "/debug?debug-logs=on", headers)[0] == 403
     assert _state(port) == {"debug-logs": "off"}
+
+
+def test_a_browser_without_fetch_metadata_cannot_flip_the_switch(
+    listener: tuple[int, subprocess.Popen[str]],
+) -> None:
+    """An <img referrerpolicy=no-referrer> on another site, sent by a browser that gives
+    no Fetch Metadata (plain http to a name other than localhost, or an old browser), is
+    refused; the same browser following a link on the index page is answered."""
+    port, _ = listener
+    img = {"Host": f"127.0.0.1:{port}", "User-Agent": BROWSER, "Accept": "image/*"}
+    assert _get(port, "/debug?debug-logs=on", img)[0] == 403
+    assert _get(port, "/debug/pprof/heap", img)[0] == 403
+    assert _state(port) == {"debug-logs": "off"}
+    link = {**img, "Referer": f"http://127.0.0.1:{port}/debug/pprof/"}
+    assert _get(port, "/debug?debug-logs=on", link)[0] == 200
+    assert _state(port) == {"debug-logs": "on"}
+    assert _get(port, "/debug?debug-logs=off", link)[0] == 200
 
 
 def test_a_huge_duration_is_refused_and_the_listener_lives_on(

@@ -373,3 +373,45 @@ def test_a_forked_child_checks_on_its_own(pingers):
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_an_async_pinger_blocking_the_loop_costs_no_other_dependency(poll):
+    """An async ping that blocks its event loop leaves every other async ping OK."""
+    release = threading.Event()
+
+    class Blocking:
+        name = "blocking"
+
+        async def ping(self) -> None:
+            release.wait()  # a sync call inside ``async def``: the loop stops with it
+
+    class Fine:
+        name = "fine"
+
+        async def ping(self) -> None:
+            await asyncio.sleep(0)
+
+    try:
+        blocked = Checker(Blocking(), Fine(), timeout=0.5, cache_ttl=0)
+        blocked.check()
+        other = Checker(Fine(), timeout=0.5, cache_ttl=0)
+        poll(lambda: other.check()[1])
+        poll(lambda: dict(blocked.check()[0].status) == {"blocking": "NOT OK", "fine": "OK"})
+    finally:
+        release.set()
+
+
+def test_an_evaluation_whose_loop_was_closed_does_not_wedge_the_checker(pingers, poll):
+    """An acheck() whose event loop is closed under it (a per-request loop closed with the
+    evaluation pending) costs one deadline: later checks evaluate afresh, OK again."""
+    slow = pingers.aio("slow", block=True)
+    checker = Checker(slow, pingers.sync("db"), timeout=0.5, cache_ttl=0)
+    loop = asyncio.new_event_loop()
+    caller = loop.create_task(checker.acheck())
+    loop.run_until_complete(asyncio.sleep(0.05))  # the evaluation is under way
+    caller.cancel()
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()  # the evaluation task is left pending on a closed loop
+    slow.block = False
+    checker.check()  # waits for the lost evaluation at most deadline + grace
+    poll(lambda: checker.check()[1])  # wedged, every check would be NOT OK forever

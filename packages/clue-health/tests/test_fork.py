@@ -3,12 +3,15 @@ checks, serves and shuts down at once."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from clue.health import Checker, Probes, _pool
+from clue.health import Checker, Probes, _pool, new_pinger
 from clue.health.grpc import HealthServicer
 
 
@@ -71,3 +74,32 @@ def test_durations_are_bounded() -> None:
         Checker(timeout=1e10)
     with pytest.raises(ValueError, match="watch_interval"):
         HealthServicer(Checker(), watch_interval=86401)
+
+
+_DURATION_OPTIONS: dict[str, Callable[[Any], object]] = {
+    "timeout": lambda v: Checker(timeout=v),
+    "deadline": lambda v: Checker(deadline=v),
+    "cache_ttl": lambda v: Checker(cache_ttl=v),
+    "watch_interval": lambda v: HealthServicer(Checker(), watch_interval=v),
+    "grace": lambda v: Probes(Checker()).install_sigterm_hook(grace=v),
+    "pinger timeout": lambda v: new_pinger("users", "users.internal:8080", timeout=v),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    option=st.sampled_from(sorted(_DURATION_OPTIONS)),
+    value=st.one_of(
+        st.integers(min_value=86401),
+        st.integers(max_value=-1),
+        st.sampled_from([10**400, -(10**400), 2**1024]),
+        st.floats(min_value=86400.001),
+        st.floats(max_value=-0.001),
+        st.sampled_from([math.inf, -math.inf, math.nan]),
+    ),
+)
+def test_any_duration_out_of_range_is_a_value_error_naming_it(option: str, value: float) -> None:
+    """However large the number (an int beyond a float's range too), a duration out of
+    range is a ValueError naming the option."""
+    with pytest.raises(ValueError, match=option.rsplit(maxsplit=1)[-1]):
+        _DURATION_OPTIONS[option](value)

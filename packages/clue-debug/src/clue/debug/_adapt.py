@@ -120,8 +120,13 @@ class _FlaskRouter:
                 headers=[h for h in response.header_list() if h[0] != "Content-Length"],
             )
 
+        # Flask would answer OPTIONS itself, before the Host check: 405 like the others.
         self._app.add_url_rule(
-            path, endpoint=f"clue_debug:{path}", view_func=view, methods=_METHODS
+            path,
+            endpoint=f"clue_debug:{path}",
+            view_func=view,
+            methods=_METHODS,
+            provide_automatic_options=False,
         )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 import structlog
@@ -136,6 +136,10 @@ def is_cross_site(request: Request) -> bool:
 
     ``Sec-Fetch-Site`` other than ``same-origin``/``none``, an ``Origin`` that is
     ``null`` or names another host than ``Host``, or a ``Referer`` from another host.
+    A browser sends Fetch Metadata only to https and loopback URLs (and old ones never
+    do); without it, a browser must show the page it comes from with an ``Origin`` or
+    ``Referer`` of this host, because another site's ``<img referrerpolicy=no-referrer>``
+    sends neither.
     """
     headers = request.headers
     site = headers.get("sec-fetch-site")
@@ -145,8 +149,16 @@ def is_cross_site(request: Request) -> bool:
     origin = headers.get("origin")
     if origin is not None and not _same_host(origin.strip(), host, origin=True):
         return True
-    referer = headers.get("referer")
-    return bool(referer is not None and referer.strip() and not _same_host(referer, host))
+    referer = (headers.get("referer") or "").strip()
+    if referer and not _same_host(referer, host):
+        return True
+    # Origin and Referer, when present, are this host's by now.
+    return site is None and _is_browser(headers) and origin is None and not referer
+
+
+def _is_browser(headers: Mapping[str, str]) -> bool:
+    # Every browser's User-Agent starts so, and a page cannot change it; tools' do not.
+    return headers.get("user-agent", "").lstrip().startswith("Mozilla/")
 
 
 def _same_host(url: str, host: str, *, origin: bool = False) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import math
 import sys
 import threading
 import time
@@ -90,12 +89,13 @@ def mount_pprof_handlers(
     if not (prefix.startswith("/") and prefix.endswith("/")):
         msg = f"prefix must start and end with '/', got {prefix!r}"
         raise ValueError(msg)
-    if not (math.isfinite(max_seconds) and 0 < max_seconds <= MAX_PROFILE_SECONDS):
+    # Comparisons alone: NaN fails them, and math.isfinite() raises on a huge int.
+    if not 0 < max_seconds <= MAX_PROFILE_SECONDS:
         msg = f"max_seconds must be in (0, {MAX_PROFILE_SECONDS:g}], got {max_seconds!r}"
         raise ValueError(msg)
     if default_seconds is None:
         default_seconds = min(30.0, max_seconds)
-    elif not (math.isfinite(default_seconds) and 0 < default_seconds <= max_seconds):
+    elif not 0 < default_seconds <= max_seconds:
         msg = f"default_seconds must be in (0, max_seconds], got {default_seconds!r}"
         raise ValueError(msg)
     if (
@@ -164,18 +164,29 @@ class _Endpoints:
         return Response(200, to_pprof(result), _PPROF, tuple(headers))
 
     def heap(self, request: Request) -> Response:
-        return self._memory(request, "heap", 0.0)
+        return self._memory_now(request, "heap")
 
     def allocs(self, request: Request) -> Response:
         seconds = seconds_param(request, 0.0, self.max_seconds)
         if isinstance(seconds, Response):
             return seconds
         if seconds <= 0:
-            return self._memory(request, "allocs", 0.0)
+            return self._memory_now(request, "allocs")
         if not _PROFILE_LOCK.acquire(blocking=False):
             return _busy()
         try:
             return self._memory(request, "allocs", min(seconds, self.max_seconds))
+        finally:
+            _PROFILE_LOCK.release()
+
+    def _memory_now(self, request: Request, kind: str) -> Response:
+        """A snapshot now; with ``?stop=1``, not while an allocs window runs (it would fail)."""
+        if not _stops_tracing(request):
+            return self._memory(request, kind, 0.0)
+        if not _PROFILE_LOCK.acquire(blocking=False):
+            return _busy()
+        try:
+            return self._memory(request, kind, 0.0)
         finally:
             _PROFILE_LOCK.release()
 
@@ -184,7 +195,7 @@ class _Endpoints:
         if isinstance(frames, Response):
             return frames
         report = heap_report(kind, seconds=seconds, frames=frames)
-        if request.query.get("stop") in {"1", "true"}:
+        if _stops_tracing(request):
             tracemalloc.stop()
             report.notes.append("tracemalloc stopped after this snapshot")
         headers = [("X-Clue-Tracemalloc", "started" if report.started else "tracing")]
@@ -209,6 +220,10 @@ def _thread_profile() -> bytes:
     for ident, frame in sys._current_frames().items():
         builder.add(walk_stack(frame, {}), [1], {"thread": names.get(ident, str(ident))})
     return builder.encode()
+
+
+def _stops_tracing(request: Request) -> bool:
+    return request.query.get("stop") in {"1", "true"}
 
 
 def _busy() -> Response:

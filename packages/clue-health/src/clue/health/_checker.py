@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import inspect
 import os
@@ -20,7 +21,7 @@ from clue.health._fork import reinit_after_fork
 from clue.health._health import NOT_OK, OK, Health, current_uptime, current_version
 from clue.health._ping import Attempt
 from clue.health._pinger import Pinger
-from clue.health._pool import DaemonPool, background_loop
+from clue.health._pool import DaemonPool, background_loop, probe_background_loop
 from clue.health._validate import seconds
 
 #: Per-ping timeout: below Kubernetes' default 1 s probe timeout, with room to answer.
@@ -109,6 +110,9 @@ class Checker:
         # The attempt each pinger is running, if any: a stuck ping is not started again.
         self._running: list[Attempt | None] = [None] * len(self._pingers)
         self._inflight: concurrent.futures.Future[Health] | None = None
+        self._inflight_at = 0.0
+        # The leader's attempts, one per pinger in order (to give up on a lost evaluation).
+        self._inflight_attempts: list[Attempt] = []
         self._cached: Health | None = None
         self._cached_at = 0.0
 
@@ -141,9 +145,9 @@ class Checker:
         Returns:
             The report and whether every dependency is ``OK``.
         """
-        fut, leader = self._join()
-        if leader:
-            self._evaluate_sync(fut)
+        fut, attempts = self._join()
+        if attempts is not None:
+            self._evaluate_sync(fut, attempts)
         try:
             health = fut.result(timeout=self._deadline + _FOLLOWER_GRACE)
         except Exception:  # the shared evaluation never finished: report, do not raise
@@ -155,9 +159,9 @@ class Checker:
 
         Async pingers run as tasks on the running loop; sync ones on the checker's threads.
         """
-        fut, leader = self._join()
-        if leader:
-            task = asyncio.get_running_loop().create_task(self._evaluate_async(fut))
+        fut, attempts = self._join()
+        if attempts is not None:
+            task = asyncio.get_running_loop().create_task(self._evaluate_async(fut, attempts))
             self._tasks.add(task)  # the evaluation outlives a cancelled caller
             task.add_done_callback(self._tasks.discard)
         try:
@@ -167,38 +171,63 @@ class Checker:
             health = self._report([])
         return health, health.healthy
 
-    # Single flight: the first caller leads an evaluation, the others wait for it.
-    def _join(self) -> tuple[concurrent.futures.Future[Health], bool]:
+    # Single flight: the first caller leads an evaluation (and gets the list its attempts
+    # go in), the others wait for it.
+    def _join(self) -> tuple[concurrent.futures.Future[Health], list[Attempt] | None]:
         with self._lock:
             if self._pid != os.getpid():  # forked: the parent's pings are not ours to wait for
                 self._reset()
             if self._cached is not None and time.monotonic() - self._cached_at < self._cache_ttl:
                 done: concurrent.futures.Future[Health] = concurrent.futures.Future()
                 done.set_result(self._cached)
-                return done, False
+                return done, None
             if self._inflight is not None:
-                return self._inflight, False
+                if time.monotonic() - self._inflight_at <= self._deadline + _FOLLOWER_GRACE:
+                    return self._inflight, None
+                self._abandon()
             fut: concurrent.futures.Future[Health] = concurrent.futures.Future()
             # RUNNING futures cannot be cancelled by a follower that goes away.
             fut.set_running_or_notify_cancel()
-            self._inflight = fut
-            return fut, True
+            self._inflight, self._inflight_at = fut, time.monotonic()
+            self._inflight_attempts = []
+            return fut, self._inflight_attempts
+
+    def _abandon(self) -> None:
+        """Give up on an evaluation far past its deadline (called with the lock held).
+
+        Only an ``acheck()`` whose event loop was closed or stopped under it gets here:
+        its async pings died with that loop, so they no longer count as running (sync
+        pings keep their threads, and their slots, until they return).
+        """
+        assert self._inflight is not None
+        attempts = self._inflight_attempts
+        for i, attempt in enumerate(attempts):
+            attempt.give_up("check abandoned: its event loop stopped")
+            if self._async[i] and self._running[i] is attempt:
+                self._running[i] = None
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            self._inflight.set_result(self._report(attempts))
+        self._inflight = None
 
     def _publish(self, fut: concurrent.futures.Future[Health], health: Health) -> None:
         with self._lock:
-            self._cached, self._cached_at = health, time.monotonic()
-            self._inflight = None
-        fut.set_result(health)
+            if self._inflight is fut:  # not an evaluation given up on meanwhile
+                self._cached, self._cached_at = health, time.monotonic()
+                self._inflight = None
+        with contextlib.suppress(concurrent.futures.InvalidStateError):  # given up on
+            fut.set_result(health)
 
-    def _evaluate_sync(self, fut: concurrent.futures.Future[Health]) -> None:
-        attempts: list[Attempt] = []
+    def _evaluate_sync(
+        self, fut: concurrent.futures.Future[Health], attempts: list[Attempt]
+    ) -> None:
         try:
             start = time.monotonic()
             waiting: set[concurrent.futures.Future[None]] = set()
+            on_loop: list[tuple[int, Attempt]] = []
             for i, attempt in self._launch(otel_context.get_current(), attempts):
                 if self._async[i]:
-                    coro = self._run_async(attempt, i, start)
-                    thread_fut = asyncio.run_coroutine_threadsafe(coro, background_loop())
+                    thread_fut = self._submit_async(attempt, i, start)
+                    on_loop.append((i, attempt))
                 else:
                     thread_fut = self._pool.submit(self._run_sync, attempt, i)
                 thread_fut.add_done_callback(functools.partial(self._release, i, attempt))
@@ -207,11 +236,31 @@ class Checker:
                 _, waiting = concurrent.futures.wait(
                     waiting, timeout=pause, return_when=concurrent.futures.FIRST_COMPLETED
                 )
+            if waiting and on_loop:
+                # Pings left running: find out whether the loop still runs at all.
+                probe_background_loop()
+                for i, attempt in on_loop:
+                    if attempt.started is None:  # never began (the loop is blocked): given
+                        self._release(i, attempt)  # up, it will not run, so nothing is stuck
         finally:
             self._publish(fut, self._report(attempts))
 
-    async def _evaluate_async(self, fut: concurrent.futures.Future[Health]) -> None:
-        attempts: list[Attempt] = []
+    def _submit_async(
+        self, attempt: Attempt, i: int, start: float
+    ) -> concurrent.futures.Future[None]:
+        coro = self._run_async(attempt, i, start)
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, background_loop(self._timeout))
+        except RuntimeError:  # a retired loop closed under us: this ping cannot run now
+            coro.close()
+            attempt.give_up("background loop closed")
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            done.set_result(None)
+            return done
+
+    async def _evaluate_async(
+        self, fut: concurrent.futures.Future[Health], attempts: list[Attempt]
+    ) -> None:
         try:
             start = time.monotonic()
             loop = asyncio.get_running_loop()

@@ -8,9 +8,11 @@ daemon threads: a hung ping costs one idle thread, never a clean shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, ParamSpec, TypeVar
@@ -96,7 +98,51 @@ class DaemonPool(Executor):
                 fut.set_exception(exc)
 
 
-_loop: asyncio.AbstractEventLoop | None = None
+class _BackgroundLoop:
+    """An event loop on a daemon thread, with a liveness probe.
+
+    An async pinger that makes a blocking call stops its loop, and with it every other
+    async ping submitted there. The loop is "stuck" when a probe posted to it has gone
+    unanswered longer than a ping's timeout; ``background_loop()`` then replaces it.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._probe_since: float | None = None  # when the unanswered probe was posted
+        threading.Thread(target=self._run, name="clue-health-loop", daemon=True).start()
+
+    def _run(self) -> None:
+        self.loop.run_forever()
+        self.loop.close()
+
+    def probe(self) -> None:
+        """Ask the loop to show it runs callbacks (one probe outstanding at a time)."""
+        if self._probe_since is None:
+            self._probe_since = time.monotonic()
+            self.loop.call_soon_threadsafe(self._answered)
+
+    def _answered(self) -> None:
+        self._probe_since = None
+
+    def stuck(self, after: float) -> bool:
+        """Whether a probe has gone unanswered for more than ``after`` seconds."""
+        since = self._probe_since
+        return since is not None and time.monotonic() - since > after
+
+    def retire(self) -> None:
+        """Stop the loop once every task on it is done (if it ever runs again)."""
+        with contextlib.suppress(RuntimeError):  # already closed
+            asyncio.run_coroutine_threadsafe(_stop_when_idle(), self.loop)
+
+
+async def _stop_when_idle() -> None:
+    me = asyncio.current_task()
+    while others := [t for t in asyncio.all_tasks() if t is not me]:
+        await asyncio.wait(others)
+    asyncio.get_running_loop().stop()
+
+
+_loop: _BackgroundLoop | None = None
 _loop_pid = 0
 _loop_lock = threading.Lock()
 
@@ -107,12 +153,27 @@ def _forget_loop() -> None:
     _loop, _loop_lock = None, threading.Lock()
 
 
-def background_loop() -> asyncio.AbstractEventLoop:
-    """The event loop that runs async pingers for sync ``check()`` calls (started once)."""
-    global _loop, _loop_pid  # one lazily started loop per process
+def background_loop(stuck_after: float) -> asyncio.AbstractEventLoop:
+    """The event loop that runs async pingers for sync ``check()`` calls.
+
+    Started on first use, and again after a fork, or when the current one has not run a
+    callback for ``stuck_after`` seconds (a ping blocked it): the stuck loop is left to its
+    ping and stops when its tasks are done, so a blocking async pinger costs its own
+    dependency (which stays ``NOT OK`` until its ping returns) and no other.
+    """
+    global _loop, _loop_pid  # noqa: PLW0603 - one lazily started loop per process
     with _loop_lock:
         if _loop is None or _loop_pid != os.getpid():  # none yet, or its thread was forked away
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="clue-health-loop", daemon=True).start()
-            _loop, _loop_pid = loop, os.getpid()
-        return _loop
+            _loop, _loop_pid = _BackgroundLoop(), os.getpid()
+        elif _loop.stuck(stuck_after):
+            _loop.retire()
+            _loop = _BackgroundLoop()
+        _loop.probe()
+        return _loop.loop
+
+
+def probe_background_loop() -> None:
+    """Post a liveness probe to the current background loop (after pings ran late)."""
+    with _loop_lock:
+        if _loop is not None and _loop_pid == os.getpid():
+            _loop.probe()

@@ -13,7 +13,12 @@ def seconds(option: str, value: float, *, zero: bool = False) -> float:
     Raises:
         ValueError: naming ``option``.
     """
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # Not math.isfinite(value): an int beyond a float's range would raise OverflowError.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
         raise ValueError(f"{option} must be a finite number of seconds, got {value!r}")
     if value < 0 or (value == 0 and not zero):
         bound = ">= 0" if zero else "> 0"
