@@ -136,7 +136,9 @@ class Outcome:
     stdout: str
 
 
-def run_child(rx: OTLPReceiver, server: str, body: str | None = None) -> Outcome:
+def run_child(
+    rx: OTLPReceiver, server: str, body: str | None = None, signum: int = signal.SIGTERM
+) -> Outcome:
     code = _PRELUDE + textwrap.dedent(body if body is not None else _SERVERS[server])
     child = subprocess.Popen(
         [sys.executable, "-c", code, rx.grpc_endpoint, server],
@@ -151,7 +153,7 @@ def run_child(rx: OTLPReceiver, server: str, body: str | None = None) -> Outcome
         line = child.stdout.readline()
         assert line == "ready\n", child.communicate(timeout=EXIT_DEADLINE)
         assert not rx.spans()
-        child.send_signal(signal.SIGTERM)
+        child.send_signal(signum)
         out, err = child.communicate(timeout=EXIT_DEADLINE)
     finally:
         if child.poll() is None:
@@ -176,6 +178,57 @@ def test_sigterm_exports_what_is_queued_and_keeps_the_signals_effect(server: str
     with OTLPReceiver() as rx:
         outcome = run_child(rx, server)
     assert (outcome.status, outcome.spans) == EXPECTED[server], outcome.stdout
+
+
+_SIGINT_SERVERS = {
+    # gunicorn's uvicorn worker: SIGINT reset to the default action, then (the app
+    # loaded in the worker) uvicorn's handler over clue's, restored before the re-raise.
+    "uvicorn worker": """
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+configure()
+original = signal.signal(signal.SIGINT, server_handler)
+span("work")
+ready()
+stopping.wait()
+span("drained")
+signal.signal(signal.SIGINT, original)
+signal.raise_signal(signal.SIGINT)
+""",
+    # A bare process started with SIGINT's default action.
+    "default": """
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+configure()
+span("work")
+ready()
+threading.Event().wait()
+""",
+    # Python's own handler: KeyboardInterrupt unwinds and the exit hook exports.
+    "KeyboardInterrupt": """
+configure()
+span("work")
+try:
+    ready()
+    threading.Event().wait()
+finally:
+    print("handler", signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+""",
+}
+
+_SIGINT_EXPECTED = {
+    "uvicorn worker": (-signal.SIGINT, ["drained", "work"]),
+    "default": (-signal.SIGINT, ["work"]),
+    "KeyboardInterrupt": (-signal.SIGINT, ["work"]),
+}
+
+
+@pytest.mark.parametrize("server", list(_SIGINT_SERVERS))
+def test_sigint_exports_what_is_queued_and_keeps_the_signals_effect(server: str) -> None:
+    """Ctrl-C exports what is queued, with SIGINT's default action as with Python's handler."""
+    with OTLPReceiver() as rx:
+        outcome = run_child(rx, server, _SIGINT_SERVERS[server], signal.SIGINT)
+    assert (outcome.status, outcome.spans) == _SIGINT_EXPECTED[server], outcome.stdout
+    if server == "KeyboardInterrupt":
+        assert "handler True" in outcome.stdout  # Python's handler is left in place
 
 
 def test_a_deferred_reraise_ends_the_process_before_lingering_threads_are_joined() -> None:

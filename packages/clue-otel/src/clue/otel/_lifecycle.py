@@ -7,11 +7,11 @@ bounded by ``shutdown_timeout``) on every way a server ends a process:
 - **Normal interpreter exit** (gunicorn's sync and gthread workers leave with
   ``sys.exit``; ``multiprocessing`` children): a ``threading`` exit hook, which runs
   before non-daemon threads are joined, and an ``atexit`` hook as a fallback.
-- **SIGTERM with the default action** (a bare process, or uvicorn restoring the default
-  handler after its graceful shutdown and re-raising the signal): ``atexit`` never runs
-  there, so clue installs a SIGTERM handler that shuts the configuration down and then
-  re-raises the signal with the handler that was there before, so the process still
-  dies of SIGTERM.
+- **SIGTERM (or SIGINT) with the default action** (a bare process, or uvicorn restoring
+  the default handler after its graceful shutdown and re-raising the signal; gunicorn's
+  uvicorn worker resets SIGINT to the default): ``atexit`` never runs there, so clue
+  installs a handler that shuts the configuration down and then re-raises the signal
+  with the handler that was there before, so the process still dies of the signal.
 - **SIGTERM through a handler of the server or the application**: clue chains to it,
   with SIGTERM blocked in the main thread while it runs. A re-raise with the default
   action from within it (clue-health's hook when due) is let through after the export.
@@ -53,9 +53,12 @@ __all__ = ["install", "shutdown_pending"]
 
 _logger = structlog.get_logger("clue.otel")
 
-# The signal whose default action ends the process without running ``atexit``. SIGINT's
-# default raises KeyboardInterrupt, which unwinds normally and runs the exit hooks.
-_SIGNALS = (signal.SIGTERM,)
+# The signals whose default action ends the process without running ``atexit``. Python's
+# own SIGINT handler raises KeyboardInterrupt, which unwinds normally and runs the exit
+# hooks, and is left alone; but servers reset SIGINT to the default action in their
+# workers (gunicorn's uvicorn worker), where a Ctrl-C, which signals every process of
+# the terminal's group, kills the worker outright after its graceful shutdown.
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
@@ -147,20 +150,29 @@ def _register_exit_hooks() -> None:
     atexit.register(shutdown_pending)
 
 
-def _hook_signals() -> None:
+def _hook_signals(after_fork: bool = False) -> None:
     with _HOOKS.lock:
         if _HOOKS.hooked_pid == os.getpid():
             return
         _HOOKS.hooked_pid = os.getpid()
         for signum in _SIGNALS:
             previous = signal.getsignal(signum)
-            if previous is signal.SIG_IGN or previous is None:
-                # Ignored on purpose (nohup), or set outside Python: not ours to change.
-                continue
-            if previous is _on_signal:
-                continue
-            _HOOKS.previous[signum] = previous
-            signal.signal(signum, _on_signal)
+            if _to_hook(signum, previous, after_fork):
+                _HOOKS.previous[signum] = previous
+                signal.signal(signum, _on_signal)
+
+
+def _to_hook(signum: int, previous: _Handler, after_fork: bool) -> bool:
+    if previous is signal.SIG_IGN or previous is None or previous is _on_signal:
+        # Ignored on purpose (nohup), set outside Python, or ours already.
+        return False
+    if signum != signal.SIGINT or previous is signal.SIG_DFL:
+        return True
+    # Python's SIGINT handler raises KeyboardInterrupt, which unwinds and runs the exit
+    # hooks, and asyncio.run and uvicorn replace it and restore it: leave SIGINT to them.
+    # In a forked worker, though, the server reset it to the default action before
+    # installing the handler it restores before re-raising (gunicorn's uvicorn worker).
+    return after_fork and previous is not signal.default_int_handler
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -269,4 +281,4 @@ class _RearmAfterFork(SpanProcessor):
         # Hot path: one attribute read per span.
         if _HOOKS.rearm and threading.current_thread() is threading.main_thread():
             _HOOKS.rearm = False
-            _hook_signals()
+            _hook_signals(after_fork=True)
