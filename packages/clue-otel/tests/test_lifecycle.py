@@ -248,6 +248,58 @@ def test_a_deferred_reraise_ends_the_process_before_lingering_threads_are_joined
     assert (outcome.status, outcome.spans) == (-signal.SIGTERM, ["work"]), outcome.stdout
 
 
+def test_a_second_sigterm_during_the_export_at_exit_waits_for_it() -> None:
+    """uvicorn: a SIGTERM arriving while the held re-raise's export runs does not cut it."""
+    body = """
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    class Slow(SpanExporter):  # a collector that answers once the test says so
+        def __init__(self):
+            self.inner, _ = otel.new_grpc_span_exporter(endpoint=ENDPOINT)
+        def export(self, spans):
+            print("exporting", flush=True)
+            sys.stdin.readline()
+            return self.inner.export(spans)
+        def shutdown(self):
+            self.inner.shutdown()
+
+    original = signal.signal(signal.SIGTERM, uvicorn_handler)
+    configure(Slow())
+    span("work")
+    ready()
+    stopping.wait()
+    span("drained")
+    signal.signal(signal.SIGTERM, original)
+    signal.raise_signal(signal.SIGTERM)
+    """
+    code = _PRELUDE + textwrap.dedent(body)
+    with OTLPReceiver() as rx:
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, rx.grpc_endpoint, "second sigterm"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "600000"},
+        )
+        assert child.stdin is not None
+        assert child.stdout is not None
+        try:
+            assert child.stdout.readline() == "ready\n"
+            child.send_signal(signal.SIGTERM)
+            assert child.stdout.readline() == "exporting\n"
+            child.send_signal(signal.SIGTERM)  # e.g. a supervisor repeating itself
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            out, err = child.communicate(timeout=EXIT_DEADLINE)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        spans = sorted(s.name for s in rx.spans())
+    assert (child.returncode, spans) == (-signal.SIGTERM, ["drained", "work"]), out + err
+
+
 def test_sigterm_shutdown_is_bounded_by_the_timeout_when_export_hangs() -> None:
     """A collector that never answers costs at most shutdown_timeout; SIGTERM still ends it."""
     body = """

@@ -38,7 +38,7 @@ import signal
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
@@ -115,6 +115,7 @@ def shutdown_pending() -> None:
         on_exit, timeout = _HOOKS.on_exit, _HOOKS.timeout
         deferred = sorted(_HOOKS.deferred.items())
         _HOOKS.deferred.clear()
+    _hold_repeats(signum for signum, _ in deferred)
     if on_exit is not None:
         try:
             steps: dict[str, Callable[[], object]] = {"exit shutdown": on_exit}
@@ -224,6 +225,25 @@ def _reraises_after_shutdown(handler: Callable[..., object]) -> bool:
     )
 
 
+def _hold_repeats(signums: Iterable[int]) -> None:
+    # A deferred signal whose default action is back (uvicorn restores it before its
+    # re-raise, which waits blocked in the main thread) must not be taken by another
+    # thread if it comes again during the export: that would end the process at once,
+    # exporting nothing. Until the deferred one is delivered, a repeat is absorbed.
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in signums:
+        with contextlib.suppress(OSError, ValueError):
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                signal.signal(signum, _on_repeat)
+
+
+def _on_repeat(signum: int, frame: FrameType | None) -> None:
+    # The same signal again during the export at exit: the first one ends the process.
+    # Nothing is logged: the main thread may be inside a write holding its lock.
+    return
+
+
 def _deliver(signum: int, default_action: bool) -> None:
     # Let ``signum`` have its effect, so the process ends as the signal says: after a
     # default-action signal, its default action; after a chained one, only what the
@@ -233,11 +253,13 @@ def _deliver(signum: int, default_action: bool) -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     pending = signum in signal.sigpending()
-    if not pending and not default_action:
-        return
     try:
         current = signal.getsignal(signum)
-        if default_action or current is _on_signal or current is signal.SIG_DFL:
+        if not pending and not default_action:
+            if current is _on_repeat:
+                signal.signal(signum, signal.SIG_DFL)
+            return
+        if default_action or current in (_on_signal, _on_repeat, signal.SIG_DFL):
             signal.signal(signum, signal.SIG_DFL)
             if not pending:
                 signal.raise_signal(signum)
