@@ -383,6 +383,40 @@ def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it() -> None
     assert spans == ["boot", "worker"], err
 
 
+def test_a_forked_child_exports_its_own_metric_points_not_its_parents() -> None:
+    """A point the parent recorded before forking is exported once, by the parent."""
+    body = """
+    from opentelemetry import metrics
+
+    metric_exporter, _ = otel.new_grpc_metric_exporter(endpoint=ENDPOINT)
+    cfg = otel.new_config("child", "1", metric_exporter, reader_interval=3600)
+    otel.configure_opentelemetry(cfg, shutdown_timeout=5)
+    hits = metrics.get_meter("m").create_counter("hits")
+    hits.add(5, {"where": "parent"})
+    pid = os.fork()
+    if pid == 0:
+        hits.add(1, {"where": "child"})
+        sys.exit(0)  # a worker leaving normally: the exit hook exports
+    os.waitpid(pid, 0)
+    """
+    code = _PRELUDE + textwrap.dedent(body)
+    with OTLPReceiver() as rx:
+        subprocess.run(
+            [sys.executable, "-c", code, rx.grpc_endpoint, "fork"],
+            capture_output=True,
+            timeout=EXIT_DEADLINE,
+            check=True,
+        )
+        exported = sorted(
+            (p.attributes["where"], p.value, m.resource["service.instance.id"])
+            for m in rx.metrics("hits")
+            for p in m.points
+        )
+    # One process each: the parent's 5, the child's own 1.
+    assert [(where, value) for where, value, _ in exported] == [("child", 1), ("parent", 5)]
+    assert exported[0][2] != exported[1][2]
+
+
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_fork_while_another_thread_holds_the_hooks_lock_leaves_the_child_working() -> None:
     """The child of a fork taken while the hooks' lock is held can still shut down."""

@@ -200,9 +200,11 @@ def new_config(
     meter_provider: MeterProvider = NoOpMeterProvider()
     if metric_exporter is not None:
         reader = PeriodicExportingMetricReader(metric_exporter, export_interval_millis=interval_ms)
-        meter_provider = SdkMeterProvider(
+        sdk_meter = SdkMeterProvider(
             metric_readers=[reader], resource=full_resource, shutdown_on_exit=False
         )
+        _lifecycle.start_metrics_afresh_after_fork(sdk_meter)
+        meter_provider = sdk_meter
     return Config(
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
