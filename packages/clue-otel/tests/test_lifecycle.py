@@ -319,6 +319,62 @@ def test_sigterm_shutdown_is_bounded_by_the_timeout_when_export_hangs() -> None:
     assert outcome.status == -signal.SIGTERM, outcome.stdout
 
 
+@pytest.mark.parametrize("created", ["before", "after"])
+def test_a_normal_exit_is_bounded_with_a_logger_provider_and_a_hanging_collector(
+    created: str,
+) -> None:
+    """The global SDK logger provider's own exit shutdown does not outlast shutdown_timeout."""
+    body = """
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+
+    class Hanging(LogRecordExporter):  # a collector that accepts and never answers
+        def export(self, batch):
+            print("exporting", flush=True)
+            threading.Event().wait()
+        def force_flush(self, timeout_millis=30000):
+            return True
+        def shutdown(self):
+            pass
+
+    def logger_provider():
+        provider = LoggerProvider()  # shutdown_on_exit: the SDK's own atexit handler
+        provider.add_log_record_processor(BatchLogRecordProcessor(Hanging()))
+        set_logger_provider(provider)
+        return provider
+
+    if SERVER == "before":
+        provider = logger_provider()
+    configure()
+    if SERVER == "after":
+        provider = logger_provider()
+    provider.get_logger("l").emit(body="queued")
+    ready()
+    sys.exit(0)  # gunicorn's sync worker, hypercorn: a normal exit
+    """
+    code = _PRELUDE + textwrap.dedent(body)
+    with OTLPReceiver() as rx:
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, rx.grpc_endpoint, created],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OTEL_BLRP_SCHEDULE_DELAY": "600000"},
+        )
+        try:
+            # Within shutdown_timeout (1 s) after the export starts, the process is gone;
+            # the deadline is generous, the export would otherwise never end.
+            out, err = child.communicate(timeout=EXIT_DEADLINE)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert child.returncode == 0, out + err
+    assert out.startswith("ready\nexporting\n"), err
+    assert "component='logger provider shutdown'" in out  # the bounded export gave up
+
+
 def test_an_ignored_sigterm_stays_ignored() -> None:
     """A process that ignores SIGTERM (nohup) is left as it is."""
     body = """

@@ -81,6 +81,8 @@ class _Hooks:
         # starts (a server sets its own handlers after forking, see ``_RearmAfterFork``).
         self.rearm = False
         self.providers: weakref.WeakSet[SdkTracerProvider] = weakref.WeakSet()
+        # The global SDK logger provider whose own exit shutdown clue took over.
+        self.logger_provider_exit: Any = None
 
 
 _HOOKS = _Hooks()
@@ -121,7 +123,9 @@ def shutdown_pending() -> None:
         try:
             steps: dict[str, Callable[[], object]] = {"exit shutdown": on_exit}
             logger_provider = _sdk_logger_provider()
-            if logger_provider is not None:
+            if logger_provider is not None and logger_provider is _HOOKS.logger_provider_exit:
+                steps["logger provider shutdown"] = logger_provider.shutdown
+            elif logger_provider is not None:
                 millis = int(timeout * 1000)
                 steps["logger provider flush"] = lambda: logger_provider.force_flush(millis)
             run_all_bounded(steps, timeout)
@@ -137,8 +141,23 @@ def _at_threading_exit() -> None:
     # one, leave the export to ``atexit``, after those threads have finished their spans.
     with _HOOKS.lock:
         pending = bool(_HOOKS.deferred)
+        if _HOOKS.on_exit is not None:
+            _take_over_logger_provider_exit()
     if pending:
         shutdown_pending()
+
+
+def _take_over_logger_provider_exit() -> None:
+    # The SDK's logger provider shuts itself down from an ``atexit`` handler of its own,
+    # unbounded: with a collector that hangs it waits for the exporter's timeout, or for
+    # ever, and one created after clue's configuration runs before clue's hook. Before
+    # any ``atexit`` handler runs, clue takes that shutdown into its bounded export.
+    provider = _sdk_logger_provider()
+    handler = getattr(provider, "_at_exit_handler", None)
+    if handler is not None:
+        atexit.unregister(handler)
+        provider._at_exit_handler = None
+        _HOOKS.logger_provider_exit = provider
 
 
 def _register_exit_hooks() -> None:
