@@ -118,6 +118,20 @@ span("work")
 ready()
 threading.Event().wait()
 """,
+    # uvicorn app:app whose lifespan configures clue in a worker thread
+    # (``run_in_executor``): only the main thread may set handlers; spans start there.
+    "configured in a thread, under uvicorn": """
+original = signal.signal(signal.SIGTERM, uvicorn_handler)
+worker = threading.Thread(target=configure)
+worker.start()
+worker.join()
+span("work")
+ready()
+stopping.wait()
+span("drained")
+signal.signal(signal.SIGTERM, original)
+signal.raise_signal(signal.SIGTERM)
+""",
     # An application handler that chooses its own exit status.
     "handler exits 3": """
 signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(3))
@@ -168,6 +182,7 @@ EXPECTED = {
     "reraise, app loaded before": (-signal.SIGTERM, ["drained", "work"]),
     "exit normally": (0, ["drained", "work"]),
     "grace timer, then default": (-signal.SIGTERM, ["work"]),
+    "configured in a thread, under uvicorn": (-signal.SIGTERM, ["drained", "work"]),
     "handler exits 3": (3, ["work"]),
 }
 

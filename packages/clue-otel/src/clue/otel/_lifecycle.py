@@ -77,9 +77,11 @@ class _Hooks:
         # (True) or only if the application re-raised it meanwhile (False).
         self.deferred: dict[int, bool] = {}
         self.hooked_pid: int | None = None
-        # Set in a forked child: hook the signals again at the first span its main thread
-        # starts (a server sets its own handlers after forking, see ``_RearmAfterFork``).
+        # Hook the signals at the first span the main thread starts: set in a forked child
+        # (a server sets its own handlers after forking, see ``_RearmAfterFork``), and when
+        # configured from another thread, which may not set handlers.
         self.rearm = False
+        self.forked = False
         self.providers: weakref.WeakSet[SdkTracerProvider] = weakref.WeakSet()
         # The global SDK logger provider whose own exit shutdown clue took over.
         self.logger_provider_exit: Any = None
@@ -94,8 +96,9 @@ def install(on_exit: Callable[[], object], timeout: float, tracer_provider: obje
     The global SDK logger provider, if one is installed, is flushed at the same time,
     within ``timeout`` seconds. Idempotent; a later call replaces ``on_exit`` and
     ``timeout``. Signal handlers can only be set from the main thread: called from
-    another thread, only the exit hooks are installed. ``tracer_provider``, when it is
-    the SDK's, gets a span processor that re-arms the signal hooks in a forked child.
+    another thread, they are set at the first span the main thread starts.
+    ``tracer_provider``, when it is the SDK's, gets the span processor that does that,
+    and re-arms the signal hooks in a forked child.
     """
     with _HOOKS.lock:
         _HOOKS.on_exit = on_exit
@@ -110,6 +113,8 @@ def install(on_exit: Callable[[], object], timeout: float, tracer_provider: obje
             _HOOKS.providers.add(tracer_provider)
     if threading.current_thread() is threading.main_thread():
         _hook_signals()
+    elif _HOOKS.hooked_pid != os.getpid():
+        _HOOKS.rearm = True
 
 
 def shutdown_pending() -> None:
@@ -339,6 +344,7 @@ def _after_fork_in_child() -> None:
     _HOOKS.lock = threading.RLock()
     _HOOKS.deferred = {}
     _HOOKS.rearm = True
+    _HOOKS.forked = True
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -350,10 +356,12 @@ class _RearmAfterFork(SpanProcessor):
     # ours (gunicorn's uvicorn worker resets SIGTERM to the default, then uvicorn
     # re-raises it after its graceful shutdown). Nothing is queued in the child before
     # its first span, so hooking the signals again then, from the main thread (where
-    # uvicorn serves), is in time; the server's handler is chained as usual.
+    # uvicorn serves), is in time; the server's handler is chained as usual. The same
+    # holds for a configuration made from another thread (a lifespan's
+    # ``run_in_executor``), which may not set handlers itself.
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         # Hot path: one attribute read per span.
         if _HOOKS.rearm and threading.current_thread() is threading.main_thread():
             _HOOKS.rearm = False
-            _hook_signals(after_fork=True)
+            _hook_signals(after_fork=_HOOKS.forked)
