@@ -15,10 +15,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from clue import otel
 from clue.otel import _lifecycle
 from clue.otel.testing import OTLPReceiver
 
@@ -514,6 +518,55 @@ def test_a_fork_while_another_thread_holds_the_hooks_lock_leaves_the_child_worki
         holder.join()
     status = _wait_with_deadline(pid)
     assert status == 0
+
+
+def _sampler_lock(cfg: object) -> threading.Lock:
+    return cfg.sampler._lock  # type: ignore[attr-defined, no-any-return]
+
+
+def _promotion_lock(cfg: object) -> threading.Lock:
+    return cfg.error_promotion._lock  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.parametrize("lock", [_sampler_lock, _promotion_lock], ids=["sampler", "promotion"])
+def test_a_fork_while_another_thread_holds_a_tracing_lock_leaves_the_child_tracing(
+    lock: Callable[[object], threading.Lock],
+) -> None:
+    """A worker forked while another thread sampled or ended a span traces at once."""
+    cfg = otel.new_config(
+        "fork",
+        "1",
+        span_exporter=InMemorySpanExporter(),
+        max_sampling_rate=1000,
+        error_promotion=True,
+    )
+    tracer = cfg.tracer_provider.get_tracer("t")
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock(cfg):
+            held.set()
+            release.wait(EXIT_DEADLINE)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(EXIT_DEADLINE)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            try:
+                for _ in range(50):  # past the first window: rolls, tokens, promotion
+                    with tracer.start_as_current_span("request") as span:
+                        span.set_status(trace.StatusCode.ERROR)
+                cfg.sampler.estimated_rate  # noqa: B018 - the sampler answers
+            finally:
+                os._exit(0)
+    finally:
+        release.set()
+        holder.join()
+    assert _wait_with_deadline(pid) == 0
+    cfg.shutdown(1)
 
 
 def _wait_with_deadline(pid: int) -> int:

@@ -33,6 +33,7 @@ from opentelemetry.trace.span import TraceState
 from opentelemetry.trace.status import StatusCode
 from opentelemetry.util.types import Attributes
 
+from clue.otel._fork import after_fork_in_child
 from clue.otel._validate import require
 
 __all__ = ["ErrorPromotionProcessor", "PromotionStats"]
@@ -151,6 +152,13 @@ class ErrorPromotionProcessor(SpanProcessor):
         self._delegate = delegate
         self._max_traces = max_traces
         self._max_spans = max_spans
+        self._start()
+        after_fork_in_child(self, ErrorPromotionProcessor._start)
+
+    def _start(self) -> None:
+        # A fresh state: at construction, and in a forked child, where another thread of
+        # the parent may have held the lock and the traces held are the parent's, whose
+        # spans end there, never here.
         self._lock = threading.Lock()
         self._held: OrderedDict[int, _Held] = OrderedDict()
         self._held_spans = 0

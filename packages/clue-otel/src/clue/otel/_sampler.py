@@ -32,6 +32,7 @@ from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
+from clue.otel._fork import after_fork_in_child
 from clue.otel._validate import is_positive_number, require
 
 __all__ = ["AdaptiveSampler"]
@@ -107,10 +108,17 @@ class AdaptiveSampler(Sampler):
         self._max_rate = max_sampling_rate
         self._sample_size = sample_size
         self._clock = clock
-        self._lock = threading.Lock()
         self._description = (
             f"Adaptive{{maxSamplingRate:{max_sampling_rate},sampleSize:{sample_size}}}"
         )
+        self._start()
+        after_fork_in_child(self, AdaptiveSampler._start)
+
+    def _start(self) -> None:
+        # A fresh state: at construction, and in a forked child (another thread of the
+        # parent may have held the lock; the parent's rate is not the child's).
+        max_sampling_rate, sample_size = self._max_rate, self._sample_size
+        self._lock = threading.Lock()
         # Window state. Decisions are numbered by an itertools counter (``next()`` on it
         # is atomic under the GIL), so the common decision takes no lock: the lock is
         # taken only to roll a window over and to spend a token, both rare. A lock on
