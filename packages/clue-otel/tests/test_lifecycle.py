@@ -569,6 +569,44 @@ def test_a_fork_while_another_thread_holds_a_tracing_lock_leaves_the_child_traci
     cfg.shutdown(1)
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.parametrize("what", ["configuration", "meter provider", "meter"])
+def test_a_fork_during_a_configuration_leaves_the_child_working(what: str) -> None:
+    """A child forked while another thread configured clue or took a meter can do both."""
+    from clue.otel import _config, _switch
+
+    meter = _switch.METER_PROVIDER.get_meter("m")
+    lock = {
+        "configuration": _config._STATE.lock,
+        "meter provider": _switch.METER_PROVIDER._lock,
+        "meter": meter._lock,  # type: ignore[attr-defined]
+    }[what]
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            release.wait(EXIT_DEADLINE)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(EXIT_DEADLINE)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            try:
+                otel.configure_opentelemetry(otel.new_config("fork", "1"), shutdown_at_exit=False)
+                _switch.METER_PROVIDER.get_meter("m").create_counter("c").add(1)
+                meter.create_counter("c").add(1)
+                otel.reset_opentelemetry()
+            finally:
+                os._exit(0)
+    finally:
+        release.set()
+        holder.join()
+    assert _wait_with_deadline(pid) == 0
+
+
 def _wait_with_deadline(pid: int) -> int:
     # waitpid with a deadline: poll the child's status until it has exited.
     done = threading.Event()

@@ -30,6 +30,7 @@ from opentelemetry.util.types import AttributeValue
 from clue.otel import _lifecycle, _switch
 from clue.otel._bounded import run_all_bounded
 from clue.otel._diagnostics import DiagnosticsHandler, ErrorHandler, log_error
+from clue.otel._fork import after_fork_in_child
 from clue.otel._promotion import ErrorPromotionProcessor, RecordDropped, RecordIfParentRecording
 from clue.otel._sampler import AdaptiveSampler
 from clue.otel._validate import is_positive_number, require
@@ -303,13 +304,18 @@ def reset_opentelemetry(timeout: float = 1.0) -> None:
 
 
 class _State:
-    # Process-wide configuration state, guarded by ``lock``.
+    # Process-wide configuration state, guarded by ``lock`` (re-created in a forked
+    # child: another thread of the parent may have been configuring).
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        after_fork_in_child(self, _State._new_lock)
         self.current: Config | None = None
         self.exit_timeout: float | None = None
         self.handler: DiagnosticsHandler | None = None
         self.saved: tuple[bool, int] | None = None  # the SDK logger's propagate and level
+
+    def _new_lock(self) -> None:
+        self.lock = threading.RLock()
 
     def route_diagnostics(self, error_handler: ErrorHandler, level: int) -> None:
         sdk_logger = logging.getLogger(_SDK_LOGGER)

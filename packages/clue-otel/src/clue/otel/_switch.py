@@ -34,6 +34,8 @@ from opentelemetry.metrics import (
 from opentelemetry.trace import NoOpTracerProvider, Span, Tracer, TracerProvider
 from opentelemetry.util.types import Attributes
 
+from clue.otel._fork import after_fork_in_child
+
 __all__ = ["SwitchableMeterProvider", "SwitchableTracerProvider"]
 
 
@@ -105,6 +107,14 @@ class SwitchableMeterProvider(MeterProvider):
         self.generation = 0
         self._lock = threading.Lock()
         self._meters: weakref.WeakSet[_SwitchableMeter] = weakref.WeakSet()
+        after_fork_in_child(self, SwitchableMeterProvider._new_lock)
+
+    def _new_lock(self) -> None:
+        # In a forked child another thread of the parent may have held a lock: its own,
+        # or a meter's (meters are many and short-lived: the provider renews theirs).
+        self._lock = threading.Lock()
+        for meter in list(self._meters):
+            meter.new_lock()
 
     def switch(self, delegate: MeterProvider) -> None:
         """Point every meter and instrument handed out at ``delegate``.
@@ -148,6 +158,10 @@ class _SwitchableMeter(Meter):
         self._generation = -1
         self._meter: Meter = NoOpMeter(args[0])
         self._observables: list[tuple[str, tuple[Any, ...]]] = []
+
+    def new_lock(self) -> None:
+        """In a forked child: re-create the lock another thread may have held."""
+        self._lock = threading.RLock()
 
     def real(self) -> Meter:
         """The current provider's meter (hot path: one comparison once resolved)."""
