@@ -194,6 +194,30 @@ def test_server_matrix(server: Server, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("server", SERVERS, ids=lambda s: s.name)
+def test_ctrl_c_exports_what_is_queued(server: Server, tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to every process of the server) exports every span, record and point."""
+    with OTLPReceiver() as rx:
+        running = start(server, rx, tmp_path)
+        load(running)
+        # A terminal's Ctrl-C signals the whole foreground process group at once.
+        for pid in [running.popen.pid, *_descendants(running.popen.pid)]:
+            os.kill(pid, signal.SIGINT)
+        try:
+            status = running.popen.wait(timeout=EXIT_DEADLINE)
+        except subprocess.TimeoutExpired:
+            running.popen.kill()
+            running.popen.wait()
+            pytest.fail(f"{server.name} still running {EXIT_DEADLINE} s after Ctrl-C")
+        spans, records, metrics = rx.spans(), rx.logs(), rx.metrics("served.requests")
+    diagnostics = running.stderr_tail()
+    request_spans = Counter(s.attributes["i"] for s in spans if s.name == "served.request")
+    assert request_spans == Counter(range(REQUESTS)), diagnostics
+    assert Counter(r.attributes.get("i") for r in records) == Counter(range(REQUESTS))
+    assert sum(p.value or 0 for m in metrics for p in m.points) == REQUESTS, diagnostics
+    assert status == 0, diagnostics
+
+
 PRELOADED = [s for s in SERVERS if "--preload" in s.argv]
 
 
@@ -263,3 +287,10 @@ def _contexts_written(entries: list[dict[str, Any]]) -> dict[int, int]:
     stray = [e for e in entries if "i" in e and "request_id" not in e]
     assert not stray, stray
     return dict(written)
+
+
+def _descendants(pid: int) -> list[int]:
+    # Every process below ``pid`` (workers, and a supervisor's workers).
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        children = [int(c) for c in f.read().split()]
+    return [d for c in children for d in (c, *_descendants(c))]

@@ -15,10 +15,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from clue import otel
 from clue.otel import _lifecycle
 from clue.otel.testing import OTLPReceiver
 
@@ -118,6 +122,20 @@ span("work")
 ready()
 threading.Event().wait()
 """,
+    # uvicorn app:app whose lifespan configures clue in a worker thread
+    # (``run_in_executor``): only the main thread may set handlers; spans start there.
+    "configured in a thread, under uvicorn": """
+original = signal.signal(signal.SIGTERM, uvicorn_handler)
+worker = threading.Thread(target=configure)
+worker.start()
+worker.join()
+span("work")
+ready()
+stopping.wait()
+span("drained")
+signal.signal(signal.SIGTERM, original)
+signal.raise_signal(signal.SIGTERM)
+""",
     # An application handler that chooses its own exit status.
     "handler exits 3": """
 signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(3))
@@ -136,7 +154,9 @@ class Outcome:
     stdout: str
 
 
-def run_child(rx: OTLPReceiver, server: str, body: str | None = None) -> Outcome:
+def run_child(
+    rx: OTLPReceiver, server: str, body: str | None = None, signum: int = signal.SIGTERM
+) -> Outcome:
     code = _PRELUDE + textwrap.dedent(body if body is not None else _SERVERS[server])
     child = subprocess.Popen(
         [sys.executable, "-c", code, rx.grpc_endpoint, server],
@@ -151,7 +171,7 @@ def run_child(rx: OTLPReceiver, server: str, body: str | None = None) -> Outcome
         line = child.stdout.readline()
         assert line == "ready\n", child.communicate(timeout=EXIT_DEADLINE)
         assert not rx.spans()
-        child.send_signal(signal.SIGTERM)
+        child.send_signal(signum)
         out, err = child.communicate(timeout=EXIT_DEADLINE)
     finally:
         if child.poll() is None:
@@ -166,6 +186,7 @@ EXPECTED = {
     "reraise, app loaded before": (-signal.SIGTERM, ["drained", "work"]),
     "exit normally": (0, ["drained", "work"]),
     "grace timer, then default": (-signal.SIGTERM, ["work"]),
+    "configured in a thread, under uvicorn": (-signal.SIGTERM, ["drained", "work"]),
     "handler exits 3": (3, ["work"]),
 }
 
@@ -176,6 +197,57 @@ def test_sigterm_exports_what_is_queued_and_keeps_the_signals_effect(server: str
     with OTLPReceiver() as rx:
         outcome = run_child(rx, server)
     assert (outcome.status, outcome.spans) == EXPECTED[server], outcome.stdout
+
+
+_SIGINT_SERVERS = {
+    # gunicorn's uvicorn worker: SIGINT reset to the default action, then (the app
+    # loaded in the worker) uvicorn's handler over clue's, restored before the re-raise.
+    "uvicorn worker": """
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+configure()
+original = signal.signal(signal.SIGINT, server_handler)
+span("work")
+ready()
+stopping.wait()
+span("drained")
+signal.signal(signal.SIGINT, original)
+signal.raise_signal(signal.SIGINT)
+""",
+    # A bare process started with SIGINT's default action.
+    "default": """
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+configure()
+span("work")
+ready()
+threading.Event().wait()
+""",
+    # Python's own handler: KeyboardInterrupt unwinds and the exit hook exports.
+    "KeyboardInterrupt": """
+configure()
+span("work")
+try:
+    ready()
+    threading.Event().wait()
+finally:
+    print("handler", signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+""",
+}
+
+_SIGINT_EXPECTED = {
+    "uvicorn worker": (-signal.SIGINT, ["drained", "work"]),
+    "default": (-signal.SIGINT, ["work"]),
+    "KeyboardInterrupt": (-signal.SIGINT, ["work"]),
+}
+
+
+@pytest.mark.parametrize("server", list(_SIGINT_SERVERS))
+def test_sigint_exports_what_is_queued_and_keeps_the_signals_effect(server: str) -> None:
+    """Ctrl-C exports what is queued, with SIGINT's default action as with Python's handler."""
+    with OTLPReceiver() as rx:
+        outcome = run_child(rx, server, _SIGINT_SERVERS[server], signal.SIGINT)
+    assert (outcome.status, outcome.spans) == _SIGINT_EXPECTED[server], outcome.stdout
+    if server == "KeyboardInterrupt":
+        assert "handler True" in outcome.stdout  # Python's handler is left in place
 
 
 def test_a_deferred_reraise_ends_the_process_before_lingering_threads_are_joined() -> None:
@@ -195,6 +267,58 @@ def test_a_deferred_reraise_ends_the_process_before_lingering_threads_are_joined
     assert (outcome.status, outcome.spans) == (-signal.SIGTERM, ["work"]), outcome.stdout
 
 
+def test_a_second_sigterm_during_the_export_at_exit_waits_for_it() -> None:
+    """uvicorn: a SIGTERM arriving while the held re-raise's export runs does not cut it."""
+    body = """
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    class Slow(SpanExporter):  # a collector that answers once the test says so
+        def __init__(self):
+            self.inner, _ = otel.new_grpc_span_exporter(endpoint=ENDPOINT)
+        def export(self, spans):
+            print("exporting", flush=True)
+            sys.stdin.readline()
+            return self.inner.export(spans)
+        def shutdown(self):
+            self.inner.shutdown()
+
+    original = signal.signal(signal.SIGTERM, uvicorn_handler)
+    configure(Slow())
+    span("work")
+    ready()
+    stopping.wait()
+    span("drained")
+    signal.signal(signal.SIGTERM, original)
+    signal.raise_signal(signal.SIGTERM)
+    """
+    code = _PRELUDE + textwrap.dedent(body)
+    with OTLPReceiver() as rx:
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, rx.grpc_endpoint, "second sigterm"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "600000"},
+        )
+        assert child.stdin is not None
+        assert child.stdout is not None
+        try:
+            assert child.stdout.readline() == "ready\n"
+            child.send_signal(signal.SIGTERM)
+            assert child.stdout.readline() == "exporting\n"
+            child.send_signal(signal.SIGTERM)  # e.g. a supervisor repeating itself
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            out, err = child.communicate(timeout=EXIT_DEADLINE)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        spans = sorted(s.name for s in rx.spans())
+    assert (child.returncode, spans) == (-signal.SIGTERM, ["drained", "work"]), out + err
+
+
 def test_sigterm_shutdown_is_bounded_by_the_timeout_when_export_hangs() -> None:
     """A collector that never answers costs at most shutdown_timeout; SIGTERM still ends it."""
     body = """
@@ -212,6 +336,70 @@ def test_sigterm_shutdown_is_bounded_by_the_timeout_when_export_hangs() -> None:
     with OTLPReceiver() as rx:
         outcome = run_child(rx, "hanging", body)
     assert outcome.status == -signal.SIGTERM, outcome.stdout
+
+
+@pytest.mark.parametrize("created", ["before", "after"])
+def test_a_normal_exit_is_bounded_with_a_logger_provider_and_a_hanging_collector(
+    created: str,
+) -> None:
+    """The global SDK logger provider's own exit shutdown does not outlast shutdown_timeout."""
+    body = """
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs import export
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    # named LogExporter in older SDKs
+    LogRecordExporter = getattr(export, "LogRecordExporter", None) or export.LogExporter
+
+    class Hanging(LogRecordExporter):  # a collector that accepts and never answers
+        def export(self, batch):
+            print("exporting", flush=True)
+            threading.Event().wait()
+        def force_flush(self, timeout_millis=30000):
+            return True
+        def shutdown(self):
+            pass
+
+    def logger_provider():
+        provider = LoggerProvider()  # shutdown_on_exit: the SDK's own atexit handler
+        provider.add_log_record_processor(BatchLogRecordProcessor(Hanging()))
+        set_logger_provider(provider)
+        return provider
+
+    if SERVER == "before":
+        provider = logger_provider()
+    configure()
+    if SERVER == "after":
+        provider = logger_provider()
+    import logging
+    from opentelemetry.sdk._logs import LoggingHandler
+
+    logging.getLogger("app").addHandler(LoggingHandler(logger_provider=provider))
+    logging.getLogger("app").warning("queued")  # the stdlib bridge: in every SDK version
+    ready()
+    sys.exit(0)  # gunicorn's sync worker, hypercorn: a normal exit
+    """
+    code = _PRELUDE + textwrap.dedent(body)
+    with OTLPReceiver() as rx:
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, rx.grpc_endpoint, created],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OTEL_BLRP_SCHEDULE_DELAY": "600000"},
+        )
+        try:
+            # Within shutdown_timeout (1 s) after the export starts, the process is gone;
+            # the deadline is generous, the export would otherwise never end.
+            out, err = child.communicate(timeout=EXIT_DEADLINE)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert child.returncode == 0, out + err
+    assert out.startswith("ready\nexporting\n"), err
+    assert "logger provider shutdown" in out  # the bounded export gave up on it
 
 
 def test_an_ignored_sigterm_stays_ignored() -> None:
@@ -278,6 +466,37 @@ def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it() -> None
     assert spans == ["boot", "worker"], err
 
 
+def test_a_forked_child_exports_its_own_metric_points_not_its_parents() -> None:
+    """A point the parent recorded before forking is exported once, by the parent."""
+    body = """
+    from opentelemetry import metrics
+
+    metric_exporter, _ = otel.new_grpc_metric_exporter(endpoint=ENDPOINT)
+    cfg = otel.new_config("child", "1", metric_exporter, reader_interval=3600)
+    otel.configure_opentelemetry(cfg, shutdown_timeout=5)
+    hits = metrics.get_meter("m").create_counter("hits")
+    hits.add(5, {"where": "parent"})
+    pid = os.fork()
+    if pid == 0:
+        hits.add(1, {"where": "child"})
+        sys.exit(0)  # a worker leaving normally: the exit hook exports
+    os.waitpid(pid, 0)
+    """
+    code = _PRELUDE + textwrap.dedent(body)
+    with OTLPReceiver() as rx:
+        subprocess.run(
+            [sys.executable, "-c", code, rx.grpc_endpoint, "fork"],
+            capture_output=True,
+            timeout=EXIT_DEADLINE,
+            check=True,
+        )
+        exported = sorted(
+            (p.attributes["where"], p.value) for m in rx.metrics("hits") for p in m.points
+        )
+    # One process each: the parent's 5, the child's own 1.
+    assert exported == [("child", 1), ("parent", 5)]
+
+
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_fork_while_another_thread_holds_the_hooks_lock_leaves_the_child_working() -> None:
     """The child of a fork taken while the hooks' lock is held can still shut down."""
@@ -304,6 +523,93 @@ def test_a_fork_while_another_thread_holds_the_hooks_lock_leaves_the_child_worki
         holder.join()
     status = _wait_with_deadline(pid)
     assert status == 0
+
+
+def _sampler_lock(cfg: object) -> threading.Lock:
+    return cfg.sampler._lock  # type: ignore[attr-defined, no-any-return]
+
+
+def _promotion_lock(cfg: object) -> threading.Lock:
+    return cfg.error_promotion._lock  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.parametrize("lock", [_sampler_lock, _promotion_lock], ids=["sampler", "promotion"])
+def test_a_fork_while_another_thread_holds_a_tracing_lock_leaves_the_child_tracing(
+    lock: Callable[[object], threading.Lock],
+) -> None:
+    """A worker forked while another thread sampled or ended a span traces at once."""
+    cfg = otel.new_config(
+        "fork",
+        "1",
+        span_exporter=InMemorySpanExporter(),
+        max_sampling_rate=1000,
+        error_promotion=True,
+    )
+    tracer = cfg.tracer_provider.get_tracer("t")
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock(cfg):
+            held.set()
+            release.wait(EXIT_DEADLINE)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(EXIT_DEADLINE)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            try:
+                for _ in range(50):  # past the first window: rolls, tokens, promotion
+                    with tracer.start_as_current_span("request") as span:
+                        span.set_status(trace.StatusCode.ERROR)
+                cfg.sampler.estimated_rate  # noqa: B018 - the sampler answers
+            finally:
+                os._exit(0)
+    finally:
+        release.set()
+        holder.join()
+    assert _wait_with_deadline(pid) == 0
+    cfg.shutdown(1)
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.parametrize("what", ["configuration", "meter provider", "meter"])
+def test_a_fork_during_a_configuration_leaves_the_child_working(what: str) -> None:
+    """A child forked while another thread configured clue or took a meter can do both."""
+    from clue.otel import _config, _switch
+
+    meter = _switch.METER_PROVIDER.get_meter("m")
+    lock = {
+        "configuration": _config._STATE.lock,
+        "meter provider": _switch.METER_PROVIDER._lock,
+        "meter": meter._lock,  # type: ignore[attr-defined]
+    }[what]
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            release.wait(EXIT_DEADLINE)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(EXIT_DEADLINE)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            try:
+                otel.configure_opentelemetry(otel.new_config("fork", "1"), shutdown_at_exit=False)
+                _switch.METER_PROVIDER.get_meter("m").create_counter("c").add(1)
+                meter.create_counter("c").add(1)
+                otel.reset_opentelemetry()
+            finally:
+                os._exit(0)
+    finally:
+        release.set()
+        holder.join()
+    assert _wait_with_deadline(pid) == 0
 
 
 def _wait_with_deadline(pid: int) -> int:

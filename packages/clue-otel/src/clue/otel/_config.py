@@ -226,9 +226,11 @@ def new_config(
             reader = PeriodicExportingMetricReader(
                 metric_exporter, export_interval_millis=interval_ms
             )
-            meter_provider = SdkMeterProvider(
+            sdk_meter = SdkMeterProvider(
                 metric_readers=[reader], resource=full_resource, shutdown_on_exit=False
             )
+            _lifecycle.start_metrics_afresh_after_fork(sdk_meter)
+            meter_provider = sdk_meter
         return Config(
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -340,7 +342,8 @@ def reset_opentelemetry(timeout: float = 1.0) -> None:
 
 
 class _State:
-    # Process-wide configuration state, guarded by ``lock``.
+    # Process-wide configuration state, guarded by ``lock`` (re-created in a forked
+    # child: another thread of the parent may have been configuring).
     def __init__(self) -> None:
         self.lock = threading.RLock()
         _fork.register(self)

@@ -7,11 +7,11 @@ bounded by ``shutdown_timeout``) on every way a server ends a process:
 - **Normal interpreter exit** (gunicorn's sync and gthread workers leave with
   ``sys.exit``; ``multiprocessing`` children): a ``threading`` exit hook, which runs
   before non-daemon threads are joined, and an ``atexit`` hook as a fallback.
-- **SIGTERM with the default action** (a bare process, or uvicorn restoring the default
-  handler after its graceful shutdown and re-raising the signal): ``atexit`` never runs
-  there, so clue installs a SIGTERM handler that shuts the configuration down and then
-  re-raises the signal with the handler that was there before, so the process still
-  dies of SIGTERM.
+- **SIGTERM (or SIGINT) with the default action** (a bare process, or uvicorn restoring
+  the default handler after its graceful shutdown and re-raising the signal; gunicorn's
+  uvicorn worker resets SIGINT to the default): ``atexit`` never runs there, so clue
+  installs a handler that shuts the configuration down and then re-raises the signal
+  with the handler that was there before, so the process still dies of the signal.
 - **SIGTERM through a handler of the server or the application**: clue chains to it,
   with SIGTERM blocked in the main thread while it runs. A re-raise with the default
   action from within it (clue-health's hook when due) is let through after the export.
@@ -38,24 +38,28 @@ import signal
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
 import structlog
 from opentelemetry.context import Context
+from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.trace import Span, SpanProcessor
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
 from clue.otel._bounded import run_all_bounded
 
-__all__ = ["install", "shutdown_pending"]
+__all__ = ["install", "start_metrics_afresh_after_fork", "shutdown_pending"]
 
 _logger = structlog.get_logger("clue.otel")
 
-# The signal whose default action ends the process without running ``atexit``. SIGINT's
-# default raises KeyboardInterrupt, which unwinds normally and runs the exit hooks.
-_SIGNALS = (signal.SIGTERM,)
+# The signals whose default action ends the process without running ``atexit``. Python's
+# own SIGINT handler raises KeyboardInterrupt, which unwinds normally and runs the exit
+# hooks, and is left alone; but servers reset SIGINT to the default action in their
+# workers (gunicorn's uvicorn worker), where a Ctrl-C, which signals every process of
+# the terminal's group, kills the worker outright after its graceful shutdown.
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
@@ -73,10 +77,14 @@ class _Hooks:
         # (True) or only if the application re-raised it meanwhile (False).
         self.deferred: dict[int, bool] = {}
         self.hooked_pid: int | None = None
-        # Set in a forked child: hook the signals again at the first span its main thread
-        # starts (a server sets its own handlers after forking, see ``_RearmAfterFork``).
+        # Hook the signals at the first span the main thread starts: set in a forked child
+        # (a server sets its own handlers after forking, see ``_RearmAfterFork``), and when
+        # configured from another thread, which may not set handlers.
         self.rearm = False
+        self.forked = False
         self.providers: weakref.WeakSet[SdkTracerProvider] = weakref.WeakSet()
+        # The global SDK logger provider whose own exit shutdown clue took over.
+        self.logger_provider_exit: Any = None
 
 
 _HOOKS = _Hooks()
@@ -88,8 +96,9 @@ def install(on_exit: Callable[[], object], timeout: float, tracer_provider: obje
     The global SDK logger provider, if one is installed, is flushed at the same time,
     within ``timeout`` seconds. Idempotent; a later call replaces ``on_exit`` and
     ``timeout``. Signal handlers can only be set from the main thread: called from
-    another thread, only the exit hooks are installed. ``tracer_provider``, when it is
-    the SDK's, gets a span processor that re-arms the signal hooks in a forked child.
+    another thread, they are set at the first span the main thread starts.
+    ``tracer_provider``, when it is the SDK's, gets the span processor that does that,
+    and re-arms the signal hooks in a forked child.
     """
     with _HOOKS.lock:
         _HOOKS.on_exit = on_exit
@@ -104,6 +113,8 @@ def install(on_exit: Callable[[], object], timeout: float, tracer_provider: obje
             _HOOKS.providers.add(tracer_provider)
     if threading.current_thread() is threading.main_thread():
         _hook_signals()
+    elif _HOOKS.hooked_pid != os.getpid():
+        _HOOKS.rearm = True
 
 
 def shutdown_pending() -> None:
@@ -112,11 +123,14 @@ def shutdown_pending() -> None:
         on_exit, timeout = _HOOKS.on_exit, _HOOKS.timeout
         deferred = sorted(_HOOKS.deferred.items())
         _HOOKS.deferred.clear()
+    _hold_repeats(signum for signum, _ in deferred)
     if on_exit is not None:
         try:
             steps: dict[str, Callable[[], object]] = {"exit shutdown": on_exit}
             logger_provider = _sdk_logger_provider()
-            if logger_provider is not None:
+            if logger_provider is not None and logger_provider is _HOOKS.logger_provider_exit:
+                steps["logger provider shutdown"] = logger_provider.shutdown
+            elif logger_provider is not None:
                 millis = int(timeout * 1000)
                 steps["logger provider flush"] = lambda: logger_provider.force_flush(millis)
             run_all_bounded(steps, timeout)
@@ -132,8 +146,23 @@ def _at_threading_exit() -> None:
     # one, leave the export to ``atexit``, after those threads have finished their spans.
     with _HOOKS.lock:
         pending = bool(_HOOKS.deferred)
+        if _HOOKS.on_exit is not None:
+            _take_over_logger_provider_exit()
     if pending:
         shutdown_pending()
+
+
+def _take_over_logger_provider_exit() -> None:
+    # The SDK's logger provider shuts itself down from an ``atexit`` handler of its own,
+    # unbounded: with a collector that hangs it waits for the exporter's timeout, or for
+    # ever, and one created after clue's configuration runs before clue's hook. Before
+    # any ``atexit`` handler runs, clue takes that shutdown into its bounded export.
+    provider = _sdk_logger_provider()
+    handler = getattr(provider, "_at_exit_handler", None)
+    if handler is not None:
+        atexit.unregister(handler)
+        provider._at_exit_handler = None
+        _HOOKS.logger_provider_exit = provider
 
 
 def _register_exit_hooks() -> None:
@@ -147,20 +176,29 @@ def _register_exit_hooks() -> None:
     atexit.register(shutdown_pending)
 
 
-def _hook_signals() -> None:
+def _hook_signals(after_fork: bool = False) -> None:
     with _HOOKS.lock:
         if _HOOKS.hooked_pid == os.getpid():
             return
         _HOOKS.hooked_pid = os.getpid()
         for signum in _SIGNALS:
             previous = signal.getsignal(signum)
-            if previous is signal.SIG_IGN or previous is None:
-                # Ignored on purpose (nohup), or set outside Python: not ours to change.
-                continue
-            if previous is _on_signal:
-                continue
-            _HOOKS.previous[signum] = previous
-            signal.signal(signum, _on_signal)
+            if _to_hook(signum, previous, after_fork):
+                _HOOKS.previous[signum] = previous
+                signal.signal(signum, _on_signal)
+
+
+def _to_hook(signum: int, previous: _Handler, after_fork: bool) -> bool:
+    if previous is signal.SIG_IGN or previous is None or previous is _on_signal:
+        # Ignored on purpose (nohup), set outside Python, or ours already.
+        return False
+    if signum != signal.SIGINT or previous is signal.SIG_DFL:
+        return True
+    # Python's SIGINT handler raises KeyboardInterrupt, which unwinds and runs the exit
+    # hooks, and asyncio.run and uvicorn replace it and restore it: leave SIGINT to them.
+    # In a forked worker, though, the server reset it to the default action before
+    # installing the handler it restores before re-raising (gunicorn's uvicorn worker).
+    return after_fork and previous is not signal.default_int_handler
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -212,6 +250,25 @@ def _reraises_after_shutdown(handler: Callable[..., object]) -> bool:
     )
 
 
+def _hold_repeats(signums: Iterable[int]) -> None:
+    # A deferred signal whose default action is back (uvicorn restores it before its
+    # re-raise, which waits blocked in the main thread) must not be taken by another
+    # thread if it comes again during the export: that would end the process at once,
+    # exporting nothing. Until the deferred one is delivered, a repeat is absorbed.
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in signums:
+        with contextlib.suppress(OSError, ValueError):
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                signal.signal(signum, _on_repeat)
+
+
+def _on_repeat(signum: int, frame: FrameType | None) -> None:
+    # The same signal again during the export at exit: the first one ends the process.
+    # Nothing is logged: the main thread may be inside a write holding its lock.
+    return
+
+
 def _deliver(signum: int, default_action: bool) -> None:
     # Let ``signum`` have its effect, so the process ends as the signal says: after a
     # default-action signal, its default action; after a chained one, only what the
@@ -221,17 +278,52 @@ def _deliver(signum: int, default_action: bool) -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     pending = signum in signal.sigpending()
-    if not pending and not default_action:
-        return
     try:
         current = signal.getsignal(signum)
-        if default_action or current is _on_signal or current is signal.SIG_DFL:
+        if not pending and not default_action:
+            if current is _on_repeat:
+                signal.signal(signum, signal.SIG_DFL)
+            return
+        if default_action or current in (_on_signal, _on_repeat, signal.SIG_DFL):
             signal.signal(signum, signal.SIG_DFL)
             if not pending:
                 signal.raise_signal(signum)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
     except (OSError, ValueError):  # pragma: no cover - no signal support at shutdown
         _logger.warning("otel.shutdown.signal_not_delivered", signal=signum)
+
+
+def start_metrics_afresh_after_fork(meter_provider: SdkMeterProvider) -> None:
+    """In a forked child, start ``meter_provider``'s aggregations afresh.
+
+    The SDK re-creates the provider's locks and its reader's thread after a fork, but keeps
+    what the parent had aggregated: every worker forked from a ``--preload`` parent would
+    export the parent's points again, as its own (cumulative sums under its own
+    ``service.instance.id``), counting them once per worker more. The child's storage
+    starts empty, with new locks (another thread of the parent may have held them).
+    """
+    provider = weakref.ref(meter_provider)
+
+    def after_in_child() -> None:
+        alive = provider()
+        if alive is not None:
+            _forget_aggregations(alive)
+
+    os.register_at_fork(after_in_child=after_in_child)
+
+
+def _forget_aggregations(meter_provider: SdkMeterProvider) -> None:
+    # The per-reader storage is the SDK's own (``MeasurementConsumer._reader_storages``,
+    # ``MetricReaderStorage._instrument_view_instrument_matches``, stable since 1.12);
+    # views are re-created lazily at the next measurement, from the instrument.
+    consumer = getattr(meter_provider, "_measurement_consumer", None)
+    storages = getattr(consumer, "_reader_storages", None)
+    if not isinstance(storages, dict):
+        return
+    for storage in storages.values():
+        if isinstance(getattr(storage, "_instrument_view_instrument_matches", None), dict):
+            storage._lock = threading.RLock()
+            storage._instrument_view_instrument_matches = {}
 
 
 def _sdk_logger_provider() -> Any:
@@ -252,6 +344,7 @@ def _after_fork_in_child() -> None:
     _HOOKS.lock = threading.RLock()
     _HOOKS.deferred = {}
     _HOOKS.rearm = True
+    _HOOKS.forked = True
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -263,10 +356,12 @@ class _RearmAfterFork(SpanProcessor):
     # ours (gunicorn's uvicorn worker resets SIGTERM to the default, then uvicorn
     # re-raises it after its graceful shutdown). Nothing is queued in the child before
     # its first span, so hooking the signals again then, from the main thread (where
-    # uvicorn serves), is in time; the server's handler is chained as usual.
+    # uvicorn serves), is in time; the server's handler is chained as usual. The same
+    # holds for a configuration made from another thread (a lifespan's
+    # ``run_in_executor``), which may not set handlers itself.
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         # Hot path: one attribute read per span.
         if _HOOKS.rearm and threading.current_thread() is threading.main_thread():
             _HOOKS.rearm = False
-            _hook_signals()
+            _hook_signals(after_fork=_HOOKS.forked)
