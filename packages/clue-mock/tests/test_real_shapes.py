@@ -330,3 +330,53 @@ def test_long_names_are_laid_out_as_ruff_lays_them_out(tmp_path: Path, pytest_fo
         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+SHADOWING = """\
+import datetime as dt
+import typing as t
+from datetime import date
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+
+class Calendar(Protocol):
+    def next_day(self, date: date) -> date: ...
+
+    async def parse(self, dt: str) -> dt.datetime: ...
+
+    def find(self, t: int) -> t.Optional["Decimal"]: ...
+
+    def price(self, Decimal: str, /) -> "Decimal": ...
+
+    @property
+    def today(self) -> date: ...
+"""
+
+
+def test_parameters_named_like_their_return_type_still_type_check(
+    tmp_path: Path, run_mypy: Callable[..., tuple[int, str]], forget: Callable[[str], None]
+) -> None:
+    """A parameter named like a name in the return annotation (``def next_day(self, date:
+    date) -> date``) does not change what the mock's return type means: the mock passes
+    ``mypy --strict`` and runs."""
+    (tmp_path / "cal").mkdir()
+    (tmp_path / "cal" / "__init__.py").write_text("")
+    (tmp_path / "cal" / "calendar.py").write_text(SHADOWING)
+    generate([tmp_path / "cal"])
+    status, output = run_mypy(tmp_path, "cal")
+    assert status == 0, output
+    sys.path.insert(0, str(tmp_path))
+    forget("cal")
+    try:
+        module = importlib.import_module("cal.mocks.calendar")
+        calendar = module.CalendarMock()
+        calendar.add_next_day(lambda day: day.replace(day=2))
+        import datetime
+
+        assert calendar.next_day(datetime.date(2026, 1, 1)) == datetime.date(2026, 1, 2)
+    finally:
+        sys.path.remove(str(tmp_path))
+        forget("cal")

@@ -7,6 +7,7 @@ as written. Nothing here depends on a formatter being installed.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -222,14 +223,28 @@ class _Renderer:
         result = "result"
         while result in params:
             result += "_"
-        declared = f"        {result}: {sig.returns} = {call}"
+        returns = self._unshadowed(sig.returns, params)
+        declared = f"        {result}: {returns} = {call}"
         if len(declared) <= LINE:
             lines = wrap(declared, args, ")")
         else:
             # A long return annotation: declare, then assign (each part laid out alone).
-            lines = split(f"{result}: {sig.returns}", 8)
+            lines = split(f"{result}: {returns}", 8)
             lines.extend(wrap(f"        {result} = {call}", args, ")"))
         return [*lines, f"        return {result}"]
+
+    def _unshadowed(self, annotation: str, params: set[str]) -> str:
+        """``annotation`` meaning inside the method body what it means in its signature.
+
+        A parameter named like a name the annotation uses (``def day(self, date: date)
+        -> date``) hides that name in the body: it is reached by a second import there.
+        """
+        mapping = {
+            name: second
+            for name in sorted(_names(annotation) & params)
+            if (second := self._imports.second_name(name)) is not None
+        }
+        return substitute(annotation, mapping) if mapping else annotation
 
     def _helpers(
         self, interface: Interface, mock: str, member: Member, names: _Names, attr: str
@@ -366,6 +381,21 @@ class _Renderer:
             for module in ("typing", "typing_extensions")
             if (local := self._imports.local_of(module, "Self")) is not None
         }
+
+
+def _names(annotation: str) -> set[str]:
+    # Every name an annotation uses, forward references (strings) included.
+    try:
+        tree = ast.parse(annotation, mode="eval")
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found |= _names(node.value)
+    return found
 
 
 def _callback_kind(param: Param, sig: Signature) -> ParamKind:
