@@ -323,6 +323,34 @@ def test_hand_written_files_stop_the_run(
     assert {p: p.read_text() for p in (app / "mocks").iterdir()} == mine
 
 
+@pytest.mark.parametrize("check", [False, True])
+@pytest.mark.parametrize("kind", ["file", "dangling symlink"])
+def test_a_mocks_path_that_is_not_a_directory_stops_the_run(
+    workdir: Path, capsys: pytest.CaptureFixture[str], check: bool, kind: str
+) -> None:
+    """A file (or a dangling symlink) named ``mocks`` where the mocks package goes: the run
+    names it, exits 1 and writes nothing at all, not even the other targets' mocks."""
+    _package(workdir, "aaa", {"api.py": PROTOCOL})
+    app = _package(workdir, "app", {"api.py": PROTOCOL})
+    if kind == "file":
+        (app / "mocks").write_text("# my notes\n")
+    else:
+        (app / "mocks").symlink_to(workdir / "nowhere")
+    args = ["gen", "--check", "aaa", "app"] if check else ["gen", "aaa", "app"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"cmg: error: {app / 'mocks'}: not a directory; refusing to replace it with the "
+        "mocks package of app.api (move it away or delete it)"
+    ]
+    assert not (workdir / "aaa" / "mocks").exists()
+    if kind == "file":
+        assert (app / "mocks").read_text() == "# my notes\n"
+    else:
+        assert (app / "mocks").is_symlink()
+        assert not (workdir / "nowhere").exists()
+
+
 def test_a_file_written_after_planning_is_not_overwritten(workdir: Path) -> None:
     """The header check is repeated just before writing: a file created meanwhile survives."""
     from clue.mock._generate import apply, plan
