@@ -380,3 +380,64 @@ def test_parameters_named_like_their_return_type_still_type_check(
     finally:
         sys.path.remove(str(tmp_path))
         forget("cal")
+
+
+MANGLED = """\
+import abc
+from typing import Protocol
+
+
+class _Pipeline(abc.ABC):
+    def run(self) -> int:
+        return self.__step(1) + self.__size
+
+    @abc.abstractmethod
+    def __step(self, n: int) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def __size(self) -> int: ...
+
+
+class Pipeline(_Pipeline):
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class Greeter(Protocol):
+    def greet(self) -> str:
+        return self.__name()
+
+    def __name(self) -> str: ...
+"""
+
+
+def test_name_mangled_private_members_are_the_interfaces_own(
+    tmp_path: Path, run_mypy: Callable[..., tuple[int, str]], forget: Callable[[str], None]
+) -> None:
+    """An abstract ``__step`` (name-mangled to ``_Pipeline__step``) is implemented under the
+    interface's mangled name: the mock instantiates, and the interface's own code calling
+    ``self.__step()`` reaches the fake."""
+    (tmp_path / "flow").mkdir()
+    (tmp_path / "flow" / "__init__.py").write_text("")
+    (tmp_path / "flow" / "steps.py").write_text(MANGLED)
+    generate([tmp_path / "flow"])
+    status, output = run_mypy(tmp_path, "flow")
+    assert status == 0, output
+    sys.path.insert(0, str(tmp_path))
+    forget("flow")
+    try:
+        module = importlib.import_module("flow.mocks.steps")
+        pipeline = module.PipelineMock()
+        pipeline.set_run(lambda: 0)
+        pipeline.add_step(lambda n: n + 40)
+        pipeline.add_size(lambda: 1)
+        interface = importlib.import_module("flow.steps")
+        assert interface._Pipeline.run(pipeline) == 42
+        pipeline.assert_all_called()
+        greeter = module.GreeterMock()
+        greeter.add_name(lambda: "ann")
+        assert interface.Greeter.greet(greeter) == "ann"
+    finally:
+        sys.path.remove(str(tmp_path))
+        forget("flow")

@@ -163,6 +163,14 @@ class _Renderer:
         )
 
     def _member(self, member: Member, attr: str) -> list[str]:
+        lines = self._member_lines(member, attr)
+        if member.mangled is not None:
+            # ``__x`` in the mock's class is ``_<Mock>__x``: the interface's own code
+            # (and ABC's abstract method check) looks for ``_<Interface>__x``.
+            lines.extend(["", f"    {member.mangled} = {member.name}"])
+        return lines
+
+    def _member_lines(self, member: Member, attr: str) -> list[str]:
         sig = member.signature
         if member.kind == "overloaded":
             lines: list[str] = []

@@ -13,7 +13,7 @@ import builtins
 import contextlib
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from clue.mock._imports import Imports
@@ -84,6 +84,14 @@ class Member:
     setter: Signature | None = None
     overloads: list[Signature] = field(default_factory=list)
     decorators: list[str] = field(default_factory=list)
+    owner: str = ""  # the class it is written in
+
+    @property
+    def mangled(self) -> str | None:
+        """The name Python gives a ``__private`` member in its class, else ``None``."""
+        private = self.name.startswith("__") and not self.name.endswith("__")
+        owner = self.owner.lstrip("_")
+        return f"_{owner}{self.name}" if private and owner else None
 
 
 @dataclass
@@ -145,7 +153,7 @@ def find_interfaces(loader: Loader, module: SourceModule, imports: Imports) -> l
         if params:
             base += "[" + ", ".join(params) + "]"
         type_params = _render_type_params(rewriter, stmt)
-        members = [_member(loader, imports, raw) for raw in raws]
+        members = [replace(_member(loader, imports, raw), owner=raw.scope[0]) for raw in raws]
         found.append(
             Interface(
                 name=stmt.name,
