@@ -441,3 +441,69 @@ def test_name_mangled_private_members_are_the_interfaces_own(
     finally:
         sys.path.remove(str(tmp_path))
         forget("flow")
+
+
+DELETERS = """\
+import abc
+from typing import Protocol
+
+
+class Session(Protocol):
+    @property
+    def token(self) -> str: ...
+
+    @token.setter
+    def token(self, value: str) -> None: ...
+
+    @token.deleter
+    def token(self) -> None: ...
+
+
+class Cache(abc.ABC):
+    @property
+    @abc.abstractmethod
+    def entry(self) -> int: ...
+
+    @entry.deleter
+    @abc.abstractmethod
+    def entry(self) -> None: ...
+"""
+
+
+def test_property_deleters_are_mocked(
+    tmp_path: Path, run_mypy: Callable[..., tuple[int, str]], forget: Callable[[str], None]
+) -> None:
+    """A property's deleter is part of the interface: ``del mock.token`` goes through the
+    mock (``add_token_deleter``), and an unprogrammed one raises ``UnexpectedCallError``."""
+    (tmp_path / "auth").mkdir()
+    (tmp_path / "auth" / "__init__.py").write_text("")
+    (tmp_path / "auth" / "session.py").write_text(DELETERS)
+    generate([tmp_path / "auth"])
+    (tmp_path / "use.py").write_text(
+        "from auth.mocks.session import CacheMock, SessionMock\n\n"
+        "def use(session: SessionMock, cache: CacheMock) -> None:\n"
+        "    session.add_token_deleter(lambda: None)\n"
+        "    cache.set_entry_deleter(lambda: None)\n"
+        "    del session.token\n"
+        "    del cache.entry\n"
+    )
+    status, output = run_mypy(tmp_path, "auth", "use.py")
+    assert status == 0, output
+    sys.path.insert(0, str(tmp_path))
+    forget("auth")
+    try:
+        module = importlib.import_module("auth.mocks.session")
+        session = module.SessionMock()
+        with pytest.raises(UnexpectedCallError, match=r"SessionMock\.token\.deleter\(\)"):
+            del session.token
+        deleted: list[str] = []
+        session.add_token_deleter(lambda: deleted.append("token"))
+        del session.token
+        cache = module.CacheMock()
+        cache.set_entry_deleter(lambda: deleted.append("entry"))
+        del cache.entry
+        assert deleted == ["token", "entry"]
+        session.assert_all_called()
+    finally:
+        sys.path.remove(str(tmp_path))
+        forget("auth")

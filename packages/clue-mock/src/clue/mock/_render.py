@@ -68,11 +68,11 @@ class _Names:
 
 @dataclass(frozen=True)
 class _Target:
-    # The member (or property setter) a callback type is built for.
+    # The member (or property setter or deleter) a callback type is built for.
     mock: str
     member: Member
     sig: Signature
-    is_setter: bool
+    accessor: str  # "", "setter" or "deleter"
 
 
 class _Renderer:
@@ -199,6 +199,10 @@ class _Renderer:
                 lines.extend(["", f"    @{member.name}.setter"])
                 lines.extend(self._def(member.name, member.setter))
                 lines.extend(self._body(f"{member.name}.setter", member.setter, attr))
+            if member.deleter is not None:
+                lines.extend(["", f"    @{member.name}.deleter"])
+                lines.extend(self._def(member.name, member.deleter))
+                lines.extend(self._body(f"{member.name}.deleter", member.deleter, attr))
             return lines
         decorators = [f"    @{d}" for d in member.decorators]
         return [*decorators, *self._def(member.name, sig), *self._body(member.name, sig, attr)]
@@ -258,14 +262,15 @@ class _Renderer:
         self, interface: Interface, mock: str, member: Member, names: _Names, attr: str
     ) -> list[list[str]]:
         suffix = member.name.strip("_") or member.name
-        pairs = [(member.name, suffix, member.signature, False)]
-        if member.setter is not None:
-            pairs.append((f"{member.name}.setter", f"{suffix}_setter", member.setter, True))
+        pairs = [(member.name, suffix, member.signature, "")]
+        for accessor, sig in (("setter", member.setter), ("deleter", member.deleter)):
+            if sig is not None:
+                pairs.append((f"{member.name}.{accessor}", f"{suffix}_{accessor}", sig, accessor))
         blocks: list[list[str]] = []
-        for key, label, sig, is_setter in pairs:
-            callback, type_params = self._callback(interface, mock, member, sig, is_setter)
+        for key, label, sig, accessor in pairs:
+            callback, type_params = self._callback(interface, mock, member, sig, accessor)
             add, set_ = names.free_pair(f"add_{label}", f"set_{label}")
-            what = f"``{member.name}`` (setter)" if is_setter else f"``{member.name}``"
+            what = f"``{member.name}`` ({accessor})" if accessor else f"``{member.name}``"
             for helper, method, doc in (
                 (add, "add", f"Expect a call to {what} next, made by ``fn``."),
                 (set_, "set", f"Make ``fn`` serve the calls to {what} not expected in order."),
@@ -279,13 +284,13 @@ class _Renderer:
         return blocks
 
     def _callback(
-        self, interface: Interface, mock: str, member: Member, sig: Signature, is_setter: bool
+        self, interface: Interface, mock: str, member: Member, sig: Signature, accessor: str
     ) -> tuple[str, str]:
         """The type of the ``fn`` that implements a call, and the helper's type params."""
         callable_ = self._imports.from_import("collections.abc", "Callable")
         if member.kind == "overloaded":
             return f"{callable_}[..., {self._any()}]", ""
-        returns = "None" if is_setter else (sig.returns or self._any())
+        returns = "None" if accessor else (sig.returns or self._any())
         if sig.is_async:
             returns = f"{self._imports.from_import('collections.abc', 'Awaitable')}[{returns}]"
         positional = [p for p in sig.params if p.kind in _POSITIONAL]
@@ -295,7 +300,7 @@ class _Renderer:
         fits = len(f"        fn: {inline},") <= LINE
         if len(positional) == len(sig.params) and (fits or generic):
             return inline, sig.type_params
-        target = _Target(mock, member, sig, is_setter)
+        target = _Target(mock, member, sig, accessor)
         if generic:
             typed = self._generic_protocol(interface, target, returns)
             return typed or f"{callable_}[..., {returns}]", sig.type_params
@@ -306,8 +311,8 @@ class _Renderer:
         self, target: _Target, params: list[Param], returns: str, typevars: list[str]
     ) -> str:
         """Declare a callback protocol whose ``__call__`` takes ``params``; its name."""
-        setter = "Setter" if target.is_setter else ""
-        name = self._imports.reserve(f"_{target.mock}{_camel(target.member.name)}{setter}Fn")
+        accessor = target.accessor.capitalize()
+        name = self._imports.reserve(f"_{target.mock}{_camel(target.member.name)}{accessor}Fn")
         # ``Self`` in a module-level protocol would mean the protocol: it is the mock here.
         selves = {s: target.mock for s in self._self_types() if s in target.sig.uses}
         if selves:

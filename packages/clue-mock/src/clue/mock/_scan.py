@@ -82,6 +82,7 @@ class Member:
     kind: Literal["method", "property", "overloaded"]
     signature: Signature
     setter: Signature | None = None
+    deleter: Signature | None = None
     overloads: list[Signature] = field(default_factory=list)
     decorators: list[str] = field(default_factory=list)
     owner: str = ""  # the class it is written in
@@ -118,6 +119,7 @@ class _Raw:
     scope: _ClassScope
     getter: ast.FunctionDef | ast.AsyncFunctionDef | None = None
     setter: ast.FunctionDef | ast.AsyncFunctionDef | None = None
+    deleter: ast.FunctionDef | ast.AsyncFunctionDef | None = None
     overloads: list[ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=list)
     is_property: bool = False
     attribute: ast.AnnAssign | None = None  # a Protocol's data attribute
@@ -317,10 +319,10 @@ def _add_function(
         return
     if not _mockable(name, abstract=abstract or protocol, required=required):
         return
-    if "deleter" in kinds:
-        return
     raw = members.setdefault(name, new)
-    if "setter" in kinds:
+    if "deleter" in kinds:
+        raw.deleter = node
+    elif "setter" in kinds:
         raw.setter = node
     elif "overload" in kinds:
         raw.overloads.append(node)
@@ -383,16 +385,19 @@ def _member(loader: Loader, imports: Imports, raw: _Raw) -> Member:
         return _attribute_member(loader, imports, raw, raw.attribute)
     if raw.is_property and raw.getter is not None:
         setter = sig(raw.setter) if raw.setter is not None else None
-        return Member(raw.name, "property", sig(raw.getter), setter=setter)
+        deleter = sig(raw.deleter) if raw.deleter is not None else None
+        return Member(raw.name, "property", sig(raw.getter), setter=setter, deleter=deleter)
     if raw.overloads:
         variants = [sig(node) for node in raw.overloads]
         impl = sig(raw.getter) if raw.getter is not None else variants[0]
         return Member(raw.name, "overloaded", impl, overloads=variants)
     if raw.getter is None:
-        line = raw.setter.lineno if raw.setter is not None else 0
+        accessor = raw.setter or raw.deleter
+        line = accessor.lineno if accessor is not None else 0
+        what = "setter" if raw.setter is not None else "deleter"
         raise GenerationError(
             f"{raw.module.path}:{line}: cannot mock '{raw.scope[0]}.{raw.name}': "
-            "a property setter without a getter"
+            f"a property {what} without a getter"
         )
     rewriter = _Rewriter(loader, imports, raw.module, raw.subst, raw.locals, scope=raw.scope)
     decorators = [_in_member(raw, raw.getter, rewriter.value, d) for d in raw.decorators]
