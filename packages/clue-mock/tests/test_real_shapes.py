@@ -507,3 +507,82 @@ def test_property_deleters_are_mocked(
     finally:
         sys.path.remove(str(tmp_path))
         forget("auth")
+
+
+VARIADIC = """\
+import abc
+from typing import Generic, Protocol, TypeVar, TypeVarTuple, Unpack
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+
+class Batch(Protocol[*Ts]):
+    def items(self) -> tuple[*Ts]: ...
+
+    def put(self, *items: *Ts) -> None: ...
+
+
+class Row(abc.ABC, Generic[T, Unpack[Ts]]):
+    @abc.abstractmethod
+    def key(self, columns: tuple[*Ts]) -> T: ...
+
+
+class Pair(Batch[int, str], Protocol):
+    def first(self) -> int: ...
+
+
+class Labelled(Row[str, *Ts]):
+    @abc.abstractmethod
+    def label(self) -> str: ...
+"""
+
+VARIADIC_USE = """\
+from rows.mocks.batch import BatchMock, LabelledMock, PairMock, RowMock
+
+
+def use(
+    batch: BatchMock[int, str],
+    pair: PairMock,
+    row: RowMock[str, int, bytes],
+    labelled: LabelledMock[int],
+) -> tuple[int, str]:
+    batch.add_put(lambda *items: None)
+    batch.put(1, "a")
+    pair.add_items(lambda: (1, "a"))
+    row.add_key(lambda columns: f"{columns[0]}{columns[1]!r}")
+    labelled.add_key(lambda columns: str(columns[0]))
+    return pair.items()
+"""
+
+
+def test_type_var_tuple_generics_are_kept(
+    tmp_path: Path, run_mypy: Callable[..., tuple[int, str]], forget: Callable[[str], None]
+) -> None:
+    """An interface generic over a ``TypeVarTuple`` (``Protocol[*Ts]``, ``Generic[T,
+    Unpack[Ts]]``) gets a mock generic over it, and a subclass's arguments replace it in
+    inherited members (``Batch[int, str]`` gives ``items() -> tuple[int, str]``): the mocks,
+    their fixtures and typed use pass ``mypy --strict``, and the mocks run."""
+    (tmp_path / "rows").mkdir()
+    (tmp_path / "rows" / "__init__.py").write_text("")
+    (tmp_path / "rows" / "batch.py").write_text(VARIADIC)
+    generate([tmp_path / "rows"], pytest=True)
+    (tmp_path / "use.py").write_text(VARIADIC_USE)
+    status, output = run_mypy(tmp_path, "rows", "use.py")
+    assert status == 0, output
+    generate([tmp_path / "rows"])
+    sys.path.insert(0, str(tmp_path))
+    forget("rows")
+    try:
+        module = importlib.import_module("rows.mocks.batch")
+        pair = module.PairMock()
+        put: list[tuple[object, ...]] = []
+        pair.add_put(lambda *items: put.append(items))
+        pair.put(1, "a")
+        assert put == [(1, "a")]
+        labelled = module.LabelledMock()
+        labelled.add_key(lambda columns: columns)
+        assert labelled.key((1,)) == (1,)
+    finally:
+        sys.path.remove(str(tmp_path))
+        forget("rows")

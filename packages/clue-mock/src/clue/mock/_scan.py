@@ -152,8 +152,13 @@ def find_interfaces(loader: Loader, module: SourceModule, imports: Imports) -> l
             for name, local in zip(names, params, strict=True)
             if loader.is_typevar(module, name, plain=True)
         }
+        variadic = _variadic_params(loader, module, stmt)
         if params:
-            base += "[" + ", ".join(params) + "]"
+            shown = [
+                f"*{local}" if name in variadic else local
+                for name, local in zip(names, params, strict=True)
+            ]
+            base += "[" + ", ".join(shown) + "]"
         type_params = _render_type_params(rewriter, stmt)
         members = [replace(_member(loader, imports, raw), owner=raw.scope[0]) for raw in raws]
         found.append(
@@ -251,9 +256,10 @@ def _flatten(
             continue
         base_module, base_cls = found
         names = _class_params(loader, base_module, base_cls)
-        args = _subscript_args(base)
+        variadic = _variadic_params(loader, base_module, base_cls)
         base_subst: _Subst = {
-            name: (arg, module, subst, locals_) for name, arg in zip(names, args, strict=False)
+            name: (arg, module, subst, locals_)
+            for name, arg in _bind_params(names, variadic, _subscript_args(base))
         }
         inherited, base_taken = _flatten(
             loader, base_module, base_cls, base_subst, frozenset(), depth=depth + 1
@@ -619,7 +625,8 @@ def _class_params(loader: Loader, module: SourceModule, cls: ast.ClassDef) -> li
         if isinstance(base, ast.Subscript):
             qualname = loader.qualify(module, base.value)
             if qualname in {"typing.Generic", "typing.Protocol"}:
-                return [e.id for e in _subscript_args(base) if isinstance(e, ast.Name)]
+                args = [_unpacked(loader, module, e) or e for e in _subscript_args(base)]
+                return [e.id for e in args if isinstance(e, ast.Name)]
     params: list[str] = []
     for base in cls.bases:
         for arg in _subscript_args(base):
@@ -631,6 +638,55 @@ def _class_params(loader: Loader, module: SourceModule, cls: ast.ClassDef) -> li
                 ):
                     params.append(node.id)
     return params
+
+
+def _bind_params(
+    names: list[str], variadic: set[str], args: list[ast.expr]
+) -> list[tuple[str, ast.expr]]:
+    # A base's type parameters and the arguments a subclass gives them; a variadic
+    # one (``*Ts``) takes what the others leave, as the tuple it stands for.
+    index = next((i for i, name in enumerate(names) if name in variadic), None)
+    if index is None or len(args) < len(names) - 1:
+        return list(zip(names, args, strict=False))
+    after = len(names) - index - 1
+    taken = args[index : len(args) - after]
+    if len(taken) == 1 and isinstance(taken[0], ast.Starred):
+        packed: ast.expr = taken[0].value
+    else:
+        packed = ast.Subscript(
+            value=ast.Name(id="tuple"), slice=ast.Tuple(elts=taken or [ast.Tuple(elts=[])])
+        )
+    return [
+        *zip(names[:index], args[:index], strict=True),
+        (names[index], packed),
+        *zip(names[index + 1 :], args[len(args) - after :], strict=True),
+    ]
+
+
+def _variadic_params(loader: Loader, module: SourceModule, cls: ast.ClassDef) -> set[str]:
+    # The class's ``TypeVarTuple`` parameters: ``Generic[*Ts]``, ``Base[Unpack[Ts]]``...
+    # (``ast.TypeVarTuple``, the PEP 695 ``class C[*Ts]`` node, is Python 3.12+.)
+    declared = getattr(cls, "type_params", ())
+    found = {p.name for p in declared if type(p).__name__ == "TypeVarTuple"}
+    for base in cls.bases:
+        for arg in _subscript_args(base):
+            name = _unpacked(loader, module, arg)
+            if name is not None and loader.is_typevar(module, name.id):
+                found.add(name.id)
+    return found
+
+
+def _unpacked(loader: Loader, module: SourceModule, node: ast.expr) -> ast.Name | None:
+    # ``*Ts`` or ``Unpack[Ts]``: the name ``Ts``.
+    if isinstance(node, ast.Starred) and isinstance(node.value, ast.Name):
+        return node.value
+    if (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.slice, ast.Name)
+        and loader.qualify(module, node.value) == "typing.Unpack"
+    ):
+        return node.slice
+    return None
 
 
 def _subscript_args(base: ast.expr) -> list[ast.expr]:
