@@ -96,6 +96,46 @@ class Box[T](Protocol):
     assert status == 0, output
 
 
+def test_pep695_base_parameters_take_the_subclass_arguments(
+    tmp_path: Path, run_mypy: Callable[..., tuple[int, str]]
+) -> None:
+    """``class Users(Repo[int], Protocol)`` over ``class Repo[K]`` (and ``class Batch[T,
+    *Ts]``) flattens ``get(self, key: int)`` in, as with ``TypeVar`` generics; 3.11 cannot
+    parse the source and says so."""
+    _write(
+        tmp_path,
+        {
+            "repo.py": """\
+from typing import Protocol
+
+
+class Repo[K](Protocol):
+    def get(self, key: K) -> None: ...
+
+
+class Users(Repo[int], Protocol):
+    def first(self) -> int: ...
+
+
+class Batch[T, *Ts](Protocol):
+    def items(self, first: T) -> tuple[*Ts]: ...
+
+
+class Pair(Batch[bytes, int, str], Protocol): ...
+"""
+        },
+    )
+    if sys.version_info < (3, 12):
+        with pytest.raises(GenerationError, match=r"cannot parse .*repo\.py:4: "):
+            generate([tmp_path / "app"])
+        return
+    text = generate([tmp_path / "app"])[tmp_path / "app" / "mocks" / "repo.py"]
+    assert "    def get(self, key: int) -> None:" in text
+    assert "    def items(self, first: bytes) -> tuple[*tuple[int, str],]:" in text
+    status, output = run_mypy(tmp_path, "app")
+    assert status == 0, output
+
+
 def test_names_from_the_interface_body_are_qualified(
     tmp_path: Path, run_mypy: Callable[..., tuple[int, str]]
 ) -> None:

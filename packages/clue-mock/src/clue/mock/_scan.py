@@ -222,7 +222,8 @@ def _flatten(
     *,
     depth: int,
 ) -> tuple[list[_Raw], set[str]]:
-    locals_ = outer | frozenset(_type_param_names(cls))
+    # PEP 695 parameters are local to the class, unless a subclass gives them arguments.
+    locals_ = outer | (frozenset(_type_param_names(cls)) - subst.keys())
     # Every method of a Protocol is a member, private ones too: the mock needs them all.
     protocol = _direct_kind(loader, module, cls) == "typing.Protocol"
     members: dict[str, _Raw] = {}
