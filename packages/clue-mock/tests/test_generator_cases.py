@@ -136,6 +136,48 @@ class Pair(Batch[bytes, int, str], Protocol): ...
     assert status == 0, output
 
 
+def test_star_imported_bases_and_names_are_followed(
+    tmp_path: Path, run_mypy: Callable[..., tuple[int, str]]
+) -> None:
+    """``from app.base import *`` binds what the import system binds (``__all__``, else the
+    public names): a base interface and an annotation from there are found, so the mock
+    implements the inherited members and passes ``mypy --strict``."""
+    _write(
+        tmp_path,
+        {
+            "base.py": """\
+from typing import Protocol
+
+__all__ = ["Named", "Item"]
+
+
+class Item: ...
+
+
+class Named(Protocol):
+    def name(self) -> str: ...
+""",
+            "svc.py": """\
+from typing import Protocol
+
+from app.base import *
+
+
+class Store(Named, Protocol):
+    def get(self, key: str) -> Item: ...
+""",
+        },
+    )
+    text = generate([tmp_path / "app" / "svc.py"])[tmp_path / "app" / "mocks" / "svc.py"]
+    assert "    def name(self) -> str:" in text
+    assert "from app.base import Item" in text
+    (tmp_path / "use.py").write_text(
+        "from app.mocks.svc import StoreMock\n\nStoreMock().add_name(lambda: 'ann')\n"
+    )
+    status, output = run_mypy(tmp_path, "app", "use.py")
+    assert status == 0, output
+
+
 def test_names_from_the_interface_body_are_qualified(
     tmp_path: Path, run_mypy: Callable[..., tuple[int, str]]
 ) -> None:
