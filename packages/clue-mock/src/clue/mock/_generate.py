@@ -73,11 +73,15 @@ def plan(targets: Iterable[str | os.PathLike[str]], *, pytest: bool) -> Plan:
     """Compute the files of a run without touching the file system."""
     errors: list[str] = []
     sources: dict[Path, Target] = {}
+    seen: set[Path] = set()
     path = search_path()
     for target in targets:
         try:
             for found in resolve(os.fspath(target), path):
-                sources.setdefault(found.path, found)
+                # One file reached through two paths (a symlink) is generated once.
+                if found.path.resolve() not in seen:
+                    seen.add(found.path.resolve())
+                    sources.setdefault(found.path, found)
         except GenerationError as exc:
             errors.append(str(exc))
     loader = Loader(path)

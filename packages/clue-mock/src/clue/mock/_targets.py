@@ -59,7 +59,7 @@ def resolve(target: str, path: list[Path] | None = None) -> list[Target]:
 
 
 def _from_file(file: Path, path: list[Path]) -> Target:
-    file = file.resolve()
+    file = Path(os.path.abspath(file))  # symlinks kept: the import system keeps them
     named = module_name(file, path)
     if named is not None:
         return Target(named[0], file, named[1])
@@ -76,7 +76,7 @@ def _from_file(file: Path, path: list[Path]) -> Target:
 
 def _from_directory(directory: Path, path: list[Path]) -> list[Target]:
     found: list[Target] = []
-    root = directory.resolve()
+    root = Path(os.path.abspath(directory))
     for current, dirs, files in os.walk(root):
         here = Path(current)
         # Not sources of this project: hidden directories, caches, virtual environments.
