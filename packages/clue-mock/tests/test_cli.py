@@ -352,6 +352,26 @@ def test_a_mocks_path_that_is_not_a_directory_stops_the_run(
         assert not (workdir / "nowhere").exists()
 
 
+@pytest.mark.parametrize("check", [False, True])
+def test_a_mocks_module_the_package_would_shadow_stops_the_run(
+    workdir: Path, capsys: pytest.CaptureFixture[str], check: bool
+) -> None:
+    """A hand-written ``app/mocks.py``: a generated ``app/mocks/`` package would shadow it
+    (``import app.mocks`` would import the package), so the run names it, exits 1 and
+    writes nothing, whether or not ``mocks.py`` has interfaces itself."""
+    _package(workdir, "aaa", {"api.py": PROTOCOL})
+    app = _package(workdir, "app", {"api.py": PROTOCOL, "mocks.py": PROTOCOL + "VALUE = 1\n"})
+    args = ["gen", "--check", "aaa", "app"] if check else ["gen", "aaa", "app"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"cmg: error: {app / 'mocks.py'}: the mocks package of app.api would shadow this "
+        "module (import app.mocks would import the package); rename it"
+    ]
+    assert not (workdir / "aaa" / "mocks").exists()
+    assert not (app / "mocks").exists()
+
+
 def test_a_file_written_after_planning_is_not_overwritten(workdir: Path) -> None:
     """The header check is repeated just before writing: a file created meanwhile survives."""
     from clue.mock._generate import apply, plan

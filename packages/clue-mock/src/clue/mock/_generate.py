@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -104,6 +105,16 @@ def plan(targets: Iterable[str | os.PathLike[str]], *, pytest: bool) -> Plan:
                     f"{source.output.parent}: not a directory; refusing to replace it with "
                     f"the mocks package of {source.module} (move it away or delete it)"
                 )
+        elif (shadowed := _shadowed_module(source.output.parent)) is not None:
+            # A package wins over a module of the same name: ``mocks.py`` would be lost.
+            if source.output.parent not in blocked:
+                blocked.add(source.output.parent)
+                package = source.module.rpartition(".")[0]
+                imported = f"{package}.mocks" if package else "mocks"
+                errors.append(
+                    f"{shadowed}: the mocks package of {source.module} would shadow this "
+                    f"module (import {imported} would import the package); rename it"
+                )
         elif source.output.exists() and not is_generated(source.output):
             # Never overwrite a file cmg did not write: it may be the user's own code.
             errors.append(
@@ -163,6 +174,15 @@ def _module(loader: Loader, source: Target, *, pytest: bool) -> str | None:
     if not interfaces:
         return None
     return render_module(source.module, interfaces, imports, pytest=pytest)
+
+
+def _shadowed_module(package: Path) -> Path | None:
+    # A module ``mocks.py`` (or an extension module) beside the ``mocks/`` package.
+    for suffix in (*importlib.machinery.SOURCE_SUFFIXES, *importlib.machinery.EXTENSION_SUFFIXES):
+        module = package.with_name(package.name + suffix)
+        if module.is_file():
+            return module
+    return None
 
 
 def _not_a_directory(path: Path) -> bool:
