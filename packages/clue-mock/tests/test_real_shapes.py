@@ -218,6 +218,20 @@ REFUSED = {
         "Api.__getattribute__",
         "a mock cannot take over __getattribute__",
     ),
+    "subclass arguments": (
+        "class Plugin(abc.ABC):\n    def __init_subclass__(cls, *, name: str, **kw: int) -> None:"
+        "\n        super().__init_subclass__()\n\n"
+        "    @abc.abstractmethod\n    def run(self) -> None: ...\n",
+        2,
+        "Plugin.__init_subclass__",
+        "a subclass must pass it 'name'",
+    ),
+    "deleter without getter": (
+        "class Api(Protocol):\n    @x.deleter\n    def x(self) -> None: ...\n",
+        3,
+        "Api.x",
+        "a property deleter without a getter",
+    ),
 }
 _PRELUDE = "import abc\nfrom typing import ClassVar, Protocol\n"
 

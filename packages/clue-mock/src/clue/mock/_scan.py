@@ -315,6 +315,13 @@ def _add_function(
                 "in the interface or leave it out"
             )
         return
+    if name == "__init_subclass__" and (required_args := _required_arguments(node)):
+        # ``class PluginMock(Plugin):`` passes nothing: Python and mypy both reject it.
+        listed = ", ".join(repr(a) for a in required_args)
+        raise GenerationError(
+            f"{module.path}:{node.lineno}: cannot mock '{new.scope[0]}.{name}': "
+            f"a subclass must pass it {listed}, and a mock class passes nothing"
+        )
     if name in _OWN:
         # The mock's own ``__init__`` implements an abstract one; a trivial ``__new__`` in
         # a Protocol is not abstract for type checkers.
@@ -376,6 +383,15 @@ def _trivial(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         exc = stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
         return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
     return False
+
+
+def _required_arguments(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    # The parameters after ``cls`` that have no default.
+    args = node.args
+    positional = [*args.posonlyargs, *args.args][1:]
+    without = positional[: max(len(positional) - len(args.defaults), 0)]
+    kwonly = [a for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None]
+    return [a.arg for a in [*without, *kwonly]]
 
 
 def _mockable(name: str, *, abstract: bool, required: bool) -> bool:
