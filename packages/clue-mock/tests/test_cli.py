@@ -220,6 +220,24 @@ def test_stale_mocks_are_removed(workdir: Path, capsys: pytest.CaptureFixture[st
     assert sorted(p.name for p in (package / "mocks").iterdir()) == ["__init__.py"]
 
 
+@pytest.mark.parametrize("target", ["ns", "ns.sub", "ns/sub"])
+def test_mocks_of_a_directorys_last_module_are_removed_when_it_goes(
+    workdir: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    """The only module of a directory (here in a namespace package) is deleted: its mock
+    is stale all the same, reported by ``--check`` and removed."""
+    (workdir / "ns" / "sub").mkdir(parents=True)
+    (workdir / "ns" / "sub" / "api.py").write_text(PROTOCOL)
+    assert main(["gen", target]) == 0
+    (workdir / "ns" / "sub" / "api.py").unlink()
+    capsys.readouterr()
+    assert main(["gen", "--check", target]) == 1
+    assert capsys.readouterr().out == "would remove ns/sub/mocks/api.py\n"
+    assert main(["gen", target]) == 0
+    assert capsys.readouterr().out == "removed ns/sub/mocks/api.py\n"
+    assert sorted(p.name for p in (workdir / "ns" / "sub" / "mocks").iterdir()) == ["__init__.py"]
+
+
 def test_directory_walk_skips_environments_and_hidden_directories(workdir: Path) -> None:
     """Virtual environments, hidden directories and caches are not searched."""
     package = _package(workdir, "app", {"api.py": PROTOCOL})

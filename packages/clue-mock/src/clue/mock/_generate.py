@@ -14,7 +14,7 @@ from clue.mock._imports import Imports
 from clue.mock._render import HEADER, render_init, render_module
 from clue.mock._scan import find_interfaces
 from clue.mock._source import GenerationError, Loader
-from clue.mock._targets import Target, is_generated, resolve
+from clue.mock._targets import Target, is_generated, mock_directories, resolve
 from clue.mock._write import write_atomic
 
 __all__ = ["Plan", "apply", "generate", "plan"]
@@ -75,9 +75,11 @@ def plan(targets: Iterable[str | os.PathLike[str]], *, pytest: bool) -> Plan:
     errors: list[str] = []
     sources: dict[Path, Target] = {}
     seen: set[Path] = set()
+    mock_dirs: set[Path] = set()
     path = search_path()
     for target in targets:
         try:
+            mock_dirs.update(mock_directories(os.fspath(target), path))
             for found in resolve(os.fspath(target), path):
                 # One file reached through two paths (a symlink) is generated once.
                 if found.path.resolve() not in seen:
@@ -131,7 +133,8 @@ def plan(targets: Iterable[str | os.PathLike[str]], *, pytest: bool) -> Plan:
         if init not in files and _may_write(init):
             package = sources[output.parent.parent / output.name].module.rpartition(".")[0]
             files[init] = render_init(package)
-    return Plan({path: files[path] for path in sorted(files)}, _stale(sources, empty, files))
+    stale = _stale(sources, empty, files, mock_dirs)
+    return Plan({path: files[path] for path in sorted(files)}, stale)
 
 
 def apply(result: Plan) -> list[tuple[str, Path]]:
@@ -155,10 +158,12 @@ def apply(result: Plan) -> list[tuple[str, Path]]:
     return done
 
 
-def _stale(sources: dict[Path, Target], empty: list[Target], files: dict[Path, str]) -> list[Path]:
+def _stale(
+    sources: dict[Path, Target], empty: list[Target], files: dict[Path, str], mock_dirs: set[Path]
+) -> list[Path]:
     # Generated mock modules whose source has no interface left, or is gone.
     stale = {s.output for s in empty if s.path.name != "__init__.py" and is_generated(s.output)}
-    for directory in {s.path.parent / "mocks" for s in sources.values()}:
+    for directory in {s.path.parent / "mocks" for s in sources.values()} | mock_dirs:
         for path in directory.glob("*.py") if directory.is_dir() else ():
             gone = path.name != "__init__.py" and not (directory.parent / path.name).exists()
             if gone and is_generated(path):
