@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import stat
 import subprocess
@@ -219,6 +220,24 @@ def test_stale_mocks_are_removed(workdir: Path, capsys: pytest.CaptureFixture[st
     assert sorted(p.name for p in (package / "mocks").iterdir()) == ["__init__.py"]
 
 
+@pytest.mark.parametrize("target", ["ns", "ns.sub", "ns/sub"])
+def test_mocks_of_a_directorys_last_module_are_removed_when_it_goes(
+    workdir: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    """The only module of a directory (here in a namespace package) is deleted: its mock
+    is stale all the same, reported by ``--check`` and removed."""
+    (workdir / "ns" / "sub").mkdir(parents=True)
+    (workdir / "ns" / "sub" / "api.py").write_text(PROTOCOL)
+    assert main(["gen", target]) == 0
+    (workdir / "ns" / "sub" / "api.py").unlink()
+    capsys.readouterr()
+    assert main(["gen", "--check", target]) == 1
+    assert capsys.readouterr().out == "would remove ns/sub/mocks/api.py\n"
+    assert main(["gen", target]) == 0
+    assert capsys.readouterr().out == "removed ns/sub/mocks/api.py\n"
+    assert sorted(p.name for p in (workdir / "ns" / "sub" / "mocks").iterdir()) == ["__init__.py"]
+
+
 def test_directory_walk_skips_environments_and_hidden_directories(workdir: Path) -> None:
     """Virtual environments, hidden directories and caches are not searched."""
     package = _package(workdir, "app", {"api.py": PROTOCOL})
@@ -323,6 +342,54 @@ def test_hand_written_files_stop_the_run(
     assert {p: p.read_text() for p in (app / "mocks").iterdir()} == mine
 
 
+@pytest.mark.parametrize("check", [False, True])
+@pytest.mark.parametrize("kind", ["file", "dangling symlink"])
+def test_a_mocks_path_that_is_not_a_directory_stops_the_run(
+    workdir: Path, capsys: pytest.CaptureFixture[str], check: bool, kind: str
+) -> None:
+    """A file (or a dangling symlink) named ``mocks`` where the mocks package goes: the run
+    names it, exits 1 and writes nothing at all, not even the other targets' mocks."""
+    _package(workdir, "aaa", {"api.py": PROTOCOL})
+    app = _package(workdir, "app", {"api.py": PROTOCOL})
+    if kind == "file":
+        (app / "mocks").write_text("# my notes\n")
+    else:
+        (app / "mocks").symlink_to(workdir / "nowhere")
+    args = ["gen", "--check", "aaa", "app"] if check else ["gen", "aaa", "app"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"cmg: error: {app / 'mocks'}: not a directory; refusing to replace it with the "
+        "mocks package of app.api (move it away or delete it)"
+    ]
+    assert not (workdir / "aaa" / "mocks").exists()
+    if kind == "file":
+        assert (app / "mocks").read_text() == "# my notes\n"
+    else:
+        assert (app / "mocks").is_symlink()
+        assert not (workdir / "nowhere").exists()
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_a_mocks_module_the_package_would_shadow_stops_the_run(
+    workdir: Path, capsys: pytest.CaptureFixture[str], check: bool
+) -> None:
+    """A hand-written ``app/mocks.py``: a generated ``app/mocks/`` package would shadow it
+    (``import app.mocks`` would import the package), so the run names it, exits 1 and
+    writes nothing, whether or not ``mocks.py`` has interfaces itself."""
+    _package(workdir, "aaa", {"api.py": PROTOCOL})
+    app = _package(workdir, "app", {"api.py": PROTOCOL, "mocks.py": PROTOCOL + "VALUE = 1\n"})
+    args = ["gen", "--check", "aaa", "app"] if check else ["gen", "aaa", "app"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"cmg: error: {app / 'mocks.py'}: the mocks package of app.api would shadow this "
+        "module (import app.mocks would import the package); rename it"
+    ]
+    assert not (workdir / "aaa" / "mocks").exists()
+    assert not (app / "mocks").exists()
+
+
 def test_a_file_written_after_planning_is_not_overwritten(workdir: Path) -> None:
     """The header check is repeated just before writing: a file created meanwhile survives."""
     from clue.mock._generate import apply, plan
@@ -336,6 +403,24 @@ def test_a_file_written_after_planning_is_not_overwritten(workdir: Path) -> None
         apply(result)
     assert target.read_text() == "# written meanwhile\n"
     assert not (workdir / "app" / "mocks" / "__init__.py").exists()
+
+
+@pytest.mark.parametrize("target", ["app.api", "app", "app/api.py"])
+def test_a_symlinked_package_is_named_as_it_is_imported(
+    workdir: Path, tmp_path_factory: pytest.TempPathFactory, target: str
+) -> None:
+    """``app`` is a symlink to a package elsewhere: ``import app.api`` imports it as
+    ``app.api``, so its mock is generated for ``app.api`` and imports."""
+    elsewhere = _package(tmp_path_factory.mktemp("elsewhere"), "realapp", {"api.py": PROTOCOL})
+    (workdir / "app").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["gen", target]) == 0
+    text = (workdir / "app" / "mocks" / "api.py").read_text()
+    assert text.startswith("# Code generated by `cmg gen app.api`; DO NOT EDIT.\n")
+    assert "from app.api import Api\n" in text
+    sys.path.insert(0, str(workdir))
+    mock = importlib.import_module("app.mocks.api").ApiMock()
+    mock.add_ping(lambda: 7)
+    assert mock.ping() == 7
 
 
 def test_inside_a_regular_package_the_name_keeps_the_package(

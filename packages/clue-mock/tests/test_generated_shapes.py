@@ -45,6 +45,9 @@ class Item:
 
 def _name(rng: random.Random, long: bool) -> str:
     words = ["user", "order", "amount", "reference", "request", "deadline", "retries", "x"]
+    if not long and rng.random() < 0.2:
+        # Named like what annotations use: the mock's body must still see the types.
+        return rng.choice(["Item", "T", "Mapping", "Literal", "Callable", "result"])
     return "_".join(rng.choice(words) for _ in range(rng.randint(3, 5) if long else 1))
 
 

@@ -96,6 +96,88 @@ class Box[T](Protocol):
     assert status == 0, output
 
 
+def test_pep695_base_parameters_take_the_subclass_arguments(
+    tmp_path: Path, run_mypy: Callable[..., tuple[int, str]]
+) -> None:
+    """``class Users(Repo[int], Protocol)`` over ``class Repo[K]`` (and ``class Batch[T,
+    *Ts]``) flattens ``get(self, key: int)`` in, as with ``TypeVar`` generics; 3.11 cannot
+    parse the source and says so."""
+    _write(
+        tmp_path,
+        {
+            "repo.py": """\
+from typing import Protocol
+
+
+class Repo[K](Protocol):
+    def get(self, key: K) -> None: ...
+
+
+class Users(Repo[int], Protocol):
+    def first(self) -> int: ...
+
+
+class Batch[T, *Ts](Protocol):
+    def items(self, first: T) -> tuple[*Ts]: ...
+
+
+class Pair(Batch[bytes, int, str], Protocol): ...
+"""
+        },
+    )
+    if sys.version_info < (3, 12):
+        with pytest.raises(GenerationError, match=r"cannot parse .*repo\.py:4: "):
+            generate([tmp_path / "app"])
+        return
+    text = generate([tmp_path / "app"])[tmp_path / "app" / "mocks" / "repo.py"]
+    assert "    def get(self, key: int) -> None:" in text
+    assert "    def items(self, first: bytes) -> tuple[*tuple[int, str],]:" in text
+    status, output = run_mypy(tmp_path, "app")
+    assert status == 0, output
+
+
+def test_star_imported_bases_and_names_are_followed(
+    tmp_path: Path, run_mypy: Callable[..., tuple[int, str]]
+) -> None:
+    """``from app.base import *`` binds what the import system binds (``__all__``, else the
+    public names): a base interface and an annotation from there are found, so the mock
+    implements the inherited members and passes ``mypy --strict``."""
+    _write(
+        tmp_path,
+        {
+            "base.py": """\
+from typing import Protocol
+
+__all__ = ["Named", "Item"]
+
+
+class Item: ...
+
+
+class Named(Protocol):
+    def name(self) -> str: ...
+""",
+            "svc.py": """\
+from typing import Protocol
+
+from app.base import *
+
+
+class Store(Named, Protocol):
+    def get(self, key: str) -> Item: ...
+""",
+        },
+    )
+    text = generate([tmp_path / "app" / "svc.py"])[tmp_path / "app" / "mocks" / "svc.py"]
+    assert "    def name(self) -> str:" in text
+    assert "from app.base import Item" in text
+    (tmp_path / "use.py").write_text(
+        "from app.mocks.svc import StoreMock\n\nStoreMock().add_name(lambda: 'ann')\n"
+    )
+    status, output = run_mypy(tmp_path, "app", "use.py")
+    assert status == 0, output
+
+
 def test_names_from_the_interface_body_are_qualified(
     tmp_path: Path, run_mypy: Callable[..., tuple[int, str]]
 ) -> None:

@@ -218,6 +218,20 @@ REFUSED = {
         "Api.__getattribute__",
         "a mock cannot take over __getattribute__",
     ),
+    "subclass arguments": (
+        "class Plugin(abc.ABC):\n    def __init_subclass__(cls, *, name: str, **kw: int) -> None:"
+        "\n        super().__init_subclass__()\n\n"
+        "    @abc.abstractmethod\n    def run(self) -> None: ...\n",
+        2,
+        "Plugin.__init_subclass__",
+        "a subclass must pass it 'name'",
+    ),
+    "deleter without getter": (
+        "class Api(Protocol):\n    @x.deleter\n    def x(self) -> None: ...\n",
+        3,
+        "Api.x",
+        "a property deleter without a getter",
+    ),
 }
 _PRELUDE = "import abc\nfrom typing import ClassVar, Protocol\n"
 
@@ -330,3 +344,259 @@ def test_long_names_are_laid_out_as_ruff_lays_them_out(tmp_path: Path, pytest_fo
         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+SHADOWING = """\
+import datetime as dt
+import typing as t
+from datetime import date
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+
+class Calendar(Protocol):
+    def next_day(self, date: date) -> date: ...
+
+    async def parse(self, dt: str) -> dt.datetime: ...
+
+    def find(self, t: int) -> t.Optional["Decimal"]: ...
+
+    def price(self, Decimal: str, /) -> "Decimal": ...
+
+    @property
+    def today(self) -> date: ...
+"""
+
+
+def test_parameters_named_like_their_return_type_still_type_check(
+    tmp_path: Path, run_mypy: Callable[..., tuple[int, str]], forget: Callable[[str], None]
+) -> None:
+    """A parameter named like a name in the return annotation (``def next_day(self, date:
+    date) -> date``) does not change what the mock's return type means: the mock passes
+    ``mypy --strict`` and runs."""
+    (tmp_path / "cal").mkdir()
+    (tmp_path / "cal" / "__init__.py").write_text("")
+    (tmp_path / "cal" / "calendar.py").write_text(SHADOWING)
+    generate([tmp_path / "cal"])
+    status, output = run_mypy(tmp_path, "cal")
+    assert status == 0, output
+    sys.path.insert(0, str(tmp_path))
+    forget("cal")
+    try:
+        module = importlib.import_module("cal.mocks.calendar")
+        calendar = module.CalendarMock()
+        calendar.add_next_day(lambda day: day.replace(day=2))
+        import datetime
+
+        assert calendar.next_day(datetime.date(2026, 1, 1)) == datetime.date(2026, 1, 2)
+    finally:
+        sys.path.remove(str(tmp_path))
+        forget("cal")
+
+
+MANGLED = """\
+import abc
+from typing import Protocol
+
+
+class _Pipeline(abc.ABC):
+    def run(self) -> int:
+        return self.__step(1) + self.__size
+
+    @abc.abstractmethod
+    def __step(self, n: int) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def __size(self) -> int: ...
+
+
+class Pipeline(_Pipeline):
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class Greeter(Protocol):
+    def greet(self) -> str:
+        return self.__name()
+
+    def __name(self) -> str: ...
+"""
+
+
+def test_name_mangled_private_members_are_the_interfaces_own(
+    tmp_path: Path, run_mypy: Callable[..., tuple[int, str]], forget: Callable[[str], None]
+) -> None:
+    """An abstract ``__step`` (name-mangled to ``_Pipeline__step``) is implemented under the
+    interface's mangled name: the mock instantiates, and the interface's own code calling
+    ``self.__step()`` reaches the fake."""
+    (tmp_path / "flow").mkdir()
+    (tmp_path / "flow" / "__init__.py").write_text("")
+    (tmp_path / "flow" / "steps.py").write_text(MANGLED)
+    generate([tmp_path / "flow"])
+    status, output = run_mypy(tmp_path, "flow")
+    assert status == 0, output
+    sys.path.insert(0, str(tmp_path))
+    forget("flow")
+    try:
+        module = importlib.import_module("flow.mocks.steps")
+        pipeline = module.PipelineMock()
+        pipeline.set_run(lambda: 0)
+        pipeline.add_step(lambda n: n + 40)
+        pipeline.add_size(lambda: 1)
+        interface = importlib.import_module("flow.steps")
+        assert interface._Pipeline.run(pipeline) == 42
+        pipeline.assert_all_called()
+        greeter = module.GreeterMock()
+        greeter.add_name(lambda: "ann")
+        assert interface.Greeter.greet(greeter) == "ann"
+    finally:
+        sys.path.remove(str(tmp_path))
+        forget("flow")
+
+
+DELETERS = """\
+import abc
+from typing import Protocol
+
+
+class Session(Protocol):
+    @property
+    def token(self) -> str: ...
+
+    @token.setter
+    def token(self, value: str) -> None: ...
+
+    @token.deleter
+    def token(self) -> None: ...
+
+
+class Cache(abc.ABC):
+    @property
+    @abc.abstractmethod
+    def entry(self) -> int: ...
+
+    @entry.deleter
+    @abc.abstractmethod
+    def entry(self) -> None: ...
+"""
+
+
+def test_property_deleters_are_mocked(
+    tmp_path: Path, run_mypy: Callable[..., tuple[int, str]], forget: Callable[[str], None]
+) -> None:
+    """A property's deleter is part of the interface: ``del mock.token`` goes through the
+    mock (``add_token_deleter``), and an unprogrammed one raises ``UnexpectedCallError``."""
+    (tmp_path / "auth").mkdir()
+    (tmp_path / "auth" / "__init__.py").write_text("")
+    (tmp_path / "auth" / "session.py").write_text(DELETERS)
+    generate([tmp_path / "auth"])
+    (tmp_path / "use.py").write_text(
+        "from auth.mocks.session import CacheMock, SessionMock\n\n"
+        "def use(session: SessionMock, cache: CacheMock) -> None:\n"
+        "    session.add_token_deleter(lambda: None)\n"
+        "    cache.set_entry_deleter(lambda: None)\n"
+        "    del session.token\n"
+        "    del cache.entry\n"
+    )
+    status, output = run_mypy(tmp_path, "auth", "use.py")
+    assert status == 0, output
+    sys.path.insert(0, str(tmp_path))
+    forget("auth")
+    try:
+        module = importlib.import_module("auth.mocks.session")
+        session = module.SessionMock()
+        with pytest.raises(UnexpectedCallError, match=r"SessionMock\.token\.deleter\(\)"):
+            del session.token
+        deleted: list[str] = []
+        session.add_token_deleter(lambda: deleted.append("token"))
+        del session.token
+        cache = module.CacheMock()
+        cache.set_entry_deleter(lambda: deleted.append("entry"))
+        del cache.entry
+        assert deleted == ["token", "entry"]
+        session.assert_all_called()
+    finally:
+        sys.path.remove(str(tmp_path))
+        forget("auth")
+
+
+VARIADIC = """\
+import abc
+from typing import Generic, Protocol, TypeVar, TypeVarTuple, Unpack
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+
+class Batch(Protocol[*Ts]):
+    def items(self) -> tuple[*Ts]: ...
+
+    def put(self, *items: *Ts) -> None: ...
+
+
+class Row(abc.ABC, Generic[T, Unpack[Ts]]):
+    @abc.abstractmethod
+    def key(self, columns: tuple[*Ts]) -> T: ...
+
+
+class Pair(Batch[int, str], Protocol):
+    def first(self) -> int: ...
+
+
+class Labelled(Row[str, *Ts]):
+    @abc.abstractmethod
+    def label(self) -> str: ...
+"""
+
+VARIADIC_USE = """\
+from rows.mocks.batch import BatchMock, LabelledMock, PairMock, RowMock
+
+
+def use(
+    batch: BatchMock[int, str],
+    pair: PairMock,
+    row: RowMock[str, int, bytes],
+    labelled: LabelledMock[int],
+) -> tuple[int, str]:
+    batch.add_put(lambda *items: None)
+    batch.put(1, "a")
+    pair.add_items(lambda: (1, "a"))
+    row.add_key(lambda columns: f"{columns[0]}{columns[1]!r}")
+    labelled.add_key(lambda columns: str(columns[0]))
+    return pair.items()
+"""
+
+
+def test_type_var_tuple_generics_are_kept(
+    tmp_path: Path, run_mypy: Callable[..., tuple[int, str]], forget: Callable[[str], None]
+) -> None:
+    """An interface generic over a ``TypeVarTuple`` (``Protocol[*Ts]``, ``Generic[T,
+    Unpack[Ts]]``) gets a mock generic over it, and a subclass's arguments replace it in
+    inherited members (``Batch[int, str]`` gives ``items() -> tuple[int, str]``): the mocks,
+    their fixtures and typed use pass ``mypy --strict``, and the mocks run."""
+    (tmp_path / "rows").mkdir()
+    (tmp_path / "rows" / "__init__.py").write_text("")
+    (tmp_path / "rows" / "batch.py").write_text(VARIADIC)
+    generate([tmp_path / "rows"], pytest=True)
+    (tmp_path / "use.py").write_text(VARIADIC_USE)
+    status, output = run_mypy(tmp_path, "rows", "use.py")
+    assert status == 0, output
+    generate([tmp_path / "rows"])
+    sys.path.insert(0, str(tmp_path))
+    forget("rows")
+    try:
+        module = importlib.import_module("rows.mocks.batch")
+        pair = module.PairMock()
+        put: list[tuple[object, ...]] = []
+        pair.add_put(lambda *items: put.append(items))
+        pair.put(1, "a")
+        assert put == [(1, "a")]
+        labelled = module.LabelledMock()
+        labelled.add_key(lambda columns: columns)
+        assert labelled.key((1,)) == (1,)
+    finally:
+        sys.path.remove(str(tmp_path))
+        forget("rows")

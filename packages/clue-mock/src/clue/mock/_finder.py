@@ -74,8 +74,17 @@ def module_name(file: Path, path: list[Path]) -> tuple[str, Path] | None:
     the first search path entry. The name must resolve back to ``file`` (a module
     shadowed by an earlier entry has no name). ``None`` when no entry leads to ``file``.
     """
-    file = file.resolve()
-    entries = set(path)
+    # The path as given first (a symlinked package is imported under the link's name),
+    # then with links resolved.
+    candidates = dict.fromkeys([Path(os.path.abspath(file)), file.resolve()])
+    for candidate in candidates:
+        named = _name_under(candidate, set(path), path)
+        if named is not None:
+            return named
+    return None
+
+
+def _name_under(file: Path, entries: set[Path], path: list[Path]) -> tuple[str, Path] | None:
     parts = [] if file.name == "__init__.py" else [file.stem]
     root = file.parent
     while (root / "__init__.py").is_file() and root.parent != root:
@@ -88,7 +97,7 @@ def module_name(file: Path, path: list[Path]) -> tuple[str, Path] | None:
         return None
     name = ".".join(parts)
     found = find(name, path)
-    if found is None or found.origin is None or found.origin.resolve() != file:
+    if found is None or found.origin is None or found.origin.resolve() != file.resolve():
         return None
     return name, root
 

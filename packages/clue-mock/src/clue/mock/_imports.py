@@ -42,6 +42,7 @@ class Imports:
         self._from: dict[tuple[str, str], _From] = {}
         self._plain: dict[str, tuple[list[str], bool]] = {}  # root -> (modules, typing_only)
         self._aliased: dict[str, _From] = {}  # dotted module -> (local, typing_only)
+        self._second: dict[str, _From] = {}  # local -> another local for the same object
 
     def reserve(self, preferred: str) -> str:
         """Claim a free local name for a generated definition."""
@@ -93,10 +94,32 @@ class Imports:
         entry.typing_only = entry.typing_only and typing_only
         return entry.local
 
+    def second_name(self, local: str) -> str | None:
+        """Another local name for what ``local`` is bound to (typing-only), if an import.
+
+        For annotations inside a function whose parameter shadows ``local``.
+        """
+        entry = self._second.get(local)
+        if entry is not None:
+            return entry.local
+        found = next((e for e in self._from.values() if e.local == local), None)
+        if found is not None:
+            entry = _From(found.module, found.attr, self.reserve(f"_{local}"), typing_only=True)
+        else:
+            module = next((m for m, e in self._aliased.items() if e.local == local), None)
+            if module is None and local in self._plain:
+                module = local  # ``import a.b`` binds ``a``: ``import a as _a`` reaches it
+            if module is None:
+                return None
+            entry = _From(module, "", self.reserve(f"_{local}"), typing_only=True)
+        self._second[local] = entry
+        return entry.local
+
     def render(self) -> list[str]:
         """The import block, grouped and sorted like isort/ruff, without trailing blanks."""
         has_typing_only = any(
-            e.typing_only for e in (*self._from.values(), *self._aliased.values())
+            e.typing_only
+            for e in (*self._from.values(), *self._aliased.values(), *self._second.values())
         )
         has_typing_only = has_typing_only or any(only for _, only in self._plain.values())
         checking = self.from_import("typing", "TYPE_CHECKING") if has_typing_only else ""
@@ -130,12 +153,17 @@ class Imports:
             if only == typing_only:
                 for module in modules:
                     put(root, _module_key(0, module, "", ""), f"import {module}")
-        for module, entry in self._aliased.items():
+        aliased = [
+            *((module, e) for module, e in self._aliased.items()),
+            *((e.module, e) for e in self._second.values() if not e.attr),
+        ]
+        for module, entry in aliased:
             if entry.typing_only == typing_only:
                 text = f"import {module} as {entry.local}"
                 put(module, _module_key(0, module, "", entry.local), text)
         by_module: dict[str, list[_From]] = {}
-        for entry in self._from.values():
+        seconds = [e for e in self._second.values() if e.attr]
+        for entry in [*self._from.values(), *seconds]:
             if entry.typing_only == typing_only:
                 by_module.setdefault(entry.module, []).append(entry)
         for module, entries in by_module.items():

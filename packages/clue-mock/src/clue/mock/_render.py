@@ -7,6 +7,7 @@ as written. Nothing here depends on a formatter being installed.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -67,11 +68,11 @@ class _Names:
 
 @dataclass(frozen=True)
 class _Target:
-    # The member (or property setter) a callback type is built for.
+    # The member (or property setter or deleter) a callback type is built for.
     mock: str
     member: Member
     sig: Signature
-    is_setter: bool
+    accessor: str  # "", "setter" or "deleter"
 
 
 class _Renderer:
@@ -162,6 +163,14 @@ class _Renderer:
         )
 
     def _member(self, member: Member, attr: str) -> list[str]:
+        lines = self._member_lines(member, attr)
+        if member.mangled is not None:
+            # ``__x`` in the mock's class is ``_<Mock>__x``: the interface's own code
+            # (and ABC's abstract method check) looks for ``_<Interface>__x``.
+            lines.extend(["", f"    {member.mangled} = {member.name}"])
+        return lines
+
+    def _member_lines(self, member: Member, attr: str) -> list[str]:
         sig = member.signature
         if member.kind == "overloaded":
             lines: list[str] = []
@@ -190,6 +199,10 @@ class _Renderer:
                 lines.extend(["", f"    @{member.name}.setter"])
                 lines.extend(self._def(member.name, member.setter))
                 lines.extend(self._body(f"{member.name}.setter", member.setter, attr))
+            if member.deleter is not None:
+                lines.extend(["", f"    @{member.name}.deleter"])
+                lines.extend(self._def(member.name, member.deleter))
+                lines.extend(self._body(f"{member.name}.deleter", member.deleter, attr))
             return lines
         decorators = [f"    @{d}" for d in member.decorators]
         return [*decorators, *self._def(member.name, sig), *self._body(member.name, sig, attr)]
@@ -222,27 +235,42 @@ class _Renderer:
         result = "result"
         while result in params:
             result += "_"
-        declared = f"        {result}: {sig.returns} = {call}"
+        returns = self._unshadowed(sig.returns, params)
+        declared = f"        {result}: {returns} = {call}"
         if len(declared) <= LINE:
             lines = wrap(declared, args, ")")
         else:
             # A long return annotation: declare, then assign (each part laid out alone).
-            lines = split(f"{result}: {sig.returns}", 8)
+            lines = split(f"{result}: {returns}", 8)
             lines.extend(wrap(f"        {result} = {call}", args, ")"))
         return [*lines, f"        return {result}"]
+
+    def _unshadowed(self, annotation: str, params: set[str]) -> str:
+        """``annotation`` meaning inside the method body what it means in its signature.
+
+        A parameter named like a name the annotation uses (``def day(self, date: date)
+        -> date``) hides that name in the body: it is reached by a second import there.
+        """
+        mapping = {
+            name: second
+            for name in sorted(_names(annotation) & params)
+            if (second := self._imports.second_name(name)) is not None
+        }
+        return substitute(annotation, mapping) if mapping else annotation
 
     def _helpers(
         self, interface: Interface, mock: str, member: Member, names: _Names, attr: str
     ) -> list[list[str]]:
         suffix = member.name.strip("_") or member.name
-        pairs = [(member.name, suffix, member.signature, False)]
-        if member.setter is not None:
-            pairs.append((f"{member.name}.setter", f"{suffix}_setter", member.setter, True))
+        pairs = [(member.name, suffix, member.signature, "")]
+        for accessor, sig in (("setter", member.setter), ("deleter", member.deleter)):
+            if sig is not None:
+                pairs.append((f"{member.name}.{accessor}", f"{suffix}_{accessor}", sig, accessor))
         blocks: list[list[str]] = []
-        for key, label, sig, is_setter in pairs:
-            callback, type_params = self._callback(interface, mock, member, sig, is_setter)
+        for key, label, sig, accessor in pairs:
+            callback, type_params = self._callback(interface, mock, member, sig, accessor)
             add, set_ = names.free_pair(f"add_{label}", f"set_{label}")
-            what = f"``{member.name}`` (setter)" if is_setter else f"``{member.name}``"
+            what = f"``{member.name}`` ({accessor})" if accessor else f"``{member.name}``"
             for helper, method, doc in (
                 (add, "add", f"Expect a call to {what} next, made by ``fn``."),
                 (set_, "set", f"Make ``fn`` serve the calls to {what} not expected in order."),
@@ -256,13 +284,13 @@ class _Renderer:
         return blocks
 
     def _callback(
-        self, interface: Interface, mock: str, member: Member, sig: Signature, is_setter: bool
+        self, interface: Interface, mock: str, member: Member, sig: Signature, accessor: str
     ) -> tuple[str, str]:
         """The type of the ``fn`` that implements a call, and the helper's type params."""
         callable_ = self._imports.from_import("collections.abc", "Callable")
         if member.kind == "overloaded":
             return f"{callable_}[..., {self._any()}]", ""
-        returns = "None" if is_setter else (sig.returns or self._any())
+        returns = "None" if accessor else (sig.returns or self._any())
         if sig.is_async:
             returns = f"{self._imports.from_import('collections.abc', 'Awaitable')}[{returns}]"
         positional = [p for p in sig.params if p.kind in _POSITIONAL]
@@ -272,7 +300,7 @@ class _Renderer:
         fits = len(f"        fn: {inline},") <= LINE
         if len(positional) == len(sig.params) and (fits or generic):
             return inline, sig.type_params
-        target = _Target(mock, member, sig, is_setter)
+        target = _Target(mock, member, sig, accessor)
         if generic:
             typed = self._generic_protocol(interface, target, returns)
             return typed or f"{callable_}[..., {returns}]", sig.type_params
@@ -283,8 +311,8 @@ class _Renderer:
         self, target: _Target, params: list[Param], returns: str, typevars: list[str]
     ) -> str:
         """Declare a callback protocol whose ``__call__`` takes ``params``; its name."""
-        setter = "Setter" if target.is_setter else ""
-        name = self._imports.reserve(f"_{target.mock}{_camel(target.member.name)}{setter}Fn")
+        accessor = target.accessor.capitalize()
+        name = self._imports.reserve(f"_{target.mock}{_camel(target.member.name)}{accessor}Fn")
         # ``Self`` in a module-level protocol would mean the protocol: it is the mock here.
         selves = {s: target.mock for s in self._self_types() if s in target.sig.uses}
         if selves:
@@ -366,6 +394,21 @@ class _Renderer:
             for module in ("typing", "typing_extensions")
             if (local := self._imports.local_of(module, "Self")) is not None
         }
+
+
+def _names(annotation: str) -> set[str]:
+    # Every name an annotation uses, forward references (strings) included.
+    try:
+        tree = ast.parse(annotation, mode="eval")
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found |= _names(node.value)
+    return found
 
 
 def _callback_kind(param: Param, sig: Signature) -> ParamKind:

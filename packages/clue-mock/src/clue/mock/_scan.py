@@ -13,7 +13,7 @@ import builtins
 import contextlib
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from clue.mock._imports import Imports
@@ -82,8 +82,17 @@ class Member:
     kind: Literal["method", "property", "overloaded"]
     signature: Signature
     setter: Signature | None = None
+    deleter: Signature | None = None
     overloads: list[Signature] = field(default_factory=list)
     decorators: list[str] = field(default_factory=list)
+    owner: str = ""  # the class it is written in
+
+    @property
+    def mangled(self) -> str | None:
+        """The name Python gives a ``__private`` member in its class, else ``None``."""
+        private = self.name.startswith("__") and not self.name.endswith("__")
+        owner = self.owner.lstrip("_")
+        return f"_{owner}{self.name}" if private and owner else None
 
 
 @dataclass
@@ -110,6 +119,7 @@ class _Raw:
     scope: _ClassScope
     getter: ast.FunctionDef | ast.AsyncFunctionDef | None = None
     setter: ast.FunctionDef | ast.AsyncFunctionDef | None = None
+    deleter: ast.FunctionDef | ast.AsyncFunctionDef | None = None
     overloads: list[ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=list)
     is_property: bool = False
     attribute: ast.AnnAssign | None = None  # a Protocol's data attribute
@@ -142,10 +152,15 @@ def find_interfaces(loader: Loader, module: SourceModule, imports: Imports) -> l
             for name, local in zip(names, params, strict=True)
             if loader.is_typevar(module, name, plain=True)
         }
+        variadic = _variadic_params(loader, module, stmt)
         if params:
-            base += "[" + ", ".join(params) + "]"
+            shown = [
+                f"*{local}" if name in variadic else local
+                for name, local in zip(names, params, strict=True)
+            ]
+            base += "[" + ", ".join(shown) + "]"
         type_params = _render_type_params(rewriter, stmt)
-        members = [_member(loader, imports, raw) for raw in raws]
+        members = [replace(_member(loader, imports, raw), owner=raw.scope[0]) for raw in raws]
         found.append(
             Interface(
                 name=stmt.name,
@@ -207,7 +222,8 @@ def _flatten(
     *,
     depth: int,
 ) -> tuple[list[_Raw], set[str]]:
-    locals_ = outer | frozenset(_type_param_names(cls))
+    # PEP 695 parameters are local to the class, unless a subclass gives them arguments.
+    locals_ = outer | (frozenset(_type_param_names(cls)) - subst.keys())
     # Every method of a Protocol is a member, private ones too: the mock needs them all.
     protocol = _direct_kind(loader, module, cls) == "typing.Protocol"
     members: dict[str, _Raw] = {}
@@ -241,9 +257,10 @@ def _flatten(
             continue
         base_module, base_cls = found
         names = _class_params(loader, base_module, base_cls)
-        args = _subscript_args(base)
+        variadic = _variadic_params(loader, base_module, base_cls)
         base_subst: _Subst = {
-            name: (arg, module, subst, locals_) for name, arg in zip(names, args, strict=False)
+            name: (arg, module, subst, locals_)
+            for name, arg in _bind_params(names, variadic, _subscript_args(base))
         }
         inherited, base_taken = _flatten(
             loader, base_module, base_cls, base_subst, frozenset(), depth=depth + 1
@@ -298,6 +315,13 @@ def _add_function(
                 "in the interface or leave it out"
             )
         return
+    if name == "__init_subclass__" and (required_args := _required_arguments(node)):
+        # ``class PluginMock(Plugin):`` passes nothing: Python and mypy both reject it.
+        listed = ", ".join(repr(a) for a in required_args)
+        raise GenerationError(
+            f"{module.path}:{node.lineno}: cannot mock '{new.scope[0]}.{name}': "
+            f"a subclass must pass it {listed}, and a mock class passes nothing"
+        )
     if name in _OWN:
         # The mock's own ``__init__`` implements an abstract one; a trivial ``__new__`` in
         # a Protocol is not abstract for type checkers.
@@ -309,10 +333,10 @@ def _add_function(
         return
     if not _mockable(name, abstract=abstract or protocol, required=required):
         return
-    if "deleter" in kinds:
-        return
     raw = members.setdefault(name, new)
-    if "setter" in kinds:
+    if "deleter" in kinds:
+        raw.deleter = node
+    elif "setter" in kinds:
         raw.setter = node
     elif "overload" in kinds:
         raw.overloads.append(node)
@@ -361,6 +385,15 @@ def _trivial(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return False
 
 
+def _required_arguments(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    # The parameters after ``cls`` that have no default.
+    args = node.args
+    positional = [*args.posonlyargs, *args.args][1:]
+    without = positional[: max(len(positional) - len(args.defaults), 0)]
+    kwonly = [a for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None]
+    return [a.arg for a in [*without, *kwonly]]
+
+
 def _mockable(name: str, *, abstract: bool, required: bool) -> bool:
     if name.startswith("__") and name.endswith("__"):
         return name in _DUNDERS or required
@@ -375,16 +408,19 @@ def _member(loader: Loader, imports: Imports, raw: _Raw) -> Member:
         return _attribute_member(loader, imports, raw, raw.attribute)
     if raw.is_property and raw.getter is not None:
         setter = sig(raw.setter) if raw.setter is not None else None
-        return Member(raw.name, "property", sig(raw.getter), setter=setter)
+        deleter = sig(raw.deleter) if raw.deleter is not None else None
+        return Member(raw.name, "property", sig(raw.getter), setter=setter, deleter=deleter)
     if raw.overloads:
         variants = [sig(node) for node in raw.overloads]
         impl = sig(raw.getter) if raw.getter is not None else variants[0]
         return Member(raw.name, "overloaded", impl, overloads=variants)
     if raw.getter is None:
-        line = raw.setter.lineno if raw.setter is not None else 0
+        accessor = raw.setter or raw.deleter
+        line = accessor.lineno if accessor is not None else 0
+        what = "setter" if raw.setter is not None else "deleter"
         raise GenerationError(
             f"{raw.module.path}:{line}: cannot mock '{raw.scope[0]}.{raw.name}': "
-            "a property setter without a getter"
+            f"a property {what} without a getter"
         )
     rewriter = _Rewriter(loader, imports, raw.module, raw.subst, raw.locals, scope=raw.scope)
     decorators = [_in_member(raw, raw.getter, rewriter.value, d) for d in raw.decorators]
@@ -606,7 +642,8 @@ def _class_params(loader: Loader, module: SourceModule, cls: ast.ClassDef) -> li
         if isinstance(base, ast.Subscript):
             qualname = loader.qualify(module, base.value)
             if qualname in {"typing.Generic", "typing.Protocol"}:
-                return [e.id for e in _subscript_args(base) if isinstance(e, ast.Name)]
+                args = [_unpacked(loader, module, e) or e for e in _subscript_args(base)]
+                return [e.id for e in args if isinstance(e, ast.Name)]
     params: list[str] = []
     for base in cls.bases:
         for arg in _subscript_args(base):
@@ -618,6 +655,55 @@ def _class_params(loader: Loader, module: SourceModule, cls: ast.ClassDef) -> li
                 ):
                     params.append(node.id)
     return params
+
+
+def _bind_params(
+    names: list[str], variadic: set[str], args: list[ast.expr]
+) -> list[tuple[str, ast.expr]]:
+    # A base's type parameters and the arguments a subclass gives them; a variadic
+    # one (``*Ts``) takes what the others leave, as the tuple it stands for.
+    index = next((i for i, name in enumerate(names) if name in variadic), None)
+    if index is None or len(args) < len(names) - 1:
+        return list(zip(names, args, strict=False))
+    after = len(names) - index - 1
+    taken = args[index : len(args) - after]
+    if len(taken) == 1 and isinstance(taken[0], ast.Starred):
+        packed: ast.expr = taken[0].value
+    else:
+        packed = ast.Subscript(
+            value=ast.Name(id="tuple"), slice=ast.Tuple(elts=taken or [ast.Tuple(elts=[])])
+        )
+    return [
+        *zip(names[:index], args[:index], strict=True),
+        (names[index], packed),
+        *zip(names[index + 1 :], args[len(args) - after :], strict=True),
+    ]
+
+
+def _variadic_params(loader: Loader, module: SourceModule, cls: ast.ClassDef) -> set[str]:
+    # The class's ``TypeVarTuple`` parameters: ``Generic[*Ts]``, ``Base[Unpack[Ts]]``...
+    # (``ast.TypeVarTuple``, the PEP 695 ``class C[*Ts]`` node, is Python 3.12+.)
+    declared = getattr(cls, "type_params", ())
+    found = {p.name for p in declared if type(p).__name__ == "TypeVarTuple"}
+    for base in cls.bases:
+        for arg in _subscript_args(base):
+            name = _unpacked(loader, module, arg)
+            if name is not None and loader.is_typevar(module, name.id):
+                found.add(name.id)
+    return found
+
+
+def _unpacked(loader: Loader, module: SourceModule, node: ast.expr) -> ast.Name | None:
+    # ``*Ts`` or ``Unpack[Ts]``: the name ``Ts``.
+    if isinstance(node, ast.Starred) and isinstance(node.value, ast.Name):
+        return node.value
+    if (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.slice, ast.Name)
+        and loader.qualify(module, node.value) == "typing.Unpack"
+    ):
+        return node.slice
+    return None
 
 
 def _subscript_args(base: ast.expr) -> list[ast.expr]:

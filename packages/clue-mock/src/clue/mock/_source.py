@@ -59,6 +59,7 @@ class SourceModule:
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)
     typevars: set[str] = field(default_factory=set)
     plain_typevars: set[str] = field(default_factory=set)  # TypeVar("T"): no bound, invariant
+    stars: list[tuple[str, bool]] = field(default_factory=list)  # ``from m import *``
 
     @property
     def package(self) -> str:
@@ -105,6 +106,12 @@ class Loader:
         self._modules[name] = module
         if root not in self._roots:
             self._roots.append(root)
+        for source, typing_only in module.stars:
+            # What ``from source import *`` binds, as the import system binds it.
+            star = self.load(source)
+            for exported in _exported(star) if star is not None else ():
+                binding = Binding("from", source, exported, typing_only=typing_only)
+                module.bindings.setdefault(exported, binding)
         return module
 
     def load(self, name: str) -> SourceModule | None:
@@ -194,7 +201,9 @@ def _collect_bindings(module: SourceModule, body: list[ast.stmt], *, typing_only
             if source == "__future__":
                 continue
             for alias in stmt.names:
-                if alias.name != "*":
+                if alias.name == "*":
+                    module.stars.append((source, typing_only))
+                else:
                     bound = alias.asname or alias.name
                     binding = Binding("from", source, alias.name, typing_only=typing_only)
                     module.bindings.setdefault(bound, binding)
@@ -218,6 +227,19 @@ def _collect_bindings(module: SourceModule, body: list[ast.stmt], *, typing_only
             for handler in stmt.handlers:
                 _collect_bindings(module, handler.body, typing_only=typing_only)
             _collect_bindings(module, stmt.orelse, typing_only=typing_only)
+
+
+def _exported(module: SourceModule) -> list[str]:
+    # ``__all__`` when it is a literal list or tuple of strings, else the public names.
+    for stmt in module.tree.body:
+        if (
+            isinstance(stmt, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "__all__" for t in stmt.targets)
+            and isinstance(stmt.value, ast.List | ast.Tuple)
+        ):
+            names = [e.value for e in stmt.value.elts if isinstance(e, ast.Constant)]
+            return [n for n in names if isinstance(n, str)]
+    return [name for name in module.bindings if not name.startswith("_")]
 
 
 def _bind_import(module: SourceModule, alias: ast.alias, *, typing_only: bool) -> None:

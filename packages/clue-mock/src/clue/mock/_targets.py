@@ -10,7 +10,7 @@ from clue.mock._finder import find, module_name, search_path
 from clue.mock._render import HEADER
 from clue.mock._source import GenerationError
 
-__all__ = ["Target", "is_generated", "resolve"]
+__all__ = ["Target", "is_generated", "mock_directories", "resolve"]
 
 _SKIPPED_DIRS = frozenset({"__pycache__", "site-packages", "node_modules"})
 
@@ -58,8 +58,46 @@ def resolve(target: str, path: list[Path] | None = None) -> list[Target]:
     return [t for location in found.locations for t in _from_directory(location, path)]
 
 
+def mock_directories(target: str, path: list[Path]) -> list[Path]:
+    """The generated ``mocks/`` packages under a directory or package target.
+
+    A ``mocks/`` whose sources were all deleted has no source left to lead to it; its
+    stale mock modules are found this way.
+    """
+    candidate = Path(target)
+    if candidate.is_dir():
+        locations: tuple[Path, ...] = (candidate,)
+    elif candidate.suffix == ".py" or (found := find(target, path)) is None:
+        return []
+    else:
+        locations = found.locations
+    return [
+        here / "mocks"
+        for location in locations
+        for here in _walk(Path(os.path.abspath(location)))
+        if is_generated(here / "mocks" / "__init__.py")
+    ]
+
+
+def _walk(root: Path) -> list[Path]:
+    # The directories of a directory target, without what is not this project's source:
+    # hidden directories, caches, virtual environments.
+    found: list[Path] = []
+    for current, dirs, _ in os.walk(root):
+        here = Path(current)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in _SKIPPED_DIRS
+            and not (here / d / "pyvenv.cfg").exists()
+        )
+        found.append(here)
+    return found
+
+
 def _from_file(file: Path, path: list[Path]) -> Target:
-    file = file.resolve()
+    file = Path(os.path.abspath(file))  # symlinks kept: the import system keeps them
     named = module_name(file, path)
     if named is not None:
         return Target(named[0], file, named[1])
@@ -75,25 +113,13 @@ def _from_file(file: Path, path: list[Path]) -> Target:
 
 
 def _from_directory(directory: Path, path: list[Path]) -> list[Target]:
-    found: list[Target] = []
-    root = directory.resolve()
-    for current, dirs, files in os.walk(root):
-        here = Path(current)
-        # Not sources of this project: hidden directories, caches, virtual environments.
-        dirs[:] = sorted(
-            d
-            for d in dirs
-            if not d.startswith(".")
-            and d not in _SKIPPED_DIRS
-            and not (here / d / "pyvenv.cfg").exists()
-        )
-        for name in sorted(files):
-            file = here / name
-            if name.endswith(".py") and not (
-                is_generated(file) or is_generated(here / "__init__.py")
-            ):
-                found.append(_from_file(file, path))
-    return found
+    return [
+        _from_file(file, path)
+        for here in _walk(Path(os.path.abspath(directory)))
+        if not is_generated(here / "__init__.py")
+        for file in sorted(p for p in here.iterdir() if p.is_file())
+        if file.name.endswith(".py") and not is_generated(file)
+    ]
 
 
 def is_generated(path: Path) -> bool:
