@@ -155,7 +155,7 @@ class ASGIMiddleware:
                 )
                 if response.status is None:
                     await response.send_error()
-                response.log_end(opts, logs, start)
+                response.log_end(opts, logs, start, failed=True)
                 raise
             except BaseException:
                 # Cancellation or shutdown: not an application error.
@@ -248,8 +248,17 @@ class _Response:
         except Exception:  # noqa: S110 - the client is gone; the exception is re-raised
             pass
 
-    def log_end(self, opts: ServerOptions, logs: bool, start: float, *, judge: bool = True) -> None:
-        """Log the ``end`` line; when ``judge``, a failing status writes the context."""
+    def log_end(
+        self,
+        opts: ServerOptions,
+        logs: bool,
+        start: float,
+        *,
+        judge: bool = True,
+        failed: bool = False,
+    ) -> None:
+        """Log the ``end`` line; when ``judge``, a failing status (or ``failed``: an
+        exception escaped, whatever status was sent) writes the context."""
         status = self.status
         if status is None:
             # Nothing was sent: the server answers 500 for an app that fails or returns
@@ -261,7 +270,7 @@ class _Response:
             _keys.HTTP_BYTES_KEY: self.bytes,
         }
         if judge:
-            log_end(opts, logs, kv)
+            log_end(opts, logs, kv, failed=failed)
         elif logs:
             log_line(opts.log_func, "end", kv)
 

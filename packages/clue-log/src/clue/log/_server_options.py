@@ -101,12 +101,13 @@ def log_line(log_func: RequestLogFunc, msg: str, kv: dict[str, Any]) -> None:
         return
 
 
-def log_end(opts: ServerOptions, logs: bool, kv: dict[str, Any]) -> None:
-    """End a request by its outcome: a failing status writes the request's buffered context
-    and an ``end`` line at error severity; any other writes the ``end`` line (if ``logs``)
-    with the request log function. Never raises."""
+def log_end(opts: ServerOptions, logs: bool, kv: dict[str, Any], *, failed: bool = False) -> None:
+    """End a request by its outcome: an exception that escaped the app (``failed``), even
+    after a successful status went out, or a failing status writes the request's buffered
+    context and an ``end`` line at error severity; any other writes the ``end`` line (if
+    ``logs``) with the request log function. Never raises."""
     try:
-        if opts.is_error(kv[_keys.HTTP_STATUS_KEY]):
+        if failed or opts.is_error(kv[_keys.HTTP_STATUS_KEY]):
             if logs:
                 _api.error("end", **kv)
             else:
