@@ -430,3 +430,84 @@ def test_websocket_under_uvicorn(logs: Any, serve_asgi: Any) -> None:
         assert ws.recv(timeout=10) == "ping"
     (entry,) = logs.wait_for(lambda es: len(es) >= 1)
     assert (entry["msg"], entry["text"], entry["request_id"]) == ("echo", "ping", "ws-7")
+
+
+def test_websocket_that_fails_writes_its_context(logs: Any, serve_asgi: Any) -> None:
+    """Under uvicorn, a websocket handler that raises fails its connection like a request:
+    what it buffered is written, then the exception with its traceback, under the
+    connection's request id."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    async def orders(websocket: WebSocket) -> None:
+        await websocket.accept()
+        text = await websocket.receive_text()
+        log.info("subscribing", topic=text)
+        raise RuntimeError("feed unavailable")
+
+    app = Starlette(routes=[WebSocketRoute("/ws", orders)])
+    app.add_middleware(log.ASGIMiddleware)
+    url = serve_asgi(app, ws="websockets-sansio").replace("http://", "ws://")
+    with connect(url + "/ws", additional_headers={"X-Request-Id": "ws-9"}) as ws:
+        ws.send("orders")
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+    entries = logs.wait_for(lambda es: len(es) >= 2)
+    assert [e["msg"] for e in entries] == ["subscribing", "unhandled exception"]
+    assert "feed unavailable" in str(entries[1]["err"])
+    assert "Traceback" in str(entries[1]["exception"])
+    assert {e["request_id"] for e in entries} == {"ws-9"}
+
+
+@pytest.mark.parametrize("request_ids", [True, False])
+async def test_websocket_client_gone_is_not_an_error(logs: Any, request_ids: bool) -> None:
+    """A handler that fails because its client went away (Starlette's
+    ``WebSocketDisconnect``) writes nothing: the client leaving is not an error."""
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        websocket = WebSocket(scope, receive, send)
+        await websocket.accept()
+        log.info("waiting")
+        await websocket.receive_text()  # raises WebSocketDisconnect
+
+    messages = [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1001}]
+
+    async def receive() -> Any:
+        return messages.pop(0)
+
+    async def send(message: Any) -> None:
+        pass
+
+    scope = {"type": "websocket", "path": "/ws", "headers": []}
+    middleware = log.ASGIMiddleware(app, disable_request_id=not request_ids)
+    with pytest.raises(WebSocketDisconnect):
+        await middleware(scope, receive, send)
+    assert logs.entries() == []
+
+
+@pytest.mark.parametrize("request_ids", [True, False])
+async def test_websocket_error_without_request_ids(logs: Any, request_ids: bool) -> None:
+    """Whether or not request ids are on, an exception escaping a websocket app writes the
+    connection's buffered lines before the error, and reaches the server."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        log.info("accepted")
+        raise ValueError("bad frame")
+
+    async def receive() -> Any:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        pass
+
+    scope = {"type": "websocket", "path": "/ws", "headers": []}
+    middleware = log.ASGIMiddleware(app, disable_request_id=not request_ids)
+    with pytest.raises(ValueError, match="bad frame"):
+        await middleware(scope, receive, send)
+    assert [e["msg"] for e in logs.entries()] == ["accepted", "unhandled exception"]

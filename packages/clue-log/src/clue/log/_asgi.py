@@ -54,7 +54,9 @@ class ASGIMiddleware:
     then re-raises (as Starlette's ``ServerErrorMiddleware`` does) so the server still
     sees the failure. A client that goes away mid-response is not an application error:
     the request just ends. Websocket connections get a log context and
-    a request id for their lifetime; ``lifespan`` and other scopes pass through untouched.
+    a request id for their lifetime, and a handler that raises (its client still there)
+    writes the connection's context with the error; ``lifespan`` and other scopes pass
+    through untouched.
 
     Args:
         app: the ASGI application to wrap.
@@ -171,21 +173,47 @@ class ASGIMiddleware:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         with _context.context():
-            if not self._opts.request_ids:
-                await self.app(scope, receive, send)
-                return
-            rid = request_id_from(_header(scope, _REQUEST_ID))
-            _context.bind(**{_keys.REQUEST_ID_KEY: rid})
+            if self._opts.request_ids:
+                rid = request_id_from(_header(scope, _REQUEST_ID))
+                _context.bind(**{_keys.REQUEST_ID_KEY: rid})
+                rid_header = (_REQUEST_ID, rid.encode("ascii"))
+            else:
+                rid_header = None
+            disconnected = False
+
+            async def receive_watched() -> Message:
+                nonlocal disconnected
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    disconnected = True
+                return message
 
             async def send_with_id(message: Message) -> None:
-                if message["type"] == "websocket.accept":
+                nonlocal disconnected
+                if rid_header is not None and message["type"] == "websocket.accept":
                     headers = list(message.get("headers") or ())
                     if not _has_request_id(headers):
-                        headers.append((_REQUEST_ID, rid.encode("ascii")))
+                        headers.append(rid_header)
                         message = {**message, "headers": headers}
-                await send(message)
+                try:
+                    await send(message)
+                except OSError:
+                    # The client has gone away (uvicorn's ClientDisconnected).
+                    disconnected = True
+                    raise
 
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive_watched, send_with_id)
+            except Exception as exc:
+                # A failed connection writes what it buffered, as a failed request does;
+                # a client that went away is not an application error.
+                if not disconnected:
+                    _api.error(
+                        "unhandled exception",
+                        err=exc,
+                        **{_keys.HTTP_URL_KEY: _url(scope)},
+                    )
+                raise
 
 
 class _Response:
