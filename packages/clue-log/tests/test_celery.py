@@ -124,3 +124,37 @@ def test_task_of_a_sampled_request_is_traced(app: Any) -> None:
         dicts = logs.dicts()
     assert [d["msg"] for d in dicts] == ["start", "inside", "end"]
     assert {d["trace_id"] for d in dicts} == {f"{span.get_span_context().trace_id:032x}"}
+
+
+@pytest.mark.parametrize("call", ["apply", "delay", "autoretry"])
+def test_eager_task_keeps_its_callers_request_id(app: Any, call: str) -> None:
+    """A task run eagerly inside a request (``apply()``, or ``delay()`` with
+    ``task_always_eager``) has no message headers: it carries the caller's request id, as
+    its retries do; outside any request it gets a fresh one."""
+
+    @app.task(
+        name="charge", bind=True, autoretry_for=(KeyError,), max_retries=1, default_retry_delay=0
+    )
+    def charge(self: Any, fail: str) -> None:
+        log.info("charging", attempt=self.request.retries)
+        if fail == "key":
+            raise KeyError("gateway")
+        raise ValueError("declined")
+
+    fail = "key" if call == "autoretry" else "value"
+    with capture(log.format_json) as logs:
+        with log.context():
+            log.bind(request_id="req-11")
+            if call == "delay":
+                charge.delay(fail)
+            else:
+                charge.apply(args=(fail,))
+        inside = logs.dicts()
+        charge.apply(args=("value",))
+        outside = logs.dicts()[len(inside) :]
+    assert inside
+    assert {d["request_id"] for d in inside} == {"req-11"}
+    if call == "autoretry":
+        assert [d["attempt"] for d in inside if d["msg"] == "charging"] == [0, 1]
+    (fresh,) = {d["request_id"] for d in outside}
+    assert fresh != "req-11"

@@ -87,11 +87,9 @@ class _Handlers:
             return
         try:
             propagate.inject(headers)
-            ctx = _context.current.get()
-            if ctx is not None and REQUEST_ID_HEADER not in headers:
-                for key, value in ctx.bound:
-                    if key == _keys.REQUEST_ID_KEY:
-                        headers[REQUEST_ID_HEADER] = value
+            rid = _caller_request_id()
+            if rid is not None and REQUEST_ID_HEADER not in headers:
+                headers[REQUEST_ID_HEADER] = rid
         except Exception:  # noqa: S110 - telemetry never breaks the enqueuing code
             pass
 
@@ -102,6 +100,10 @@ class _Handlers:
             return
         try:
             request = getattr(task, "request", None)
+            incoming = getattr(request, REQUEST_ID_HEADER, None)
+            if not isinstance(incoming, str | bytes):
+                # An eager task (no headers) keeps its caller's request id, as its trace.
+                incoming = _caller_request_id()
             # On top of the current context: an eager task (no headers) keeps its caller's.
             current = otel_context.get_current()
             token = otel_context.attach(propagate.extract(request, current, getter=_GETTER))
@@ -109,7 +111,6 @@ class _Handlers:
             cm.__enter__()
             with self.lock:
                 self.running[task_id] = _Task(cm, token, perf_counter())
-            incoming = getattr(request, REQUEST_ID_HEADER, None)
             _context.bind(
                 **{
                     _keys.REQUEST_ID_KEY: request_id_from(incoming)
@@ -155,6 +156,17 @@ class _Handlers:
                 otel_context.detach(running.token)  # type: ignore[arg-type]
             except Exception:  # noqa: S110 - left in another context: discarded with it
                 pass
+
+
+def _caller_request_id() -> str | None:
+    """The request id bound in the current log context (the caller of an eager task)."""
+    ctx = _context.current.get()
+    if ctx is None:
+        return None
+    for key, value in reversed(ctx.bound):
+        if key == _keys.REQUEST_ID_KEY and isinstance(value, str):
+            return value
+    return None
 
 
 class _RequestGetter(Getter[Any]):
