@@ -164,6 +164,41 @@ def test_raising_predicate_falls_back_to_5xx() -> None:
             assert ("handling" in logs.messages) is written
 
 
+class _AsyncPredicate:
+    """A callable object whose ``__call__`` is async."""
+
+    async def __call__(self, status: int) -> bool:
+        return status == 200
+
+
+async def _is_error(status: int) -> bool:
+    return status >= 500
+
+
+@pytest.mark.parametrize("middleware", [log.ASGIMiddleware, log.WSGIMiddleware])
+@pytest.mark.parametrize("predicate", [_is_error, _AsyncPredicate()])
+def test_async_error_status_is_refused(middleware: Any, predicate: Any) -> None:
+    """An async predicate would answer a coroutine, true for every status: it is a
+    ValueError naming the option, at construction time."""
+    with pytest.raises(ValueError, match="error_status"):
+        middleware(_asgi_app(200), error_status=predicate)
+
+
+@settings(max_examples=60, deadline=None)
+@given(status=statuses, mode=modes)
+def test_predicate_answering_an_awaitable_falls_back_to_5xx(status: int, mode: str) -> None:
+    """A predicate whose answer is an awaitable (not a verdict) is ignored like one that
+    raises: the default rule decides, and the coroutine is closed, never left unawaited."""
+    # Not recognisable up front: a plain function answering a coroutine.
+    opts = {**_options(None, mode), "error_status": lambda status: _is_error(status)}
+    with capture(log.format_json) as logs:
+        assert _call_wsgi(log.WSGIMiddleware(_wsgi_app(status), **opts))[0].startswith(str(status))
+        _check_outcome(logs.dicts(), status, None, mode)
+    with capture(log.format_json) as logs:
+        asyncio.run(_call_asgi(log.ASGIMiddleware(_asgi_app(status), **opts)))
+        _check_outcome(logs.dicts(), status, None, mode)
+
+
 # ------------------------------------------------------------ escaping exceptions
 
 

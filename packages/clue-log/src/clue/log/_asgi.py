@@ -67,8 +67,8 @@ class ASGIMiddleware:
         request_log_func: writes the start/end lines; default ``log.print`` (written at
             once); ``log.info`` makes them buffered like any other entry.
         error_status: ``int -> bool``, whether a response status makes the request a
-            failure; default ``status >= 500``. A predicate that raises counts the status
-            by the default rule.
+            failure; default ``status >= 500``. A predicate that raises, or answers an
+            awaitable, counts the status by the default rule; an async one is refused.
 
     Raises:
         ValueError: an option is malformed (for example an invalid regex or an

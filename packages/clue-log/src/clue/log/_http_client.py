@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from clue.log import _api, _keys
+from clue.log._server_options import check_not_async, verdict
 
 __all__ = ["MESSAGE", "ClientOptions", "redact_url"]
 
@@ -35,6 +36,7 @@ class ClientOptions:
     ) -> None:
         if error_func is not None and not callable(error_func):
             raise ValueError(f"error_func must be callable, got {error_func!r}")
+        check_not_async("error_func", error_func)
         if not isinstance(log_body_on_error, bool):
             raise ValueError(f"log_body_on_error must be a bool, got {log_body_on_error!r}")
         if (
@@ -53,7 +55,7 @@ class ClientOptions:
     def is_error(self, status: int) -> bool:
         # A user predicate must not break the call: a failing one falls back to >= 400.
         try:
-            return bool(self.error_func(status))
+            return verdict(self.error_func(status))
         except Exception:
             return status >= 400
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -49,17 +50,18 @@ class ServerOptions:
             raise ValueError(
                 f"error_status must be a callable taking the status int, got {error_status!r}"
             )
+        check_not_async("error_status", error_status)
         self.log_func: RequestLogFunc = request_log_func or _api.print
         self.error_status: ErrorStatus = error_status or server_error
 
     def is_error(self, status: int) -> bool:
         """Whether ``status`` makes the request a failure.
 
-        A user predicate must not break the request: one that raises counts the status
-        by the default rule.
+        A user predicate must not break the request: one that raises, or answers an
+        awaitable instead of a verdict, counts the status by the default rule.
         """
         try:
-            return bool(self.error_status(status))
+            return verdict(self.error_status(status))
         except Exception:
             return status >= 500
 
@@ -68,6 +70,29 @@ class ServerOptions:
         if not self.log_requests:
             return False
         return not any(f.search(path) for f in self.filters)
+
+
+def check_not_async(name: str, predicate: object) -> None:
+    """A predicate option must answer now: an ``async def`` one would answer a coroutine,
+    which is true for everything (``ValueError`` naming the option)."""
+    if predicate is not None and (
+        inspect.iscoroutinefunction(predicate)
+        or inspect.iscoroutinefunction(getattr(predicate, "__call__", None))  # noqa: B004 - the bound method, not callable()
+    ):
+        raise ValueError(f"{name} must be a plain (not async) function, got {predicate!r}")
+
+
+def verdict(answer: object) -> bool:
+    """A predicate's answer as a bool; an awaitable (no verdict) raises ``TypeError``, after
+    closing a coroutine so it is never left unawaited."""
+    if type(answer) is bool:
+        return answer
+    if inspect.isawaitable(answer):
+        close = getattr(answer, "close", None)
+        if close is not None:
+            close()
+        raise TypeError(f"a predicate answered an awaitable, not a verdict: {answer!r}")
+    return bool(answer)
 
 
 def _compile_filters(
