@@ -294,6 +294,44 @@ def test_client_disconnect_mid_stream_under_uvicorn(logs: Any, serve_asgi: Any) 
     assert 1024 <= entries[1]["http.bytes"] < 100_000 * 1024
 
 
+def test_client_gone_before_the_response_under_uvicorn(logs: Any, serve_asgi: Any) -> None:
+    """A client that goes away before any response, while the app waits (Django's ASGI
+    handler then returns without answering), ends the request without an error: nothing
+    buffered is written, no 500 is answered to nobody."""
+    import socket
+    import threading
+
+    ended = threading.Event()
+    sent: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return  # no lifespan
+        log.info("long poll waiting")
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    middleware = log.ASGIMiddleware(app, request_log_func=log.info)
+
+    async def outer(scope: Any, receive: Any, send: Any) -> None:
+        async def watch(message: Any) -> None:
+            sent.append(message)
+            await send(message)
+
+        try:
+            await middleware(scope, receive, watch)
+        finally:
+            if scope["type"] == "http":
+                ended.set()
+
+    host, port = serve_asgi(outer).removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"GET /poll HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    assert ended.wait(10)
+    assert sent == []
+    assert logs.entries() == []
+
+
 def test_starlette_add_middleware(logs: Any, serve_asgi: Any) -> None:
     """app.add_middleware(log.ASGIMiddleware) works with Starlette, lifespan included."""
     from contextlib import asynccontextmanager

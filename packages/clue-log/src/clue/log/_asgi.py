@@ -164,7 +164,13 @@ class ASGIMiddleware:
                 if logs:
                     response.log_end(opts, logs, start, judge=False)
                 raise
-            if response.status is None and not response.disconnected:
+            if response.status is None:
+                if response.disconnected:
+                    # The client went away before any answer (Django's ASGI handler then
+                    # returns without one): not an application error.
+                    if logs:
+                        response.log_end(opts, logs, start, judge=False)
+                    return
                 # Returned without answering: the server would send a 500 without the id.
                 await response.send_error()
             response.log_end(opts, logs, start)
