@@ -158,3 +158,36 @@ def test_eager_task_keeps_its_callers_request_id(app: Any, call: str) -> None:
         assert [d["attempt"] for d in inside if d["msg"] == "charging"] == [0, 1]
     (fresh,) = {d["request_id"] for d in outside}
     assert fresh != "req-11"
+
+
+@pytest.mark.parametrize("how", ["eager_propagates", "apply_throw"])
+def test_failure_propagated_to_the_caller_writes_the_task_context(app: Any, how: str) -> None:
+    """With ``task_eager_propagates`` (or ``apply(throw=True)``) Celery re-raises the task's
+    exception to the caller without its failure signal: the task's context is written
+    all the same, with the exception, and the caller's context is back in place."""
+
+    @app.task(name="charge")
+    def charge() -> None:
+        log.info("charging")
+        raise ValueError("declined")
+
+    app.conf.task_eager_propagates = how == "eager_propagates"
+
+    def run() -> None:
+        if how == "eager_propagates":
+            charge.delay()
+        else:
+            charge.apply(throw=True)
+
+    with capture(log.format_json) as logs:
+        with log.context():
+            log.bind(request_id="req-12")
+            with pytest.raises(ValueError, match="declined"):
+                run()
+            log.info("caller goes on")
+        dicts = logs.dicts()
+    assert [d["msg"] for d in dicts] == ["start", "charging", "task failed", "end"]
+    assert "declined" in str(dicts[2]["err"])
+    assert "Traceback" in str(dicts[2].get("exception"))
+    assert (dicts[3]["level"], dicts[3]["celery.state"]) == ("error", "FAILURE")
+    assert {d["request_id"] for d in dicts} == {"req-12"}

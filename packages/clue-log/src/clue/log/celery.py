@@ -21,12 +21,14 @@ clue.log`` never imports Celery, and importing this module changes nothing by it
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
 from celery import signals  # type: ignore[import-untyped]  # Celery ships no type hints
+from celery.exceptions import Retry  # type: ignore[import-untyped]  # no type hints either
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.propagators.textmap import Getter
@@ -133,12 +135,28 @@ class _Handlers:
         if getattr(request, "id", None) in self.running:
             _api.error("task retried", err=getattr(reason, "exc", None) or reason)
 
+    def _propagated(self, exc: BaseException | None) -> str | None:
+        """Log an exception Celery re-raises to an eager caller as the task's failure (or
+        retry), as the signals would; the state it stands for."""
+        if not isinstance(exc, Exception):
+            return None
+        if isinstance(exc, Retry):
+            _api.error("task retried", err=getattr(exc, "exc", None) or exc)
+            return "RETRY"
+        _api.error("task failed", err=exc)
+        return "FAILURE"
+
     def postrun(self, task_id: str | None = None, state: str | None = None, **_: Any) -> None:
         with self.lock:
             running = self.running.pop(task_id or "", None)
         if running is None:
             return
         try:
+            if state is None:
+                # No outcome recorded: Celery is re-raising the task's exception to an
+                # eager caller (task_eager_propagates, apply(throw=True)) without sending
+                # task_failure or task_retry. The exception is the one in flight.
+                state = self._propagated(sys.exc_info()[1])
             kv = {
                 CELERY_STATE_KEY: state or "",
                 CELERY_DURATION_KEY: elapsed_ms(running.start, perf_counter()),
