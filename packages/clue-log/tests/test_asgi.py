@@ -153,6 +153,10 @@ async def test_disable_options(logs: Any) -> None:
     assert all("request_id" not in e for e in entries)
 
 
+async def _async_log_func(msg: str, **kv: Any) -> None:
+    log.info(msg, **kv)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -162,13 +166,17 @@ async def test_disable_options(logs: Any) -> None:
         {"disable_request_logging": "yes"},
         {"disable_request_id": 1},
         {"request_log_func": "print"},
+        {"request_log_func": _async_log_func},
     ],
 )
 def test_bad_options(kwargs: dict[str, Any]) -> None:
-    """A malformed option raises ValueError naming it at construction time."""
+    """A malformed option raises ValueError naming it at construction time (an async
+    function for a log function too: its lines would never be written)."""
     name = next(iter(kwargs))
     with pytest.raises(ValueError, match=name):
         log.ASGIMiddleware(hello, **kwargs)
+    with pytest.raises(ValueError, match=name):
+        log.WSGIMiddleware(hello, **kwargs)
 
 
 async def test_context_reset_after_request(logs: Any) -> None:

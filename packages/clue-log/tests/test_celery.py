@@ -98,8 +98,13 @@ def test_publish_headers_carry_trace_and_request_id(app: Any) -> None:
     assert extracted.trace_id == trace_id
 
 
+async def _async_log_func(msg: str, **kv: Any) -> None:
+    log.info(msg, **kv)
+
+
 @pytest.mark.parametrize(
-    ("option", "value"), [("disable_task_logging", "yes"), ("task_log_func", 42)]
+    ("option", "value"),
+    [("disable_task_logging", "yes"), ("task_log_func", 42), ("task_log_func", _async_log_func)],
 )
 def test_bad_options(option: str, value: object) -> None:
     """A malformed option is a ValueError naming it."""

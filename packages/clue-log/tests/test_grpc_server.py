@@ -219,6 +219,7 @@ async def _async_error_func(code: grpc.StatusCode) -> bool:
         {"disable_call_id": "no"},
         {"call_log_func": 3},
         {"error_func": _async_error_func},
+        {"call_log_func": _async_error_func},
     ],
 )
 def test_bad_options(kwargs: dict[str, Any]) -> None:

@@ -63,6 +63,7 @@ class _Options:
             raise ValueError(f"disable_call_id must be a bool, got {disable_call_id!r}")
         if call_log_func is not None and not callable(call_log_func):
             raise ValueError(f"call_log_func must be callable, got {call_log_func!r}")
+        check_not_async("call_log_func", call_log_func)
         self.error_func: ErrorFunc = error_func or _not_ok
         self.log_calls = not disable_call_logging
         self.call_ids = not disable_call_id

@@ -47,6 +47,7 @@ class ClientOptions:
             raise ValueError(f"max_body_size must be a positive int, got {max_body_size!r}")
         if request_log_func is not None and not callable(request_log_func):
             raise ValueError(f"request_log_func must be callable, got {request_log_func!r}")
+        check_not_async("request_log_func", request_log_func)
         self.error_func: StatusErrorFunc = error_func or _client_error
         self.log_body = log_body_on_error
         self.max_body_size = max_body_size

@@ -44,6 +44,7 @@ class ServerOptions:
             raise ValueError(f"disable_request_id must be a bool, got {disable_request_id!r}")
         if request_log_func is not None and not callable(request_log_func):
             raise ValueError(f"request_log_func must be callable, got {request_log_func!r}")
+        check_not_async("request_log_func", request_log_func)
         self.log_requests = not disable_request_logging
         self.request_ids = not disable_request_id
         if error_status is not None and not callable(error_status):
@@ -72,14 +73,15 @@ class ServerOptions:
         return not any(f.search(path) for f in self.filters)
 
 
-def check_not_async(name: str, predicate: object) -> None:
-    """A predicate option must answer now: an ``async def`` one would answer a coroutine,
-    which is true for everything (``ValueError`` naming the option)."""
-    if predicate is not None and (
-        inspect.iscoroutinefunction(predicate)
-        or inspect.iscoroutinefunction(getattr(predicate, "__call__", None))  # noqa: B004 - the bound method, not callable()
+def check_not_async(name: str, func: object) -> None:
+    """A callback option is called, never awaited: an ``async def`` one would only make a
+    coroutine (a predicate's coroutine is true for everything, a log function's lines are
+    never written). ``ValueError`` naming the option."""
+    if func is not None and (
+        inspect.iscoroutinefunction(func)
+        or inspect.iscoroutinefunction(getattr(func, "__call__", None))  # noqa: B004 - the bound method, not callable()
     ):
-        raise ValueError(f"{name} must be a plain (not async) function, got {predicate!r}")
+        raise ValueError(f"{name} must be a plain (not async) function, got {func!r}")
 
 
 def verdict(answer: object) -> bool:

@@ -35,7 +35,7 @@ from opentelemetry.propagators.textmap import Getter
 
 from clue.log import _api, _context, _keys
 from clue.log._request_id import new_request_id, request_id_from
-from clue.log._server_options import elapsed_ms, log_line
+from clue.log._server_options import check_not_async, elapsed_ms, log_line
 
 __all__ = [
     "CELERY_DURATION_KEY",
@@ -237,6 +237,7 @@ def install(
         raise ValueError(f"disable_task_logging must be a bool, got {disable_task_logging!r}")
     if task_log_func is not None and not callable(task_log_func):
         raise ValueError(f"task_log_func must be callable, got {task_log_func!r}")
+    check_not_async("task_log_func", task_log_func)
     uninstall()
     handlers = _Handlers(not disable_task_logging, task_log_func or _api.print)
     for signal, method in _SIGNALS:
