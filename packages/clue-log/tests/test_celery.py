@@ -196,3 +196,53 @@ def test_failure_propagated_to_the_caller_writes_the_task_context(app: Any, how:
     assert "Traceback" in str(dicts[2].get("exception"))
     assert (dicts[3]["level"], dicts[3]["celery.state"]) == ("error", "FAILURE")
     assert {d["request_id"] for d in dicts} == {"req-12"}
+
+
+def test_same_task_id_on_two_threads_at_once(app: Any) -> None:
+    """A message redelivered while its first delivery still runs (a broker's visibility
+    timeout) runs the same task id twice at once on a thread pool: each run keeps its own
+    context, and neither leaves one behind on its thread."""
+    import threading
+
+    from celery import signals
+
+    import clue.log._context as ctx_module
+
+    @app.task(name="long")
+    def task() -> None:
+        pass
+
+    both_started = threading.Barrier(2)
+    first_ended = threading.Event()
+    leftovers: list[object] = []
+
+    def run(first: bool) -> None:
+        signals.task_prerun.send(sender=task, task_id="same-id", task=task, args=(), kwargs={})
+        log.info("running", first=first)
+        both_started.wait(10)
+        if not first:
+            assert first_ended.wait(10)
+        if first:
+            signals.task_failure.send(sender=task, task_id="same-id", exception=ValueError("x"))
+        state = "FAILURE" if first else "SUCCESS"
+        signals.task_postrun.send(sender=task, task_id="same-id", task=task, state=state)
+        if first:
+            first_ended.set()
+        leftovers.append(ctx_module.current.get())
+
+    with capture(log.format_json) as logs:
+        threads = [threading.Thread(target=run, args=(first,)) for first in (True, False)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        dicts = logs.dicts()
+    assert leftovers == [None, None]
+    # Only the failed run's lines are written, its own, once.
+    assert [(d["msg"], d.get("first")) for d in dicts] == [
+        ("start", None),
+        ("running", True),
+        ("task failed", None),
+        ("end", None),
+    ]
+    assert dicts[3]["level"] == "error"

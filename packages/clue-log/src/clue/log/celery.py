@@ -79,7 +79,9 @@ class _Handlers:
     def __init__(self, log_tasks: bool, log_func: Callable[..., Any]) -> None:
         self.log_tasks = log_tasks
         self.log_func = log_func
-        self.running: dict[str, _Task] = {}
+        # Keyed by task id and thread: a message redelivered while its first delivery
+        # still runs (a visibility timeout) runs the same task id twice at once.
+        self.running: dict[tuple[str, int], _Task] = {}
         self.lock = threading.Lock()
 
     # Enqueuing side ----------------------------------------------------------------------
@@ -112,7 +114,7 @@ class _Handlers:
             cm = _context.context()
             cm.__enter__()
             with self.lock:
-                self.running[task_id] = _Task(cm, token, perf_counter())
+                self.running[task_id, threading.get_ident()] = _Task(cm, token, perf_counter())
             _context.bind(
                 **{
                     _keys.REQUEST_ID_KEY: request_id_from(incoming)
@@ -128,11 +130,11 @@ class _Handlers:
             pass
 
     def failure(self, task_id: str | None = None, exception: Any = None, **_: Any) -> None:
-        if task_id in self.running:
+        if (task_id, threading.get_ident()) in self.running:
             _api.error("task failed", err=exception)
 
     def retry(self, request: Any = None, reason: Any = None, **_: Any) -> None:
-        if getattr(request, "id", None) in self.running:
+        if (getattr(request, "id", None), threading.get_ident()) in self.running:
             _api.error("task retried", err=getattr(reason, "exc", None) or reason)
 
     def _propagated(self, exc: BaseException | None) -> str | None:
@@ -148,7 +150,7 @@ class _Handlers:
 
     def postrun(self, task_id: str | None = None, state: str | None = None, **_: Any) -> None:
         with self.lock:
-            running = self.running.pop(task_id or "", None)
+            running = self.running.pop((task_id or "", threading.get_ident()), None)
         if running is None:
             return
         try:
