@@ -10,6 +10,7 @@ codes.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -44,6 +45,8 @@ DATABASES: dict[str, object] = {}
 """
 
 DJANGO_URLS = """\
+import asyncio
+
 from django.http import JsonResponse
 from django.urls import path
 
@@ -59,7 +62,18 @@ def order(request, oid):
     return JsonResponse({"oid": oid})
 
 
-urlpatterns = [path("orders/<str:oid>", order)]
+async def wait(request):
+    log.info("waiting for stock")  # buffered
+    log.print("waiting")  # written at once: the request has started
+    try:
+        await asyncio.sleep(60)  # the client goes away before this ends
+    except asyncio.CancelledError:
+        log.print("cancelled")  # Django cancels the view when its client has gone
+        raise
+    return JsonResponse({})
+
+
+urlpatterns = [path("orders/<str:oid>", order), path("wait", wait)]
 """
 
 # What each framework logs when it turns the exception into a 500 (the line that must
@@ -167,8 +181,13 @@ VARIANTS = ["fastapi-uvicorn", "flask-gunicorn", "django-gunicorn", "django-uvic
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    variant: str = request.param
-    root = tmp_path_factory.mktemp(variant)
+    with _serve(request.param, tmp_path_factory.mktemp(request.param)) as srv:
+        yield srv
+
+
+@contextlib.contextmanager
+def _serve(variant: str, root: Path) -> Iterator[Server]:
+    """Serve the ``variant`` recipe written in ``root`` under its real server."""
     _write_recipe(root, variant)
     upstream = Upstream()
     port, admin_port = _free_port(), _free_port()
@@ -323,3 +342,29 @@ def test_debug_switch(server: Server) -> None:
     finally:
         off = httpx.get(server.admin + "/debug?debug-logs=off")
     assert off.json() == {"debug-logs": "off"}
+
+
+def test_django_asgi_client_gone_before_the_response(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Under uvicorn, Django's ASGI handler returns without answering when its client goes
+    away mid-view: the request ends without an error, nothing buffered is written."""
+    with _serve("django-uvicorn", tmp_path_factory.mktemp("django-gone")) as server:
+        rid = f"gone-{_free_port()}"
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(
+                f"GET /wait HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: {rid}\r\n\r\n".encode()
+            )
+            server.wait_for(lambda ls: any(d.get("request_id") == rid for d in ls))
+        server.wait_for(
+            lambda ls: any(d.get("request_id") == rid and d["msg"] == "cancelled" for d in ls)
+        )
+        # A failing request after it proves the server has written what it would.
+        last = f"after-gone-{_free_port()}"
+        assert _get(server.url + "/orders/down", last).status_code == 503
+        lines = server.wait_for(
+            lambda ls: any(d.get("request_id") == last and d["msg"] == "end" for d in ls)
+        )
+        mine = [(d["msg"], d["level"]) for d in lines if d.get("request_id") == rid]
+        assert mine == [("waiting", "info"), ("cancelled", "info")]

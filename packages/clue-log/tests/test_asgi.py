@@ -153,6 +153,10 @@ async def test_disable_options(logs: Any) -> None:
     assert all("request_id" not in e for e in entries)
 
 
+async def _async_log_func(msg: str, **kv: Any) -> None:
+    log.info(msg, **kv)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -162,13 +166,17 @@ async def test_disable_options(logs: Any) -> None:
         {"disable_request_logging": "yes"},
         {"disable_request_id": 1},
         {"request_log_func": "print"},
+        {"request_log_func": _async_log_func},
     ],
 )
 def test_bad_options(kwargs: dict[str, Any]) -> None:
-    """A malformed option raises ValueError naming it at construction time."""
+    """A malformed option raises ValueError naming it at construction time (an async
+    function for a log function too: its lines would never be written)."""
     name = next(iter(kwargs))
     with pytest.raises(ValueError, match=name):
         log.ASGIMiddleware(hello, **kwargs)
+    with pytest.raises(ValueError, match=name):
+        log.WSGIMiddleware(hello, **kwargs)
 
 
 async def test_context_reset_after_request(logs: Any) -> None:
@@ -292,6 +300,44 @@ def test_client_disconnect_mid_stream_under_uvicorn(logs: Any, serve_asgi: Any) 
     assert [e["msg"] for e in entries] == ["start", "end"]
     assert entries[1]["http.status"] == 200
     assert 1024 <= entries[1]["http.bytes"] < 100_000 * 1024
+
+
+def test_client_gone_before_the_response_under_uvicorn(logs: Any, serve_asgi: Any) -> None:
+    """A client that goes away before any response, while the app waits (Django's ASGI
+    handler then returns without answering), ends the request without an error: nothing
+    buffered is written, no 500 is answered to nobody."""
+    import socket
+    import threading
+
+    ended = threading.Event()
+    sent: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return  # no lifespan
+        log.info("long poll waiting")
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    middleware = log.ASGIMiddleware(app, request_log_func=log.info)
+
+    async def outer(scope: Any, receive: Any, send: Any) -> None:
+        async def watch(message: Any) -> None:
+            sent.append(message)
+            await send(message)
+
+        try:
+            await middleware(scope, receive, watch)
+        finally:
+            if scope["type"] == "http":
+                ended.set()
+
+    host, port = serve_asgi(outer).removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"GET /poll HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    assert ended.wait(10)
+    assert sent == []
+    assert logs.entries() == []
 
 
 def test_starlette_add_middleware(logs: Any, serve_asgi: Any) -> None:
@@ -430,3 +476,84 @@ def test_websocket_under_uvicorn(logs: Any, serve_asgi: Any) -> None:
         assert ws.recv(timeout=10) == "ping"
     (entry,) = logs.wait_for(lambda es: len(es) >= 1)
     assert (entry["msg"], entry["text"], entry["request_id"]) == ("echo", "ping", "ws-7")
+
+
+def test_websocket_that_fails_writes_its_context(logs: Any, serve_asgi: Any) -> None:
+    """Under uvicorn, a websocket handler that raises fails its connection like a request:
+    what it buffered is written, then the exception with its traceback, under the
+    connection's request id."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    async def orders(websocket: WebSocket) -> None:
+        await websocket.accept()
+        text = await websocket.receive_text()
+        log.info("subscribing", topic=text)
+        raise RuntimeError("feed unavailable")
+
+    app = Starlette(routes=[WebSocketRoute("/ws", orders)])
+    app.add_middleware(log.ASGIMiddleware)
+    url = serve_asgi(app, ws="websockets-sansio").replace("http://", "ws://")
+    with connect(url + "/ws", additional_headers={"X-Request-Id": "ws-9"}) as ws:
+        ws.send("orders")
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+    entries = logs.wait_for(lambda es: len(es) >= 2)
+    assert [e["msg"] for e in entries] == ["subscribing", "unhandled exception"]
+    assert "feed unavailable" in str(entries[1]["err"])
+    assert "Traceback" in str(entries[1]["exception"])
+    assert {e["request_id"] for e in entries} == {"ws-9"}
+
+
+@pytest.mark.parametrize("request_ids", [True, False])
+async def test_websocket_client_gone_is_not_an_error(logs: Any, request_ids: bool) -> None:
+    """A handler that fails because its client went away (Starlette's
+    ``WebSocketDisconnect``) writes nothing: the client leaving is not an error."""
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        websocket = WebSocket(scope, receive, send)
+        await websocket.accept()
+        log.info("waiting")
+        await websocket.receive_text()  # raises WebSocketDisconnect
+
+    messages = [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1001}]
+
+    async def receive() -> Any:
+        return messages.pop(0)
+
+    async def send(message: Any) -> None:
+        pass
+
+    scope = {"type": "websocket", "path": "/ws", "headers": []}
+    middleware = log.ASGIMiddleware(app, disable_request_id=not request_ids)
+    with pytest.raises(WebSocketDisconnect):
+        await middleware(scope, receive, send)
+    assert logs.entries() == []
+
+
+@pytest.mark.parametrize("request_ids", [True, False])
+async def test_websocket_error_without_request_ids(logs: Any, request_ids: bool) -> None:
+    """Whether or not request ids are on, an exception escaping a websocket app writes the
+    connection's buffered lines before the error, and reaches the server."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        log.info("accepted")
+        raise ValueError("bad frame")
+
+    async def receive() -> Any:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        pass
+
+    scope = {"type": "websocket", "path": "/ws", "headers": []}
+    middleware = log.ASGIMiddleware(app, disable_request_id=not request_ids)
+    with pytest.raises(ValueError, match="bad frame"):
+        await middleware(scope, receive, send)
+    assert [e["msg"] for e in logs.entries()] == ["accepted", "unhandled exception"]

@@ -98,8 +98,13 @@ def test_publish_headers_carry_trace_and_request_id(app: Any) -> None:
     assert extracted.trace_id == trace_id
 
 
+async def _async_log_func(msg: str, **kv: Any) -> None:
+    log.info(msg, **kv)
+
+
 @pytest.mark.parametrize(
-    ("option", "value"), [("disable_task_logging", "yes"), ("task_log_func", 42)]
+    ("option", "value"),
+    [("disable_task_logging", "yes"), ("task_log_func", 42), ("task_log_func", _async_log_func)],
 )
 def test_bad_options(option: str, value: object) -> None:
     """A malformed option is a ValueError naming it."""
@@ -124,3 +129,120 @@ def test_task_of_a_sampled_request_is_traced(app: Any) -> None:
         dicts = logs.dicts()
     assert [d["msg"] for d in dicts] == ["start", "inside", "end"]
     assert {d["trace_id"] for d in dicts} == {f"{span.get_span_context().trace_id:032x}"}
+
+
+@pytest.mark.parametrize("call", ["apply", "delay", "autoretry"])
+def test_eager_task_keeps_its_callers_request_id(app: Any, call: str) -> None:
+    """A task run eagerly inside a request (``apply()``, or ``delay()`` with
+    ``task_always_eager``) has no message headers: it carries the caller's request id, as
+    its retries do; outside any request it gets a fresh one."""
+
+    @app.task(
+        name="charge", bind=True, autoretry_for=(KeyError,), max_retries=1, default_retry_delay=0
+    )
+    def charge(self: Any, fail: str) -> None:
+        log.info("charging", attempt=self.request.retries)
+        if fail == "key":
+            raise KeyError("gateway")
+        raise ValueError("declined")
+
+    fail = "key" if call == "autoretry" else "value"
+    with capture(log.format_json) as logs:
+        with log.context():
+            log.bind(request_id="req-11")
+            if call == "delay":
+                charge.delay(fail)
+            else:
+                charge.apply(args=(fail,))
+        inside = logs.dicts()
+        charge.apply(args=("value",))
+        outside = logs.dicts()[len(inside) :]
+    assert inside
+    assert {d["request_id"] for d in inside} == {"req-11"}
+    if call == "autoretry":
+        assert [d["attempt"] for d in inside if d["msg"] == "charging"] == [0, 1]
+    (fresh,) = {d["request_id"] for d in outside}
+    assert fresh != "req-11"
+
+
+@pytest.mark.parametrize("how", ["eager_propagates", "apply_throw"])
+def test_failure_propagated_to_the_caller_writes_the_task_context(app: Any, how: str) -> None:
+    """With ``task_eager_propagates`` (or ``apply(throw=True)``) Celery re-raises the task's
+    exception to the caller without its failure signal: the task's context is written
+    all the same, with the exception, and the caller's context is back in place."""
+
+    @app.task(name="charge")
+    def charge() -> None:
+        log.info("charging")
+        raise ValueError("declined")
+
+    app.conf.task_eager_propagates = how == "eager_propagates"
+
+    def run() -> None:
+        if how == "eager_propagates":
+            charge.delay()
+        else:
+            charge.apply(throw=True)
+
+    with capture(log.format_json) as logs:
+        with log.context():
+            log.bind(request_id="req-12")
+            with pytest.raises(ValueError, match="declined"):
+                run()
+            log.info("caller goes on")
+        dicts = logs.dicts()
+    assert [d["msg"] for d in dicts] == ["start", "charging", "task failed", "end"]
+    assert "declined" in str(dicts[2]["err"])
+    assert "Traceback" in str(dicts[2].get("exception"))
+    assert (dicts[3]["level"], dicts[3]["celery.state"]) == ("error", "FAILURE")
+    assert {d["request_id"] for d in dicts} == {"req-12"}
+
+
+def test_same_task_id_on_two_threads_at_once(app: Any) -> None:
+    """A message redelivered while its first delivery still runs (a broker's visibility
+    timeout) runs the same task id twice at once on a thread pool: each run keeps its own
+    context, and neither leaves one behind on its thread."""
+    import threading
+
+    from celery import signals
+
+    import clue.log._context as ctx_module
+
+    @app.task(name="long")
+    def task() -> None:
+        pass
+
+    both_started = threading.Barrier(2)
+    first_ended = threading.Event()
+    leftovers: list[object] = []
+
+    def run(first: bool) -> None:
+        signals.task_prerun.send(sender=task, task_id="same-id", task=task, args=(), kwargs={})
+        log.info("running", first=first)
+        both_started.wait(10)
+        if not first:
+            assert first_ended.wait(10)
+        if first:
+            signals.task_failure.send(sender=task, task_id="same-id", exception=ValueError("x"))
+        state = "FAILURE" if first else "SUCCESS"
+        signals.task_postrun.send(sender=task, task_id="same-id", task=task, state=state)
+        if first:
+            first_ended.set()
+        leftovers.append(ctx_module.current.get())
+
+    with capture(log.format_json) as logs:
+        threads = [threading.Thread(target=run, args=(first,)) for first in (True, False)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        dicts = logs.dicts()
+    assert leftovers == [None, None]
+    # Only the failed run's lines are written, its own, once.
+    assert [(d["msg"], d.get("first")) for d in dicts] == [
+        ("start", None),
+        ("running", True),
+        ("task failed", None),
+        ("end", None),
+    ]
+    assert dicts[3]["level"] == "error"

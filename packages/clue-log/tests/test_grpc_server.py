@@ -196,6 +196,21 @@ def test_failing_error_func_counts_as_error(logs: Any, echo: Any) -> None:
     assert [(e["level"], e["grpc.code"]) for e in ends] == [("info", "OK"), ("error", "ABORTED")]
 
 
+def test_error_func_answering_a_coroutine_counts_by_default(logs: Any, echo: Any) -> None:
+    """An error_func answering a coroutine (no verdict) is ignored like one that raises:
+    OK is not an error, and the coroutine is closed, never left unawaited."""
+    stub = echo(error_func=lambda code: _async_error_func(code))
+    assert stub.Unary(req("ok")).text == "ok"
+    with pytest.raises(grpc.RpcError):
+        stub.Unary(req(fail="ABORTED"))
+    ends = [e for e in wait_end(logs, 2) if e["msg"] == "end"]
+    assert [(e["level"], e["grpc.code"]) for e in ends] == [("info", "OK"), ("error", "ABORTED")]
+
+
+async def _async_error_func(code: grpc.StatusCode) -> bool:
+    return code is not grpc.StatusCode.OK
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -203,6 +218,8 @@ def test_failing_error_func_counts_as_error(logs: Any, echo: Any) -> None:
         {"disable_call_logging": 1},
         {"disable_call_id": "no"},
         {"call_log_func": 3},
+        {"error_func": _async_error_func},
+        {"call_log_func": _async_error_func},
     ],
 )
 def test_bad_options(kwargs: dict[str, Any]) -> None:

@@ -164,6 +164,41 @@ def test_raising_predicate_falls_back_to_5xx() -> None:
             assert ("handling" in logs.messages) is written
 
 
+class _AsyncPredicate:
+    """A callable object whose ``__call__`` is async."""
+
+    async def __call__(self, status: int) -> bool:
+        return status == 200
+
+
+async def _is_error(status: int) -> bool:
+    return status >= 500
+
+
+@pytest.mark.parametrize("middleware", [log.ASGIMiddleware, log.WSGIMiddleware])
+@pytest.mark.parametrize("predicate", [_is_error, _AsyncPredicate()])
+def test_async_error_status_is_refused(middleware: Any, predicate: Any) -> None:
+    """An async predicate would answer a coroutine, true for every status: it is a
+    ValueError naming the option, at construction time."""
+    with pytest.raises(ValueError, match="error_status"):
+        middleware(_asgi_app(200), error_status=predicate)
+
+
+@settings(max_examples=60, deadline=None)
+@given(status=statuses, mode=modes)
+def test_predicate_answering_an_awaitable_falls_back_to_5xx(status: int, mode: str) -> None:
+    """A predicate whose answer is an awaitable (not a verdict) is ignored like one that
+    raises: the default rule decides, and the coroutine is closed, never left unawaited."""
+    # Not recognisable up front: a plain function answering a coroutine.
+    opts = {**_options(None, mode), "error_status": lambda status: _is_error(status)}
+    with capture(log.format_json) as logs:
+        assert _call_wsgi(log.WSGIMiddleware(_wsgi_app(status), **opts))[0].startswith(str(status))
+        _check_outcome(logs.dicts(), status, None, mode)
+    with capture(log.format_json) as logs:
+        asyncio.run(_call_asgi(log.ASGIMiddleware(_asgi_app(status), **opts)))
+        _check_outcome(logs.dicts(), status, None, mode)
+
+
 # ------------------------------------------------------------ escaping exceptions
 
 
@@ -309,8 +344,9 @@ def _failing_app(point: str) -> Any:
 @given(point=st.sampled_from(FAIL_POINTS), mode=st.sampled_from(["print", "info"]))
 def test_wsgi_failure_anywhere(point: str, mode: str) -> None:
     """Wherever a WSGI app fails, the exception is logged once with the buffered context
-    before it, the request ends once, and while nothing was sent the client gets the
-    middleware's 500 with the request id (the exception does not reach the server)."""
+    before it, the request ends once with its ``end`` line at error severity, and while
+    nothing was sent the client gets the middleware's 500 with the request id (the
+    exception does not reach the server)."""
     server = _Pep3333Server()
     with capture(log.format_json) as logs:
         server.run(log.WSGIMiddleware(_failing_app(point), **_options(None, mode)))
@@ -331,6 +367,9 @@ def test_wsgi_failure_anywhere(point: str, mode: str) -> None:
     else:
         assert isinstance(server.escaped, RuntimeError)
         assert not server.server_500
+        # The status sent was 200, but an exception escaped: the request failed.
+        (end,) = [d for d in dicts if d["msg"] == "end"]
+        assert (end["level"], end["http.status"]) == ("error", 200)
 
 
 @settings(max_examples=40, deadline=None)
@@ -340,8 +379,8 @@ def test_wsgi_failure_anywhere(point: str, mode: str) -> None:
 )
 def test_asgi_failure_anywhere(point: str, mode: str) -> None:
     """Wherever an ASGI app fails, the exception is logged once after the buffered context,
-    the request ends once, the exception reaches the server, and when nothing was sent the
-    middleware's 500 carries the request id."""
+    the request ends once with its ``end`` line at error severity, the exception reaches
+    the server, and when nothing was sent the middleware's 500 carries the request id."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         log.info("handling")
@@ -375,8 +414,75 @@ def test_asgi_failure_anywhere(point: str, mode: str) -> None:
     if point == "before_start":
         assert sent[0]["status"] == 500
         assert sent[1]["body"] == b"Internal Server Error"
-        (end,) = [d for d in dicts if d["msg"] == "end"]
-        assert (end["level"], end["http.status"]) == ("error", 500)
+    (end,) = [d for d in dicts if d["msg"] == "end"]
+    assert end["level"] == "error"
+    assert end["http.status"] == (500 if point == "before_start" else 200)
+
+
+def test_background_task_failing_after_the_response(logs: Any, serve_asgi: Any) -> None:
+    """Under uvicorn, a Starlette ``BackgroundTask`` that fails after the 200 went out fails
+    the request: its buffered context and the traceback are written, and the ``end`` line
+    (the real status, 200) is at error severity."""
+    from starlette.applications import Starlette
+    from starlette.background import BackgroundTask
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    def send_receipt() -> None:
+        log.info("sending receipt")
+        raise RuntimeError("mail server down")
+
+    async def order(request: Any) -> PlainTextResponse:
+        log.info("order placed")
+        return PlainTextResponse("ok", background=BackgroundTask(send_receipt))
+
+    app = Starlette(routes=[Route("/order", order)])
+    app.add_middleware(log.ASGIMiddleware, request_log_func=log.info)
+    r = httpx.get(serve_asgi(app) + "/order", headers={"X-Request-Id": "bg-1"})
+    assert (r.status_code, r.headers["x-request-id"]) == (200, "bg-1")
+    entries = logs.wait_for(lambda es: any(e.get("msg") == "end" for e in es))
+    assert [e["msg"] for e in entries] == [
+        "start",
+        "order placed",
+        "sending receipt",
+        "unhandled exception",
+        "end",
+    ]
+    assert "mail server down" in str(entries[3]["err"])
+    assert {e["request_id"] for e in entries} == {"bg-1"}
+    assert (entries[4]["level"], entries[4]["http.status"]) == ("error", 200)
+
+
+def test_wsgi_body_close_that_raises_fails_the_request() -> None:
+    """A body whose ``close()`` raises after the whole response was sent (cleanup that
+    fails) fails the request: the context is written, the ``end`` line is an error."""
+
+    class Body:
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"ok"
+
+        def close(self) -> None:
+            log.info("releasing connection")
+            raise RuntimeError("pool corrupted")
+
+    def app(environ: Any, start_response: Any) -> Body:
+        log.info("handling")
+        start_response("200 OK", [])
+        return Body()
+
+    server = _Pep3333Server()
+    with capture(log.format_json) as logs:
+        with pytest.raises(RuntimeError, match="pool corrupted"):
+            server.run(log.WSGIMiddleware(app, request_log_func=log.info))
+        dicts = logs.dicts()
+    assert [d["msg"] for d in dicts] == [
+        "start",
+        "handling",
+        "releasing connection",
+        "unhandled exception",
+        "end",
+    ]
+    assert (dicts[4]["level"], dicts[4]["http.status"]) == ("error", 200)
 
 
 _SENT: list[dict[str, Any]] = []

@@ -92,6 +92,10 @@ def test_credentials_never_logged(logs: Any, http_backend: str) -> None:
     assert "s3cret" not in logs.out.getvalue()
 
 
+async def _async_func(*args: Any, **kv: Any) -> bool:
+    return True
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -100,6 +104,8 @@ def test_credentials_never_logged(logs: Any, http_backend: str) -> None:
         {"max_body_size": 0},
         {"max_body_size": True},
         {"request_log_func": "print"},
+        {"request_log_func": _async_func},
+        {"error_func": _async_func},
     ],
 )
 def test_bad_options(kwargs: dict[str, Any]) -> None:

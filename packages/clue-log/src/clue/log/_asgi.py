@@ -54,7 +54,9 @@ class ASGIMiddleware:
     then re-raises (as Starlette's ``ServerErrorMiddleware`` does) so the server still
     sees the failure. A client that goes away mid-response is not an application error:
     the request just ends. Websocket connections get a log context and
-    a request id for their lifetime; ``lifespan`` and other scopes pass through untouched.
+    a request id for their lifetime, and a handler that raises (its client still there)
+    writes the connection's context with the error; ``lifespan`` and other scopes pass
+    through untouched.
 
     Args:
         app: the ASGI application to wrap.
@@ -65,8 +67,8 @@ class ASGIMiddleware:
         request_log_func: writes the start/end lines; default ``log.print`` (written at
             once); ``log.info`` makes them buffered like any other entry.
         error_status: ``int -> bool``, whether a response status makes the request a
-            failure; default ``status >= 500``. A predicate that raises counts the status
-            by the default rule.
+            failure; default ``status >= 500``. A predicate that raises, or answers an
+            awaitable, counts the status by the default rule; an async one is refused.
 
     Raises:
         ValueError: an option is malformed (for example an invalid regex or an
@@ -155,14 +157,20 @@ class ASGIMiddleware:
                 )
                 if response.status is None:
                     await response.send_error()
-                response.log_end(opts, logs, start)
+                response.log_end(opts, logs, start, failed=True)
                 raise
             except BaseException:
                 # Cancellation or shutdown: not an application error.
                 if logs:
                     response.log_end(opts, logs, start, judge=False)
                 raise
-            if response.status is None and not response.disconnected:
+            if response.status is None:
+                if response.disconnected:
+                    # The client went away before any answer (Django's ASGI handler then
+                    # returns without one): not an application error.
+                    if logs:
+                        response.log_end(opts, logs, start, judge=False)
+                    return
                 # Returned without answering: the server would send a 500 without the id.
                 await response.send_error()
             response.log_end(opts, logs, start)
@@ -171,21 +179,47 @@ class ASGIMiddleware:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         with _context.context():
-            if not self._opts.request_ids:
-                await self.app(scope, receive, send)
-                return
-            rid = request_id_from(_header(scope, _REQUEST_ID))
-            _context.bind(**{_keys.REQUEST_ID_KEY: rid})
+            if self._opts.request_ids:
+                rid = request_id_from(_header(scope, _REQUEST_ID))
+                _context.bind(**{_keys.REQUEST_ID_KEY: rid})
+                rid_header = (_REQUEST_ID, rid.encode("ascii"))
+            else:
+                rid_header = None
+            disconnected = False
+
+            async def receive_watched() -> Message:
+                nonlocal disconnected
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    disconnected = True
+                return message
 
             async def send_with_id(message: Message) -> None:
-                if message["type"] == "websocket.accept":
+                nonlocal disconnected
+                if rid_header is not None and message["type"] == "websocket.accept":
                     headers = list(message.get("headers") or ())
                     if not _has_request_id(headers):
-                        headers.append((_REQUEST_ID, rid.encode("ascii")))
+                        headers.append(rid_header)
                         message = {**message, "headers": headers}
-                await send(message)
+                try:
+                    await send(message)
+                except OSError:
+                    # The client has gone away (uvicorn's ClientDisconnected).
+                    disconnected = True
+                    raise
 
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive_watched, send_with_id)
+            except Exception as exc:
+                # A failed connection writes what it buffered, as a failed request does;
+                # a client that went away is not an application error.
+                if not disconnected:
+                    _api.error(
+                        "unhandled exception",
+                        err=exc,
+                        **{_keys.HTTP_URL_KEY: _url(scope)},
+                    )
+                raise
 
 
 class _Response:
@@ -248,8 +282,17 @@ class _Response:
         except Exception:  # noqa: S110 - the client is gone; the exception is re-raised
             pass
 
-    def log_end(self, opts: ServerOptions, logs: bool, start: float, *, judge: bool = True) -> None:
-        """Log the ``end`` line; when ``judge``, a failing status writes the context."""
+    def log_end(
+        self,
+        opts: ServerOptions,
+        logs: bool,
+        start: float,
+        *,
+        judge: bool = True,
+        failed: bool = False,
+    ) -> None:
+        """Log the ``end`` line; when ``judge``, a failing status (or ``failed``: an
+        exception escaped, whatever status was sent) writes the context."""
         status = self.status
         if status is None:
             # Nothing was sent: the server answers 500 for an app that fails or returns
@@ -261,7 +304,7 @@ class _Response:
             _keys.HTTP_BYTES_KEY: self.bytes,
         }
         if judge:
-            log_end(opts, logs, kv)
+            log_end(opts, logs, kv, failed=failed)
         elif logs:
             log_line(opts.log_func, "end", kv)
 

@@ -21,7 +21,7 @@ import grpc.aio
 
 from clue.log import _api, _context, _keys
 from clue.log._request_id import new_request_id, request_id_from
-from clue.log._server_options import elapsed_ms, log_line
+from clue.log._server_options import check_not_async, elapsed_ms, log_line, verdict
 
 __all__ = [
     "AioGrpcServerInterceptor",
@@ -56,12 +56,14 @@ class _Options:
     ) -> None:
         if error_func is not None and not callable(error_func):
             raise ValueError(f"error_func must be callable, got {error_func!r}")
+        check_not_async("error_func", error_func)
         if not isinstance(disable_call_logging, bool):
             raise ValueError(f"disable_call_logging must be a bool, got {disable_call_logging!r}")
         if not isinstance(disable_call_id, bool):
             raise ValueError(f"disable_call_id must be a bool, got {disable_call_id!r}")
         if call_log_func is not None and not callable(call_log_func):
             raise ValueError(f"call_log_func must be callable, got {call_log_func!r}")
+        check_not_async("call_log_func", call_log_func)
         self.error_func: ErrorFunc = error_func or _not_ok
         self.log_calls = not disable_call_logging
         self.call_ids = not disable_call_id
@@ -70,7 +72,7 @@ class _Options:
     def is_error(self, code: grpc.StatusCode) -> bool:
         # A user predicate must not break the RPC: a failing one counts the code as error.
         try:
-            return bool(self.error_func(code))
+            return verdict(self.error_func(code))
         except Exception:
             return code is not grpc.StatusCode.OK
 
@@ -246,7 +248,8 @@ class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # gr
         error_func: ``StatusCode -> bool``, whether a code makes the RPC a failure (its
             buffered context is written and its ``end`` line logged at error severity);
             default: any code but OK. The HTTP middleware's ``error_status`` is the same
-            rule for response statuses. A predicate that raises counts any code but OK.
+            rule for response statuses. A predicate that raises, or answers an
+            awaitable, counts any code but OK; an async one is refused.
         disable_call_logging: no start/end lines (errors are still logged).
         disable_call_id: do not bind a request id.
         call_log_func: writes the start/end lines; default ``log.print``; ``log.info``
@@ -642,7 +645,8 @@ class GrpcClientInterceptor(
         error_func: ``StatusCode -> bool``, whether a code makes the RPC a failure (its
             buffered context is written and its ``end`` line logged at error severity);
             default: any code but OK. The HTTP middleware's ``error_status`` is the same
-            rule for response statuses. A predicate that raises counts any code but OK.
+            rule for response statuses. A predicate that raises, or answers an
+            awaitable, counts any code but OK; an async one is refused.
         disable_call_logging: no start/end lines (errors are still logged).
         disable_call_id: do not send an ``x-request-id``.
         call_log_func: writes the start/end lines; default ``log.print``.
@@ -771,7 +775,8 @@ def aio_grpc_client_interceptors(
         error_func: ``StatusCode -> bool``, whether a code makes the RPC a failure (its
             buffered context is written and its ``end`` line logged at error severity);
             default: any code but OK. The HTTP middleware's ``error_status`` is the same
-            rule for response statuses. A predicate that raises counts any code but OK.
+            rule for response statuses. A predicate that raises, or answers an
+            awaitable, counts any code but OK; an async one is refused.
         disable_call_logging: no start/end lines (errors are still logged).
         disable_call_id: do not send an ``x-request-id``.
         call_log_func: writes the start/end lines; default ``log.print``.

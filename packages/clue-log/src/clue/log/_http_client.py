@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from clue.log import _api, _keys
+from clue.log._server_options import check_not_async, verdict
 
 __all__ = ["MESSAGE", "ClientOptions", "redact_url"]
 
@@ -35,6 +36,7 @@ class ClientOptions:
     ) -> None:
         if error_func is not None and not callable(error_func):
             raise ValueError(f"error_func must be callable, got {error_func!r}")
+        check_not_async("error_func", error_func)
         if not isinstance(log_body_on_error, bool):
             raise ValueError(f"log_body_on_error must be a bool, got {log_body_on_error!r}")
         if (
@@ -45,6 +47,7 @@ class ClientOptions:
             raise ValueError(f"max_body_size must be a positive int, got {max_body_size!r}")
         if request_log_func is not None and not callable(request_log_func):
             raise ValueError(f"request_log_func must be callable, got {request_log_func!r}")
+        check_not_async("request_log_func", request_log_func)
         self.error_func: StatusErrorFunc = error_func or _client_error
         self.log_body = log_body_on_error
         self.max_body_size = max_body_size
@@ -53,7 +56,7 @@ class ClientOptions:
     def is_error(self, status: int) -> bool:
         # A user predicate must not break the call: a failing one falls back to >= 400.
         try:
-            return bool(self.error_func(status))
+            return verdict(self.error_func(status))
         except Exception:
             return status >= 400
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -43,23 +44,25 @@ class ServerOptions:
             raise ValueError(f"disable_request_id must be a bool, got {disable_request_id!r}")
         if request_log_func is not None and not callable(request_log_func):
             raise ValueError(f"request_log_func must be callable, got {request_log_func!r}")
+        check_not_async("request_log_func", request_log_func)
         self.log_requests = not disable_request_logging
         self.request_ids = not disable_request_id
         if error_status is not None and not callable(error_status):
             raise ValueError(
                 f"error_status must be a callable taking the status int, got {error_status!r}"
             )
+        check_not_async("error_status", error_status)
         self.log_func: RequestLogFunc = request_log_func or _api.print
         self.error_status: ErrorStatus = error_status or server_error
 
     def is_error(self, status: int) -> bool:
         """Whether ``status`` makes the request a failure.
 
-        A user predicate must not break the request: one that raises counts the status
-        by the default rule.
+        A user predicate must not break the request: one that raises, or answers an
+        awaitable instead of a verdict, counts the status by the default rule.
         """
         try:
-            return bool(self.error_status(status))
+            return verdict(self.error_status(status))
         except Exception:
             return status >= 500
 
@@ -68,6 +71,30 @@ class ServerOptions:
         if not self.log_requests:
             return False
         return not any(f.search(path) for f in self.filters)
+
+
+def check_not_async(name: str, func: object) -> None:
+    """A callback option is called, never awaited: an ``async def`` one would only make a
+    coroutine (a predicate's coroutine is true for everything, a log function's lines are
+    never written). ``ValueError`` naming the option."""
+    if func is not None and (
+        inspect.iscoroutinefunction(func)
+        or inspect.iscoroutinefunction(getattr(func, "__call__", None))  # noqa: B004 - the bound method, not callable()
+    ):
+        raise ValueError(f"{name} must be a plain (not async) function, got {func!r}")
+
+
+def verdict(answer: object) -> bool:
+    """A predicate's answer as a bool; an awaitable (no verdict) raises ``TypeError``, after
+    closing a coroutine so it is never left unawaited."""
+    if type(answer) is bool:
+        return answer
+    if inspect.isawaitable(answer):
+        close = getattr(answer, "close", None)
+        if close is not None:
+            close()
+        raise TypeError(f"a predicate answered an awaitable, not a verdict: {answer!r}")
+    return bool(answer)
 
 
 def _compile_filters(
@@ -101,12 +128,13 @@ def log_line(log_func: RequestLogFunc, msg: str, kv: dict[str, Any]) -> None:
         return
 
 
-def log_end(opts: ServerOptions, logs: bool, kv: dict[str, Any]) -> None:
-    """End a request by its outcome: a failing status writes the request's buffered context
-    and an ``end`` line at error severity; any other writes the ``end`` line (if ``logs``)
-    with the request log function. Never raises."""
+def log_end(opts: ServerOptions, logs: bool, kv: dict[str, Any], *, failed: bool = False) -> None:
+    """End a request by its outcome: an exception that escaped the app (``failed``), even
+    after a successful status went out, or a failing status writes the request's buffered
+    context and an ``end`` line at error severity; any other writes the ``end`` line (if
+    ``logs``) with the request log function. Never raises."""
     try:
-        if opts.is_error(kv[_keys.HTTP_STATUS_KEY]):
+        if failed or opts.is_error(kv[_keys.HTTP_STATUS_KEY]):
             if logs:
                 _api.error("end", **kv)
             else:

@@ -80,8 +80,8 @@ class WSGIMiddleware:
         request_log_func: writes the start/end lines; default ``log.print`` (written at
             once); ``log.info`` makes them buffered like any other entry.
         error_status: ``int -> bool``, whether a response status makes the request a
-            failure; default ``status >= 500``. A predicate that raises counts the status
-            by the default rule.
+            failure; default ``status >= 500``. A predicate that raises, or answers an
+            awaitable, counts the status by the default rule; an async one is refused.
 
     Raises:
         ValueError: an option is malformed (for example an invalid regex or an
@@ -313,9 +313,10 @@ class _Exchange:
 
     def fail(self, exc: BaseException) -> None:
         """Log an exception escaping the app, end the request and its log context."""
+        failed = isinstance(exc, Exception)
         if isinstance(exc, Exception) and not self._logged:
             self.log_exception(exc)
-        self.end(500 if self.status is None else self.status)
+        self.end(500 if self.status is None else self.status, failed=failed)
 
     def log_exception(self, exc: Exception) -> None:
         """The error line of an escaping exception, with its traceback (flushes)."""
@@ -328,8 +329,9 @@ class _Exchange:
             },
         )
 
-    def end(self, status: int | None = None) -> None:
-        """Log the end line and reset the log context (at most once)."""
+    def end(self, status: int | None = None, *, failed: bool = False) -> None:
+        """Log the end line (at error severity when ``failed``: an exception escaped) and
+        reset the log context (at most once)."""
         token = self._token
         if token is None:
             return
@@ -343,6 +345,7 @@ class _Exchange:
                     _keys.HTTP_DURATION_KEY: round((perf_counter() - self.start) * 1e3, 3),
                     _keys.HTTP_BYTES_KEY: self.bytes,
                 },
+                failed=failed,
             )
         finally:
             _current.reset(token)

@@ -21,19 +21,21 @@ clue.log`` never imports Celery, and importing this module changes nothing by it
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
 from celery import signals  # type: ignore[import-untyped]  # Celery ships no type hints
+from celery.exceptions import Retry  # type: ignore[import-untyped]  # no type hints either
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.propagators.textmap import Getter
 
 from clue.log import _api, _context, _keys
 from clue.log._request_id import new_request_id, request_id_from
-from clue.log._server_options import elapsed_ms, log_line
+from clue.log._server_options import check_not_async, elapsed_ms, log_line
 
 __all__ = [
     "CELERY_DURATION_KEY",
@@ -77,7 +79,9 @@ class _Handlers:
     def __init__(self, log_tasks: bool, log_func: Callable[..., Any]) -> None:
         self.log_tasks = log_tasks
         self.log_func = log_func
-        self.running: dict[str, _Task] = {}
+        # Keyed by task id and thread: a message redelivered while its first delivery
+        # still runs (a visibility timeout) runs the same task id twice at once.
+        self.running: dict[tuple[str, int], _Task] = {}
         self.lock = threading.Lock()
 
     # Enqueuing side ----------------------------------------------------------------------
@@ -87,11 +91,9 @@ class _Handlers:
             return
         try:
             propagate.inject(headers)
-            ctx = _context.current.get()
-            if ctx is not None and REQUEST_ID_HEADER not in headers:
-                for key, value in ctx.bound:
-                    if key == _keys.REQUEST_ID_KEY:
-                        headers[REQUEST_ID_HEADER] = value
+            rid = _caller_request_id()
+            if rid is not None and REQUEST_ID_HEADER not in headers:
+                headers[REQUEST_ID_HEADER] = rid
         except Exception:  # noqa: S110 - telemetry never breaks the enqueuing code
             pass
 
@@ -102,14 +104,17 @@ class _Handlers:
             return
         try:
             request = getattr(task, "request", None)
+            incoming = getattr(request, REQUEST_ID_HEADER, None)
+            if not isinstance(incoming, str | bytes):
+                # An eager task (no headers) keeps its caller's request id, as its trace.
+                incoming = _caller_request_id()
             # On top of the current context: an eager task (no headers) keeps its caller's.
             current = otel_context.get_current()
             token = otel_context.attach(propagate.extract(request, current, getter=_GETTER))
             cm = _context.context()
             cm.__enter__()
             with self.lock:
-                self.running[task_id] = _Task(cm, token, perf_counter())
-            incoming = getattr(request, REQUEST_ID_HEADER, None)
+                self.running[task_id, threading.get_ident()] = _Task(cm, token, perf_counter())
             _context.bind(
                 **{
                     _keys.REQUEST_ID_KEY: request_id_from(incoming)
@@ -125,19 +130,35 @@ class _Handlers:
             pass
 
     def failure(self, task_id: str | None = None, exception: Any = None, **_: Any) -> None:
-        if task_id in self.running:
+        if (task_id, threading.get_ident()) in self.running:
             _api.error("task failed", err=exception)
 
     def retry(self, request: Any = None, reason: Any = None, **_: Any) -> None:
-        if getattr(request, "id", None) in self.running:
+        if (getattr(request, "id", None), threading.get_ident()) in self.running:
             _api.error("task retried", err=getattr(reason, "exc", None) or reason)
+
+    def _propagated(self, exc: BaseException | None) -> str | None:
+        """Log an exception Celery re-raises to an eager caller as the task's failure (or
+        retry), as the signals would; the state it stands for."""
+        if not isinstance(exc, Exception):
+            return None
+        if isinstance(exc, Retry):
+            _api.error("task retried", err=getattr(exc, "exc", None) or exc)
+            return "RETRY"
+        _api.error("task failed", err=exc)
+        return "FAILURE"
 
     def postrun(self, task_id: str | None = None, state: str | None = None, **_: Any) -> None:
         with self.lock:
-            running = self.running.pop(task_id or "", None)
+            running = self.running.pop((task_id or "", threading.get_ident()), None)
         if running is None:
             return
         try:
+            if state is None:
+                # No outcome recorded: Celery is re-raising the task's exception to an
+                # eager caller (task_eager_propagates, apply(throw=True)) without sending
+                # task_failure or task_retry. The exception is the one in flight.
+                state = self._propagated(sys.exc_info()[1])
             kv = {
                 CELERY_STATE_KEY: state or "",
                 CELERY_DURATION_KEY: elapsed_ms(running.start, perf_counter()),
@@ -155,6 +176,17 @@ class _Handlers:
                 otel_context.detach(running.token)  # type: ignore[arg-type]
             except Exception:  # noqa: S110 - left in another context: discarded with it
                 pass
+
+
+def _caller_request_id() -> str | None:
+    """The request id bound in the current log context (the caller of an eager task)."""
+    ctx = _context.current.get()
+    if ctx is None:
+        return None
+    for key, value in reversed(ctx.bound):
+        if key == _keys.REQUEST_ID_KEY and isinstance(value, str):
+            return value
+    return None
 
 
 class _RequestGetter(Getter[Any]):
@@ -207,6 +239,7 @@ def install(
         raise ValueError(f"disable_task_logging must be a bool, got {disable_task_logging!r}")
     if task_log_func is not None and not callable(task_log_func):
         raise ValueError(f"task_log_func must be callable, got {task_log_func!r}")
+    check_not_async("task_log_func", task_log_func)
     uninstall()
     handlers = _Handlers(not disable_task_logging, task_log_func or _api.print)
     for signal, method in _SIGNALS:
