@@ -44,6 +44,7 @@ _SCRIPT = textwrap.dedent(
         "meter_provider": type(metric_cfg.meter_provider).__name__,
         "propagators": sorted(cfg.propagators.fields),
         "timeout": grpc_exporter._timeout,
+        "grpc_endpoint": grpc_exporter._endpoint,
         "compression": int(grpc_exporter._compression),
         "otlp": type(otlp_exporter).__module__.split(".")[4],
         "otlp_metrics": type(otlp_metrics).__module__.split(".")[4],
@@ -184,11 +185,77 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
         # OTEL_RESOURCE_ATTRIBUTES: an empty service_version keeps the environment's.
         ({"OTEL_RESOURCE_ATTRIBUTES": "service.version=9.9"}, lambda o: o["version"] == "9.9"),
         ({"OTEL_RESOURCE_ATTRIBUTES": "service.version"}, lambda o: o["version"] is None),
-        # OTEL_BSP_*: read by the SDK; its complaint goes through structlog, not bare stderr.
-        ({"OTEL_BSP_SCHEDULE_DELAY": "250"}, lambda o: o["events"] == []),
+        # OTEL_RESOURCE_ATTRIBUTES: the SDK's complaint goes through structlog, not bare stderr.
         (
-            {"OTEL_BSP_SCHEDULE_DELAY": "abc"},
-            lambda o: o["sampled"] == 200 and ("otel.error", "") in o["events"],
+            {"OTEL_RESOURCE_ATTRIBUTES": "k=v,%zz"},
+            lambda o: o["sampled"] == 200 and ("otel.error", "") not in o["events"],
+        ),
+        # OTEL_BSP_*: honoured; malformed or out of range (which the SDK's constructor
+        # raises on): warned, the default.
+        ({"OTEL_BSP_SCHEDULE_DELAY": "250"}, lambda o: o["events"] == []),
+        *[
+            (
+                {variable: value},
+                lambda o, variable=variable: (
+                    o["sampled"] == 200 and ("otel.env.invalid", variable) in o["events"]
+                ),
+            )
+            for variable, value in [
+                ("OTEL_BSP_SCHEDULE_DELAY", "abc"),
+                ("OTEL_BSP_SCHEDULE_DELAY", "0"),
+                ("OTEL_BSP_SCHEDULE_DELAY", "-5"),
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+                ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "-1"),
+                ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096"),  # above the default queue
+            ]
+        ],
+        ({"OTEL_BSP_MAX_QUEUE_SIZE": "100"}, lambda o: o["sampled"] == 200 and o["events"] == []),
+        # OTEL_METRIC_EXPORT_INTERVAL: not positive (the SDK raises on it): warned, 60 s.
+        *[
+            (
+                {"OTEL_METRIC_EXPORT_INTERVAL": value},
+                lambda o: (
+                    o["meter_provider"] == "MeterProvider"
+                    and ("otel.env.invalid", "OTEL_METRIC_EXPORT_INTERVAL") in o["events"]
+                ),
+            )
+            for value in ("0", "-1", "nan", "abc")
+        ],
+        # A blank variable is unset (the SDK's exporters take it as set and raise on it).
+        ({"OTEL_EXPORTER_OTLP_TIMEOUT": ""}, lambda o: o["timeout"] == 10 and o["events"] == []),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": " ", "OTEL_EXPORTER_OTLP_TIMEOUT": "7"},
+            lambda o: o["timeout"] == 7 and o["events"] == [],
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "abc"},
+            lambda o: (
+                o["timeout"] == 10
+                and ("otel.env.invalid", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") in o["events"]
+            ),
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "zstd"},
+            lambda o: (
+                o["compression"] == 0
+                and ("otel.env.invalid", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION") in o["events"]
+            ),
+        ),
+        ({"OTEL_EXPORTER_OTLP_COMPRESSION": ""}, lambda o: o["compression"] == 0),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": " ",
+                "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+            },
+            lambda o: o["compression"] == 2 and o["events"] == [],
+        ),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": ""}, lambda o: o["grpc_endpoint"] == "localhost:4317"),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:9",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+            },
+            lambda o: o["grpc_endpoint"] == "127.0.0.1:9",
         ),
         # OTEL_SDK_DISABLED: honoured by the SDK's providers (only "true" disables).
         ({"OTEL_SDK_DISABLED": "true"}, lambda o: o["recording"] == 0 and o["sampled"] == 0),

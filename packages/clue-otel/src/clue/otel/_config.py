@@ -31,7 +31,14 @@ from opentelemetry.util.types import AttributeValue
 from clue.otel import _fork, _lifecycle, _switch
 from clue.otel._bounded import run_all_bounded
 from clue.otel._diagnostics import DiagnosticsHandler, ErrorHandler, log_error
-from clue.otel._env import known_propagators, sampler_from_env, signal_disabled, warn_once
+from clue.otel._env import (
+    batch_options,
+    known_propagators,
+    metric_interval_millis,
+    sampler_from_env,
+    signal_disabled,
+    warn_once,
+)
 from clue.otel._promotion import ErrorPromotionProcessor, RecordDropped
 from clue.otel._sampler import AdaptiveSampler
 from clue.otel._validate import is_positive_number, require
@@ -204,14 +211,20 @@ def new_config(
     if metric_exporter is not None and signal_disabled("OTEL_METRICS_EXPORTER"):
         metric_exporter = None
     chosen = sampler_from_env() if span_exporter is not None else None
-    # The SDK's own warnings while building (a malformed OTEL_BSP_* value...) go to
-    # structlog too, not to bare stderr.
+    # The SDK's own warnings while building (a malformed OTEL_RESOURCE_ATTRIBUTES
+    # item...) go to structlog too, not to bare stderr.
     with _STATE.routing_while_building(error_handler or log_error):
         full_resource = _resource(service_name, service_version, resource)
         tracer_provider: TracerProvider = NoOpTracerProvider()
         promotion: ErrorPromotionProcessor | None = None
         if span_exporter is not None:
-            processor: SpanProcessor = BatchSpanProcessor(span_exporter)
+            queue, delay, batch = batch_options()
+            processor: SpanProcessor = BatchSpanProcessor(
+                span_exporter,
+                max_queue_size=queue,
+                schedule_delay_millis=delay,
+                max_export_batch_size=batch,
+            )
             root: Sampler = chosen if chosen is not None else ParentBased(sampler)
             if error_promotion:
                 processor = promotion = ErrorPromotionProcessor(processor)
@@ -224,7 +237,10 @@ def new_config(
         meter_provider: MeterProvider = NoOpMeterProvider()
         if metric_exporter is not None:
             reader = PeriodicExportingMetricReader(
-                metric_exporter, export_interval_millis=interval_ms
+                metric_exporter,
+                export_interval_millis=(
+                    metric_interval_millis() if interval_ms is None else interval_ms
+                ),
             )
             meter_provider = SdkMeterProvider(
                 metric_readers=[reader], resource=full_resource, shutdown_on_exit=False

@@ -30,11 +30,14 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 __all__ = [
+    "batch_options",
     "chosen_protocol",
     "exporter_options",
     "known_propagators",
+    "metric_interval_millis",
     "sampler_from_env",
     "signal_disabled",
+    "unusable_variables",
     "warn_once",
 ]
 
@@ -57,6 +60,12 @@ _RATIO_SAMPLERS: dict[str, Callable[[float], Sampler]] = {
 _COMPRESSIONS = ("gzip", "deflate", "none")
 _PROTOCOLS = ("grpc", "http/protobuf", "http/json")
 _DEFAULT_TIMEOUT_S = 10.0  # the SDK exporters' default
+_DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"  # the specification's, and the SDK's
+# The SDK BatchSpanProcessor's defaults (milliseconds or spans).
+_BSP_QUEUE = ("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
+_BSP_DELAY = ("OTEL_BSP_SCHEDULE_DELAY", 5000)
+_BSP_BATCH = ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)
+_METRIC_INTERVAL = ("OTEL_METRIC_EXPORT_INTERVAL", 60000.0)
 
 
 def warn_once(event: str, variable: str, value: str, **kv: Any) -> None:
@@ -121,6 +130,47 @@ def signal_disabled(variable: str) -> bool:
     return False
 
 
+def batch_options() -> tuple[int, int, int]:
+    """``BatchSpanProcessor``'s queue size, schedule delay and batch size from ``OTEL_BSP_*``.
+
+    The SDK raises ``ValueError`` from its constructor on a value it parses but
+    rejects (a queue of 0, a delay of 0 or less, a batch larger than the queue):
+    clue reads them itself, and a malformed or out-of-range value is warned and
+    replaced by the default (the batch size is also capped by the queue size).
+    """
+    queue = _positive_int(*_BSP_QUEUE)
+    delay = _positive_int(*_BSP_DELAY)
+    variable, default = _BSP_BATCH
+    batch = _positive_int(variable, default)
+    if batch > queue:
+        if variable in os.environ:
+            warn_once(
+                "otel.env.invalid",
+                variable,
+                os.environ[variable],
+                using=str(min(default, queue)),
+                note=f"larger than the queue size {queue}",
+            )
+        batch = min(default, queue)
+    return queue, delay, batch
+
+
+def metric_interval_millis() -> float:
+    """``OTEL_METRIC_EXPORT_INTERVAL``, or 60 000 when unset, malformed or not positive."""
+    variable, default = _METRIC_INTERVAL
+    raw = os.environ.get(variable)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not value > 0:
+        warn_once("otel.env.invalid", variable, raw, using=f"{default:.0f}")
+        return default
+    return value
+
+
 def exporter_options(signal: str, transport: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` plus defaults replacing malformed OTLP variables the SDK would raise on.
 
@@ -141,6 +191,16 @@ def exporter_options(signal: str, transport: str, options: dict[str, Any]) -> di
         )
         if compression is not None:
             out["compression"] = _compression(transport, compression.strip().lower())
+    if transport == "grpc" and "endpoint" not in options:
+        # The gRPC exporters take a blank OTEL_EXPORTER_OTLP_ENDPOINT as the target
+        # (an invalid one); blank means unset: the specification's default.
+        endpoints = [os.environ.get(n.format("ENDPOINT")) for n in names]
+        if (
+            not (endpoints[0] or "").strip()
+            and endpoints[1] is not None
+            and not endpoints[1].strip()
+        ):
+            out["endpoint"] = _DEFAULT_GRPC_ENDPOINT
     for variable in (n.format("PROTOCOL") for n in names):
         raw = os.environ.get(variable, "").strip()
         if not raw:
@@ -156,6 +216,23 @@ def exporter_options(signal: str, transport: str, options: dict[str, Any]) -> di
             )
         break
     return out
+
+
+def unusable_variables(signal: str) -> frozenset[str]:
+    """The per-signal ``OTEL_EXPORTER_OTLP_*`` variables the SDK must not read itself.
+
+    The SDK's gRPC exporters parse ``OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT`` and
+    ``_COMPRESSION`` even when the option is given, and raise on a blank or malformed
+    value; :func:`exporter_options` has already given the value to use instead.
+    """
+    hidden = set()
+    checks = (("TIMEOUT", _valid_timeout), ("COMPRESSION", _valid_compression))
+    for suffix, valid in checks:
+        variable = f"OTEL_EXPORTER_OTLP_{signal.upper()}_{suffix}"
+        raw = os.environ.get(variable)
+        if raw is not None and (not raw.strip() or not valid(raw)):
+            hidden.add(variable)
+    return frozenset(hidden)
 
 
 def chosen_protocol(signal: str) -> str:
@@ -181,18 +258,39 @@ def chosen_protocol(signal: str) -> str:
 
 
 def _first_valid(variables: list[str], valid: Any, default: str) -> str | None:
-    # The value the SDK should use when one of ``variables`` is malformed (else None:
-    # the SDK reads them itself). Malformed ones are treated as unset, with a warning.
-    malformed = False
+    # The value the SDK should be given when one of ``variables`` is blank or malformed
+    # (else None: the SDK reads them itself). The specification treats a blank
+    # variable as unset, while the SDK takes it as set and raises on it; a malformed
+    # one is treated as unset too, with a warning.
+    replace = False
     for variable in variables:
         raw = os.environ.get(variable)
-        if raw is None or not raw.strip():
+        if raw is None:
+            continue
+        if not raw.strip():
+            replace = True
             continue
         if valid(raw):
-            return raw if malformed else None
-        malformed = True
+            return raw if replace else None
+        replace = True
         warn_once("otel.env.invalid", variable, raw, using="the next setting or the default")
-    return default if malformed else None
+    return default if replace else None
+
+
+def _positive_int(variable: str, default: int) -> int:
+    # A positive integer from ``variable``; unset or blank: the default, silently;
+    # malformed or not positive: the default, warned.
+    raw = os.environ.get(variable)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        warn_once("otel.env.invalid", variable, raw, using=str(default))
+        return default
+    return value
 
 
 def _valid_timeout(raw: str) -> bool:
