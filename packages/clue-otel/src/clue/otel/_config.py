@@ -39,6 +39,7 @@ from clue.otel._env import (
     signal_disabled,
     warn_once,
 )
+from clue.otel._outcome import Failures, counting_metric_exporter, counting_span_exporter
 from clue.otel._promotion import ErrorPromotionProcessor, RecordDropped
 from clue.otel._sampler import AdaptiveSampler
 from clue.otel._validate import is_positive_number, require
@@ -73,6 +74,7 @@ class Config:
     error_promotion: ErrorPromotionProcessor | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _shutdown_result: bool | None = field(default=None, init=False, repr=False)
+    _failures: Failures = field(default_factory=Failures, repr=False)
 
     def __post_init__(self) -> None:
         _fork.register(self)
@@ -82,7 +84,12 @@ class Config:
         self._lock = threading.Lock()
 
     def force_flush(self, timeout: float = 5.0) -> bool:
-        """Export what is pending now; True when both signals flushed within ``timeout`` s."""
+        """Export what is pending now; True when both signals were exported within ``timeout`` s.
+
+        False when an export failed meanwhile (the collector down or refusing), which
+        the SDK's processors only log.
+        """
+        failed = self._failures.count
         millis = int(timeout * 1000)
         tracer, meter = self.tracer_provider, self.meter_provider
         flushed: list[bool] = []
@@ -91,7 +98,8 @@ class Config:
             steps["tracer flush"] = lambda: flushed.append(tracer.force_flush(millis))
         if isinstance(meter, SdkMeterProvider):
             steps["meter flush"] = lambda: flushed.append(meter.force_flush(millis))
-        return run_all_bounded(steps, timeout) and all(flushed)
+        done = run_all_bounded(steps, timeout) and all(flushed)
+        return done and self._failures.count == failed
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Flush and stop both providers, waiting at most ``timeout`` seconds.
@@ -102,6 +110,7 @@ class Config:
         """
         with self._lock:
             if self._shutdown_result is None:
+                failed = self._failures.count
                 millis = int(timeout * 1000)
                 tracer, meter = self.tracer_provider, self.meter_provider
                 steps: dict[str, Callable[[], object]] = {}
@@ -114,7 +123,8 @@ class Config:
                     steps["tracer provider"] = stop_tracer
                 if isinstance(meter, SdkMeterProvider):
                     steps["meter provider"] = lambda: meter.shutdown(millis)
-                self._shutdown_result = run_all_bounded(steps, timeout)
+                done = run_all_bounded(steps, timeout)
+                self._shutdown_result = done and self._failures.count == failed
             return self._shutdown_result
 
 
@@ -213,6 +223,7 @@ def new_config(
     chosen = sampler_from_env() if span_exporter is not None else None
     # The SDK's own warnings while building (a malformed OTEL_RESOURCE_ATTRIBUTES
     # item...) go to structlog too, not to bare stderr.
+    failures = Failures()
     with _STATE.routing_while_building(error_handler or log_error):
         full_resource = _resource(service_name, service_version, resource)
         tracer_provider: TracerProvider = NoOpTracerProvider()
@@ -220,7 +231,7 @@ def new_config(
         if span_exporter is not None:
             queue, delay, batch = batch_options()
             processor: SpanProcessor = BatchSpanProcessor(
-                span_exporter,
+                counting_span_exporter(span_exporter, failures),
                 max_queue_size=queue,
                 schedule_delay_millis=delay,
                 max_export_batch_size=batch,
@@ -237,7 +248,7 @@ def new_config(
         meter_provider: MeterProvider = NoOpMeterProvider()
         if metric_exporter is not None:
             reader = PeriodicExportingMetricReader(
-                metric_exporter,
+                counting_metric_exporter(metric_exporter, failures),
                 export_interval_millis=(
                     metric_interval_millis() if interval_ms is None else interval_ms
                 ),
@@ -252,6 +263,7 @@ def new_config(
             error_handler=error_handler or log_error,
             sampler=sampler if span_exporter is not None and chosen is None else None,
             error_promotion=promotion,
+            _failures=failures,
         )
 
 
