@@ -109,6 +109,35 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
                 and ("otel.env.invalid", "OTEL_TRACES_SAMPLER_ARG") in o["events"]
             ),
         ),
+        # The ratio's argument unset or blank: the specification's default 1.0, no warning.
+        *[
+            (
+                {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", **arg},
+                lambda o: "TraceIdRatioBased{1.0}" in o["sampler"] and o["events"] == [],
+            )
+            for arg in ({}, {"OTEL_TRACES_SAMPLER_ARG": ""}, {"OTEL_TRACES_SAMPLER_ARG": " "})
+        ],
+        # Enum values are case-insensitive.
+        ({"OTEL_TRACES_SAMPLER": "Always_Off"}, lambda o: o["sampled"] == 0),
+        (
+            {"OTEL_PROPAGATORS": "Baggage"},
+            lambda o: o["propagators"] == ["baggage"] and o["events"] == [],
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "GRPC"},
+            lambda o: (
+                o["otlp"] == "grpc"
+                and o["otlp_metrics"] == "grpc"
+                and ("otel.env.invalid", "OTEL_EXPORTER_OTLP_PROTOCOL") not in o["events"]
+            ),
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "HTTP/Protobuf"},
+            lambda o: (
+                o["otlp"] == "http"
+                and ("otel.env.invalid", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") not in o["events"]
+            ),
+        ),
         # OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER: none disables; others are reported.
         ({"OTEL_TRACES_EXPORTER": "none"}, lambda o: o["tracer_provider"] == "NoOpTracerProvider"),
         (

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from importlib.metadata import entry_points
 
 import structlog
 from opentelemetry import propagate
@@ -33,8 +32,8 @@ from clue.otel._bounded import run_all_bounded
 from clue.otel._diagnostics import DiagnosticsHandler, ErrorHandler, log_error
 from clue.otel._env import (
     batch_options,
-    known_propagators,
     metric_interval_millis,
+    propagator_entry_points,
     sampler_from_env,
     signal_disabled,
     warn_once,
@@ -473,17 +472,11 @@ def _env_propagator() -> TextMapPropagator | None:
     raw = os.environ.get("OTEL_PROPAGATORS")
     if raw is None or not raw.strip():
         return None
-    if not known_propagators(raw):
+    points = propagator_entry_points(raw)
+    if points is None:
         warn_once("otel.env.invalid", "OTEL_PROPAGATORS", raw, using="tracecontext,baggage")
         return None
-    found: list[TextMapPropagator] = []
-    for item in raw.split(","):
-        name = item.strip()
-        if name.lower() == "none":
-            break
-        point = next(iter(entry_points(group="opentelemetry_propagator", name=name)))
-        found.append(point.load()())
-    return CompositePropagator(found)
+    return CompositePropagator([point.load()() for point in points])
 
 
 def _resource(

@@ -15,7 +15,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import structlog
@@ -35,6 +35,7 @@ __all__ = [
     "exporter_options",
     "known_propagators",
     "metric_interval_millis",
+    "propagator_entry_points",
     "sampler_from_env",
     "signal_disabled",
     "unusable_variables",
@@ -87,6 +88,25 @@ def known_propagators(raw: str) -> bool:
     return True
 
 
+def propagator_entry_points(raw: str) -> list[EntryPoint] | None:
+    """The propagators ``raw`` names, matched case-insensitively; None if one is unknown.
+
+    The specification reads enum values case-insensitively (``TraceContext,Baggage``);
+    the API matches the entry points' names exactly. ``none`` ends the list, as in
+    the API. An empty item makes the whole setting invalid.
+    """
+    points = {p.name.lower(): p for p in entry_points(group="opentelemetry_propagator")}
+    found: list[EntryPoint] = []
+    for item in raw.split(","):
+        name = item.strip().lower()
+        if name == "none":
+            break
+        if name not in points:
+            return None
+        found.append(points[name])
+    return found
+
+
 def sampler_from_env() -> Sampler | None:
     """The sampler ``OTEL_TRACES_SAMPLER`` names, or None (unset or invalid: clue's own)."""
     raw = os.environ.get(_SAMPLER, "").strip()
@@ -101,7 +121,8 @@ def sampler_from_env() -> Sampler | None:
             ratio = float(arg)
             valid = 0.0 <= ratio <= 1.0
         except ValueError:
-            valid = False
+            valid = not arg.strip()  # unset or blank: the specification's default, 1.0
+            ratio = 1.0
         if not valid:
             warn_once("otel.env.invalid", _SAMPLER_ARG, arg, using="1.0")
             ratio = 1.0
@@ -205,9 +226,9 @@ def exporter_options(signal: str, transport: str, options: dict[str, Any]) -> di
         raw = os.environ.get(variable, "").strip()
         if not raw:
             continue
-        if raw not in _PROTOCOLS:
+        if raw.lower() not in _PROTOCOLS:
             warn_once("otel.env.invalid", variable, raw, using="http/protobuf")
-        elif raw != transport:
+        elif raw.lower() != transport:
             warn_once(
                 "otel.env.ignored",
                 variable,
@@ -249,9 +270,10 @@ def chosen_protocol(signal: str) -> str:
         raw = os.environ.get(variable, "").strip()
         if not raw:
             continue
-        if raw in ("grpc", "http/protobuf"):
-            return raw
-        event = "otel.env.unsupported" if raw == "http/json" else "otel.env.invalid"
+        name = raw.lower()  # enum values are case-insensitive
+        if name in ("grpc", "http/protobuf"):
+            return name
+        event = "otel.env.unsupported" if name == "http/json" else "otel.env.invalid"
         warn_once(event, variable, raw, using="http/protobuf")
         return "http/protobuf"
     return "http/protobuf"
@@ -330,7 +352,8 @@ def _guard_propagators_import() -> None:
     raw = os.environ.get(_PROPAGATORS)
     if raw is None or "opentelemetry.propagate" in sys.modules or known_propagators(raw):
         return
-    warn_once("otel.env.invalid", _PROPAGATORS, raw, using="tracecontext,baggage")
+    if propagator_entry_points(raw) is None:  # else only its case differs: clue honours it
+        warn_once("otel.env.invalid", _PROPAGATORS, raw, using="tracecontext,baggage")
     del os.environ[_PROPAGATORS]
     try:
         import opentelemetry.propagate  # noqa: F401 (imported for its import-time set-up)
