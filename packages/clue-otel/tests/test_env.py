@@ -236,6 +236,8 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
                 ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
                 ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "-1"),
                 ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096"),  # above the default queue
+                ("OTEL_BSP_MAX_QUEUE_SIZE", str(10**23)),  # overflows the queue
+                ("OTEL_BSP_SCHEDULE_DELAY", str(10**23)),  # overflows the timer
             ]
         ],
         ({"OTEL_BSP_MAX_QUEUE_SIZE": "100"}, lambda o: o["sampled"] == 200 and o["events"] == []),
@@ -248,7 +250,7 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
                     and ("otel.env.invalid", "OTEL_METRIC_EXPORT_INTERVAL") in o["events"]
                 ),
             )
-            for value in ("0", "-1", "nan", "abc")
+            for value in ("0", "-1", "nan", "abc", "1e300")
         ],
         # A blank variable is unset (the SDK's exporters take it as set and raise on it).
         ({"OTEL_EXPORTER_OTLP_TIMEOUT": ""}, lambda o: o["timeout"] == 10 and o["events"] == []),

@@ -67,6 +67,9 @@ _BSP_QUEUE = ("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
 _BSP_DELAY = ("OTEL_BSP_SCHEDULE_DELAY", 5000)
 _BSP_BATCH = ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)
 _METRIC_INTERVAL = ("OTEL_METRIC_EXPORT_INTERVAL", 60000.0)
+# The largest integer the specification asks SDKs to accept; the SDK's queue and
+# timers overflow on much larger ones.
+_MAX_INT = 2**31 - 1
 
 
 def warn_once(event: str, variable: str, value: str, **kv: Any) -> None:
@@ -177,7 +180,10 @@ def batch_options() -> tuple[int, int, int]:
 
 
 def metric_interval_millis() -> float:
-    """``OTEL_METRIC_EXPORT_INTERVAL``, or 60 000 when unset, malformed or not positive."""
+    """``OTEL_METRIC_EXPORT_INTERVAL``, or 60 000 when unset, malformed or out of range.
+
+    In range: positive, at most 2**31 - 1 ms (the timer overflows on larger ones).
+    """
     variable, default = _METRIC_INTERVAL
     raw = os.environ.get(variable)
     if raw is None or not raw.strip():
@@ -186,7 +192,7 @@ def metric_interval_millis() -> float:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not value > 0:
+    if not 0 < value <= _MAX_INT:
         warn_once("otel.env.invalid", variable, raw, using=f"{default:.0f}")
         return default
     return value
@@ -300,8 +306,8 @@ def _first_valid(variables: list[str], valid: Any, default: str) -> str | None:
 
 
 def _positive_int(variable: str, default: int) -> int:
-    # A positive integer from ``variable``; unset or blank: the default, silently;
-    # malformed or not positive: the default, warned.
+    # A positive integer from ``variable``, at most 2**31 - 1; unset or blank: the
+    # default, silently; malformed or out of range: the default, warned.
     raw = os.environ.get(variable)
     if raw is None or not raw.strip():
         return default
@@ -309,7 +315,7 @@ def _positive_int(variable: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         value = 0
-    if value <= 0:
+    if not 0 < value <= _MAX_INT:
         warn_once("otel.env.invalid", variable, raw, using=str(default))
         return default
     return value
