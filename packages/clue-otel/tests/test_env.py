@@ -273,6 +273,10 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
             ),
         ),
         ({"OTEL_EXPORTER_OTLP_COMPRESSION": ""}, lambda o: o["compression"] == 0),
+        # Values the specification allows that the SDK's gRPC exporters raise on.
+        ({"OTEL_EXPORTER_OTLP_COMPRESSION": "none"}, lambda o: o["compression"] == 0),
+        ({"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "None"}, lambda o: o["compression"] == 0),
+        ({"OTEL_EXPORTER_OTLP_COMPRESSION": "deflate"}, lambda o: o["compression"] == 1),
         (
             {
                 "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": " ",
@@ -298,3 +302,94 @@ def test_variable_in_a_fresh_process(env: dict[str, str], check: Any) -> None:
     """The variable (valid or malformed) has the documented outcome; start-up never crashes."""
     outcome = run(env)
     assert check(outcome), outcome
+
+
+_FUZZ = textwrap.dedent(
+    """
+    import os
+    import threading
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+    import structlog
+
+    structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
+    from clue import otel
+
+    crashed = []
+    threading.excepthook = lambda args: crashed.append(repr(args.exc_value))
+    VARIABLES = [
+        "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_BSP_EXPORT_TIMEOUT", "OTEL_METRIC_EXPORT_INTERVAL", "OTEL_METRIC_EXPORT_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_PROPAGATORS",
+        "OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_SDK_DISABLED",
+        "OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_INSECURE",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    ]
+    number = st.one_of(
+        st.integers(-(2**70), 2**70).map(str),
+        st.floats(allow_nan=True, allow_infinity=True).map(str),
+        st.sampled_from(["0", "1", "512", "2048", "2147483647", "2147483648", " 7 ", "1e3"]),
+    )
+    word = st.sampled_from([
+        "", " ", "gzip", "GZIP", "none", "deflate", "zstd", "grpc", "http/protobuf",
+        "http/json", "always_off", "traceidratio", "parentbased_traceidratio", "bogus",
+        "tracecontext,baggage", "TraceContext", "tracecontext,", "none", "otlp", "true",
+        "a=b=c,%zz,k=%E2%9C%93", ",,=", "\\u00e9", "collector:4317", "http://127.0.0.1:9",
+        "https://[::1]:9/x", "http://", "::", "/nonexistent", "x-k=%zz", "=v", "k=",
+    ])
+    value = st.one_of(number, word, st.text(max_size=8))
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.dictionaries(st.sampled_from(VARIABLES), value, max_size=6))
+    def check(env):
+        env = {k: v.replace("\\x00", "") for k, v in env.items()}
+        saved = dict(os.environ)
+        os.environ.update(env)
+        try:
+            cfg = otel.new_config(
+                "svc", "1", ConsoleMetricExporter(out=open(os.devnull, "w")),
+                InMemorySpanExporter(), error_promotion=True,
+            )
+            cfg.tracer_provider.get_tracer("t").start_span("x").end()
+            for helper in (
+                otel.new_grpc_span_exporter, otel.new_grpc_metric_exporter,
+                otel.new_http_span_exporter, otel.new_http_metric_exporter,
+                otel.new_otlp_span_exporter, otel.new_otlp_metric_exporter,
+            ):
+                _, stop = helper()
+                stop(1)
+            cfg.shutdown(5)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        assert not crashed, (env, crashed)
+
+    check()
+    print("ok")
+    """
+)
+
+
+def test_no_setting_crashes_start_up_hypothesis() -> None:
+    """Hypothesis-chosen OTEL_* values: new_config and every helper build, no thread dies."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", _FUZZ],
+        env=clean,
+        check=False,
+        timeout=600,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.strip().endswith("ok"), result.stdout[-2000:]

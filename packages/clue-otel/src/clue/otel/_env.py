@@ -213,9 +213,14 @@ def exporter_options(signal: str, transport: str, options: dict[str, Any]) -> di
         if timeout is not None:
             out["timeout"] = float(timeout)
     if "compression" not in options:
-        compression = _first_valid(
-            [n.format("COMPRESSION") for n in names], _valid_compression, "none"
-        )
+        variables = [n.format("COMPRESSION") for n in names]
+        compression = _first_valid(variables, _valid_compression, "none")
+        if compression is None:
+            # Valid values are handed over too: the SDK's gRPC exporters raise on
+            # "none" and "deflate", which the specification and its HTTP ones accept.
+            compression = next(
+                (os.environ[v] for v in variables if os.environ.get(v, "").strip()), None
+            )
         if compression is not None:
             out["compression"] = _compression(transport, compression.strip().lower())
     if transport == "grpc" and "endpoint" not in options:
