@@ -332,3 +332,72 @@ def test_foreign_global_provider_is_refused_loudly() -> None:
 def test_config_type_is_exported() -> None:
     """Config is what new_config returns."""
     assert isinstance(new_config("svc", "1"), Config)
+
+
+class _RefusingSpanExporter(InMemorySpanExporter):
+    """Records what it is handed and reports each export failed, as a collector that is down."""
+
+    def export(self, spans: Any) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        super().export(spans)
+        return SpanExportResult.FAILURE
+
+
+def _refusing_metric_exporter() -> Any:
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
+
+    class Refusing(MetricExporter):
+        calls = 0
+
+        def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kw: Any) -> Any:
+            Refusing.calls += 1
+            return MetricExportResult.FAILURE
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return True
+
+        def shutdown(self, timeout_millis: float = 30_000, **kw: Any) -> None:
+            pass
+
+    return Refusing()
+
+
+def test_force_flush_and_shutdown_report_a_failed_span_export() -> None:
+    """force_flush() and shutdown() return False when the span exporter failed, never success."""
+    exporter = _RefusingSpanExporter()
+    cfg = new_config("svc", "1", span_exporter=exporter, max_sampling_rate=1000)
+    cfg.tracer_provider.get_tracer("t").start_span("lost").end()  # type: ignore[attr-defined]
+    assert cfg.force_flush(5) is False
+    assert [s.name for s in exporter.get_finished_spans()] == ["lost"]  # it was attempted
+    cfg.tracer_provider.get_tracer("t").start_span("lost too").end()  # type: ignore[attr-defined]
+    assert cfg.shutdown(5) is False
+
+
+def test_force_flush_and_shutdown_report_a_failed_metric_export() -> None:
+    """force_flush() and shutdown() return False when the metric exporter failed."""
+    exporter = _refusing_metric_exporter()
+    cfg = new_config("svc", "1", metric_exporter=exporter, reader_interval=3600)
+    cfg.meter_provider.get_meter("m").create_counter("c").add(1)
+    assert cfg.force_flush(5) is False
+    assert type(exporter).calls >= 1
+    assert cfg.shutdown(5) is False
+
+
+def test_force_flush_reports_a_collector_refusing_then_success_once_it_accepts() -> None:
+    """Against a real receiver: False while it refuses every export, True once it accepts."""
+    from clue.otel import new_http_span_exporter
+    from clue.otel.testing import OTLPReceiver
+
+    with OTLPReceiver() as rx:
+        rx.fail(retry_after=0.01)
+        exporter, _ = new_http_span_exporter(endpoint=rx.http_traces_endpoint, timeout=1)
+        cfg = new_config("svc", "1", span_exporter=exporter, max_sampling_rate=1000)
+        tracer = cfg.tracer_provider.get_tracer("t")  # type: ignore[attr-defined]
+        tracer.start_span("refused").end()
+        assert cfg.force_flush(10) is False
+        rx.recover()
+        tracer.start_span("accepted").end()
+        assert cfg.force_flush(10) is True
+        assert [s.name for s in rx.spans()] == ["accepted"]
+        assert cfg.shutdown(5) is True

@@ -44,6 +44,7 @@ _SCRIPT = textwrap.dedent(
         "meter_provider": type(metric_cfg.meter_provider).__name__,
         "propagators": sorted(cfg.propagators.fields),
         "timeout": grpc_exporter._timeout,
+        "grpc_endpoint": grpc_exporter._endpoint,
         "compression": int(grpc_exporter._compression),
         "otlp": type(otlp_exporter).__module__.split(".")[4],
         "otlp_metrics": type(otlp_metrics).__module__.split(".")[4],
@@ -106,6 +107,35 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
             lambda o: (
                 o["sampled"] == 200
                 and ("otel.env.invalid", "OTEL_TRACES_SAMPLER_ARG") in o["events"]
+            ),
+        ),
+        # The ratio's argument unset or blank: the specification's default 1.0, no warning.
+        *[
+            (
+                {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", **arg},
+                lambda o: "TraceIdRatioBased{1.0}" in o["sampler"] and o["events"] == [],
+            )
+            for arg in ({}, {"OTEL_TRACES_SAMPLER_ARG": ""}, {"OTEL_TRACES_SAMPLER_ARG": " "})
+        ],
+        # Enum values are case-insensitive.
+        ({"OTEL_TRACES_SAMPLER": "Always_Off"}, lambda o: o["sampled"] == 0),
+        (
+            {"OTEL_PROPAGATORS": "Baggage"},
+            lambda o: o["propagators"] == ["baggage"] and o["events"] == [],
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "GRPC"},
+            lambda o: (
+                o["otlp"] == "grpc"
+                and o["otlp_metrics"] == "grpc"
+                and ("otel.env.invalid", "OTEL_EXPORTER_OTLP_PROTOCOL") not in o["events"]
+            ),
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "HTTP/Protobuf"},
+            lambda o: (
+                o["otlp"] == "http"
+                and ("otel.env.invalid", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") not in o["events"]
             ),
         ),
         # OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER: none disables; others are reported.
@@ -184,11 +214,83 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
         # OTEL_RESOURCE_ATTRIBUTES: an empty service_version keeps the environment's.
         ({"OTEL_RESOURCE_ATTRIBUTES": "service.version=9.9"}, lambda o: o["version"] == "9.9"),
         ({"OTEL_RESOURCE_ATTRIBUTES": "service.version"}, lambda o: o["version"] is None),
-        # OTEL_BSP_*: read by the SDK; its complaint goes through structlog, not bare stderr.
-        ({"OTEL_BSP_SCHEDULE_DELAY": "250"}, lambda o: o["events"] == []),
+        # OTEL_RESOURCE_ATTRIBUTES: the SDK's complaint goes through structlog, not bare stderr.
         (
-            {"OTEL_BSP_SCHEDULE_DELAY": "abc"},
-            lambda o: o["sampled"] == 200 and ("otel.error", "") in o["events"],
+            {"OTEL_RESOURCE_ATTRIBUTES": "k=v,%zz"},
+            lambda o: o["sampled"] == 200 and ("otel.error", "") not in o["events"],
+        ),
+        # OTEL_BSP_*: honoured; malformed or out of range (which the SDK's constructor
+        # raises on): warned, the default.
+        ({"OTEL_BSP_SCHEDULE_DELAY": "250"}, lambda o: o["events"] == []),
+        *[
+            (
+                {variable: value},
+                lambda o, variable=variable: (
+                    o["sampled"] == 200 and ("otel.env.invalid", variable) in o["events"]
+                ),
+            )
+            for variable, value in [
+                ("OTEL_BSP_SCHEDULE_DELAY", "abc"),
+                ("OTEL_BSP_SCHEDULE_DELAY", "0"),
+                ("OTEL_BSP_SCHEDULE_DELAY", "-5"),
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+                ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "-1"),
+                ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096"),  # above the default queue
+                ("OTEL_BSP_MAX_QUEUE_SIZE", str(10**23)),  # overflows the queue
+                ("OTEL_BSP_SCHEDULE_DELAY", str(10**23)),  # overflows the timer
+            ]
+        ],
+        ({"OTEL_BSP_MAX_QUEUE_SIZE": "100"}, lambda o: o["sampled"] == 200 and o["events"] == []),
+        # OTEL_METRIC_EXPORT_INTERVAL: not positive (the SDK raises on it): warned, 60 s.
+        *[
+            (
+                {"OTEL_METRIC_EXPORT_INTERVAL": value},
+                lambda o: (
+                    o["meter_provider"] == "MeterProvider"
+                    and ("otel.env.invalid", "OTEL_METRIC_EXPORT_INTERVAL") in o["events"]
+                ),
+            )
+            for value in ("0", "-1", "nan", "abc", "1e300")
+        ],
+        # A blank variable is unset (the SDK's exporters take it as set and raise on it).
+        ({"OTEL_EXPORTER_OTLP_TIMEOUT": ""}, lambda o: o["timeout"] == 10 and o["events"] == []),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": " ", "OTEL_EXPORTER_OTLP_TIMEOUT": "7"},
+            lambda o: o["timeout"] == 7 and o["events"] == [],
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "abc"},
+            lambda o: (
+                o["timeout"] == 10
+                and ("otel.env.invalid", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") in o["events"]
+            ),
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "zstd"},
+            lambda o: (
+                o["compression"] == 0
+                and ("otel.env.invalid", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION") in o["events"]
+            ),
+        ),
+        ({"OTEL_EXPORTER_OTLP_COMPRESSION": ""}, lambda o: o["compression"] == 0),
+        # Values the specification allows that the SDK's gRPC exporters raise on.
+        ({"OTEL_EXPORTER_OTLP_COMPRESSION": "none"}, lambda o: o["compression"] == 0),
+        ({"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "None"}, lambda o: o["compression"] == 0),
+        ({"OTEL_EXPORTER_OTLP_COMPRESSION": "deflate"}, lambda o: o["compression"] == 1),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": " ",
+                "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+            },
+            lambda o: o["compression"] == 2 and o["events"] == [],
+        ),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": ""}, lambda o: o["grpc_endpoint"] == "localhost:4317"),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:9",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+            },
+            lambda o: o["grpc_endpoint"] == "127.0.0.1:9",
         ),
         # OTEL_SDK_DISABLED: honoured by the SDK's providers (only "true" disables).
         ({"OTEL_SDK_DISABLED": "true"}, lambda o: o["recording"] == 0 and o["sampled"] == 0),
@@ -200,3 +302,94 @@ def test_variable_in_a_fresh_process(env: dict[str, str], check: Any) -> None:
     """The variable (valid or malformed) has the documented outcome; start-up never crashes."""
     outcome = run(env)
     assert check(outcome), outcome
+
+
+_FUZZ = textwrap.dedent(
+    """
+    import os
+    import threading
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+    import structlog
+
+    structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
+    from clue import otel
+
+    crashed = []
+    threading.excepthook = lambda args: crashed.append(repr(args.exc_value))
+    VARIABLES = [
+        "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_BSP_EXPORT_TIMEOUT", "OTEL_METRIC_EXPORT_INTERVAL", "OTEL_METRIC_EXPORT_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_PROPAGATORS",
+        "OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_SDK_DISABLED",
+        "OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_INSECURE",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    ]
+    number = st.one_of(
+        st.integers(-(2**70), 2**70).map(str),
+        st.floats(allow_nan=True, allow_infinity=True).map(str),
+        st.sampled_from(["0", "1", "512", "2048", "2147483647", "2147483648", " 7 ", "1e3"]),
+    )
+    word = st.sampled_from([
+        "", " ", "gzip", "GZIP", "none", "deflate", "zstd", "grpc", "http/protobuf",
+        "http/json", "always_off", "traceidratio", "parentbased_traceidratio", "bogus",
+        "tracecontext,baggage", "TraceContext", "tracecontext,", "none", "otlp", "true",
+        "a=b=c,%zz,k=%E2%9C%93", ",,=", "\\u00e9", "collector:4317", "http://127.0.0.1:9",
+        "https://[::1]:9/x", "http://", "::", "/nonexistent", "x-k=%zz", "=v", "k=",
+    ])
+    value = st.one_of(number, word, st.text(max_size=8))
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.dictionaries(st.sampled_from(VARIABLES), value, max_size=6))
+    def check(env):
+        env = {k: v.replace("\\x00", "") for k, v in env.items()}
+        saved = dict(os.environ)
+        os.environ.update(env)
+        try:
+            cfg = otel.new_config(
+                "svc", "1", ConsoleMetricExporter(out=open(os.devnull, "w")),
+                InMemorySpanExporter(), error_promotion=True,
+            )
+            cfg.tracer_provider.get_tracer("t").start_span("x").end()
+            for helper in (
+                otel.new_grpc_span_exporter, otel.new_grpc_metric_exporter,
+                otel.new_http_span_exporter, otel.new_http_metric_exporter,
+                otel.new_otlp_span_exporter, otel.new_otlp_metric_exporter,
+            ):
+                _, stop = helper()
+                stop(1)
+            cfg.shutdown(5)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        assert not crashed, (env, crashed)
+
+    check()
+    print("ok")
+    """
+)
+
+
+def test_no_setting_crashes_start_up_hypothesis() -> None:
+    """Hypothesis-chosen OTEL_* values: new_config and every helper build, no thread dies."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", _FUZZ],
+        env=clean,
+        check=False,
+        timeout=600,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.strip().endswith("ok"), result.stdout[-2000:]

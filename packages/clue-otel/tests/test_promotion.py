@@ -186,8 +186,9 @@ def test_memory_is_bounded_by_held_traces() -> None:
     for root in roots:
         root.set_status(StatusCode.ERROR)
         root.end()
-    # Only the three traces still held can be promoted.
+    # Only the three traces still held can be promoted; the others' roots are counted.
     assert sorted(s.name for s in exporter.get_finished_spans()) == ["root7", "root8", "root9"]
+    assert processor.stats().evicted_spans == 7
 
 
 def test_memory_is_bounded_by_held_spans() -> None:
@@ -201,7 +202,7 @@ def test_memory_is_bounded_by_held_spans() -> None:
         root.set_status(StatusCode.ERROR)
     stats = processor.stats()
     assert stats.evicted_traces == 1
-    assert stats.evicted_spans == 51
+    assert stats.evicted_spans == 101  # every span of it: 51 held, 49 children and the root after
     assert stats.held_spans == 0
     assert exporter.get_finished_spans() == ()
 

@@ -206,3 +206,105 @@ def test_sampled_result_keeps_attributes(ids: Any) -> None:
     assert result.decision is Decision.RECORD_AND_SAMPLE
     assert dict(result.attributes) == {"k": "v"}
     assert (sampler.max_sampling_rate, sampler.sample_size) == (10, 10)
+
+
+class _Stale:
+    """A fake clock whose reading by one thread is held back until released.
+
+    ``pause_next()`` makes the next reading by the calling thread take the time, then
+    wait (inside the clock call) until ``release()``: that thread decides with a time
+    that other threads have moved past, as a thread preempted right after reading the
+    real clock does.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.paused = threading.Event()
+        self.go = threading.Event()
+        self._pause_in: int | None = None
+
+    def pause_next(self) -> None:
+        self._pause_in = threading.get_ident()
+
+    def release(self) -> None:
+        self.go.set()
+
+    def __call__(self) -> float:
+        value = self.now
+        if self._pause_in == threading.get_ident():
+            self._pause_in = None
+            self.paused.set()
+            assert self.go.wait(30)
+        return value
+
+
+def test_a_thread_deciding_with_a_stale_time_keeps_the_rate_estimate() -> None:
+    """A thread that read the clock before others rolled a window does not zero the probability.
+
+    Below the target every trace is sampled, even when the decision that closes a
+    window was numbered after a thread was preempted between its clock reading and
+    its decision (its time is older than the window's start).
+    """
+    clock = _Stale()
+    sampler = AdaptiveSampler(100, 10, clock=clock)
+
+    def stale() -> None:
+        clock.pause_next()
+        sampler.should_sample(None, 1, "request")
+
+    thread = threading.Thread(target=stale)
+    thread.start()
+    assert clock.paused.wait(30)  # it read t=0; now 19 decisions at 50/s
+    decisions = []
+    for _ in range(19):
+        clock.now += 0.02
+        decisions.append(sampler.should_sample(None, 1, "request").decision)
+    clock.release()  # decision 20 closes the second window with t=0
+    thread.join(30)
+    for _ in range(20):
+        clock.now += 0.02
+        decisions.append(sampler.should_sample(None, 1, "request").decision)
+    assert decisions.count(Decision.RECORD_AND_SAMPLE) == len(decisions)
+    assert sampler.probability == 1.0
+
+
+class _PausingId(int):
+    """A trace id whose draw waits until released: the thread has read the clock, not yet spent."""
+
+    reached: threading.Event
+    go: threading.Event
+
+    def __and__(self, other: int) -> int:
+        self.reached.set()
+        assert self.go.wait(30)
+        return int(self) & other
+
+
+def test_a_token_spent_with_a_stale_time_refills_nothing_twice() -> None:
+    """A thread spending a token with an older time does not hand out the same refill again.
+
+    Over any interval of T seconds at most ``B + 2 * max_sampling_rate * T`` traces are
+    sampled, also when a thread was preempted between its clock reading and its token.
+    """
+    clock = _Stale()
+    sampler = AdaptiveSampler(1, 1000, clock=clock)  # B = 1000 tokens, refilled at 2/s
+    late = _PausingId(0)
+    late.reached, late.go = threading.Event(), threading.Event()
+    sampled = 0
+
+    def stale() -> None:
+        nonlocal sampled
+        if sampler.should_sample(None, late, "request").decision is Decision.RECORD_AND_SAMPLE:
+            sampled += 1
+
+    thread = threading.Thread(target=stale)
+    thread.start()  # reads t=0, then waits in its draw
+    assert late.reached.wait(30)
+    results = [sampler.should_sample(None, 0, "request") for _ in range(998)]  # at t=0
+    clock.now = 1.0
+    results += [sampler.should_sample(None, 0, "request") for _ in range(4)]  # all tokens
+    late.go.set()  # spends with t=0
+    thread.join(30)
+    results += [sampler.should_sample(None, 0, "request") for _ in range(10)]  # still t=1
+    sampled += sum(r.decision is Decision.RECORD_AND_SAMPLE for r in results)
+    assert sampled <= 1000 + 2 * 1 * 1.0

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from importlib.metadata import entry_points
 
 import structlog
 from opentelemetry import propagate
@@ -31,7 +30,15 @@ from opentelemetry.util.types import AttributeValue
 from clue.otel import _fork, _lifecycle, _switch
 from clue.otel._bounded import run_all_bounded
 from clue.otel._diagnostics import DiagnosticsHandler, ErrorHandler, log_error
-from clue.otel._env import known_propagators, sampler_from_env, signal_disabled, warn_once
+from clue.otel._env import (
+    batch_options,
+    metric_interval_millis,
+    propagator_entry_points,
+    sampler_from_env,
+    signal_disabled,
+    warn_once,
+)
+from clue.otel._outcome import Failures, counting_metric_exporter, counting_span_exporter
 from clue.otel._promotion import ErrorPromotionProcessor, RecordDropped
 from clue.otel._sampler import AdaptiveSampler
 from clue.otel._validate import is_positive_number, require
@@ -66,6 +73,7 @@ class Config:
     error_promotion: ErrorPromotionProcessor | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _shutdown_result: bool | None = field(default=None, init=False, repr=False)
+    _failures: Failures = field(default_factory=Failures, repr=False)
 
     def __post_init__(self) -> None:
         _fork.register(self)
@@ -75,7 +83,12 @@ class Config:
         self._lock = threading.Lock()
 
     def force_flush(self, timeout: float = 5.0) -> bool:
-        """Export what is pending now; True when both signals flushed within ``timeout`` s."""
+        """Export what is pending now; True when both signals were exported within ``timeout`` s.
+
+        False when an export failed meanwhile (the collector down or refusing), which
+        the SDK's processors only log.
+        """
+        failed = self._failures.count
         millis = int(timeout * 1000)
         tracer, meter = self.tracer_provider, self.meter_provider
         flushed: list[bool] = []
@@ -84,7 +97,8 @@ class Config:
             steps["tracer flush"] = lambda: flushed.append(tracer.force_flush(millis))
         if isinstance(meter, SdkMeterProvider):
             steps["meter flush"] = lambda: flushed.append(meter.force_flush(millis))
-        return run_all_bounded(steps, timeout) and all(flushed)
+        done = run_all_bounded(steps, timeout) and all(flushed)
+        return done and self._failures.count == failed
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Flush and stop both providers, waiting at most ``timeout`` seconds.
@@ -95,6 +109,7 @@ class Config:
         """
         with self._lock:
             if self._shutdown_result is None:
+                failed = self._failures.count
                 millis = int(timeout * 1000)
                 tracer, meter = self.tracer_provider, self.meter_provider
                 steps: dict[str, Callable[[], object]] = {}
@@ -107,7 +122,8 @@ class Config:
                     steps["tracer provider"] = stop_tracer
                 if isinstance(meter, SdkMeterProvider):
                     steps["meter provider"] = lambda: meter.shutdown(millis)
-                self._shutdown_result = run_all_bounded(steps, timeout)
+                done = run_all_bounded(steps, timeout)
+                self._shutdown_result = done and self._failures.count == failed
             return self._shutdown_result
 
 
@@ -204,14 +220,21 @@ def new_config(
     if metric_exporter is not None and signal_disabled("OTEL_METRICS_EXPORTER"):
         metric_exporter = None
     chosen = sampler_from_env() if span_exporter is not None else None
-    # The SDK's own warnings while building (a malformed OTEL_BSP_* value...) go to
-    # structlog too, not to bare stderr.
+    # The SDK's own warnings while building (a malformed OTEL_RESOURCE_ATTRIBUTES
+    # item...) go to structlog too, not to bare stderr.
+    failures = Failures()
     with _STATE.routing_while_building(error_handler or log_error):
         full_resource = _resource(service_name, service_version, resource)
         tracer_provider: TracerProvider = NoOpTracerProvider()
         promotion: ErrorPromotionProcessor | None = None
         if span_exporter is not None:
-            processor: SpanProcessor = BatchSpanProcessor(span_exporter)
+            queue, delay, batch = batch_options()
+            processor: SpanProcessor = BatchSpanProcessor(
+                counting_span_exporter(span_exporter, failures),
+                max_queue_size=queue,
+                schedule_delay_millis=delay,
+                max_export_batch_size=batch,
+            )
             root: Sampler = chosen if chosen is not None else ParentBased(sampler)
             if error_promotion:
                 processor = promotion = ErrorPromotionProcessor(processor)
@@ -224,7 +247,10 @@ def new_config(
         meter_provider: MeterProvider = NoOpMeterProvider()
         if metric_exporter is not None:
             reader = PeriodicExportingMetricReader(
-                metric_exporter, export_interval_millis=interval_ms
+                counting_metric_exporter(metric_exporter, failures),
+                export_interval_millis=(
+                    metric_interval_millis() if interval_ms is None else interval_ms
+                ),
             )
             sdk_meter = SdkMeterProvider(
                 metric_readers=[reader], resource=full_resource, shutdown_on_exit=False
@@ -238,6 +264,7 @@ def new_config(
             error_handler=error_handler or log_error,
             sampler=sampler if span_exporter is not None and chosen is None else None,
             error_promotion=promotion,
+            _failures=failures,
         )
 
 
@@ -448,17 +475,11 @@ def _env_propagator() -> TextMapPropagator | None:
     raw = os.environ.get("OTEL_PROPAGATORS")
     if raw is None or not raw.strip():
         return None
-    if not known_propagators(raw):
+    points = propagator_entry_points(raw)
+    if points is None:
         warn_once("otel.env.invalid", "OTEL_PROPAGATORS", raw, using="tracecontext,baggage")
         return None
-    found: list[TextMapPropagator] = []
-    for item in raw.split(","):
-        name = item.strip()
-        if name.lower() == "none":
-            break
-        point = next(iter(entry_points(group="opentelemetry_propagator", name=name)))
-        found.append(point.load()())
-    return CompositePropagator(found)
+    return CompositePropagator([point.load()() for point in points])
 
 
 def _resource(

@@ -15,7 +15,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import structlog
@@ -30,11 +30,15 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 __all__ = [
+    "batch_options",
     "chosen_protocol",
     "exporter_options",
     "known_propagators",
+    "metric_interval_millis",
+    "propagator_entry_points",
     "sampler_from_env",
     "signal_disabled",
+    "unusable_variables",
     "warn_once",
 ]
 
@@ -57,6 +61,15 @@ _RATIO_SAMPLERS: dict[str, Callable[[float], Sampler]] = {
 _COMPRESSIONS = ("gzip", "deflate", "none")
 _PROTOCOLS = ("grpc", "http/protobuf", "http/json")
 _DEFAULT_TIMEOUT_S = 10.0  # the SDK exporters' default
+_DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"  # the specification's, and the SDK's
+# The SDK BatchSpanProcessor's defaults (milliseconds or spans).
+_BSP_QUEUE = ("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
+_BSP_DELAY = ("OTEL_BSP_SCHEDULE_DELAY", 5000)
+_BSP_BATCH = ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)
+_METRIC_INTERVAL = ("OTEL_METRIC_EXPORT_INTERVAL", 60000.0)
+# The largest integer the specification asks SDKs to accept; the SDK's queue and
+# timers overflow on much larger ones.
+_MAX_INT = 2**31 - 1
 
 
 def warn_once(event: str, variable: str, value: str, **kv: Any) -> None:
@@ -78,6 +91,25 @@ def known_propagators(raw: str) -> bool:
     return True
 
 
+def propagator_entry_points(raw: str) -> list[EntryPoint] | None:
+    """The propagators ``raw`` names, matched case-insensitively; None if one is unknown.
+
+    The specification reads enum values case-insensitively (``TraceContext,Baggage``);
+    the API matches the entry points' names exactly. ``none`` ends the list, as in
+    the API. An empty item makes the whole setting invalid.
+    """
+    points = {p.name.lower(): p for p in entry_points(group="opentelemetry_propagator")}
+    found: list[EntryPoint] = []
+    for item in raw.split(","):
+        name = item.strip().lower()
+        if name == "none":
+            break
+        if name not in points:
+            return None
+        found.append(points[name])
+    return found
+
+
 def sampler_from_env() -> Sampler | None:
     """The sampler ``OTEL_TRACES_SAMPLER`` names, or None (unset or invalid: clue's own)."""
     raw = os.environ.get(_SAMPLER, "").strip()
@@ -92,7 +124,8 @@ def sampler_from_env() -> Sampler | None:
             ratio = float(arg)
             valid = 0.0 <= ratio <= 1.0
         except ValueError:
-            valid = False
+            valid = not arg.strip()  # unset or blank: the specification's default, 1.0
+            ratio = 1.0
         if not valid:
             warn_once("otel.env.invalid", _SAMPLER_ARG, arg, using="1.0")
             ratio = 1.0
@@ -121,6 +154,50 @@ def signal_disabled(variable: str) -> bool:
     return False
 
 
+def batch_options() -> tuple[int, int, int]:
+    """``BatchSpanProcessor``'s queue size, schedule delay and batch size from ``OTEL_BSP_*``.
+
+    The SDK raises ``ValueError`` from its constructor on a value it parses but
+    rejects (a queue of 0, a delay of 0 or less, a batch larger than the queue):
+    clue reads them itself, and a malformed or out-of-range value is warned and
+    replaced by the default (the batch size is also capped by the queue size).
+    """
+    queue = _positive_int(*_BSP_QUEUE)
+    delay = _positive_int(*_BSP_DELAY)
+    variable, default = _BSP_BATCH
+    batch = _positive_int(variable, default)
+    if batch > queue:
+        if variable in os.environ:
+            warn_once(
+                "otel.env.invalid",
+                variable,
+                os.environ[variable],
+                using=str(min(default, queue)),
+                note=f"larger than the queue size {queue}",
+            )
+        batch = min(default, queue)
+    return queue, delay, batch
+
+
+def metric_interval_millis() -> float:
+    """``OTEL_METRIC_EXPORT_INTERVAL``, or 60 000 when unset, malformed or out of range.
+
+    In range: positive, at most 2**31 - 1 ms (the timer overflows on larger ones).
+    """
+    variable, default = _METRIC_INTERVAL
+    raw = os.environ.get(variable)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= _MAX_INT:
+        warn_once("otel.env.invalid", variable, raw, using=f"{default:.0f}")
+        return default
+    return value
+
+
 def exporter_options(signal: str, transport: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` plus defaults replacing malformed OTLP variables the SDK would raise on.
 
@@ -136,18 +213,33 @@ def exporter_options(signal: str, transport: str, options: dict[str, Any]) -> di
         if timeout is not None:
             out["timeout"] = float(timeout)
     if "compression" not in options:
-        compression = _first_valid(
-            [n.format("COMPRESSION") for n in names], _valid_compression, "none"
-        )
+        variables = [n.format("COMPRESSION") for n in names]
+        compression = _first_valid(variables, _valid_compression, "none")
+        if compression is None:
+            # Valid values are handed over too: the SDK's gRPC exporters raise on
+            # "none" and "deflate", which the specification and its HTTP ones accept.
+            compression = next(
+                (os.environ[v] for v in variables if os.environ.get(v, "").strip()), None
+            )
         if compression is not None:
             out["compression"] = _compression(transport, compression.strip().lower())
+    if transport == "grpc" and "endpoint" not in options:
+        # The gRPC exporters take a blank OTEL_EXPORTER_OTLP_ENDPOINT as the target
+        # (an invalid one); blank means unset: the specification's default.
+        endpoints = [os.environ.get(n.format("ENDPOINT")) for n in names]
+        if (
+            not (endpoints[0] or "").strip()
+            and endpoints[1] is not None
+            and not endpoints[1].strip()
+        ):
+            out["endpoint"] = _DEFAULT_GRPC_ENDPOINT
     for variable in (n.format("PROTOCOL") for n in names):
         raw = os.environ.get(variable, "").strip()
         if not raw:
             continue
-        if raw not in _PROTOCOLS:
+        if raw.lower() not in _PROTOCOLS:
             warn_once("otel.env.invalid", variable, raw, using="http/protobuf")
-        elif raw != transport:
+        elif raw.lower() != transport:
             warn_once(
                 "otel.env.ignored",
                 variable,
@@ -156,6 +248,23 @@ def exporter_options(signal: str, transport: str, options: dict[str, Any]) -> di
             )
         break
     return out
+
+
+def unusable_variables(signal: str) -> frozenset[str]:
+    """The per-signal ``OTEL_EXPORTER_OTLP_*`` variables the SDK must not read itself.
+
+    The SDK's gRPC exporters parse ``OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT`` and
+    ``_COMPRESSION`` even when the option is given, and raise on a blank or malformed
+    value; :func:`exporter_options` has already given the value to use instead.
+    """
+    hidden = set()
+    checks = (("TIMEOUT", _valid_timeout), ("COMPRESSION", _valid_compression))
+    for suffix, valid in checks:
+        variable = f"OTEL_EXPORTER_OTLP_{signal.upper()}_{suffix}"
+        raw = os.environ.get(variable)
+        if raw is not None and (not raw.strip() or not valid(raw)):
+            hidden.add(variable)
+    return frozenset(hidden)
 
 
 def chosen_protocol(signal: str) -> str:
@@ -172,27 +281,49 @@ def chosen_protocol(signal: str) -> str:
         raw = os.environ.get(variable, "").strip()
         if not raw:
             continue
-        if raw in ("grpc", "http/protobuf"):
-            return raw
-        event = "otel.env.unsupported" if raw == "http/json" else "otel.env.invalid"
+        name = raw.lower()  # enum values are case-insensitive
+        if name in ("grpc", "http/protobuf"):
+            return name
+        event = "otel.env.unsupported" if name == "http/json" else "otel.env.invalid"
         warn_once(event, variable, raw, using="http/protobuf")
         return "http/protobuf"
     return "http/protobuf"
 
 
 def _first_valid(variables: list[str], valid: Any, default: str) -> str | None:
-    # The value the SDK should use when one of ``variables`` is malformed (else None:
-    # the SDK reads them itself). Malformed ones are treated as unset, with a warning.
-    malformed = False
+    # The value the SDK should be given when one of ``variables`` is blank or malformed
+    # (else None: the SDK reads them itself). The specification treats a blank
+    # variable as unset, while the SDK takes it as set and raises on it; a malformed
+    # one is treated as unset too, with a warning.
+    replace = False
     for variable in variables:
         raw = os.environ.get(variable)
-        if raw is None or not raw.strip():
+        if raw is None:
+            continue
+        if not raw.strip():
+            replace = True
             continue
         if valid(raw):
-            return raw if malformed else None
-        malformed = True
+            return raw if replace else None
+        replace = True
         warn_once("otel.env.invalid", variable, raw, using="the next setting or the default")
-    return default if malformed else None
+    return default if replace else None
+
+
+def _positive_int(variable: str, default: int) -> int:
+    # A positive integer from ``variable``, at most 2**31 - 1; unset or blank: the
+    # default, silently; malformed or out of range: the default, warned.
+    raw = os.environ.get(variable)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 0 < value <= _MAX_INT:
+        warn_once("otel.env.invalid", variable, raw, using=str(default))
+        return default
+    return value
 
 
 def _valid_timeout(raw: str) -> bool:
@@ -232,7 +363,8 @@ def _guard_propagators_import() -> None:
     raw = os.environ.get(_PROPAGATORS)
     if raw is None or "opentelemetry.propagate" in sys.modules or known_propagators(raw):
         return
-    warn_once("otel.env.invalid", _PROPAGATORS, raw, using="tracecontext,baggage")
+    if propagator_entry_points(raw) is None:  # else only its case differs: clue honours it
+        warn_once("otel.env.invalid", _PROPAGATORS, raw, using="tracecontext,baggage")
     del os.environ[_PROPAGATORS]
     try:
         import opentelemetry.propagate  # noqa: F401 (imported for its import-time set-up)

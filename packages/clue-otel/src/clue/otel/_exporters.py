@@ -9,14 +9,19 @@ does not import grpc.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import os
+import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from clue.otel._bounded import Shutdown, bounded
-from clue.otel._env import chosen_protocol, exporter_options
+from clue.otel._env import chosen_protocol, exporter_options, unusable_variables
 
 __all__ = [
     "new_grpc_metric_exporter",
@@ -148,7 +153,28 @@ def _build(cls: Any, signal: str, transport: str, options: dict[str, Any]) -> An
             msg = f"unknown option {name!r} for {cls.__module__}.{cls.__name__}; known: {known}"
             raise ValueError(msg)
     try:
-        return cls(**exporter_options(signal, transport, options))
+        kwargs = exporter_options(signal, transport, options)
+        with _hidden(sys.modules[cls.__module__], unusable_variables(signal)):
+            return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         msg = f"invalid options for {cls.__name__}: {exc}"
         raise ValueError(msg) from exc
+
+
+_HIDING = threading.Lock()
+
+
+@contextlib.contextmanager
+def _hidden(module: Any, variables: frozenset[str]) -> Iterator[None]:
+    # While the exporter is built, its module reads an environment without
+    # ``variables`` (blank or malformed ones it would raise on; their replacement is
+    # passed as an option). Only that module's view changes, not os.environ.
+    if not variables or getattr(module, "environ", None) is not os.environ:
+        yield
+        return
+    with _HIDING:
+        module.environ = {k: v for k, v in os.environ.items() if k not in variables}
+        try:
+            yield
+        finally:
+            module.environ = os.environ

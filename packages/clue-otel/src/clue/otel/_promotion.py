@@ -43,8 +43,9 @@ _logger = structlog.get_logger("clue.otel")
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
-# How many recently promoted trace ids are remembered, so that spans ending after
-# their trace's entry span (fire-and-forget work) are exported too.
+# How many recently promoted (and evicted) trace ids are remembered, so that spans
+# ending after their trace's entry span (fire-and-forget work) are exported too (and
+# the spans of an evicted trace that end after its eviction are counted with it).
 _PROMOTED_MEMORY = 1024
 
 
@@ -99,7 +100,8 @@ class PromotionStats:
         promoted_traces: Traces exported because they ended in error.
         discarded_traces: Traces that ended without error and were discarded.
         evicted_traces: Traces dropped unfinished to respect the memory caps.
-        evicted_spans: Spans dropped with them.
+        evicted_spans: Spans dropped with them, including those that end after
+            their trace was evicted.
 
     .. versionadded:: 0.1.0
     """
@@ -156,6 +158,7 @@ class ErrorPromotionProcessor(SpanProcessor):
         self._held: OrderedDict[int, _Held] = OrderedDict()
         self._held_spans = 0
         self._promoted: OrderedDict[int, None] = OrderedDict()
+        self._evicted: OrderedDict[int, None] = OrderedDict()
         self._promoted_traces = 0
         self._discarded_traces = 0
         self._evicted_traces = 0
@@ -201,6 +204,8 @@ class ErrorPromotionProcessor(SpanProcessor):
                 # The trace was decided (or evicted) before this span ended.
                 if ctx.trace_id in self._promoted:
                     to_export.append(span)
+                elif ctx.trace_id in self._evicted:
+                    self._evicted_spans += 1
             else:
                 held.spans.append(span)
                 self._held_spans += 1
@@ -238,8 +243,11 @@ class ErrorPromotionProcessor(SpanProcessor):
         while self._held and (
             len(self._held) > self._max_traces or self._held_spans > self._max_spans
         ):
-            _, oldest = self._held.popitem(last=False)
+            trace_id, oldest = self._held.popitem(last=False)
             self._held_spans -= len(oldest.spans)
+            self._evicted[trace_id] = None
+            if len(self._evicted) > _PROMOTED_MEMORY:
+                self._evicted.popitem(last=False)
             self._evicted_traces += 1
             self._evicted_spans += len(oldest.spans)
             evicted += 1

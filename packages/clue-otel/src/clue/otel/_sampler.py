@@ -213,6 +213,11 @@ class AdaptiveSampler(Sampler):
             self._window_start = self._last_refill = now
             return
         elapsed = now - start
+        if elapsed < 0:
+            # A time read before the window started (the thread was preempted between
+            # its clock reading and here): it says nothing about this window. A later
+            # decision rolls it, as n stays past the mark.
+            return
         if elapsed > 0:
             self._rate = (n - self._last_roll) / elapsed
             p = self._max_rate / self._rate
@@ -229,7 +234,9 @@ class AdaptiveSampler(Sampler):
         last = self._last_refill
         if last is not None and now > last:
             self._tokens = min(self._capacity, self._tokens + (now - last) * self._refill)
-        self._last_refill = now
+        # An older time (a thread preempted after reading the clock) must not move the
+        # refill mark back: the same interval would be refilled twice.
+        self._last_refill = now if last is None else max(last, now)
         if self._tokens < 1.0:
             return False
         self._tokens -= 1.0
