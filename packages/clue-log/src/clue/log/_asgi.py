@@ -255,7 +255,7 @@ class _Response:
             # Nothing was sent: the server answers 500 for an app that fails or returns
             # without a response.
             status = 500
-        kv = {
+        kv: dict[str, Any] = {
             _keys.HTTP_STATUS_KEY: status,
             _keys.HTTP_DURATION_KEY: elapsed_ms(start, perf_counter()),
             _keys.HTTP_BYTES_KEY: self.bytes,
