@@ -6,12 +6,15 @@ application: failures are counted and reported on stderr at most once per interv
 
 from __future__ import annotations
 
+import codecs
 import io
+import re
 import sys
 import threading
 import time
 from typing import IO, Any
 
+from clue.log import _keys
 from clue.log._entry import Entry
 from clue.log._format import Format, format_terminal, format_text
 
@@ -79,7 +82,8 @@ class Sink:
                     # An entry the stream cannot encode (a custom format's lone surrogate on
                     # a strict UTF-8 stream): nothing was written; escape what the stream
                     # cannot take, entry by entry, so its neighbours are written too.
-                    lost = _write_each(stream, chunks, binary)
+                    logfmt = self.format in (format_text, format_terminal)
+                    lost = _write_each(stream, chunks, binary, logfmt)
                 flush = getattr(stream, "flush", None)
                 if flush is not None:
                     flush()
@@ -102,20 +106,22 @@ def _join(chunks: list[str | bytes], binary: bool) -> str | bytes:
     )
 
 
-def _write_each(stream: IO[Any], chunks: list[str | bytes], binary: bool) -> int:
+def _write_each(stream: IO[Any], chunks: list[str | bytes], binary: bool, logfmt: bool) -> int:
     """Write ``chunks`` with what the stream cannot encode escaped; returns how many
     entries could still not be written."""
     encoding = getattr(stream, "encoding", None) or "utf-8"
     errors = getattr(stream, "errors", None) or "strict"
+    try:
+        codecs.lookup(encoding)
+    except LookupError:  # an encoding Python does not know: plain ASCII is safest
+        encoding = "ascii"
     safe: list[str | bytes] = []
     for chunk in chunks:
         text = chunk if isinstance(chunk, str) else chunk.decode("utf-8", "backslashreplace")
         try:
             text.encode(encoding, errors)
         except UnicodeError:
-            text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
-        except LookupError:  # an encoding Python does not know: plain ASCII is safest
-            text = text.encode("ascii", "backslashreplace").decode("ascii")
+            text = _logfmt_for(text, encoding) if logfmt else _escape_for(text, encoding)
         safe.append(text)
     try:
         stream.write(_join(safe, binary))
@@ -128,6 +134,69 @@ def _write_each(stream: IO[Any], chunks: list[str | bytes], binary: bool) -> int
                 lost += 1
         return lost
     return 0
+
+
+def _u_escapes(err: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: each character as ``\\uXXXX`` (astral ones as a surrogate
+    pair), the escape both JSON strings and quoted logfmt values read back."""
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    out = []
+    for c in err.object[err.start : err.end]:
+        n = ord(c)
+        if n > 0xFFFF:
+            n -= 0x10000
+            out.append(f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}")
+        else:
+            out.append(f"\\u{n:04x}")
+    return "".join(out), err.end
+
+
+codecs.register_error("clue.log.u_escapes", _u_escapes)
+
+
+def _escape_for(text: str, encoding: str) -> str:
+    """``text`` with what ``encoding`` cannot hold as ``\\uXXXX`` escapes: valid inside
+    JSON strings, where a JSON line holds any character outside ASCII."""
+    return text.encode(encoding, "clue.log.u_escapes").decode(encoding, "replace")
+
+
+# One key=value pair of a logfmt line clue wrote (a value bare or quoted), or another token
+# (the terminal format's colored severity).
+_PAIR = re.compile(r'([^ ="]+)=("(?:[^"\\]|\\.)*"|[^ "]*)|[^ ]+')
+
+
+def _logfmt_for(line: str, encoding: str) -> str:
+    """A logfmt line for a stream that cannot encode all of it: a value is quoted and holds
+    ``\\uXXXX`` escapes; a key character the stream cannot hold becomes ``_`` (as any
+    character a logfmt key cannot hold does), with one more ``_`` in front if that made
+    one of clue's names."""
+    body, nl = (line[:-1], "\n") if line.endswith("\n") else (line, "")
+
+    def fix(m: re.Match[str]) -> str:
+        token = m.group()
+        if _encodes(token, encoding):
+            return token
+        key, value = m.group(1), m.group(2)
+        if key is None:
+            return _escape_for(token, encoding)
+        if not _encodes(key, encoding):
+            key = "".join(c if _encodes(c, encoding) else "_" for c in key)
+            if key.lstrip("_") in _keys.RESERVED:
+                key = "_" + key
+        if not value.startswith('"'):
+            value = f'"{value}"'
+        return f"{key}={_escape_for(value, encoding)}"
+
+    return _PAIR.sub(fix, body) + nl
+
+
+def _encodes(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except UnicodeError:
+        return False
+    return True
 
 
 def _is_binary(stream: object) -> bool:
