@@ -116,3 +116,44 @@ def test_context_rejects_bad_overrides() -> None:
         log.context(debug="on")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         log.context(verbose=True)  # type: ignore[call-arg]
+
+
+class ShortWrites(io.RawIOBase):
+    """A raw stream (an unbuffered pipe or socket) that takes at most ``most`` bytes a call,
+    as ``RawIOBase.write`` may."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.data = bytearray()
+        self.writes = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        self.writes += 1
+        taken = bytes(b[: self.most])
+        self.data += taken
+        return len(taken)
+
+
+@pytest.mark.parametrize("most", [1, 7, 100])
+def test_a_raw_stream_that_writes_part_gets_the_rest(most: int) -> None:
+    """A raw binary stream may write fewer bytes than given: the rest is written after it,
+    so no entry loses its end or runs into the next one."""
+    stream = ShortWrites(most)
+    log.configure(output=stream, format=log.format_json)
+    log.print("one", pad="x" * 150)
+    with log.context():
+        for i in range(3):
+            log.info("e", i=i)
+        log.error("flush")
+    docs = [json.loads(line) for line in stream.data.decode().splitlines()]
+    assert [d["msg"] for d in docs] == ["one", "e", "e", "e", "flush"]
+    assert _output_failures(stream) == 0
+
+
+def _output_failures(stream: object) -> int:
+    from clue.log._config import state
+
+    return sum(s.failures for s in state.sinks if s.stream is stream)

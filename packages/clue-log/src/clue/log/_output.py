@@ -7,6 +7,7 @@ application: failures are counted and reported on stderr at most once per interv
 from __future__ import annotations
 
 import codecs
+import errno
 import io
 import re
 import sys
@@ -77,7 +78,7 @@ class Sink:
             with self._lock:
                 lost = 0
                 try:
-                    stream.write(data)
+                    _write_all(stream, data)
                 except UnicodeError:
                     # An entry the stream cannot encode (a custom format's lone surrogate on
                     # a strict UTF-8 stream): nothing was written; escape what the stream
@@ -124,16 +125,31 @@ def _write_each(stream: IO[Any], chunks: list[str | bytes], binary: bool, logfmt
             text = _logfmt_for(text, encoding) if logfmt else _escape_for(text, encoding)
         safe.append(text)
     try:
-        stream.write(_join(safe, binary))
+        _write_all(stream, _join(safe, binary))
     except UnicodeError:
         lost = 0
         for one in safe:  # still refused: one write per entry, so one loss is one entry
             try:
-                stream.write(_join([one], binary))
+                _write_all(stream, _join([one], binary))
             except UnicodeError:
                 lost += 1
         return lost
     return 0
+
+
+def _write_all(stream: IO[Any], data: str | bytes) -> None:
+    """``stream.write(data)``, and for a raw binary stream that took only part of it (as
+    ``RawIOBase.write`` may), the rest after it: an entry never loses its end or runs into
+    the next one. A stream that then takes nothing is a failure, never a busy loop."""
+    n = stream.write(data)
+    if type(n) is not int or not isinstance(data, bytes) or not 0 < n < len(data):
+        return  # all of it (or a stream whose write() returns no count)
+    rest = memoryview(data)[n:]
+    while rest:
+        n = stream.write(rest)
+        if type(n) is not int or n <= 0:
+            raise OSError(errno.EAGAIN, f"the stream took no more; {len(rest)} bytes unwritten")
+        rest = rest[n:]
 
 
 def _u_escapes(err: UnicodeError) -> tuple[str, int]:
