@@ -37,10 +37,9 @@ _RESET = "\x1b[0m"
 _START = time.monotonic()
 _START_NS = time.time_ns()
 
-# Characters that force a logfmt value into quotes: whitespace (which in Python's regex
-# includes every line separator str.splitlines knows), quotes, '=', backslash, controls
-# (C0, DEL, C1) and lone surrogates (not encodable in UTF-8).
-_NEEDS_QUOTES = re.compile('[\\s"=\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]')
+# Characters that force a logfmt value into quotes (whitespace, quotes, '=', backslash,
+# controls, lone surrogates).
+_NEEDS_QUOTES = _keys.LOGFMT_UNSAFE
 # Characters a logfmt key may not hold; they are replaced with '_'.
 _BAD_KEY = _NEEDS_QUOTES
 
@@ -143,7 +142,7 @@ def format_text(entry: Entry) -> str:
     try:
         time_key, level_key = _keys.FORMAT_KEYS
         parts = [
-            f"{time_key}={_timestamp(entry.time_ns)}",
+            f"{time_key}={_quote(_timestamp(entry.time_ns))}",
             f"{level_key}={_severity(entry.severity)}",
         ]
         _logfmt_pairs(_capped(entry.key_vals), parts)
