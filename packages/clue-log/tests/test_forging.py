@@ -150,3 +150,37 @@ def test_public_key_constants_are_plain_strings() -> None:
         assert all(" rid=" in line for line in out.getvalue().splitlines())
     finally:
         log.REQUEST_ID_KEY = "request_id"
+
+
+@given(
+    names=st.lists(st.sampled_from(["user", "_user", "level", "1", "msg"]), max_size=8),
+    via=st.lists(st.sampled_from(["bind", "kv", "fields", "int"]), min_size=8, max_size=8),
+)
+@settings(max_examples=80, deadline=None)
+def test_a_key_given_twice_is_written_once_alike_in_every_format(
+    names: list[str], via: list[str]
+) -> None:
+    """A key bound in the context and given again at the call (or given twice among
+    ``KV``/``Fields``/keywords, or as ``1`` and ``"1"``) is written once, with its last
+    value, and every format writes the same keys and values: JSON, which can hold a name
+    once, loses nothing that logfmt writes."""
+    outs = {"text": io.StringIO(), "json": io.StringIO()}
+    log.configure(outputs=[(outs["text"], log.format_text), (outs["json"], log.format_json)])
+    with log.context():
+        call: list[Any] = []
+        for i, (name, how) in enumerate(zip(names, via, strict=False)):
+            value = f"v{i}"
+            if how == "bind":
+                log.bind(**{name: value})
+            elif how == "kv":
+                call.append(log.KV(name, value))
+            elif how == "int" and name == "1":
+                call.append(log.Fields({1: value}))
+            else:
+                call.append(log.Fields({name: value}))
+        log.print("m", *call)
+    text = parse_logfmt(outs["text"].getvalue())
+    doc = loads_strict(outs["json"].getvalue())
+    names_written = [k for k, _ in text]
+    assert len(names_written) == len(set(names_written)), text
+    assert text == [(k, str(v)) for k, v in doc.items()]
