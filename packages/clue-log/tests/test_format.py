@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -354,3 +355,35 @@ def test_time_and_level_under_one_name_is_refused() -> None:
         log.TIMESTAMP_KEY, log.SEVERITY_KEY = "time", "level"
     doc = json.loads(log.format_json(entry_of([("msg", "hi")])))
     assert list(doc) == ["time", "level", "msg"]
+
+
+@pytest.mark.parametrize("max_size", [1, 2, 3, 8])
+def test_cutting_keys_keeps_clues_keys_and_the_traceback(max_size: int) -> None:
+    """Past ``max_size`` keys only the application's keys are cut: the message, ``err``,
+    the request id and the traceback (never cut) are all written, in every format."""
+    import traceback
+
+    from .hostile import loads_strict, parse_logfmt
+
+    outs = {"text": io.StringIO(), "json": io.StringIO()}
+    log.configure(
+        outputs=[(outs["text"], log.format_text), (outs["json"], log.format_json)],
+        max_size=max_size,
+    )
+    fields = {f"k{i}": i for i in range(20)}
+    with log.context():
+        log.bind(log.KV(log.REQUEST_ID_KEY, "rid"))
+        try:
+            raise ValueError("boom")
+        except ValueError as exc:
+            tb = "".join(traceback.format_exception(exc))
+            log.error("failed", log.Fields(fields), err=exc)
+    doc = loads_strict(outs["json"].getvalue())
+    text = dict(parse_logfmt(outs["text"].getvalue()))
+    for got in (doc, text):
+        assert got["exception"].rstrip("\n") == tb.rstrip("\n")
+        assert "failed"[:max_size] in got["msg"]
+        assert "boom"[:max_size] in got["err"]
+        kept = [k for k in got if k.startswith("k")]
+        assert len(kept) <= max_size
+        assert int(got["clue.truncated_keys"]) == 20 - len(kept)

@@ -278,10 +278,23 @@ def _logfmt_pairs(pairs: list[tuple[str, Any]], parts: list[str]) -> None:
 
 
 def _capped(key_vals: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """At most ``max_size`` keys of the application: past that they are cut and counted,
+    while clue's own keys (an application's key of the same name is escaped when the
+    entry is built) and tracebacks are kept, so the cut never costs the message, the
+    error or the request id."""
     cap = limits.max_size
     if len(key_vals) <= cap:
         return key_vals
-    return [*key_vals[:cap], (_keys.TRUNCATED_KEYS_KEY, len(key_vals) - cap)]
+    reserved = _keys.RESERVED
+    kept = [
+        kv
+        for kv in key_vals[cap:]
+        if (isinstance(kv[0], str) and kv[0] in reserved) or type(kv[1]) is Traceback
+    ]
+    cut = len(key_vals) - cap - len(kept)
+    if not cut:
+        return key_vals
+    return [*key_vals[:cap], *kept, (_keys.TRUNCATED_KEYS_KEY, cut)]
 
 
 def clip(s: str) -> str:
