@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -157,3 +158,49 @@ def _output_failures(stream: object) -> int:
     from clue.log._config import state
 
     return sum(s.failures for s in state.sinks if s.stream is stream)
+
+
+class Overlaps(io.StringIO):
+    """A stream that tells whether a second write() came in while one was under way: the
+    first logfmt write waits (up to a deadline) for another one to enter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = 0
+        self.overlapped = False
+        self.entered = threading.Event()
+        self.second = threading.Event()
+
+    def write(self, s: str) -> int:
+        self.inside += 1
+        if self.inside > 1:
+            self.overlapped = True
+            self.second.set()
+        if s.startswith("time=") and not self.entered.is_set():
+            self.entered.set()
+            self.second.wait(timeout=1.0)  # a deadline, not a pause: set at once on overlap
+        n = super().write(s)
+        self.inside -= 1
+        return n
+
+
+def test_two_outputs_on_one_stream_never_interleave() -> None:
+    """Two outputs on the same stream (JSON and text to stdout) flushed from two threads
+    write one batch at a time: no line of one runs into a line of the other."""
+    stream = Overlaps()
+    log.configure(outputs=[(stream, log.format_json), (stream, log.format_text)])
+
+    def flush(n: int) -> None:
+        with log.context():
+            log.info("e", n=n)
+            log.error("flush", n=n)
+
+    first = threading.Thread(target=flush, args=(1,))
+    first.start()
+    assert stream.entered.wait(timeout=10)
+    second = threading.Thread(target=flush, args=(2,))
+    second.start()
+    first.join()
+    second.join()
+    assert not stream.overlapped
+    assert len(stream.getvalue().splitlines()) == 8

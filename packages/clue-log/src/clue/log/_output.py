@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import errno
 import io
+import os
 import re
 import sys
 import threading
@@ -25,7 +26,7 @@ REPORT_INTERVAL = 60.0
 class Sink:
     """One output stream and its format; writes batches with a single ``write()``."""
 
-    __slots__ = ("_binary", "_fixed", "_format", "_lock", "_tty", "failures")
+    __slots__ = ("_binary", "_fixed", "_format", "_tty", "failures")
 
     def __init__(self, stream: IO[Any] | None, fmt: Format | None) -> None:
         # stream None: whatever sys.stdout is at write time (so test capture and
@@ -34,7 +35,6 @@ class Sink:
         self._format = fmt
         self._binary = _is_binary(stream) if stream is not None else False
         self._tty: tuple[object, bool] = (None, False)
-        self._lock = threading.Lock()
         self.failures = 0
 
     @property
@@ -75,7 +75,7 @@ class Sink:
             stream = self.stream
             binary = self._binary if self._fixed is not None else _is_binary(stream)
             data = _join(chunks, binary)
-            with self._lock:
+            with lock_for(stream):
                 lost = 0
                 try:
                     _write_all(stream, data)
@@ -93,6 +93,37 @@ class Sink:
         except Exception as exc:
             self.failures += 1
             failures.report(self, exc)
+
+
+_stream_locks: dict[tuple[str, int], threading.Lock] = {}
+_stream_locks_guard = threading.Lock()
+
+
+def _fresh_locks_after_fork() -> None:
+    # A lock another thread held at fork() stays held in the child: start with new ones.
+    global _stream_locks_guard  # noqa: PLW0603 - replaced only in a forked child
+    _stream_locks_guard = threading.Lock()
+    _stream_locks.clear()
+
+
+os.register_at_fork(after_in_child=_fresh_locks_after_fork)
+
+
+def lock_for(stream: object) -> threading.Lock:
+    """The lock every sink takes to write to ``stream``: one per file descriptor (two
+    stream objects on one descriptor share it), else one per stream object, so two outputs
+    on one stream never interleave their batches."""
+    try:
+        key = ("fd", int(stream.fileno()))  # type: ignore[attr-defined]
+    except Exception:  # no descriptor (StringIO, a custom stream): the object itself
+        key = ("id", id(stream))
+    with _stream_locks_guard:
+        lock = _stream_locks.get(key)
+        if lock is None:
+            if len(_stream_locks) >= 4096:  # streams come and go: forget the old ones
+                _stream_locks.clear()
+            lock = _stream_locks[key] = threading.Lock()
+        return lock
 
 
 def _join(chunks: list[str | bytes], binary: bool) -> str | bytes:
