@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from clue import log
+from clue.log import _keys
 from clue.log.testing import reset
 
 from .hostile import CLUE_KEYS, escaped, keys, loads_strict, parse_logfmt, text_key
@@ -184,3 +186,48 @@ def test_a_key_given_twice_is_written_once_alike_in_every_format(
     names_written = [k for k, _ in text]
     assert len(names_written) == len(set(names_written)), text
     assert text == [(k, str(v)) for k, v in doc.items()]
+
+
+_NAMES = ["time", "level", "msg", "message", "err", "_time", "__level", "x", "logger"]
+_DEFAULTS = {"TIMESTAMP_KEY": "time", "SEVERITY_KEY": "level", "MESSAGE_KEY": "msg"}
+
+
+@given(
+    renamed=st.fixed_dictionaries({name: st.sampled_from(_NAMES) for name in _DEFAULTS}),
+    user=st.lists(st.tuples(st.sampled_from(_NAMES), st.text(max_size=3)), max_size=6),
+    fails=st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_renamed_keys_never_collide(renamed: dict[str, str], user: list[Any], fails: bool) -> None:
+    """Whatever names ``TIMESTAMP_KEY``, ``SEVERITY_KEY`` and ``MESSAGE_KEY`` are given,
+    each is accepted or refused with a ``ValueError`` (a name starting with ``_``, the
+    escape of an application's key, or another key's name), and every entry then holds
+    each name once, the same in logfmt and JSON."""
+    try:
+        for i, name in enumerate(_DEFAULTS):
+            setattr(log, name, f"tmp{i}")
+        for name, value in renamed.items():
+            taken = {str(getattr(_keys, n)) for n in _keys.KEY_NAMES if n != name}
+            if value[:1] == "_" or value in taken:
+                with pytest.raises(ValueError, match=name):
+                    setattr(log, name, value)
+                return
+            setattr(log, name, value)
+        outs = [io.StringIO(), io.StringIO()]
+        log.configure(outputs=[(outs[0], log.format_text), (outs[1], log.format_json)])
+        pairs = [log.KV(k, v) for k, v in user]
+        if fails:
+            log.error("m", *pairs, err=ValueError("e"))
+        else:
+            log.print("m", *pairs)
+        text = [k for k, _ in parse_logfmt(outs[0].getvalue())]
+        doc = loads_strict(outs[1].getvalue())
+        assert len(text) == len(set(text)), text
+        assert text == list(doc)
+        assert doc[renamed["SEVERITY_KEY"]] == ("error" if fails else "info")
+        assert doc[renamed["MESSAGE_KEY"]] == "m"
+    finally:
+        for i, name in enumerate(_DEFAULTS):
+            setattr(log, name, f"tmp{i}")
+        for name, value in _DEFAULTS.items():
+            setattr(log, name, value)

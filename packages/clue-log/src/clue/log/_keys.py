@@ -92,9 +92,10 @@ def set_name(name: str, value: str) -> None:
     """Change a name at run time (``clue.log.MESSAGE_KEY = ...``): key names stay clue's.
 
     A ``TIMESTAMP_FORMAT`` that ``strftime`` refuses is a ``ValueError``. A key name is
-    written as is in every format, so one that a logfmt key cannot hold
-    (it would break the line or forge a field), or time and level under one name (one
-    would be dropped or repeated), is a ``ValueError`` and changes nothing."""
+    written as is in every format, so one that a logfmt key cannot hold (it would break the
+    line or forge a field), one starting with ``_`` (the escape of an application's key),
+    or the name of another of clue's keys (one would be dropped or repeated) is a
+    ``ValueError`` and changes nothing."""
     if name == "TIMESTAMP_FORMAT":
         try:
             time.strftime(value, time.gmtime(0))
@@ -106,9 +107,11 @@ def set_name(name: str, value: str) -> None:
                 f"{name} must hold no space, '=', quote, backslash or control character, "
                 f"got {value!r}"
             )
-        other = {"TIMESTAMP_KEY": SEVERITY_KEY, "SEVERITY_KEY": TIMESTAMP_KEY}.get(name)
-        if other is not None and value == other:
-            raise ValueError(f"{name} must differ from the other of time and level: {value!r}")
+        if value[:1] == "_":
+            raise ValueError(f"{name} must not start with '_', kept for escaped keys: {value!r}")
+        for other in KEY_NAMES:
+            if other != name and str(globals()[other]) == value:
+                raise ValueError(f"{name} must differ from {other}: {value!r}")
     globals()[name] = Own(value) if name in KEY_NAMES else value
     if name in KEY_NAMES:
         _refresh()
