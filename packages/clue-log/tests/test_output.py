@@ -204,3 +204,37 @@ def test_two_outputs_on_one_stream_never_interleave() -> None:
     second.join()
     assert not stream.overlapped
     assert len(stream.getvalue().splitlines()) == 8
+
+
+class Chatty(io.StringIO):
+    """An output whose write() logs through clue itself (a logging proxy as stdout)."""
+
+    nested = 0
+
+    def write(self, s: str) -> int:
+        if "outer" in s:
+            self.nested += 1
+            log.print("inner")
+        return super().write(s)
+
+
+def test_an_output_that_logs_while_written_never_deadlocks() -> None:
+    """An output whose own write() logs through clue (Celery's stdout proxy bridged back to
+    clue) never deadlocks or recurses: the nested entry is refused and counted like any
+    output failure, and the outer entry is written."""
+    stream = Chatty()
+    log.configure(output=stream, format=log.format_text)
+
+    def run() -> None:
+        log.print("outer")
+        with log.context():
+            log.info("outer buffered")
+            log.error("outer flush")
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout=30)
+    assert not t.is_alive(), "deadlocked"
+    msgs = [line.split("msg=")[1] for line in stream.getvalue().splitlines()]
+    assert msgs == ["outer", '"outer buffered"', '"outer flush"']
+    assert _output_failures(stream) == stream.nested > 0

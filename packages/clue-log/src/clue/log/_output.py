@@ -71,6 +71,19 @@ class Sink:
         """Write rendered entries with one ``write()`` call, never raising."""
         if not chunks:
             return
+        if getattr(_writing, "active", False):
+            # The output's own write() logged through clue (a logging proxy as stdout):
+            # writing again would deadlock on the stream's lock or recurse without end.
+            self.failures += 1
+            failures.report(self, RuntimeError("the output logged while being written"))
+            return
+        _writing.active = True
+        try:
+            self._write(chunks)
+        finally:
+            _writing.active = False
+
+    def _write(self, chunks: list[str | bytes]) -> None:
         try:
             stream = self.stream
             binary = self._binary if self._fixed is not None else _is_binary(stream)
@@ -95,6 +108,8 @@ class Sink:
             failures.report(self, exc)
 
 
+# Set while this thread writes to an output.
+_writing = threading.local()
 _stream_locks: dict[tuple[str, int], threading.Lock] = {}
 _stream_locks_guard = threading.Lock()
 
