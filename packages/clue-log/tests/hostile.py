@@ -330,7 +330,8 @@ _BARE = re.compile(r'[^\s"\\=]*')
 
 def parse_logfmt(line: str) -> list[tuple[str, str]]:
     """A strict logfmt reader: ``key=value`` pairs separated by one space; values bare or
-    double-quoted with ``\\n \\r \\t \\" \\\\ \\uXXXX`` escapes. Anything else fails."""
+    double-quoted with ``\\n \\r \\t \\" \\\\ \\uXXXX`` escapes (a surrogate pair of
+    escapes is one character, as in JSON). Anything else fails."""
     assert line.endswith("\n"), line[-50:]
     body = line[:-1]
     pairs: list[tuple[str, str]] = []
@@ -360,7 +361,9 @@ def parse_logfmt(line: str) -> list[tuple[str, str]]:
                 assert c not in LINE_BREAKS, f"raw line break {c!r} in a value"
                 out.append(c)
                 i += 1
-            value = "".join(out)
+            # A surrogate pair of escapes reads back as one character, as in JSON.
+            value = "".join(out).encode("utf-16", "surrogatepass")
+            value = value.decode("utf-16", "surrogatepass")
             i += 1
         else:
             m = _BARE.match(body, i)

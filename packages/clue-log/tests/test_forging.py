@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from clue import log
+from clue.log import _keys
 from clue.log.testing import reset
 
 from .hostile import CLUE_KEYS, escaped, keys, loads_strict, parse_logfmt, text_key
@@ -22,7 +24,8 @@ user_keys = st.one_of(
     st.sampled_from([*sorted(CLUE_KEYS), *[k for k in keys() if isinstance(k, str)]]),
     st.builds(lambda n, k: "_" * n + k, st.integers(1, 3), st.sampled_from(sorted(CLUE_KEYS))),
     st.text(max_size=12),
-).filter(lambda k: k not in {"event", "self", "exc_info"} and len(k) < 100)
+    # `err` and `exc_info` mean something at every entry point (tests/test_keywords.py).
+).filter(lambda k: k not in {"event", "self", "exc_info", "err"} and len(k) < 100)
 
 
 tracer = TracerProvider(sampler=ALWAYS_OFF).get_tracer("forging")
@@ -150,3 +153,82 @@ def test_public_key_constants_are_plain_strings() -> None:
         assert all(" rid=" in line for line in out.getvalue().splitlines())
     finally:
         log.REQUEST_ID_KEY = "request_id"
+
+
+@given(
+    names=st.lists(st.sampled_from(["user", "_user", "level", "1", "msg"]), max_size=8),
+    via=st.lists(st.sampled_from(["bind", "kv", "fields", "int"]), min_size=8, max_size=8),
+)
+@settings(max_examples=80, deadline=None)
+def test_a_key_given_twice_is_written_once_alike_in_every_format(
+    names: list[str], via: list[str]
+) -> None:
+    """A key bound in the context and given again at the call (or given twice among
+    ``KV``/``Fields``/keywords, or as ``1`` and ``"1"``) is written once, with its last
+    value, and every format writes the same keys and values: JSON, which can hold a name
+    once, loses nothing that logfmt writes."""
+    outs = {"text": io.StringIO(), "json": io.StringIO()}
+    log.configure(outputs=[(outs["text"], log.format_text), (outs["json"], log.format_json)])
+    with log.context():
+        call: list[Any] = []
+        for i, (name, how) in enumerate(zip(names, via, strict=False)):
+            value = f"v{i}"
+            if how == "bind":
+                log.bind(**{name: value})
+            elif how == "kv":
+                call.append(log.KV(name, value))
+            elif how == "int" and name == "1":
+                call.append(log.Fields({1: value}))
+            else:
+                call.append(log.Fields({name: value}))
+        log.print("m", *call)
+    text = parse_logfmt(outs["text"].getvalue())
+    doc = loads_strict(outs["json"].getvalue())
+    names_written = [k for k, _ in text]
+    assert len(names_written) == len(set(names_written)), text
+    assert text == [(k, str(v)) for k, v in doc.items()]
+
+
+_NAMES = ["time", "level", "msg", "message", "err", "_time", "__level", "x", "logger"]
+_DEFAULTS = {"TIMESTAMP_KEY": "time", "SEVERITY_KEY": "level", "MESSAGE_KEY": "msg"}
+
+
+@given(
+    renamed=st.fixed_dictionaries({name: st.sampled_from(_NAMES) for name in _DEFAULTS}),
+    user=st.lists(st.tuples(st.sampled_from(_NAMES), st.text(max_size=3)), max_size=6),
+    fails=st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_renamed_keys_never_collide(renamed: dict[str, str], user: list[Any], fails: bool) -> None:
+    """Whatever names ``TIMESTAMP_KEY``, ``SEVERITY_KEY`` and ``MESSAGE_KEY`` are given,
+    each is accepted or refused with a ``ValueError`` (a name starting with ``_``, the
+    escape of an application's key, or another key's name), and every entry then holds
+    each name once, the same in logfmt and JSON."""
+    try:
+        for i, name in enumerate(_DEFAULTS):
+            setattr(log, name, f"tmp{i}")
+        for name, value in renamed.items():
+            taken = {str(getattr(_keys, n)) for n in _keys.KEY_NAMES if n != name}
+            if value[:1] == "_" or value in taken:
+                with pytest.raises(ValueError, match=name):
+                    setattr(log, name, value)
+                return
+            setattr(log, name, value)
+        outs = [io.StringIO(), io.StringIO()]
+        log.configure(outputs=[(outs[0], log.format_text), (outs[1], log.format_json)])
+        pairs = [log.KV(k, v) for k, v in user]
+        if fails:
+            log.error("m", *pairs, err=ValueError("e"))
+        else:
+            log.print("m", *pairs)
+        text = [k for k, _ in parse_logfmt(outs[0].getvalue())]
+        doc = loads_strict(outs[1].getvalue())
+        assert len(text) == len(set(text)), text
+        assert text == list(doc)
+        assert doc[renamed["SEVERITY_KEY"]] == ("error" if fails else "info")
+        assert doc[renamed["MESSAGE_KEY"]] == "m"
+    finally:
+        for i, name in enumerate(_DEFAULTS):
+            setattr(log, name, f"tmp{i}")
+        for name, value in _DEFAULTS.items():
+            setattr(log, name, value)

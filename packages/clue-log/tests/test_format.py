@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -297,3 +298,92 @@ def test_key_override_validated() -> None:
     """A key name must be a non-empty string."""
     with pytest.raises(ValueError, match="MESSAGE_KEY"):
         log.MESSAGE_KEY = ""  # type: ignore[misc]
+
+
+@given(pattern=st.text(min_size=1, max_size=30))
+@settings(max_examples=150, deadline=None)
+def test_any_timestamp_format_is_one_line_in_every_format(pattern: str) -> None:
+    """Whatever ``TIMESTAMP_FORMAT`` renders (a newline, quotes, ``level=error``...), the
+    time is one value of one line: it forges no field in any format. A pattern
+    ``strftime`` refuses (a NUL) is a ``ValueError`` naming it."""
+    from .hostile import loads_strict, parse_logfmt
+
+    if "\x00" in pattern:
+        with pytest.raises(ValueError, match="TIMESTAMP_FORMAT"):
+            log.TIMESTAMP_FORMAT = pattern
+        return
+    log.TIMESTAMP_FORMAT = pattern
+    try:
+        entry = entry_of([("msg", "hi")])
+        text = log.format_text(entry)
+        assert [k for k, _ in parse_logfmt(text)] == ["time", "level", "msg"]
+        assert dict(parse_logfmt(text))["level"] == "info"
+        terminal = log.format_terminal(entry)
+        assert len((terminal + "x").splitlines()) == 2
+        doc = loads_strict(log.format_json(entry))
+        assert list(doc) == ["time", "level", "msg"]
+    finally:
+        log.TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@pytest.mark.parametrize("name", ["TIMESTAMP_KEY", "SEVERITY_KEY", "MESSAGE_KEY"])
+@pytest.mark.parametrize("value", ["t\nx level=error", "a b", 'q"', "a=b", "c\x85", "s\udcff"])
+def test_key_name_a_logfmt_key_cannot_hold_is_refused(name: str, value: str) -> None:
+    """A key name that a logfmt key cannot hold (it would forge fields or break the line
+    where clue writes it as is) is a ``ValueError`` naming it; the name is unchanged."""
+    before = getattr(log, name)
+    try:
+        with pytest.raises(ValueError, match=name):
+            setattr(log, name, value)
+    finally:
+        unchanged = getattr(log, name) == before
+        setattr(log, name, before)
+    assert unchanged
+    line = log.format_text(entry_of([("msg", "hi")]))
+    assert len((line + "x").splitlines()) == 2
+
+
+def test_time_and_level_under_one_name_is_refused() -> None:
+    """Time and level are both written in every entry: one name for both would drop or
+    repeat one of them, so it is a ``ValueError``."""
+    try:
+        with pytest.raises(ValueError, match="TIMESTAMP_KEY"):
+            log.TIMESTAMP_KEY = "level"
+        with pytest.raises(ValueError, match="SEVERITY_KEY"):
+            log.SEVERITY_KEY = "time"
+    finally:
+        log.TIMESTAMP_KEY, log.SEVERITY_KEY = "time", "level"
+    doc = json.loads(log.format_json(entry_of([("msg", "hi")])))
+    assert list(doc) == ["time", "level", "msg"]
+
+
+@pytest.mark.parametrize("max_size", [1, 2, 3, 8])
+def test_cutting_keys_keeps_clues_keys_and_the_traceback(max_size: int) -> None:
+    """Past ``max_size`` keys only the application's keys are cut: the message, ``err``,
+    the request id and the traceback (never cut) are all written, in every format."""
+    import traceback
+
+    from .hostile import loads_strict, parse_logfmt
+
+    outs = {"text": io.StringIO(), "json": io.StringIO()}
+    log.configure(
+        outputs=[(outs["text"], log.format_text), (outs["json"], log.format_json)],
+        max_size=max_size,
+    )
+    fields = {f"k{i}": i for i in range(20)}
+    with log.context():
+        log.bind(log.KV(log.REQUEST_ID_KEY, "rid"))
+        try:
+            raise ValueError("boom")
+        except ValueError as exc:
+            tb = "".join(traceback.format_exception(exc))
+            log.error("failed", log.Fields(fields), err=exc)
+    doc = loads_strict(outs["json"].getvalue())
+    text = dict(parse_logfmt(outs["text"].getvalue()))
+    for got in (doc, text):
+        assert got["exception"].rstrip("\n") == tb.rstrip("\n")
+        assert "failed"[:max_size] in got["msg"]
+        assert "boom"[:max_size] in got["err"]
+        kept = [k for k in got if k.startswith("k")]
+        assert len(kept) <= max_size
+        assert int(got["clue.truncated_keys"]) == 20 - len(kept)

@@ -357,3 +357,66 @@ def test_any_value_is_one_valid_bounded_line(value: Any, key: str, max_size: int
     doc = loads_strict(outs["json"].getvalue())
     assert doc["level"] == "info"
     assert "after" in doc or max_size < 3
+
+
+_NARROW = ["ascii", "latin-1", "cp1252"]
+_PRINTABLE = st.characters(blacklist_categories=("Cs",))
+
+
+@pytest.mark.parametrize("encoding", _NARROW)
+@given(
+    keys=st.lists(st.text(_PRINTABLE, min_size=1, max_size=6), min_size=1, max_size=4),
+    value=st.text(_PRINTABLE, max_size=12),
+)
+@settings(max_examples=60, deadline=None)
+def test_a_narrow_stream_gets_lines_its_format_reads_back(
+    encoding: str, keys: list[str], value: str
+) -> None:
+    """On a stream whose encoding cannot hold every character (``ascii``, ``latin-1``...),
+    what it cannot encode is escaped the way the format escapes: each line still parses
+    strictly as JSON or logfmt and reads back the same values as on a UTF-8 stream."""
+    fields = {k: value + k for k in keys}
+    narrow = {
+        name: io.TextIOWrapper(io.BytesIO(), encoding=encoding, newline="")
+        for name in ("text", "json")
+    }
+    wide = {name: io.StringIO() for name in ("text", "json")}
+    log.configure(
+        outputs=[
+            (narrow["text"], log.format_text),
+            (narrow["json"], log.format_json),
+            (wide["text"], log.format_text),
+            (wide["json"], log.format_json),
+        ]
+    )
+    with log.context():
+        log.info(value, log.Fields(fields))
+        log.error("flush " + value)
+    got = {}
+    for name, stream in narrow.items():
+        stream.flush()
+        got[name] = stream.buffer.getvalue().decode(encoding)  # type: ignore[attr-defined]
+    jsons = [loads_strict(x) for x in got["json"].splitlines()]
+    assert jsons == [loads_strict(x) for x in wide["json"].getvalue().splitlines()]
+    narrow_text = [parse_logfmt(x + "\n") for x in got["text"].splitlines()]
+    wide_text = [parse_logfmt(x + "\n") for x in wide["text"].getvalue().splitlines()]
+    assert len(narrow_text) == len(wide_text) == 2
+    for n, w in zip(narrow_text, wide_text, strict=True):
+        # The same values in the same order; a key character the stream cannot hold becomes
+        # "_", as any character a logfmt key cannot hold does.
+        assert [v for _, v in n] == [v for _, v in w]
+        assert [k for k, _ in n] == [_narrow_key(k, encoding) for k, _ in w]
+
+
+def _narrow_key(key: str, encoding: str) -> str:
+    def fits(c: str) -> bool:
+        try:
+            c.encode(encoding)
+        except UnicodeError:
+            return False
+        return True
+
+    if all(fits(c) for c in key):
+        return key
+    key = "".join(c if fits(c) else "_" for c in key)
+    return "_" + key if key.lstrip("_") in hostile.ALL_KEY_NAMES else key

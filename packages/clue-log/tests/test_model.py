@@ -132,7 +132,7 @@ class LogModel(RuleBasedStateMachine):
     ) -> None:
         ctx = None if outside else self.ctx()
         pairs = ([("err", err)] if err is not None else []) + [*bound, ("msg", msg), *kv]
-        entry = (SEVERITY[level], pairs)
+        entry = (SEVERITY[level], _once(pairs))
         if level == "debug" and not self.debug_on(ctx):
             return
         if ctx is None or level == "print":
@@ -337,3 +337,15 @@ class LogModel(RuleBasedStateMachine):
 
 
 TestLogModel = LogModel.TestCase
+
+
+def _once(pairs: list[Pair]) -> list[Pair]:
+    """A key given twice is written once, where it first appears, with its last value."""
+    last = dict(pairs)
+    seen: set[str] = set()
+    out: list[Pair] = []
+    for key, _ in pairs:
+        if key not in seen:
+            seen.add(key)
+            out.append((key, last[key]))
+    return out

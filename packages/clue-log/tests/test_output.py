@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -116,3 +117,124 @@ def test_context_rejects_bad_overrides() -> None:
         log.context(debug="on")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         log.context(verbose=True)  # type: ignore[call-arg]
+
+
+class ShortWrites(io.RawIOBase):
+    """A raw stream (an unbuffered pipe or socket) that takes at most ``most`` bytes a call,
+    as ``RawIOBase.write`` may."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.data = bytearray()
+        self.writes = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        self.writes += 1
+        taken = bytes(b[: self.most])
+        self.data += taken
+        return len(taken)
+
+
+@pytest.mark.parametrize("most", [1, 7, 100])
+def test_a_raw_stream_that_writes_part_gets_the_rest(most: int) -> None:
+    """A raw binary stream may write fewer bytes than given: the rest is written after it,
+    so no entry loses its end or runs into the next one."""
+    stream = ShortWrites(most)
+    log.configure(output=stream, format=log.format_json)
+    log.print("one", pad="x" * 150)
+    with log.context():
+        for i in range(3):
+            log.info("e", i=i)
+        log.error("flush")
+    docs = [json.loads(line) for line in stream.data.decode().splitlines()]
+    assert [d["msg"] for d in docs] == ["one", "e", "e", "e", "flush"]
+    assert _output_failures(stream) == 0
+
+
+def _output_failures(stream: object) -> int:
+    from clue.log._config import state
+
+    return sum(s.failures for s in state.sinks if s.stream is stream)
+
+
+class Overlaps(io.StringIO):
+    """A stream that tells whether a second write() came in while one was under way: the
+    first logfmt write waits (up to a deadline) for another one to enter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = 0
+        self.overlapped = False
+        self.entered = threading.Event()
+        self.second = threading.Event()
+
+    def write(self, s: str) -> int:
+        self.inside += 1
+        if self.inside > 1:
+            self.overlapped = True
+            self.second.set()
+        if s.startswith("time=") and not self.entered.is_set():
+            self.entered.set()
+            self.second.wait(timeout=1.0)  # a deadline, not a pause: set at once on overlap
+        n = super().write(s)
+        self.inside -= 1
+        return n
+
+
+def test_two_outputs_on_one_stream_never_interleave() -> None:
+    """Two outputs on the same stream (JSON and text to stdout) flushed from two threads
+    write one batch at a time: no line of one runs into a line of the other."""
+    stream = Overlaps()
+    log.configure(outputs=[(stream, log.format_json), (stream, log.format_text)])
+
+    def flush(n: int) -> None:
+        with log.context():
+            log.info("e", n=n)
+            log.error("flush", n=n)
+
+    first = threading.Thread(target=flush, args=(1,))
+    first.start()
+    assert stream.entered.wait(timeout=10)
+    second = threading.Thread(target=flush, args=(2,))
+    second.start()
+    first.join()
+    second.join()
+    assert not stream.overlapped
+    assert len(stream.getvalue().splitlines()) == 8
+
+
+class Chatty(io.StringIO):
+    """An output whose write() logs through clue itself (a logging proxy as stdout)."""
+
+    nested = 0
+
+    def write(self, s: str) -> int:
+        if "outer" in s:
+            self.nested += 1
+            log.print("inner")
+        return super().write(s)
+
+
+def test_an_output_that_logs_while_written_never_deadlocks() -> None:
+    """An output whose own write() logs through clue (Celery's stdout proxy bridged back to
+    clue) never deadlocks or recurses: the nested entry is refused and counted like any
+    output failure, and the outer entry is written."""
+    stream = Chatty()
+    log.configure(output=stream, format=log.format_text)
+
+    def run() -> None:
+        log.print("outer")
+        with log.context():
+            log.info("outer buffered")
+            log.error("outer flush")
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout=30)
+    assert not t.is_alive(), "deadlocked"
+    msgs = [line.split("msg=")[1] for line in stream.getvalue().splitlines()]
+    assert msgs == ["outer", '"outer buffered"', '"outer flush"']
+    assert _output_failures(stream) == stream.nested > 0

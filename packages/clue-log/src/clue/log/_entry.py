@@ -48,7 +48,8 @@ def settle(key_vals: list[tuple[Any, Any]]) -> list[tuple[str, Any]]:
     every format writes. An application's key whose name, less any leading underscores,
     is one of those gets one more leading underscore: ``level`` is written ``_level``,
     ``_level`` is written ``__level``, so no two keys of an entry share a written name
-    through the escape. Runs once per written entry, so every format (custom ones
+    through the escape; a name given twice is written once, with its last value. Runs once
+    per written entry, so every format (custom ones
     included) sees the same names.
     """
     # Written for speed (it runs for every written entry): most keys of an application
@@ -77,7 +78,25 @@ def settle(key_vals: list[tuple[Any, Any]]) -> list[tuple[str, Any]]:
             k, v = key_vals[i]
             if k in written or (k[:1] == "_" and k.lstrip("_") in written):
                 key_vals[i] = ("_" + k, v)
+    if len(key_vals) > 1 and len({k for k, _ in key_vals}) < len(key_vals):
+        _once(key_vals)
     return key_vals
+
+
+def _once(key_vals: list[tuple[str, Any]]) -> None:
+    """A name given twice (bound again, or bound and given at the call) is written once,
+    where it first appears, with its last value: what a JSON object holds, in every
+    format."""
+    at: dict[str, int] = {}
+    out: list[tuple[str, Any]] = []
+    for k, v in key_vals:
+        i = at.get(k)
+        if i is None:
+            at[k] = len(out)
+            out.append((k, v))
+        else:
+            out[i] = (k, v)
+    key_vals[:] = out
 
 
 def safe_str(v: object) -> str:

@@ -37,10 +37,9 @@ _RESET = "\x1b[0m"
 _START = time.monotonic()
 _START_NS = time.time_ns()
 
-# Characters that force a logfmt value into quotes: whitespace (which in Python's regex
-# includes every line separator str.splitlines knows), quotes, '=', backslash, controls
-# (C0, DEL, C1) and lone surrogates (not encodable in UTF-8).
-_NEEDS_QUOTES = re.compile('[\\s"=\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]')
+# Characters that force a logfmt value into quotes (whitespace, quotes, '=', backslash,
+# controls, lone surrogates).
+_NEEDS_QUOTES = _keys.LOGFMT_UNSAFE
 # Characters a logfmt key may not hold; they are replaced with '_'.
 _BAD_KEY = _NEEDS_QUOTES
 
@@ -143,7 +142,7 @@ def format_text(entry: Entry) -> str:
     try:
         time_key, level_key = _keys.FORMAT_KEYS
         parts = [
-            f"{time_key}={_timestamp(entry.time_ns)}",
+            f"{time_key}={_quote(_timestamp(entry.time_ns))}",
             f"{level_key}={_severity(entry.severity)}",
         ]
         _logfmt_pairs(_capped(entry.key_vals), parts)
@@ -279,10 +278,23 @@ def _logfmt_pairs(pairs: list[tuple[str, Any]], parts: list[str]) -> None:
 
 
 def _capped(key_vals: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """At most ``max_size`` keys of the application: past that they are cut and counted,
+    while clue's own keys (an application's key of the same name is escaped when the
+    entry is built) and tracebacks are kept, so the cut never costs the message, the
+    error or the request id."""
     cap = limits.max_size
     if len(key_vals) <= cap:
         return key_vals
-    return [*key_vals[:cap], (_keys.TRUNCATED_KEYS_KEY, len(key_vals) - cap)]
+    reserved = _keys.RESERVED
+    kept = [
+        kv
+        for kv in key_vals[cap:]
+        if (isinstance(kv[0], str) and kv[0] in reserved) or type(kv[1]) is Traceback
+    ]
+    cut = len(key_vals) - cap - len(kept)
+    if not cut:
+        return key_vals
+    return [*key_vals[:cap], *kept, (_keys.TRUNCATED_KEYS_KEY, cut)]
 
 
 def clip(s: str) -> str:

@@ -14,6 +14,14 @@ never forges a field clue writes.
 
 from __future__ import annotations
 
+import re
+import time
+
+#: What a logfmt key cannot hold, and what forces a logfmt value into quotes: whitespace
+#: (which in Python's regex includes every line separator str.splitlines knows), quotes,
+#: '=', backslash, controls (C0, DEL, C1) and lone surrogates (not encodable in UTF-8).
+LOGFMT_UNSAFE = re.compile('[\\s"=\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]')
+
 
 class Own(str):
     """A key name clue writes itself; equal to (and hashed as) the plain string."""
@@ -58,7 +66,7 @@ TRUNCATED_SUFFIX = " ... <clue/log.truncated>"
 NAMES = tuple(
     name
     for name in dict(globals())
-    if name.isupper() and not name.startswith("_") and name != "NAMES"
+    if name.isupper() and not name.startswith("_") and name not in ("NAMES", "LOGFMT_UNSAFE")
 )
 
 #: The names of every key clue writes: a key an application gives an entry is escaped
@@ -81,7 +89,29 @@ _refresh()
 
 
 def set_name(name: str, value: str) -> None:
-    """Change a name at run time (``clue.log.MESSAGE_KEY = ...``): key names stay clue's."""
+    """Change a name at run time (``clue.log.MESSAGE_KEY = ...``): key names stay clue's.
+
+    A ``TIMESTAMP_FORMAT`` that ``strftime`` refuses is a ``ValueError``. A key name is
+    written as is in every format, so one that a logfmt key cannot hold (it would break the
+    line or forge a field), one starting with ``_`` (the escape of an application's key),
+    or the name of another of clue's keys (one would be dropped or repeated) is a
+    ``ValueError`` and changes nothing."""
+    if name == "TIMESTAMP_FORMAT":
+        try:
+            time.strftime(value, time.gmtime(0))
+        except ValueError as exc:
+            raise ValueError(f"TIMESTAMP_FORMAT {value!r} is refused by strftime: {exc}") from None
+    if name in KEY_NAMES:
+        if LOGFMT_UNSAFE.search(value):
+            raise ValueError(
+                f"{name} must hold no space, '=', quote, backslash or control character, "
+                f"got {value!r}"
+            )
+        if value[:1] == "_":
+            raise ValueError(f"{name} must not start with '_', kept for escaped keys: {value!r}")
+        for other in KEY_NAMES:
+            if other != name and str(globals()[other]) == value:
+                raise ValueError(f"{name} must differ from {other}: {value!r}")
     globals()[name] = Own(value) if name in KEY_NAMES else value
     if name in KEY_NAMES:
         _refresh()

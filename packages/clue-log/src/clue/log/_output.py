@@ -10,14 +10,18 @@ with fork) can log at once.
 
 from __future__ import annotations
 
+import codecs
+import errno
 import io
 import os
+import re
 import sys
 import threading
 import time
 import weakref
 from typing import IO, Any
 
+from clue.log import _keys
 from clue.log._entry import Entry
 from clue.log._format import Format, format_terminal, format_text
 
@@ -27,7 +31,7 @@ REPORT_INTERVAL = 60.0
 class Sink:
     """One output stream and its format; writes batches with a single ``write()``."""
 
-    __slots__ = ("__weakref__", "_binary", "_fixed", "_format", "_lock", "_tty", "failures")
+    __slots__ = ("_binary", "_fixed", "_format", "_tty", "failures")
 
     def __init__(self, stream: IO[Any] | None, fmt: Format | None) -> None:
         # stream None: whatever sys.stdout is at write time (so test capture and
@@ -36,12 +40,7 @@ class Sink:
         self._format = fmt
         self._binary = _is_binary(stream) if stream is not None else False
         self._tty: tuple[object, bool] = (None, False)
-        self._lock = threading.Lock()
         self.failures = 0
-        fork_safe(self)
-
-    def _after_fork(self) -> None:
-        self._lock = threading.Lock()
 
     @property
     def stream(self) -> IO[Any]:
@@ -77,19 +76,33 @@ class Sink:
         """Write rendered entries with one ``write()`` call, never raising."""
         if not chunks:
             return
+        if getattr(_writing, "active", False):
+            # The output's own write() logged through clue (a logging proxy as stdout):
+            # writing again would deadlock on the stream's lock or recurse without end.
+            self.failures += 1
+            failures.report(self, RuntimeError("the output logged while being written"))
+            return
+        _writing.active = True
+        try:
+            self._write(chunks)
+        finally:
+            _writing.active = False
+
+    def _write(self, chunks: list[str | bytes]) -> None:
         try:
             stream = self.stream
             binary = self._binary if self._fixed is not None else _is_binary(stream)
             data = _join(chunks, binary)
-            with self._lock:
+            with lock_for(stream):
                 lost = 0
                 try:
-                    stream.write(data)
+                    _write_all(stream, data)
                 except UnicodeError:
                     # An entry the stream cannot encode (a custom format's lone surrogate on
                     # a strict UTF-8 stream): nothing was written; escape what the stream
                     # cannot take, entry by entry, so its neighbours are written too.
-                    lost = _write_each(stream, chunks, binary)
+                    logfmt = self.format in (format_text, format_terminal)
+                    lost = _write_each(stream, chunks, binary, logfmt)
                 flush = getattr(stream, "flush", None)
                 if flush is not None:
                     flush()
@@ -119,6 +132,39 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
+# Set while this thread writes to an output.
+_writing = threading.local()
+_stream_locks: dict[tuple[str, int], threading.Lock] = {}
+_stream_locks_guard = threading.Lock()
+
+
+def _fresh_locks_after_fork() -> None:
+    # A lock another thread held at fork() stays held in the child: start with new ones.
+    global _stream_locks_guard  # noqa: PLW0603 - replaced only in a forked child
+    _stream_locks_guard = threading.Lock()
+    _stream_locks.clear()
+
+
+os.register_at_fork(after_in_child=_fresh_locks_after_fork)
+
+
+def lock_for(stream: object) -> threading.Lock:
+    """The lock every sink takes to write to ``stream``: one per file descriptor (two
+    stream objects on one descriptor share it), else one per stream object, so two outputs
+    on one stream never interleave their batches."""
+    try:
+        key = ("fd", int(stream.fileno()))  # type: ignore[attr-defined]
+    except Exception:  # no descriptor (StringIO, a custom stream): the object itself
+        key = ("id", id(stream))
+    with _stream_locks_guard:
+        lock = _stream_locks.get(key)
+        if lock is None:
+            if len(_stream_locks) >= 4096:  # streams come and go: forget the old ones
+                _stream_locks.clear()
+            lock = _stream_locks[key] = threading.Lock()
+        return lock
+
+
 def _join(chunks: list[str | bytes], binary: bool) -> str | bytes:
     # Text a binary stream gets is UTF-8 with what UTF-8 cannot hold (lone surrogates)
     # escaped as \udcxx; bytes a text stream gets are decoded with invalid bytes escaped.
@@ -131,32 +177,112 @@ def _join(chunks: list[str | bytes], binary: bool) -> str | bytes:
     )
 
 
-def _write_each(stream: IO[Any], chunks: list[str | bytes], binary: bool) -> int:
+def _write_each(stream: IO[Any], chunks: list[str | bytes], binary: bool, logfmt: bool) -> int:
     """Write ``chunks`` with what the stream cannot encode escaped; returns how many
     entries could still not be written."""
     encoding = getattr(stream, "encoding", None) or "utf-8"
     errors = getattr(stream, "errors", None) or "strict"
+    try:
+        codecs.lookup(encoding)
+    except LookupError:  # an encoding Python does not know: plain ASCII is safest
+        encoding = "ascii"
     safe: list[str | bytes] = []
     for chunk in chunks:
         text = chunk if isinstance(chunk, str) else chunk.decode("utf-8", "backslashreplace")
         try:
             text.encode(encoding, errors)
         except UnicodeError:
-            text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
-        except LookupError:  # an encoding Python does not know: plain ASCII is safest
-            text = text.encode("ascii", "backslashreplace").decode("ascii")
+            text = _logfmt_for(text, encoding) if logfmt else _escape_for(text, encoding)
         safe.append(text)
     try:
-        stream.write(_join(safe, binary))
+        _write_all(stream, _join(safe, binary))
     except UnicodeError:
         lost = 0
         for one in safe:  # still refused: one write per entry, so one loss is one entry
             try:
-                stream.write(_join([one], binary))
+                _write_all(stream, _join([one], binary))
             except UnicodeError:
                 lost += 1
         return lost
     return 0
+
+
+def _write_all(stream: IO[Any], data: str | bytes) -> None:
+    """``stream.write(data)``, and for a raw binary stream that took only part of it (as
+    ``RawIOBase.write`` may), the rest after it: an entry never loses its end or runs into
+    the next one. A stream that then takes nothing is a failure, never a busy loop."""
+    n = stream.write(data)
+    if type(n) is not int or not isinstance(data, bytes) or not 0 < n < len(data):
+        return  # all of it (or a stream whose write() returns no count)
+    rest = memoryview(data)[n:]
+    while rest:
+        n = stream.write(rest)
+        if type(n) is not int or n <= 0:
+            raise OSError(errno.EAGAIN, f"the stream took no more; {len(rest)} bytes unwritten")
+        rest = rest[n:]
+
+
+def _u_escapes(err: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: each character as ``\\uXXXX`` (astral ones as a surrogate
+    pair), the escape both JSON strings and quoted logfmt values read back."""
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    out = []
+    for c in err.object[err.start : err.end]:
+        n = ord(c)
+        if n > 0xFFFF:
+            n -= 0x10000
+            out.append(f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}")
+        else:
+            out.append(f"\\u{n:04x}")
+    return "".join(out), err.end
+
+
+codecs.register_error("clue.log.u_escapes", _u_escapes)
+
+
+def _escape_for(text: str, encoding: str) -> str:
+    """``text`` with what ``encoding`` cannot hold as ``\\uXXXX`` escapes: valid inside
+    JSON strings, where a JSON line holds any character outside ASCII."""
+    return text.encode(encoding, "clue.log.u_escapes").decode(encoding, "replace")
+
+
+# One key=value pair of a logfmt line clue wrote (a value bare or quoted), or another token
+# (the terminal format's colored severity).
+_PAIR = re.compile(r'([^ ="]+)=("(?:[^"\\]|\\.)*"|[^ "]*)|[^ ]+')
+
+
+def _logfmt_for(line: str, encoding: str) -> str:
+    """A logfmt line for a stream that cannot encode all of it: a value is quoted and holds
+    ``\\uXXXX`` escapes; a key character the stream cannot hold becomes ``_`` (as any
+    character a logfmt key cannot hold does), with one more ``_`` in front if that made
+    one of clue's names."""
+    body, nl = (line[:-1], "\n") if line.endswith("\n") else (line, "")
+
+    def fix(m: re.Match[str]) -> str:
+        token = m.group()
+        if _encodes(token, encoding):
+            return token
+        key, value = m.group(1), m.group(2)
+        if key is None:
+            return _escape_for(token, encoding)
+        if not _encodes(key, encoding):
+            key = "".join(c if _encodes(c, encoding) else "_" for c in key)
+            if key.lstrip("_") in _keys.RESERVED:
+                key = "_" + key
+        if not value.startswith('"'):
+            value = f'"{value}"'
+        return f"{key}={_escape_for(value, encoding)}"
+
+    return _PAIR.sub(fix, body) + nl
+
+
+def _encodes(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except UnicodeError:
+        return False
+    return True
 
 
 def _is_binary(stream: object) -> bool:
