@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import CodeType, FrameType
 
@@ -127,7 +127,7 @@ class _Thread:
     clock_id: int
     last_cpu: int
     cpu_ns: int = 0
-    hits: Counter[tuple[Stack, Site]] = field(default_factory=Counter)
+    hits: dict[tuple[Stack, Site], float] = field(default_factory=dict)
     seen: Counter[tuple[Stack, Site]] = field(default_factory=Counter)
     ended: bool = False
 
@@ -227,15 +227,22 @@ class _Sampler:
         # in another call. Read with the GIL held where libc is reachable, so that the
         # states and the stacks just walked are one snapshot.
         states = self.states
+        caught: list[tuple[_Thread, Stack, Site]] = []
         for state, cpu, stack, site in found:
             state.seen[stack, site] += 1
             if states.where(state.native_id) != BLOCKED:
-                state.hits[stack, site] += 1
-                profile.on_cpu_samples += 1
+                caught.append((state, stack, site))
             elif read_clock(state.clock_id) == cpu:
                 # Blocked, and has not run since its stack was walked (it may have, if
                 # the reading let the GIL go): its frames are where the call was made.
                 self.parking.add(site)
+        # 4. A thread is caught where it last ran, but it is caught more often where
+        # more threads contend for the GIL (it waits longer there for each turn): the
+        # threads caught in one round share one sample, so that a thread's samples
+        # follow its running time rather than its waiting time.
+        profile.on_cpu_samples += len(caught)
+        for state, stack, site in caught:
+            state.hits[stack, site] = state.hits.get((stack, site), 0.0) + 1 / len(caught)
 
     def _state(self, thread: threading.Thread, first: bool) -> _Thread | None:
         ident, native = thread.ident, thread.native_id
@@ -269,7 +276,7 @@ class _Sampler:
         # ended during the profile (they are the short-lived ones), else to everyone's.
         profile = self.profile
         parking = self.parking
-        placed: list[tuple[_Thread, dict[Stack, int], int]] = []
+        placed: list[tuple[_Thread, dict[Stack, float], float]] = []
         unplaced = unseen
         for state in self.threads.values():
             hits = _away_from(state.hits, parking)
@@ -284,18 +291,20 @@ class _Sampler:
         heirs_total = sum(total for _, _, total in heirs)
         for state, hits, total in placed:
             for stack, weight in hits.items():
-                profile.cpu_ns[(state.name, stack)] += state.cpu_ns * weight // total
+                profile.cpu_ns[(state.name, stack)] += int(state.cpu_ns * weight / total)
         if unplaced and heirs_total:
             for state, hits, _ in heirs:
                 for stack, weight in hits.items():
-                    profile.cpu_ns[(state.name, stack)] += unplaced * weight // heirs_total
+                    profile.cpu_ns[(state.name, stack)] += int(unplaced * weight / heirs_total)
 
 
-def _away_from(samples: Counter[tuple[Stack, Site]], parking: set[Site]) -> dict[Stack, int]:
-    kept: Counter[Stack] = Counter()
-    for (stack, site), count in samples.items():
+def _away_from(
+    samples: Mapping[tuple[Stack, Site], float], parking: set[Site]
+) -> dict[Stack, float]:
+    kept: dict[Stack, float] = {}
+    for (stack, site), weight in samples.items():
         if site not in parking:
-            kept[stack] += count
+            kept[stack] = kept.get(stack, 0.0) + weight
     return kept
 
 
