@@ -303,3 +303,55 @@ def test_thread_states_tell_a_lock_wait_from_a_gil_wait() -> None:
 def _pure_spin(stop: threading.Event) -> None:
     while not stop.is_set():
         pass
+
+
+def clue_crowded() -> None:
+    """2 ms of CPU while five other threads want the GIL."""
+    _spin(2_000_000)
+
+
+def clue_alone() -> None:
+    """2 ms of CPU while nobody else wants the GIL."""
+    _spin(2_000_000)
+
+
+@pytest.fixture
+def phased() -> Iterator[None]:
+    """One thread alternating equal CPU in a crowd and alone, and the crowd it calls."""
+    stop = threading.Event()
+    crowd_go = threading.Event()
+
+    def lead() -> None:
+        while not stop.is_set():
+            crowd_go.set()
+            clue_crowded()
+            crowd_go.clear()
+            clue_alone()
+        crowd_go.set()
+
+    def follow() -> None:  # while the crowd is on, only the GIL is contended: no lock
+        while not stop.is_set():
+            crowd_go.wait()
+            while crowd_go.is_set() and not stop.is_set():
+                _spin(100_000)
+
+    threads = [threading.Thread(target=lead, name="clue-phased", daemon=True)]
+    threads += [threading.Thread(target=follow, daemon=True) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    yield
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+
+
+@pytest.mark.usefixtures("phased")
+def test_cpu_follows_running_time_not_waiting_time() -> None:
+    """Equal CPU run among GIL contenders and alone shows as equal shares."""
+    profile = sample(2.0, hz=100)
+    crowded = _cpu_where(profile, lambda names: "clue_crowded" in names)
+    alone = _cpu_where(profile, lambda names: "clue_alone" in names)
+    assert crowded + alone > 0
+    # In the crowd the thread waits about five times as long for each turn: counted
+    # by where it was caught waiting, the crowded half showed as ~80 % (55-65 % now).
+    assert 0.3 <= crowded / (crowded + alone) <= 0.72, (crowded, alone)
