@@ -13,10 +13,12 @@ its work to the condition. Of the threads that used CPU since the last round, th
 blocked in a call (a sleep, ``select``, a socket, a lock, a condition, a queue: see
 ``_threadstate``) are parked, and their places are parking places; the others, waiting
 for the GIL or on a CPU in native code, are on-CPU samples unless they sit at a parking
-place (they have just woken there). Each thread's CPU time is shared among its on-CPU
-samples. While a profile runs, the interpreter's switch interval is lowered so that a
-thread holding the GIL is caught where it works rather than where it next blocks; it is
-restored afterwards.
+place (they have just woken there). A thread waiting for the GIL is found where it last
+ran, but more often where more threads contend (it waits longer for each turn there):
+the threads caught in one round share one sample, so that a thread's samples follow its
+running time. Each thread's CPU time is shared among its on-CPU samples. While a
+profile runs, the interpreter's switch interval is lowered so that a thread holding the
+GIL is caught where it works rather than where it next blocks; it is restored afterwards.
 """
 
 from __future__ import annotations
