@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from clue.debug._sampler import MAX_DEPTH, OMITTED_NAME, Profile, sample
-from clue.debug._threadstate import BLOCKED, RUNNING, TO_RUN, ThreadStates
+from clue.debug._threadstate import _NO_RANGE, BLOCKED, RUNNING, TO_RUN, UNKNOWN, ThreadStates
 
 
 def _spin(ns: int) -> None:
@@ -298,6 +298,28 @@ def test_thread_states_tell_a_lock_wait_from_a_gil_wait() -> None:
     # futex too, which the old reading could not tell from a lock), never blocked.
     assert seen[BLOCKED] == 0, seen
     assert seen[RUNNING] + seen[TO_RUN] == 200, seen
+
+
+def test_thread_states_without_libc_or_the_runtime_symbol_degrade() -> None:
+    """Without libc a lock wait is still told; without the GIL's place every futex may be it."""
+    lock = threading.Lock()
+    lock.acquire()
+    parked = threading.Thread(target=lock.acquire, daemon=True)
+    parked.start()
+    try:
+        assert parked.native_id is not None
+        through_os = ThreadStates()
+        through_os.libc = None  # os.read: lets the GIL go, reads the same file
+        deadline = time.monotonic() + 10
+        while through_os.where(parked.native_id) != BLOCKED:
+            assert time.monotonic() < deadline
+        unknown_gil = ThreadStates()
+        unknown_gil.gil = _NO_RANGE
+        assert unknown_gil.where(parked.native_id) == TO_RUN
+        assert through_os.where(2**22 + 12345) == UNKNOWN  # no such thread
+    finally:
+        lock.release()
+        parked.join(10)
 
 
 def _pure_spin(stop: threading.Event) -> None:
