@@ -9,29 +9,31 @@ under load do not shorten it).
 
 The ``cpu`` profile needs to know which threads were *running*, not only how much CPU
 they used: a thread that worked and then parked on a condition would otherwise charge
-its work to the condition. Of the threads that used CPU since the last round, those in a
-sleep, ``select`` or socket call (``/proc/self/task/<tid>/syscall``) are parked; for the
-others the sampler lets the GIL go for a moment and reads their clocks again: those
-whose clocks moved were waiting to run at the stacks just walked, which are on-CPU
-samples. Each thread's CPU time is shared among its on-CPU samples. While a profile
-runs, the interpreter's switch interval is lowered so that a thread holding the GIL is
-caught where it works rather than where it next blocks; it is restored afterwards.
+its work to the condition. Of the threads that used CPU since the last round, those
+blocked in a call (a sleep, ``select``, a socket, a lock, a condition, a queue: see
+``_threadstate``) are parked, and their places are parking places; the others, waiting
+for the GIL or on a CPU in native code, are on-CPU samples unless they sit at a parking
+place (they have just woken there). A thread waiting for the GIL is found where it last
+ran, but more often where more threads contend (it waits longer for each turn there):
+the threads caught in one round share one sample, so that a thread's samples follow its
+running time. Each thread's CPU time is shared among its on-CPU samples. While a
+profile runs, the interpreter's switch interval is lowered so that a thread holding the
+GIL is caught where it works rather than where it next blocks; it is restored afterwards.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import CodeType, FrameType
 
 from ._pprof import Frame, ProfileBuilder
+from ._threadstate import BLOCKED, ThreadStates, clock_id, read_clock, thread_clock
 
 __all__ = [
     "Profile",
@@ -54,16 +56,6 @@ OMITTED_NAME = "clue.debug.frames_omitted"
 
 SWITCH_INTERVAL = 0.0002
 """``sys.setswitchinterval`` while a profile runs (when the process's is longer)."""
-
-PROBE_SECONDS = 0.0002
-"""How long each round lets the GIL go to see which threads were waiting to run."""
-
-PARKED_RATIO = 4
-"""A place where threads sat without CPU 1 time in this many is a parking place."""
-
-PARKED_NS = 50_000_000
-"""How long a thread must have used no CPU to count as parked where it is (a thread
-waiting for the GIL waits far less, even on a loaded machine)."""
 
 Stack = tuple[Frame, ...]  # leaf first
 Key = tuple[str, Stack]  # (thread name, stack)
@@ -126,23 +118,7 @@ def sample(
 
 def cpu_clock_available() -> bool:
     """Whether per-thread CPU time can be read here (Linux thread CPU clocks)."""
-    return _thread_clock(threading.get_native_id()) is not None
-
-
-def _clock_id(native_id: int) -> int:
-    # Linux encodes a thread's CPU clock as ~tid << 3 | CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED.
-    # Built from the kernel thread id rather than with pthread_getcpuclockid, which would
-    # read freed memory for a thread that has ended; an ended thread's clock is EINVAL.
-    return (~native_id << 3) | 6
-
-
-def _thread_clock(native_id: int) -> int | None:
-    if sys.platform != "linux":
-        return None
-    try:
-        return time.clock_gettime_ns(_clock_id(native_id))
-    except OSError:
-        return None
+    return thread_clock(threading.get_native_id()) is not None
 
 
 @dataclass
@@ -152,37 +128,10 @@ class _Thread:
     native_id: int
     clock_id: int
     last_cpu: int
-    moved_ns: int  # when its CPU clock was last seen to move
     cpu_ns: int = 0
-    hits: Counter[tuple[Stack, Site]] = field(default_factory=Counter)
+    hits: dict[tuple[Stack, Site], float] = field(default_factory=dict)
     seen: Counter[tuple[Stack, Site]] = field(default_factory=Counter)
     ended: bool = False
-
-
-_RUNNING, _BLOCKED, _FUTEX, _UNKNOWN = range(4)
-_FUTEX_NUMBER = {"x86_64": b"202", "aarch64": b"98", "arm64": b"98"}.get(platform.machine())
-
-
-def _syscall(state: _Thread) -> int:
-    """Where the thread is: on a CPU, in a futex wait, in another system call."""
-    if _FUTEX_NUMBER is None:
-        return _UNKNOWN
-    # Opened and closed each time (only threads that worked since the last round are
-    # asked): descriptors kept per thread would pile up under a thread per request.
-    try:
-        fd = os.open(f"/proc/self/task/{state.native_id}/syscall", os.O_RDONLY)
-        try:
-            text = os.read(fd, 32)
-        finally:
-            os.close(fd)
-    except OSError:  # ended, or /proc unreadable here
-        return _UNKNOWN
-    number = text.split(b" ", 1)[0].strip()
-    if number == b"running":
-        return _RUNNING
-    if number == _FUTEX_NUMBER:
-        return _FUTEX
-    return _BLOCKED if number.isdigit() else _UNKNOWN
 
 
 class _Sampler:
@@ -192,14 +141,11 @@ class _Sampler:
         self.cache: dict[tuple[CodeType, int], Frame] = {}
         self.threads: dict[tuple[int, int], _Thread] = {}
         self.last_keys: list[Key] = []
-        # Where threads were found in a sleep, select or socket call. A thread found at
-        # such a place waiting for the GIL has just woken from that call: it did not
-        # work there, and the sample is not an on-CPU one.
+        self.states = ThreadStates()
+        # Where threads were found blocked: a sleep, select, socket, lock, condition or
+        # queue wait. A thread found at such a place waiting for the GIL has just woken
+        # from that call: it did not work there, and the sample is not an on-CPU one.
         self.parking: set[Site] = set()
-        # Places where threads sat PARKED_NS without CPU. Lock waits, mostly: a place
-        # counts as parking unless threads were caught running there PARKED_RATIO times
-        # as often (a running thread is seldom starved of the GIL that long).
-        self.parked: Counter[Site] = Counter()
 
     def run(self, seconds: float, interval: float, halt: threading.Event) -> None:
         self.skip.add(threading.get_ident())
@@ -229,7 +175,7 @@ class _Sampler:
             end = time.monotonic_ns()
             self._credit_wall(end - previous)
             for state in self.threads.values():  # the CPU used since the last round
-                cpu = _read(state.clock_id)
+                cpu = read_clock(state.clock_id)
                 state.ended = cpu < 0
                 self._add_cpu(state, cpu)
             profile.duration_ns = end - started
@@ -247,37 +193,28 @@ class _Sampler:
 
     def _round(self, *, first: bool) -> None:
         profile = self.profile
-        now = time.monotonic_ns()
         threads = [t for t in threading.enumerate() if t.ident not in self.skip]
         # 1. Which threads did work since the last round (clock reads keep the GIL).
         worked: dict[int, tuple[_Thread, int]] = {}
-        idle: dict[int, _Thread] = {}
         if profile.has_cpu:
             for thread in threads:
                 state = self._state(thread, first)
                 if state is None:
                     continue
-                cpu = _read(state.clock_id)
+                cpu = read_clock(state.clock_id)
                 if cpu > state.last_cpu:
                     state.cpu_ns += cpu - state.last_cpu
                     state.last_cpu = cpu
-                    state.moved_ns = now
                     worked[state.ident] = (state, cpu)
-                elif now - state.moved_ns >= PARKED_NS:
-                    idle[state.ident] = state
-        # 2. Of those, the ones now in a blocking system call other than a futex (sleep,
-        # select, socket) are parked; "running" is on a CPU (native code without the GIL).
-        # Reading /proc lets the GIL go, so this comes before the stacks are walked.
-        where = {ident: _syscall(state) for ident, (state, _) in worked.items()}
-        # 3. Every stack, walked without a single call that may release the GIL: another
-        # thread running in between would cut its coroutine stacks.
+        # 2. Every stack, walked first thing after the GIL was taken and without a single
+        # call that may release it: another thread running in between would cut its
+        # coroutine stacks.
         names = {t.ident: t.name for t in threads}
         keys = self.last_keys = []
-        probe: list[tuple[_Thread, Stack, Site, int]] = []
+        found: list[tuple[_Thread, int, Stack, Site]] = []
         for ident, frame in sys._current_frames().items():
             if ident in self.skip:
                 continue
-            site = (frame.f_code, frame.f_lasti)
             stack = walk_stack(frame, self.cache)
             key = (names.get(ident) or f"thread-{ident}", stack)
             profile.counts[key] += 1
@@ -285,28 +222,29 @@ class _Sampler:
             if len(stack) == MAX_DEPTH and stack[-ROOT_FRAMES - 1].name == OMITTED_NAME:
                 profile.truncated_stacks += 1
             entry = worked.get(ident)
-            if entry is None:
-                parked = idle.get(ident)
-                # No CPU for PARKED_NS, and still none: waiting here (a lock, mostly).
-                if parked is not None and _read(parked.clock_id) == parked.last_cpu:
-                    self.parked[site] += 1
-                continue
-            entry[0].seen[stack, site] += 1
-            if where[ident] == _BLOCKED:
-                # Only if the thread has not run since it was found in that call: its
-                # clock has not moved, so its frames are still where the call was made.
-                if _read(entry[0].clock_id) == entry[1]:
-                    self.parking.add(site)
-            else:
-                probe.append((entry[0], stack, site, _read(entry[0].clock_id)))
-        if not probe:
-            return
-        # 4. Futex: waiting for the GIL, or parked on a lock. Let the GIL go for a moment:
-        # a thread waiting to run uses CPU now; one parked on a lock does not.
-        time.sleep(PROBE_SECONDS)
-        for state, stack, site, before in probe:
-            if _read(state.clock_id) > before:
-                state.hits[stack, site] += 1
+            if entry is not None:
+                found.append((*entry, stack, (frame.f_code, frame.f_lasti)))
+        # 3. Where each thread that worked is now: waiting for the GIL (it was running
+        # Python, or has just woken), on a CPU without the GIL (native code), or blocked
+        # in another call. Read with the GIL held where libc is reachable, so that the
+        # states and the stacks just walked are one snapshot.
+        states = self.states
+        caught: list[tuple[_Thread, Stack, Site]] = []
+        for state, cpu, stack, site in found:
+            state.seen[stack, site] += 1
+            if states.where(state.native_id) != BLOCKED:
+                caught.append((state, stack, site))
+            elif read_clock(state.clock_id) == cpu:
+                # Blocked, and has not run since its stack was walked (it may have, if
+                # the reading let the GIL go): its frames are where the call was made.
+                self.parking.add(site)
+        # 4. A thread is caught where it last ran, but it is caught more often where
+        # more threads contend for the GIL (it waits longer there for each turn): the
+        # threads caught in one round share one sample, so that a thread's samples
+        # follow its running time rather than its waiting time.
+        profile.on_cpu_samples += len(caught)
+        for state, stack, site in caught:
+            state.hits[stack, site] = state.hits.get((stack, site), 0.0) + 1 / len(caught)
 
     def _state(self, thread: threading.Thread, first: bool) -> _Thread | None:
         ident, native = thread.ident, thread.native_id
@@ -314,15 +252,14 @@ class _Sampler:
             return None
         state = self.threads.get((ident, native))
         if state is None:
-            clock_id = _clock_id(native)
-            try:
-                cpu = time.clock_gettime_ns(clock_id)
-            except OSError:  # ended since enumerate()
+            clock = clock_id(native)
+            cpu = read_clock(clock)
+            if cpu < 0:  # ended since enumerate()
                 return None
             # Threads running when the profile starts are counted from now; any later
             # thread from its start (a thread's CPU clock starts at zero).
             state = self.threads[(ident, native)] = _Thread(
-                thread.name, ident, native, clock_id, cpu if first else 0, time.monotonic_ns()
+                thread.name, ident, native, clock, cpu if first else 0
             )
             self.profile.threads_seen += 1
         return state
@@ -340,18 +277,11 @@ class _Sampler:
         # given, and that of threads never seen, goes to the samples of the threads that
         # ended during the profile (they are the short-lived ones), else to everyone's.
         profile = self.profile
-        running: Counter[Site] = Counter()
-        for state in self.threads.values():
-            for (_, site), count in state.hits.items():
-                running[site] += count
-        parking = self.parking | {
-            site for site, count in self.parked.items() if count * PARKED_RATIO > running[site]
-        }
-        placed: list[tuple[_Thread, Counter[Stack], int]] = []
+        parking = self.parking
+        placed: list[tuple[_Thread, dict[Stack, float], float]] = []
         unplaced = unseen
         for state in self.threads.values():
             hits = _away_from(state.hits, parking)
-            profile.on_cpu_samples += sum(hits.values())
             if not hits:
                 hits = _away_from(state.seen, parking)
             total = sum(hits.values())
@@ -362,27 +292,22 @@ class _Sampler:
         heirs = [entry for entry in placed if entry[0].ended] or placed
         heirs_total = sum(total for _, _, total in heirs)
         for state, hits, total in placed:
-            for stack, count in hits.items():
-                profile.cpu_ns[(state.name, stack)] += state.cpu_ns * count // total
+            for stack, weight in hits.items():
+                profile.cpu_ns[(state.name, stack)] += int(state.cpu_ns * weight / total)
         if unplaced and heirs_total:
             for state, hits, _ in heirs:
-                for stack, count in hits.items():
-                    profile.cpu_ns[(state.name, stack)] += unplaced * count // heirs_total
+                for stack, weight in hits.items():
+                    profile.cpu_ns[(state.name, stack)] += int(unplaced * weight / heirs_total)
 
 
-def _away_from(samples: Counter[tuple[Stack, Site]], parking: set[Site]) -> Counter[Stack]:
-    kept: Counter[Stack] = Counter()
-    for (stack, site), count in samples.items():
+def _away_from(
+    samples: Mapping[tuple[Stack, Site], float], parking: set[Site]
+) -> dict[Stack, float]:
+    kept: dict[Stack, float] = {}
+    for (stack, site), weight in samples.items():
         if site not in parking:
-            kept[stack] += count
+            kept[stack] = kept.get(stack, 0.0) + weight
     return kept
-
-
-def _read(clock_id: int) -> int:
-    try:
-        return time.clock_gettime_ns(clock_id)
-    except OSError:  # the thread has ended
-        return -1
 
 
 def walk_stack(frame: FrameType | None, cache: dict[tuple[CodeType, int], Frame]) -> Stack:
