@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = [
@@ -82,6 +82,35 @@ def otel_baggage() -> Any:
     except ImportError:
         return None
     return baggage
+
+
+def baggage_probe() -> Callable[[], bool]:
+    """A cheap test of whether the current context holds any baggage at all.
+
+    Most requests carry none, so the middleware asks this before reading the mark: one
+    context lookup under the key the baggage API keeps its entries at (falling back to
+    "maybe" when that private key is not found, which the public read then settles).
+    """
+    from opentelemetry import baggage  # optional dependency, present when this is called
+    from opentelemetry import context as otel_context
+
+    key = getattr(baggage, "_BAGGAGE_KEY", None)
+    if key is None:
+        return _maybe
+    get_current = otel_context.get_current
+
+    def probe() -> bool:
+        # Hot path (every request with opentelemetry-api installed).
+        try:
+            return bool(get_current().get(key))
+        except Exception:  # a context that is not a mapping: let the public API decide
+            return True
+
+    return probe
+
+
+def _maybe() -> bool:
+    return True
 
 
 @contextlib.contextmanager

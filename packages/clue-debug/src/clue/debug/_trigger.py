@@ -28,6 +28,7 @@ class Trigger:
     __slots__ = (
         "baggage",
         "forward",
+        "has_baggage",
         "header",
         "mark_seconds",
         "max_mark_seconds",
@@ -65,6 +66,9 @@ class Trigger:
             option = "propagate_trigger" if propagate_trigger else "trust_baggage"
             msg = f"{option}=True needs opentelemetry-api: pip install 'clue-debug[otel]'"
             raise ValueError(msg)
+        self.has_baggage: Callable[[], bool] = (
+            _mark.baggage_probe() if self.baggage is not None else _no_baggage
+        )
         self.switch = switch if switch is not None else default_switch
         self.header = trigger_header.strip().lower() if trigger_header is not None else None
         self.value = trigger_value.encode("utf-8")
@@ -78,11 +82,12 @@ class Trigger:
 
     def decide(self, header: Callable[[str], str | bytes | None]) -> Decision:
         """Debug on or off for this request, and the context to run it in."""
-        # Hot path (every request): one baggage read, the switch read, one header lookup.
+        # Hot path (every request): whether there is baggage at all, the switch read, one
+        # header lookup.
         ctx = None
         debug = False
         baggage = self.baggage
-        if baggage is not None:
+        if baggage is not None and self.has_baggage():
             try:
                 mark = baggage.get_baggage(_mark.MARK_KEY)
                 if mark is not None:
@@ -112,3 +117,7 @@ class Trigger:
         raw = got.encode("utf-8", "replace") if isinstance(got, str) else got
         # Constant-time: the value may be a shared secret.
         return hmac.compare_digest(raw.strip(), self.value)
+
+
+def _no_baggage() -> bool:  # without opentelemetry-api there is no baggage
+    return False
