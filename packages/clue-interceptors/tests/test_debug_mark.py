@@ -120,7 +120,11 @@ def _check(replies: list[Any], cases: list[tuple[str | None, bool]], trusted: bo
         if honoured:
             assert reply.seen_baggage == f"{KEY}={mark},user=1"
         else:
-            assert reply.seen_baggage == "user=1"
+            assert f"{KEY}=" not in reply.seen_baggage
+            if mark is None or len(mark) < 100:
+                # (An oversized entry may cost the whole header, depending on the
+                # OpenTelemetry version; it is never honoured nor forwarded.)
+                assert reply.seen_baggage == "user=1"
 
 
 @pytest.mark.parametrize("trusted", [True, False])
