@@ -419,3 +419,17 @@ async def test_aio_grpc_sets_honours_and_drops_marks(control: Any) -> None:
             await _check_grpc_answers(call)
     finally:
         await server.stop(None)
+
+
+def test_without_opentelemetry_the_mark_options_name_the_extra(
+    monkeypatch: pytest.MonkeyPatch, control: Any
+) -> None:
+    """Without opentelemetry-api, asking for the mark names the extra; the rest works."""
+    monkeypatch.setattr(_mark, "otel_baggage", lambda: None)
+    with pytest.raises(ValueError, match=r"propagate_trigger.*clue-debug\[otel\]"):
+        debug.ASGIMiddleware(None, trigger_header="x", propagate_trigger=True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"trust_baggage.*clue-debug\[otel\]"):
+        debug.WSGIMiddleware(None, trust_baggage=True)  # type: ignore[arg-type]
+    trigger = Trigger(switch=debug.DebugLogSwitch(), trigger_header="x", trigger_value="on")
+    assert trigger.decide(lambda name: "on") == (True, None)
+    assert trigger.decide(lambda name: None) == (False, None)
