@@ -33,5 +33,11 @@ def test_demo_reports_savings_full_contexts_and_no_leaks(tmp_path: Path) -> None
     assert report["logs"]["saved_bytes_pct"] > 50.0
     assert report["traces"]["spans_received"] > 0
     assert all(h["ready"] for h in report["health"].values())
+    one = report["debug_one_request"]
+    assert one["services"] == 3, one
+    assert one["elsewhere"] == 0, one
+    assert all(n > 0 for n in one["per_service"].values()), one
+    line = f"debug one request: {one['lines']} debug lines across 3 services, 0 elsewhere"
+    assert line in done.stdout
     assert (out / "log-bytes.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "report.txt").read_text() in done.stdout

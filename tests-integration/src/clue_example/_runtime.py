@@ -28,9 +28,22 @@ import requests
 
 from clue import debug, health, log, otel
 
-__all__ = ["Runtime", "base_parser", "setup", "upstream_session"]
+__all__ = [
+    "DEBUG_TRIGGER_HEADER",
+    "DEBUG_TRIGGER_VALUE",
+    "Runtime",
+    "base_parser",
+    "setup",
+    "upstream_session",
+]
 
 VERSION = "0.1.0"
+
+# Debug one request everywhere: the front (the edge) turns debug on for a request that
+# carries this header and value, and marks its baggage; the locator and the forecaster
+# trust the mark. A real service reads the value from its secrets.
+DEBUG_TRIGGER_HEADER = "x-clue-debug"
+DEBUG_TRIGGER_VALUE = "example-debug-token"
 
 
 def base_parser(name: str, doc: str | None) -> argparse.ArgumentParser:

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from clue.otel.testing import OTLPReceiver
-from clue_example import analysis, otlp
+from clue_example import _runtime, analysis, otlp
+from clue_example.harness import new_traceparent, wait_for
 from clue_example.launcher import System, SystemOptions, http_get
 from clue_example.load import LoadPlan, LoadResult, run_load
 
@@ -43,6 +44,7 @@ class RunResult:
     timeline: list[tuple[float, int]]  # (seconds, total log bytes) during the load
     health: dict[str, Any]
     spans: list[analysis.SpanView]
+    debug_one: dict[str, Any] | None = None  # "debug one request", checked after the load
 
 
 def run_once(label: str, workdir: Path, plan: LoadPlan, *, buffering: bool, sampling_rate: float,
@@ -59,6 +61,7 @@ def run_once(label: str, workdir: Path, plan: LoadPlan, *, buffering: bool, samp
             with _sampling_sizes(system, start_sizes) as timeline:
                 result = run_load(system.front_url, plan, progress=progress)
             end_sizes = system.log_sizes()
+            debug_one = _debug_one_request(system) if buffering else None
             health = _health(system)
         # The services are stopped: their telemetry is flushed, the receiver has it all.
         spans = otlp.spans(receiver)
@@ -75,7 +78,68 @@ def run_once(label: str, workdir: Path, plan: LoadPlan, *, buffering: bool, samp
         timeline=timeline,
         health=health,
         spans=spans,
+        debug_one=debug_one,
     )
+
+
+DEBUG_SERVICES = ("front", "forecaster", "locator")
+
+
+def _debug_one_request(system: System) -> dict[str, Any]:
+    """One hourly request with the debug trigger, beside one without and one forged mark.
+
+    Counts the debug lines each service wrote for the triggered request, and the debug
+    lines written for anything else, once a failing request (the barrier) is in every
+    log: anything the other requests wrote would be there by then.
+    """
+    start = system.log_sizes()
+    base = f"{system.front_url}/forecast/198.51.100.40/hourly?hours=3"
+    triggered_tp, triggered, _ = new_traceparent(sampled=False)
+    trigger = {_runtime.DEBUG_TRIGGER_HEADER: _runtime.DEBUG_TRIGGER_VALUE}
+    http_get(base, headers={"traceparent": triggered_tp, **trigger}, timeout=10.0)
+    http_get(base, headers={"traceparent": new_traceparent(sampled=False)[0]}, timeout=10.0)
+    forged = f"clue.debug={int((time.time() + 30) * 1000)}"
+    forged_headers = {"traceparent": new_traceparent(sampled=False)[0], "baggage": forged}
+    http_get(base, headers=forged_headers, timeout=10.0)
+    barrier_tp, barrier, _ = new_traceparent(sampled=False)
+    http_get(
+        f"{system.front_url}/forecast/203.0.113.40",
+        headers={"traceparent": barrier_tp},
+        timeout=10.0,
+    )
+
+    def written() -> dict[str, list[dict[str, Any]]] | None:
+        entries = {
+            name: _entries_between(
+                system.services[name].log_path, start[name], system.log_sizes()[name]
+            )
+            for name in DEBUG_SERVICES
+        }
+        done = all(
+            analysis.is_subsequence(
+                analysis.FAILURE_PATH[name],
+                analysis.messages([e for e in entries[name] if e.get("trace_id") == barrier]),
+            )
+            for name in DEBUG_SERVICES
+        )
+        return entries if done else None
+
+    try:
+        entries = wait_for(written, timeout=30.0, what="the barrier request in every log")
+    except TimeoutError:
+        return {"per_service": {}, "lines": 0, "services": 0, "elsewhere": -1}
+    debug = {name: [e for e in entries[name] if e.get("level") == "debug"] for name in entries}
+    per_service = {
+        name: sum(1 for e in lines if e.get("trace_id") == triggered)
+        for name, lines in debug.items()
+    }
+    elsewhere = sum(1 for lines in debug.values() for e in lines if e.get("trace_id") != triggered)
+    return {
+        "per_service": per_service,
+        "lines": sum(per_service.values()),
+        "services": sum(1 for n in per_service.values() if n > 0),
+        "elsewhere": elsewhere,
+    }
 
 
 @contextlib.contextmanager
@@ -214,6 +278,7 @@ def build_report(buffered: RunResult, baseline: RunResult, plan: LoadPlan,
             "spans_received": len(buffered.spans),
         },
         "health": buffered.health,
+        "debug_one_request": buffered.debug_one,
     }
 
 
@@ -252,6 +317,7 @@ def render_report(report: Mapping[str, Any]) -> str:
         + ", ".join(f"{dep} {state}" for dep, state in h.get("status", {}).items())
         for name, h in report["health"].items()
     ]
+    one = report.get("debug_one_request") or {"lines": 0, "services": 0, "elsewhere": -1}
     verdict = "PASS" if full["pct"] == 100.0 and clean["wrote_anything"] == 0 else "FAIL"
     w = 46  # width of the labels of the summary lines
     lines = [
@@ -280,6 +346,8 @@ def render_report(report: Mapping[str, Any]) -> str:
         f"({traces['exported_per_s']:.2f}/s; {traces['error_promoted']:,} of "
         f"{traces['failed_unsampled']:,} unsampled failures promoted)",
         f"{'spans received':{w}}{traces['spans_received']:,}",
+        f"debug one request: {one['lines']} debug lines across {one['services']} services, "
+        f"{one['elsewhere']} elsewhere",
         *(f"{'health' if i == 0 else '':{w}}{line}" for i, line in enumerate(health)),
         "=" * 72,
         f"verdict: {verdict}",

@@ -140,6 +140,7 @@ class ForecasterService(forecaster_pb2_grpc.ForecasterServicer):  # type: ignore
         except Exception as exc:
             log.error("hourly forecast failed", err=_describe(exc))
             return None
+        log.debug("hour answer", temperature_c=w.temperature_c, summary=w.summary)
         log.info("hour ready", city=loc.city, summary=w.summary)
         return forecaster_pb2.HourlyReply(
             hour=msg.hour, city=loc.city, temperature_c=w.temperature_c, summary=w.summary
@@ -158,9 +159,10 @@ async def serve(port: int, service: ForecasterService, probes: health.Probes) ->
         # Outermost: the span is current for everything inside. (OTel's is untyped.)
         aio_server_interceptor(),  # type: ignore[no-untyped-call]
         log.AioGrpcServerInterceptor(call_log_func=log.info),
-        debug.AioGrpcServerInterceptor(),
+        # Internal: honours the clue.debug mark, per RPC and per stream message.
+        debug.AioGrpcServerInterceptor(trust_baggage=True),
         debug.AioPayloadGrpcServerInterceptor(),  # after the switch, as clue-debug says
-        interceptors.AioTraceStreamServerInterceptor(),
+        interceptors.AioTraceStreamServerInterceptor(trust_baggage=True),
     ]
     server = grpc.aio.server(interceptors=server_interceptors)
     forecaster_pb2_grpc.add_ForecasterServicer_to_server(service, server)

@@ -121,6 +121,7 @@ class Front:
             log.info("bad hours", hours=request.query_params.get("hours"))
             return JSONResponse({"error": f"hours must be 1..{MAX_HOURS}"}, status_code=400)
         log.info("hourly requested", ip=ip, hours=hours)
+        log.debug("opening the hourly stream", ip=ip, hours=hours)
         messages = []
         for hour in range(hours):
             # Each message is sent from its own span; its trace context travels inside it.
@@ -162,7 +163,15 @@ def build_app(connect: Callable[[], grpc.aio.Channel], probes: health.Probes) ->
         middleware=[
             Middleware(TraceResponseMiddleware),
             Middleware(log.ASGIMiddleware, request_log_func=log.info),
-            Middleware(debug.ASGIMiddleware),
+            # The edge: a request with the trigger header is debugged here and, through
+            # the clue.debug baggage mark, in every service it reaches; a mark sent from
+            # outside is never honoured and is dropped before any call is made.
+            Middleware(
+                debug.ASGIMiddleware,
+                trigger_header=_runtime.DEBUG_TRIGGER_HEADER,
+                trigger_value=_runtime.DEBUG_TRIGGER_VALUE,
+                propagate_trigger=True,
+            ),
         ],
     )
     # The server span is current for every middleware and handler inside; the probes

@@ -89,7 +89,8 @@ def serve(port: int, source: GeoSource, probes: health.Probes, *, workers: int =
         # Outermost: the span is current for everything inside. (OTel's is untyped.)
         server_interceptor(),  # type: ignore[no-untyped-call]
         log.GrpcServerInterceptor(call_log_func=log.info),
-        debug.GrpcServerInterceptor(),
+        # Internal: honours the clue.debug mark the front puts in a request's baggage.
+        debug.GrpcServerInterceptor(trust_baggage=True),
         debug.PayloadGrpcServerInterceptor(),  # after the switch, as clue-debug says
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=interceptors)

@@ -6,8 +6,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ._control import safe_debug_scope
+from ._mark import DEFAULT_MARK_SECONDS, attached
 from ._switch import DebugLogSwitch
-from ._trigger import Trigger
+from ._trigger import Decision, Trigger
 
 __all__ = ["ASGIMiddleware"]
 
@@ -32,6 +33,18 @@ class ASGIMiddleware:
             (e.g. ``"x-clue-debug"``); ``None`` disables the trigger.
         trigger_value: the value the header must carry (compare in constant time, so a
             secret token works).
+        propagate_trigger: when the trigger turns debug on, put a ``clue.debug`` mark
+            valid for ``mark_seconds`` in the request's baggage, so the calls it makes
+            carry it (needs opentelemetry-api, extra ``clue-debug[otel]``).
+        mark_seconds: how long a mark set here stays valid (at most 3600).
+        trust_baggage: turn debug on for a request whose baggage carries a well-formed
+            mark expiring within ``max_mark_seconds`` (internal services only).
+        max_mark_seconds: the furthest deadline a trusted mark may have (at most 3600).
+        forward_baggage_mark: keep a mark this service did not verify in the baggage
+            (by default it is removed, so it is not forwarded).
+
+    Raises:
+        ValueError: an option is invalid.
 
     Example:
         >>> from starlette.applications import Starlette
@@ -49,20 +62,40 @@ class ASGIMiddleware:
         switch: DebugLogSwitch | None = None,
         trigger_header: str | None = None,
         trigger_value: str = "on",
+        propagate_trigger: bool = False,
+        mark_seconds: float = DEFAULT_MARK_SECONDS,
+        trust_baggage: bool = False,
+        max_mark_seconds: float = DEFAULT_MARK_SECONDS,
+        forward_baggage_mark: bool = False,
     ) -> None:
         self.app = app
         self._trigger = Trigger(
-            switch=switch, trigger_header=trigger_header, trigger_value=trigger_value
+            switch=switch,
+            trigger_header=trigger_header,
+            trigger_value=trigger_value,
+            propagate_trigger=propagate_trigger,
+            mark_seconds=mark_seconds,
+            trust_baggage=trust_baggage,
+            max_mark_seconds=max_mark_seconds,
+            forward_baggage_mark=forward_baggage_mark,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") not in ("http", "websocket") or not self._wants_debug(scope):
+        if scope.get("type") not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        with safe_debug_scope():
+        wants_debug, ctx = self._decide(scope)
+        if not wants_debug:
+            if ctx is None:
+                await self.app(scope, receive, send)
+                return
+            with attached(ctx):
+                await self.app(scope, receive, send)
+            return
+        with attached(ctx), safe_debug_scope():
             await self.app(scope, receive, send)
 
-    def _wants_debug(self, scope: Scope) -> bool:
+    def _decide(self, scope: Scope) -> Decision:
         def header(name: str) -> bytes | None:
             wanted = name.encode("latin-1")
             for key, value in scope.get("headers") or ():
@@ -70,4 +103,4 @@ class ASGIMiddleware:
                     return bytes(value)
             return None
 
-        return self._trigger.wants_debug(header)
+        return self._trigger.decide(header)

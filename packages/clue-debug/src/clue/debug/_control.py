@@ -32,6 +32,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import structlog
 
 from ._fork import at_fork
+from ._mark import attached
 
 _T = TypeVar("_T")
 
@@ -233,11 +234,14 @@ class PrivateDebugScope:
 
     __slots__ = ("_closed", "_ctx", "_stack")
 
-    def __init__(self) -> None:
+    def __init__(self, otel_context: Any = None, *, debug: bool = True) -> None:
         self._ctx = contextvars.copy_context()
         self._stack = contextlib.ExitStack()
         self._closed = False
-        self._ctx.run(self._stack.enter_context, safe_debug_scope())
+        if otel_context is not None:  # the request's baggage, with or without the mark
+            self._ctx.run(self._stack.enter_context, attached(otel_context))
+        if debug:
+            self._ctx.run(self._stack.enter_context, safe_debug_scope())
 
     def run(self, fn: Callable[..., _T], /, *args: object) -> _T:
         """``fn(*args)`` in the private context."""

@@ -6,6 +6,7 @@ Imported only on first use of one of its names (extra ``clue-debug[grpc]``), so 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -14,9 +15,10 @@ import grpc
 import grpc.aio
 
 from ._control import PrivateDebugScope, safe_debug_scope
+from ._mark import DEFAULT_MARK_SECONDS, attached
 from ._payload import Formatter, PayloadLogger
 from ._switch import DebugLogSwitch
-from ._trigger import Trigger
+from ._trigger import Decision, Trigger
 
 __all__ = [
     "AioGrpcServerInterceptor",
@@ -67,17 +69,46 @@ class _SwitchBase:
         switch: DebugLogSwitch | None = None,
         trigger_header: str | None = None,
         trigger_value: str = "on",
+        propagate_trigger: bool = False,
+        mark_seconds: float = DEFAULT_MARK_SECONDS,
+        trust_baggage: bool = False,
+        max_mark_seconds: float = DEFAULT_MARK_SECONDS,
+        forward_baggage_mark: bool = False,
     ) -> None:
         self._trigger = Trigger(
-            switch=switch, trigger_header=trigger_header, trigger_value=trigger_value
+            switch=switch,
+            trigger_header=trigger_header,
+            trigger_value=trigger_value,
+            propagate_trigger=propagate_trigger,
+            mark_seconds=mark_seconds,
+            trust_baggage=trust_baggage,
+            max_mark_seconds=max_mark_seconds,
+            forward_baggage_mark=forward_baggage_mark,
         )
+
+    def _wrap(self, wrap: Callable[..., Behavior], details: Any) -> Wrap | None:
+        # The decision is taken when the handler runs, where an outer interceptor
+        # (OpenTelemetry's) has made the caller's context and baggage current. Without
+        # opentelemetry-api there is no baggage: decide now and leave untouched the RPCs
+        # that need nothing.
+        header = _metadata_lookup(details)
+        if self._trigger.baggage is not None:
+            return _wrapper(wrap, lambda: self._trigger.decide(header))
+        decision = self._trigger.decide(header)
+        if not decision[0] and decision[1] is None:
+            return None
+        return _wrapper(wrap, lambda: decision)
 
 
 class GrpcServerInterceptor(_SwitchBase, grpc.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
     """Sync gRPC server interceptor: while the switch is on, each RPC has debug logs on.
 
     The switch is read when the RPC starts; streaming responses keep debug on until the
-    stream ends. ``trigger_header`` names a metadata key that turns debug on for one RPC.
+    stream ends. ``trigger_header`` names a metadata key that turns debug on for one RPC;
+    ``propagate_trigger``, ``mark_seconds``, ``trust_baggage``, ``max_mark_seconds`` and
+    ``forward_baggage_mark`` handle the ``clue.debug`` baggage mark as the ASGI
+    middleware does. Place it after OpenTelemetry's server interceptor, which makes the
+    caller's baggage current.
 
     Example:
         >>> from concurrent import futures
@@ -94,37 +125,75 @@ class GrpcServerInterceptor(_SwitchBase, grpc.ServerInterceptor):  # type: ignor
         self, continuation: Callable[[Any], Any], handler_call_details: Any
     ) -> Any:
         handler = continuation(handler_call_details)
-        if handler is None or not self._trigger.wants_debug(_metadata_lookup(handler_call_details)):
+        if handler is None:
             return handler
-        return _rewrap(handler, _sync_debug_wrap)
+        wrap = self._wrap(_sync_debug_wrap, handler_call_details)
+        return handler if wrap is None else _rewrap(handler, wrap)
 
 
-def _sync_debug_wrap(behavior: Behavior, _req_stream: bool, resp_stream: bool) -> Behavior:
+def _wrapper(wrap: Callable[..., Behavior], decide: Callable[[], Decision]) -> Wrap:
+    def bound(behavior: Behavior, req_stream: bool, resp_stream: bool) -> Behavior:
+        return wrap(behavior, req_stream, resp_stream, decide)
+
+    return bound
+
+
+@contextlib.contextmanager
+def _scope(ctx: Any, debug: bool) -> Iterator[None]:
+    # The RPC's baggage (with or without the mark), then debug logs when wanted.
+    with attached(ctx):
+        if not debug:
+            yield
+            return
+        with safe_debug_scope():
+            yield
+
+
+def _debug_on() -> Decision:
+    return True, None
+
+
+def _sync_debug_wrap(
+    behavior: Behavior,
+    _req_stream: bool,
+    resp_stream: bool,
+    decide: Callable[[], Decision] = _debug_on,
+) -> Behavior:
     if resp_stream:
 
         def stream(request: Any, context: Any) -> Iterator[Any]:
-            # grpc may close or drop this generator from another thread (a cancelled
-            # RPC): the scope lives in a private context, so it ends where it began.
-            scope = PrivateDebugScope()
-            responses = None
-            try:
-                responses = scope.run(behavior, request, context)
-                yield from scope.iterate(responses)
-            finally:
-                close = getattr(responses, "close", None)
-                try:
-                    if close is not None:
-                        scope.run(close)
-                finally:
-                    scope.close()
+            debug, ctx = decide()
+            if not debug and ctx is None:
+                return behavior(request, context)  # type: ignore[no-any-return]
+            return _private_stream(behavior, request, context, ctx, debug)
 
         return stream
 
     def unary(request: Any, context: Any) -> Any:
-        with safe_debug_scope():
+        debug, ctx = decide()
+        with _scope(ctx, debug):
             return behavior(request, context)
 
     return unary
+
+
+def _private_stream(
+    behavior: Behavior, request: Any, context: Any, ctx: Any, debug: bool
+) -> Iterator[Any]:
+    # grpc may close or drop this generator from another thread (a cancelled RPC): the
+    # scope lives in a private context, so it ends where it began.
+    scope = PrivateDebugScope(ctx, debug=debug)
+    responses = None
+    try:
+        responses = scope.run(behavior, request, context)
+        yield from scope.iterate(responses)
+    finally:
+        close = getattr(responses, "close", None)
+        try:
+            if close is not None:
+                scope.run(close)
+        finally:
+            scope.close()
 
 
 class AioGrpcServerInterceptor(_SwitchBase, grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
@@ -143,19 +212,31 @@ class AioGrpcServerInterceptor(_SwitchBase, grpc.aio.ServerInterceptor):  # type
         self, continuation: Callable[[Any], Awaitable[Any]], handler_call_details: Any
     ) -> Any:
         handler = await continuation(handler_call_details)
-        if handler is None or not self._trigger.wants_debug(_metadata_lookup(handler_call_details)):
+        if handler is None:
             return handler
-        return _rewrap(handler, _aio_debug_wrap)
+        wrap = self._wrap(_aio_debug_wrap, handler_call_details)
+        return handler if wrap is None else _rewrap(handler, wrap)
 
 
-def _aio_debug_wrap(behavior: Behavior, req_stream: bool, resp_stream: bool) -> Behavior:
+def _aio_debug_wrap(
+    behavior: Behavior,
+    req_stream: bool,
+    resp_stream: bool,
+    decide: Callable[[], Decision] = _debug_on,
+) -> Behavior:
     if inspect.isasyncgenfunction(behavior):
 
         async def agen(request: Any, context: Any) -> AsyncIterator[Any]:
+            debug, ctx = decide()
+            if not debug and ctx is None:
+                async with contextlib.aclosing(behavior(request, context)) as plain:
+                    async for item in plain:
+                        yield item
+                return
             # As for sync streams: the scope lives in a private context, each step of the
             # handler runs in it, so whoever closes this generator (or the garbage
             # collector's finalizer task) ends the scope where it began.
-            scope = PrivateDebugScope()
+            scope = PrivateDebugScope(ctx, debug=debug)
             steps = scope.aiterate(scope.run(behavior, request, context))
             try:
                 async for item in steps:
@@ -170,11 +251,12 @@ def _aio_debug_wrap(behavior: Behavior, req_stream: bool, resp_stream: bool) -> 
     if inspect.iscoroutinefunction(behavior):
 
         async def coro(request: Any, context: Any) -> Any:
-            with safe_debug_scope():
+            debug, ctx = decide()
+            with _scope(ctx, debug):
                 return await behavior(request, context)
 
         return coro
-    return _sync_debug_wrap(behavior, req_stream, resp_stream)
+    return _sync_debug_wrap(behavior, req_stream, resp_stream, decide)
 
 
 class _PayloadBase:

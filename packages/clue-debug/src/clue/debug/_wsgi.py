@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ._control import PrivateDebugScope
+from ._mark import DEFAULT_MARK_SECONDS
 from ._switch import DebugLogSwitch
 from ._trigger import Trigger
 
@@ -26,6 +27,12 @@ class WSGIMiddleware:
         trigger_header: a request header that turns debug on for that request alone;
             ``None`` disables the trigger.
         trigger_value: the value the header must carry (compared in constant time).
+        propagate_trigger, mark_seconds, trust_baggage, max_mark_seconds,
+            forward_baggage_mark: the ``clue.debug`` baggage mark, as for
+            :class:`ASGIMiddleware`.
+
+    Raises:
+        ValueError: an option is invalid.
 
     Example:
         >>> import flask
@@ -43,22 +50,36 @@ class WSGIMiddleware:
         switch: DebugLogSwitch | None = None,
         trigger_header: str | None = None,
         trigger_value: str = "on",
+        propagate_trigger: bool = False,
+        mark_seconds: float = DEFAULT_MARK_SECONDS,
+        trust_baggage: bool = False,
+        max_mark_seconds: float = DEFAULT_MARK_SECONDS,
+        forward_baggage_mark: bool = False,
     ) -> None:
         self.app = app
         self._trigger = Trigger(
-            switch=switch, trigger_header=trigger_header, trigger_value=trigger_value
+            switch=switch,
+            trigger_header=trigger_header,
+            trigger_value=trigger_value,
+            propagate_trigger=propagate_trigger,
+            mark_seconds=mark_seconds,
+            trust_baggage=trust_baggage,
+            max_mark_seconds=max_mark_seconds,
+            forward_baggage_mark=forward_baggage_mark,
         )
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        if not self._trigger.wants_debug(
+        wants_debug, ctx = self._trigger.decide(
             lambda name: environ.get("HTTP_" + name.upper().replace("-", "_"))
-        ):
+        )
+        if not wants_debug and ctx is None:
             return self.app(environ, start_response)
         # The app, the iteration of its response and its close() run in a private copy
-        # of the server's context: the server's own context never has debug on.
-        scope = PrivateDebugScope()
+        # of the server's context: the server's own context never has debug on, nor the
+        # request's baggage.
+        scope = PrivateDebugScope(ctx, debug=wants_debug)
         try:
             result = scope.run(self.app, environ, start_response)
         except BaseException:

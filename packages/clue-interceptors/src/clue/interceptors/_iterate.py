@@ -10,12 +10,12 @@ other transports (websockets, queues).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 from opentelemetry import context as otel_context
 
-from clue.interceptors import _carrier, _recv, _scope
+from clue.interceptors import _carrier, _debugmark, _recv, _scope
 
 __all__ = ["aiter_with_context", "iter_with_context"]
 
@@ -53,9 +53,12 @@ def _iterate(stream: Iterable[M], field: str) -> Iterator[tuple[otel_context.Con
     for message in stream:
         ctx = _context_of(message, base, field)
         attachment = _scope.attach(ctx)
+        end_debug = _debugmark.enter_debug(ctx)
         try:
             yield ctx, message
         finally:
+            if end_debug is not None:
+                end_debug()
             _scope.detach(attachment)
 
 
@@ -87,7 +90,7 @@ def aiter_with_context(
 class ContextAsyncIterator(Generic[M]):
     """Async iterator of ``(context, message)`` pairs (see :func:`aiter_with_context`)."""
 
-    __slots__ = ("_attachment", "_base", "_field", "_iterator", "_stream")
+    __slots__ = ("_attachment", "_base", "_end_debug", "_field", "_iterator", "_stream")
 
     def __init__(self, stream: AsyncIterable[M], field: str) -> None:
         self._stream = stream
@@ -95,6 +98,7 @@ class ContextAsyncIterator(Generic[M]):
         self._iterator: AsyncIterator[M] | None = None
         self._base: otel_context.Context | None = None
         self._attachment: _scope.Attachment | None = None
+        self._end_debug: Callable[[], None] | None = None
 
     def __aiter__(self) -> ContextAsyncIterator[M]:
         return self
@@ -108,6 +112,7 @@ class ContextAsyncIterator(Generic[M]):
         assert self._base is not None  # set with the iterator
         ctx = _context_of(message, self._base, self._field)
         self._attachment = _scope.attach(ctx)
+        self._end_debug = _debugmark.enter_debug(ctx)
         return ctx, message
 
     async def aclose(self) -> None:
@@ -115,6 +120,9 @@ class ContextAsyncIterator(Generic[M]):
         self._release()
 
     def _release(self) -> None:
+        if self._end_debug is not None:
+            end_debug, self._end_debug = self._end_debug, None
+            end_debug()
         if self._attachment is not None:
             attachment, self._attachment = self._attachment, None
             _scope.detach(attachment)

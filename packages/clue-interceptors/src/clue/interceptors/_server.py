@@ -39,6 +39,13 @@ class TraceStreamServerInterceptor(TracingOptions, _ServerBase):
             RPC started (the RPC's span, with OpenTelemetry's gRPC instrumentation).
         overwrite: stamp responses that already carry a ``traceparent`` too.
         tracer_provider: the provider of per-message spans (the global one by default).
+        trust_baggage: handle a message whose baggage carries a valid ``clue.debug``
+            mark (clue-debug's) with debug logs on, in the receive helpers' loop.
+        max_mark_seconds: the furthest deadline a trusted mark may have (default 60,
+            at most 3600).
+        forward_baggage_mark: keep a mark that was not verified in the message's
+            context (by default it is removed, so calls made for the message do not
+            carry it).
 
     Raises:
         ValueError: an option is invalid.

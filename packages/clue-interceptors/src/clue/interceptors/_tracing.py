@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from clue.interceptors import _carrier, _recv
+from clue.interceptors import _carrier, _debugmark, _recv
 
 __all__ = ["StreamTrace", "StreamTracing", "TracingOptions"]
 
@@ -29,10 +29,14 @@ class StreamTracing:
     message_spans: bool = False
     overwrite: bool = True
     tracer_provider: trace.TracerProvider | None = None
+    trust_baggage: bool = False
+    max_mark_seconds: float = 60.0
+    forward_baggage_mark: bool = False
 
     def __post_init__(self) -> None:
         _carrier.validate_field(self.field)
-        for name in ("message_spans", "overwrite"):
+        _debugmark.check_seconds("max_mark_seconds", self.max_mark_seconds)
+        for name in ("message_spans", "overwrite", "trust_baggage", "forward_baggage_mark"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.tracer_provider is not None and not isinstance(
@@ -63,8 +67,19 @@ class TracingOptions:
         message_spans: bool = False,
         overwrite: bool = True,
         tracer_provider: trace.TracerProvider | None = None,
+        trust_baggage: bool = False,
+        max_mark_seconds: float = 60.0,
+        forward_baggage_mark: bool = False,
     ) -> None:
-        self._tracing = StreamTracing(field, message_spans, overwrite, tracer_provider)
+        self._tracing = StreamTracing(
+            field,
+            message_spans,
+            overwrite,
+            tracer_provider,
+            trust_baggage,
+            max_mark_seconds,
+            forward_baggage_mark,
+        )
 
 
 @dataclass(slots=True)
@@ -100,6 +115,12 @@ class StreamTrace:
         """The context a received message carries, recorded for the receive helpers."""
         tracing = self.tracing
         ctx = _carrier.extract(message, field=tracing.field, context=self.context)
+        ctx = _debugmark.screen(
+            ctx,
+            trust=tracing.trust_baggage,
+            max_seconds=tracing.max_mark_seconds,
+            forward=tracing.forward_baggage_mark,
+        )
         if self.tracer is not None:
             span = self._message_span(
                 self.tracer, "receive", trace.SpanKind.CONSUMER, ctx, next(self._received)
