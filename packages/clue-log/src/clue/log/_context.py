@@ -109,7 +109,7 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
         ''
     """
 
-    __slots__ = ("_debug", "_disable", "_token")
+    __slots__ = ("_debug", "_disable", "_req", "_token")
 
     def __init__(self, *, debug: bool | None = None, disable_buffering: bool | None = None) -> None:
         if debug is not None and not isinstance(debug, bool):
@@ -119,10 +119,12 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
         self._debug = debug
         self._disable = disable_buffering
         self._token: Token[LogContext | None] | None = None
+        self._req: Request | None = None
 
     def __enter__(self) -> LogContext:
         ctx = new_context(self._debug, self._disable)
         self._token = current.set(ctx)
+        self._req = ctx.req
         return ctx
 
     def __exit__(
@@ -132,8 +134,17 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
         tb: TracebackType | None,
     ) -> None:
         token, self._token = self._token, None
+        req, self._req = self._req, None
         if token is not None:
-            current.reset(token)
+            try:
+                current.reset(token)
+            except ValueError:
+                # Exited in another contextvars.Context than it was entered in: a
+                # generator suspended inside the block and closed from another thread,
+                # or an async generator the event loop finalizes in a task of its own.
+                # This Context only holds the block's context if it was copied from the
+                # one the block ran in; restore what was current before the block there.
+                leave_foreign(token, req)
 
     @overload
     def __call__(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
@@ -156,6 +167,16 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
                 return fn(*args, **kwargs)
 
         return cast("Callable[P, Any]", wrapper)
+
+
+def leave_foreign(token: Token[LogContext | None], req: Request | None) -> None:
+    """End a context from another ``contextvars.Context`` than the one it was entered in
+    (where its token cannot reset): if this Context holds a view of it, put back what was
+    current before it; otherwise this Context never saw it and is left as it is."""
+    ctx = current.get()
+    if ctx is not None and ctx.req is req:
+        old = token.old_value
+        current.set(None if old is Token.MISSING else old)
 
 
 def new_context(debug: bool | None = None, disable_buffering: bool | None = None) -> LogContext:
