@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 import inspect
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, cast, overload
+from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
 from clue.log._config import state
 from clue.log._format import limits
@@ -152,6 +152,8 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
         debug, disable = self._debug, self._disable
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            return wrap_generator(fn, lambda: _GeneratorContext(debug, disable))
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
@@ -167,6 +169,108 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
                 return fn(*args, **kwargs)
 
         return cast("Callable[P, Any]", wrapper)
+
+
+class _GeneratorContext:
+    """The log context of one call of a decorated generator: made current for each step
+    of the generator (where its body runs) and only then, so it never leaks into the
+    caller between steps; what the body binds is kept for its next step."""
+
+    __slots__ = ("debug", "disable", "view")
+
+    def __init__(self, debug: bool | None, disable: bool | None) -> None:
+        self.debug = debug
+        self.disable = disable
+        self.view: LogContext | None = None
+
+    def enter(self) -> Token[LogContext | None]:
+        if self.view is None:  # opened at the first step, inheriting from its caller
+            self.view = new_context(self.debug, self.disable)
+        return current.set(self.view)
+
+    def leave(self, token: Token[LogContext | None]) -> None:
+        view = current.get()
+        if view is not None and self.view is not None and view.req is self.view.req:
+            self.view = view
+        try:
+            current.reset(token)
+        except ValueError:  # a step left in another contextvars.Context
+            leave_foreign(token, self.view.req if self.view is not None else None)
+
+
+class Scope(Protocol):
+    """What a decorator does around each step of a generator it wraps."""
+
+    def enter(self) -> Any: ...
+    def leave(self, token: Any, /) -> None: ...
+
+
+def wrap_generator(fn: Callable[..., Any], scope: Callable[[], Scope]) -> Callable[..., Any]:
+    """Wrap a generator or async generator function so that ``scope`` covers each step
+    of each call's generator (its body runs at the steps, not at the call)."""
+    if inspect.isasyncgenfunction(fn):
+
+        @functools.wraps(fn)
+        def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+            return _async_steps(fn(*args, **kwargs), scope())
+
+        return agen_wrapper
+
+    @functools.wraps(fn)
+    def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        return _steps(fn(*args, **kwargs), scope())
+
+    return gen_wrapper
+
+
+def _steps(gen: Generator[Any, Any, Any], scope: Scope) -> Generator[Any, Any, Any]:
+    value: Any = None
+    thrown: BaseException | None = None
+    while True:
+        token = scope.enter()
+        try:
+            item = gen.send(value) if thrown is None else gen.throw(thrown)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            scope.leave(token)
+        thrown = value = None
+        try:
+            value = yield item
+        except GeneratorExit:
+            token = scope.enter()
+            try:
+                gen.close()
+            finally:
+                scope.leave(token)
+            raise
+        except BaseException as exc:  # thrown into the wrapper: into the generator
+            thrown = exc
+
+
+async def _async_steps(gen: AsyncGenerator[Any, Any], scope: Scope) -> AsyncGenerator[Any, Any]:
+    value: Any = None
+    thrown: BaseException | None = None
+    while True:
+        token = scope.enter()
+        try:
+            item = await (gen.asend(value) if thrown is None else gen.athrow(thrown))
+        except StopAsyncIteration:
+            return
+        finally:
+            scope.leave(token)
+        thrown = value = None
+        try:
+            value = yield item
+        except GeneratorExit:
+            token = scope.enter()
+            try:
+                await gen.aclose()
+            finally:
+                scope.leave(token)
+            raise
+        except BaseException as exc:  # thrown into the wrapper: into the generator
+            thrown = exc
 
 
 def leave_foreign(token: Token[LogContext | None], req: Request | None) -> None:
