@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from opentelemetry import trace
@@ -481,3 +485,44 @@ def test_error_records_exception_event_on_span(sampled_tracer: trace.Tracer) -> 
     assert [e.name for e in spans[0].events] == ["exception"]
     assert spans[0].events[0].attributes["exception.type"] == "ValueError"
     assert spans[1].events[0].attributes["exception.message"] == "bad string"
+
+
+def test_context_around_a_yield_closed_elsewhere_never_raises(out: JsonOut) -> None:
+    """A generator whose ``with log.context()`` is closed in another thread, or an async
+    generator finalized by the event loop, ends its context without raising."""
+
+    def gen() -> Iterator[int]:
+        with log.context():
+            log.info("inside the generator")
+            yield 1
+
+    g = gen()
+    next(g)
+    raised: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            g.close()
+        except BaseException as exc:  # the assertion below reports it
+            raised.append(exc)
+
+    closer = threading.Thread(target=close)
+    closer.start()
+    closer.join()
+    assert raised == []
+
+    async def agen() -> AsyncIterator[int]:
+        with log.context():
+            log.info("inside the async generator")
+            yield 1
+
+    loop_errors: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, c: loop_errors.append(c))
+        async for _ in agen():
+            break  # left suspended: the loop finalizes it in another task
+
+    asyncio.run(main())
+    assert loop_errors == []
+    assert out.getvalue() == ""

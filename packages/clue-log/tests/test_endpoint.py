@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from clue import log
+
+from .conftest import JsonOut
 
 
 def test_sync_binds_for_the_call_only(logs: Any) -> None:
@@ -91,3 +94,53 @@ def test_bad_names(service: Any, method: Any) -> None:
     """Empty or non-string names raise ValueError at decoration time."""
     with pytest.raises(ValueError, match=r"service|method"):
         log.endpoint(service, method)
+
+
+def test_decorated_generators_cover_their_body(out: JsonOut) -> None:
+    """``@log.endpoint`` and ``@log.context()`` on a generator or async generator function
+    (a server-streaming handler) cover the generator's body, step by step, and never leak
+    into the caller between steps."""
+
+    @log.endpoint("catalog", "List")
+    def items() -> Iterator[int]:
+        log.print("sending")
+        yield 1
+        log.print("sending")
+        yield 2
+
+    @log.endpoint("catalog", "Watch")
+    async def aitems() -> AsyncIterator[int]:
+        log.print("watching")
+        yield 1
+
+    @log.context()
+    def own_context() -> Iterator[int]:
+        log.info("buffered in the generator's context")
+        yield 1
+        log.bind(step=2)
+        yield 2
+        log.error("the generator fails")
+
+    async def consume() -> list[int]:
+        return [x async for x in aitems()]
+
+    assert list(items()) == [1, 2]
+    assert asyncio.run(consume()) == [1]
+    with log.context():
+        gen = own_context()
+        next(gen)
+        log.print("caller between steps")
+        next(gen)
+        with pytest.raises(StopIteration):
+            next(gen)
+    docs = out.docs()
+    assert [(d["msg"], d.get("method")) for d in docs] == [
+        ("sending", "List"),
+        ("sending", "List"),
+        ("watching", "Watch"),
+        ("caller between steps", None),
+        ("buffered in the generator's context", None),
+        ("the generator fails", None),
+    ]
+    assert docs[-1]["step"] == 2
+    assert "step" not in docs[-2]

@@ -420,3 +420,34 @@ def _narrow_key(key: str, encoding: str) -> str:
         return key
     key = "".join(c if fits(c) else "_" for c in key)
     return "_" + key if key.lstrip("_") in hostile.ALL_KEY_NAMES else key
+
+
+def test_hostile_positional_values_never_raise_at_any_entry_point() -> None:
+    """A hostile value passed positionally (a ``%`` argument, a mapping, in a ``KV``), to
+    ``bind`` or as ``exc_info``, buffered or not, never makes the call raise; the entry is
+    written."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+    skip = {"huge_str", "huge_bytes", "wide_list", "wide_dict", "wide_set", "wide_frozenset"}
+    corpus = [(n, v) for n, v in hostile.values() if n not in skip]
+    corpus.append(("bool_raises", _BoolRaises()))
+    written = 0
+    for switch in (None, True):  # buffered, then unbuffered
+        for name, value in corpus:
+            with log.context(disable_buffering=switch):
+                log.info(name, value)
+                log.info(name, log.KV("k", value))
+                log.warn(name, value, log.Fields(k=1))
+                log.info(name, exc_info=value)
+                log.info(name, err=value)
+                log.bind(log.KV("bound", value))
+                log.error(name, value)
+            written += 6
+    lines = out.getvalue().splitlines()
+    assert len(lines) == written
+    assert all(loads_strict(line)["level"] in {"info", "warn", "error"} for line in lines)
+
+
+class _BoolRaises:
+    def __bool__(self) -> bool:
+        raise RuntimeError("no truth value")

@@ -58,6 +58,7 @@ class MContext:
     debug: bool | None
     disable: bool | None
     buf: list[Expected] | None = field(default_factory=list)
+    dropped: int = 0  # entries pushed out of the buffer by ``max_buffered``
 
 
 @dataclass
@@ -87,6 +88,7 @@ class LogModel(RuleBasedStateMachine):
         self.spans: list[tuple[contextlib.AbstractContextManager[Any], bool]] = []
         self.bound: tuple[Pair, ...] = ()  # the test thread's current bound key/values
         self.n = 0
+        self.max_buffered = 1000
         self._configure()
 
     def _configure(self) -> None:
@@ -94,7 +96,11 @@ class LogModel(RuleBasedStateMachine):
             self.written.append(entry)
             return ""
 
-        log.configure(outputs=[(io.StringIO(), record)], debug=self.global_debug)
+        log.configure(
+            outputs=[(io.StringIO(), record)],
+            debug=self.global_debug,
+            max_buffered=self.max_buffered,
+        )
 
     def teardown(self) -> None:
         while self.frames:
@@ -118,8 +124,12 @@ class LogModel(RuleBasedStateMachine):
 
     def write_buffer(self, ctx: MContext) -> None:
         if ctx.buf:
+            if ctx.dropped:
+                text = f"clue/log: {ctx.dropped} earlier entries dropped (max_buffered)"
+                self.expected.append(("warn", [("msg", text), ("clue.dropped", ctx.dropped)]))
             self.expected.extend(ctx.buf)
             ctx.buf.clear()
+        ctx.dropped = 0
 
     def model_log(
         self,
@@ -148,6 +158,9 @@ class LogModel(RuleBasedStateMachine):
             self.expected.append(entry)
         else:
             ctx.buf.append(entry)
+            if len(ctx.buf) > self.max_buffered:
+                del ctx.buf[0]
+                ctx.dropped += 1
 
     def next_msg(self, prefix: str) -> str:
         self.n += 1
@@ -216,9 +229,12 @@ class LogModel(RuleBasedStateMachine):
         log.bind(**kv)
         self.bound = (*self.bound, *kv.items())
 
-    @initialize()
-    def request(self) -> None:
-        """Every run starts inside a log context, as a request does."""
+    @initialize(max_buffered=st.sampled_from([1, 2, 3, 1000]))
+    def request(self, max_buffered: int) -> None:
+        """Every run starts inside a log context, as a request does, with a small
+        ``max_buffered`` in most runs so the oldest entries are dropped and counted."""
+        self.max_buffered = max_buffered
+        self._configure()
         self.open_context(None, None)
 
     @rule(debug=switch, disable=switch)

@@ -68,3 +68,28 @@ def test_file_location_points_at_structlog_caller(out: JsonOut) -> None:
     log.configure(output=out, format=log.format_json, file_location=True)
     structlog.get_logger().warning("here")
     assert out.docs()[0]["file"].startswith("tests/test_stdlib.py:")
+
+
+def test_record_whose_message_cannot_be_formatted_is_kept_and_still_flushes(
+    out: JsonOut,
+) -> None:
+    """A record whose ``%`` arguments do not fit its message is written with its arguments,
+    and at ERROR it still writes the request's buffer first."""
+
+    class NoStr:
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+    logger = log.as_std_logger("formats")
+    with log.context():
+        logger.info("count %d", "not a number")
+        logger.warning("two %s %s", "only one")  # noqa: PLE1206 - the mismatch is the test
+        logger.info(NoStr())
+        logger.error("failed for %s", NoStr())
+    docs = out.docs()
+    assert [d["level"] for d in docs] == ["info", "warn", "info", "error"]
+    assert docs[0]["msg"] == "count %d not a number"
+    assert docs[1]["msg"] == "two %s %s only one"
+    assert "NoStr" in str(docs[2]["msg"])
+    assert str(docs[3]["msg"]).startswith("failed for %s <")
+    assert "NoStr" in str(docs[3]["msg"])

@@ -22,8 +22,8 @@ from typing import Any, NoReturn
 from clue.log import _keys, _tracing
 from clue.log._config import state
 from clue.log._context import _MUTABLE, LogContext, Request, current, pairs_of, root, snapshot
-from clue.log._entry import Entry, safe_str, settle
-from clue.log._format import Traceback
+from clue.log._entry import Entry, settle
+from clue.log._format import _CONTAINERS, Bounded, Traceback, text_of
 from clue.log._kv import KV
 from clue.log._tracing import is_tracing, record_error
 from clue.log._tracing import sampled as _sampled
@@ -360,19 +360,19 @@ def _split_err(
         exc_info = kv.pop("exc_info", None)
     else:
         exc_info = None
-    exc = err if isinstance(err, BaseException) else None
+    exc = err if _is_exc(err) else None
     tb = exc.__traceback__ if exc is not None else None
     if exc is None and exc_info is not None:
-        if isinstance(exc_info, tuple) and len(exc_info) == 3:
+        if type(exc_info) is tuple and len(exc_info) == 3:
             tb = exc_info[2]
-        exc = _exc_from(exc_info) if at_call or isinstance(exc_info, tuple) else None
+        exc = _exc_from(exc_info) if at_call or type(exc_info) is tuple else None
         if exc is not None and tb is None:
             tb = exc.__traceback__
         if err is None and is_error:
             err = exc
     head: list[tuple[str, Any]] | None = None
     if err is not None:
-        head = [(_keys.ERROR_MESSAGE_KEY, err if isinstance(err, BaseException) else safe_str(err))]
+        head = [(_keys.ERROR_MESSAGE_KEY, err if exc is err else text_of(err))]
     tail: list[tuple[str, Any]] | None = None
     if exc is not None:
         tail = [(_keys.EXCEPTION_KEY, _traceback(exc, tb))]
@@ -469,13 +469,13 @@ def build_entry(
                 more_fmt, more = _split_args(args)
                 positional.extend(more)
                 if more_fmt:
-                    key_vals.append((_keys.MESSAGE_KEY, " ".join(safe_str(a) for a in more_fmt)))
+                    key_vals.append((_keys.MESSAGE_KEY, " ".join(text_of(a) for a in more_fmt)))
         else:
-            key_vals.append((_keys.MESSAGE_KEY, safe_str(msg)))
+            key_vals.append((_keys.MESSAGE_KEY, text_of(msg)))
     elif args:
         fmt_args, positional = _split_args(args)
         if fmt_args:
-            key_vals.append((_keys.MESSAGE_KEY, " ".join(safe_str(a) for a in fmt_args)))
+            key_vals.append((_keys.MESSAGE_KEY, " ".join(text_of(a) for a in fmt_args)))
     key_vals.extend(positional)
     for k, v in kv.items():
         if k == "exc_info":
@@ -493,40 +493,58 @@ def _split_args(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[tuple[str,
     fmt: list[Any] = []
     pairs: list[tuple[str, Any]] = []
     for a in args:
-        if isinstance(a, (KV, dict)):
-            pairs.extend(pairs_of(a))
-        else:
-            fmt.append(a)
+        try:
+            if isinstance(a, (KV, dict)):
+                pairs.extend([(k, v) for k, v in pairs_of(a)])
+                continue
+        except Exception:  # noqa: S110 - a mapping whose items() lie: logged as an argument
+            pass
+        fmt.append(a)
     return tuple(fmt), pairs
 
 
 def _percent(msg: str, args: tuple[Any, ...]) -> str:
     try:
-        return msg % args
+        return msg % tuple(Bounded(a) if isinstance(a, _CONTAINERS) else a for a in args)
     except Exception:  # a bad format string still logs its arguments
-        return msg + " " + " ".join(safe_str(a) for a in args)
+        return msg + " " + " ".join(text_of(a) for a in args)
 
 
 def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
     out: list[Any] = []
     for a in args:
-        if isinstance(a, KV):
-            out.append(KV(a.k, snapshot(a.v)) if type(a.v) in _MUTABLE else a)
-        elif isinstance(a, dict):
-            out.append({k: snapshot(v) for k, v in a.items()})
-        else:
-            out.append(snapshot(a) if type(a) in _MUTABLE else a)
+        kept = a
+        try:
+            if isinstance(a, KV):
+                kept = KV(a.k, snapshot(a.v)) if type(a.v) in _MUTABLE else a
+            elif isinstance(a, dict):
+                kept = {k: snapshot(v) for k, v in a.items()}
+            elif type(a) in _MUTABLE:
+                kept = snapshot(a)
+        except Exception:  # a hostile argument is kept as given
+            kept = a
+        out.append(kept)
     return tuple(out)
 
 
 def _exc_from(exc_info: Any) -> BaseException | None:
-    if isinstance(exc_info, BaseException):
-        return exc_info
-    if isinstance(exc_info, tuple) and len(exc_info) == 3:
-        return exc_info[1] if isinstance(exc_info[1], BaseException) else None
-    if exc_info:
-        return sys.exc_info()[1]
+    try:
+        if isinstance(exc_info, BaseException):
+            return exc_info
+        if isinstance(exc_info, tuple) and len(exc_info) == 3:
+            return exc_info[1] if isinstance(exc_info[1], BaseException) else None
+        if exc_info:
+            return sys.exc_info()[1]
+    except Exception:  # noqa: S110 - a value whose truth or class raises means no exception
+        pass
     return None
+
+
+def _is_exc(v: Any) -> bool:
+    try:
+        return isinstance(v, BaseException)
+    except Exception:  # an object whose __class__ raises is no exception
+        return False
 
 
 def _traceback(exc: BaseException, tb: TracebackType | None = None) -> Traceback:

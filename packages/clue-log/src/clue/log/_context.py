@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 import inspect
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, cast, overload
+from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
 from clue.log._config import state
 from clue.log._format import limits
@@ -109,7 +109,7 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
         ''
     """
 
-    __slots__ = ("_debug", "_disable", "_token")
+    __slots__ = ("_debug", "_disable", "_req", "_token")
 
     def __init__(self, *, debug: bool | None = None, disable_buffering: bool | None = None) -> None:
         if debug is not None and not isinstance(debug, bool):
@@ -119,10 +119,12 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
         self._debug = debug
         self._disable = disable_buffering
         self._token: Token[LogContext | None] | None = None
+        self._req: Request | None = None
 
     def __enter__(self) -> LogContext:
         ctx = new_context(self._debug, self._disable)
         self._token = current.set(ctx)
+        self._req = ctx.req
         return ctx
 
     def __exit__(
@@ -132,8 +134,17 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
         tb: TracebackType | None,
     ) -> None:
         token, self._token = self._token, None
+        req, self._req = self._req, None
         if token is not None:
-            current.reset(token)
+            try:
+                current.reset(token)
+            except ValueError:
+                # Exited in another contextvars.Context than it was entered in: a
+                # generator suspended inside the block and closed from another thread,
+                # or an async generator the event loop finalizes in a task of its own.
+                # This Context only holds the block's context if it was copied from the
+                # one the block ran in; restore what was current before the block there.
+                leave_foreign(token, req)
 
     @overload
     def __call__(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
@@ -141,6 +152,8 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
         debug, disable = self._debug, self._disable
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            return wrap_generator(fn, lambda: _GeneratorContext(debug, disable))
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
@@ -156,6 +169,118 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
                 return fn(*args, **kwargs)
 
         return cast("Callable[P, Any]", wrapper)
+
+
+class _GeneratorContext:
+    """The log context of one call of a decorated generator: made current for each step
+    of the generator (where its body runs) and only then, so it never leaks into the
+    caller between steps; what the body binds is kept for its next step."""
+
+    __slots__ = ("debug", "disable", "view")
+
+    def __init__(self, debug: bool | None, disable: bool | None) -> None:
+        self.debug = debug
+        self.disable = disable
+        self.view: LogContext | None = None
+
+    def enter(self) -> Token[LogContext | None]:
+        if self.view is None:  # opened at the first step, inheriting from its caller
+            self.view = new_context(self.debug, self.disable)
+        return current.set(self.view)
+
+    def leave(self, token: Token[LogContext | None]) -> None:
+        view = current.get()
+        if view is not None and self.view is not None and view.req is self.view.req:
+            self.view = view
+        try:
+            current.reset(token)
+        except ValueError:  # a step left in another contextvars.Context
+            leave_foreign(token, self.view.req if self.view is not None else None)
+
+
+class Scope(Protocol):
+    """What a decorator does around each step of a generator it wraps."""
+
+    def enter(self) -> Any: ...
+    def leave(self, token: Any, /) -> None: ...
+
+
+def wrap_generator(fn: Callable[..., Any], scope: Callable[[], Scope]) -> Callable[..., Any]:
+    """Wrap a generator or async generator function so that ``scope`` covers each step
+    of each call's generator (its body runs at the steps, not at the call)."""
+    if inspect.isasyncgenfunction(fn):
+
+        @functools.wraps(fn)
+        def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+            return _async_steps(fn(*args, **kwargs), scope())
+
+        return agen_wrapper
+
+    @functools.wraps(fn)
+    def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        return _steps(fn(*args, **kwargs), scope())
+
+    return gen_wrapper
+
+
+def _steps(gen: Generator[Any, Any, Any], scope: Scope) -> Generator[Any, Any, Any]:
+    value: Any = None
+    thrown: BaseException | None = None
+    while True:
+        token = scope.enter()
+        try:
+            item = gen.send(value) if thrown is None else gen.throw(thrown)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            scope.leave(token)
+        thrown = value = None
+        try:
+            value = yield item
+        except GeneratorExit:
+            token = scope.enter()
+            try:
+                gen.close()
+            finally:
+                scope.leave(token)
+            raise
+        except BaseException as exc:  # thrown into the wrapper: into the generator
+            thrown = exc
+
+
+async def _async_steps(gen: AsyncGenerator[Any, Any], scope: Scope) -> AsyncGenerator[Any, Any]:
+    value: Any = None
+    thrown: BaseException | None = None
+    while True:
+        token = scope.enter()
+        try:
+            item = await (gen.asend(value) if thrown is None else gen.athrow(thrown))
+        except StopAsyncIteration:
+            return
+        finally:
+            scope.leave(token)
+        thrown = value = None
+        try:
+            value = yield item
+        except GeneratorExit:
+            token = scope.enter()
+            try:
+                await gen.aclose()
+            finally:
+                scope.leave(token)
+            raise
+        except BaseException as exc:  # thrown into the wrapper: into the generator
+            thrown = exc
+
+
+def leave_foreign(token: Token[LogContext | None], req: Request | None) -> None:
+    """End a context from another ``contextvars.Context`` than the one it was entered in
+    (where its token cannot reset): if this Context holds a view of it, put back what was
+    current before it; otherwise this Context never saw it and is left as it is."""
+    ctx = current.get()
+    if ctx is not None and ctx.req is req:
+        old = token.old_value
+        current.set(None if old is Token.MISSING else old)
 
 
 def new_context(debug: bool | None = None, disable_buffering: bool | None = None) -> LogContext:

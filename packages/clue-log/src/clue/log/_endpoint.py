@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from clue.log import _keys
-from clue.log._context import LogContext, Request, context, current
+from clue.log._context import LogContext, Request, context, current, wrap_generator
 
 __all__ = ["endpoint"]
 
@@ -60,6 +60,8 @@ class endpoint:  # noqa: N801 - reads as a function: ``@log.endpoint("orders", "
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
         enter, leave = self._enter, _leave
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            return wrap_generator(fn, lambda: _Steps(enter))
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
@@ -109,3 +111,15 @@ def _leave(scope: tuple[Request, tuple[tuple[str, Any], ...], context | None]) -
     if ctx is not None and ctx.req is req:
         kept = tuple(p for p in ctx.bound if not any(p is q for q in pairs))
         current.set(LogContext(req, kept))
+
+
+class _Steps:
+    """The names bound around each step of a decorated generator (its body runs there)."""
+
+    __slots__ = ("enter",)
+
+    def __init__(self, enter: Callable[[], Any]) -> None:
+        self.enter = enter
+
+    def leave(self, scope: Any, /) -> None:
+        _leave(scope)

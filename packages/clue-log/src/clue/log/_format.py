@@ -18,6 +18,7 @@ import json
 import math
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from enum import Enum
@@ -515,3 +516,51 @@ def _fallback_json(entry: Entry, exc: BaseException) -> bytes:
         doc = {"time": _timestamp(entry.time_ns), **doc}
     doc["error"] = safe_str(exc)
     return _json_line(doc)
+
+
+# Containers whose str() walks every element: a graph of shared references can make that
+# walk astronomically long.
+_CONTAINERS = (Mapping, list, tuple, set, frozenset, deque)
+_PLAIN_ITEMS = (str, int, float, bool, type(None))
+
+
+def text_of(v: object) -> str:
+    """Text of a message argument or a non-str ``err``, in bounded time: a small container
+    of plain items is its ``str()``; any other container is rendered within one entry's
+    budget (as JSON text, cut where the budget ends); anything else is ``safe_str(v)``."""
+    if type(v) is str:
+        return v
+    try:
+        if not isinstance(v, _CONTAINERS):
+            return safe_str(v)
+        if type(v) in (list, tuple, set, frozenset) and _plain_and_small(v):  # type: ignore[arg-type]
+            return str(v)
+        if isinstance(v, deque):
+            v = list(v)[: limits.max_size + 1]
+        rendered = _json_container(v, _Budget(1), 0, None)
+        if isinstance(rendered, str):
+            return rendered
+        return _dumps(rendered).decode()
+    except Exception as exc:  # a container whose own methods raise
+        return _unrenderable(v, exc)
+
+
+def _plain_and_small(v: list[Any] | tuple[Any, ...] | set[Any] | frozenset[Any]) -> bool:
+    # What str() shows quickly and as Python writes it: a few short plain items.
+    return len(v) <= 16 and all(
+        type(x) in _PLAIN_ITEMS and (type(x) is not str or len(x) <= 64) for x in v
+    )
+
+
+class Bounded:
+    """A ``%`` argument that is a container, standing in with its bounded text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, v: object) -> None:
+        self.text = text_of(v)
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__

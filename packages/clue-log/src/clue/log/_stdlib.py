@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from clue.log import _api, _keys
+from clue.log._format import text_of
 
 
 def _level(levelno: int) -> str:
@@ -40,7 +41,7 @@ class StdlibHandler(logging.Handler):
             attrs = record.__dict__
             if len(attrs) > _PLAIN_RECORD_SIZE:
                 kv.update({k: v for k, v in attrs.items() if k not in _RECORD_ATTRS})
-            msg = record.getMessage()
+            msg = _message(record)
             if record.exc_info:
                 kv["exc_info"] = record.exc_info
             if level == "error":
@@ -49,6 +50,18 @@ class StdlibHandler(logging.Handler):
                 _api._FNS[level](msg, **kv)
         except Exception:  # logging's own error reporting, never a raise
             self.handleError(record)
+
+
+def _message(record: logging.LogRecord) -> str:
+    # The record's message; one whose arguments do not fit it (or whose message cannot be
+    # turned into text) is kept as its message followed by its arguments, as clue's own
+    # functions do, so the record is written and an ERROR one still flushes.
+    try:
+        return record.getMessage()
+    except Exception:
+        args = record.args
+        items: tuple[Any, ...] = args if isinstance(args, tuple) else (args,) if args else ()
+        return " ".join(text_of(a) for a in (record.msg, *items))
 
 
 # The attributes every LogRecord has (and those ``Formatter`` adds).

@@ -8,6 +8,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from clue.log import _keys
+from clue.log._format import text_of
 
 
 def _make_context_get() -> Callable[[], Any]:
@@ -104,7 +105,7 @@ def record_error(err: object, message: str | None) -> None:
         if isinstance(err, BaseException):
             current.record_exception(err)
         else:
-            text = str(err) if err is not None else (message or "error")
+            text = text_of(err) if err is not None else (message or "error")
             current.add_event(
                 "exception", {"exception.type": "clue.log.error", "exception.message": text}
             )
