@@ -154,7 +154,7 @@ _flask = Flask(__name__)
 
 
 @_flask.route("/orders/<id>")
-def _flask_order(id: str) -> str:  # noqa: A002 - the route's name
+def _flask_order(id: str) -> str:
     work(id)
     return "ok"
 

@@ -145,6 +145,40 @@ def p2() -> None:
     )
 
 
+LOGGER = structlog.get_logger()  # the module-level proxy structlog users write
+
+
+def p2_request() -> None:
+    print("P2  a request of 10 buffered calls: module-level structlog proxy vs log.info")
+    reset_structlog()
+    log.configure(output=DEVNULL_B, format=log.format_json)
+    context, info, proxy = log.context, log.info, LOGGER
+
+    def clue_request() -> None:
+        with context():
+            for i in range(10):
+                info("step", i=i, user="alice")
+
+    def proxy_request() -> None:
+        with context():
+            for i in range(10):
+                proxy.info("step", i=i, user="alice")
+
+    def bound_request() -> None:
+        with context():
+            bound = proxy.bind(user="alice")
+            for i in range(10):
+                bound.info("step", i=i)
+
+    got = interleaved({"clue": clue_request, "proxy": proxy_request, "bound": bound_request}, 100)
+    c, p, b = got["clue"], got["proxy"], got["bound"]
+    print(f"      log.info x10:                          {ns(c)}")
+    print(f"      module-level proxy .info x10:          {ns(p)}")
+    print(f"      proxy.bind(user=...) once, .info x10:  {ns(b)}")
+    bar("P2  module-level proxy <= 1.5x log.info per request", p <= 1.5 * c, f"{p / c:.2f}x")
+    bar("P2b bound once per request <= 1.3x log.info", b <= 1.3 * c, f"{b / c:.2f}x")
+
+
 def p3() -> None:
     print("P3  a successful request logging 10 buffered entries")
     reset_structlog()
@@ -314,7 +348,7 @@ def main() -> int:
         f"{platform.machine()}, {os.cpu_count()} CPUs, {ROUNDS} rounds (medians)"
     )
     start = time.perf_counter()
-    for fn in (p1, p2, p3, p4, p6):
+    for fn in (p1, p2, p2_request, p3, p4, p6):
         fn()
     failed = [name for name, ok, _ in RESULTS if not ok]
     elapsed = time.perf_counter() - start

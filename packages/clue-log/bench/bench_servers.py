@@ -61,7 +61,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(kind: str, variant: str, cpu: set[int] | None) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    kind: str, variant: str, cpu: set[int] | None
+) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     env = {**os.environ, "CLUE_P7_VARIANT": variant, "PYTHONPATH": str(HERE)}
     if kind == "asgi":
@@ -168,7 +170,7 @@ def client_main(port: int, requests: int) -> None:
 def run_client(port: int, cpu: set[int] | None) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--client", str(port), str(REQUESTS)],
-        capture_output=True, text=True, check=True, preexec_fn=_pin(cpu),  # noqa: PLW1509
+        capture_output=True, text=True, check=True, preexec_fn=_pin(cpu),
     )  # fmt: skip
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
@@ -193,9 +195,15 @@ def bench(kind: str, server_cpu: set[int] | None, client_cpu: set[int] | None) -
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    m = {v: {k: statistics.median(s[k] for s in samples[v]) for k in ("rps", "p50", "p99")} for v in VARIANTS}
+    m = {
+        v: {k: statistics.median(s[k] for s in samples[v]) for k in ("rps", "p50", "p99")}
+        for v in VARIANTS
+    }
     server = "uvicorn + Starlette" if kind == "asgi" else "gunicorn (sync) + Flask"
-    print(f"{kind.upper()}: {server}, {ROUNDS} rounds of {REQUESTS} requests, {CONCURRENCY} connections")
+    print(
+        f"{kind.upper()}: {server}, {ROUNDS} rounds of {REQUESTS} requests, "
+        f"{CONCURRENCY} connections"
+    )
     base = m["none"]["rps"]
     cost = {v: 1 / m[v]["rps"] - 1 / base for v in VARIANTS}
     for v in VARIANTS:
@@ -208,7 +216,10 @@ def bench(kind: str, server_cpu: set[int] | None, client_cpu: set[int] | None) -
     loss = 1 - m["clue"]["rps"] / base
     ok = loss <= LOSS_BAR
     RESULTS.append((f"P7 {kind} loss", ok))
-    print(f"  {'PASS' if ok else 'FAIL'}  P7 {kind}: clue's throughput loss {loss:.1%} <= {LOSS_BAR:.0%}")
+    print(
+        f"  {'PASS' if ok else 'FAIL'}  P7 {kind}: clue's throughput loss {loss:.1%} "
+        f"<= {LOSS_BAR:.0%}"
+    )
     extra = cost["clue"] - cost["bare"]
     ok = extra <= EXTRA_BAR * cost["bare"]
     RESULTS.append((f"P7 {kind} extra", ok))

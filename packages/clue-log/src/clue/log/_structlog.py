@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
+from structlog import _config as _structlog_config
 from structlog.exceptions import DropEvent
 from structlog.typing import EventDict, Processor, WrappedLogger
 
@@ -65,11 +66,20 @@ def _make_bound_logger() -> type[Any]:
     a ``TypeError``.
     """
     base = structlog.make_filtering_bound_logger(logging.DEBUG)
+    _BASE[:] = [base]
 
-    def make(level: str) -> Any:
+    def make(level: str, name: str) -> Any:
+        # ``name``: structlog's method of the same meaning, for calls clue does not take.
         fn = _api._FNS.get(level, _api.error)
 
-        def meth(self: Any, /, *args: Any, **kw: Any) -> None:
+        def meth(self: Any, /, *args: Any, **kw: Any) -> Any:
+            if (
+                self._processors is not CHAIN
+                or config.default_processors is not CHAIN
+                or not CHAIN
+                or CHAIN[-1] is not processor
+            ):
+                return _elsewhere(self, name, args, kw)
             if args:
                 event = args[0]
                 if len(args) > 1:
@@ -79,41 +89,62 @@ def _make_bound_logger() -> type[Any]:
             bound = self._context
             if bound:
                 kw = {**bound, **kw}
-            fn(event, **kw)
+            return fn(event, **kw)
 
-        meth.__name__ = level
+        meth.__name__ = name
         return meth
 
-    def exception(self: Any, /, *args: Any, **kw: Any) -> None:
+    def exception(self: Any, /, *args: Any, **kw: Any) -> Any:
+        if (
+            self._processors is not CHAIN
+            or config.default_processors is not CHAIN
+            or not CHAIN
+            or CHAIN[-1] is not processor
+        ):
+            return _elsewhere(self, "exception", args, kw)
         kw.setdefault("exc_info", True)
-        error_meth(self, *args, **kw)
+        return error_meth(self, *args, **kw)
 
-    def log(self: Any, /, *args: Any, **kw: Any) -> None:
+    def log(self: Any, /, *args: Any, **kw: Any) -> Any:
+        if (
+            self._processors is not CHAIN
+            or config.default_processors is not CHAIN
+            or not CHAIN
+            or CHAIN[-1] is not processor
+        ):
+            return _elsewhere(self, "log", args, kw)
         if args:
             level, args = args[0], args[1:]
         else:
             level = kw.pop("level", logging.INFO)
-        meths[_level_name(level)](self, *args, **kw)
+        return meths[_level_name(level)](self, *args, **kw)
 
     def bind(self: Any, /, **new_values: Any) -> Any:
+        if self._processors is CHAIN and config.default_processors is not CHAIN:
+            # Cached under clue's chain, structlog reconfigured since: what an uncached
+            # logger would give.
+            return structlog.get_logger(**self._context).bind(**new_values)
         return type(self)(self._logger, self._processors, {**self._context, **new_values})
 
     def new(self: Any, /, **new_values: Any) -> Any:
+        if self._processors is CHAIN and config.default_processors is not CHAIN:
+            return structlog.get_logger().bind(**new_values)
         return type(self)(self._logger, self._processors, dict(new_values))
 
-    info = make("info")
-    error_meth = make("error")
-    meths = {"debug": make("debug"), "info": info, "warn": make("warn"), "error": error_meth}
+    info = make("info", "info")
+    error_meth = make("error", "error")
+    warning = make("warn", "warning")
+    meths = {"debug": make("debug", "debug"), "info": info, "warn": warning, "error": error_meth}
     namespace: dict[str, Any] = {
         "debug": meths["debug"],
         "info": info,
-        "msg": info,
-        "warning": meths["warn"],
-        "warn": meths["warn"],
+        "msg": make("info", "msg"),
+        "warning": warning,
+        "warn": warning,
         "error": error_meth,
         "err": error_meth,
-        "critical": error_meth,
-        "fatal": error_meth,
+        "critical": make("error", "critical"),
+        "fatal": make("error", "fatal"),
         "exception": exception,
         "log": log,
         "bind": bind,
@@ -124,6 +155,34 @@ def _make_bound_logger() -> type[Any]:
     namespace["aexception"] = _make_async(exception)
     namespace["alog"] = _make_async(log)
     return type("ClueBoundLogger", (base,), namespace)
+
+
+#: The chain ``configure()`` installs. Every ``configure()`` installs this same list, so a
+#: logger cached under one ``configure()`` stays valid under the next; any other chain in
+#: structlog's configuration (the application's ``structlog.configure(processors=...)``,
+#: ``structlog.testing.capture_logs()``) is another object, and clue's bound logger then
+#: hands its calls to structlog (see ``_elsewhere``), as it does when the list itself has
+#: been changed so that clue's processor no longer ends it.
+CHAIN: list[Processor] = [processor]
+
+#: structlog's live configuration, read on every call (one attribute load).
+config = _structlog_config._CONFIG
+
+
+def _elsewhere(self: Any, name: str, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+    """A call on clue's bound logger when clue's chain is not the one in force.
+
+    ``configure()`` turns on structlog's ``cache_logger_on_first_use``, so a module-level
+    ``structlog.get_logger()`` keeps the clue bound logger it first built. When structlog
+    has been reconfigured since, the call goes to a logger built from the configuration in
+    force now, with the same bound key/values, as it would without the cache. When this
+    logger was itself built with another chain (the application replaced only the
+    processors), structlog's own method of the same name runs that chain.
+    """
+    if self._processors is not CHAIN or not CHAIN or CHAIN[-1] is not processor:
+        # Another chain, or clue's list changed in place (``capture_logs`` does that).
+        return getattr(_BASE[0], name)(self, *args, **kw)
+    return getattr(structlog.get_logger(**self._context).bind(), name)(*args, **kw)
 
 
 def _make_async(meth: Any) -> Any:
@@ -150,6 +209,7 @@ def _level_name(level: Any) -> str:
 
 
 _BOUND_LOGGER: list[type[Any]] = []
+_BASE: list[type[Any]] = []
 
 
 def bound_logger_class() -> type[Any]:
