@@ -156,6 +156,8 @@ def test_configure_caches_the_module_level_proxy() -> None:
     first = proxy.bind()
     proxy.info("a")
     assert proxy.bind() is first
+    # The proxy's methods are the cached logger's own: no per-call resolution left.
+    assert vars(proxy)["info"].__self__ is first
     assert [json.loads(x)["msg"] for x in out.getvalue().splitlines()] == ["a"]
 
 

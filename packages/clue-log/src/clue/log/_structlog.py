@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -73,12 +74,10 @@ def _make_bound_logger() -> type[Any]:
         fn = _api._FNS.get(level, _api.error)
 
         def meth(self: Any, /, *args: Any, **kw: Any) -> Any:
-            if (
-                self._processors is not CHAIN
-                or config.default_processors is not CHAIN
-                or not CHAIN
-                or CHAIN[-1] is not processor
-            ):
+            try:
+                if config.default_processors is not CHAIN or CHAIN[-1] is not processor:
+                    return _elsewhere(self, name, args, kw)
+            except IndexError:  # the configured list was emptied
                 return _elsewhere(self, name, args, kw)
             if args:
                 event = args[0]
@@ -95,23 +94,13 @@ def _make_bound_logger() -> type[Any]:
         return meth
 
     def exception(self: Any, /, *args: Any, **kw: Any) -> Any:
-        if (
-            self._processors is not CHAIN
-            or config.default_processors is not CHAIN
-            or not CHAIN
-            or CHAIN[-1] is not processor
-        ):
+        if config.default_processors is not CHAIN or CHAIN[-1:] != [processor]:
             return _elsewhere(self, "exception", args, kw)
         kw.setdefault("exc_info", True)
         return error_meth(self, *args, **kw)
 
     def log(self: Any, /, *args: Any, **kw: Any) -> Any:
-        if (
-            self._processors is not CHAIN
-            or config.default_processors is not CHAIN
-            or not CHAIN
-            or CHAIN[-1] is not processor
-        ):
+        if config.default_processors is not CHAIN or CHAIN[-1:] != [processor]:
             return _elsewhere(self, "log", args, kw)
         if args:
             level, args = args[0], args[1:]
@@ -119,17 +108,36 @@ def _make_bound_logger() -> type[Any]:
             level = kw.pop("level", logging.INFO)
         return meths[_level_name(level)](self, *args, **kw)
 
+    def init(self: Any, logger: Any, processors: Any, context: Any) -> None:
+        self._logger = logger
+        self._processors = processors
+        self._context = context
+        if processors is CHAIN:
+            _adopt(sys._getframe(1), self)
+        else:
+            # Built with another chain (the application configured only its processors):
+            # structlog's own bound logger, running that chain.
+            self.__class__ = base
+
+    def _copy(self: Any, context: dict[str, Any]) -> Any:
+        # A bound copy without ``__init__``: ``bind()`` once per request stays cheap.
+        new = object.__new__(type(self))
+        new._logger = self._logger
+        new._processors = self._processors
+        new._context = context
+        return new
+
     def bind(self: Any, /, **new_values: Any) -> Any:
-        if self._processors is CHAIN and config.default_processors is not CHAIN:
+        if config.default_processors is not CHAIN:
             # Cached under clue's chain, structlog reconfigured since: what an uncached
             # logger would give.
             return structlog.get_logger(**self._context).bind(**new_values)
-        return type(self)(self._logger, self._processors, {**self._context, **new_values})
+        return _copy(self, {**self._context, **new_values})
 
     def new(self: Any, /, **new_values: Any) -> Any:
-        if self._processors is CHAIN and config.default_processors is not CHAIN:
+        if config.default_processors is not CHAIN:
             return structlog.get_logger().bind(**new_values)
-        return type(self)(self._logger, self._processors, dict(new_values))
+        return _copy(self, dict(new_values))
 
     info = make("info", "info")
     error_meth = make("error", "error")
@@ -147,6 +155,7 @@ def _make_bound_logger() -> type[Any]:
         "fatal": make("error", "fatal"),
         "exception": exception,
         "log": log,
+        "__init__": init,
         "bind": bind,
         "new": new,
     }
@@ -154,6 +163,7 @@ def _make_bound_logger() -> type[Any]:
         namespace["a" + name] = _make_async(namespace[name])
     namespace["aexception"] = _make_async(exception)
     namespace["alog"] = _make_async(log)
+    _METHODS[:] = [n for n in namespace if n not in ("__init__", "bind", "new")]
     return type("ClueBoundLogger", (base,), namespace)
 
 
@@ -175,14 +185,44 @@ def _elsewhere(self: Any, name: str, args: tuple[Any, ...], kw: dict[str, Any]) 
     ``configure()`` turns on structlog's ``cache_logger_on_first_use``, so a module-level
     ``structlog.get_logger()`` keeps the clue bound logger it first built. When structlog
     has been reconfigured since, the call goes to a logger built from the configuration in
-    force now, with the same bound key/values, as it would without the cache. When this
-    logger was itself built with another chain (the application replaced only the
-    processors), structlog's own method of the same name runs that chain.
+    force now, with the same bound key/values, as it would without the cache. When clue's
+    list itself was changed in place, structlog's own method of the same name runs it.
     """
-    if self._processors is not CHAIN or not CHAIN or CHAIN[-1] is not processor:
-        # Another chain, or clue's list changed in place (``capture_logs`` does that).
+    if CHAIN[-1:] != [processor]:
+        # clue's list changed in place (``capture_logs`` does that): run it as structlog.
         return getattr(_BASE[0], name)(self, *args, **kw)
     return getattr(structlog.get_logger(**self._context).bind(), name)(*args, **kw)
+
+
+#: The method names ``_adopt`` puts on a caching proxy.
+_METHODS: list[str] = []
+_PROXY = _structlog_config.BoundLoggerLazyProxy
+_PROXY_BIND = getattr(getattr(_PROXY, "bind", None), "__code__", None)
+
+
+def _adopt(frame: Any, logger: Any) -> None:
+    """Give a caching ``structlog.get_logger()`` proxy the logging methods of the clue bound
+    logger it has just built and cached.
+
+    A cached proxy still resolves every ``proxy.info`` through its ``__getattr__`` and its
+    cached ``bind()``: about as much work again as the call itself. With the cached
+    logger's bound methods in the proxy's ``__dict__``, ``proxy.info`` is a plain attribute
+    read. Those methods are the cached logger's own, so they still follow structlog's
+    configuration on every call (see ``_elsewhere``). The proxy is the caller of this
+    logger's ``__init__`` (``BoundLoggerLazyProxy.bind``); with any other caller, or a
+    proxy that does not cache, nothing happens.
+    """
+    try:
+        if frame.f_code is not _PROXY_BIND:
+            return
+        proxy = frame.f_locals.get("self")
+        if not isinstance(proxy, _PROXY):
+            return
+        flag = proxy._cache_logger_on_first_use
+        if flag is True or (flag is None and config.cache_logger_on_first_use is True):
+            proxy.__dict__.update({name: getattr(logger, name) for name in _METHODS})
+    except Exception:  # structlog's internals changed: the proxy keeps its own lookup
+        return
 
 
 def _make_async(meth: Any) -> Any:
