@@ -356,7 +356,7 @@ class BufferingProcessor:
     def _rest(self) -> list[Processor]:
         if self._explicit is not None:
             return self._explicit
-        chain = structlog.get_config()["processors"]
+        chain: Any = config.default_processors  # get_config() builds a dict per call
         ident, size, rest = self._cache
         if ident == id(chain) and size == len(chain):
             return rest
