@@ -294,6 +294,8 @@ def bench(session: nox.Session) -> None:
     session.install(
         "orjson", "opentelemetry-instrumentation-asgi", "opentelemetry-instrumentation-wsgi"
     )
+    # P7's real WSGI server and app, and P5g's gRPC comparison.
+    session.install("gunicorn", "flask", "opentelemetry-instrumentation-grpc")
     session.install("py-spy")  # the reference sampler of clue-debug's profile accuracy bench
     scripts = sorted(ROOT.glob("packages/*/bench/bench_*.py"))
     wanted = set(session.posargs)

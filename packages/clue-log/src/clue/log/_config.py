@@ -106,13 +106,16 @@ def configure(
     state.max_buffered = max_buffered
     _format.limits.max_size = max_size
 
-    from clue.log._structlog import NullLoggerFactory, bound_logger_class, processor
+    from clue.log._structlog import CHAIN, NullLoggerFactory, bound_logger_class
 
+    # Cached loggers stay correct across reconfiguration: clue's bound logger reads clue's
+    # state on every call, and hands the call to structlog when CHAIN is no longer the
+    # configured chain (see ``_structlog._elsewhere``).
     structlog.configure(
-        processors=[processor],
+        processors=CHAIN,
         wrapper_class=bound_logger_class(),
         logger_factory=NullLoggerFactory(),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )
 
 

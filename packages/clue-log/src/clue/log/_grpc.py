@@ -276,6 +276,7 @@ class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # gr
         call_log_func: CallLogFunc | None = None,
     ) -> None:
         self._opts = _Options(error_func, disable_call_logging, disable_call_id, call_log_func)
+        self._unary = _Wrapped()
 
     def intercept_service(
         self,
@@ -285,53 +286,50 @@ class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # gr
         handler = continuation(handler_call_details)
         if handler is None:
             return None
+        if not handler.response_streaming:
+            # Unary response: the wrapped handler is built once per method, not per RPC.
+            return self._unary.get(handler_call_details.method, handler, self._wrap_unary)
         service, method = _split_method(handler_call_details.method)
         metadata = handler_call_details.invocation_metadata
         opts = self._opts
 
-        if handler.response_streaming:
-            behavior = handler.unary_stream or handler.stream_stream
+        behavior = handler.unary_stream or handler.stream_stream
 
-            def stream_behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                call = _ServerCall(opts, service, method)
-                ctx = contextvars.copy_context()
-                ctx.run(call.open, metadata)
-                stream = _SyncResponseStream(ctx, call, context)
-                # Cancelled or failed before the stream was exhausted: end it anyway.
-                context.add_callback(stream.terminated)
-                try:
-                    stream.it = iter(ctx.run(behavior, request, context))
-                except Exception as exc:
-                    ctx.run(stream.fail, exc)
-                    raise
-                return stream
+        def stream_behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            call = _ServerCall(opts, service, method)
+            ctx = contextvars.copy_context()
+            ctx.run(call.open, metadata)
+            stream = _SyncResponseStream(ctx, call, context)
+            # Cancelled or failed before the stream was exhausted: end it anyway.
+            context.add_callback(stream.terminated)
+            try:
+                stream.it = iter(ctx.run(behavior, request, context))
+            except Exception as exc:
+                ctx.run(stream.fail, exc)
+                raise
+            return stream
 
-            wrapped: Callable[..., Any] = stream_behavior
-        else:
-            call_args = (
-                opts,
-                service,
-                method,
-                metadata,
-                handler.unary_unary or handler.stream_unary,
-            )
-
-            def unary_behavior(request: Any, context: grpc.ServicerContext) -> Any:
-                return contextvars.copy_context().run(_serve_unary, call_args, request, context)
-
-            wrapped = unary_behavior
-
+        wrapped: Callable[..., Any] = stream_behavior
         return _replace_behavior(handler, wrapped)
+
+    def _wrap_unary(self, full_method: str, handler: grpc.RpcMethodHandler) -> Any:
+        service, method = _split_method(full_method)
+        call_args = (self._opts, service, method, handler.unary_unary or handler.stream_unary)
+
+        def unary_behavior(request: Any, context: grpc.ServicerContext) -> Any:
+            return contextvars.copy_context().run(_serve_unary, call_args, request, context)
+
+        return _replace_behavior(handler, unary_behavior)
 
 
 def _serve_unary(
-    call_args: tuple[_Options, str, str, Any, Callable[..., Any]],
+    call_args: tuple[_Options, str, str, Callable[..., Any]],
     request: Any,
     context: grpc.ServicerContext,
 ) -> Any:
-    opts, service, method, metadata, behavior = call_args
+    opts, service, method, behavior = call_args
     call = _ServerCall(opts, service, method)
-    call.open(metadata)
+    call.open(_metadata_of(context))
     try:
         response = behavior(request, context)
     except Exception as exc:
@@ -387,6 +385,42 @@ class _SyncResponseStream:
         )
 
 
+class _Wrapped:
+    """Wrapped unary handlers by (method, original handler): built once, not per RPC.
+
+    A server's handlers are the same objects from one RPC to the next, so the per-RPC work
+    is a dictionary lookup. Bounded: a server inventing handlers per RPC starts over.
+    """
+
+    __slots__ = ("_cache",)
+    MAX = 1024
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, Any], Any] = {}
+
+    def get(self, method: str, handler: Any, build: Callable[[str, Any], Any]) -> Any:
+        key = (method, handler)
+        try:
+            wrapped = self._cache.get(key)
+        except TypeError:  # a handler holding something unhashable
+            return build(method, handler)
+        if wrapped is None:
+            wrapped = build(method, handler)
+            if len(self._cache) >= self.MAX:
+                self._cache.clear()
+            self._cache[key] = wrapped
+        return wrapped
+
+
+def _metadata_of(
+    context: grpc.ServicerContext | grpc.aio.ServicerContext,
+) -> Sequence[tuple[str, str | bytes]] | None:
+    try:
+        return context.invocation_metadata()  # type: ignore[no-any-return]
+    except Exception:  # a context without metadata: a fresh request id
+        return None
+
+
 def _replace_behavior(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> Any:
     """The same handler (serializers, kind) with ``behavior`` in place of the original."""
     deser, ser = handler.request_deserializer, handler.response_serializer
@@ -425,6 +459,7 @@ class AioGrpcServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         call_log_func: CallLogFunc | None = None,
     ) -> None:
         self._opts = _Options(error_func, disable_call_logging, disable_call_id, call_log_func)
+        self._unary = _Wrapped()
 
     async def intercept_service(
         self,
@@ -434,56 +469,60 @@ class AioGrpcServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
+        if not handler.response_streaming:
+            # Unary response: the wrapped handler is built once per method, not per RPC.
+            return self._unary.get(handler_call_details.method, handler, self._wrap_unary)
         service, method = _split_method(handler_call_details.method)
         metadata = handler_call_details.invocation_metadata
         opts = self._opts
 
-        if handler.response_streaming:
-            behavior = handler.unary_stream or handler.stream_stream
+        behavior = handler.unary_stream or handler.stream_stream
 
-            async def stream_behavior(
-                request: Any, context: grpc.aio.ServicerContext
-            ) -> AsyncIterator[Any]:
-                call = _ServerCall(opts, service, method)
-                call.open(metadata)
-                try:
-                    result = behavior(request, context)
-                    if inspect.isawaitable(result):  # writes with context.write()
-                        await result
-                    elif hasattr(result, "__aiter__"):
-                        async for response in result:
-                            yield response
-                    else:
-                        for response in result:
-                            yield response
-                except GeneratorExit:
-                    call.finish(grpc.StatusCode.CANCELLED, "response stream closed", None)
-                    raise
-                except BaseException as exc:
-                    call.finish(*_aio_outcome(context, exc))
-                    raise
-                call.finish(*_aio_outcome(context, None))
+        async def stream_behavior(
+            request: Any, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Any]:
+            call = _ServerCall(opts, service, method)
+            call.open(metadata)
+            try:
+                result = behavior(request, context)
+                if inspect.isawaitable(result):  # writes with context.write()
+                    await result
+                elif hasattr(result, "__aiter__"):
+                    async for response in result:
+                        yield response
+                else:
+                    for response in result:
+                        yield response
+            except GeneratorExit:
+                call.finish(grpc.StatusCode.CANCELLED, "response stream closed", None)
+                raise
+            except BaseException as exc:
+                call.finish(*_aio_outcome(context, exc))
+                raise
+            call.finish(*_aio_outcome(context, None))
 
-            wrapped: Callable[..., Any] = stream_behavior
-        else:
-            behavior = handler.unary_unary or handler.stream_unary
-
-            async def unary_behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                call = _ServerCall(opts, service, method)
-                call.open(metadata)
-                try:
-                    response = behavior(request, context)
-                    if inspect.isawaitable(response):
-                        response = await response
-                except BaseException as exc:
-                    call.finish(*_aio_outcome(context, exc))
-                    raise
-                call.finish(*_aio_outcome(context, None))
-                return response
-
-            wrapped = unary_behavior
-
+        wrapped: Callable[..., Any] = stream_behavior
         return _replace_behavior(handler, wrapped)
+
+    def _wrap_unary(self, full_method: str, handler: grpc.RpcMethodHandler) -> Any:
+        service, method = _split_method(full_method)
+        behavior = handler.unary_unary or handler.stream_unary
+        opts = self._opts
+
+        async def unary_behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            call = _ServerCall(opts, service, method)
+            call.open(_metadata_of(context))
+            try:
+                response = behavior(request, context)
+                if inspect.isawaitable(response):
+                    response = await response
+            except BaseException as exc:
+                call.finish(*_aio_outcome(context, exc))
+                raise
+            call.finish(*_aio_outcome(context, None))
+            return response
+
+        return _replace_behavior(handler, unary_behavior)
 
 
 def _aio_outcome(

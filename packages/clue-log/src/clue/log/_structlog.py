@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import structlog
+from structlog import _config as _structlog_config
 from structlog.exceptions import DropEvent
 from structlog.typing import EventDict, Processor, WrappedLogger
 
@@ -65,11 +67,18 @@ def _make_bound_logger() -> type[Any]:
     a ``TypeError``.
     """
     base = structlog.make_filtering_bound_logger(logging.DEBUG)
+    _BASE[:] = [base]
 
-    def make(level: str) -> Any:
+    def make(level: str, name: str) -> Any:
+        # ``name``: structlog's method of the same meaning, for calls clue does not take.
         fn = _api._FNS.get(level, _api.error)
 
-        def meth(self: Any, /, *args: Any, **kw: Any) -> None:
+        def meth(self: Any, /, *args: Any, **kw: Any) -> Any:
+            try:
+                if config.default_processors is not CHAIN or CHAIN[-1] is not processor:
+                    return _elsewhere(self, name, args, kw)
+            except IndexError:  # the configured list was emptied
+                return _elsewhere(self, name, args, kw)
             if args:
                 event = args[0]
                 if len(args) > 1:
@@ -79,43 +88,74 @@ def _make_bound_logger() -> type[Any]:
             bound = self._context
             if bound:
                 kw = {**bound, **kw}
-            fn(event, **kw)
+            return fn(event, **kw)
 
-        meth.__name__ = level
+        meth.__name__ = name
         return meth
 
-    def exception(self: Any, /, *args: Any, **kw: Any) -> None:
+    def exception(self: Any, /, *args: Any, **kw: Any) -> Any:
+        if config.default_processors is not CHAIN or CHAIN[-1:] != [processor]:
+            return _elsewhere(self, "exception", args, kw)
         kw.setdefault("exc_info", True)
-        error_meth(self, *args, **kw)
+        return error_meth(self, *args, **kw)
 
-    def log(self: Any, /, *args: Any, **kw: Any) -> None:
+    def log(self: Any, /, *args: Any, **kw: Any) -> Any:
+        if config.default_processors is not CHAIN or CHAIN[-1:] != [processor]:
+            return _elsewhere(self, "log", args, kw)
         if args:
             level, args = args[0], args[1:]
         else:
             level = kw.pop("level", logging.INFO)
-        meths[_level_name(level)](self, *args, **kw)
+        return meths[_level_name(level)](self, *args, **kw)
+
+    def init(self: Any, logger: Any, processors: Any, context: Any) -> None:
+        self._logger = logger
+        self._processors = processors
+        self._context = context
+        if processors is CHAIN:
+            _adopt(sys._getframe(1), self)
+        else:
+            # Built with another chain (the application configured only its processors):
+            # structlog's own bound logger, running that chain.
+            self.__class__ = base
+
+    def _copy(self: Any, context: dict[str, Any]) -> Any:
+        # A bound copy without ``__init__``: ``bind()`` once per request stays cheap.
+        new = object.__new__(type(self))
+        new._logger = self._logger
+        new._processors = self._processors
+        new._context = context
+        return new
 
     def bind(self: Any, /, **new_values: Any) -> Any:
-        return type(self)(self._logger, self._processors, {**self._context, **new_values})
+        if config.default_processors is not CHAIN:
+            # Cached under clue's chain, structlog reconfigured since: what an uncached
+            # logger would give.
+            return structlog.get_logger(**self._context).bind(**new_values)
+        return _copy(self, {**self._context, **new_values})
 
     def new(self: Any, /, **new_values: Any) -> Any:
-        return type(self)(self._logger, self._processors, dict(new_values))
+        if config.default_processors is not CHAIN:
+            return structlog.get_logger().bind(**new_values)
+        return _copy(self, dict(new_values))
 
-    info = make("info")
-    error_meth = make("error")
-    meths = {"debug": make("debug"), "info": info, "warn": make("warn"), "error": error_meth}
+    info = make("info", "info")
+    error_meth = make("error", "error")
+    warning = make("warn", "warning")
+    meths = {"debug": make("debug", "debug"), "info": info, "warn": warning, "error": error_meth}
     namespace: dict[str, Any] = {
         "debug": meths["debug"],
         "info": info,
-        "msg": info,
-        "warning": meths["warn"],
-        "warn": meths["warn"],
+        "msg": make("info", "msg"),
+        "warning": warning,
+        "warn": warning,
         "error": error_meth,
         "err": error_meth,
-        "critical": error_meth,
-        "fatal": error_meth,
+        "critical": make("error", "critical"),
+        "fatal": make("error", "fatal"),
         "exception": exception,
         "log": log,
+        "__init__": init,
         "bind": bind,
         "new": new,
     }
@@ -123,7 +163,66 @@ def _make_bound_logger() -> type[Any]:
         namespace["a" + name] = _make_async(namespace[name])
     namespace["aexception"] = _make_async(exception)
     namespace["alog"] = _make_async(log)
+    _METHODS[:] = [n for n in namespace if n not in ("__init__", "bind", "new")]
     return type("ClueBoundLogger", (base,), namespace)
+
+
+#: The chain ``configure()`` installs. Every ``configure()`` installs this same list, so a
+#: logger cached under one ``configure()`` stays valid under the next; any other chain in
+#: structlog's configuration (the application's ``structlog.configure(processors=...)``,
+#: ``structlog.testing.capture_logs()``) is another object, and clue's bound logger then
+#: hands its calls to structlog (see ``_elsewhere``), as it does when the list itself has
+#: been changed so that clue's processor no longer ends it.
+CHAIN: list[Processor] = [processor]
+
+#: structlog's live configuration, read on every call (one attribute load).
+config = _structlog_config._CONFIG
+
+
+def _elsewhere(self: Any, name: str, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+    """A call on clue's bound logger when clue's chain is not the one in force.
+
+    ``configure()`` turns on structlog's ``cache_logger_on_first_use``, so a module-level
+    ``structlog.get_logger()`` keeps the clue bound logger it first built. When structlog
+    has been reconfigured since, the call goes to a logger built from the configuration in
+    force now, with the same bound key/values, as it would without the cache. When clue's
+    list itself was changed in place, structlog's own method of the same name runs it.
+    """
+    if CHAIN[-1:] != [processor]:
+        # clue's list changed in place (``capture_logs`` does that): run it as structlog.
+        return getattr(_BASE[0], name)(self, *args, **kw)
+    return getattr(structlog.get_logger(**self._context).bind(), name)(*args, **kw)
+
+
+#: The method names ``_adopt`` puts on a caching proxy.
+_METHODS: list[str] = []
+_PROXY = _structlog_config.BoundLoggerLazyProxy
+_PROXY_BIND = getattr(getattr(_PROXY, "bind", None), "__code__", None)
+
+
+def _adopt(frame: Any, logger: Any) -> None:
+    """Give a caching ``structlog.get_logger()`` proxy the logging methods of the clue bound
+    logger it has just built and cached.
+
+    A cached proxy still resolves every ``proxy.info`` through its ``__getattr__`` and its
+    cached ``bind()``: about as much work again as the call itself. With the cached
+    logger's bound methods in the proxy's ``__dict__``, ``proxy.info`` is a plain attribute
+    read. Those methods are the cached logger's own, so they still follow structlog's
+    configuration on every call (see ``_elsewhere``). The proxy is the caller of this
+    logger's ``__init__`` (``BoundLoggerLazyProxy.bind``); with any other caller, or a
+    proxy that does not cache, nothing happens.
+    """
+    try:
+        if frame.f_code is not _PROXY_BIND:
+            return
+        proxy = frame.f_locals.get("self")
+        if not isinstance(proxy, _PROXY):
+            return
+        flag = proxy._cache_logger_on_first_use
+        if flag is True or (flag is None and config.cache_logger_on_first_use is True):
+            proxy.__dict__.update({name: getattr(logger, name) for name in _METHODS})
+    except Exception:  # structlog's internals changed: the proxy keeps its own lookup
+        return
 
 
 def _make_async(meth: Any) -> Any:
@@ -150,6 +249,7 @@ def _level_name(level: Any) -> str:
 
 
 _BOUND_LOGGER: list[type[Any]] = []
+_BASE: list[type[Any]] = []
 
 
 def bound_logger_class() -> type[Any]:
@@ -256,7 +356,7 @@ class BufferingProcessor:
     def _rest(self) -> list[Processor]:
         if self._explicit is not None:
             return self._explicit
-        chain = structlog.get_config()["processors"]
+        chain: Any = config.default_processors  # get_config() builds a dict per call
         ident, size, rest = self._cache
         if ident == id(chain) and size == len(chain):
             return rest

@@ -1,0 +1,268 @@
+"""clue-log's gRPC server interceptors on real servers: SPEC §10 bar P5g, side by side.
+
+A sync ``grpc.server`` and a ``grpc.aio.server``, each started as its own process on
+127.0.0.1, serve a unary method (raw bytes, no protobuf) that makes 10 buffered
+``log.info`` calls, discarded (the RPCs succeed), under five setups: no interceptor
+(``none``: the method opens its own ``log.context()``), an interceptor that only wraps the
+handler (``bare``), clue's (its context holds the calls; the start/end lines are buffered
+with ``call_log_func=log.info``), OpenTelemetry's gRPC server instrumentation with sampling
+off (``otel``), and OpenTelemetry's and clue's together (``otel+clue``). A sixth server
+(``silent``) runs the method without any logging, for clue's whole cost (interceptor and
+the 10 calls) against an app that does not log. The client is another process; server
+and client are pinned to different CPUs where the machine has two.
+
+The figure is the server's own CPU time per RPC (``time.process_time()`` read through a
+second method before and after each batch), so the client and the loopback do not dilute
+it; a setup's overhead is its figure less ``none``'s. Rounds are interleaved across the
+setups; each figure is the median over the rounds.
+
+Bar: clue's overhead per RPC <= 1/3 of OpenTelemetry's, on both servers.
+
+Run with ``python3 tools/run.py bench -- bench_grpc``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any
+
+import grpc
+
+VARIANTS = ("silent", "none", "bare", "clue", "otel", "otel+clue")
+ROUNDS = int(os.environ.get("CLUE_BENCH_ROUNDS", "7"))
+RPCS = int(os.environ.get("CLUE_BENCH_RPCS", "2000"))
+BAR = 1 / 3
+SERVICE = "bench.Orders"
+RESULTS: list[tuple[str, bool]] = []
+
+
+def _cpus() -> tuple[set[int] | None, set[int] | None]:
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return None, None
+    if len(cpus) < 2:
+        return None, None
+    return {cpus[0]}, {cpus[1]}
+
+
+def _pin(cpu: set[int] | None) -> Callable[[], None] | None:
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpu)
+
+
+# --------------------------------------------------------------------------- server
+
+
+def _interceptors(variant: str, aio: bool) -> list[Any]:
+    from clue import log
+
+    out: list[Any] = []
+    if variant in ("otel", "otel+clue"):
+        from opentelemetry.instrumentation import grpc as otel_grpc
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+        provider = TracerProvider(sampler=ALWAYS_OFF)
+        make = otel_grpc.aio_server_interceptor if aio else otel_grpc.server_interceptor
+        out.append(make(tracer_provider=provider))
+    if variant in ("clue", "otel+clue"):
+        cls = log.AioGrpcServerInterceptor if aio else log.GrpcServerInterceptor
+        out.append(cls(call_log_func=log.info))
+    if variant == "bare":
+        out.append(_BareAio() if aio else _Bare())
+    return out
+
+
+class _Bare(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """The least a server interceptor does: wrap the unary handler."""
+
+    def intercept_service(self, continuation: Any, details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+
+        def behavior(request: Any, context: Any) -> Any:
+            return inner(request, context)
+
+        return handler._replace(unary_unary=behavior)
+
+
+class _BareAio(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+
+        async def behavior(request: Any, context: Any) -> Any:
+            return await inner(request, context)
+
+        return handler._replace(unary_unary=behavior)
+
+
+def server_main(kind: str, variant: str) -> None:
+    import time
+
+    from clue import log
+
+    log.configure(output=open(os.devnull, "wb"), format=log.format_json)  # noqa: SIM115
+    own_context = variant not in ("clue", "otel+clue")
+    info, context = log.info, log.context
+
+    def work(request: bytes) -> bytes:
+        if variant == "silent":
+            return request
+        if own_context:
+            with context():
+                for i in range(10):
+                    info("step", i=i, user="alice")
+        else:
+            for i in range(10):
+                info("step", i=i, user="alice")
+        return request
+
+    def cpu(request: bytes, context: Any) -> bytes:
+        return repr(time.process_time()).encode()
+
+    aio = kind == "aio"
+    if aio:
+
+        async def unary(request: bytes, context: Any) -> bytes:
+            return work(request)
+
+        async def acpu(request: bytes, context: Any) -> bytes:
+            return cpu(request, context)
+
+        handlers = {
+            "Get": grpc.unary_unary_rpc_method_handler(unary),
+            "Cpu": grpc.unary_unary_rpc_method_handler(acpu),
+        }
+    else:
+        handlers = {
+            "Get": grpc.unary_unary_rpc_method_handler(lambda r, c: work(r)),
+            "Cpu": grpc.unary_unary_rpc_method_handler(cpu),
+        }
+    generic = grpc.method_handlers_generic_handler(SERVICE, handlers)
+
+    if aio:
+
+        async def serve() -> None:
+            server = grpc.aio.server(interceptors=_interceptors(variant, True))
+            server.add_generic_rpc_handlers((generic,))
+            port = server.add_insecure_port("127.0.0.1:0")
+            await server.start()
+            print(port, flush=True)
+            await server.wait_for_termination()
+
+        asyncio.run(serve())
+    else:
+        server = grpc.server(
+            futures.ThreadPoolExecutor(4), interceptors=_interceptors(variant, False)
+        )
+        server.add_generic_rpc_handlers((generic,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        print(port, flush=True)
+        server.wait_for_termination()
+
+
+# --------------------------------------------------------------------------- client
+
+
+def client_main(ports: dict[str, int], rpcs: int) -> None:
+    """One batch of RPCs per setup: the server CPU seconds per RPC of each."""
+    out = {}
+    for variant, port in ports.items():
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            get = channel.unary_unary(f"/{SERVICE}/Get")
+            cpu = channel.unary_unary(f"/{SERVICE}/Cpu")
+            for _ in range(50):  # warm up
+                get(b"42")
+            before = float(cpu(b""))
+            for _ in range(rpcs):
+                get(b"42")
+            after = float(cpu(b""))
+        out[variant] = (after - before) / rpcs
+    print(json.dumps(out))
+
+
+def measure(kind: str) -> None:
+    server_cpu, client_cpu = _cpus()
+    procs: dict[str, subprocess.Popen[str]] = {}
+    ports: dict[str, int] = {}
+    try:
+        for v in VARIANTS:
+            p = subprocess.Popen(
+                [sys.executable, __file__, "--server", kind, v],
+                stdout=subprocess.PIPE, text=True, preexec_fn=_pin(server_cpu),  # noqa: PLW1509
+            )  # fmt: skip
+            procs[v] = p
+            assert p.stdout is not None
+            ports[v] = int(p.stdout.readline())
+        samples: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        for r in range(ROUNDS):
+            order = dict(
+                list(ports.items())[r % len(ports) :] + list(ports.items())[: r % len(ports)]
+            )
+            res = subprocess.run(
+                [sys.executable, __file__, "--client", json.dumps(order), str(RPCS)],
+                capture_output=True, text=True, check=True, preexec_fn=_pin(client_cpu),
+            )  # fmt: skip
+            for v, s in json.loads(res.stdout).items():
+                samples[v].append(s)
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
+    m = {v: statistics.median(samples[v]) for v in VARIANTS}
+    over = {v: m[v] - m["none"] for v in VARIANTS}
+    server = "grpc.aio.server" if kind == "aio" else "grpc.server (4 threads)"
+    print(f"{kind}: {server}, {ROUNDS} rounds of {RPCS} unary RPCs, server CPU per RPC")
+    for v in VARIANTS:
+        print(f"  {v:10} {m[v] * 1e6:8.1f} µs  overhead {over[v] * 1e6:7.1f} µs")
+    ratio = over["clue"] / over["otel"] if over["otel"] > 0 else float("inf")
+    ok = ratio <= BAR
+    RESULTS.append((f"P5g {kind}", ok))
+    print(
+        f"  {'PASS' if ok else 'FAIL'}  P5g {kind}: clue's overhead {ratio:.2f}x OpenTelemetry's "
+        f"(bar <= 1/3); otel+clue {over['otel+clue'] / over['otel']:.2f}x otel alone; "
+        f"clue with its 10 calls vs a silent app {(m['clue'] - m['silent']) * 1e6:.1f} µs, "
+        f"{(m['clue'] - m['silent']) / over['otel']:.2f}x OpenTelemetry's overhead"
+        if over["otel"] > 0
+        else f"  FAIL  P5g {kind}: OpenTelemetry's overhead not measurable"
+    )
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--server"]:
+        server_main(sys.argv[2], sys.argv[3])
+        return 0
+    if sys.argv[1:2] == ["--client"]:
+        client_main(json.loads(sys.argv[2]), int(sys.argv[3]))
+        return 0
+    import opentelemetry.instrumentation.grpc as otel_grpc  # noqa: F401 - installed?
+
+    print(
+        f"clue-log gRPC benchmark — Python {platform.python_version()} on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, grpcio {grpc.__version__}"
+    )
+    for kind in ("sync", "aio"):
+        measure(kind)
+    failed = [name for name, ok in RESULTS if not ok]
+    print(f"bars: {len(RESULTS) - len(failed)} met, {len(failed)} not met")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

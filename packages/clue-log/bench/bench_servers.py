@@ -1,0 +1,247 @@
+"""clue-log end to end on real servers: SPEC §10 bar P7, measured side by side in one run.
+
+A Starlette app under uvicorn (ASGI) and a Flask app under gunicorn's sync worker (WSGI),
+each started as a real server process on 127.0.0.1 with one worker, serve a handler that
+logs 10 lines per request, under five setups (``_p7_app.py``): no logging middleware
+(``none``), a bare middleware that only wraps send/start_response and sets one header
+(``bare``), clue (10 buffered lines + buffered start/end, discarded: the requests succeed),
+structlog writing the same 12 lines as JSON, and stdlib logging writing them (both to
+``/dev/null``). The load generator is another process; server and generator are pinned to
+different CPUs where the machine has two. Rounds are interleaved across the setups; each
+figure is the median over the rounds.
+
+Bars: clue's throughput loss against ``none`` <= 14 %; clue's extra cost per request over
+``bare`` <= 1/3 of ``bare``'s own cost over ``none``.
+
+Run with ``python3 tools/run.py bench -- bench_servers``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import selectors
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+VARIANTS = ("none", "bare", "clue", "structlog", "stdlib")
+ROUNDS = int(os.environ.get("CLUE_BENCH_ROUNDS", "5"))
+REQUESTS = int(os.environ.get("CLUE_BENCH_REQUESTS", "3000"))
+CONCURRENCY = 8
+LOSS_BAR = 0.14
+EXTRA_BAR = 1 / 3
+REQUEST = b"GET /orders/42 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench/1.0\r\n\r\n"
+RESULTS: list[tuple[str, bool]] = []
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def _cpus() -> tuple[set[int] | None, set[int] | None]:
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return None, None
+    if len(cpus) < 2:
+        return None, None
+    return {cpus[0]}, {cpus[1]}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(
+    kind: str, variant: str, cpu: set[int] | None
+) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    env = {**os.environ, "CLUE_P7_VARIANT": variant, "PYTHONPATH": str(HERE)}
+    if kind == "asgi":
+        cmd = [
+            sys.executable, "-m", "uvicorn", "_p7_app:asgi", "--host", "127.0.0.1",
+            "--port", str(port), "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+    else:
+        cmd = [
+            sys.executable, "-m", "gunicorn", "_p7_app:wsgi", "-b", f"127.0.0.1:{port}",
+            "-w", "1", "-k", "sync", "--log-level", "warning", "--backlog", "256",
+        ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, cwd=HERE, preexec_fn=_pin(cpu))  # noqa: PLW1509
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(REQUEST)
+                if s.recv(16).startswith(b"HTTP/1.1 200"):
+                    return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{kind} server for {variant} did not start")
+
+
+def _pin(cpu: set[int] | None) -> Any:
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpu)
+
+
+# --------------------------------------------------------------------------- load
+
+
+def load(port: int, requests: int, concurrency: int) -> dict[str, float]:
+    """Send ``requests`` GETs over ``concurrency`` connections; throughput and latencies."""
+    sel = selectors.DefaultSelector()
+    latencies: list[float] = []
+    sent = 0
+
+    def open_conn() -> None:
+        nonlocal sent
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.setblocking(False)
+        s.sendall(REQUEST)
+        sent += 1
+        sel.register(s, selectors.EVENT_READ, [b"", time.perf_counter()])
+
+    start = time.perf_counter()
+    for _ in range(min(concurrency, requests)):
+        open_conn()
+    while len(latencies) < requests:
+        for key, _ in sel.select():
+            s: socket.socket = key.fileobj  # type: ignore[assignment]
+            state = key.data
+            try:
+                chunk = s.recv(65536)
+            except BlockingIOError:
+                continue
+            state[0] += chunk
+            buf = state[0]
+            head_end = buf.find(b"\r\n\r\n")
+            done = False
+            if head_end >= 0:
+                head = buf[:head_end].lower()
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                done = len(buf) >= head_end + 4 + length
+            closed = not chunk
+            if not (done or closed):
+                continue
+            latencies.append(time.perf_counter() - state[1])
+            keep = done and b"connection: close" not in buf[:head_end].lower() and not closed
+            if sent < requests and keep:
+                state[0], state[1] = b"", time.perf_counter()
+                s.setblocking(True)
+                s.sendall(REQUEST)
+                s.setblocking(False)
+                sent += 1
+                continue
+            sel.unregister(s)
+            s.close()
+            if sent < requests:
+                open_conn()
+    elapsed = time.perf_counter() - start
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()  # type: ignore[union-attr]
+    latencies.sort()
+    return {
+        "rps": requests / elapsed,
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[int(len(latencies) * 0.99)],
+    }
+
+
+def client_main(port: int, requests: int) -> None:
+    print(json.dumps(load(port, requests, CONCURRENCY)))
+
+
+def run_client(port: int, cpu: set[int] | None) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--client", str(port), str(REQUESTS)],
+        capture_output=True, text=True, check=True, preexec_fn=_pin(cpu),
+    )  # fmt: skip
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- report
+
+
+def bench(kind: str, server_cpu: set[int] | None, client_cpu: set[int] | None) -> None:
+    servers = {v: start_server(kind, v, server_cpu) for v in VARIANTS}
+    samples: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
+    try:
+        for _, port in servers.values():
+            run_client(port, client_cpu)  # warm-up
+        for _ in range(ROUNDS):
+            for v, (_, port) in servers.items():
+                samples[v].append(run_client(port, client_cpu))
+    finally:
+        for proc, _ in servers.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc, _ in servers.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    m = {
+        v: {k: statistics.median(s[k] for s in samples[v]) for k in ("rps", "p50", "p99")}
+        for v in VARIANTS
+    }
+    server = "uvicorn + Starlette" if kind == "asgi" else "gunicorn (sync) + Flask"
+    print(
+        f"{kind.upper()}: {server}, {ROUNDS} rounds of {REQUESTS} requests, "
+        f"{CONCURRENCY} connections"
+    )
+    base = m["none"]["rps"]
+    cost = {v: 1 / m[v]["rps"] - 1 / base for v in VARIANTS}
+    for v in VARIANTS:
+        loss = 1 - m[v]["rps"] / base
+        print(
+            f"  {v:10} {m[v]['rps']:8.0f} req/s  loss {loss:6.1%}  "
+            f"p50 {m[v]['p50'] * 1e3:6.2f} ms  p99 {m[v]['p99'] * 1e3:6.2f} ms  "
+            f"cost {cost[v] * 1e6:7.1f} µs/req"
+        )
+    loss = 1 - m["clue"]["rps"] / base
+    ok = loss <= LOSS_BAR
+    RESULTS.append((f"P7 {kind} loss", ok))
+    print(
+        f"  {'PASS' if ok else 'FAIL'}  P7 {kind}: clue's throughput loss {loss:.1%} "
+        f"<= {LOSS_BAR:.0%}"
+    )
+    extra = cost["clue"] - cost["bare"]
+    ok = extra <= EXTRA_BAR * cost["bare"]
+    RESULTS.append((f"P7 {kind} extra", ok))
+    print(
+        f"  {'PASS' if ok else 'FAIL'}  P7 {kind}: clue's extra over the bare middleware "
+        f"{extra * 1e6:.1f} µs <= 1/3 of the bare middleware's {cost['bare'] * 1e6:.1f} µs"
+    )
+
+
+def main() -> int:
+    server_cpu, client_cpu = _cpus()
+    pinned = f"server on CPU {server_cpu}, load on CPU {client_cpu}" if server_cpu else "unpinned"
+    print(f"clue-log P7 bench: Python {platform.python_version()}, {os.cpu_count()} CPUs, {pinned}")
+    for kind in ("asgi", "wsgi"):
+        bench(kind, server_cpu, client_cpu)
+    failed = [name for name, ok in RESULTS if not ok]
+    print("bench_servers:", "FAIL " + ", ".join(failed) if failed else "all bars PASS")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--client":
+        client_main(int(sys.argv[2]), int(sys.argv[3]))
+        sys.exit(0)
+    sys.exit(main())
