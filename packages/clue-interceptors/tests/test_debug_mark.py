@@ -23,6 +23,7 @@ from clue.interceptors import (
     TraceStreamServerInterceptor,
     _debugmark,
     aiter_with_context,
+    extract,
     inject,
     iter_with_context,
 )
@@ -219,3 +220,49 @@ def test_bad_options_are_value_errors() -> None:
         TraceStreamServerInterceptor(max_mark_seconds=0)
     with pytest.raises(ValueError, match="trust_baggage"):
         AioTraceStreamServerInterceptor(trust_baggage="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mark", [_mark(30), _mark(-5), "12;34", "x" * 40])
+def test_messages_read_without_an_interceptor_never_carry_a_mark(
+    control: FakeControl, mark: str
+) -> None:
+    """A queue or websocket message is read by no trusting receiver: its mark is dropped.
+
+    Neither the receive helpers on a plain iterable nor ``extract`` verify marks, so the
+    calls made for such a message must not forward one; the rest of its baggage stays.
+    """
+    (note,) = _stamped([(mark, True)])
+    plain = {"trace_metadata": dict(note.trace_metadata)}
+    for ctx, _ in iter_with_context([plain]):
+        assert baggage.get_all() == {"user": "1"}
+        assert baggage.get_all(context=ctx) == {"user": "1"}
+        assert control.flag.get() is False
+    assert baggage.get_all(context=extract(plain)) == {"user": "1"}
+
+
+async def test_async_messages_read_without_an_interceptor_never_carry_a_mark(
+    control: FakeControl,
+) -> None:
+    """The asynchronous helper drops the mark of a message no interceptor verified."""
+    (note,) = _stamped([(_mark(30), True)])
+
+    async def stream() -> Any:
+        yield {"trace_metadata": dict(note.trace_metadata)}
+
+    async for ctx, _ in aiter_with_context(stream()):
+        assert baggage.get_all() == {"user": "1"}
+        assert baggage.get_all(context=ctx) == {"user": "1"}
+        assert control.flag.get() is False
+
+
+def test_extract_keeps_the_mark_the_receiver_already_runs_with() -> None:
+    """A message cannot replace the mark of the request that reads it, nor remove it."""
+    verified = _mark(30)
+    base = baggage.set_baggage(KEY, verified, context=otel_context.Context())
+    forged, plain = _stamped([(_mark(3000), True), (None, True)])
+    for note in (forged, plain):
+        carried = {"trace_metadata": dict(note.trace_metadata)}
+        assert baggage.get_all(context=extract(carried, context=base)) == {
+            KEY: verified,
+            "user": "1",
+        }

@@ -133,3 +133,30 @@ def test_sampled_span_mid_request_through_structlog_chain(
         with sampled_tracer.start_as_current_span("late"):
             logger.info("two")
     assert [json.loads(line)["event"] for line in out.getvalue().splitlines()] == ["one", "two"]
+
+
+async def test_debug_scope_stays_in_its_own_task(out: JsonOut) -> None:
+    """A debug scope (one debugged stream message) never turns debug on for a sibling
+    task logging in the same context at the same time, nor outlives its block."""
+    entered = asyncio.Event()
+    sibling_done = asyncio.Event()
+
+    async def debugged() -> None:
+        with LOG_CONTROL.debug_scope():
+            entered.set()
+            log.debug("debugged")
+            assert LOG_CONTROL.debug_enabled()
+            await sibling_done.wait()
+        assert not LOG_CONTROL.debug_enabled()
+        log.debug("after the scope")
+
+    async def sibling() -> None:
+        await entered.wait()
+        assert not LOG_CONTROL.debug_enabled()
+        log.debug("sibling")
+        sibling_done.set()
+
+    with log.context():
+        await asyncio.gather(debugged(), sibling())
+        log.debug("parent")
+    assert out.msgs() == ["debugged"]

@@ -5,7 +5,9 @@ A message carries its trace context in a ``map<string,string>`` field (protobuf)
 messages). The sender writes the current context into it through the global
 OpenTelemetry propagator (W3C ``traceparent``, ``tracestate`` and ``baggage`` by
 default); the receiver reads it back. What a receiver reads is untrusted input: it is
-bounded and validated first, and anything malformed is ignored, never raised.
+bounded and validated first, and anything malformed is ignored, never raised. A
+``clue.debug`` mark is never taken from a message here: only a trusting server
+interceptor may verify one (see ``_debugmark``), so ``extract`` leaves it out.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.propagators.textmap import TextMapPropagator
 
+from clue.interceptors import _debugmark
+
 __all__ = [
     "DEFAULT_FIELD",
     "MAX_ENTRIES",
@@ -25,6 +29,7 @@ __all__ = [
     "extract",
     "has_trace_metadata",
     "inject",
+    "read_context",
     "validate_field",
 ]
 
@@ -118,7 +123,10 @@ def extract(
 
     Returns:
         ``context`` with the message's span context (as a non-recording parent) and
-        baggage, or ``context`` unchanged when the message carries none.
+        baggage, or ``context`` unchanged when the message carries none. A
+        ``clue.debug`` mark in the message is left out (``context`` keeps its own):
+        nothing here verifies it, so the calls made for the message must not forward
+        it.
 
     Example:
         >>> from opentelemetry import trace
@@ -129,6 +137,11 @@ def extract(
     .. versionadded:: 0.1.0
     """
     base = otel_context.get_current() if context is None else context
+    return _debugmark.keep_base_mark(read_context(message, field, base), base)
+
+
+def read_context(message: object, field: str, base: otel_context.Context) -> otel_context.Context:
+    """``base`` with what the message carries, its ``clue.debug`` mark included, unverified."""
     carrier = _read_map(message, field)
     if not carrier:
         return base

@@ -22,7 +22,14 @@ from typing import Any
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
-__all__ = ["MARK_KEY", "check_seconds", "enter_debug", "mark_is_valid", "screen"]
+__all__ = [
+    "MARK_KEY",
+    "check_seconds",
+    "enter_debug",
+    "keep_base_mark",
+    "mark_is_valid",
+    "screen",
+]
 
 MARK_KEY = "clue.debug"
 MAX_MARK_LENGTH = 16
@@ -72,6 +79,24 @@ def screen(
         return baggage.remove_baggage(MARK_KEY, context=ctx)
     except Exception:  # untrusted input: the message keeps the context it had
         return ctx
+
+
+def keep_base_mark(ctx: otel_context.Context, base: otel_context.Context) -> otel_context.Context:
+    """``ctx`` with ``base``'s mark (or none) instead of a mark nobody verified.
+
+    For a message read outside a trusting interceptor: whatever mark it carried is
+    untrusted and must not be forwarded, while the mark the receiver's own request was
+    already running with (verified by clue-debug, or set by its trigger) stays.
+    """
+    try:
+        before = baggage.get_baggage(MARK_KEY, context=base)
+        if baggage.get_baggage(MARK_KEY, context=ctx) == before:
+            return ctx
+        if before is None:
+            return baggage.remove_baggage(MARK_KEY, context=ctx)
+        return baggage.set_baggage(MARK_KEY, before, context=ctx)
+    except Exception:  # untrusted input: never forward what could not be checked
+        return base
 
 
 def enter_debug(ctx: otel_context.Context) -> Callable[[], None] | None:

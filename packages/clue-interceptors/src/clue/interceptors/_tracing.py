@@ -114,7 +114,7 @@ class StreamTrace:
     def receive(self, message: object) -> otel_context.Context:
         """The context a received message carries, recorded for the receive helpers."""
         tracing = self.tracing
-        ctx = _carrier.extract(message, field=tracing.field, context=self.context)
+        ctx = _carrier.read_context(message, tracing.field, self.context)
         ctx = _debugmark.screen(
             ctx,
             trust=tracing.trust_baggage,

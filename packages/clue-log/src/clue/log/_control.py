@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from clue.log import _api
-from clue.log._context import context, current
+from clue.log._config import state
+from clue.log._context import LogContext, Request, context, current
 
 
 class LogControl:
@@ -23,20 +24,31 @@ class LogControl:
 
     @contextmanager
     def debug_scope(self) -> Iterator[None]:
-        """Debug logs on for the current log context (or a new one) for the block."""
+        """Debug logs on for the block, in this task only.
+
+        Inside a log context, its buffer is written first (debug on means unbuffered),
+        then the block logs through an unbuffered view of it with debug on, keeping what
+        is bound: tasks or threads logging in the same context at the same time (a
+        stream's other messages) keep their own setting. Outside any, a new context.
+        """
         ctx = current.get()
         if ctx is None:
             with context(debug=True):
                 yield
             return
         req = ctx.req
-        previous = req.debug
-        req.debug = True
         _api.flush_context(req)  # debug on means unbuffered: the buffer is written first
+        scoped = Request(True, req.disable, False, state.max_buffered)
+        current.set(LogContext(scoped, ctx.bound))
         try:
             yield
         finally:
-            req.debug = previous
+            # Back to the shared context, keeping what the block bound (as without the
+            # scope). Set, not reset: the block may end in another copy of the context
+            # (a generator resumed elsewhere), where a token would not apply.
+            now = current.get()
+            bound = now.bound if now is not None and now.req is scoped else ctx.bound
+            current.set(LogContext(req, bound))
 
 
 LOG_CONTROL = LogControl()
