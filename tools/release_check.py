@@ -14,6 +14,7 @@ the package's name and exits 0, or says why and exits 1 (the release workflow's 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
@@ -62,9 +63,9 @@ def check(pkg: Path) -> list[str]:
 
         _run("uv", "build", "--wheel", "-q", "--out-dir", out / "from-sdist", sdist)
         rebuilt = next((out / "from-sdist").glob("*.whl"))
-        direct, again = _wheel_files(wheel), _wheel_files(rebuilt)
-        if direct != again:
-            problems.append(f"the wheel built from the sdist differs: {sorted(direct ^ again)}")
+        direct = _wheel_files(wheel)
+        if differ := wheels_differ(wheel, rebuilt):
+            problems.append(f"the wheel built from the sdist differs: {differ}")
         else:
             print(f"ok   {name}: the sdist builds the same wheel ({len(direct)} files)")
 
@@ -125,9 +126,20 @@ def check_workflows() -> list[str]:
     return problems
 
 
-def _wheel_files(wheel: Path) -> set[str]:
+def _wheel_files(wheel: Path) -> dict[str, str]:
+    """Each file of the wheel and the digest of its bytes (RECORD, which lists them, aside)."""
     with zipfile.ZipFile(wheel) as zf:
-        return {n for n in zf.namelist() if not n.endswith(".dist-info/RECORD")}
+        return {
+            n: hashlib.sha256(zf.read(n)).hexdigest()
+            for n in zf.namelist()
+            if not n.endswith(".dist-info/RECORD")
+        }
+
+
+def wheels_differ(first: Path, second: Path) -> list[str]:
+    """The files missing from one wheel or whose bytes differ between the two."""
+    one, two = _wheel_files(first), _wheel_files(second)
+    return sorted(n for n in one.keys() | two.keys() if one.get(n) != two.get(n))
 
 
 def _run(*args: object) -> None:

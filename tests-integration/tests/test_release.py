@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import zipfile
 from pathlib import Path
 from types import ModuleType
 
@@ -66,3 +67,20 @@ def test_release_tag_naming_no_package_is_refused(tmp_path: Path, tag: str) -> N
     """A tag that names no package of ``packages/`` is refused, with a reason."""
     problem, _ = release_check.tag_problem(tag, _tree(tmp_path, "1.0.0"))
     assert problem
+
+
+def _wheel(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_release_check_sees_a_rebuilt_wheel_whose_file_contents_differ(tmp_path: Path) -> None:
+    """Same file names, other bytes: the sdist did not rebuild the same wheel."""
+    first = _wheel(tmp_path / "a.whl", {"clue/log/_api.py": b"x = 1\n", "d.dist-info/RECORD": b"1"})
+    second = _wheel(
+        tmp_path / "b.whl", {"clue/log/_api.py": b"x = 2\n", "d.dist-info/RECORD": b"2"}
+    )
+    assert release_check.wheels_differ(first, second) == ["clue/log/_api.py"]
+    assert release_check.wheels_differ(first, first) == []
