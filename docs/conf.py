@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 import re
 from pathlib import Path
 
@@ -69,8 +70,9 @@ def _write_guides(app: Sphinx, config: object) -> None:
             target.write_text(text, encoding="utf-8")
 
 
-# The API reference: one page per package, one entry per name of its ``__all__`` (names
-# loaded lazily for an extra included), written at the start of every build.
+# The API reference: one page per package, one entry per name of the ``__all__`` of the
+# package and of each of its public submodules (names loaded lazily for an extra
+# included), written at the start of every build.
 REFERENCE = Path(__file__).resolve().parent / "reference"
 PACKAGES = ("log", "otel", "health", "debug", "mock", "interceptors")
 
@@ -83,20 +85,35 @@ def _directive(obj: object) -> str:
     return "autodata"
 
 
+def public_modules(name: str) -> list[str]:
+    """``clue.<name>`` and its public submodules (``clue.log.testing``, ``clue.health.grpc``)."""
+    package = importlib.import_module(f"clue.{name}")
+    subs = sorted(
+        f"clue.{name}.{info.name}"
+        for info in pkgutil.iter_modules(package.__path__)
+        if not info.name.startswith("_")
+    )
+    return [f"clue.{name}", *subs]
+
+
 def _write_reference(app: Sphinx, config: object) -> None:
     REFERENCE.mkdir(exist_ok=True)
     pages = {"index": _REFERENCE_INDEX}
     for name in PACKAGES:
-        module = importlib.import_module(f"clue.{name}")
-        lines = [f"# `clue.{name}`", "", "```{eval-rst}", f".. automodule:: clue.{name}", ""]
-        for public in module.__all__:
-            directive = _directive(getattr(module, public))
-            lines.append(f".. {directive}:: clue.{name}.{public}")
-            if directive == "autoclass":
-                lines.append("   :members:")
-            lines.append("")
-        lines.append("```")
-        pages[name] = "\n".join(lines) + "\n"
+        lines = [f"# `clue.{name}`", ""]
+        for dotted in public_modules(name):
+            module = importlib.import_module(dotted)
+            if dotted != f"clue.{name}":
+                lines += [f"## `{dotted}`", ""]
+            lines += ["```{eval-rst}", f".. automodule:: {dotted}", ""]
+            for public in module.__all__:
+                directive = _directive(getattr(module, public))
+                lines.append(f".. {directive}:: {dotted}.{public}")
+                if directive == "autoclass":
+                    lines.append("   :members:")
+                lines.append("")
+            lines += ["```", ""]
+        pages[name] = "\n".join(lines)
     for page, text in pages.items():
         target = REFERENCE / f"{page}.md"
         if not target.is_file() or target.read_text(encoding="utf-8") != text:

@@ -6,10 +6,15 @@ its files with the first, check that the version in ``pyproject.toml`` is the ne
 release in ``CHANGELOG.md``, and that neither artifact ships another package's files.
 Then lint the GitHub workflows (GitHub's schema, and zizmor's audits). Prints one line per
 check; exits non-zero when any check failed.
+
+``release_check.py --tag clue-<name>-v<version>`` checks only a release tag: it names a
+package of ``packages/`` whose ``pyproject.toml`` version is exactly ``<version>``; it prints
+the package's name and exits 0, or says why and exits 1 (the release workflow's gate).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
@@ -23,7 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 _RELEASE = re.compile(r"^## \[(?!Unreleased\])([^\]]+)\]", re.MULTILINE)
 
 
-def main() -> int:
+_TAG = re.compile(r"(clue-[a-z][a-z0-9-]*?)-v([0-9][^/\s]*)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--tag"] and len(args) == 2:
+        problem, package = tag_problem(args[1])
+        print(problem or package, file=sys.stderr if problem else sys.stdout)
+        return 1 if problem else 0
     failures: list[str] = []
     for pkg in sorted((ROOT / "packages").iterdir()):
         if (pkg / "pyproject.toml").is_file():
@@ -50,9 +63,9 @@ def check(pkg: Path) -> list[str]:
 
         _run("uv", "build", "--wheel", "-q", "--out-dir", out / "from-sdist", sdist)
         rebuilt = next((out / "from-sdist").glob("*.whl"))
-        direct, again = _wheel_files(wheel), _wheel_files(rebuilt)
-        if direct != again:
-            problems.append(f"the wheel built from the sdist differs: {sorted(direct ^ again)}")
+        direct = _wheel_files(wheel)
+        if differ := wheels_differ(wheel, rebuilt):
+            problems.append(f"the wheel built from the sdist differs: {differ}")
         else:
             print(f"ok   {name}: the sdist builds the same wheel ({len(direct)} files)")
 
@@ -82,6 +95,21 @@ def check(pkg: Path) -> list[str]:
     return problems
 
 
+def tag_problem(tag: str, root: Path = ROOT) -> tuple[str | None, str]:
+    """Why ``tag`` must not be released (None when it may), and the package it names."""
+    match = _TAG.fullmatch(tag)
+    if match is None:
+        return f"{tag!r} is not clue-<name>-v<version>", ""
+    package, version = match.groups()
+    pyproject = root / "packages" / package / "pyproject.toml"
+    if not pyproject.is_file():
+        return f"no package {package}", package
+    declared = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+    if declared != version:
+        return f"packages/{package}/pyproject.toml is at version {declared}, not {version}", package
+    return None, package
+
+
 def check_workflows() -> list[str]:
     """The workflows against GitHub's schema (check-jsonschema) and zizmor's audits."""
     workflows = [str(w) for w in sorted((ROOT / ".github" / "workflows").glob("*.yml"))]
@@ -98,9 +126,20 @@ def check_workflows() -> list[str]:
     return problems
 
 
-def _wheel_files(wheel: Path) -> set[str]:
+def _wheel_files(wheel: Path) -> dict[str, str]:
+    """Each file of the wheel and the digest of its bytes (RECORD, which lists them, aside)."""
     with zipfile.ZipFile(wheel) as zf:
-        return {n for n in zf.namelist() if not n.endswith(".dist-info/RECORD")}
+        return {
+            n: hashlib.sha256(zf.read(n)).hexdigest()
+            for n in zf.namelist()
+            if not n.endswith(".dist-info/RECORD")
+        }
+
+
+def wheels_differ(first: Path, second: Path) -> list[str]:
+    """The files missing from one wheel or whose bytes differ between the two."""
+    one, two = _wheel_files(first), _wheel_files(second)
+    return sorted(n for n in one.keys() | two.keys() if one.get(n) != two.get(n))
 
 
 def _run(*args: object) -> None:

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -87,19 +88,31 @@ def test_every_internal_link_resolves() -> None:
 
 
 def test_api_reference_documents_every_public_name() -> None:
-    """Every name in each package's ``__all__`` has an entry in the API reference."""
+    """Every name in the ``__all__`` of each package and of its public submodules has an
+    entry in the API reference."""
     import importlib
+    import pkgutil
 
     missing = []
+    documented = 0
     for name in ("log", "otel", "health", "debug", "mock", "interceptors"):
-        module = importlib.import_module(f"clue.{name}")
+        package = importlib.import_module(f"clue.{name}")
         html = (SITE / "reference" / f"{name}.html").read_text(encoding="utf-8")
-        missing += [
-            f"clue.{name}.{public}"
-            for public in module.__all__
-            if f'id="clue.{name}.{public}"' not in html
+        # The package and its public submodules (clue.log.testing, clue.health.grpc, ...).
+        modules = [package] + [
+            importlib.import_module(f"clue.{name}.{info.name}")
+            for info in pkgutil.iter_modules(package.__path__)
+            if not info.name.startswith("_")
         ]
+        for module in modules:
+            documented += len(module.__all__)
+            missing += [
+                f"{module.__name__}.{public}"
+                for public in module.__all__
+                if f'id="{module.__name__}.{public}"' not in html
+            ]
     assert not missing, missing
+    assert documented > 100, documented
 
 
 def _chromium() -> str:
@@ -153,7 +166,7 @@ def test_page_example_runs(page: Path, index: int, code: str) -> None:
     exec(compile(code, f"{page}:block{index}", "exec"), {"__name__": "docs_example"})
 
 
-_TEST_REF = re.compile(r"\b(clue-[a-z]+|tests-integration):([\w/.-]+\.py)::(\w+)")
+_TEST_REF = re.compile(r"\b(clue-[a-z]+|tests-integration|docs):([\w/.-]+\.py)::(\w+)")
 
 
 def test_every_promise_names_tests_that_exist() -> None:
@@ -171,7 +184,8 @@ def test_every_promise_names_tests_that_exist() -> None:
         if not refs:
             missing.append(f"no test named: {row[:100]}")
         for package, path, name in refs:
-            base = root / package if package == "tests-integration" else root / "packages" / package
+            top = package in {"tests-integration", "docs"}
+            base = root / package if top else root / "packages" / package
             source = base / path
             # A test function, a test class, or a name bound to one (Hypothesis state machines).
             defined = rf"^\s*(async )?def {name}\b|^class {name}\b|^{name} = "
@@ -180,3 +194,60 @@ def test_every_promise_names_tests_that_exist() -> None:
             elif not re.search(defined, source.read_text(encoding="utf-8"), re.MULTILINE):
                 missing.append(f"{package}:{path}::{name} does not exist")
     assert not missing, "\n".join(missing)
+
+
+def _declared(pyproject: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """(name, lowest version, extra or None) of every requirement the package declares."""
+    project = pyproject["project"]
+    reqs = [(r, None) for r in project.get("dependencies", [])]
+    for extra, extra_reqs in project.get("optional-dependencies", {}).items():
+        reqs += [(r, extra) for r in extra_reqs]
+    declared = []
+    for req, extra in reqs:
+        match = re.fullmatch(r"([A-Za-z0-9._-]+)(?:\[[^\]]*\])?\s*>=\s*([^,;\s]+).*", req)
+        assert match, f"{req!r} declares no lower bound"
+        declared.append((match.group(1).lower(), match.group(2), extra))
+    return declared
+
+
+def _names(cell: str) -> set[str]:
+    """``opentelemetry-api, -sdk (extra `x`)`` → {opentelemetry-api, opentelemetry-sdk}."""
+    words = [w.strip() for w in re.sub(r"\(extra `[^`]*`\)", "", cell).split(",")]
+    stem = words[0].split("-")[0]
+    return {(stem + w if w.startswith("-") else w).lower() for w in words if w}
+
+
+def test_supported_versions_tables_state_the_declared_bounds() -> None:
+    """Each README's "Supported versions" table lists every declared requirement (with its
+    extra) at its declared lowest version, and the Pythons of the classifiers."""
+    import tomllib
+
+    problems: list[str] = []
+    for pkg in sorted((DOCS.parent / "packages").glob("clue-*")):
+        pyproject = tomllib.loads((pkg / "pyproject.toml").read_text(encoding="utf-8"))
+        readme = (pkg / "README.md").read_text(encoding="utf-8")
+        section = readme.split("## Supported versions", 1)[-1].split("\n## ", 1)[0]
+        rows = [
+            [c.strip() for c in line.strip("|").split("|")]
+            for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| dependency")
+        ]
+        pythons = ", ".join(
+            c.rsplit(" :: ", 1)[1]
+            for c in pyproject["project"]["classifiers"]
+            if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+        )
+        if ["Python", pythons] not in rows:
+            problems.append(f"{pkg.name}: no row | Python | {pythons} |")
+        for name, lowest, extra in _declared(pyproject):
+            found = [
+                r
+                for r in rows
+                if name in _names(r[0]) and (extra is None) == ("(extra `" not in r[0])
+            ]
+            if extra is not None:
+                found = [r for r in found if f"(extra `{extra}`)" in r[0]]
+            if not any(re.match(rf"{re.escape(lowest)}\b(?![.\d])", r[1]) for r in found):
+                where = f" (extra `{extra}`)" if extra else ""
+                problems.append(f"{pkg.name}: no row | {name}{where} | {lowest} |")
+    assert not problems, "\n".join(problems)

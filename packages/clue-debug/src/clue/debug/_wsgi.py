@@ -27,9 +27,11 @@ class WSGIMiddleware:
         trigger_header: a request header that turns debug on for that request alone;
             ``None`` disables the trigger.
         trigger_value: the value the header must carry (compared in constant time).
-        propagate_trigger, mark_seconds, trust_baggage, max_mark_seconds,
-            forward_baggage_mark: the ``clue.debug`` baggage mark, as for
-            :class:`ASGIMiddleware`.
+        propagate_trigger: as for :class:`ASGIMiddleware` (the ``clue.debug`` mark).
+        mark_seconds: as for :class:`ASGIMiddleware`.
+        trust_baggage: as for :class:`ASGIMiddleware`.
+        max_mark_seconds: as for :class:`ASGIMiddleware`.
+        forward_baggage_mark: as for :class:`ASGIMiddleware`.
 
     Raises:
         ValueError: an option is invalid.

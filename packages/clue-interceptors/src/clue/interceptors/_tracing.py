@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import itertools
 from dataclasses import dataclass, field
 
@@ -18,7 +20,15 @@ from clue.interceptors import _carrier, _debugmark, _recv
 __all__ = ["StreamTrace", "StreamTracing", "TracingOptions"]
 
 _INSTRUMENTATION = "clue.interceptors"
-_VERSION = "0.1.0"
+
+
+@functools.cache
+def _version() -> str:
+    """The installed distribution's version: the spans' instrumentation scope version."""
+    try:
+        return importlib.metadata.version("clue-interceptors")
+    except (importlib.metadata.PackageNotFoundError, ValueError):  # run from sources
+        return "0+unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +59,7 @@ class StreamTracing:
 
     def tracer(self) -> trace.Tracer:
         """The tracer for per-message spans (the global provider's unless given)."""
-        return trace.get_tracer(_INSTRUMENTATION, _VERSION, tracer_provider=self.tracer_provider)
+        return trace.get_tracer(_INSTRUMENTATION, _version(), tracer_provider=self.tracer_provider)
 
     def open(self, method: str | bytes | None) -> StreamTrace:
         """Start tracing one stream, opened in the current context."""
