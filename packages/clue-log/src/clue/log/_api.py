@@ -477,11 +477,11 @@ def build_entry(
         if fmt_args:
             key_vals.append((_keys.MESSAGE_KEY, " ".join(text_of(a) for a in fmt_args)))
     key_vals.extend(positional)
-    for k, v in kv.items():
-        if k == "exc_info":
-            key_vals.append((_keys.EXCEPTION_KEY, v))
-        else:
-            key_vals.append((k, v))
+    if "exc_info" in kv:
+        for k, v in kv.items():
+            key_vals.append((_keys.EXCEPTION_KEY, v) if k == "exc_info" else (k, v))
+    else:
+        key_vals.extend(kv.items())
     if tail:
         key_vals.extend(tail)
     if extra:

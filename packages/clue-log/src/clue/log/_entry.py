@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,9 +79,12 @@ def settle(key_vals: list[tuple[Any, Any]]) -> list[tuple[str, Any]]:
             k, v = key_vals[i]
             if k in written or (k[:1] == "_" and k.lstrip("_") in written):
                 key_vals[i] = ("_" + k, v)
-    if len(key_vals) > 1 and len({k for k, _ in key_vals}) < len(key_vals):
+    if len(key_vals) > 1 and len(set(map(_first, key_vals))) < len(key_vals):
         _once(key_vals)
     return key_vals
+
+
+_first = operator.itemgetter(0)
 
 
 def _once(key_vals: list[tuple[str, Any]]) -> None:
