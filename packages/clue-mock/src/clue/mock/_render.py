@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from clue.mock._imports import Imports
 from clue.mock._layout import LINE, split, wrap
-from clue.mock._scan import Interface, Member, Param, ParamKind, Signature
+from clue.mock._model import Interface, Member, Param, ParamKind, Signature
 from clue.mock._variance import substitute, variances
 
 __all__ = ["HEADER", "render_init", "render_module"]
