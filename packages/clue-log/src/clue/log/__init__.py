@@ -39,12 +39,10 @@ from clue.log._tracing import is_tracing, span
 from clue.log._wsgi import WSGIMiddleware
 
 if typing.TYPE_CHECKING:
-    from clue.log._grpc import (
-        AioGrpcServerInterceptor,
-        GrpcClientInterceptor,
-        GrpcServerInterceptor,
-        aio_grpc_client_interceptors,
-    )
+    from clue.log._grpc_aio_client import aio_grpc_client_interceptors
+    from clue.log._grpc_aio_server import AioGrpcServerInterceptor
+    from clue.log._grpc_client import GrpcClientInterceptor
+    from clue.log._grpc_server import GrpcServerInterceptor
     from clue.log._httpx import AsyncHttpxTransport, HttpxTransport
     from clue.log._requests import RequestsAdapter
 
@@ -150,10 +148,10 @@ class _Module(types.ModuleType):
 # Integrations on optional dependencies, imported on first use so that ``import clue.log``
 # never imports grpcio, requests or httpx: name -> (module, extra).
 _LAZY = {
-    "AioGrpcServerInterceptor": ("_grpc", "grpc"),
-    "GrpcClientInterceptor": ("_grpc", "grpc"),
-    "GrpcServerInterceptor": ("_grpc", "grpc"),
-    "aio_grpc_client_interceptors": ("_grpc", "grpc"),
+    "GrpcServerInterceptor": ("_grpc_server", "grpc"),
+    "AioGrpcServerInterceptor": ("_grpc_aio_server", "grpc"),
+    "GrpcClientInterceptor": ("_grpc_client", "grpc"),
+    "aio_grpc_client_interceptors": ("_grpc_aio_client", "grpc"),
     "RequestsAdapter": ("_requests", "requests"),
     "HttpxTransport": ("_httpx", "httpx"),
     "AsyncHttpxTransport": ("_httpx", "httpx"),

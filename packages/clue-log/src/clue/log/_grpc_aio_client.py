@@ -1,0 +1,146 @@
+"""gRPC client interceptors for ``grpc.aio`` channels (extra ``clue-log[grpc]``): a log of
+every outgoing call in the caller's context, as the sync client's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from clue.log._grpc_client import CallDetails, ClientCall, with_call_id
+from clue.log._grpc_options import CallLogFunc, ErrorFunc, Options, as_text
+
+__all__ = ["aio_grpc_client_interceptors"]
+
+
+def aio_grpc_client_interceptors(
+    *,
+    error_func: ErrorFunc | None = None,
+    disable_call_logging: bool = False,
+    disable_call_id: bool = False,
+    call_log_func: CallLogFunc | None = None,
+) -> list[grpc.aio.ClientInterceptor]:
+    """Client interceptors for ``grpc.aio`` channels, one per RPC kind.
+
+    grpc.aio files each interceptor object under a single RPC kind, so this returns the
+    four interceptors (unary-unary, unary-stream, stream-unary, stream-stream) that
+    together log every outgoing call like :class:`GrpcClientInterceptor`.
+
+    Args:
+        error_func: ``StatusCode -> bool``, whether a code makes the RPC a failure (its
+            buffered context is written and its ``end`` line logged at error severity);
+            default: any code but OK. The HTTP middleware's ``error_status`` is the same
+            rule for response statuses. A predicate that raises, or answers an
+            awaitable, counts any code but OK; an async one is refused.
+        disable_call_logging: no start/end lines (errors are still logged).
+        disable_call_id: do not send an ``x-request-id``.
+        call_log_func: writes the start/end lines; default ``log.print``.
+
+    Returns:
+        The list to pass as ``interceptors=`` to ``grpc.aio.insecure_channel`` (or
+        ``secure_channel``).
+
+    Raises:
+        ValueError: an option is malformed.
+
+    Example:
+        >>> import grpc
+        >>> from clue import log
+        >>> async def call() -> None:
+        ...     async with grpc.aio.insecure_channel(
+        ...         "localhost:50051", interceptors=log.aio_grpc_client_interceptors()
+        ...     ) as channel:
+        ...         ...
+    """
+    opts = Options(error_func, disable_call_logging, disable_call_id, call_log_func)
+    return [
+        _AioUnaryUnary(opts),
+        _AioUnaryStream(opts),
+        _AioStreamUnary(opts),
+        _AioStreamStream(opts),
+    ]
+
+
+class _AioClientInterceptor:
+    """Shared body of the four grpc.aio client interceptor kinds."""
+
+    def __init__(self, opts: Options) -> None:
+        self._opts = opts
+
+    async def _intercept(
+        self, continuation: Callable[[Any, Any], Any], details: Any, request: Any
+    ) -> Any:
+        call = _AioClientCall(self._opts, as_text(details.method))
+        outcome = await continuation(
+            with_call_id(details, self._opts, _AioClientCallDetails), request
+        )
+        outcome.add_done_callback(call.aio_done)
+        return outcome
+
+
+class _AioUnaryUnary(_AioClientInterceptor, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]  # grpc is untyped
+    async def intercept_unary_unary(
+        self, continuation: Callable[[Any, Any], Any], client_call_details: Any, request: Any
+    ) -> Any:
+        return await self._intercept(continuation, client_call_details, request)
+
+
+class _AioUnaryStream(_AioClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]  # grpc is untyped
+    async def intercept_unary_stream(
+        self, continuation: Callable[[Any, Any], Any], client_call_details: Any, request: Any
+    ) -> Any:
+        return await self._intercept(continuation, client_call_details, request)
+
+
+class _AioStreamUnary(_AioClientInterceptor, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]  # grpc is untyped
+    async def intercept_stream_unary(
+        self,
+        continuation: Callable[[Any, Any], Any],
+        client_call_details: Any,
+        request_iterator: Any,
+    ) -> Any:
+        return await self._intercept(continuation, client_call_details, request_iterator)
+
+
+class _AioStreamStream(_AioClientInterceptor, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]  # grpc is untyped
+    async def intercept_stream_stream(
+        self,
+        continuation: Callable[[Any, Any], Any],
+        client_call_details: Any,
+        request_iterator: Any,
+    ) -> Any:
+        return await self._intercept(continuation, client_call_details, request_iterator)
+
+
+class _AioClientCallDetails(CallDetails, grpc.aio.ClientCallDetails):  # type: ignore[misc]  # grpc is untyped
+    """``grpc.aio.ClientCallDetails`` with the request id added to the metadata."""
+
+
+class _AioClientCall(ClientCall):
+    """An outgoing grpc.aio call, whose status getters are coroutines."""
+
+    __slots__ = ()
+
+    def aio_done(self, call: Any) -> None:
+        """Done-callback of a grpc.aio call, whose status getters are coroutines."""
+        try:
+            task = asyncio.get_running_loop().create_task(self._aio_log_end(call))
+        except Exception:
+            return
+        _TASKS.add(task)
+        task.add_done_callback(_TASKS.discard)
+
+    async def _aio_log_end(self, call: Any) -> None:
+        try:
+            code, details = await call.code(), await call.details()
+        except Exception:
+            return
+        self._run(self._log_end, code, details)
+
+
+# Log tasks of grpc.aio calls, kept alive until they run.
+_TASKS: set[asyncio.Task[None]] = set()

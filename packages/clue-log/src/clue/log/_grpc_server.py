@@ -1,0 +1,350 @@
+"""gRPC server interceptor for ``grpc.server`` (extra ``clue-log[grpc]``): one log context
+per served RPC; the served call, its outcome and the handler rebuild are shared with the aio
+server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from time import perf_counter
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from clue.log import _context, _keys
+from clue.log._grpc_options import (
+    REQUEST_ID_METADATA,
+    CallLogFunc,
+    ErrorFunc,
+    Options,
+    log_end,
+    split_method,
+)
+from clue.log._request_id import request_id_from
+from clue.log._server_options import elapsed_ms
+
+__all__ = ["GrpcServerInterceptor"]
+
+# The server's end line has no head: service and method are bound in the RPC's context.
+_NO_HEAD: dict[str, str] = {}
+
+
+class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """Server interceptor for ``grpc.server``: one log context per RPC.
+
+    Per RPC (unary, server-streaming, client-streaming and bidi alike) it opens a log
+    context, binds ``request_id`` (a well-formed incoming ``x-request-id`` metadata value
+    is reused, else a short random id is made), ``grpc.service`` and ``grpc.method``, and
+    logs a ``start`` line and, when the RPC finishes (for a streaming response, when the
+    stream ends), an ``end`` line with ``grpc.code`` and ``grpc.time_ms``. A code for which
+    ``error_func`` is true (default: any code but OK) is logged as an error instead, with
+    ``grpc.status`` (the details) and the traceback of an escaping exception; the error
+    flushes the RPC's buffer.
+
+    Args:
+        error_func: ``StatusCode -> bool``, whether a code makes the RPC a failure (its
+            buffered context is written and its ``end`` line logged at error severity);
+            default: any code but OK. The HTTP middleware's ``error_status`` is the same
+            rule for response statuses. A predicate that raises, or answers an
+            awaitable, counts any code but OK; an async one is refused.
+        disable_call_logging: no start/end lines (errors are still logged).
+        disable_call_id: do not bind a request id.
+        call_log_func: writes the start/end lines; default ``log.print``; ``log.info``
+            makes them buffered.
+
+    Raises:
+        ValueError: an option is malformed.
+
+    Example:
+        >>> from concurrent import futures
+        >>> import grpc
+        >>> from clue import log
+        >>> server = grpc.server(
+        ...     futures.ThreadPoolExecutor(4), interceptors=[log.GrpcServerInterceptor()]
+        ... )
+    """
+
+    def __init__(
+        self,
+        *,
+        error_func: ErrorFunc | None = None,
+        disable_call_logging: bool = False,
+        disable_call_id: bool = False,
+        call_log_func: CallLogFunc | None = None,
+    ) -> None:
+        self._opts = Options(error_func, disable_call_logging, disable_call_id, call_log_func)
+        self._unary = Wrapped()
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        if not handler.response_streaming:
+            # Unary response: the wrapped handler is built once per method, not per RPC.
+            return self._unary.get(handler_call_details.method, handler, self._wrap_unary)
+        service, method = split_method(handler_call_details.method)
+        metadata = handler_call_details.invocation_metadata
+        opts = self._opts
+
+        behavior = handler.unary_stream or handler.stream_stream
+
+        def stream_behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            call = ServerCall(opts, service, method)
+            ctx = contextvars.copy_context()
+            ctx.run(call.open, metadata)
+            stream = _SyncResponseStream(ctx, call, context)
+            # Cancelled or failed before the stream was exhausted: end it anyway.
+            context.add_callback(stream.terminated)
+            try:
+                stream.it = iter(ctx.run(behavior, request, context))
+            except Exception as exc:
+                ctx.run(stream.fail, exc)
+                raise
+            return stream
+
+        wrapped: Callable[..., Any] = stream_behavior
+        return replace_behavior(handler, wrapped)
+
+    def _wrap_unary(self, full_method: str, handler: grpc.RpcMethodHandler) -> Any:
+        service, method = split_method(full_method)
+        call_args = (self._opts, service, method, handler.unary_unary or handler.stream_unary)
+
+        def unary_behavior(request: Any, context: grpc.ServicerContext) -> Any:
+            return contextvars.copy_context().run(_serve_unary, call_args, request, context)
+
+        return replace_behavior(handler, unary_behavior)
+
+
+class ServerCall:
+    """One served RPC: opens its log context, logs start, and logs end exactly once."""
+
+    __slots__ = ("_cm", "_done", "_opts", "_start", "method", "service")
+
+    def __init__(self, opts: Options, service: str, method: str) -> None:
+        self._opts = opts
+        self.service = service
+        self.method = method
+        self._cm: Any = None
+        self._done = threading.Lock()
+        self._start = 0.0
+
+    def open(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> None:
+        """Enter a new log context (in the current contextvars.Context) and log start."""
+        self._cm = _context.context()
+        self._cm.__enter__()
+        opts = self._opts
+        try:
+            kv: dict[str, Any] = {}
+            if opts.call_ids:
+                kv[_keys.REQUEST_ID_KEY] = request_id_from(_incoming_id(metadata))
+            kv[_keys.GRPC_SERVICE_KEY] = self.service
+            kv[_keys.GRPC_METHOD_KEY] = self.method
+            _context.bind(**kv)
+            if opts.log_calls:
+                opts.log_func("start")
+        except Exception:  # noqa: S110 - telemetry never raises into the RPC
+            pass
+        self._start = perf_counter()
+
+    def finish(
+        self,
+        code: grpc.StatusCode,
+        details: str | bytes | None,
+        exc: BaseException | None,
+        *,
+        reset: bool = True,
+    ) -> None:
+        """Log the end of the RPC (once) and, when ``reset``, leave its log context."""
+        if not self._done.acquire(blocking=False):
+            return
+        opts = self._opts
+        ms = elapsed_ms(self._start, perf_counter())
+        try:
+            log_end(opts, _NO_HEAD, code, details, exc, ms)
+        except Exception:  # noqa: S110 - telemetry never raises into the RPC
+            pass
+        finally:
+            if reset:
+                self.close()
+            else:
+                # Not in the RPC's own Context: leave it to be discarded with the RPC.
+                self._cm = None
+
+    def close(self) -> None:
+        """Leave the log context; quietly, when finalised from another context."""
+        cm, self._cm = self._cm, None
+        if cm is not None:
+            # ValueError: finalised outside the RPC's contextvars.Context (a generator
+            # collected elsewhere); that Context is discarded with the RPC, nothing leaks.
+            with contextlib.suppress(ValueError):
+                cm.__exit__(None, None, None)
+
+
+def outcome(
+    context: grpc.ServicerContext | grpc.aio.ServicerContext,
+    exc: BaseException | None,
+    *,
+    aio: bool = False,
+) -> tuple[grpc.StatusCode, str | bytes | None, BaseException | None]:
+    """The status an RPC ends with, from its servicer context and what escaped."""
+    try:
+        return _status_of(context, exc, aio)
+    except Exception:
+        return (grpc.StatusCode.OK if exc is None else grpc.StatusCode.UNKNOWN), None, exc
+
+
+def _status_of(
+    context: grpc.ServicerContext | grpc.aio.ServicerContext,
+    exc: BaseException | None,
+    aio: bool,
+) -> tuple[grpc.StatusCode, str | bytes | None, BaseException | None]:
+    code = context.code()
+    if isinstance(code, int) and not isinstance(code, grpc.StatusCode):
+        code = _CODES.get(code)
+    details = context.details()
+    if exc is None:
+        if code is None and _cancelled(context, aio):
+            return grpc.StatusCode.CANCELLED, "cancelled by the client", None
+        return (code or grpc.StatusCode.OK), details, None
+    if code is not None and code is not grpc.StatusCode.OK:
+        # context.abort(): the code and details say it all, the exception is plumbing.
+        return code, details, None
+    if isinstance(exc, grpc.RpcError) and isinstance(exc, grpc.Call):
+        # A failed outgoing call re-raised by the handler.
+        return exc.code(), exc.details(), exc
+    return grpc.StatusCode.UNKNOWN, details or repr(exc), exc
+
+
+_CODES = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def _cancelled(context: grpc.ServicerContext | grpc.aio.ServicerContext, aio: bool) -> bool:
+    if aio:
+        return bool(context.cancelled())
+    return not context.is_active()
+
+
+def _serve_unary(
+    call_args: tuple[Options, str, str, Callable[..., Any]],
+    request: Any,
+    context: grpc.ServicerContext,
+) -> Any:
+    opts, service, method, behavior = call_args
+    call = ServerCall(opts, service, method)
+    call.open(metadata_of(context))
+    try:
+        response = behavior(request, context)
+    except Exception as exc:
+        call.finish(*outcome(context, exc))
+        raise
+    call.finish(*outcome(context, None))
+    return response
+
+
+class _SyncResponseStream:
+    """A served response stream whose iteration runs in the RPC's own Context."""
+
+    __slots__ = ("_call", "_context", "_ctx", "it")
+
+    def __init__(
+        self, ctx: contextvars.Context, call: ServerCall, context: grpc.ServicerContext
+    ) -> None:
+        self._ctx = ctx
+        self._call = call
+        self._context = context
+        self.it: Iterator[Any] | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        return self._ctx.run(self._next)
+
+    def _next(self) -> Any:
+        assert self.it is not None  # set before the server iterates
+        try:
+            return next(self.it)
+        except StopIteration:
+            self._call.finish(*outcome(self._context, None))
+            raise
+        except Exception as exc:
+            self.fail(exc)
+            raise
+
+    def fail(self, exc: BaseException) -> None:
+        self._call.finish(*outcome(self._context, exc))
+
+    def terminated(self) -> None:
+        # Runs on a gRPC thread when the RPC ends; a no-op once the stream has finished.
+        # The RPC's Context may be busy in the handler's thread, so log from a copy of it
+        # (same log context) and leave the reset to the discarded Context.
+        self._ctx.copy().run(
+            self._call.finish,
+            grpc.StatusCode.CANCELLED,
+            "cancelled before the response stream ended",
+            None,
+            reset=False,
+        )
+
+
+class Wrapped:
+    """Wrapped unary handlers by (method, original handler): built once, not per RPC.
+
+    A server's handlers are the same objects from one RPC to the next, so the per-RPC work
+    is a dictionary lookup. Bounded: a server inventing handlers per RPC starts over.
+    """
+
+    __slots__ = ("_cache",)
+    MAX = 1024
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, Any], Any] = {}
+
+    def get(self, method: str, handler: Any, build: Callable[[str, Any], Any]) -> Any:
+        key = (method, handler)
+        try:
+            wrapped = self._cache.get(key)
+        except TypeError:  # a handler holding something unhashable
+            return build(method, handler)
+        if wrapped is None:
+            wrapped = build(method, handler)
+            if len(self._cache) >= self.MAX:
+                self._cache.clear()
+            self._cache[key] = wrapped
+        return wrapped
+
+
+def metadata_of(
+    context: grpc.ServicerContext | grpc.aio.ServicerContext,
+) -> Sequence[tuple[str, str | bytes]] | None:
+    try:
+        return context.invocation_metadata()  # type: ignore[no-any-return]
+    except Exception:  # a context without metadata: a fresh request id
+        return None
+
+
+def replace_behavior(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> Any:
+    """The same handler (serializers, kind) with ``behavior`` in place of the original."""
+    deser, ser = handler.request_deserializer, handler.response_serializer
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(behavior, deser, ser)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(behavior, deser, ser)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(behavior, deser, ser)
+    return grpc.unary_unary_rpc_method_handler(behavior, deser, ser)
+
+
+def _incoming_id(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | bytes | None:
+    for key, value in metadata or ():
+        if key == REQUEST_ID_METADATA:
+            return value
+    return None
