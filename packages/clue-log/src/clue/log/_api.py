@@ -23,8 +23,8 @@ from clue.log import _keys, _tracing
 from clue.log._config import state
 from clue.log._context import _MUTABLE, LogContext, Request, current, pairs_of, root, snapshot
 from clue.log._entry import Entry, settle
-from clue.log._format import _CONTAINERS, Bounded, Traceback, text_of
 from clue.log._kv import KV
+from clue.log._render import _CONTAINERS, Bounded, Traceback, text_of
 from clue.log._tracing import is_tracing, record_error
 from clue.log._tracing import sampled as _sampled
 

@@ -7,7 +7,7 @@ from typing import IO, Any
 
 import structlog
 
-from clue.log import _format
+from clue.log import _render
 from clue.log._format import Format
 from clue.log._output import Sink
 from clue.log._tracing import is_tracing
@@ -104,7 +104,7 @@ def configure(
 
     sync_switch()
     state.max_buffered = max_buffered
-    _format.limits.max_size = max_size
+    _render.limits.max_size = max_size
 
     from clue.log._structlog import CHAIN, NullLoggerFactory, bound_logger_class
 

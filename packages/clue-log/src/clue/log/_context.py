@@ -17,8 +17,8 @@ from types import TracebackType
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
 from clue.log._config import state
-from clue.log._format import limits
 from clue.log._kv import KV
+from clue.log._render import limits
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -27,7 +27,7 @@ from typing import Any
 
 import structlog
 
-from clue.log import _format
+from clue.log import _render
 from clue.log._api import sync_switch
 from clue.log._config import configure, state
 from clue.log._context import current, root
@@ -108,7 +108,7 @@ def reset() -> None:
     fresh = State()
     for name in State.__slots__:
         setattr(state, name, getattr(fresh, name))
-    _format.limits.max_size = 1024
+    _render.limits.max_size = 1024
     sync_switch()
     root.bound = ()
     current.set(None)
@@ -118,7 +118,7 @@ def reset() -> None:
 def _save() -> tuple[Any, ...]:
     return (
         {name: getattr(state, name) for name in type(state).__slots__},
-        _format.limits.max_size,
+        _render.limits.max_size,
         root.bound,
         structlog.get_config(),
     )
@@ -128,7 +128,7 @@ def _restore(saved: tuple[Any, ...]) -> None:
     fields, max_size, bound, sl_config = saved
     for name, value in fields.items():
         setattr(state, name, value)
-    _format.limits.max_size = max_size
+    _render.limits.max_size = max_size
     root.bound = bound
     sync_switch()
     structlog.configure(**sl_config)
