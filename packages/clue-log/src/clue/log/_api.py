@@ -18,9 +18,9 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from clue.log import _keys, _tracing
-from clue.log._config import state
 from clue.log._context import _MUTABLE, LogContext, Request, current, root, snapshot
 from clue.log._kv import KV
+from clue.log._state import state
 from clue.log._tracing import is_tracing, record_error
 from clue.log._tracing import sampled as _sampled
 from clue.log._write import Held, Record, _drain, _split_err, build_entry, flush_context

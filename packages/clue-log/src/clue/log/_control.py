@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from clue.log import _api, _write
-from clue.log._config import state
 from clue.log._context import LogContext, Request, context, current
+from clue.log._state import state
 
 
 class LogControl:

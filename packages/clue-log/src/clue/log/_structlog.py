@@ -23,8 +23,8 @@ from structlog.exceptions import DropEvent
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from clue.log import _api, _write
-from clue.log._config import state
 from clue.log._context import _MUTABLE, current, snapshot
+from clue.log._state import state
 from clue.log._tracing import record_error
 
 LEVELS = {

@@ -16,11 +16,11 @@ from types import TracebackType
 from typing import Any
 
 from clue.log import _keys
-from clue.log._config import state
 from clue.log._context import Request, pairs_of
 from clue.log._entry import Entry, settle
 from clue.log._kv import KV
 from clue.log._render import _CONTAINERS, Bounded, Traceback, text_of
+from clue.log._state import state
 
 # A buffered record: (time_ns, level, msg, args, kv, bound, extra). An entry with ``err``
 # or ``exc_info`` is a ``Held`` record (the record plus its ``err`` and traceback pairs);
