@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clue import log
-from clue.log._format import limits
+from clue.log._render import limits
 
 from .hostile import text_key
 
@@ -144,7 +144,7 @@ def _reject_constant(name: str) -> None:
 
 
 def _safe(k: Any) -> str:
-    from clue.log._format import safe_str
+    from clue.log._entry import safe_str
 
     return safe_str(k)
 

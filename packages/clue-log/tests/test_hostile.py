@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from clue import log
 from clue.log import _format
-from clue.log._format import CHARS_PER_MAX_SIZE, NODES_PER_MAX_SIZE
+from clue.log._render import CHARS_PER_MAX_SIZE, NODES_PER_MAX_SIZE
 
 from . import hostile
 from .hostile import LINE_BREAKS, Counting, CountingList, loads_strict, parse_logfmt

@@ -1,37 +1,29 @@
-"""The log functions: buffered, immediate and error paths, and flushing.
+"""The log functions: the buffered, immediate and error paths at the moment of the call.
 
 The buffered path is the hot path and is written for speed on purpose: it takes the
 timestamp, captures what depends on the moment of the call (arguments with a shallow
 snapshot of mutable containers, the bound key/values, ``exc_info``, key/value functions and
 the call site when configured) and appends one tuple. Message formatting, entry building
-and rendering happen at flush time, only for entries that are written.
+and rendering happen at flush time (``_write``), only for entries that are written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any, NoReturn
 
 from clue.log import _keys, _tracing
-from clue.log._config import state
-from clue.log._context import _MUTABLE, LogContext, Request, current, pairs_of, root, snapshot
-from clue.log._entry import Entry, settle
-from clue.log._format import _CONTAINERS, Bounded, Traceback, text_of
+from clue.log._context import _MUTABLE, LogContext, Request, current, root, snapshot
 from clue.log._kv import KV
+from clue.log._state import state
 from clue.log._tracing import is_tracing, record_error
 from clue.log._tracing import sampled as _sampled
-
-# A buffered record: (time_ns, level, msg, args, kv, bound, extra). An entry with ``err``
-# or ``exc_info`` is a ``Held`` record (the record plus its ``err`` and traceback pairs);
-# chain records (from a hand-written structlog chain) are objects with ``replay()``.
-Record = tuple[int, str, Any, tuple[Any, ...], dict[str, Any], Any, list[tuple[str, Any]] | None]
+from clue.log._write import Held, Record, _drain, _split_err, build_entry, flush_context
 
 _get = current.get
 _otel_get = _tracing.otel_context_get
@@ -54,26 +46,6 @@ def sync_switch() -> None:
 
 def _has_extra() -> bool:
     return bool(state.funcs) or state.file_location
-
-
-class Held:
-    """A buffered record whose ``err`` and traceback were captured at call time."""
-
-    __slots__ = ("head", "rec", "tail")
-
-    def __init__(
-        self,
-        rec: Record,
-        head: list[tuple[str, Any]] | None,
-        tail: list[tuple[str, Any]] | None,
-    ) -> None:
-        self.rec = rec
-        self.head = head
-        self.tail = tail
-
-    @property
-    def time_ns(self) -> int:
-        return self.rec[0]
 
 
 # Value types a buffered call keeps as they are: immutable, and meaning nothing special to
@@ -310,7 +282,7 @@ def debug_enabled() -> bool:
     return state.debug if ctx is None else ctx.req.debug_on()
 
 
-# --- writing ---------------------------------------------------------------------------
+# --- writing at once ---------------------------------------------------------------------
 
 
 def emit_now(
@@ -344,172 +316,6 @@ def emit_now(
         pass
 
 
-def _split_err(
-    kv: dict[str, Any], err: Any, is_error: bool, at_call: bool
-) -> tuple[dict[str, Any], list[tuple[str, Any]] | None, list[tuple[str, Any]] | None, Any]:
-    # ``err`` (keyword or argument) and ``exc_info`` (True, a sys.exc_info() tuple or an
-    # exception): ``err`` becomes the first key and an exception's traceback the
-    # ``exception`` key. At error severity an ``exc_info`` exception is also ``err``.
-    # ``exc_info=True`` means the exception being handled only at the call (``at_call``).
-    # Returns the remaining keywords, the head and tail pairs, and what to record on the
-    # span (the exception, else ``err``).
-    if "err" in kv or "exc_info" in kv:
-        kv = dict(kv)
-        if err is None:
-            err = kv.pop("err", None)
-        exc_info = kv.pop("exc_info", None)
-    else:
-        exc_info = None
-    exc = err if _is_exc(err) else None
-    tb = exc.__traceback__ if exc is not None else None
-    if exc is None and exc_info is not None:
-        if type(exc_info) is tuple and len(exc_info) == 3:
-            tb = exc_info[2]
-        exc = _exc_from(exc_info) if at_call or type(exc_info) is tuple else None
-        if exc is not None and tb is None:
-            tb = exc.__traceback__
-        if err is None and is_error:
-            err = exc
-    head: list[tuple[str, Any]] | None = None
-    if err is not None:
-        head = [(_keys.ERROR_MESSAGE_KEY, err if exc is err else text_of(err))]
-    tail: list[tuple[str, Any]] | None = None
-    if exc is not None:
-        tail = [(_keys.EXCEPTION_KEY, _traceback(exc, tb))]
-    return kv, head, tail, exc if exc is not None else err
-
-
-def flush_context(req: Request) -> None:
-    """Write a context's buffered entries, once, and make the context unbuffered."""
-    buf = req.buf
-    if buf is None:
-        return
-    req.buf = None
-    _drain(req, buf)
-
-
-def _drain(req: Request, buf: deque[Any]) -> None:
-    records: list[Any] = []
-    try:
-        while True:
-            records.append(buf.popleft())
-    except IndexError:
-        pass
-    dropped = req.appended - len(records)
-    req.appended = 0
-    with contextlib.suppress(Exception):  # logging never raises into the application
-        write_records(records, dropped)
-
-
-def write_records(records: list[Any], dropped: int = 0) -> None:
-    """Render native records (one ``write()`` per output) and replay chain records."""
-    sinks = state.sinks
-    chunks: list[list[str | bytes]] = [[] for _ in sinks]
-    if dropped > 0 and records:
-        first = records[0]
-        ts = first[0] if type(first) is tuple else first.time_ns
-        marker = Entry(
-            ts,
-            "warn",
-            [
-                (_keys.MESSAGE_KEY, f"clue/log: {dropped} earlier entries dropped (max_buffered)"),
-                (_keys.DROPPED_KEY, dropped),
-            ],
-        )
-        for i, sink in enumerate(sinks):
-            chunks[i].append(sink.render(marker))
-    for rec in records:
-        kind = type(rec)
-        if kind is tuple or kind is Held:
-            if kind is Held:
-                entry = build_entry(rec.rec, rec.head, rec.tail)
-            elif "err" in rec[4] or "exc_info" in rec[4]:
-                # A plain ``err`` string or ``exc_info`` tuple, kept as given at the call.
-                kv, head, tail, _ = _split_err(rec[4], None, rec[1] == "error", False)
-                entry = build_entry((*rec[:4], kv, *rec[5:]), head, tail)
-            else:
-                entry = build_entry(rec)
-            for i, sink in enumerate(sinks):
-                chunks[i].append(sink.render(entry))
-        else:
-            # A structlog chain record: keep order with what we have rendered so far.
-            for i, sink in enumerate(sinks):
-                sink.write(chunks[i])
-                chunks[i] = []
-            rec.replay()
-    for i, sink in enumerate(sinks):
-        sink.write(chunks[i])
-
-
-def build_entry(
-    rec: Record,
-    head: list[tuple[str, Any]] | None = None,
-    tail: list[tuple[str, Any]] | None = None,
-) -> Entry:
-    """Turn a captured record into the ``Entry`` formats receive.
-
-    Order of keys: ``err``, bound key/values, the message, positional key/values,
-    keywords, the traceback, then key/value functions and the call site. Keys clue wrote
-    itself keep their names; an application's key named like one of them is escaped
-    (``settle``).
-    """
-    ts, level, msg, args, kv, bound, extra = rec
-    key_vals: list[tuple[str, Any]] = list(head) if head else []
-    key_vals.extend(bound)
-    positional: list[tuple[str, Any]] = []
-    if msg is not None:
-        if isinstance(msg, str):
-            fmt_args = args
-            if args:
-                fmt_args, positional = _split_args(args)
-            key_vals.append((_keys.MESSAGE_KEY, _percent(msg, fmt_args) if fmt_args else msg))
-        elif isinstance(msg, (KV, dict)):
-            positional = pairs_of(msg)
-            if args:
-                more_fmt, more = _split_args(args)
-                positional.extend(more)
-                if more_fmt:
-                    key_vals.append((_keys.MESSAGE_KEY, " ".join(text_of(a) for a in more_fmt)))
-        else:
-            key_vals.append((_keys.MESSAGE_KEY, text_of(msg)))
-    elif args:
-        fmt_args, positional = _split_args(args)
-        if fmt_args:
-            key_vals.append((_keys.MESSAGE_KEY, " ".join(text_of(a) for a in fmt_args)))
-    key_vals.extend(positional)
-    if "exc_info" in kv:
-        for k, v in kv.items():
-            key_vals.append((_keys.EXCEPTION_KEY, v) if k == "exc_info" else (k, v))
-    else:
-        key_vals.extend(kv.items())
-    if tail:
-        key_vals.extend(tail)
-    if extra:
-        key_vals.extend(extra)
-    return Entry(ts, level, settle(key_vals))
-
-
-def _split_args(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[tuple[str, Any]]]:
-    fmt: list[Any] = []
-    pairs: list[tuple[str, Any]] = []
-    for a in args:
-        try:
-            if isinstance(a, (KV, dict)):
-                pairs.extend([(k, v) for k, v in pairs_of(a)])
-                continue
-        except Exception:  # noqa: S110 - a mapping whose items() lie: logged as an argument
-            pass
-        fmt.append(a)
-    return tuple(fmt), pairs
-
-
-def _percent(msg: str, args: tuple[Any, ...]) -> str:
-    try:
-        return msg % tuple(Bounded(a) if isinstance(a, _CONTAINERS) else a for a in args)
-    except Exception:  # a bad format string still logs its arguments
-        return msg + " " + " ".join(text_of(a) for a in args)
-
-
 def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
     out: list[Any] = []
     for a in args:
@@ -525,34 +331,6 @@ def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
             kept = a
         out.append(kept)
     return tuple(out)
-
-
-def _exc_from(exc_info: Any) -> BaseException | None:
-    try:
-        if isinstance(exc_info, BaseException):
-            return exc_info
-        if isinstance(exc_info, tuple) and len(exc_info) == 3:
-            return exc_info[1] if isinstance(exc_info[1], BaseException) else None
-        if exc_info:
-            return sys.exc_info()[1]
-    except Exception:  # noqa: S110 - a value whose truth or class raises means no exception
-        pass
-    return None
-
-
-def _is_exc(v: Any) -> bool:
-    try:
-        return isinstance(v, BaseException)
-    except Exception:  # an object whose __class__ raises is no exception
-        return False
-
-
-def _traceback(exc: BaseException, tb: TracebackType | None = None) -> Traceback:
-    try:
-        lines = traceback.format_exception(type(exc), exc, tb or exc.__traceback__)
-        return Traceback("".join(lines).rstrip("\n"))
-    except Exception:  # a hostile exception still logs its type
-        return Traceback(f"{type(exc).__name__}: <traceback unavailable>")
 
 
 def _extra() -> list[tuple[str, Any]]:

@@ -1,43 +1,23 @@
-"""Process-wide configuration: ``configure()`` and the state the hot path reads."""
+"""Process-wide configuration: ``configure()``, on top of the state the hot path reads.
+
+``configure()`` validates its options, sets the leaf ``state`` (``_state``) and the
+rendering limit, then refreshes what derives from them (``apply``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
 
 import structlog
 
-from clue.log import _format
+from clue.log._api import sync_switch
 from clue.log._format import Format
 from clue.log._output import Sink
+from clue.log._render import limits
+from clue.log._state import KeyValueFunc, state
+from clue.log._structlog import CHAIN, NullLoggerFactory, bound_logger_class
 from clue.log._tracing import is_tracing
-
-#: A key/value function: called on every entry at call time, returns pairs or a mapping.
-KeyValueFunc = Callable[[], Any]
-
-
-class State:
-    """What every log call reads. One instance, mutated in place by ``configure``."""
-
-    __slots__ = (
-        "debug",
-        "disable_buffering",
-        "file_location",
-        "funcs",
-        "max_buffered",
-        "sinks",
-    )
-
-    def __init__(self) -> None:
-        self.sinks: list[Sink] = [Sink(None, None)]
-        self.debug = False
-        self.disable_buffering: Callable[[], bool] = is_tracing
-        self.funcs: tuple[KeyValueFunc, ...] = ()
-        self.file_location = False
-        self.max_buffered = 1000
-
-
-state = State()
 
 
 def configure(
@@ -95,19 +75,17 @@ def configure(
     if not isinstance(file_location, bool):
         raise ValueError(f"file_location must be a bool, got {file_location!r}")
 
-    state.sinks = sinks
-    state.debug = debug
-    state.disable_buffering = disable_buffering or is_tracing
-    state.funcs = fns
-    state.file_location = file_location
-    from clue.log._api import sync_switch
-
-    sync_switch()
-    state.max_buffered = max_buffered
-    _format.limits.max_size = max_size
-
-    from clue.log._structlog import CHAIN, NullLoggerFactory, bound_logger_class
-
+    apply(
+        {
+            "sinks": sinks,
+            "debug": debug,
+            "disable_buffering": disable_buffering or is_tracing,
+            "funcs": fns,
+            "file_location": file_location,
+            "max_buffered": max_buffered,
+        },
+        max_size,
+    )
     # Cached loggers stay correct across reconfiguration: clue's bound logger reads clue's
     # state on every call, and hands the call to structlog when CHAIN is no longer the
     # configured chain (see ``_structlog._elsewhere``).
@@ -117,6 +95,15 @@ def configure(
         logger_factory=NullLoggerFactory(),
         cache_logger_on_first_use=True,
     )
+
+
+def apply(fields: Mapping[str, Any], max_size: int) -> None:
+    """Set ``state``'s fields and the rendering limit, then refresh what derives from them
+    (the hot path's switch). ``configure`` and ``testing`` change the state only through it."""
+    for name, value in fields.items():
+        setattr(state, name, value)
+    limits.max_size = max_size
+    sync_switch()
 
 
 def _sinks(

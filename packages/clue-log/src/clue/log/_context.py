@@ -16,9 +16,9 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
-from clue.log._config import state
-from clue.log._format import limits
 from clue.log._kv import KV
+from clue.log._render import limits
+from clue.log._state import state
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from clue.log import _api
-from clue.log._config import state
+from clue.log import _api, _write
 from clue.log._context import LogContext, Request, context, current
+from clue.log._state import state
 
 
 class LogControl:
@@ -37,7 +37,7 @@ class LogControl:
                 yield
             return
         req = ctx.req
-        _api.flush_context(req)  # debug on means unbuffered: the buffer is written first
+        _write.flush_context(req)  # debug on means unbuffered: the buffer is written first
         scoped = Request(True, req.disable, False, state.max_buffered)
         current.set(LogContext(scoped, ctx.bound))
         try:

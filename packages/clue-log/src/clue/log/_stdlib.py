@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from clue.log import _api, _keys
-from clue.log._format import text_of
+from clue.log._render import text_of
 
 
 def _level(levelno: int) -> str:

@@ -22,9 +22,9 @@ from structlog import _config as _structlog_config
 from structlog.exceptions import DropEvent
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from clue.log import _api
-from clue.log._config import state
+from clue.log import _api, _write
 from clue.log._context import _MUTABLE, current, snapshot
+from clue.log._state import state
 from clue.log._tracing import record_error
 
 LEVELS = {
@@ -327,11 +327,11 @@ class BufferingProcessor:
             raise DropEvent
         if level == "error":
             if req is not None:
-                _api.flush_context(req)
+                _write.flush_context(req)
             err = event_dict.get("err")
             if not isinstance(err, BaseException):
                 exc = event_dict.get("exc_info")
-                err = (_api._exc_from(exc) if exc else None) or err
+                err = (_write._exc_from(exc) if exc else None) or err
             record_error(err, event_dict.get("event"))
             return event_dict
         buf = req.buf if req is not None else None
@@ -339,10 +339,10 @@ class BufferingProcessor:
             return event_dict
         if _api.stops_buffering(req):
             # Not buffered: the buffered events go first, through the same chain.
-            _api._drain(req, buf)
+            _write._drain(req, buf)
             return event_dict
         if event_dict.get("exc_info"):
-            exc = _api._exc_from(event_dict["exc_info"])
+            exc = _write._exc_from(event_dict["exc_info"])
             event_dict["exc_info"] = (type(exc), exc, exc.__traceback__) if exc else False
         for k, v in event_dict.items():
             if type(v) in _MUTABLE:
@@ -350,7 +350,7 @@ class BufferingProcessor:
         buf.append(_ChainRecord(logger, method_name, event_dict, self._rest()))
         req.appended += 1
         if req.buf is None:  # flushed by another thread meanwhile
-            _api._drain(req, buf)
+            _write._drain(req, buf)
         raise DropEvent
 
     def _rest(self) -> list[Processor]:

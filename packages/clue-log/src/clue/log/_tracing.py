@@ -8,7 +8,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from clue.log import _keys
-from clue.log._format import text_of
+from clue.log._render import text_of
 
 
 def _make_context_get() -> Callable[[], Any]:

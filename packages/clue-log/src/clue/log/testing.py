@@ -27,13 +27,13 @@ from typing import Any
 
 import structlog
 
-from clue.log import _format
-from clue.log._api import sync_switch
-from clue.log._config import configure, state
+from clue.log._config import apply, configure
 from clue.log._context import current, root
 from clue.log._entry import Entry
 from clue.log._format import Format, format_text
 from clue.log._output import fork_safe
+from clue.log._render import limits
+from clue.log._state import State, state
 
 __all__ = ["CapturedLogs", "capture", "clue_logs", "reset"]
 
@@ -103,13 +103,8 @@ def capture(fmt: Format = format_text, **options: Any) -> Iterator[CapturedLogs]
 
 def reset() -> None:
     """Forget all clue configuration and process-wide bindings (for test isolation)."""
-    from clue.log._config import State
-
     fresh = State()
-    for name in State.__slots__:
-        setattr(state, name, getattr(fresh, name))
-    _format.limits.max_size = 1024
-    sync_switch()
+    apply({name: getattr(fresh, name) for name in State.__slots__}, 1024)
     root.bound = ()
     current.set(None)
     structlog.reset_defaults()
@@ -118,7 +113,7 @@ def reset() -> None:
 def _save() -> tuple[Any, ...]:
     return (
         {name: getattr(state, name) for name in type(state).__slots__},
-        _format.limits.max_size,
+        limits.max_size,
         root.bound,
         structlog.get_config(),
     )
@@ -126,11 +121,8 @@ def _save() -> tuple[Any, ...]:
 
 def _restore(saved: tuple[Any, ...]) -> None:
     fields, max_size, bound, sl_config = saved
-    for name, value in fields.items():
-        setattr(state, name, value)
-    _format.limits.max_size = max_size
+    apply(fields, max_size)
     root.bound = bound
-    sync_switch()
     structlog.configure(**sl_config)
 
 
