@@ -9,6 +9,7 @@ after a graceful shutdown (uvicorn), a server handler leaving with ``sys.exit``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -154,6 +155,19 @@ class Outcome:
     stdout: str
 
 
+def _reap(child: subprocess.Popen[str]) -> None:
+    # However the test ends, the child is gone and its pipes are closed: left open after a
+    # timeout, they are reported as unraisable ResourceWarnings (unclosed file) by
+    # whichever later test the garbage collector happens to find them in.
+    if child.poll() is None:
+        child.kill()
+    for pipe in (child.stdin, child.stdout, child.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+    child.wait()
+
+
 def run_child(
     rx: OTLPReceiver, server: str, body: str | None = None, signum: int = signal.SIGTERM
 ) -> Outcome:
@@ -174,9 +188,7 @@ def run_child(
         child.send_signal(signum)
         out, err = child.communicate(timeout=EXIT_DEADLINE)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        _reap(child)
     return Outcome(child.returncode, sorted(s.name for s in rx.spans()), line + out + err)
 
 
@@ -312,9 +324,7 @@ def test_a_second_sigterm_during_the_export_at_exit_waits_for_it() -> None:
             child.stdin.flush()
             out, err = child.communicate(timeout=EXIT_DEADLINE)
         finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+            _reap(child)
         spans = sorted(s.name for s in rx.spans())
     assert (child.returncode, spans) == (-signal.SIGTERM, ["drained", "work"]), out + err
 
@@ -394,9 +404,7 @@ def test_a_normal_exit_is_bounded_with_a_logger_provider_and_a_hanging_collector
             # the deadline is generous, the export would otherwise never end.
             out, err = child.communicate(timeout=EXIT_DEADLINE)
         finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+            _reap(child)
     assert child.returncode == 0, out + err
     assert out.startswith("ready\nexporting\n"), err
     assert "logger provider shutdown" in out  # the bounded export gave up on it
@@ -457,9 +465,7 @@ def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it() -> None
             os.kill(worker_pid, signal.SIGTERM)
             out, err = parent.communicate(timeout=EXIT_DEADLINE)
         finally:
-            if parent.poll() is None:
-                parent.kill()
-                parent.wait()
+            _reap(parent)
         spans = sorted(s.name for s in rx.spans())
     assert out == f"worker {-signal.SIGTERM}\n", err
     assert parent.returncode == 0, err

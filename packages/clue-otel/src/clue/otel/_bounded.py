@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -11,7 +16,7 @@ import structlog
 
 from clue.otel import _fork
 
-__all__ = ["Shutdown", "bounded", "run_all_bounded", "run_bounded"]
+__all__ = ["Shutdown", "bounded", "prepare_for_shutdown", "run_all_bounded", "run_bounded"]
 
 _logger = structlog.get_logger("clue.otel")
 
@@ -48,7 +53,7 @@ def run_all_bounded(steps: dict[str, Callable[[], object]], timeout: float) -> b
             outcomes[what] = None
 
     deadline = time.monotonic() + max(timeout, 0.0)
-    threads = []
+    waits: list[Callable[[float], object]] = []
     for what, fn in steps.items():
         thread = threading.Thread(
             target=run, args=(what, fn), name=f"clue-otel {what}", daemon=True
@@ -56,13 +61,17 @@ def run_all_bounded(steps: dict[str, Callable[[], object]], timeout: float) -> b
         try:
             thread.start()
         except RuntimeError:
-            # No new threads at interpreter shutdown (atexit, Python 3.12): run it here;
-            # the SDK calls we make are given the timeout themselves.
-            run(what, fn)
+            # No new threads at interpreter shutdown (Python 3.12: in ``atexit`` and
+            # threading's exit hooks): a standby thread started beforehand runs it.
+            done = _STANDBY.submit(functools.partial(run, what, fn))
+            if done is None:  # none was started: run it here, unbounded
+                run(what, fn)
+            else:
+                waits.append(done.wait)
         else:
-            threads.append(thread)
-    for thread in threads:
-        thread.join(max(deadline - time.monotonic(), 0.0))
+            waits.append(thread.join)
+    for wait in waits:
+        wait(max(deadline - time.monotonic(), 0.0))
     ok = True
     for what in steps:
         if what not in outcomes:
@@ -72,6 +81,78 @@ def run_all_bounded(steps: dict[str, Callable[[], object]], timeout: float) -> b
             _logger.warning("otel.failed", component=what, err=repr(error))
             ok = False
     return ok
+
+
+# Python 3.12 refuses to start a thread once the interpreter is shutting down, in
+# ``atexit`` handlers and threading's exit hooks alike (3.11 and 3.13 allow it): the exit
+# export, which bounds each step by running it in a daemon thread, would run them in the
+# main thread instead, unbounded, and a hanging collector would hold the exit for ever.
+# There, a few daemon threads started with the configuration wait to run them.
+_NEEDS_STANDBY = sys.version_info[:2] == (3, 12)
+# Enough for the exit export's steps and the ones nested in them, each in parallel.
+_STANDBY_THREADS = 8
+
+
+class _Standby:
+    """Daemon threads, started beforehand, that run jobs when no thread can be started."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], object], threading.Event]] = (
+            queue.SimpleQueue()
+        )
+        self._pid: int | None = None
+        _fork.register(self)
+
+    def start(self) -> None:
+        """Start the threads in this process, once."""
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            for n in range(_STANDBY_THREADS):
+                threading.Thread(
+                    target=self._serve, args=(self._jobs,), name=f"clue-otel exit {n}", daemon=True
+                ).start()
+            self._pid = os.getpid()
+
+    def after_fork(self) -> None:
+        """In a forked child: the parent's threads are gone; start the child's own."""
+        started, self._pid = self._pid is not None, None
+        self._lock = threading.Lock()
+        self._jobs = queue.SimpleQueue()
+        if started:
+            with contextlib.suppress(RuntimeError):
+                self.start()
+
+    def submit(self, job: Callable[[], object]) -> threading.Event | None:
+        """Queue ``job`` for a standby thread; the event is set when it has run."""
+        if self._pid != os.getpid():
+            return None
+        done = threading.Event()
+        self._jobs.put((job, done))
+        return done
+
+    @staticmethod
+    def _serve(jobs: queue.SimpleQueue[tuple[Callable[[], object], threading.Event]]) -> None:
+        while True:
+            job, done = jobs.get()
+            try:
+                job()
+            finally:
+                done.set()
+
+
+_STANDBY = _Standby()
+
+
+def prepare_for_shutdown() -> None:
+    """Make bounded runs possible at interpreter shutdown, where threads cannot start.
+
+    Only Python 3.12 needs it; elsewhere a no-op.
+    """
+    if _NEEDS_STANDBY:
+        with contextlib.suppress(RuntimeError):  # already shutting down
+            _STANDBY.start()
 
 
 class bounded:  # noqa: N801 (reads as a function: ``shutdown = bounded(exporter.shutdown, ...)``)

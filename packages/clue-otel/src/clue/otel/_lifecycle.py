@@ -48,7 +48,7 @@ from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.trace import Span, SpanProcessor
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
-from clue.otel._bounded import run_all_bounded
+from clue.otel._bounded import prepare_for_shutdown, run_all_bounded
 
 __all__ = ["install", "start_metrics_afresh_after_fork", "shutdown_pending"]
 
@@ -106,6 +106,7 @@ def install(on_exit: Callable[[], object], timeout: float, tracer_provider: obje
         if not _HOOKS.exit_registered:
             _register_exit_hooks()
             _HOOKS.exit_registered = True
+        prepare_for_shutdown()
         if isinstance(tracer_provider, SdkTracerProvider) and (
             tracer_provider not in _HOOKS.providers
         ):
