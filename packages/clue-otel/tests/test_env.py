@@ -240,7 +240,9 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
                 ("OTEL_BSP_SCHEDULE_DELAY", str(10**23)),  # overflows the timer
             ]
         ],
-        ({"OTEL_BSP_MAX_QUEUE_SIZE": "100"}, lambda o: o["sampled"] == 200 and o["events"] == []),
+        # A queue of 100 is kept (batches capped to it); spans past a full queue are dropped,
+        # as the SDK drops them, so how many of the 200 arrive depends on the export thread.
+        ({"OTEL_BSP_MAX_QUEUE_SIZE": "100"}, lambda o: o["sampled"] >= 100 and o["events"] == []),
         # OTEL_METRIC_EXPORT_INTERVAL: not positive (the SDK raises on it): warned, 60 s.
         *[
             (
