@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
 
 import pytest
 
-from clue.debug._sampler import MAX_DEPTH, OMITTED_NAME, Profile, sample
+from clue.debug._sampler import MAX_DEPTH, OMITTED_NAME, Profile, _walk_thread, sample
 from clue.debug._threadstate import _NO_RANGE, BLOCKED, RUNNING, TO_RUN, UNKNOWN, ThreadStates
 
 
@@ -377,3 +379,23 @@ def test_cpu_follows_running_time_not_waiting_time() -> None:
     # In the crowd the thread waits about five times as long for each turn: counted
     # by where it was caught waiting, the crowded half showed as ~80 % (55-65 % now).
     assert 0.3 <= crowded / (crowded + alone) <= 0.72, (crowded, alone)
+
+
+def test_a_stack_cut_at_a_suspended_coroutine_is_walked_again() -> None:
+    """A leaf whose coroutine suspended before the walk gives the thread's whole stack."""
+    frames: list[FrameType] = []
+
+    async def clue_suspended_coroutine() -> None:
+        frames.append(sys._getframe())
+        await asyncio.sleep(0)
+
+    coro = clue_suspended_coroutine()
+    coro.send(None)  # now suspended: its frame no longer links to any caller
+    try:
+        assert frames[0].f_back is None
+        _, stack = _walk_thread(threading.get_ident(), frames[0], {})
+    finally:
+        coro.close()
+    names = [frame.name for frame in stack]
+    assert "clue_suspended_coroutine" not in names[-1:]
+    assert "test_a_stack_cut_at_a_suspended_coroutine_is_walked_again" in names

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -87,17 +88,53 @@ def _in_caller_context(fn: Callable[[Any], None]) -> Callable[[Any], None]:
 
 
 def _log_outcome(log: PayloadLogger, outcome: Any) -> Any:
-    log_result = _in_caller_context(log.result)
+    logged = _LoggedOutcome(outcome, log)
+    outcome.add_done_callback(lambda _: logged.log_once())
+    return logged
 
-    def done(future: Any) -> None:
+
+class _LoggedOutcome:
+    """A unary-response call whose result is logged before its caller can read it.
+
+    grpc runs a future's done callbacks on its own thread *after* waking the threads
+    waiting in ``result()``: a callback alone would log the result after the caller went
+    on (and logged its next request). The result is logged once, by whichever comes
+    first: the done callback, or ``result()``/``exception()`` before returning it.
+    """
+
+    def __init__(self, call: Any, log: PayloadLogger) -> None:
+        self._call = call
+        self._log_result = _in_caller_context(log.result)
+        self._lock = threading.Lock()
+        self._logged = False
+
+    def log_once(self) -> None:
+        with self._lock:
+            if self._logged:
+                return
+            self._logged = True
+            try:
+                if self._call.exception() is None:
+                    self._log_result(self._call.result())
+            except Exception:  # cancelled, or failed: no result to log
+                return
+
+    def result(self, timeout: float | None = None) -> Any:
         try:
-            if future.exception() is None:
-                log_result(future.result())
-        except Exception:  # cancelled, or failed: no result to log
-            return
+            return self._call.result(timeout)
+        finally:
+            if self._call.done():
+                self.log_once()
 
-    outcome.add_done_callback(done)
-    return outcome
+    def exception(self, timeout: float | None = None) -> Any:
+        try:
+            return self._call.exception(timeout)
+        finally:
+            if self._call.done():
+                self.log_once()
+
+    def __getattr__(self, name: str) -> Any:  # cancel(), code(), add_done_callback...
+        return getattr(self._call, name)
 
 
 def _logged(log: PayloadLogger, requests: Iterator[Any]) -> Iterator[Any]:

@@ -2,10 +2,10 @@
 
 A background thread wakes ``hz`` times a second. Each round it reads every thread's CPU
 clock (new threads count from zero, so a thread per request counts once seen), then
-walks every thread's Python stack without a single call that may release the GIL (so a
-running coroutine's frames are all there). The ``wall`` profile is every thread's stack
-weighted by the time that really passed until the next round (rounds that come late
-under load do not shorten it).
+walks every thread's Python stack, again when another thread ran during the walk and cut
+a coroutine stack (so a running coroutine's frames are all there). The ``wall`` profile
+is every thread's stack weighted by the time that really passed until the next round
+(rounds that come late under load do not shorten it).
 
 The ``cpu`` profile needs to know which threads were *running*, not only how much CPU
 they used: a thread that worked and then parked on a condition would otherwise charge
@@ -30,6 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from inspect import CO_ASYNC_GENERATOR, CO_COROUTINE, CO_GENERATOR, CO_ITERABLE_COROUTINE
 from types import CodeType, FrameType
 
 from ._pprof import Frame, ProfileBuilder
@@ -206,16 +207,16 @@ class _Sampler:
                     state.cpu_ns += cpu - state.last_cpu
                     state.last_cpu = cpu
                     worked[state.ident] = (state, cpu)
-        # 2. Every stack, walked first thing after the GIL was taken and without a single
-        # call that may release it: another thread running in between would cut its
-        # coroutine stacks.
+        # 2. Every stack, walked without a call that may release the GIL. The interpreter
+        # may still hand the GIL over between two instructions of the walk: a coroutine
+        # stack cut that way (its thread ran and the coroutine suspended) is walked again.
         names = {t.ident: t.name for t in threads}
         keys = self.last_keys = []
         found: list[tuple[_Thread, int, Stack, Site]] = []
-        for ident, frame in sys._current_frames().items():
+        for ident, leaf in sys._current_frames().items():
             if ident in self.skip:
                 continue
-            stack = walk_stack(frame, self.cache)
+            frame, stack = _walk_thread(ident, leaf, self.cache)
             key = (names.get(ident) or f"thread-{ident}", stack)
             profile.counts[key] += 1
             keys.append(key)
@@ -310,6 +311,37 @@ def _away_from(
     return kept
 
 
+_SUSPENDABLE = CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_GENERATOR | CO_ASYNC_GENERATOR
+
+REWALKS = 8
+"""How many times a thread's stack found cut at a coroutine is walked again."""
+
+
+def _walk_thread(
+    ident: int, frame: FrameType, cache: dict[tuple[CodeType, int], Frame]
+) -> tuple[FrameType, Stack]:
+    """The thread's leaf frame and its whole stack, leaf first.
+
+    The walk is Python code, and the interpreter hands the GIL to other threads between
+    its instructions (every switch interval, which a profile lowers). When the walked
+    thread runs meanwhile and its coroutine suspends, the coroutine's frame no longer
+    links to its caller (``f_back`` is ``None`` while suspended): the walk ends at the
+    coroutine, cut below it. A thread's outermost frame is never a coroutine's or a
+    generator's unless this happened (or native code drives one without a Python
+    caller): such a stack is walked again from the thread's current leaf frame.
+    """
+    stack, root = _walk(frame, cache)
+    for _ in range(REWALKS):
+        if root is None or not root.f_code.co_flags & _SUSPENDABLE:
+            break
+        current = sys._current_frames().get(ident)
+        if current is None:  # the thread ended
+            break
+        frame = current
+        stack, root = _walk(frame, cache)
+    return frame, stack
+
+
 def walk_stack(frame: FrameType | None, cache: dict[tuple[CodeType, int], Frame]) -> Stack:
     """The stack from ``frame`` outwards, leaf first.
 
@@ -317,9 +349,17 @@ def walk_stack(frame: FrameType | None, cache: dict[tuple[CodeType, int], Frame]
     are kept, joined by a marker frame named ``OMITTED_NAME`` whose line says how many
     frames were left out.
     """
+    return _walk(frame, cache)[0]
+
+
+def _walk(
+    frame: FrameType | None, cache: dict[tuple[CodeType, int], Frame]
+) -> tuple[Stack, FrameType | None]:
     # Hot path (every thread, every round): one Frame per (code, line), built once.
     frames: list[Frame] = []
+    root = frame
     while frame is not None:
+        root = frame
         key = (frame.f_code, frame.f_lineno or 0)
         entry = cache.get(key)
         if entry is None:
@@ -330,11 +370,11 @@ def walk_stack(frame: FrameType | None, cache: dict[tuple[CodeType, int], Frame]
         frames.append(entry)
         frame = frame.f_back
     if len(frames) <= MAX_DEPTH:
-        return tuple(frames)
+        return tuple(frames), root
     leaf = MAX_DEPTH - ROOT_FRAMES - 1
     omitted = len(frames) - leaf - ROOT_FRAMES
     marker = Frame(OMITTED_NAME, "<clue.debug>", 0, omitted)
-    return (*frames[:leaf], marker, *frames[-ROOT_FRAMES:])
+    return (*frames[:leaf], marker, *frames[-ROOT_FRAMES:]), root
 
 
 def to_pprof(profile: Profile) -> bytes:
