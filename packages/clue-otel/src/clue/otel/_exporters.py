@@ -154,7 +154,10 @@ def _build(cls: Any, signal: str, transport: str, options: dict[str, Any]) -> An
             raise ValueError(msg)
     try:
         kwargs = exporter_options(signal, transport, options)
-        with _hidden(sys.modules[cls.__module__], unusable_variables(signal)):
+        # The exporter and its base classes' modules (the gRPC mixin reads the timeout in
+        # some SDK versions) read the environment while it is built.
+        modules = {sys.modules[c.__module__] for c in cls.__mro__ if c.__module__ in sys.modules}
+        with _hidden(modules, unusable_variables(signal)):
             return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         msg = f"invalid options for {cls.__name__}: {exc}"
@@ -165,16 +168,20 @@ _HIDING = threading.Lock()
 
 
 @contextlib.contextmanager
-def _hidden(module: Any, variables: frozenset[str]) -> Iterator[None]:
-    # While the exporter is built, its module reads an environment without
+def _hidden(modules: set[Any], variables: frozenset[str]) -> Iterator[None]:
+    # While the exporter is built, its modules read an environment without
     # ``variables`` (blank or malformed ones it would raise on; their replacement is
-    # passed as an option). Only that module's view changes, not os.environ.
-    if not variables or getattr(module, "environ", None) is not os.environ:
+    # passed as an option). Only those modules' view changes, not os.environ.
+    readers = [m for m in modules if getattr(m, "environ", None) is os.environ]
+    if not variables or not readers:
         yield
         return
     with _HIDING:
-        module.environ = {k: v for k, v in os.environ.items() if k not in variables}
+        view = {k: v for k, v in os.environ.items() if k not in variables}
+        for module in readers:
+            module.environ = view
         try:
             yield
         finally:
-            module.environ = os.environ
+            for module in readers:
+                module.environ = os.environ
