@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import re
 from typing import Any
 
 import pytest
@@ -15,54 +14,10 @@ from hypothesis import strategies as st
 from clue import log
 from clue.log._render import limits
 
-from .hostile import text_key
+from .hostile import parse_logfmt, text_key
 
 # Everything str.splitlines() treats as a line boundary.
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-
-
-def parse_logfmt(line: str) -> list[tuple[str, str]]:
-    """A strict logfmt reader: key=value pairs, values bare or double-quoted with escapes."""
-    assert line.endswith("\n")
-    body = line[:-1]
-    pairs: list[tuple[str, str]] = []
-    i = 0
-    n = len(body)
-    while i < n:
-        m = re.compile(r'[^\s="\\]+').match(body, i)
-        assert m, f"no key at {i}: {body[i : i + 20]!r}"
-        key = m.group()
-        i = m.end()
-        assert body[i] == "=", f"expected '=' after {key!r}"
-        i += 1
-        if i < n and body[i] == '"':
-            i += 1
-            out = []
-            while body[i] != '"':
-                c = body[i]
-                if c == "\\":
-                    nxt = body[i + 1]
-                    if nxt == "u":
-                        out.append(chr(int(body[i + 2 : i + 6], 16)))
-                        i += 6
-                        continue
-                    out.append({"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}[nxt])
-                    i += 2
-                    continue
-                out.append(c)
-                i += 1
-            value = "".join(out)
-            i += 1
-        else:
-            m = re.compile(r"[^ ]*").match(body, i)
-            assert m
-            value = m.group()
-            i = m.end()
-        pairs.append((key, value))
-        if i < n:
-            assert body[i] == " ", f"expected a space at {i}"
-            i += 1
-    return pairs
 
 
 class Hostile:
@@ -306,7 +261,7 @@ def test_any_timestamp_format_is_one_line_in_every_format(pattern: str) -> None:
     """Whatever ``TIMESTAMP_FORMAT`` renders (a newline, quotes, ``level=error``...), the
     time is one value of one line: it forges no field in any format. A pattern
     ``strftime`` refuses (a NUL) is a ``ValueError`` naming it."""
-    from .hostile import loads_strict, parse_logfmt
+    from .hostile import loads_strict
 
     if "\x00" in pattern:
         with pytest.raises(ValueError, match="TIMESTAMP_FORMAT"):
@@ -363,7 +318,7 @@ def test_cutting_keys_keeps_clues_keys_and_the_traceback(max_size: int) -> None:
     the request id and the traceback (never cut) are all written, in every format."""
     import traceback
 
-    from .hostile import loads_strict, parse_logfmt
+    from .hostile import loads_strict
 
     outs = {"text": io.StringIO(), "json": io.StringIO()}
     log.configure(
