@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ._control import safe_debug_scope
-from ._mark import DEFAULT_MARK_SECONDS, attached
-from ._switch import DebugLogSwitch
-from ._trigger import Decision, Trigger
-from ._types import ASGIApp, Receive, Scope, Send, header_values
+from clue.debug._control import safe_debug_scope
+from clue.debug._mark import DEFAULT_MARK_SECONDS, attached
+from clue.debug._switch import DebugLogSwitch
+from clue.debug._trigger import Decision, Trigger
+from clue.debug._types import ASGIApp, Receive, Scope, Send, header_values
 
 __all__ = ["ASGIMiddleware"]
 

@@ -9,10 +9,17 @@ from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
 from typing import Any, overload
 
-from ._fork import reinit_after_fork
-from ._guard import HostPolicy, guard, host_refused
-from ._http import AuthHook, Handler, Request, Response, request_from_asgi, request_from_wsgi
-from ._types import Receive, Scope, Send
+from clue.debug._fork import reinit_after_fork
+from clue.debug._guard import HostPolicy, guard, host_refused
+from clue.debug._http import (
+    AuthHook,
+    Handler,
+    Request,
+    Response,
+    request_from_asgi,
+    request_from_wsgi,
+)
+from clue.debug._types import Receive, Scope, Send
 
 __all__ = ["Mux"]
 
