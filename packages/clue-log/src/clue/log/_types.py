@@ -3,11 +3,11 @@
 The same text in every clue package that speaks ASGI: packages never import each other's
 internals, so each keeps its copy, and a difference between the copies is drift.
 
-ASGI hands a request's headers over as ``(name, value)`` byte pairs. The specification
-asks servers to send the names in lower case (uvicorn, hypercorn and daphne do), but a
-scope built by hand, by a test client or by another middleware may not, so a lookup takes
-the wanted name in lower case and compares it with each name lower-cased: every clue
-package reads the same request the same way.
+ASGI hands a request's headers over as ``(name, value)`` byte pairs. The ASGI
+specification asks servers to send the names in lower case (uvicorn, hypercorn and
+daphne do), but a scope built by hand, by a test client or by another middleware may
+not, so a lookup takes the wanted name in lower case and compares it with each name
+lower-cased: every clue package reads the same request the same way.
 """
 
 from __future__ import annotations
