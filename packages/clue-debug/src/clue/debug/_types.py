@@ -30,4 +30,5 @@ def header_values(scope: Scope, name: bytes) -> list[bytes]:
         >>> header_values({"headers": [(b"Accept", b"text/html"), (b"accept", b"*/*")]}, b"accept")
         [b'text/html', b'*/*']
     """
-    return [bytes(v) for k, v in scope.get("headers") or () if bytes(k).lower() == name]
+    size = len(name)  # most names differ in length: only the others are lower-cased
+    return [bytes(v) for k, v in scope.get("headers") or () if len(k) == size and k.lower() == name]
