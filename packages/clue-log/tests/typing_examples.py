@@ -19,7 +19,7 @@ import structlog
 from starlette.applications import Starlette
 
 from clue import log
-from clue.log import testing
+from clue.log import celery, testing
 
 
 def configure_and_log() -> None:
@@ -39,6 +39,23 @@ def configure_and_log() -> None:
         assert_type(log.is_tracing(), bool)
         assert_type(log.span(), list[tuple[str, str]])
     log.flush()
+
+
+def options() -> None:
+    def tenant() -> list[tuple[str, str]]:
+        return [("tenant", "acme")]
+
+    log.configure(
+        output=io.StringIO(),
+        funcs=[log.span, tenant],
+        disable_buffering=lambda: False,
+        file_location=True,
+    )
+    log.ASGIMiddleware(Starlette(), error_status=lambda status: status >= 500)
+    log.GrpcServerInterceptor(error_func=lambda code: code != grpc.StatusCode.OK)
+    log.RequestsAdapter(error_func=lambda status: status >= 400, request_log_func=log.info)
+    celery.install(task_log_func=log.info)
+    celery.uninstall()
 
 
 def fatal_never_returns() -> NoReturn:
