@@ -114,7 +114,7 @@ def fmt(session: nox.Session) -> None:
 
 @nox.session(python=DEFAULT_PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over every package's sources (all extras installed)."""
+    """mypy --strict over every package's sources and typing examples (all extras installed)."""
     session.install("mypy", "types-requests")
     for pkg in PACKAGES.values():
         session.install("-e", _spec(pkg.path, pkg.extras), *pkg.test_deps)
@@ -122,6 +122,10 @@ def typecheck(session: nox.Session) -> None:
     session.env["MYPYPATH"] = os.pathsep.join(srcs)
     targets = [str(p.path / "src" / Path(*p.import_name.split("."))) for p in PACKAGES.values()]
     session.run("mypy", *targets)
+    # The public API as users write it (structlog's typing_examples.py): one run per
+    # package, since every package names its file the same.
+    for pkg in PACKAGES.values():
+        session.run("mypy", str(pkg.path / "tests" / "typing_examples.py"))
 
 
 @nox.session(python=PYTHONS)

@@ -30,6 +30,32 @@ def test_all_is_sorted_and_complete() -> None:
     assert public <= set(debug.__all__)
 
 
+#: The public API, exactly: a name added to or removed from a module's ``__all__`` is a
+#: change of the public API and is made here too.
+PUBLIC_API = {
+    "clue.debug": {
+        "ASGIMiddleware", "AdminServer", "AioGrpcServerInterceptor",
+        "AioPayloadGrpcServerInterceptor", "AuthHook", "DebugLogSwitch", "GrpcServerInterceptor",
+        "Handler", "LogControl", "Mux", "PayloadGrpcClientInterceptor",
+        "PayloadGrpcServerInterceptor", "Request", "Response", "Router", "TRUNCATED_MARKER",
+        "WSGIMiddleware", "adapt", "aio_payload_grpc_client_interceptors", "default_switch",
+        "format_json", "get_log_control", "log_payloads", "mount_debug_log_enabler",
+        "mount_pprof_handlers", "serve_admin", "set_log_control",
+    },
+    "clue.debug.testing": {"FakeLogControl", "reset"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC_API))
+def test_all_is_exactly_the_public_api(module: str) -> None:
+    """Each public module's __all__ is exactly its public API, once each, every name resolving."""
+    mod = importlib.import_module(module)
+    assert len(mod.__all__) == len(set(mod.__all__))
+    assert set(mod.__all__) == PUBLIC_API[module]
+    for name in mod.__all__:
+        assert hasattr(mod, name), name
+
+
 def test_unknown_attribute_raises_attribute_error() -> None:
     """A missing name raises AttributeError naming it."""
     with pytest.raises(AttributeError, match="nope"):

@@ -6,6 +6,8 @@ import importlib
 import inspect
 import pkgutil
 
+import pytest
+
 import clue
 from clue import health
 
@@ -36,6 +38,28 @@ def test_all_is_sorted_and_complete():
     }
     public -= {"annotations"}
     assert public == set(health.__all__)
+
+
+#: The public API, exactly: a name added to or removed from a module's ``__all__`` is a
+#: change of the public API and is made here too.
+PUBLIC_API = {
+    "clue.health": {
+        "Checker", "DEFAULT_CACHE_TTL", "DEFAULT_TIMEOUT", "HTTPPinger", "Health", "NOT_OK", "OK",
+        "PingError", "Pinger", "Probes", "STARTED_AT", "VERSION", "asgi_handler", "new_pinger",
+        "wsgi_handler",
+    },
+    "clue.health.grpc": {"AioHealthServicer", "HealthServicer", "add_to_server"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC_API))
+def test_all_is_exactly_the_public_api(module: str) -> None:
+    """Each public module's __all__ is exactly its public API, once each, every name resolving."""
+    mod = importlib.import_module(module)
+    assert len(mod.__all__) == len(set(mod.__all__))
+    assert set(mod.__all__) == PUBLIC_API[module]
+    for name in mod.__all__:
+        assert hasattr(mod, name), name
 
 
 def test_clue_is_a_namespace_package():

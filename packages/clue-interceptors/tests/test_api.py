@@ -36,6 +36,24 @@ def test_all_is_sorted_and_complete():
         assert getattr(ci, name) is not None
 
 
+#: The public API, exactly: a name added to or removed from ``__all__`` is a change of the
+#: public API and is made here too.
+PUBLIC_API = {
+    "AioTraceStreamServerInterceptor", "ContextAsyncIterator", "TraceStreamClientInterceptor",
+    "TraceStreamServerInterceptor", "TracedCall", "aio_trace_stream_client_interceptors",
+    "aiter_with_context", "extract", "get_trace_stream_recv_context", "inject",
+    "iter_with_context", "setup_trace_stream_recv_context",
+}  # fmt: skip
+
+
+def test_all_is_exactly_the_public_api():
+    """__all__ is exactly the public API, once each, every name resolving."""
+    assert len(ci.__all__) == len(set(ci.__all__))
+    assert set(ci.__all__) == PUBLIC_API
+    for name in ci.__all__:
+        assert hasattr(ci, name), name
+
+
 def test_unknown_attribute_raises_attribute_error():
     """A name the package does not have is an AttributeError."""
     with pytest.raises(AttributeError, match="no_such_name"):

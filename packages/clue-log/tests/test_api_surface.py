@@ -45,6 +45,40 @@ def test_all_sorted_and_complete() -> None:
     assert public - set(log.__all__) == set()
 
 
+#: The public API, exactly: a name added to or removed from a module's ``__all__`` is a
+#: change of the public API and is made here too.
+PUBLIC_API = {
+    "clue.log": {
+        "ASGIMiddleware", "AioGrpcServerInterceptor", "AsyncHttpxTransport", "BufferingProcessor",
+        "ERROR_MESSAGE_KEY", "EXCEPTION_KEY", "Entry", "FILE_KEY", "Fields", "GRPC_CODE_KEY",
+        "GRPC_DURATION_KEY", "GRPC_METHOD_KEY", "GRPC_SERVICE_KEY", "GRPC_STATUS_KEY",
+        "GrpcClientInterceptor", "GrpcServerInterceptor", "HTTP_BODY_KEY", "HTTP_BYTES_KEY",
+        "HTTP_DURATION_KEY", "HTTP_FROM_KEY", "HTTP_METHOD_KEY", "HTTP_STATUS_KEY", "HTTP_URL_KEY",
+        "HttpxTransport", "KV", "LOGGER_KEY", "MESSAGE_KEY", "METHOD_KEY", "REQUEST_ID_KEY",
+        "RequestsAdapter", "SERVICE_KEY", "SEVERITY_KEY", "SPAN_ID_KEY", "StdlibHandler",
+        "TIMESTAMP_FORMAT", "TIMESTAMP_KEY", "TRACE_ID_KEY", "WSGIMiddleware",
+        "aio_grpc_client_interceptors", "as_std_logger", "bind", "configure", "context", "debug",
+        "debug_enabled", "endpoint", "error", "fatal", "flush", "format_json", "format_terminal",
+        "format_text", "info", "is_tracing", "print", "span", "warn", "warning",
+    },
+    "clue.log.testing": {"CapturedLogs", "capture", "clue_logs", "reset"},
+    "clue.log.celery": {
+        "CELERY_DURATION_KEY", "CELERY_STATE_KEY", "CELERY_TASK_ID_KEY", "CELERY_TASK_KEY",
+        "REQUEST_ID_HEADER", "install", "uninstall",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC_API))
+def test_all_is_exactly_the_public_api(module: str) -> None:
+    """Each public module's __all__ is exactly its public API, once each, every name resolving."""
+    mod = importlib.import_module(module)
+    assert len(mod.__all__) == len(set(mod.__all__))
+    assert set(mod.__all__) == PUBLIC_API[module]
+    for name in mod.__all__:
+        assert hasattr(mod, name), name
+
+
 def test_key_values_match_spec() -> None:
     """Key variables have the SPEC's default values."""
     assert (log.MESSAGE_KEY, log.ERROR_MESSAGE_KEY, log.TIMESTAMP_KEY) == ("msg", "err", "time")

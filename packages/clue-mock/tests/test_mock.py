@@ -239,3 +239,18 @@ def test_public_names_are_exactly_all() -> None:
     assert public == set(clue.mock.__all__)
     assert list(clue.mock.__all__) == sorted(clue.mock.__all__)
     assert all(getattr(clue.mock, name).__doc__ for name in clue.mock.__all__)
+
+
+#: The public API, exactly: a name added to or removed from ``__all__`` is a change of the
+#: public API and is made here too.
+PUBLIC_API = {"GenerationError", "MissingCallsError", "Mock", "UnexpectedCallError", "generate"}
+
+
+def test_all_is_exactly_the_public_api() -> None:
+    """``__all__`` is exactly the public API, once each, every name resolving."""
+    import clue.mock
+
+    assert len(clue.mock.__all__) == len(set(clue.mock.__all__))
+    assert set(clue.mock.__all__) == PUBLIC_API
+    for name in clue.mock.__all__:
+        assert hasattr(clue.mock, name), name

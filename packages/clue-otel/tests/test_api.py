@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import textwrap
@@ -36,6 +37,34 @@ def test_all_is_sorted_complete_and_resolvable(module: object) -> None:
         if not n.startswith("_") and getattr(v, "__module__", "").startswith("clue.otel")
     }
     assert public <= set(names)
+
+
+#: The public API, exactly: a name added to or removed from a module's ``__all__`` is a
+#: change of the public API and is made here too.
+PUBLIC_API = {
+    "clue.otel": {
+        "AdaptiveSampler", "Config", "ErrorHandler", "ErrorPromotionProcessor",
+        "OpenTelemetryError", "PromotionStats", "Shutdown", "configure_opentelemetry", "log_error",
+        "new_config", "new_grpc_metric_exporter", "new_grpc_span_exporter",
+        "new_http_metric_exporter", "new_http_span_exporter", "new_otlp_metric_exporter",
+        "new_otlp_span_exporter", "reset_opentelemetry",
+    },
+    "clue.otel.testing": {
+        "AttributeValue", "ExportRequest", "OTLPReceiver", "ReceivedEvent", "ReceivedLink",
+        "ReceivedLogRecord", "ReceivedMetric", "ReceivedPoint", "ReceivedSpan", "Signal",
+        "Transport", "reset_opentelemetry",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC_API))
+def test_all_is_exactly_the_public_api(module: str) -> None:
+    """Each public module's __all__ is exactly its public API, once each, every name resolving."""
+    mod = importlib.import_module(module)
+    assert len(mod.__all__) == len(set(mod.__all__))
+    assert set(mod.__all__) == PUBLIC_API[module]
+    for name in mod.__all__:
+        assert hasattr(mod, name), name
 
 
 def test_spec_names_are_public() -> None:

@@ -11,26 +11,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._adapt import adapt
-from ._admin import AdminServer, serve_admin
-from ._asgi import ASGIMiddleware
-from ._control import LogControl, get_log_control, set_log_control
-from ._enabler import mount_debug_log_enabler
-from ._http import AuthHook, Handler, Request, Response, Router
-from ._mux import Mux
-from ._payload import TRUNCATED_MARKER, format_json, log_payloads
-from ._profiling import mount_pprof_handlers
-from ._switch import DebugLogSwitch, default_switch
-from ._wsgi import WSGIMiddleware
+from clue.debug._adapt import adapt
+from clue.debug._admin import AdminServer, serve_admin
+from clue.debug._asgi import ASGIMiddleware
+from clue.debug._control import LogControl, get_log_control, set_log_control
+from clue.debug._enabler import mount_debug_log_enabler
+from clue.debug._http import AuthHook, Handler, Request, Response, Router
+from clue.debug._mux import Mux
+from clue.debug._payload import TRUNCATED_MARKER, format_json, log_payloads
+from clue.debug._profiling import mount_pprof_handlers
+from clue.debug._switch import DebugLogSwitch, default_switch
+from clue.debug._wsgi import WSGIMiddleware
 
 if TYPE_CHECKING:
-    from ._grpc import (
+    from clue.debug._grpc import (
         AioGrpcServerInterceptor,
         AioPayloadGrpcServerInterceptor,
         GrpcServerInterceptor,
         PayloadGrpcServerInterceptor,
     )
-    from ._grpc_client import PayloadGrpcClientInterceptor, aio_payload_grpc_client_interceptors
+    from clue.debug._grpc_client import (
+        PayloadGrpcClientInterceptor,
+        aio_payload_grpc_client_interceptors,
+    )
 
 # Plain sorted() order, which the packaging check asserts (not ruff's isort-style order).
 __all__ = [
@@ -76,6 +79,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    # A name on an optional extra, imported on first use. The same text in every clue
+    # package that has extras: a missing extra is named with the command that installs it.
     try:
         module, extra = _LAZY[name]
     except KeyError:
@@ -85,9 +90,9 @@ def __getattr__(name: str) -> Any:
     try:
         mod = importlib.import_module(f"{__name__}.{module}")
     except ImportError as exc:
+        dist = __name__.replace(".", "-")
         raise ImportError(
-            f"clue.debug.{name} needs the {extra!r} extra: "
-            f"pip install 'clue-debug[{extra}]' ({exc})",
+            f"{__name__}.{name} needs the {extra!r} extra: pip install '{dist}[{extra}]' ({exc})",
             name=exc.name,
         ) from exc
     value = getattr(mod, name)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ._guard import HostPolicy, host_refused
-from ._http import Handler, Request, Response, Router
+from clue.debug._guard import HostPolicy, host_refused
+from clue.debug._http import Handler, Request, Response, Router
 
 __all__ = ["adapt", "as_router"]
 

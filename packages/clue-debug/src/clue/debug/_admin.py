@@ -12,11 +12,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import structlog
 
-from ._enabler import mount_debug_log_enabler
-from ._http import AuthHook
-from ._mux import Mux
-from ._profiling import mount_pprof_handlers
-from ._switch import DebugLogSwitch
+from clue.debug._enabler import mount_debug_log_enabler
+from clue.debug._http import AuthHook
+from clue.debug._mux import Mux
+from clue.debug._profiling import mount_pprof_handlers
+from clue.debug._switch import DebugLogSwitch
 
 __all__ = ["AdminServer", "serve_admin"]
 

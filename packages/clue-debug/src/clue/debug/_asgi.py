@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
-from ._control import safe_debug_scope
-from ._mark import DEFAULT_MARK_SECONDS, attached
-from ._switch import DebugLogSwitch
-from ._trigger import Decision, Trigger
+from clue.debug._control import safe_debug_scope
+from clue.debug._mark import DEFAULT_MARK_SECONDS, attached
+from clue.debug._switch import DebugLogSwitch
+from clue.debug._trigger import Decision, Trigger
+from clue.debug._types import ASGIApp, Receive, Scope, Send, header_values
 
 __all__ = ["ASGIMiddleware"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class ASGIMiddleware:
@@ -97,10 +89,7 @@ class ASGIMiddleware:
 
     def _decide(self, scope: Scope) -> Decision:
         def header(name: str) -> bytes | None:
-            wanted = name.encode("latin-1")
-            for key, value in scope.get("headers") or ():
-                if bytes(key).lower() == wanted:
-                    return bytes(value)
-            return None
+            values = header_values(scope, name.encode("latin-1"))
+            return values[0] if values else None
 
         return self._trigger.decide(header)

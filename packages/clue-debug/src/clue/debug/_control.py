@@ -31,8 +31,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import structlog
 
-from ._fork import at_fork
-from ._mark import attached
+from clue.debug._fork import at_fork
+from clue.debug._mark import attached
 
 _T = TypeVar("_T")
 

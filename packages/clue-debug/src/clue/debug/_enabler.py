@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from ._adapt import as_router
-from ._guard import guard
-from ._http import AuthHook, Request, Response, json_response, seconds_param, text_response
-from ._switch import MAX_DURATION, DebugLogSwitch, default_switch
+from clue.debug._adapt import as_router
+from clue.debug._guard import guard
+from clue.debug._http import (
+    AuthHook,
+    Request,
+    Response,
+    json_response,
+    seconds_param,
+    text_response,
+)
+from clue.debug._switch import MAX_DURATION, DebugLogSwitch, default_switch
 
 __all__ = ["mount_debug_log_enabler"]
 

@@ -14,11 +14,11 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from ._control import PrivateDebugScope, safe_debug_scope
-from ._mark import DEFAULT_MARK_SECONDS, attached
-from ._payload import Formatter, PayloadLogger
-from ._switch import DebugLogSwitch
-from ._trigger import Decision, Trigger
+from clue.debug._control import PrivateDebugScope, safe_debug_scope
+from clue.debug._mark import DEFAULT_MARK_SECONDS, attached
+from clue.debug._payload import Formatter, PayloadLogger
+from clue.debug._switch import DebugLogSwitch
+from clue.debug._trigger import Decision, Trigger
 
 __all__ = [
     "AioGrpcServerInterceptor",

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from ._payload import Formatter, PayloadLogger
+from clue.debug._payload import Formatter, PayloadLogger
 
 __all__ = ["PayloadGrpcClientInterceptor", "aio_payload_grpc_client_interceptors"]
 

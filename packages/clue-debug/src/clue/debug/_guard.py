@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from ._http import AuthHook, Handler, Request, Response, text_response
+from clue.debug._http import AuthHook, Handler, Request, Response, text_response
 
 __all__ = ["DEFAULT_ALLOWED_HOSTS", "HostPolicy", "guard", "is_cross_site"]
 

@@ -5,22 +5,26 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
 from typing import Any, overload
 
-from ._fork import reinit_after_fork
-from ._guard import HostPolicy, guard, host_refused
-from ._http import AuthHook, Handler, Request, Response, request_from_asgi, request_from_wsgi
+from clue.debug._fork import reinit_after_fork
+from clue.debug._guard import HostPolicy, guard, host_refused
+from clue.debug._http import (
+    AuthHook,
+    Handler,
+    Request,
+    Response,
+    request_from_asgi,
+    request_from_wsgi,
+)
+from clue.debug._types import Receive, Scope, Send
 
 __all__ = ["Mux"]
 
-# WSGI and ASGI call shapes, spelled out so that mypy checks both entry points.
+# WSGI's call shape, spelled out so that mypy checks both entry points (ASGI's: _types).
 StartResponse = Callable[..., object]
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 class Mux:

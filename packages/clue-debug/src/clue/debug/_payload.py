@@ -13,7 +13,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 import structlog
 
-from ._control import debug_enabled_safely
+from clue.debug._control import debug_enabled_safely
 
 __all__ = ["TRUNCATED_MARKER", "PayloadLogger", "format_json", "log_payloads", "truncate"]
 

@@ -9,7 +9,7 @@ import time
 
 import structlog
 
-from ._fork import reinit_after_fork
+from clue.debug._fork import reinit_after_fork
 
 __all__ = ["MAX_DURATION", "DebugLogSwitch", "default_switch"]
 

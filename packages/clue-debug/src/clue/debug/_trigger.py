@@ -12,8 +12,8 @@ import hmac
 from collections.abc import Callable
 from typing import Any
 
-from . import _mark
-from ._switch import DebugLogSwitch, default_switch
+from clue.debug import _mark
+from clue.debug._switch import DebugLogSwitch, default_switch
 
 __all__ = ["Decision", "Trigger"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ._control import PrivateDebugScope
-from ._mark import DEFAULT_MARK_SECONDS
-from ._switch import DebugLogSwitch
-from ._trigger import Trigger
+from clue.debug._control import PrivateDebugScope
+from clue.debug._mark import DEFAULT_MARK_SECONDS
+from clue.debug._switch import DebugLogSwitch
+from clue.debug._trigger import Trigger
 
 __all__ = ["WSGIMiddleware"]
 

@@ -20,9 +20,9 @@ import contextvars
 import threading
 from collections.abc import Iterator
 
-from ._control import set_log_control
-from ._fork import reinit_after_fork
-from ._switch import DebugLogSwitch, default_switch
+from clue.debug._control import set_log_control
+from clue.debug._fork import reinit_after_fork
+from clue.debug._switch import DebugLogSwitch, default_switch
 
 __all__ = ["FakeLogControl", "reset"]
 

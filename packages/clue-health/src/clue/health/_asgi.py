@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from clue.health._checker import Checker
 from clue.health._respond import Query, Response, health_response, method_not_allowed, not_found
+from clue.health._types import ASGIApp, Receive, Scope, Send, header_values
 
 if TYPE_CHECKING:
     from clue.health._probes import Probes
-
-# ASGI's messages are plain dicts; like structlog's EventDict, Any is their accepted type.
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def asgi_handler(checker: Checker) -> ASGIApp:
@@ -115,7 +108,8 @@ def _path(scope: Scope) -> str:
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    values = [v for k, v in scope.get("headers", ()) if bytes(k).lower() == name]
+    # Repeated field lines joined as RFC 9110 (5.3) combines them: "a, b".
+    values = header_values(scope, name)
     return b", ".join(values).decode("latin-1") if values else None
 
 

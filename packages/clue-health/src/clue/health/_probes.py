@@ -27,7 +27,7 @@ from clue.health._validate import seconds
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
 
-    from clue.health._asgi import ASGIApp
+    from clue.health._types import ASGIApp
 
 Route = tuple[Literal["healthz", "livez", "readyz", "check"], str] | None
 _Handler = Callable[[int, FrameType | None], object] | int | None

@@ -33,7 +33,7 @@ def aio_trace_stream_client_interceptors(
     message_spans: bool = False,
     overwrite: bool = True,
     tracer_provider: trace.TracerProvider | None = None,
-) -> list[object]:
+) -> list[grpc.aio.ClientInterceptor]:
     """Interceptors carrying the trace context in each message of ``grpc.aio`` streams.
 
     ``grpc.aio`` files each client interceptor object under one RPC kind, so this

@@ -159,6 +159,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    # A name on an optional extra, imported on first use. The same text in every clue
+    # package that has extras: a missing extra is named with the command that installs it.
     try:
         module, extra = _LAZY[name]
     except KeyError:
@@ -168,8 +170,9 @@ def __getattr__(name: str) -> Any:
     try:
         mod = importlib.import_module(f"{__name__}.{module}")
     except ImportError as exc:
+        dist = __name__.replace(".", "-")
         raise ImportError(
-            f"clue.log.{name} needs the {extra!r} extra: pip install 'clue-log[{extra}]' ({exc})",
+            f"{__name__}.{name} needs the {extra!r} extra: pip install '{dist}[{extra}]' ({exc})",
             name=exc.name,
         ) from exc
     value = getattr(mod, name)

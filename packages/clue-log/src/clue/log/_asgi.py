@@ -8,7 +8,7 @@ anything it awaits in the same task.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Iterable
 from time import perf_counter
 from typing import Any
 
@@ -24,14 +24,9 @@ from clue.log._server_options import (
     log_end,
     log_line,
 )
+from clue.log._types import ASGIApp, Message, Receive, Scope, Send, header_values
 
 __all__ = ["ASGIMiddleware"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _REQUEST_ID = b"x-request-id"
 _ERROR_TEXT = b"Internal Server Error"
@@ -310,10 +305,8 @@ class _Response:
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers") or ():
-        if key == name:
-            return bytes(value)
-    return None
+    values = header_values(scope, name)
+    return values[0] if values else None
 
 
 def _has_request_id(headers: list[tuple[bytes, bytes]]) -> bool:

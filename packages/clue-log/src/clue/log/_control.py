@@ -2,7 +2,10 @@
 
 clue-log registers ``LOG_CONTROL`` under the entry-point group ``clue.log_control``, so a
 package such as clue-debug can switch debug logs on for a request without importing
-clue.log (see docs/development.md).
+clue.log. The object has two methods: ``debug_enabled()``, whether debug logs are on for
+the current log context, and ``debug_scope()``, a context manager that turns them on for
+the current log context (opening one, which contexts opened inside inherit, when there
+is none). A consumer loads the group once, lazily, and does nothing when it is empty.
 """
 
 from __future__ import annotations

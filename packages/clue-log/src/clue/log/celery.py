@@ -27,8 +27,14 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
-from celery import signals  # type: ignore[import-untyped]  # Celery ships no type hints
-from celery.exceptions import Retry  # type: ignore[import-untyped]  # no type hints either
+try:
+    from celery import signals  # type: ignore[import-untyped]  # Celery ships no type hints
+    from celery.exceptions import Retry  # type: ignore[import-untyped]  # no type hints either
+except ImportError as exc:
+    raise ImportError(
+        f"clue.log.celery needs the 'celery' extra: pip install 'clue-log[celery]' ({exc})",
+        name=exc.name,
+    ) from exc
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.propagators.textmap import Getter

@@ -1,7 +1,8 @@
-"""The ``OTEL_*`` environment variables clue reads itself, read as the specification asks.
+"""The ``OTEL_*`` environment variables clue reads itself, read as OpenTelemetry asks.
 
-The specification asks that an invalid value produce a warning and be treated as if it
-were not set. The SDK's own parsing sometimes raises instead (an unknown
+The OpenTelemetry specification (its "Environment Variable Specification") asks that an
+invalid value produce a warning and be treated as if it were not set. The SDK's own
+parsing sometimes raises instead (an unknown
 ``OTEL_PROPAGATORS`` item at ``import opentelemetry.propagate``, a malformed
 ``OTEL_EXPORTER_OTLP_TIMEOUT`` or ``_COMPRESSION`` in the exporters' constructors):
 clue checks those values first, warns once naming the variable and the value, and
