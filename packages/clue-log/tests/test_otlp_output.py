@@ -271,6 +271,21 @@ def test_keys_are_escaped_as_in_the_json_format(otlp: Pipeline) -> None:
     assert_same_as_json(otlp)
 
 
+def test_renamed_keys_are_followed() -> None:
+    """With ``MESSAGE_KEY``, ``TIMESTAMP_KEY`` and ``SEVERITY_KEY`` renamed, the body is
+    still the message and neither the time nor the level is an attribute."""
+    names = (log.MESSAGE_KEY, log.TIMESTAMP_KEY, log.SEVERITY_KEY)
+    log.MESSAGE_KEY, log.TIMESTAMP_KEY, log.SEVERITY_KEY = "message", "ts", "severity"
+    try:
+        p = Pipeline().configure()
+        log.print("hello", msg="mine", ts="t")
+        record = p.records()[0]
+        assert record.body == "hello"
+        assert dict(record.attributes) == {"msg": "mine", "_ts": "t"}
+    finally:
+        log.MESSAGE_KEY, log.TIMESTAMP_KEY, log.SEVERITY_KEY = names
+
+
 # --- values: the JSON format's conversion, then OTLP's types ---------------------------------
 
 
