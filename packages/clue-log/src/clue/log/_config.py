@@ -116,8 +116,10 @@ def _sinks(
     if fmt is not None and not callable(fmt):
         raise ValueError(f"format must be a callable Entry -> str | bytes, got {fmt!r}")
     if isinstance(output, OtlpOutput):
-        if fmt is not None or outputs is not None:
-            raise ValueError("output=log.otlp_output() takes no format and no outputs")
+        if fmt is not None:
+            raise ValueError(f"format does not apply to output=log.otlp_output(), got {fmt!r}")
+        if outputs is not None:
+            raise ValueError("outputs cannot be combined with output or format")
         return [output]
     if output is not None and not callable(getattr(output, "write", None)):
         raise ValueError(f"output must be a stream with a write() method, got {output!r}")
