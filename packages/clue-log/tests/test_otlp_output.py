@@ -543,7 +543,7 @@ def test_options_are_checked() -> None:
     with pytest.raises(ValueError, match="name"):
         log.otlp_output(name="")
     with pytest.raises(ValueError, match="logger_provider"):
-        log.otlp_output(logger_provider=object())
+        log.otlp_output(logger_provider=object())  # type: ignore[arg-type]
     p = Pipeline()
     log.configure(output=log.otlp_output(logger_provider=p.provider, name="my.service"))
     log.print("x")

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import _logs, trace
-from opentelemetry._logs import SeverityNumber
+from opentelemetry._logs import LoggerProvider, SeverityNumber
 from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext
 
@@ -52,7 +52,9 @@ _FALLBACK_BODY = "clue/log: entry could not be rendered"
 _emitting = threading.local()
 
 
-def otlp_output(*, logger_provider: Any = None, name: str = "clue.log") -> OtlpOutput:
+def otlp_output(
+    *, logger_provider: LoggerProvider | None = None, name: str = "clue.log"
+) -> OtlpOutput:
     """An output emitting each written entry as an OpenTelemetry log record.
 
     Use it as ``configure(output=log.otlp_output())`` or beside stream outputs in
@@ -90,7 +92,7 @@ class OtlpOutput:
 
     __slots__ = ("_cache", "_name", "_provider", "failures")
 
-    def __init__(self, name: str, provider: Any) -> None:
+    def __init__(self, name: str, provider: LoggerProvider | None) -> None:
         self._name = name
         self._provider = provider
         # (provider, its logger or None when it does nothing, how to emit to it)
@@ -131,7 +133,7 @@ class OtlpOutput:
             _emitting.active = False
 
     def _resolve(self) -> tuple[Any, Emit | None]:
-        provider = self._provider
+        provider: Any = self._provider
         if provider is None:
             provider = _logs.get_logger_provider()
         cached = self._cache
