@@ -32,6 +32,12 @@ def test_spec_names_exported() -> None:
         assert hasattr(log, name), name
 
 
+def test_otlp_output_exported() -> None:
+    """``log.otlp_output`` (issue 14) is public, beside the SPEC names."""
+    assert "otlp_output" in log.__all__
+    assert callable(log.otlp_output)
+
+
 def test_all_sorted_and_complete() -> None:
     """__all__ is sorted and lists every public attribute defined by the facade."""
     assert list(log.__all__) == sorted(log.__all__)

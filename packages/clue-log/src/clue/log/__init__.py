@@ -33,6 +33,7 @@ from clue.log._endpoint import endpoint
 from clue.log._entry import Entry
 from clue.log._format import format_json, format_terminal, format_text
 from clue.log._kv import KV, Fields
+from clue.log._otlp import otlp_output
 from clue.log._stdlib import StdlibHandler, as_std_logger
 from clue.log._structlog import BufferingProcessor
 from clue.log._tracing import is_tracing, span
@@ -127,6 +128,7 @@ __all__ = [
     "format_text",
     "info",
     "is_tracing",
+    "otlp_output",
     "print",
     "span",
     "warn",

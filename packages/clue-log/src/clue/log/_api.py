@@ -88,7 +88,9 @@ def _make(level: str) -> Callable[..., None]:
                         else:
                             if args:
                                 args = _snapshot_args(args)
-                            buf.append((_time_ns(), level, msg, args, kv, ctx.bound, None))
+                            buf.append(
+                                (_time_ns(), level, msg, args, kv, ctx.bound, None, otel_ctx)
+                            )
                             req.appended += 1
                             if req.buf is None:  # flushed by another thread meanwhile
                                 _drain(req, buf)
@@ -122,7 +124,7 @@ def _buffer_slow(
         return False
     kv, head, tail, _ = _split_err(_capture(kv), None, level == "error", True)
     extra = _extra() if _has_extra() else None
-    rec: Record = (_time_ns(), level, msg, _snapshot_args(args), kv, ctx.bound, extra)
+    rec: Record = (_time_ns(), level, msg, _snapshot_args(args), kv, ctx.bound, extra, _otel_get())
     buf.append(rec if head is None and tail is None else Held(rec, head, tail))
     req.appended += 1
     if req.buf is None:
@@ -309,7 +311,8 @@ def emit_now(
             record_error(exc, msg if isinstance(msg, str) else None)
         bound = ctx.bound if ctx is not None else root.bound
         extra = _extra() if _has_extra() else None
-        entry = build_entry((_time_ns(), level, msg, args, kv, bound, extra), head, tail)
+        rec = (_time_ns(), level, msg, args, kv, bound, extra, _otel_get())
+        entry = build_entry(rec, head, tail)
         for sink in state.sinks:
             sink.write([sink.render(entry)])
     except Exception:  # noqa: S110 - logging never raises into the application

@@ -7,13 +7,14 @@ rendering limit, then refreshes what derives from them (``apply``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import structlog
 
 from clue.log._api import sync_switch
 from clue.log._format import Format
-from clue.log._output import Sink
+from clue.log._otlp import OtlpOutput
+from clue.log._output import Output, Sink
 from clue.log._render import limits
 from clue.log._state import KeyValueFunc, state
 from clue.log._structlog import CHAIN, NullLoggerFactory, bound_logger_class
@@ -23,8 +24,8 @@ from clue.log._tracing import is_tracing
 def configure(
     *,
     format: Format | None = None,
-    output: IO[Any] | None = None,
-    outputs: Sequence[tuple[IO[Any], Format]] | None = None,
+    output: IO[Any] | OtlpOutput | None = None,
+    outputs: Sequence[tuple[IO[Any], Format] | OtlpOutput] | None = None,
     debug: bool = False,
     disable_buffering: Callable[[], bool] | None = None,
     funcs: Iterable[KeyValueFunc] | None = None,
@@ -37,9 +38,10 @@ def configure(
     Args:
         format: a callable ``Entry -> str | bytes``; default the terminal format when the
             output is a TTY, logfmt text otherwise.
-        output: a text or binary stream; default ``sys.stdout`` (looked up at write time).
-        outputs: ``(stream, format)`` pairs; each entry is rendered once per output.
-            Exclusive with ``output``/``format``.
+        output: a text or binary stream, or ``log.otlp_output()``; default ``sys.stdout``
+            (looked up at write time).
+        outputs: ``(stream, format)`` pairs and ``log.otlp_output()``; each entry is
+            rendered once per output. Exclusive with ``output``/``format``.
         debug: write debug entries (and so disable buffering) everywhere.
         disable_buffering: predicate called on every buffered call; default
             ``log.is_tracing`` (a sampled span disables buffering).
@@ -108,27 +110,40 @@ def apply(fields: Mapping[str, Any], max_size: int) -> None:
 
 def _sinks(
     fmt: Format | None,
-    output: IO[Any] | None,
-    outputs: Sequence[tuple[IO[Any], Format]] | None,
-) -> list[Sink]:
+    output: IO[Any] | OtlpOutput | None,
+    outputs: Sequence[tuple[IO[Any], Format] | OtlpOutput] | None,
+) -> list[Output]:
     if fmt is not None and not callable(fmt):
         raise ValueError(f"format must be a callable Entry -> str | bytes, got {fmt!r}")
+    if isinstance(output, OtlpOutput):
+        if fmt is not None:
+            raise ValueError(f"format does not apply to output=log.otlp_output(), got {fmt!r}")
+        if outputs is not None:
+            raise ValueError("outputs cannot be combined with output or format")
+        return [output]
     if output is not None and not callable(getattr(output, "write", None)):
         raise ValueError(f"output must be a stream with a write() method, got {output!r}")
     if outputs is None:
         return [Sink(output, fmt)]
     if output is not None or fmt is not None:
         raise ValueError("outputs cannot be combined with output or format")
-    sinks = []
+    sinks: list[Output] = []
     for i, pair in enumerate(outputs):
+        if isinstance(pair, OtlpOutput):
+            sinks.append(pair)
+            continue
         if not (isinstance(pair, tuple) and len(pair) == 2):
-            raise ValueError(f"outputs[{i}] must be a (stream, format) pair, got {pair!r}")
+            raise ValueError(
+                f"outputs[{i}] must be a (stream, format) pair or log.otlp_output(), got {pair!r}"
+            )
         stream, f = pair
+        if isinstance(cast(object, stream), OtlpOutput):
+            raise ValueError(f"outputs[{i}]: log.otlp_output() takes no format, got {f!r}")
         if not callable(getattr(stream, "write", None)):
             raise ValueError(f"outputs[{i}] stream has no write() method: {stream!r}")
         if not callable(f):
             raise ValueError(f"outputs[{i}] format is not callable: {f!r}")
         sinks.append(Sink(stream, f))
     if not sinks:
-        raise ValueError("outputs must name at least one (stream, format) pair")
+        raise ValueError("outputs must name at least one output")
     return sinks

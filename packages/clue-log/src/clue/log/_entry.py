@@ -19,13 +19,15 @@ class Entry:
             ``MESSAGE_KEY``.
     """
 
-    __slots__ = ("_time", "key_vals", "severity", "time_ns")
+    __slots__ = ("_otel", "_time", "key_vals", "severity", "time_ns")
 
     def __init__(self, time_ns: int, severity: str, key_vals: list[tuple[str, Any]]) -> None:
         self.time_ns = time_ns
         self.severity = severity
         self.key_vals = key_vals
         self._time: datetime | None = None
+        # The OpenTelemetry context current at the call (its span's ids go on OTLP records).
+        self._otel: Any = None
 
     @property
     def time(self) -> datetime:

@@ -124,32 +124,42 @@ def format_json(entry: Entry) -> bytes:
         b'{"time":"1970-01-01T00:00:00Z","level":"info","msg":"hi"}\\n'
     """
     try:
-        pairs = _capped(entry.key_vals)
-        n = len(pairs)
-        time_key, level_key = _keys.FORMAT_KEYS
-        doc: dict[str, Any] = {time_key: _timestamp(entry.time_ns), level_key: entry.severity}
-        if type(entry.severity) is not str:
-            doc[level_key] = safe_str(entry.severity)
-        small = _small()
-        b: _Budget | None = None
-        for i, (k, v) in enumerate(pairs):
-            # Written for speed: short str keys and short strings/numbers skip the budget.
-            if type(k) is str and len(k) <= _FLOOR:
-                key = k
-            else:
-                b = (b or _Budget(n)).at(n - i - 1)
-                key = _json_key(k, b)
-            if key in (time_key, level_key):  # the format's own keys
-                key = "_" + key
-            t = type(v)
-            if (t is str and len(v) <= small) or t is bool or v is None or _small_int(v, t):
-                doc[key] = v
-            else:
-                b = (b or _Budget(n)).at(n - i - 1)
-                doc[key] = _json_value(v, b, 0, None)
-        return _json_line(doc)
+        return _json_line(json_doc(entry))
     except Exception as exc:
         return _fallback_json(entry, exc)
+
+
+def json_doc(entry: Entry) -> dict[str, Any]:
+    """The object ``format_json`` writes for ``entry``, before serialization: the format's
+    keys, then every key/value converted within the entry's budget (strings cut,
+    containers capped, no NaN, markers for what cannot be rendered). May raise;
+    ``format_json`` then writes its fallback line. ``otlp_output`` converts entries with
+    it too, so both outputs carry the same values.
+    """
+    pairs = _capped(entry.key_vals)
+    n = len(pairs)
+    time_key, level_key = _keys.FORMAT_KEYS
+    doc: dict[str, Any] = {time_key: _timestamp(entry.time_ns), level_key: entry.severity}
+    if type(entry.severity) is not str:
+        doc[level_key] = safe_str(entry.severity)
+    small = _small()
+    b: _Budget | None = None
+    for i, (k, v) in enumerate(pairs):
+        # Written for speed: short str keys and short strings/numbers skip the budget.
+        if type(k) is str and len(k) <= _FLOOR:
+            key = k
+        else:
+            b = (b or _Budget(n)).at(n - i - 1)
+            key = _json_key(k, b)
+        if key in (time_key, level_key):  # the format's own keys
+            key = "_" + key
+        t = type(v)
+        if (t is str and len(v) <= small) or t is bool or v is None or _small_int(v, t):
+            doc[key] = v
+        else:
+            b = (b or _Budget(n)).at(n - i - 1)
+            doc[key] = _json_value(v, b, 0, None)
+    return doc
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -296,6 +306,14 @@ def _logfmt_value(v: object, b: _Budget) -> str:
     if type(rendered) is str:  # a scalar's text, or a marker
         return _quote(rendered)
     return _quote(_dumps(rendered).decode())  # a container, as JSON
+
+
+def json_text(value: object) -> str:
+    """A value of ``json_doc`` as the JSON text ``format_json`` writes for it."""
+    out = _dumps(value)
+    if b"\x7f" in out or not out.isascii():
+        out = _JSON_RAW.sub(_json_escape, out)
+    return out.decode("utf-8")
 
 
 def _json_line(doc: dict[str, Any]) -> bytes:

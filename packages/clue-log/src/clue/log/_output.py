@@ -1,4 +1,5 @@
-"""Outputs: a stream plus the format its entries are rendered with.
+"""Outputs: a stream plus the format its entries are rendered with (``Sink``), or any
+other ``Output`` (``log.otlp_output()``, in ``_otlp``).
 
 A failing output (closed pipe, full disk, a stream that raises) never raises into the
 application: failures are counted and reported on stderr at most once per interval.
@@ -19,13 +20,26 @@ import sys
 import threading
 import time
 import weakref
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from clue.log import _keys
 from clue.log._entry import Entry
 from clue.log._format import Format, format_terminal, format_text
 
 REPORT_INTERVAL = 60.0
+
+
+class Output(Protocol):
+    """What the writing path hands entries to: ``render`` once per entry, then ``write``
+    with the batch, once per flush. Neither raises."""
+
+    def render(self, entry: Entry) -> Any:
+        """Prepare one entry (a stream output renders it with its format)."""
+        ...
+
+    def write(self, chunks: list[Any]) -> None:
+        """Write what ``render`` returned for a batch of entries, in order."""
+        ...
 
 
 class Sink:
@@ -310,7 +324,7 @@ class _FailureReporter:
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
 
-    def report(self, sink: Sink, exc: BaseException) -> None:
+    def report(self, sink: Output, exc: BaseException) -> None:
         with self._lock:
             self.total += 1
             self._unreported += 1
@@ -321,9 +335,11 @@ class _FailureReporter:
             self._last_report = now
         try:
             stream = sys.__stderr__
-            if stream is not None and stream is not sink.stream:
+            target = sink.stream if isinstance(sink, Sink) else None
+            what = type(target).__name__ if isinstance(sink, Sink) else repr(sink)
+            if stream is not None and stream is not target:
                 stream.write(
-                    f"clue/log: {count} write(s) to {type(sink.stream).__name__} failed "
+                    f"clue/log: {count} write(s) to {what} failed "
                     f"(last: {type(exc).__name__}: {exc}); reporting at most every "
                     f"{REPORT_INTERVAL:.0f}s\n"
                 )

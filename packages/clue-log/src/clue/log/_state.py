@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from clue.log._output import Sink
+from clue.log._output import Output, Sink
 from clue.log._tracing import is_tracing
 
 #: A key/value function: called on every entry at call time, returns pairs or a mapping.
@@ -25,7 +25,7 @@ class State:
     )
 
     def __init__(self) -> None:
-        self.sinks: list[Sink] = [Sink(None, None)]
+        self.sinks: list[Output] = [Sink(None, None)]
         self.debug = False
         self.disable_buffering: Callable[[], bool] = is_tracing
         self.funcs: tuple[KeyValueFunc, ...] = ()

@@ -22,10 +22,14 @@ from clue.log._kv import KV
 from clue.log._render import _CONTAINERS, Bounded, Traceback, text_of
 from clue.log._state import state
 
-# A buffered record: (time_ns, level, msg, args, kv, bound, extra). An entry with ``err``
-# or ``exc_info`` is a ``Held`` record (the record plus its ``err`` and traceback pairs);
-# chain records (from a hand-written structlog chain) are objects with ``replay()``.
-Record = tuple[int, str, Any, tuple[Any, ...], dict[str, Any], Any, list[tuple[str, Any]] | None]
+# A buffered record: (time_ns, level, msg, args, kv, bound, extra, otel), ``otel`` being
+# the OpenTelemetry context current at the call (the span an OTLP record carries). An entry
+# with ``err`` or ``exc_info`` is a ``Held`` record (the record plus its ``err`` and
+# traceback pairs); chain records (from a hand-written structlog chain) are objects with
+# ``replay()``.
+Record = tuple[
+    int, str, Any, tuple[Any, ...], dict[str, Any], Any, list[tuple[str, Any]] | None, Any
+]
 
 
 class Held:
@@ -108,7 +112,7 @@ def _drain(req: Request, buf: deque[Any]) -> None:
 def write_records(records: list[Any], dropped: int = 0) -> None:
     """Render native records (one ``write()`` per output) and replay chain records."""
     sinks = state.sinks
-    chunks: list[list[str | bytes]] = [[] for _ in sinks]
+    chunks: list[list[Any]] = [[] for _ in sinks]
     if dropped > 0 and records:
         first = records[0]
         ts = first[0] if type(first) is tuple else first.time_ns
@@ -157,7 +161,7 @@ def build_entry(
     itself keep their names; an application's key named like one of them is escaped
     (``settle``).
     """
-    ts, level, msg, args, kv, bound, extra = rec
+    ts, level, msg, args, kv, bound, extra, otel = rec
     key_vals: list[tuple[str, Any]] = list(head) if head else []
     key_vals.extend(bound)
     positional: list[tuple[str, Any]] = []
@@ -190,7 +194,9 @@ def build_entry(
         key_vals.extend(tail)
     if extra:
         key_vals.extend(extra)
-    return Entry(ts, level, settle(key_vals))
+    entry = Entry(ts, level, settle(key_vals))
+    entry._otel = otel
+    return entry
 
 
 def _split_args(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[tuple[str, Any]]]:
