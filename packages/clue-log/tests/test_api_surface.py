@@ -33,7 +33,7 @@ def test_spec_names_exported() -> None:
 
 
 def test_otlp_output_exported() -> None:
-    """``log.otlp_output`` (issue 14) is public, beside the SPEC names."""
+    """``log.otlp_output`` is public, beside the names every release has."""
     assert "otlp_output" in log.__all__
     assert callable(log.otlp_output)
 
@@ -65,7 +65,7 @@ PUBLIC_API = {
         "TIMESTAMP_FORMAT", "TIMESTAMP_KEY", "TRACE_ID_KEY", "WSGIMiddleware",
         "aio_grpc_client_interceptors", "as_std_logger", "bind", "configure", "context", "debug",
         "debug_enabled", "endpoint", "error", "fatal", "flush", "format_json", "format_terminal",
-        "format_text", "info", "is_tracing", "print", "span", "warn", "warning",
+        "format_text", "info", "is_tracing", "otlp_output", "print", "span", "warn", "warning",
     },
     "clue.log.testing": {"CapturedLogs", "capture", "clue_logs", "reset"},
     "clue.log.celery": {
