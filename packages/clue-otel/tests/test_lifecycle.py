@@ -178,7 +178,11 @@ def run_child(
         stderr=subprocess.PIPE,
         text=True,
         # Long batch delays: nothing leaves before the shutdown.
-        env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "600000"},
+        env={
+            **os.environ,
+            "OTEL_BSP_SCHEDULE_DELAY": "600000",
+            "OTEL_BLRP_SCHEDULE_DELAY": "600000",
+        },
     )
     assert child.stdout is not None
     try:
@@ -209,6 +213,39 @@ def test_sigterm_exports_what_is_queued_and_keeps_the_signals_effect(server: str
     with OTLPReceiver() as rx:
         outcome = run_child(rx, server)
     assert (outcome.status, outcome.spans) == EXPECTED[server], outcome.stdout
+
+
+# The same servers, with a configuration that exports logs too: each span goes with a
+# log record emitted through the OpenTelemetry Logs API.
+_WITH_LOGS = """
+from opentelemetry import _logs
+
+def configure(exporter=None):
+    spans, _ = otel.new_grpc_span_exporter(endpoint=ENDPOINT)
+    logs, _ = otel.new_grpc_log_exporter(endpoint=ENDPOINT)
+    cfg = otel.new_config(
+        "child", "1", span_exporter=spans, log_exporter=logs, max_sampling_rate=1000
+    )
+    otel.configure_opentelemetry(cfg, shutdown_timeout=1)
+
+def span(name):
+    with trace.get_tracer("t").start_as_current_span(name):
+        _logs.get_logger("app").emit(body=name)
+"""
+
+
+@pytest.mark.parametrize("server", list(_SERVERS))
+def test_sigterm_exports_queued_log_records_too(server: str) -> None:
+    """Log records queued at SIGTERM are exported with the spans; the exit status is kept."""
+    with OTLPReceiver() as rx:
+        outcome = run_child(rx, server, body=_WITH_LOGS + textwrap.dedent(_SERVERS[server]))
+        records = rx.logs()
+    status, names = EXPECTED[server]
+    assert (outcome.status, outcome.spans) == (status, names), outcome.stdout
+    assert sorted(r.body for r in records) == names, outcome.stdout
+    by_name = {s.name: s for s in rx.spans()}
+    for record in records:
+        assert record.trace_id == by_name[str(record.body)].trace_id
 
 
 _SIGINT_SERVERS = {
@@ -311,7 +348,11 @@ def test_a_second_sigterm_during_the_export_at_exit_waits_for_it() -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "600000"},
+            env={
+                **os.environ,
+                "OTEL_BSP_SCHEDULE_DELAY": "600000",
+                "OTEL_BLRP_SCHEDULE_DELAY": "600000",
+            },
         )
         assert child.stdin is not None
         assert child.stdout is not None
@@ -454,7 +495,11 @@ def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it() -> None
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "600000"},
+            env={
+                **os.environ,
+                "OTEL_BSP_SCHEDULE_DELAY": "600000",
+                "OTEL_BLRP_SCHEDULE_DELAY": "600000",
+            },
         )
         assert parent.stdout is not None
         try:
