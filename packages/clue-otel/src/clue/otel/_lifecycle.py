@@ -93,8 +93,9 @@ _HOOKS = _Hooks()
 def install(on_exit: Callable[[], object], timeout: float, tracer_provider: object = None) -> None:
     """Run ``on_exit`` (a bounded shutdown that never raises) however the process stops.
 
-    The global SDK logger provider, if one is installed, is flushed at the same time,
-    within ``timeout`` seconds. Idempotent; a later call replaces ``on_exit`` and
+    The global SDK logger provider, if one the application installed itself is, is
+    flushed at the same time, within ``timeout`` seconds (clue's own logger provider,
+    with a log exporter, is part of the configuration ``on_exit`` shuts down). Idempotent; a later call replaces ``on_exit`` and
     ``timeout``. Signal handlers can only be set from the main thread: called from
     another thread, they are set at the first span the main thread starts.
     ``tracer_provider``, when it is the SDK's, gets the span processor that does that,
@@ -328,8 +329,9 @@ def _forget_aggregations(meter_provider: SdkMeterProvider) -> None:
 
 
 def _sdk_logger_provider() -> Any:
-    # The global logger provider when it is the SDK's (log records queued in its batch
-    # processors, e.g. from clue-log's OTLP output); None otherwise. Looked up, never
+    # The global logger provider when it is an SDK one the application installed (log
+    # records queued in its batch processors); None otherwise, and when it is clue's
+    # switchable provider, whose delegate the configuration's shutdown covers. Looked up, never
     # imported: without the logs SDK imported nobody installed one, and an import at
     # interpreter shutdown may fail.
     api, sdk = sys.modules.get("opentelemetry._logs"), sys.modules.get("opentelemetry.sdk._logs")
