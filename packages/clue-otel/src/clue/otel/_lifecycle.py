@@ -93,10 +93,10 @@ _HOOKS = _Hooks()
 def install(on_exit: Callable[[], object], timeout: float, tracer_provider: object = None) -> None:
     """Run ``on_exit`` (a bounded shutdown that never raises) however the process stops.
 
-    The global SDK logger provider, if one the application installed itself is, is
-    flushed at the same time, within ``timeout`` seconds (clue's own logger provider,
-    with a log exporter, is part of the configuration ``on_exit`` shuts down). Idempotent; a later call replaces ``on_exit`` and
-    ``timeout``. Signal handlers can only be set from the main thread: called from
+    A global SDK logger provider the application installed itself is flushed at the
+    same time, within ``timeout`` seconds (clue's own, with a log exporter, is part of
+    the configuration ``on_exit`` shuts down). Idempotent; a later call replaces
+    ``on_exit`` and ``timeout``. Signal handlers can only be set from the main thread: called from
     another thread, they are set at the first span the main thread starts.
     ``tracer_provider``, when it is the SDK's, gets the span processor that does that,
     and re-arms the signal hooks in a forked child.
