@@ -389,6 +389,39 @@ def test_sigterm_shutdown_is_bounded_by_the_timeout_when_export_hangs() -> None:
     assert outcome.status == -signal.SIGTERM, outcome.stdout
 
 
+@pytest.mark.parametrize("server", ["default", "exit normally"])
+def test_shutdown_is_bounded_when_the_log_export_hangs(server: str) -> None:
+    """A log collector that never answers costs at most shutdown_timeout; the spans still leave."""
+    body = """
+    from opentelemetry import _logs
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+
+    class Hanging(LogRecordExporter):
+        def export(self, batch):
+            threading.Event().wait()
+
+        def shutdown(self):
+            threading.Event().wait()
+
+        def force_flush(self, timeout_millis=30000):
+            threading.Event().wait()
+
+    def configure(exporter=None):
+        spans, _ = otel.new_grpc_span_exporter(endpoint=ENDPOINT)
+        cfg = otel.new_config(
+            "child", "1", span_exporter=spans, log_exporter=Hanging(), max_sampling_rate=1000
+        )
+        otel.configure_opentelemetry(cfg, shutdown_timeout=1)
+
+    def span(name):
+        with trace.get_tracer("t").start_as_current_span(name):
+            _logs.get_logger("app").emit(body=name)
+    """
+    with OTLPReceiver() as rx:
+        outcome = run_child(rx, server, textwrap.dedent(body) + textwrap.dedent(_SERVERS[server]))
+    assert (outcome.status, outcome.spans) == EXPECTED[server], outcome.stdout
+
+
 @pytest.mark.parametrize("created", ["before", "after"])
 def test_a_normal_exit_is_bounded_with_a_logger_provider_and_a_hanging_collector(
     created: str,
