@@ -392,8 +392,11 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
             lambda o: o["grpc_endpoint"] == "127.0.0.1:9",
         ),
         # OTEL_SDK_DISABLED: honoured by the SDK's providers (only "true" disables).
-        ({"OTEL_SDK_DISABLED": "true"}, lambda o: o["recording"] == 0 and o["sampled"] == 0),
-        ({"OTEL_SDK_DISABLED": "maybe"}, lambda o: o["sampled"] == 200),
+        (
+            {"OTEL_SDK_DISABLED": "true"},
+            lambda o: (o["recording"], o["sampled"], o["logged"]) == (0, 0, 0),
+        ),
+        ({"OTEL_SDK_DISABLED": "maybe"}, lambda o: o["sampled"] == 200 and o["logged"] == 200),
     ],
     ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else "",
 )

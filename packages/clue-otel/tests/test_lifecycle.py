@@ -248,6 +248,15 @@ def test_sigterm_exports_queued_log_records_too(server: str) -> None:
         assert record.trace_id == by_name[str(record.body)].trace_id
 
 
+def test_a_logs_only_configuration_made_in_a_thread_hooks_sigterm_at_the_first_record() -> None:
+    """Configured from a lifespan's thread, exporting only logs: uvicorn's re-raise still waits."""
+    server = "configured in a thread, under uvicorn"
+    with OTLPReceiver() as rx:
+        outcome = run_child(rx, server, body=_LOGS_ONLY + textwrap.dedent(_SERVERS[server]))
+        records = sorted(str(r.body) for r in rx.logs())
+    assert (outcome.status, records) == EXPECTED[server], outcome.stdout
+
+
 _SIGINT_SERVERS = {
     # gunicorn's uvicorn worker: SIGINT reset to the default action, then (the app
     # loaded in the worker) uvicorn's handler over clue's, restored before the re-raise.
@@ -502,8 +511,23 @@ def test_an_ignored_sigterm_stays_ignored() -> None:
     assert out.stdout == "ignored\n", out.stderr
 
 
-def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it() -> None:
-    """gunicorn --preload with uvicorn workers: the child's first span re-arms the hook."""
+# A configuration that exports only logs: each "span" is a log record.
+_LOGS_ONLY = """
+from opentelemetry import _logs
+
+def configure(exporter=None):
+    logs, _ = otel.new_grpc_log_exporter(endpoint=ENDPOINT)
+    cfg = otel.new_config("child", "1", log_exporter=logs)
+    otel.configure_opentelemetry(cfg, shutdown_timeout=1)
+
+def span(name):
+    _logs.get_logger("app").emit(body=name)
+"""
+
+
+@pytest.mark.parametrize("signals", ["spans", "logs only"])
+def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it(signals: str) -> None:
+    """gunicorn --preload with uvicorn workers: the child's first span (or record) re-arms."""
     body = """
     configure()
     span("boot")  # queued in the parent, exported by the parent only
@@ -522,7 +546,7 @@ def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it() -> None
     print("worker", os.waitstatus_to_exitcode(status), flush=True)
     """
     with OTLPReceiver() as rx:
-        code = _PRELUDE + textwrap.dedent(body)
+        code = _PRELUDE + (_LOGS_ONLY if signals == "logs only" else "") + textwrap.dedent(body)
         parent = subprocess.Popen(
             [sys.executable, "-c", code, rx.grpc_endpoint, "preload"],
             stdout=subprocess.PIPE,
@@ -545,9 +569,10 @@ def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it() -> None
         finally:
             _reap(parent)
         spans = sorted(s.name for s in rx.spans())
+        records = sorted(str(r.body) for r in rx.logs())
     assert out == f"worker {-signal.SIGTERM}\n", err
     assert parent.returncode == 0, err
-    assert spans == ["boot", "worker"], err
+    assert (records if signals == "logs only" else spans) == ["boot", "worker"], err
 
 
 def test_a_forked_child_exports_its_own_metric_points_not_its_parents() -> None:

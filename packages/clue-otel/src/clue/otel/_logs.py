@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadableLogRecord
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
     LogRecordExporter,
@@ -18,7 +18,7 @@ from opentelemetry.sdk._logs.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from clue.otel import _fork
+from clue.otel import _fork, _lifecycle
 from clue.otel._env import batch_options
 from clue.otel._outcome import Failures
 
@@ -53,9 +53,26 @@ def new_logger_provider(
         max_queue_size=queue,
     )
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_log_record_processor(_RearmSignalHooks())
     provider.add_log_record_processor(processor)
     _fork.register(_ForkedLocks(provider))
     return provider
+
+
+class _RearmSignalHooks(LogRecordProcessor):
+    # A configuration made from another thread, or a worker forked from the process that
+    # configured it (whose server set its own signal handlers after the fork), hooks the
+    # signals at the first record the main thread emits, as at the first span: a
+    # configuration that exports only logs has no span to do it.
+
+    def on_emit(self, log_record: Any) -> None:
+        _lifecycle.rearm_if_due()
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
 
 
 class _CountingLogExporter(LogRecordExporter):
