@@ -17,8 +17,10 @@ SPEC_NAMES = {
     "Config",
     "configure_opentelemetry",
     "new_config",
+    "new_grpc_log_exporter",
     "new_grpc_metric_exporter",
     "new_grpc_span_exporter",
+    "new_http_log_exporter",
     "new_http_metric_exporter",
     "new_http_span_exporter",
 }

@@ -19,6 +19,7 @@ _SCRIPT = textwrap.dedent(
     capture = structlog.testing.capture_logs()
     logs = capture.__enter__()
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
     from clue import otel
 
     exporter = InMemorySpanExporter()
@@ -31,6 +32,14 @@ _SCRIPT = textwrap.dedent(
         recording.append(span.is_recording())
         span.end()
     cfg.force_flush(5)
+    log_exporter = InMemoryLogRecordExporter()
+    log_cfg = otel.new_config("svc", "1", log_exporter=log_exporter)
+    logger = log_cfg.logger_provider.get_logger("l")
+    for _ in range(200):
+        logger.emit(body="x")
+    log_cfg.force_flush(5)
+    grpc_log_exporter, _ = otel.new_grpc_log_exporter()
+    otlp_logs, _ = otel.new_otlp_log_exporter()
     grpc_exporter, _ = otel.new_grpc_span_exporter()
     otlp_exporter, _ = otel.new_otlp_span_exporter()
     otlp_metrics, _ = otel.new_otlp_metric_exporter()
@@ -48,6 +57,12 @@ _SCRIPT = textwrap.dedent(
         "compression": int(grpc_exporter._compression),
         "otlp": type(otlp_exporter).__module__.split(".")[4],
         "otlp_metrics": type(otlp_metrics).__module__.split(".")[4],
+        "logger_provider": type(log_cfg.logger_provider).__name__,
+        "logged": len(log_exporter.get_finished_logs()),
+        "log_timeout": grpc_log_exporter._timeout,
+        "log_endpoint": grpc_log_exporter._endpoint,
+        "log_compression": int(grpc_log_exporter._compression),
+        "otlp_logs": type(otlp_logs).__module__.split(".")[4],
         "version": resource.attributes.get("service.version") if resource else None,
     }))
     """
@@ -83,7 +98,8 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
     assert baseline["sampled"] == 200
     assert baseline["propagators"] == ["baggage", "traceparent", "tracestate"]
     assert baseline["events"] == []
-    assert (baseline["otlp"], baseline["otlp_metrics"]) == ("http", "http")
+    assert (baseline["otlp"], baseline["otlp_metrics"], baseline["otlp_logs"]) == ("http",) * 3
+    assert (baseline["logger_provider"], baseline["logged"]) == ("LoggerProvider", 200)
 
 
 @pytest.mark.parametrize(
@@ -153,6 +169,64 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
                 o["meter_provider"] == "MeterProvider"
                 and ("otel.env.ignored", "OTEL_METRICS_EXPORTER") in o["events"]
             ),
+        ),
+        # OTEL_LOGS_EXPORTER: none disables logs; others are reported, clue's exporter used.
+        ({"OTEL_LOGS_EXPORTER": "none"}, lambda o: o["logger_provider"] == "NoOpLoggerProvider"),
+        ({"OTEL_LOGS_EXPORTER": "NONE"}, lambda o: o["logger_provider"] == "NoOpLoggerProvider"),
+        (
+            {"OTEL_LOGS_EXPORTER": "console"},
+            lambda o: (
+                o["logged"] == 200 and ("otel.env.ignored", "OTEL_LOGS_EXPORTER") in o["events"]
+            ),
+        ),
+        ({"OTEL_LOGS_EXPORTER": "otlp"}, lambda o: o["logged"] == 200 and o["events"] == []),
+        # OTEL_EXPORTER_OTLP_LOGS_*: the logs helpers read them first, then the general ones.
+        (
+            {"OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "7", "OTEL_EXPORTER_OTLP_TIMEOUT": "3"},
+            lambda o: o["log_timeout"] == 7 and o["timeout"] == 3,
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "abc"},
+            lambda o: (
+                o["log_timeout"] == 10
+                and ("otel.env.invalid", "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT") in o["events"]
+            ),
+        ),
+        ({"OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": " "}, lambda o: o["log_timeout"] == 10),
+        (
+            {"OTEL_EXPORTER_OTLP_LOGS_COMPRESSION": "gzip"},
+            lambda o: o["log_compression"] == 2 and o["compression"] == 0,
+        ),
+        ({"OTEL_EXPORTER_OTLP_LOGS_COMPRESSION": "none"}, lambda o: o["log_compression"] == 0),
+        (
+            {"OTEL_EXPORTER_OTLP_LOGS_COMPRESSION": "zstd"},
+            lambda o: (
+                o["log_compression"] == 0
+                and ("otel.env.invalid", "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION") in o["events"]
+            ),
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://127.0.0.1:9"},
+            lambda o: o["log_endpoint"] == "127.0.0.1:9" and o["grpc_endpoint"] != "127.0.0.1:9",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "grpc"},
+            lambda o: o["otlp_logs"] == "grpc" and o["otlp"] == "http",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/json"},
+            lambda o: (
+                o["otlp_logs"] == "http"
+                and ("otel.env.unsupported", "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL") in o["events"]
+            ),
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "carrier-pigeon"},
+            lambda o: ("otel.env.invalid", "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL") in o["events"],
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+            lambda o: o["otlp_logs"] == "grpc",
         ),
         # OTEL_PROPAGATORS: honoured; an unknown item is warned and the default used.
         ({"OTEL_PROPAGATORS": "baggage"}, lambda o: o["propagators"] == ["baggage"]),
@@ -243,6 +317,29 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
         # A queue of 100 is kept (batches capped to it); spans past a full queue are dropped,
         # as the SDK drops them, so how many of the 200 arrive depends on the export thread.
         ({"OTEL_BSP_MAX_QUEUE_SIZE": "100"}, lambda o: o["sampled"] >= 100 and o["events"] == []),
+        # OTEL_BLRP_*: as OTEL_BSP_*, for the batch log record processor.
+        ({"OTEL_BLRP_SCHEDULE_DELAY": "250"}, lambda o: o["logged"] == 200 and o["events"] == []),
+        *[
+            (
+                {variable: value},
+                lambda o, variable=variable: (
+                    o["logged"] == 200 and ("otel.env.invalid", variable) in o["events"]
+                ),
+            )
+            for variable, value in [
+                ("OTEL_BLRP_SCHEDULE_DELAY", "abc"),
+                ("OTEL_BLRP_SCHEDULE_DELAY", "0"),
+                ("OTEL_BLRP_SCHEDULE_DELAY", str(10**23)),
+                ("OTEL_BLRP_MAX_QUEUE_SIZE", "0"),
+                ("OTEL_BLRP_MAX_QUEUE_SIZE", "-3"),
+                ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "-1"),
+                ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "4096"),  # above the default queue
+            ]
+        ],
+        (
+            {"OTEL_BLRP_MAX_QUEUE_SIZE": "100"},
+            lambda o: o["logged"] >= 100 and o["events"] == [],
+        ),
         # OTEL_METRIC_EXPORT_INTERVAL: not positive (the SDK raises on it): warned, 60 s.
         *[
             (
@@ -295,8 +392,11 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
             lambda o: o["grpc_endpoint"] == "127.0.0.1:9",
         ),
         # OTEL_SDK_DISABLED: honoured by the SDK's providers (only "true" disables).
-        ({"OTEL_SDK_DISABLED": "true"}, lambda o: o["recording"] == 0 and o["sampled"] == 0),
-        ({"OTEL_SDK_DISABLED": "maybe"}, lambda o: o["sampled"] == 200),
+        (
+            {"OTEL_SDK_DISABLED": "true"},
+            lambda o: (o["recording"], o["sampled"], o["logged"]) == (0, 0, 0),
+        ),
+        ({"OTEL_SDK_DISABLED": "maybe"}, lambda o: o["sampled"] == 200 and o["logged"] == 200),
     ],
     ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else "",
 )
@@ -316,6 +416,7 @@ _FUZZ = textwrap.dedent(
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
     import structlog
 
     structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
@@ -332,6 +433,12 @@ _FUZZ = textwrap.dedent(
         "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
         "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_PROPAGATORS",
         "OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_SDK_DISABLED",
+        "OTEL_LOGS_EXPORTER", "OTEL_BLRP_MAX_QUEUE_SIZE", "OTEL_BLRP_SCHEDULE_DELAY",
+        "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "OTEL_BLRP_EXPORT_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS", "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
+        "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
         "OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS",
         "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_INSECURE",
@@ -361,12 +468,16 @@ _FUZZ = textwrap.dedent(
             cfg = otel.new_config(
                 "svc", "1", ConsoleMetricExporter(out=open(os.devnull, "w")),
                 InMemorySpanExporter(), error_promotion=True,
+                log_exporter=InMemoryLogRecordExporter(),
             )
             cfg.tracer_provider.get_tracer("t").start_span("x").end()
+            cfg.logger_provider.get_logger("l").emit(body="x")
             for helper in (
                 otel.new_grpc_span_exporter, otel.new_grpc_metric_exporter,
                 otel.new_http_span_exporter, otel.new_http_metric_exporter,
                 otel.new_otlp_span_exporter, otel.new_otlp_metric_exporter,
+                otel.new_grpc_log_exporter, otel.new_http_log_exporter,
+                otel.new_otlp_log_exporter,
             ):
                 _, stop = helper()
                 stop(1)

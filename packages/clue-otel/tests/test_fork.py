@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +34,7 @@ from clue.otel import (
     new_config,
     reset_opentelemetry,
 )
+from clue.otel.testing import OTLPReceiver
 
 pytestmark = [
     # Python 3.12+ warns that forking a multi-threaded process may deadlock: that is the
@@ -140,3 +144,64 @@ def test_bounded_shutdown_works_in_a_child_forked_while_its_lock_is_held() -> No
     shutdown = _bounded.bounded(lambda: None, "test")
     with held(shutdown._lock):
         assert run_in_child(lambda: shutdown(1)) == 0
+
+
+def test_logs_work_in_a_child_forked_while_the_logger_providers_locks_are_held() -> None:
+    """The SDK logger provider's locks are re-created: the child takes loggers and exports."""
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+
+    exporter = InMemoryLogRecordExporter()
+    cfg = new_config("svc", "1", log_exporter=exporter)
+    provider: Any = cfg.logger_provider
+    multi = provider._multi_log_record_processor
+    with held(provider._logger_cache_lock), held(provider._active_loggers_lock), held(multi._lock):
+
+        def child() -> bool:
+            cfg.logger_provider.get_logger("in-child").emit(body="child")
+            flushed = cfg.force_flush(5)
+            return flushed and [r.log_record.body for r in exporter.get_finished_logs()] == [
+                "child"
+            ]
+
+        assert run_in_child(child) == 0
+    cfg.shutdown(2)
+
+
+_FORKED_WORKER = textwrap.dedent(
+    """
+    import os, sys
+    from opentelemetry import _logs
+    from clue import otel
+
+    exporter, _ = otel.new_http_log_exporter(endpoint=sys.argv[1])
+    cfg = otel.new_config("svc", "1", log_exporter=exporter)
+    otel.configure_opentelemetry(cfg, shutdown_timeout=5)
+    logger = _logs.get_logger("app")
+    logger.emit(body="parent before fork")  # queued: the batch delay is long
+    pid = os.fork()
+    if pid == 0:
+        logger.emit(body="child")
+        os._exit(0 if cfg.shutdown(5) else 1)
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+    logger.emit(body="parent after fork")
+    """
+)
+
+
+def test_a_forked_worker_exports_its_own_log_records_once() -> None:
+    """Records of a forked worker arrive; the parent's queued ones are exported once, by it."""
+    with OTLPReceiver() as rx:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env["OTEL_BLRP_SCHEDULE_DELAY"] = "600000"
+        result = subprocess.run(
+            [sys.executable, "-c", _FORKED_WORKER, rx.http_logs_endpoint],
+            env=env,
+            check=False,
+            timeout=60,
+            capture_output=True,
+            text=True,
+        )
+        assert (result.returncode, result.stdout) == (0, "0\n"), result.stderr
+        bodies = sorted(str(r.body) for r in rx.wait_for_logs(3, timeout=10))
+    assert bodies == ["child", "parent after fork", "parent before fork"], result.stderr

@@ -178,7 +178,11 @@ def run_child(
         stderr=subprocess.PIPE,
         text=True,
         # Long batch delays: nothing leaves before the shutdown.
-        env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "600000"},
+        env={
+            **os.environ,
+            "OTEL_BSP_SCHEDULE_DELAY": "600000",
+            "OTEL_BLRP_SCHEDULE_DELAY": "600000",
+        },
     )
     assert child.stdout is not None
     try:
@@ -209,6 +213,48 @@ def test_sigterm_exports_what_is_queued_and_keeps_the_signals_effect(server: str
     with OTLPReceiver() as rx:
         outcome = run_child(rx, server)
     assert (outcome.status, outcome.spans) == EXPECTED[server], outcome.stdout
+
+
+# The same servers, with a configuration that exports logs too: each span goes with a
+# log record emitted through the OpenTelemetry Logs API.
+_WITH_LOGS = """
+from opentelemetry import _logs
+
+def configure(exporter=None):
+    spans, _ = otel.new_grpc_span_exporter(endpoint=ENDPOINT)
+    logs, _ = otel.new_grpc_log_exporter(endpoint=ENDPOINT)
+    cfg = otel.new_config(
+        "child", "1", span_exporter=spans, log_exporter=logs, max_sampling_rate=1000
+    )
+    otel.configure_opentelemetry(cfg, shutdown_timeout=1)
+
+def span(name):
+    with trace.get_tracer("t").start_as_current_span(name):
+        _logs.get_logger("app").emit(body=name)
+"""
+
+
+@pytest.mark.parametrize("server", list(_SERVERS))
+def test_sigterm_exports_queued_log_records_too(server: str) -> None:
+    """Log records queued at SIGTERM are exported with the spans; the exit status is kept."""
+    with OTLPReceiver() as rx:
+        outcome = run_child(rx, server, body=_WITH_LOGS + textwrap.dedent(_SERVERS[server]))
+        records = rx.logs()
+    status, names = EXPECTED[server]
+    assert (outcome.status, outcome.spans) == (status, names), outcome.stdout
+    assert sorted(r.body for r in records) == names, outcome.stdout
+    by_name = {s.name: s for s in rx.spans()}
+    for record in records:
+        assert record.trace_id == by_name[str(record.body)].trace_id
+
+
+def test_a_logs_only_configuration_made_in_a_thread_hooks_sigterm_at_the_first_record() -> None:
+    """Configured from a lifespan's thread, exporting only logs: uvicorn's re-raise still waits."""
+    server = "configured in a thread, under uvicorn"
+    with OTLPReceiver() as rx:
+        outcome = run_child(rx, server, body=_LOGS_ONLY + textwrap.dedent(_SERVERS[server]))
+        records = sorted(str(r.body) for r in rx.logs())
+    assert (outcome.status, records) == EXPECTED[server], outcome.stdout
 
 
 _SIGINT_SERVERS = {
@@ -311,7 +357,11 @@ def test_a_second_sigterm_during_the_export_at_exit_waits_for_it() -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "600000"},
+            env={
+                **os.environ,
+                "OTEL_BSP_SCHEDULE_DELAY": "600000",
+                "OTEL_BLRP_SCHEDULE_DELAY": "600000",
+            },
         )
         assert child.stdin is not None
         assert child.stdout is not None
@@ -346,6 +396,39 @@ def test_sigterm_shutdown_is_bounded_by_the_timeout_when_export_hangs() -> None:
     with OTLPReceiver() as rx:
         outcome = run_child(rx, "hanging", body)
     assert outcome.status == -signal.SIGTERM, outcome.stdout
+
+
+@pytest.mark.parametrize("server", ["default", "exit normally"])
+def test_shutdown_is_bounded_when_the_log_export_hangs(server: str) -> None:
+    """A log collector that never answers costs at most shutdown_timeout; the spans still leave."""
+    body = """
+    from opentelemetry import _logs
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+
+    class Hanging(LogRecordExporter):
+        def export(self, batch):
+            threading.Event().wait()
+
+        def shutdown(self):
+            threading.Event().wait()
+
+        def force_flush(self, timeout_millis=30000):
+            threading.Event().wait()
+
+    def configure(exporter=None):
+        spans, _ = otel.new_grpc_span_exporter(endpoint=ENDPOINT)
+        cfg = otel.new_config(
+            "child", "1", span_exporter=spans, log_exporter=Hanging(), max_sampling_rate=1000
+        )
+        otel.configure_opentelemetry(cfg, shutdown_timeout=1)
+
+    def span(name):
+        with trace.get_tracer("t").start_as_current_span(name):
+            _logs.get_logger("app").emit(body=name)
+    """
+    with OTLPReceiver() as rx:
+        outcome = run_child(rx, server, textwrap.dedent(body) + textwrap.dedent(_SERVERS[server]))
+    assert (outcome.status, outcome.spans) == EXPECTED[server], outcome.stdout
 
 
 @pytest.mark.parametrize("created", ["before", "after"])
@@ -428,8 +511,23 @@ def test_an_ignored_sigterm_stays_ignored() -> None:
     assert out.stdout == "ignored\n", out.stderr
 
 
-def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it() -> None:
-    """gunicorn --preload with uvicorn workers: the child's first span re-arms the hook."""
+# A configuration that exports only logs: each "span" is a log record.
+_LOGS_ONLY = """
+from opentelemetry import _logs
+
+def configure(exporter=None):
+    logs, _ = otel.new_grpc_log_exporter(endpoint=ENDPOINT)
+    cfg = otel.new_config("child", "1", log_exporter=logs)
+    otel.configure_opentelemetry(cfg, shutdown_timeout=1)
+
+def span(name):
+    _logs.get_logger("app").emit(body=name)
+"""
+
+
+@pytest.mark.parametrize("signals", ["spans", "logs only"])
+def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it(signals: str) -> None:
+    """gunicorn --preload with uvicorn workers: the child's first span (or record) re-arms."""
     body = """
     configure()
     span("boot")  # queued in the parent, exported by the parent only
@@ -448,13 +546,17 @@ def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it() -> None
     print("worker", os.waitstatus_to_exitcode(status), flush=True)
     """
     with OTLPReceiver() as rx:
-        code = _PRELUDE + textwrap.dedent(body)
+        code = _PRELUDE + (_LOGS_ONLY if signals == "logs only" else "") + textwrap.dedent(body)
         parent = subprocess.Popen(
             [sys.executable, "-c", code, rx.grpc_endpoint, "preload"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "600000"},
+            env={
+                **os.environ,
+                "OTEL_BSP_SCHEDULE_DELAY": "600000",
+                "OTEL_BLRP_SCHEDULE_DELAY": "600000",
+            },
         )
         assert parent.stdout is not None
         try:
@@ -467,9 +569,10 @@ def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it() -> None
         finally:
             _reap(parent)
         spans = sorted(s.name for s in rx.spans())
+        records = sorted(str(r.body) for r in rx.logs())
     assert out == f"worker {-signal.SIGTERM}\n", err
     assert parent.returncode == 0, err
-    assert spans == ["boot", "worker"], err
+    assert (records if signals == "logs only" else spans) == ["boot", "worker"], err
 
 
 def test_a_forked_child_exports_its_own_metric_points_not_its_parents() -> None:

@@ -13,10 +13,13 @@ from clue.otel._bounded import Shutdown
 from clue.otel._config import Config, configure_opentelemetry, new_config, reset_opentelemetry
 from clue.otel._diagnostics import ErrorHandler, OpenTelemetryError, log_error
 from clue.otel._exporters import (
+    new_grpc_log_exporter,
     new_grpc_metric_exporter,
     new_grpc_span_exporter,
+    new_http_log_exporter,
     new_http_metric_exporter,
     new_http_span_exporter,
+    new_otlp_log_exporter,
     new_otlp_metric_exporter,
     new_otlp_span_exporter,
 )
@@ -34,10 +37,13 @@ __all__ = [
     "configure_opentelemetry",
     "log_error",
     "new_config",
+    "new_grpc_log_exporter",
     "new_grpc_metric_exporter",
     "new_grpc_span_exporter",
+    "new_http_log_exporter",
     "new_http_metric_exporter",
     "new_http_span_exporter",
+    "new_otlp_log_exporter",
     "new_otlp_metric_exporter",
     "new_otlp_span_exporter",
     "reset_opentelemetry",

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from opentelemetry import propagate
+from opentelemetry._logs import LoggerProvider, NoOpLoggerProvider
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.propagators.composite import CompositePropagator
@@ -43,6 +46,10 @@ from clue.otel._promotion import ErrorPromotionProcessor, RecordDropped
 from clue.otel._sampler import AdaptiveSampler
 from clue.otel._validate import is_positive_number, require
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs import LoggerProvider as SdkLoggerProvider
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+
 __all__ = ["Config", "configure_opentelemetry", "new_config"]
 
 _logger = structlog.get_logger("clue.otel")
@@ -61,8 +68,11 @@ class Config:
         sampler: The adaptive root sampler (None without span exporter).
         error_promotion: The error-promotion processor when enabled, for its
             :meth:`~ErrorPromotionProcessor.stats`.
+        logger_provider: The SDK logger provider (a batch log record processor), or
+            a no-op one without log exporter.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 ``logger_provider``.
     """
 
     tracer_provider: TracerProvider
@@ -71,6 +81,7 @@ class Config:
     error_handler: ErrorHandler
     sampler: AdaptiveSampler | None = None
     error_promotion: ErrorPromotionProcessor | None = None
+    logger_provider: LoggerProvider = field(default_factory=NoOpLoggerProvider)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _shutdown_result: bool | None = field(default=None, init=False, repr=False)
     _failures: Failures = field(default_factory=Failures, repr=False)
@@ -83,7 +94,7 @@ class Config:
         self._lock = threading.Lock()
 
     def force_flush(self, timeout: float = 5.0) -> bool:
-        """Export what is pending now; True when both signals were exported within ``timeout`` s.
+        """Export what is pending now; True when every signal was exported within ``timeout`` s.
 
         False when an export failed meanwhile (the collector down or refusing), which
         the SDK's processors only log.
@@ -97,11 +108,13 @@ class Config:
             steps["tracer flush"] = lambda: flushed.append(tracer.force_flush(millis))
         if isinstance(meter, SdkMeterProvider):
             steps["meter flush"] = lambda: flushed.append(meter.force_flush(millis))
+        if (logger := _sdk_logger_provider(self.logger_provider)) is not None:
+            steps["logger flush"] = lambda: flushed.append(logger.force_flush(millis))
         done = run_all_bounded(steps, timeout) and all(flushed)
         return done and self._failures.count == failed
 
     def shutdown(self, timeout: float = 5.0) -> bool:
-        """Flush and stop both providers, waiting at most ``timeout`` seconds.
+        """Flush and stop every provider, waiting at most ``timeout`` seconds.
 
         Never raises: a failure or a timeout is logged through structlog and reported
         by the return value (True when everything stopped in time). Later calls
@@ -122,6 +135,13 @@ class Config:
                     steps["tracer provider"] = stop_tracer
                 if isinstance(meter, SdkMeterProvider):
                     steps["meter provider"] = lambda: meter.shutdown(millis)
+                if (logger := _sdk_logger_provider(self.logger_provider)) is not None:
+
+                    def stop_logger() -> None:
+                        logger.force_flush(millis)
+                        logger.shutdown()
+
+                    steps["logger provider"] = stop_logger
                 done = run_all_bounded(steps, timeout)
                 self._shutdown_result = done and self._failures.count == failed
             return self._shutdown_result
@@ -139,9 +159,10 @@ def new_config(
     propagators: TextMapPropagator | Sequence[TextMapPropagator] | None = None,
     resource: Resource | Mapping[str, AttributeValue] | None = None,
     error_handler: ErrorHandler | None = None,
+    log_exporter: LogRecordExporter | None = None,
     error_promotion: bool = False,
 ) -> Config:
-    """Build the tracer and meter providers of a service.
+    """Build the tracer, meter and logger providers of a service.
 
     Args:
         service_name: ``service.name`` of the resource.
@@ -150,6 +171,10 @@ def new_config(
             disables metrics (no-op provider).
         span_exporter: Where spans go; None (or ``OTEL_TRACES_EXPORTER=none``)
             disables traces (no-op provider).
+        log_exporter: Where log records emitted through the OpenTelemetry Logs API
+            go, through a batch processor (``OTEL_BLRP_*``); None (or
+            ``OTEL_LOGS_EXPORTER=none``) disables logs (no-op provider, and the global
+            logger provider is left alone).
         max_sampling_rate: Target maximum of sampled traces per second of the
             adaptive sampler, used unless ``OTEL_TRACES_SAMPLER`` names another one.
         sample_size: Decisions between two estimates of the request rate.
@@ -198,6 +223,15 @@ def new_config(
         "an opentelemetry SpanExporter or None",
         span_exporter,
     )
+    if log_exporter is not None:
+        from clue.otel import _logs  # the logs SDK, only when logs are exported
+
+        require(
+            _logs.is_log_exporter(log_exporter),
+            "log_exporter",
+            "an opentelemetry LogRecordExporter or None",
+            log_exporter,
+        )
     sampler = AdaptiveSampler(max_sampling_rate, sample_size)
     interval_ms = _interval_millis(reader_interval)
     propagator = _propagator(propagators)
@@ -219,6 +253,8 @@ def new_config(
         span_exporter = None
     if metric_exporter is not None and signal_disabled("OTEL_METRICS_EXPORTER"):
         metric_exporter = None
+    if log_exporter is not None and signal_disabled("OTEL_LOGS_EXPORTER"):
+        log_exporter = None
     chosen = sampler_from_env() if span_exporter is not None else None
     # The SDK's own warnings while building (a malformed OTEL_RESOURCE_ATTRIBUTES
     # item...) go to structlog too, not to bare stderr.
@@ -257,6 +293,9 @@ def new_config(
             )
             _lifecycle.start_metrics_afresh_after_fork(sdk_meter)
             meter_provider = sdk_meter
+        logger_provider: LoggerProvider = NoOpLoggerProvider()
+        if log_exporter is not None:
+            logger_provider = _logs.new_logger_provider(log_exporter, full_resource, failures)
         return Config(
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -264,6 +303,7 @@ def new_config(
             error_handler=error_handler or log_error,
             sampler=sampler if span_exporter is not None and chosen is None else None,
             error_promotion=promotion,
+            logger_provider=logger_provider,
             _failures=failures,
         )
 
@@ -294,7 +334,8 @@ def configure_opentelemetry(
 
     Raises:
         ValueError: If ``cfg`` is not a :class:`Config` or a number is invalid.
-        RuntimeError: If the API's global tracer or meter provider was set by someone
+        RuntimeError: If the API's global tracer or meter provider (or, for a
+            configuration exporting logs, its logger provider) was set by someone
             else (``opentelemetry-instrument`` without ``OTEL_PYTHON_CONFIGURATOR=none``,
             another library): OpenTelemetry refuses to replace it, so clue's
             configuration could not take effect. Nothing is changed.
@@ -319,12 +360,13 @@ def configure_opentelemetry(
         diagnostics_level,
     )
     with _STATE.lock:
-        foreign = _switch.install()
+        foreign = _switch.install(logs=_sdk_logger_provider(cfg.logger_provider) is not None)
         if foreign:
             raise RuntimeError(_refusal(foreign))
         previous = _STATE.current
         _switch.TRACER_PROVIDER.switch(cfg.tracer_provider)
         _switch.METER_PROVIDER.switch(cfg.meter_provider)
+        _switch.LOGGER_PROVIDER.switch(cfg.logger_provider)
         propagate.set_global_textmap(cfg.propagators)
         _STATE.route_diagnostics(cfg.error_handler, diagnostics_level)
         _STATE.current = cfg
@@ -342,8 +384,9 @@ def _refusal(foreign: list[str]) -> str:
     return (
         f"configure_opentelemetry: the global {' and the '.join(foreign)} {verb} already"
         " set by someone else (opentelemetry-instrument's SDK configuration, or a library"
-        " calling set_tracer_provider/set_meter_provider), and OpenTelemetry refuses to"
-        " replace it: clue's sampler, error promotion and exporters would receive nothing."
+        " calling set_tracer_provider/set_meter_provider/set_logger_provider), and"
+        " OpenTelemetry refuses to replace it: clue's sampler, error promotion and"
+        " exporters would receive nothing."
         " Run the service without opentelemetry-instrument, or keep its instrumentations"
         " and let clue configure the providers: OTEL_PYTHON_CONFIGURATOR=none"
         " opentelemetry-instrument python app.py (no configurator has that name, so the"
@@ -362,6 +405,7 @@ def reset_opentelemetry(timeout: float = 1.0) -> None:
         current, _STATE.current = _STATE.current, None
         _switch.TRACER_PROVIDER.switch(NoOpTracerProvider())
         _switch.METER_PROVIDER.switch(NoOpMeterProvider())
+        _switch.LOGGER_PROVIDER.switch(NoOpLoggerProvider())
         propagate.set_global_textmap(_default_propagator())
         _STATE.unroute_diagnostics()
     if current is not None:
@@ -432,6 +476,16 @@ def _shutdown_at_exit() -> None:
         current, timeout = _STATE.current, _STATE.exit_timeout
     if current is not None and timeout is not None:
         current.shutdown(timeout)
+
+
+def _sdk_logger_provider(provider: LoggerProvider) -> SdkLoggerProvider | None:
+    # ``provider`` when it is the SDK's (a configuration exporting logs); looked up, not
+    # imported: without a log exporter the logs SDK is not loaded.
+    sdk = sys.modules.get("opentelemetry.sdk._logs")
+    if sdk is not None and isinstance(provider, sdk.LoggerProvider):
+        found: SdkLoggerProvider = provider
+        return found
+    return None
 
 
 def _interval_millis(reader_interval: float | timedelta | None) -> float | None:

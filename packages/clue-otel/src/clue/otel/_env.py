@@ -136,7 +136,7 @@ def sampler_from_env() -> Sampler | None:
 
 
 def signal_disabled(variable: str) -> bool:
-    """Whether ``OTEL_{TRACES,METRICS}_EXPORTER`` is ``none``; other choices are reported.
+    """Whether ``OTEL_{TRACES,METRICS,LOGS}_EXPORTER`` is ``none``; other choices are reported.
 
     clue uses the exporter given in code; a variable naming another exporter is
     ignored, and said so once.
@@ -155,17 +155,23 @@ def signal_disabled(variable: str) -> bool:
     return False
 
 
-def batch_options() -> tuple[int, int, int]:
-    """``BatchSpanProcessor``'s queue size, schedule delay and batch size from ``OTEL_BSP_*``.
+def batch_options(
+    variables: tuple[tuple[str, int], tuple[str, int], tuple[str, int]] | None = None,
+) -> tuple[int, int, int]:
+    """A batch processor's queue size, schedule delay and batch size from the environment.
 
-    The SDK raises ``ValueError`` from its constructor on a value it parses but
-    rejects (a queue of 0, a delay of 0 or less, a batch larger than the queue):
-    clue reads them itself, and a malformed or out-of-range value is warned and
-    replaced by the default (the batch size is also capped by the queue size).
+    ``variables`` names the queue size, schedule delay and batch size variables with
+    their defaults: ``OTEL_BSP_*`` (the ``BatchSpanProcessor``'s) when None, the
+    ``OTEL_BLRP_*`` ones for the ``BatchLogRecordProcessor``. The SDK raises
+    ``ValueError`` from its constructors on a value it parses but rejects (a queue of
+    0, a delay of 0 or less, a batch larger than the queue): clue reads them itself,
+    and a malformed or out-of-range value is warned and replaced by the default (the
+    batch size is also capped by the queue size).
     """
-    queue = _positive_int(*_BSP_QUEUE)
-    delay = _positive_int(*_BSP_DELAY)
-    variable, default = _BSP_BATCH
+    queue_var, delay_var, batch_var = variables or (_BSP_QUEUE, _BSP_DELAY, _BSP_BATCH)
+    queue = _positive_int(*queue_var)
+    delay = _positive_int(*delay_var)
+    variable, default = batch_var
     batch = _positive_int(variable, default)
     if batch > queue:
         if variable in os.environ:
@@ -203,7 +209,7 @@ def exporter_options(signal: str, transport: str, options: dict[str, Any]) -> di
     """``options`` plus defaults replacing malformed OTLP variables the SDK would raise on.
 
     Args:
-        signal: ``"traces"`` or ``"metrics"``.
+        signal: ``"traces"``, ``"metrics"`` or ``"logs"``.
         transport: ``"grpc"`` or ``"http/protobuf"``: the helper's protocol.
         options: The keyword options the user gave (they win over the environment).
     """

@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -23,11 +23,17 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from clue.otel._bounded import Shutdown, bounded
 from clue.otel._env import chosen_protocol, exporter_options, unusable_variables
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+
 __all__ = [
+    "new_grpc_log_exporter",
     "new_grpc_metric_exporter",
     "new_grpc_span_exporter",
+    "new_http_log_exporter",
     "new_http_metric_exporter",
     "new_http_span_exporter",
+    "new_otlp_log_exporter",
     "new_otlp_metric_exporter",
     "new_otlp_span_exporter",
 ]
@@ -77,6 +83,26 @@ def new_grpc_metric_exporter(**options: Any) -> tuple[MetricExporter, Shutdown]:
     return exporter, bounded(exporter.shutdown, "grpc metric exporter")
 
 
+def new_grpc_log_exporter(**options: Any) -> tuple[LogRecordExporter, Shutdown]:
+    """An OTLP/gRPC log record exporter and its bounded shutdown.
+
+    Same contract as :func:`new_grpc_span_exporter`, with
+    ``opentelemetry.exporter.otlp.proto.grpc._log_exporter.OTLPLogExporter``; unset
+    options come from ``OTEL_EXPORTER_OTLP_LOGS_*``, then ``OTEL_EXPORTER_OTLP_*``.
+
+    Example:
+        >>> exporter, shutdown = new_grpc_log_exporter(endpoint="http://127.0.0.1:4317")
+        >>> shutdown()
+        True
+
+    .. versionadded:: 0.2.0
+    """
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+    exporter: LogRecordExporter = _build(OTLPLogExporter, "logs", "grpc", options)
+    return exporter, bounded(exporter.shutdown, "grpc log exporter")
+
+
 def new_http_span_exporter(**options: Any) -> tuple[SpanExporter, Shutdown]:
     """An OTLP/HTTP (protobuf) span exporter and its bounded shutdown.
 
@@ -106,6 +132,22 @@ def new_http_metric_exporter(**options: Any) -> tuple[MetricExporter, Shutdown]:
 
     exporter: MetricExporter = _build(OTLPMetricExporter, "metrics", "http/protobuf", options)
     return exporter, bounded(exporter.shutdown, "http metric exporter")
+
+
+def new_http_log_exporter(**options: Any) -> tuple[LogRecordExporter, Shutdown]:
+    """An OTLP/HTTP (protobuf) log record exporter and its bounded shutdown.
+
+    Same contract as :func:`new_http_span_exporter`, with
+    ``opentelemetry.exporter.otlp.proto.http._log_exporter.OTLPLogExporter`` (full URL
+    including ``/v1/logs``; unset options come from ``OTEL_EXPORTER_OTLP_LOGS_*``, then
+    ``OTEL_EXPORTER_OTLP_*``).
+
+    .. versionadded:: 0.2.0
+    """
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+    exporter: LogRecordExporter = _build(OTLPLogExporter, "logs", "http/protobuf", options)
+    return exporter, bounded(exporter.shutdown, "http log exporter")
 
 
 def new_otlp_span_exporter(**options: Any) -> tuple[SpanExporter, Shutdown]:
@@ -142,6 +184,19 @@ def new_otlp_metric_exporter(**options: Any) -> tuple[MetricExporter, Shutdown]:
     if chosen_protocol("metrics") == "grpc":
         return new_grpc_metric_exporter(**options)
     return new_http_metric_exporter(**options)
+
+
+def new_otlp_log_exporter(**options: Any) -> tuple[LogRecordExporter, Shutdown]:
+    """An OTLP log record exporter over the transport the environment chooses.
+
+    Same contract as :func:`new_otlp_span_exporter`, with
+    ``OTEL_EXPORTER_OTLP_LOGS_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``.
+
+    .. versionadded:: 0.2.0
+    """
+    if chosen_protocol("logs") == "grpc":
+        return new_grpc_log_exporter(**options)
+    return new_http_log_exporter(**options)
 
 
 def _build(cls: Any, signal: str, transport: str, options: dict[str, Any]) -> Any:

@@ -25,8 +25,9 @@ bounded by ``shutdown_timeout``) on every way a server ends a process:
 After ``fork`` (gunicorn ``--preload``) the SDK re-creates its batch processors' worker
 threads and locks and empties their queues (what the parent queued is exported once, by
 the parent); the hooks above are inherited, their state starts empty, and the signal
-handler is installed again at the first span the child's main thread starts, because
-the server sets its workers' handlers after forking.
+handler is installed again at the first span (or log record, for a configuration that
+exports logs) the child's main thread starts, because the server sets its workers'
+handlers after forking.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
 from clue.otel._bounded import prepare_for_shutdown, run_all_bounded
 
-__all__ = ["install", "start_metrics_afresh_after_fork", "shutdown_pending"]
+__all__ = ["install", "rearm_if_due", "shutdown_pending", "start_metrics_afresh_after_fork"]
 
 _logger = structlog.get_logger("clue.otel")
 
@@ -93,9 +94,10 @@ _HOOKS = _Hooks()
 def install(on_exit: Callable[[], object], timeout: float, tracer_provider: object = None) -> None:
     """Run ``on_exit`` (a bounded shutdown that never raises) however the process stops.
 
-    The global SDK logger provider, if one is installed, is flushed at the same time,
-    within ``timeout`` seconds. Idempotent; a later call replaces ``on_exit`` and
-    ``timeout``. Signal handlers can only be set from the main thread: called from
+    A global SDK logger provider the application installed itself is flushed at the
+    same time, within ``timeout`` seconds (clue's own, with a log exporter, is part of
+    the configuration ``on_exit`` shuts down). Idempotent; a later call replaces
+    ``on_exit`` and ``timeout``. Signal handlers can only be set from the main thread: called from
     another thread, they are set at the first span the main thread starts.
     ``tracer_provider``, when it is the SDK's, gets the span processor that does that,
     and re-arms the signal hooks in a forked child.
@@ -116,6 +118,17 @@ def install(on_exit: Callable[[], object], timeout: float, tracer_provider: obje
         _hook_signals()
     elif _HOOKS.hooked_pid != os.getpid():
         _HOOKS.rearm = True
+
+
+def rearm_if_due() -> None:
+    """Hook the signals again if due, from the main thread (see ``_RearmAfterFork``).
+
+    Called at each span start and each log record of clue's providers. Hot path: one
+    attribute read when nothing is due.
+    """
+    if _HOOKS.rearm and threading.current_thread() is threading.main_thread():
+        _HOOKS.rearm = False
+        _hook_signals(after_fork=_HOOKS.forked)
 
 
 def shutdown_pending() -> None:
@@ -328,8 +341,9 @@ def _forget_aggregations(meter_provider: SdkMeterProvider) -> None:
 
 
 def _sdk_logger_provider() -> Any:
-    # The global logger provider when it is the SDK's (log records queued in its batch
-    # processors, e.g. from clue-log's OTLP output); None otherwise. Looked up, never
+    # The global logger provider when it is an SDK one the application installed (log
+    # records queued in its batch processors); None otherwise, and when it is clue's
+    # switchable provider, whose delegate the configuration's shutdown covers. Looked up, never
     # imported: without the logs SDK imported nobody installed one, and an import at
     # interpreter shutdown may fail.
     api, sdk = sys.modules.get("opentelemetry._logs"), sys.modules.get("opentelemetry.sdk._logs")
@@ -362,7 +376,4 @@ class _RearmAfterFork(SpanProcessor):
     # ``run_in_executor``), which may not set handlers itself.
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        # Hot path: one attribute read per span.
-        if _HOOKS.rearm and threading.current_thread() is threading.main_thread():
-            _HOOKS.rearm = False
-            _hook_signals(after_fork=_HOOKS.forked)
+        rearm_if_due()

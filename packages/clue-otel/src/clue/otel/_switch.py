@@ -1,11 +1,11 @@
 """Global providers that can be re-pointed, so configuring twice replaces, never stacks.
 
-The OpenTelemetry API accepts a global tracer or meter provider only once per
+The OpenTelemetry API accepts a global tracer, meter or logger provider only once per
 process. clue installs these switchable providers once and points them at the
 providers of the latest :func:`configure_opentelemetry` call; the previous
 configuration is shut down. Tracers, meters and instruments handed out earlier (the
 usual module-level ``tracer = trace.get_tracer(__name__)``, ``counter =
-meter.create_counter(...)``) follow the switch.
+meter.create_counter(...)``, ``_logs.get_logger(...)``) follow the switch.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
+from opentelemetry._logs import Logger, LoggerProvider, NoOpLoggerProvider
+from opentelemetry._logs._internal import ProxyLogger, ProxyLoggerProvider
 from opentelemetry.context import Context
 from opentelemetry.metrics import (
     CallbackT,
@@ -37,7 +39,7 @@ from opentelemetry.util.types import Attributes
 
 from clue.otel import _fork
 
-__all__ = ["SwitchableMeterProvider", "SwitchableTracerProvider"]
+__all__ = ["SwitchableLoggerProvider", "SwitchableMeterProvider", "SwitchableTracerProvider"]
 
 
 class SwitchableTracerProvider(TracerProvider):
@@ -324,12 +326,68 @@ class _SwitchableGauge(_Switchable, _Gauge):
         self._real().set(amount, attributes, context)
 
 
+class SwitchableLoggerProvider(LoggerProvider):
+    """A logger provider whose loggers follow the provider it currently points at."""
+
+    def __init__(self) -> None:
+        self.delegate: LoggerProvider = NoOpLoggerProvider()
+        self.generation = 0
+
+    def switch(self, delegate: LoggerProvider) -> None:
+        """Point this provider, and every logger it handed out, at ``delegate``."""
+        self.delegate = delegate
+        self.generation += 1
+
+    def get_logger(
+        self,
+        name: str,
+        version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Attributes = None,
+    ) -> Logger:
+        return _SwitchableLogger(self, name, version, schema_url, attributes)
+
+
+class _SwitchableLogger(ProxyLogger):
+    # The API's proxy logger (its ``emit`` and ``enabled`` forward to ``_logger``, in
+    # every API version), resolved against the switchable provider instead of the global.
+
+    def __init__(
+        self,
+        provider: SwitchableLoggerProvider,
+        name: str,
+        version: str | None,
+        schema_url: str | None,
+        attributes: Attributes,
+    ) -> None:
+        super().__init__(name, version, schema_url, attributes)
+        self._provider = provider
+        self._generation = -1
+        self._current: Logger = self._noop_logger
+
+    @property
+    def _logger(self) -> Logger:
+        # Hot path: one integer comparison per record once resolved.
+        provider = self._provider
+        if self._generation != provider.generation:
+            self._current = provider.delegate.get_logger(
+                self._name, self._version, self._schema_url, self._attributes
+            )
+            self._generation = provider.generation
+        return self._current
+
+
 TRACER_PROVIDER = SwitchableTracerProvider()
 METER_PROVIDER = SwitchableMeterProvider()
+LOGGER_PROVIDER = SwitchableLoggerProvider()
 
 
-def install() -> list[str]:
+def install(logs: bool = False) -> list[str]:
     """Make the switchable providers the API's globals wherever they are not clue's.
+
+    The logger provider is installed only with ``logs`` (a configuration that exports
+    logs): without it, the global logger provider may be the application's own, which
+    clue leaves alone (and flushes at exit).
 
     Whether a global is clue's is read from the API, not remembered: after a test
     resets the API's globals (``opentelemetry.test.globals_test.reset_trace_globals``)
@@ -354,4 +412,11 @@ def install() -> list[str]:
         if metrics.get_meter_provider() is not METER_PROVIDER:
             meter_kind = type(current_meter)
             foreign.append(f"meter provider ({meter_kind.__module__}.{meter_kind.__qualname__})")
+    current_logger = _logs.get_logger_provider()
+    if logs and current_logger is not LOGGER_PROVIDER:
+        if isinstance(current_logger, ProxyLoggerProvider):
+            _logs.set_logger_provider(LOGGER_PROVIDER)
+        if _logs.get_logger_provider() is not LOGGER_PROVIDER:
+            logger_kind = type(current_logger)
+            foreign.append(f"logger provider ({logger_kind.__module__}.{logger_kind.__qualname__})")
     return foreign

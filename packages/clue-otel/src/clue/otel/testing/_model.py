@@ -126,6 +126,7 @@ class ReceivedLogRecord:
     scope: str
     time_unix_nano: int
     transport: Transport
+    observed_time_unix_nano: int = 0
 
 
 _KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
@@ -226,6 +227,7 @@ def _log(
         scope=scope,
         time_unix_nano=record.time_unix_nano,
         transport=transport,
+        observed_time_unix_nano=record.observed_time_unix_nano,
     )
 
 

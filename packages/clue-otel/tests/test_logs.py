@@ -1,0 +1,270 @@
+"""Logs beside spans and metrics: records emitted through the Logs API reach the collector.
+
+Records are emitted the way an application or clue-log does it, through
+``opentelemetry._logs.get_logger(...).emit(...)``, and read back at a real OTLP receiver
+over gRPC and HTTP/protobuf.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry import _logs, trace
+from opentelemetry._logs import NoOpLoggerProvider, SeverityNumber
+from opentelemetry.sdk._logs import LoggerProvider as SdkLoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, LogRecordExportResult
+from opentelemetry.test.globals_test import reset_logging_globals
+
+from clue import otel
+from clue.otel import _switch
+from clue.otel.testing import OTLPReceiver
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logs_global() -> Iterator[None]:
+    reset_logging_globals()
+    yield
+    otel.reset_opentelemetry(timeout=2.0)
+    reset_logging_globals()
+
+
+@pytest.fixture(scope="module")
+def rx() -> Iterator[OTLPReceiver]:
+    with OTLPReceiver() as receiver:
+        yield receiver
+
+
+def _exporter(rx: OTLPReceiver, transport: str) -> Any:
+    if transport == "grpc":
+        return otel.new_grpc_log_exporter(endpoint=rx.grpc_endpoint)[0]
+    return otel.new_http_log_exporter(endpoint=rx.http_logs_endpoint)[0]
+
+
+_KEYS = st.text(min_size=1, max_size=12)
+_VALUES = st.one_of(
+    st.text(max_size=40),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False),
+    st.booleans(),
+)
+_RECORDS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "body": st.text(max_size=80),
+            "attributes": st.dictionaries(_KEYS, _VALUES, max_size=5),
+            "severity": st.sampled_from(list(SeverityNumber)[1:]),
+            "timestamp": st.integers(1, 2**63 - 1),
+            "observed": st.integers(1, 2**63 - 1),
+            "in_span": st.booleans(),
+        }
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_records_arrive_with_their_fields(rx: OTLPReceiver, transport: str) -> None:
+    """Hypothesis-made records arrive in order with body, attributes, severity, times, ids."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    cfg = otel.new_config(
+        "orders",
+        "1.4.0",
+        span_exporter=InMemorySpanExporter(),
+        log_exporter=_exporter(rx, transport),
+        max_sampling_rate=1e9,
+    )
+    otel.configure_opentelemetry(cfg, shutdown_at_exit=False)
+    logger = _logs.get_logger("app.orders")
+    tracer = trace.get_tracer("t")
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_RECORDS)
+    def check(records: list[dict[str, Any]]) -> None:
+        rx.clear()
+        ids: list[tuple[str, str]] = []
+        for r in records:
+            fields = {
+                "body": r["body"],
+                "attributes": r["attributes"],
+                "severity_number": r["severity"],
+                "severity_text": r["severity"].name,
+                "timestamp": r["timestamp"],
+                "observed_timestamp": r["observed"],
+            }
+            if r["in_span"]:
+                with tracer.start_as_current_span("op") as span:
+                    logger.emit(**fields)
+                    ctx = span.get_span_context()
+                    ids.append((f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"))
+            else:
+                logger.emit(**fields)
+                ids.append(("", ""))
+        assert cfg.force_flush(10)
+        got = rx.wait_for_logs(len(records), timeout=10)
+        assert len(got) == len(records)
+        for r, (trace_id, span_id), g in zip(records, ids, got, strict=True):
+            assert g.body == r["body"]
+            assert g.attributes == r["attributes"]
+            assert (g.severity_number, g.severity_text) == (r["severity"].value, r["severity"].name)
+            assert (g.time_unix_nano, g.observed_time_unix_nano) == (r["timestamp"], r["observed"])
+            assert (g.trace_id, g.span_id) == (trace_id, span_id)
+            assert g.scope == "app.orders"
+            assert g.resource["service.name"] == "orders"
+            assert g.transport == transport
+
+    check()
+
+
+def test_no_log_exporter_gives_a_noop_provider_and_leaves_the_global_alone() -> None:
+    """Without a log exporter logs are off and the application may install its own provider."""
+    cfg = otel.new_config("svc", "1")
+    assert isinstance(cfg.logger_provider, NoOpLoggerProvider)
+    otel.configure_opentelemetry(cfg, shutdown_at_exit=False)
+    own = SdkLoggerProvider(shutdown_on_exit=False)
+    _logs.set_logger_provider(own)
+    assert _logs.get_logger_provider() is own
+
+
+def test_otel_logs_exporter_none_disables_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTEL_LOGS_EXPORTER=none disables logs even when code passed an exporter."""
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
+    exporter = InMemoryLogRecordExporter()
+    cfg = otel.new_config("svc", "1", log_exporter=exporter)
+    assert isinstance(cfg.logger_provider, NoOpLoggerProvider)
+
+
+def test_a_bad_log_exporter_is_a_value_error_naming_it() -> None:
+    """log_exporter must be a LogRecordExporter: anything else is a ValueError naming it."""
+    with pytest.raises(ValueError, match="log_exporter"):
+        otel.new_config("svc", "1", log_exporter=object())  # type: ignore[arg-type]
+
+
+def test_loggers_follow_a_reconfiguration_and_never_stack() -> None:
+    """A logger taken before configuring follows each configuration; the replaced one stops."""
+    early = _logs.get_logger("early")
+    early.emit(body="before any configuration")
+    first, second = InMemoryLogRecordExporter(), InMemoryLogRecordExporter()
+    cfg1 = otel.new_config("svc", "1", log_exporter=first)
+    otel.configure_opentelemetry(cfg1, shutdown_at_exit=False)
+    early.emit(body="one")
+    cfg2 = otel.new_config("svc", "2", log_exporter=second)
+    otel.configure_opentelemetry(cfg2, shutdown_at_exit=False)
+    early.emit(body="two")
+    assert cfg2.force_flush(5)
+    assert [r.log_record.body for r in first.get_finished_logs()] == ["one"]
+    assert [r.log_record.body for r in second.get_finished_logs()] == ["two"]
+    assert _logs.get_logger_provider() is _switch.LOGGER_PROVIDER
+    otel.configure_opentelemetry(otel.new_config("svc", "3"), shutdown_at_exit=False)
+    early.emit(body="logs off")
+    assert [r.log_record.body for r in second.get_finished_logs()] == ["two"]
+
+
+def test_a_foreign_logger_provider_is_refused_loudly() -> None:
+    """A logger provider set by someone else makes configuring logs raise, changing nothing."""
+    own = SdkLoggerProvider(shutdown_on_exit=False)
+    _logs.set_logger_provider(own)
+    cfg = otel.new_config("svc", "1", log_exporter=InMemoryLogRecordExporter())
+    with pytest.raises(RuntimeError, match="the global logger provider"):
+        otel.configure_opentelemetry(cfg, shutdown_at_exit=False)
+    assert _logs.get_logger_provider() is own
+    assert _switch.LOGGER_PROVIDER.delegate is not cfg.logger_provider
+    cfg.shutdown(2)
+
+
+class _RefusingLogExporter(InMemoryLogRecordExporter):
+    """Records what it is handed and reports each export failed, as a collector that is down."""
+
+    def export(self, batch: Any) -> Any:
+        super().export(batch)
+        return LogRecordExportResult.FAILURE
+
+
+def test_force_flush_and_shutdown_report_a_failed_log_export() -> None:
+    """force_flush() and shutdown() return False when the log exporter failed."""
+    exporter = _RefusingLogExporter()
+    cfg = otel.new_config("svc", "1", log_exporter=exporter)
+    logger = cfg.logger_provider.get_logger("t")
+    logger.emit(body="lost")
+    assert cfg.force_flush(5) is False
+    assert [r.log_record.body for r in exporter.get_finished_logs()] == ["lost"]
+    logger.emit(body="lost too")
+    assert cfg.shutdown(5) is False
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_force_flush_reports_a_refusing_collector_then_success(transport: str) -> None:
+    """Against a real receiver: False while it refuses log exports, True once it accepts."""
+    with OTLPReceiver() as rx:
+        rx.fail(retry_after=0.01)
+        if transport == "grpc":
+            exporter, _ = otel.new_grpc_log_exporter(endpoint=rx.grpc_endpoint, timeout=1)
+        else:
+            exporter, _ = otel.new_http_log_exporter(endpoint=rx.http_logs_endpoint, timeout=1)
+        cfg = otel.new_config("svc", "1", log_exporter=exporter)
+        logger = cfg.logger_provider.get_logger("t")
+        logger.emit(body="refused")
+        assert cfg.force_flush(10) is False
+        rx.recover()
+        logger.emit(body="accepted")
+        assert cfg.force_flush(10) is True
+        assert [r.body for r in rx.logs()] == ["accepted"]
+        assert cfg.shutdown(5) is True
+
+
+def test_helpers_follow_the_logs_protocol_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """new_otlp_log_exporter: OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, else the general one."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    exporter, stop = otel.new_otlp_log_exporter()
+    assert type(exporter).__module__.split(".")[4] == "grpc"
+    assert stop(2)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf")
+    exporter, stop = otel.new_otlp_log_exporter()
+    assert type(exporter).__module__.split(".")[4] == "http"
+    assert stop(2)
+    with pytest.raises(ValueError, match="bogus"):
+        otel.new_grpc_log_exporter(bogus=1)
+
+
+_CONFIGURED_AT_EXIT = textwrap.dedent(
+    """
+    import sys
+    from opentelemetry import _logs
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from clue import otel
+
+    ENDPOINT = sys.argv[1]
+    otel.configure_opentelemetry(otel.new_config("svc", "1"), shutdown_timeout=2)
+    # The application's own provider: clue (no log exporter) leaves the global to it.
+    provider = LoggerProvider()
+    exporter, _ = otel.new_grpc_log_exporter(endpoint=ENDPOINT)
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    _logs.set_logger_provider(provider)
+    _logs.get_logger("app").emit(body="own provider")
+    """
+)
+
+
+def test_the_applications_own_logger_provider_is_still_flushed_at_exit() -> None:
+    """Configured without a log exporter, the application's own provider is flushed at exit."""
+    with OTLPReceiver() as rx:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env["OTEL_BLRP_SCHEDULE_DELAY"] = "600000"
+        subprocess.run(
+            [sys.executable, "-c", _CONFIGURED_AT_EXIT, rx.grpc_endpoint],
+            env=env,
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
+        assert [r.body for r in rx.wait_for_logs(1, timeout=10)] == ["own provider"]
