@@ -47,8 +47,9 @@ PUBLIC_API = {
     "clue.otel": {
         "AdaptiveSampler", "Config", "ErrorHandler", "ErrorPromotionProcessor",
         "OpenTelemetryError", "PromotionStats", "Shutdown", "configure_opentelemetry", "log_error",
-        "new_config", "new_grpc_metric_exporter", "new_grpc_span_exporter",
-        "new_http_metric_exporter", "new_http_span_exporter", "new_otlp_metric_exporter",
+        "new_config", "new_grpc_log_exporter", "new_grpc_metric_exporter",
+        "new_grpc_span_exporter", "new_http_log_exporter", "new_http_metric_exporter",
+        "new_http_span_exporter", "new_otlp_log_exporter", "new_otlp_metric_exporter",
         "new_otlp_span_exporter", "reset_opentelemetry",
     },
     "clue.otel.testing": {
