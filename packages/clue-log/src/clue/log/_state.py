@@ -21,6 +21,7 @@ class State:
         "file_location",
         "funcs",
         "max_buffered",
+        "max_buffered_bytes",
         "sinks",
     )
 
@@ -31,6 +32,7 @@ class State:
         self.funcs: tuple[KeyValueFunc, ...] = ()
         self.file_location = False
         self.max_buffered = 1000
+        self.max_buffered_bytes = 1024 * 1024
 
 
 state = State()
