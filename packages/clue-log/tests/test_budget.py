@@ -187,7 +187,7 @@ class BudgetMachine(RuleBasedStateMachine):
             c = self.model.contexts[cid]
             req = real.ctx.run(current.get).req  # type: ignore[union-attr]
             assert req.buf is not None
-            assert [r[7] for r in req.buf] == c.sizes
+            assert [_budget.record_size(r) for r in req.buf] == c.sizes
             assert req.units == c.units
         assert _budget.held() == self.model.reserved() <= TOTAL
         got = booked()

@@ -91,7 +91,7 @@ def _make(level: str) -> Callable[..., None]:
                         or not _sampled(otel_ctx[_SPAN_KEY])
                         or req.disable is False
                     ):
-                        size = _ENTRY_BYTES
+                        size = 0  # beyond ENTRY_BYTES: a small int, shared, for most
                         for v in kv.values():
                             t = type(v)
                             if t is str:
@@ -109,10 +109,9 @@ def _make(level: str) -> Callable[..., None]:
                                 args = _snapshot_args(args)
                                 size += _size_of_all(args)
                             rec = (_time_ns(), level, msg, args, kv, ctx.bound, None, size)
+                            size += _ENTRY_BYTES
                             nbytes = req.nbytes + size
                             if nbytes <= req.quota:
-                                # At max_buffered entries the deque drops the oldest
-                                # (``nbytes`` then overcounts until ``_admit`` recounts).
                                 buf.append(rec)
                                 req.nbytes = nbytes
                                 req.appended += 1
@@ -151,12 +150,13 @@ def _buffer_slow(
     kv, head, tail, _ = _split_err(_capture(kv), None, level == "error", True)
     extra = _extra() if _has_extra() else None
     args = _snapshot_args(args)
-    size = _ENTRY_BYTES + _size_of(msg) + _size_of_all(args) + _size_of_all(kv.values())
+    size = _size_of(msg) + _size_of_all(args) + _size_of_all(kv.values())
     if head is not None:
         size += _size_of_all([v for _, v in head])
     if extra:
         size += _size_of_all([v for _, v in extra])
     rec: Record = (_time_ns(), level, msg, args, kv, ctx.bound, extra, size)
+    size += _ENTRY_BYTES
     held = rec if head is None and tail is None else Held(rec, head, tail)
     nbytes = req.nbytes + size
     if nbytes <= req.quota:

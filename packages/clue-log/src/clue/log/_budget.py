@@ -99,9 +99,12 @@ def size_of_all(values: Any) -> int:
 
 
 def record_size(rec: Any) -> int:
-    """The estimate a buffered record carries (native records at index 7; a structlog
-    chain record carries none)."""
-    size: int = rec[7] if type(rec) is tuple else getattr(rec, "size", 0)
+    """The estimate of a buffered record: ``ENTRY_BYTES`` plus what a native record
+    carries at index 7 (kept apart so that it is a small, shared int for most entries);
+    a structlog chain record carries none."""
+    if type(rec) is tuple:
+        return ENTRY_BYTES + rec[7]  # type: ignore[no-any-return]
+    size: int = getattr(rec, "size", 0)
     return size
 
 
@@ -124,8 +127,9 @@ def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
     if req.gen != b.gen:  # tokens of an older pool (a fork, a new bound): start over
         req.gen = b.gen
         req.units = 0
-    if len(buf) == buf.maxlen:
-        # The deque has been dropping its oldest at max_buffered: count exactly again.
+    if req.quota != -1 and len(buf) == buf.maxlen:
+        # Filled by the fast path, whose last appends the deque made room for by dropping
+        # the oldest: count exactly, once; from now on every call comes here.
         req.nbytes = sum([record_size(r) for r in buf])
     need = req.nbytes + size
     most = state.max_buffered_bytes
@@ -135,15 +139,19 @@ def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
         # a few times, not once per GRANT bytes.
         target = min(max(-(-need // GRANT), 2 * req.units), -(-most // GRANT))
         _take(req, target - req.units)
-    held = req.units * GRANT
-    req.quota = min(most, held)
+    limit = min(most, req.units * GRANT)
     req.appended += 1
-    if size > req.quota:
-        return  # larger than all this context may hold: dropped alone, the rest kept
-    while req.nbytes + size > req.quota:
-        req.nbytes -= record_size(buf.popleft())
-    buf.append(rec)  # at max_buffered entries the deque drops the oldest
-    req.nbytes += size
+    if size <= limit:
+        if len(buf) == buf.maxlen:
+            # At max_buffered entries: drop the oldest here, so its size leaves the count.
+            req.nbytes -= record_size(buf.popleft())
+        while req.nbytes + size > limit:
+            req.nbytes -= record_size(buf.popleft())
+        buf.append(rec)
+        req.nbytes += size
+    # else larger than all this context may hold: dropped alone, the rest kept.
+    # While the buffer is full the fast path sends every call here (-1 never passes).
+    req.quota = -1 if len(buf) == buf.maxlen else limit
 
 
 def release(req: Request) -> None:

@@ -55,14 +55,14 @@ class Request:
         self.debug = debug
         # None: follow ``configure(disable_buffering=...)``; an explicit value wins over it.
         self.disable = disable
-        # None means unbuffered: every entry is written at once. At ``max_buffered``
-        # entries the deque drops the oldest.
+        # None means unbuffered: every entry is written at once. ``_budget.admit`` keeps
+        # it within ``max_buffered`` entries (maxlen backs that up).
         self.buf: deque[Any] | None = deque(maxlen=max_buffered) if buffered else None
         # Calls buffered since the last drain (dropped ones included).
         self.appended = 0
         # Estimated bytes buffered; bytes the context may hold now (the hot path's one
-        # comparison); tokens it holds of the process-wide budget's pool, in the pool's
-        # generation ``gen`` (``_budget``).
+        # comparison; -1 while the buffer is full); tokens it holds of the process-wide
+        # budget's pool, in the pool's generation ``gen`` (``_budget``).
         self.nbytes = 0
         self.quota = 0
         self.units = 0

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from clue.log import _keys
-from clue.log._budget import release
+from clue.log._budget import ENTRY_BYTES, release
 from clue.log._context import Request, pairs_of
 from clue.log._entry import Entry, settle
 from clue.log._kv import KV
@@ -25,7 +25,8 @@ from clue.log._state import state
 
 # A buffered record, the native one: (time_ns, level, msg, args, kv, bound, extra, size),
 # a plain tuple because building one is a single step on the hot path, and it is the
-# smallest object that holds eight fields. ``size`` is the estimate ``_budget`` counts.
+# smallest object that holds eight fields. ``size`` is the estimate ``_budget`` counts,
+# less ``ENTRY_BYTES`` (so a small int the interpreter shares, for most entries).
 Record = tuple[
     int, str, Any, tuple[Any, ...], dict[str, Any], Any, list[tuple[str, Any]] | None, int
 ]
@@ -62,7 +63,7 @@ class Held:
 
     @property
     def size(self) -> int:
-        return self.rec[7]
+        return ENTRY_BYTES + self.rec[7]
 
 
 #: What a context's buffer holds: native records, held ones, chain records.
@@ -124,6 +125,7 @@ def _drain(req: Request, buf: deque[Any]) -> None:
     dropped = max(req.appended - len(records), 0)
     req.appended = 0
     req.nbytes = 0
+    req.quota = 0  # the next buffered call goes to ``_budget.admit``, which sets it again
     req.written += len(records)
     req.dropped += dropped
     req.wrote = True
