@@ -77,7 +77,7 @@ def _rss_per_entry() -> float:
     # Peak RSS of a fresh interpreter holding the contexts, less one holding them empty.
     script = textwrap.dedent(
         f"""
-        import os, resource, sys
+        import os, sys
         sys.path[:0] = {sys.path!r}
         from clue import log
         log.configure(output=open(os.devnull, "wb"), max_buffered={ENTRIES},
@@ -89,7 +89,9 @@ def _rss_per_entry() -> float:
             for j in range(int(sys.argv[1])):
                 log.info("step", a=j, b="alice", c=1.5)
             held.append(cm)
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        # VmHWM, not ru_maxrss: a child's ru_maxrss starts from its parent's peak.
+        with open("/proc/self/status") as status:
+            print([line.split()[1] for line in status if line.startswith("VmHWM")][0])
         """
     )
 
@@ -100,7 +102,7 @@ def _rss_per_entry() -> float:
             text=True,
             check=True,
         )
-        return int(out.stdout.split()[-1]) * 1024  # KiB on Linux
+        return int(out.stdout.split()[-1]) * 1024  # kB
 
     return (peak(ENTRIES) - peak(0)) / (CONTEXTS * ENTRIES)
 

@@ -109,14 +109,13 @@ def _make(level: str) -> Callable[..., None]:
                                 args = _snapshot_args(args)
                                 size += _size_of_all(args)
                             rec = (_time_ns(), level, msg, args, kv, ctx.bound, None, size)
-                            size += _ENTRY_BYTES
-                            nbytes = req.nbytes + size
+                            nbytes = req.nbytes + size + _ENTRY_BYTES
                             if nbytes <= req.quota:
                                 buf.append(rec)
                                 req.nbytes = nbytes
                                 req.appended += 1
                             else:  # past what the context reserved: the budget decides
-                                _admit(req, buf, rec, size)
+                                _admit(req, buf, rec, size + _ENTRY_BYTES)
                             if req.buf is None:  # flushed by another thread meanwhile
                                 _drain(req, buf)
                             return
