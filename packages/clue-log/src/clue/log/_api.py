@@ -94,12 +94,14 @@ def _make(level: str) -> Callable[..., None]:
                         size = 0  # beyond ENTRY_BYTES: a small int, shared, for most
                         for v in kv.values():
                             t = type(v)
-                            if t is str:
+                            if t in fixed:
+                                pass
+                            elif t is str:
                                 size += len(v)
-                            elif t not in fixed:
-                                if t not in plain and not _learn_plain(t):
-                                    break
+                            elif t in plain or _learn_plain(t):
                                 size += _size_of(v)
+                            else:
+                                break
                         else:
                             if type(msg) is str:
                                 size += len(msg)
