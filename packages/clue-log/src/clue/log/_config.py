@@ -96,9 +96,9 @@ def configure(
             "file_location": file_location,
             "max_buffered": max_buffered,
             "max_buffered_bytes": max_buffered_bytes,
+            "max_total_buffered_bytes": max_total_buffered_bytes,
         },
         max_size,
-        max_total_buffered_bytes,
     )
     # Cached loggers stay correct across reconfiguration: clue's bound logger reads clue's
     # state on every call, and hands the call to structlog when CHAIN is no longer the
@@ -111,15 +111,14 @@ def configure(
     )
 
 
-def apply(
-    fields: Mapping[str, Any], max_size: int, max_total_buffered_bytes: int = 256 * 1024 * 1024
-) -> None:
+def apply(fields: Mapping[str, Any], max_size: int) -> None:
     """Set ``state``'s fields and the rendering limit, then refresh what derives from them
-    (the hot path's switch). ``configure`` and ``testing`` change the state only through it."""
+    (the hot path's switch, the budget's pool). ``configure`` and ``testing`` change the
+    state only through it."""
     for name, value in fields.items():
         setattr(state, name, value)
     limits.max_size = max_size
-    set_total(max_total_buffered_bytes)
+    set_total(state.max_total_buffered_bytes)
     sync_switch()
 
 

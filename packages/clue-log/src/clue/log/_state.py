@@ -22,6 +22,7 @@ class State:
         "funcs",
         "max_buffered",
         "max_buffered_bytes",
+        "max_total_buffered_bytes",
         "sinks",
     )
 
@@ -33,6 +34,7 @@ class State:
         self.file_location = False
         self.max_buffered = 1000
         self.max_buffered_bytes = 1024 * 1024
+        self.max_total_buffered_bytes = 256 * 1024 * 1024
 
 
 state = State()
