@@ -18,7 +18,7 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -614,3 +614,16 @@ def test_the_record_time_is_the_json_lines_time() -> None:
     for record, line in zip(p.records(), p.lines(), strict=True):
         at = datetime.fromtimestamp(record.timestamp // 10**9, UTC)
         assert at.strftime("%Y-%m-%dT%H:%M:%SZ") == line["time"]
+
+
+# --- what the pipeline logs from its own threads, key collisions, the entry's time ----------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**63 - 1) | st.integers(1, 2**63 // 10**9).map(lambda s: s * 10**9 - 1))
+def test_the_entrys_time_is_the_records_time(time_ns: int) -> None:
+    """``Entry.time`` (what a custom format shows) is the record's ``timestamp`` cut to the
+    microsecond, never rounded up into the next second (the JSON line's second)."""
+    entry = log.Entry(time_ns, "info", [("msg", "x")])
+    micros = (entry.time - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    assert micros == time_ns // 1000
