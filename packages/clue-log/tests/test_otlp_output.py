@@ -87,8 +87,10 @@ def _utf8(s: str) -> str:
 def expected(doc: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """``(body, attributes)`` for a parsed JSON line: strings as valid UTF-8, integers past
     int64 as their digits, containers as JSON (compared parsed), null left out, the empty
-    key as ``_`` (as in logfmt)."""
+    key as ``_`` (as in logfmt), a renamed key that would take another's name with more
+    leading underscores."""
     attrs: dict[str, Any] = {}
+    taken = set(doc)
     for k, v in doc.items():
         if k in NOT_ATTRIBUTES or v is None:
             continue
@@ -97,7 +99,12 @@ def expected(doc: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
             value = _utf8(v)
         elif type(v) is int and not INT64[0] <= v < INT64[1]:
             value = str(v)
-        attrs[_utf8(k) or "_"] = value
+        name = _utf8(k) or "_"
+        if name != k:  # renamed: more leading underscores until it has its own name
+            while name in taken:
+                name = "_" + name
+            taken.add(name)
+        attrs[name] = value
     body = doc.get("msg")
     return (_utf8(body) if isinstance(body, str) else body), attrs
 
@@ -617,6 +624,28 @@ def test_the_record_time_is_the_json_lines_time() -> None:
 
 
 # --- what the pipeline logs from its own threads, key collisions, the entry's time ----------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["", "_", "__", "a\udcff", "a\\udcff", "_a\\udcff", "\ud800", "\\ud800"])
+        | st.text(max_size=4),
+        min_size=1,
+        max_size=8,
+        unique=True,
+    )
+)
+def test_distinct_keys_stay_distinct_attributes(keys: list[str]) -> None:
+    """Keys OTLP cannot carry as they are (the empty key, lone surrogates) never take the
+    name of another key of the entry: every key/value the JSON line holds is an attribute."""
+    p = Pipeline().configure()
+    log.print("m", **{k: i for i, k in enumerate(keys)})
+    (record,) = p.records()
+    (line,) = p.lines()
+    assert sorted(dict(record.attributes).values()) == sorted(
+        v for k, v in line.items() if k not in NOT_ATTRIBUTES
+    )
 
 
 @settings(max_examples=300, deadline=None)

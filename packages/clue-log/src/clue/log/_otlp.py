@@ -179,7 +179,9 @@ def _version() -> str:
 def fields(entry: Entry) -> tuple[int | None, SeverityNumber, str, Any, dict[str, Any]]:
     """``(timestamp, severity_number, severity_text, body, attributes)`` of a record: the
     values of ``json_doc(entry)`` with OTLP's own type mapping (``otlp_value``); the empty
-    key, which OTLP refuses, is ``_`` (as in logfmt)."""
+    key, which OTLP refuses, is ``_`` (as in logfmt). A key so changed (or a lone
+    surrogate escaped) that would take another key's name gets leading underscores until
+    it has its own, so no key/value is lost."""
     ts = entry.time_ns if type(entry.time_ns) is int else None
     number, text = SEVERITIES.get(entry.severity, (SeverityNumber.UNSPECIFIED, ""))
     if not text:
@@ -192,6 +194,7 @@ def fields(entry: Entry) -> tuple[int | None, SeverityNumber, str, Any, dict[str
     msg_key = str(_keys.MESSAGE_KEY)
     body: Any = None
     attributes: dict[str, Any] = {}
+    taken: set[str] | None = None  # the entry's keys, once one must be renamed
     for k, v in doc.items():
         if k in skip:
             continue
@@ -200,7 +203,14 @@ def fields(entry: Entry) -> tuple[int | None, SeverityNumber, str, Any, dict[str
             continue
         value = otlp_value(v)
         if value is not None:
-            attributes[otlp_string(k) or "_"] = value
+            name = otlp_string(k) or "_"
+            if name != k:
+                if taken is None:
+                    taken = set(doc)
+                while name in taken:
+                    name = "_" + name
+                taken.add(name)
+            attributes[name] = value
     return ts, number, text, body, attributes
 
 
