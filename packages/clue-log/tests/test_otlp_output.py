@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import os
 import signal
@@ -624,6 +625,54 @@ def test_the_record_time_is_the_json_lines_time() -> None:
 
 
 # --- what the pipeline logs from its own threads, key collisions, the entry's time ----------
+
+
+class _LoggingExporter:
+    """An exporter that logs a warning through ``logging`` on every export, as the OTLP
+    exporters do when the collector is unreachable; it stops logging after ``limit``
+    exports so that a pipeline feeding itself ends."""
+
+    def __init__(self, limit: int) -> None:
+        self.bodies: list[Any] = []
+        self.exports = 0
+        self.limit = limit
+
+    def export(self, batch: Any) -> Any:
+        self.exports += 1
+        self.bodies.extend(d.log_record.body for d in batch)
+        if self.exports <= self.limit:
+            logging.getLogger("clue.tests.exporter").warning("export failed, retrying")
+        return sdk_export.LogExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def test_what_the_exporter_logs_is_not_exported_again() -> None:
+    """An exporter that logs through clue (the stdlib bridge) while a batch processor
+    exports, in the exporting thread (its worker, or ``force_flush`` in the caller's):
+    the line reaches the stream outputs and is not emitted, so a failing exporter does not
+    feed itself records forever (``force_flush`` would never return)."""
+    exporter = _LoggingExporter(limit=20)
+    provider = LoggerProvider()
+    processor = sdk_export.BatchLogRecordProcessor(exporter)
+    provider.add_log_record_processor(processor)
+    handler = log.StdlibHandler()
+    logging.getLogger("clue.tests.exporter").addHandler(handler)
+    out = io.StringIO()
+    try:
+        log.configure(outputs=[(out, log.format_json), log.otlp_output(logger_provider=provider)])
+        log.print("from the application")
+        provider.force_flush()
+        provider.force_flush()
+    finally:
+        logging.getLogger("clue.tests.exporter").removeHandler(handler)
+        provider.shutdown()
+    assert exporter.bodies == ["from the application"]
+    assert out.getvalue().count("export failed, retrying") == exporter.exports
 
 
 @settings(max_examples=200, deadline=None)

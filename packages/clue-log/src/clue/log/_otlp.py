@@ -27,7 +27,7 @@ from typing import Any
 
 from opentelemetry import _logs, trace
 from opentelemetry._logs import LoggerProvider, SeverityNumber
-from opentelemetry.context import Context
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext
 
 from clue.log import _keys
@@ -121,6 +121,8 @@ class OtlpOutput:
                 return
             observed = time.time_ns()
             for entry in chunks:
+                if _suppressed(entry):
+                    continue
                 try:
                     emit(logger, entry, observed)
                 except Exception as exc:  # the pipeline refused this record: it alone
@@ -147,6 +149,18 @@ class OtlpOutput:
                 emit = _emitter_for(logger)
         self._cache = (provider, logger, emit)
         return logger, emit
+
+
+def _suppressed(entry: Entry) -> bool:
+    # Logged while OpenTelemetry instrumentation was suppressed, as the SDK suppresses it
+    # while its processors export (in their worker thread, or in the caller's on
+    # ``force_flush``): what an exporter logs then is not emitted again, or a failing
+    # exporter would feed itself a record per export, and ``force_flush`` never return.
+    ctx = entry._otel
+    try:
+        return bool(ctx and ctx.get(_SUPPRESS_INSTRUMENTATION_KEY))
+    except Exception:  # a foreign context must not cost the entry
+        return False
 
 
 def _does_nothing(provider: Any) -> bool:
