@@ -705,3 +705,20 @@ def test_the_entrys_time_is_the_records_time(time_ns: int) -> None:
     entry = log.Entry(time_ns, "info", [("msg", "x")])
     micros = (entry.time - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     assert micros == time_ns // 1000
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"outputs": log.otlp_output()}, "outputs"),
+        ({"outputs": "stdout"}, "outputs"),
+        ({"outputs": 1}, "outputs"),
+    ],
+)
+def test_outputs_that_is_not_a_list_is_a_value_error_naming_it(
+    options: dict[str, Any], option: str
+) -> None:
+    """``outputs=log.otlp_output()`` (meant as ``output=``) or another non-list names the
+    option, as every misuse in ``log.configure`` does."""
+    with pytest.raises(ValueError, match=f"^{option} must be a list"):
+        log.configure(**options)
