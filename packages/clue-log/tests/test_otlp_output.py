@@ -722,3 +722,10 @@ def test_outputs_that_is_not_a_list_is_a_value_error_naming_it(
     option, as every misuse in ``log.configure`` does."""
     with pytest.raises(ValueError, match=f"^{option} must be a list"):
         log.configure(**options)
+
+
+def test_a_name_utf8_cannot_hold_is_refused() -> None:
+    """The scope name goes on every exported batch: one OTLP cannot encode (a lone
+    surrogate) is refused when the output is made, not lost with every export."""
+    with pytest.raises(ValueError, match=r"^name must be"):
+        log.otlp_output(name="svc\udcff")

@@ -75,13 +75,21 @@ def otlp_output(
         >>> from clue import log
         >>> log.configure(output=log.otlp_output())
     """
-    if type(name) is not str or not name:
-        raise ValueError(f"name must be a non-empty str, got {name!r}")
+    if type(name) is not str or not name or not _utf8(name):
+        raise ValueError(f"name must be a non-empty str UTF-8 can hold, got {name!r}")
     if logger_provider is not None and not callable(getattr(logger_provider, "get_logger", None)):
         raise ValueError(
             f"logger_provider must be an OpenTelemetry LoggerProvider, got {logger_provider!r}"
         )
     return OtlpOutput(name, logger_provider)
+
+
+def _utf8(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 Emit = Callable[[Any, Entry, int], None]
