@@ -729,3 +729,25 @@ def test_a_name_utf8_cannot_hold_is_refused() -> None:
     surrogate) is refused when the output is made, not lost with every export."""
     with pytest.raises(ValueError, match=r"^name must be"):
         log.otlp_output(name="svc\udcff")
+
+
+def test_what_a_simple_processors_exporter_logs_is_not_a_failure() -> None:
+    """With a simple processor the exporter runs inside the emit: what it logs then is
+    logged while instrumentation is suppressed, so it reaches the stream outputs and is
+    neither emitted nor counted as a failure."""
+    exporter = _LoggingExporter(limit=20)
+    p = Pipeline(SimpleLogRecordProcessor(exporter))
+    handler = log.StdlibHandler()
+    logging.getLogger("clue.tests.exporter").addHandler(handler)
+    try:
+        p.configure()
+        log.print("from the application")
+    finally:
+        logging.getLogger("clue.tests.exporter").removeHandler(handler)
+    assert exporter.bodies == ["from the application"]
+    assert p.bodies() == ["from the application"]
+    assert [line["msg"] for line in p.lines()] == [
+        "from the application",
+        "export failed, retrying",
+    ]
+    assert p.output.failures == 0

@@ -116,6 +116,8 @@ class OtlpOutput:
 
     def write(self, chunks: list[Any]) -> None:
         """Emit a batch of entries, in order, each on its own (never raises)."""
+        if chunks and any(_suppressed(entry) for entry in chunks):
+            chunks = [entry for entry in chunks if not _suppressed(entry)]
         if not chunks:
             return
         if getattr(_emitting, "active", False):
@@ -129,8 +131,6 @@ class OtlpOutput:
                 return
             observed = time.time_ns()
             for entry in chunks:
-                if _suppressed(entry):
-                    continue
                 try:
                     emit(logger, entry, observed)
                 except Exception as exc:  # the pipeline refused this record: it alone
