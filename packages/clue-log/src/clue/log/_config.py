@@ -143,6 +143,12 @@ def _sinks(
         return [Sink(output, fmt)]
     if output is not None or fmt is not None:
         raise ValueError("outputs cannot be combined with output or format")
+    given = cast(object, outputs)
+    if not isinstance(given, Sequence) or isinstance(given, str | bytes):
+        raise ValueError(
+            "outputs must be a list of (stream, format) pairs and log.otlp_output(), "
+            f"got {outputs!r}"
+        )
     sinks: list[Output] = []
     for i, pair in enumerate(outputs):
         if isinstance(pair, OtlpOutput):
