@@ -76,6 +76,10 @@ def _make_bound_logger() -> type[Any]:
     def make(level: str, name: str) -> Any:
         # ``name``: structlog's method of the same meaning, for calls clue does not take.
         fn = _api._FNS.get(level, _api.error)
+        plain = _api._PLAIN
+        # info and warn take ``log.info``'s buffered path inline (one Python call per
+        # buffered call, not two); anything off that path goes through ``fn``.
+        inline = level in {"info", "warn"}
 
         def meth(self: Any, /, *args: Any, **kw: Any) -> Any:
             try:
@@ -92,6 +96,25 @@ def _make_bound_logger() -> type[Any]:
             bound = self._context
             if bound:
                 kw = {**bound, **kw}
+            if inline and _api._plain:
+                ctx = _get()
+                if ctx is not None and (buf := ctx.req.buf) is not None:
+                    req = ctx.req
+                    otel_ctx = _otel_get()
+                    if (
+                        _SPAN_KEY not in otel_ctx
+                        or not _sampled(otel_ctx[_SPAN_KEY])
+                        or req.disable is False
+                    ) and type(event) in plain:
+                        for v in kw.values():
+                            if type(v) not in plain and not _api._learn_plain(type(v)):
+                                break
+                        else:
+                            buf.append((_time_ns(), level, event, (), kw, ctx.bound, None))
+                            req.appended += 1
+                            if req.buf is None:  # flushed by another thread meanwhile
+                                _write._drain(req, buf)
+                            return None
             return fn(event, **kw)
 
         meth.__name__ = name
