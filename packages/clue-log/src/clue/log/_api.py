@@ -57,8 +57,11 @@ _PLAIN: set[type] = {str, int, float, type(None), bytes, tuple, frozenset, compl
 _PLAIN_CAP = 512
 
 
-def _learn_plain(t: type) -> bool:
-    if t in _MUTABLE or t is bool or issubclass(t, BaseException):
+def _learn_plain(t: type, kv: dict[str, Any]) -> bool:
+    if t is bool:
+        # A bool is plain unless it may be ``exc_info=True`` (resolved at the call).
+        return "exc_info" not in kv
+    if t in _MUTABLE or issubclass(t, BaseException):
         return False
     if len(_PLAIN) < _PLAIN_CAP:
         _PLAIN.add(t)
@@ -83,7 +86,7 @@ def _make(level: str) -> Callable[..., None]:
                         or req.disable is False
                     ):
                         for v in kv.values():
-                            if type(v) not in plain and not _learn_plain(type(v)):
+                            if type(v) not in plain and not _learn_plain(type(v), kv):
                                 break
                         else:
                             if args:

@@ -107,7 +107,7 @@ def _make_bound_logger() -> type[Any]:
                         or req.disable is False
                     ) and type(event) in plain:
                         for v in kw.values():
-                            if type(v) not in plain and not _api._learn_plain(type(v)):
+                            if type(v) not in plain and not _api._learn_plain(type(v), kw):
                                 break
                         else:
                             buf.append((_time_ns(), level, event, (), kw, ctx.bound, None))
