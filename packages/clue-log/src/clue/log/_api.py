@@ -65,8 +65,11 @@ _PLAIN_CAP = 512
 _FIXED_SIZE = frozenset({int, float, type(None)})
 
 
-def _learn_plain(t: type) -> bool:
-    if t in _MUTABLE or t is bool or issubclass(t, BaseException):
+def _learn_plain(t: type, kv: dict[str, Any]) -> bool:
+    if t is bool:
+        # A bool is plain unless it may be ``exc_info=True`` (resolved at the call).
+        return "exc_info" not in kv
+    if t in _MUTABLE or issubclass(t, BaseException):
         return False
     if len(_PLAIN) < _PLAIN_CAP:
         _PLAIN.add(t)
@@ -98,7 +101,7 @@ def _make(level: str) -> Callable[..., None]:
                                 pass
                             elif t is str:
                                 size += len(v)
-                            elif t in plain or _learn_plain(t):
+                            elif t in plain or _learn_plain(t, kv):
                                 size += _size_of(v)
                             else:
                                 break

@@ -100,12 +100,24 @@ def size_of_all(values: Any) -> int:
 
 def record_size(rec: Any) -> int:
     """The estimate of a buffered record: ``ENTRY_BYTES`` plus what a native record
-    carries at index 7 (kept apart so that it is a small, shared int for most entries);
-    a structlog chain record carries none."""
+    carries at index 8 (kept apart so that it is a small, shared int for most entries);
+    other records (structlog's) say theirs as ``size``."""
     if type(rec) is tuple:
         return ENTRY_BYTES + rec[8]  # type: ignore[no-any-return]
     size: int = getattr(rec, "size", 0)
     return size
+
+
+def append(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
+    """Buffer ``rec`` of ``size`` estimated bytes (``ENTRY_BYTES`` included) within the
+    context's bounds: the fast path's check, then ``admit``. Counts the call."""
+    nbytes = req.nbytes + size
+    if nbytes <= req.quota:
+        buf.append(rec)
+        req.nbytes = nbytes
+        req.appended += 1
+    else:
+        admit(req, buf, rec, size)
 
 
 def _take(req: Request, units: int) -> None:
