@@ -12,6 +12,7 @@ import os
 import stat
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -209,6 +210,28 @@ def test_cpu_is_each_threads_clock_shared_among_its_samples() -> None:
     }
 
 
+def test_a_stack_read_cut_below_a_coroutine_is_completed_from_the_thread() -> None:
+    """A chain read cut below a frame gets the thread's usual outer frames, and says so."""
+    root = "Thread._bootstrap (/t.py:1);run_forever (/l.py:2)"
+    lines = [
+        f"thread (7): loop;{root};outer (/a.py:3);inner (/a.py:4);spin (/a.py:5) 9\n",
+        f"thread (7): loop;{root};other (/a.py:8);inner (/a.py:4) 1\n",
+        "thread (7): loop;inner (/a.py:6);spin (/a.py:5) 2\n",  # cut below inner
+        "thread (7): loop;stray (/b.py:1) 1\n",  # nothing to complete it from
+        f"thread (8): pool;{root};spin (/a.py:5) 4\n",
+    ]
+    profile = Profile(interval_ns=10_000_000, duration_ns=1_000_000_000)
+    _add(profile, "wall", lines, set())
+    stacks: Counter[tuple[str, ...]] = Counter()
+    for (_, stack), count in profile.counts.items():
+        stacks[tuple(frame.name for frame in reversed(stack))] += count
+    whole = ("Thread._bootstrap", "run_forever", "outer", "inner", "spin")
+    assert stacks[whole] == 9 + 2  # the cut ones completed through the usual caller
+    assert stacks["stray",] == 1
+    assert sum(stacks.values()) == 9 + 1 + 2 + 1 + 4
+    assert any("2 samples read cut" in note for note in profile.notes)
+
+
 @settings(max_examples=300, deadline=None)
 @given(lines=st.lists(st.text(max_size=80), max_size=20))
 def test_any_output_reads_without_raising(lines: list[str]) -> None:
@@ -236,10 +259,11 @@ def test_any_output_reads_without_raising(lines: list[str]) -> None:
     )
 )
 def test_raw_lines_parse_back(samples: dict[tuple[str, tuple[str, ...]], int]) -> None:
-    """Every (thread, stack) -> count written as py-spy raw lines reads back the same."""
+    """Every (thread, stack) -> count written as py-spy raw lines reads back the same
+    (below each thread's one root, as a thread's stacks are)."""
     tids = {"a": 1, "b-1": 2, "MainThread": 3}
     lines = [
-        f"thread ({tids[thread]}): {thread};"
+        f"thread ({tids[thread]}): {thread};Thread._bootstrap (/t.py:1);"
         + ";".join(f"{name} (/x/{name}.py:{i + 1})" for i, name in enumerate(stack))
         + f" {count}\n"
         for (thread, stack), count in samples.items()
@@ -247,7 +271,7 @@ def test_raw_lines_parse_back(samples: dict[tuple[str, tuple[str, ...]], int]) -
     profile = Profile(interval_ns=1, duration_ns=1_000_000_000)
     _add(profile, "cpu", lines, set())
     got = {
-        (thread, tuple(frame.name for frame in reversed(stack))): ns
+        (thread, tuple(frame.name for frame in reversed(stack[:-1]))): ns
         for (thread, stack), ns in profile.cpu_ns.items()
     }
     assert got == samples

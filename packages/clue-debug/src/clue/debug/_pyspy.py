@@ -252,9 +252,7 @@ def _add(
     sample stands for one interval.
     """
     cache: dict[str, Frame] = {}
-    samples: Counter[Key] = Counter()
-    by_thread: Counter[tuple[int, Key]] = Counter()
-    per_thread: Counter[str] = Counter()
+    read: Counter[tuple[str, str, tuple[Frame, ...]]] = Counter()  # (tid, name, leaf first)
     for line in lines:
         text, _, count_text = line.rstrip("\n").rpartition(" ")
         if not text or not count_text.isdigit():
@@ -262,20 +260,29 @@ def _add(
         fields = text.split(";")
         thread = _THREAD.match(fields[0])
         if thread is None:
-            name, tid, frames = "python", "?", fields
+            name, tid, frames = "python", "", fields
         else:
             tid = thread.group(1)
             name = thread.group(2) or f"thread-{tid}"
             frames = fields[1:]
-            native = int(tid, 16) if tid.startswith("0x") else int(tid)
-            if native in excluded:
+            if _native(tid) in excluded:
                 continue
-        stack = clip_stack([_frame(part, cache) for part in reversed(frames)])
-        count = int(count_text)
+        read[tid, name, tuple(_frame(part, cache) for part in reversed(frames))] += int(count_text)
+    completed = _complete(read)
+    if completed:
+        profile.notes.append(
+            f"py-spy ({sample_type}): {completed} samples read cut below a frame, completed "
+            "from the thread's most frequent stack through that frame"
+        )
+    samples: Counter[Key] = Counter()
+    by_thread: Counter[tuple[int, Key]] = Counter()
+    per_thread: Counter[str] = Counter()
+    for (tid, name, read_frames), count in read.items():
+        stack = clip_stack(list(read_frames))
         samples[name, stack] += count
         per_thread[tid] += count
-        if thread is not None:
-            by_thread[native, (name, stack)] += count
+        if tid:
+            by_thread[_native(tid), (name, stack)] += count
     profile.truncated_stacks += sum(1 for _, stack in samples if clipped(stack))
     profile.threads_seen = max(profile.threads_seen, len(per_thread))
     if sample_type == "cpu":
@@ -294,6 +301,53 @@ def _add(
     for key, count in samples.items():
         profile.counts[key] += count
         profile.wall_ns[key] += profile.duration_ns * count // rounds if rounds else 0
+
+
+def _native(tid: str) -> int:
+    return int(tid, 16) if tid.startswith("0x") else int(tid)
+
+
+def _complete(read: Counter[tuple[str, str, tuple[Frame, ...]]]) -> int:
+    """Complete, in place, stacks read cut below a frame; how many samples were.
+
+    Reading a thread's frames while they change (``--nonblocking``), py-spy now and then
+    finds a chain cut below a coroutine: the stack ends at a frame that is not the
+    thread's root. Such a stack gets the outer frames of the thread's most frequent
+    stack that passes through the same function (that coroutine's usual caller chain).
+    """
+    roots: dict[str, Counter[Frame]] = {}
+    for (tid, _, frames), count in read.items():
+        if frames and tid:
+            roots.setdefault(tid, Counter())[frames[-1]] += count
+    root_of = {tid: counter.most_common(1)[0][0] for tid, counter in roots.items()}
+    whole: dict[str, list[tuple[int, tuple[Frame, ...]]]] = {}
+    cut: list[tuple[str, str, tuple[Frame, ...]]] = []
+    for key, count in read.items():
+        tid, _, frames = key
+        if frames and tid:
+            if frames[-1] == root_of[tid]:
+                whole.setdefault(tid, []).append((count, frames))
+            else:
+                cut.append(key)
+    completed = 0
+    for key in cut:
+        tid, name, frames = key
+        below = frames[-1]
+        for _, other in sorted(whole.get(tid, ()), key=lambda entry: -entry[0]):
+            index = next(
+                (
+                    i
+                    for i, frame in enumerate(other)
+                    if frame.name == below.name and frame.filename == below.filename
+                ),
+                None,
+            )
+            if index is not None:
+                count = read.pop(key)
+                read[tid, name, frames + other[index + 1 :]] += count
+                completed += count
+                break
+    return completed
 
 
 def _share_cpu(
