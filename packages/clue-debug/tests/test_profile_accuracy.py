@@ -391,9 +391,10 @@ def phased() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("phased")
-def test_cpu_follows_running_time_not_waiting_time(profiler: Profiler) -> None:
-    """Equal CPU run among GIL contenders and alone shows as equal shares."""
-    profile = profiler(2.0, hz=100)
+def test_cpu_follows_running_time_not_waiting_time() -> None:
+    """Equal CPU run among GIL contenders and alone shows as equal shares (the in-process
+    sampler's per-round sharing; py-spy samples the GIL holder, with its own limits)."""
+    profile = sample(2.0, hz=100)
     crowded = _cpu_where(profile, lambda names: "clue_crowded" in names)
     alone = _cpu_where(profile, lambda names: "clue_alone" in names)
     assert crowded + alone > 0
