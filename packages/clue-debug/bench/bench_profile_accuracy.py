@@ -39,7 +39,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-SECONDS = float(os.environ.get("CLUE_BENCH_PROFILE_SECONDS", "4"))
+# 10 s at 100 Hz: a 4 s profile holds ~180 GIL samples of a busy thread, and sampling
+# alone then moves a function's share by ~2 points (one standard deviation) against a
+# 5-point bar. The endpoint's own default is 30 s.
+SECONDS = float(os.environ.get("CLUE_BENCH_PROFILE_SECONDS", "10"))
 WORKLOADS = ("pool", "thread", "asyncio", "deep")
 FUNCTIONS = ("hot", "warm", "cool", "background_burn")
 # Leaf functions of parked threads (as clue names them, and py-spy's short names).
