@@ -125,6 +125,93 @@ def test_records_arrive_with_their_fields(rx: OTLPReceiver, transport: str) -> N
     check()
 
 
+class _Opaque:
+    def __repr__(self) -> str:
+        return "opaque"
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+def _cycle() -> list[Any]:
+    loop: list[Any] = []
+    loop.extend([loop, loop])
+    return loop
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# Values the Logs API takes but the OTLP encoder cannot (or a collector cannot parse).
+_HOSTILE_BODIES = st.recursive(
+    st.one_of(
+        st.builds(_Opaque),
+        st.builds(_Unprintable),
+        st.sets(st.integers(), max_size=3),
+        st.integers(2**63, 2**80) | st.integers(-(2**80), -(2**63) - 1),
+        st.sampled_from(["\ud800", "a\udfffb", "ok"]),
+        st.builds(_cycle),
+        st.integers(33, 120).map(_nested),
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.one_of(st.text(max_size=3), st.integers(), st.just("\ud800")), inner, max_size=3
+        )
+    ),
+    max_leaves=6,
+)
+_HOSTILE_FIELDS = st.fixed_dictionaries(
+    {"body": _HOSTILE_BODIES},
+    optional={
+        "severity_text": st.one_of(st.builds(_Opaque), st.just("\ud800")),
+        "event_name": st.one_of(st.builds(_Opaque), st.integers()),
+        "timestamp": st.one_of(
+            st.integers(max_value=-1), st.integers(min_value=2**64), st.floats()
+        ),
+        "observed_timestamp": st.one_of(st.integers(max_value=-1), st.integers(min_value=2**64)),
+    },
+)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_a_record_the_encoder_cannot_take_never_loses_its_batch(
+    rx: OTLPReceiver, transport: str
+) -> None:
+    """A hostile body, severity text, event name or timestamp arrives as text; its batch too.
+
+    The OTLP encoder raises on such a record, and the batch processor then drops every
+    record of the batch: each record is made encodable as it is emitted.
+    """
+    cfg = otel.new_config("orders", "1.4.0", log_exporter=_exporter(rx, transport))
+    otel.configure_opentelemetry(cfg, shutdown_at_exit=False)
+    logger = _logs.get_logger("app.orders")
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_HOSTILE_FIELDS)
+    def check(fields: dict[str, Any]) -> None:
+        rx.clear()
+        logger.emit(body="before", attributes={"n": 1}, timestamp=5)
+        logger.emit(**fields)
+        logger.emit(body={"after": [1, "two", 3.0, True, None, b"x"]}, event_name="e")
+        assert cfg.force_flush(10)
+        before, hostile, after = rx.wait_for_logs(3, timeout=10)
+        assert (before.body, before.attributes, before.time_unix_nano) == ("before", {"n": 1}, 5)
+        assert after.body == {"after": (1, "two", 3.0, True, None, b"x")}
+        assert hostile.body is not None
+        assert hostile.observed_time_unix_nano > 0
+
+    check()
+
+
 def test_no_log_exporter_gives_a_noop_provider_and_leaves_the_global_alone() -> None:
     """Without a log exporter logs are off and the application may install its own provider."""
     cfg = otel.new_config("svc", "1")
