@@ -342,6 +342,39 @@ _CONFIGURED_AT_EXIT = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize("transport", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize(
+    "env",
+    [
+        # A blank (whitespace) signal endpoint is unset: the general one applies.
+        {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "  ", "OTEL_EXPORTER_OTLP_ENDPOINT": "{base}"},
+        {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "", "OTEL_EXPORTER_OTLP_ENDPOINT": " {base}/ "},
+        {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": " {own} ", "OTEL_EXPORTER_OTLP_ENDPOINT": "\t"},
+        # The scheme decides plaintext or TLS; OTEL_EXPORTER_OTLP_[LOGS_]INSECURE only
+        # applies to an endpoint without one (the OTLP exporter specification).
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "{base}", "OTEL_EXPORTER_OTLP_INSECURE": "false"},
+        {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "{own}", "OTEL_EXPORTER_OTLP_LOGS_INSECURE": "no"},
+    ],
+    ids=["blank own", "empty own, padded base", "padded own", "insecure=false", "logs no"],
+)
+def test_endpoints_follow_the_specifications_rules(
+    monkeypatch: pytest.MonkeyPatch, transport: str, env: dict[str, str]
+) -> None:
+    """Records reach the collector the endpoint variables name, read as the specification says."""
+    with OTLPReceiver() as rx:
+        base = rx.grpc_endpoint if transport == "grpc" else rx.http_endpoint
+        own = rx.grpc_endpoint if transport == "grpc" else rx.http_logs_endpoint
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", transport)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value.format(base=base, own=own))
+        exporter, _ = otel.new_otlp_log_exporter(timeout=2)
+        cfg = otel.new_config("svc", "1", log_exporter=exporter)
+        cfg.logger_provider.get_logger("t").emit(body="routed")
+        assert cfg.force_flush(5) is True
+        assert [r.body for r in rx.wait_for_logs(1, timeout=5)] == ["routed"]
+        assert cfg.shutdown(5) is True
+
+
 def test_the_applications_own_logger_provider_is_still_flushed_at_exit() -> None:
     """Configured without a log exporter, the application's own provider is flushed at exit."""
     with OTLPReceiver() as rx:
