@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace.sampling import (
 __all__ = [
     "batch_options",
     "chosen_protocol",
+    "export_timeout_millis",
     "exporter_options",
     "known_propagators",
     "metric_interval_millis",
@@ -185,6 +186,28 @@ def batch_options(
             )
         batch = min(default, queue)
     return queue, delay, batch
+
+
+def export_timeout_millis(variable: str) -> int:
+    """A batch processor's export timeout (``OTEL_BSP_`` / ``OTEL_BLRP_EXPORT_TIMEOUT``).
+
+    The SDK's processors read it themselves and log a malformed value as an error (to
+    the error handler), taking a negative one as given: clue reads it as the other batch
+    settings, a whole number of milliseconds from 0 to 2**31 - 1, else warned and the
+    default, 30 000.
+    """
+    default = 30000
+    raw = os.environ.get(variable)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= _MAX_INT:
+        warn_once("otel.env.invalid", variable, raw, using=str(default))
+        return default
+    return value
 
 
 def metric_interval_millis() -> float:

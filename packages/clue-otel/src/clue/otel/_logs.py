@@ -20,7 +20,7 @@ from opentelemetry.sdk._logs.export import (
 from opentelemetry.sdk.resources import Resource
 
 from clue.otel import _fork, _lifecycle
-from clue.otel._env import batch_options
+from clue.otel._env import batch_options, export_timeout_millis
 from clue.otel._outcome import Failures
 
 __all__ = ["LogRecordExporter", "is_log_exporter", "new_logger_provider"]
@@ -52,6 +52,7 @@ def new_logger_provider(
         schedule_delay_millis=delay,
         max_export_batch_size=batch,
         max_queue_size=queue,
+        export_timeout_millis=export_timeout_millis("OTEL_BLRP_EXPORT_TIMEOUT"),
     )
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_log_record_processor(_RearmSignalHooks())
