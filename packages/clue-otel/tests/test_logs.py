@@ -212,6 +212,63 @@ def test_a_record_the_encoder_cannot_take_never_loses_its_batch(
     check()
 
 
+class _RaisingText:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+    def __hash__(self) -> int:
+        return 1
+
+
+_JUNK = st.one_of(
+    st.text(max_size=3),
+    st.integers(),
+    st.lists(st.tuples(st.text(max_size=2), st.integers()), max_size=2),
+    st.builds(_RaisingText),
+    st.builds(object),
+)
+_MISUSED_EMIT = st.fixed_dictionaries(
+    {"body": st.just("misused")},
+    optional={
+        "attributes": st.one_of(_JUNK, st.dictionaries(st.builds(_RaisingText), _JUNK)),
+        "context": _JUNK,
+        "exception": _JUNK,
+        "severity_number": _JUNK,
+        "timestamp": _JUNK,
+    },
+)
+
+
+def test_a_misused_emit_never_raises_into_the_application(rx: OTLPReceiver) -> None:
+    """Arguments of the wrong type (a list of attributes, a string context...) never raise.
+
+    The SDK's logger raises on them; the error goes to the error handler, and the
+    records around it still arrive.
+    """
+    errors: list[BaseException] = []
+    cfg = otel.new_config(
+        "orders", "1.4.0", log_exporter=_exporter(rx, "http"), error_handler=errors.append
+    )
+    otel.configure_opentelemetry(cfg, shutdown_at_exit=False)
+    logger = _logs.get_logger("app.orders")
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_MISUSED_EMIT)
+    def check(fields: dict[str, Any]) -> None:
+        rx.clear()
+        logger.emit(body="before")
+        logger.emit(**fields)
+        logger.emit(body="after")
+        assert cfg.force_flush(10)
+        bodies = [r.body for r in rx.wait_for_logs(2, timeout=10)]
+        assert [b for b in bodies if b != "misused"] == ["before", "after"]
+
+    check()
+    errors.clear()
+    logger.emit(body="misused", attributes=[("order_id", 42)])  # type: ignore[arg-type]
+    assert len(errors) == 1
+
+
 def test_no_log_exporter_gives_a_noop_provider_and_leaves_the_global_alone() -> None:
     """Without a log exporter logs are off and the application may install its own provider."""
     cfg = otel.new_config("svc", "1")

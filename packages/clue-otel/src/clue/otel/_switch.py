@@ -10,6 +10,7 @@ meter.create_counter(...)``, ``_logs.get_logger(...)``) follow the switch.
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Sequence
@@ -375,6 +376,29 @@ class _SwitchableLogger(ProxyLogger):
             )
             self._generation = provider.generation
         return self._current
+
+    def emit(self, *args: Any, **kwargs: Any) -> None:
+        # The SDK's logger raises on arguments of the wrong type (attributes that are
+        # not a mapping, a string context, an exception that is not one, a key whose
+        # ``str()`` raises): logging never raises into the application. The error goes
+        # to the SDK's diagnostics (``cfg.error_handler``), once per thread at a time so
+        # that a handler logging through this logger again cannot loop.
+        try:
+            super().emit(*args, **kwargs)
+        except Exception:
+            if getattr(_EMIT_FAILING, "active", False):
+                return
+            _EMIT_FAILING.active = True
+            try:
+                _EMIT_LOGGER.exception("a log record could not be emitted")
+            except Exception:  # noqa: S110  # a failing report must not raise either
+                pass
+            finally:
+                _EMIT_FAILING.active = False
+
+
+_EMIT_FAILING = threading.local()
+_EMIT_LOGGER = logging.getLogger("opentelemetry.sdk._logs")
 
 
 TRACER_PROVIDER = SwitchableTracerProvider()
