@@ -325,6 +325,50 @@ def test_a_foreign_logger_provider_is_refused_loudly() -> None:
     cfg.shutdown(2)
 
 
+def test_a_refused_configuration_installs_no_global_at_all() -> None:
+    """Refused for a foreign logger provider, configure leaves the tracer and meter unset.
+
+    The API sets each global only once: a switchable tracer or meter provider installed
+    on the way to the refusal would keep the application from installing its own.
+    """
+    script = textwrap.dedent(
+        """
+        from opentelemetry import _logs, metrics, trace
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from clue import otel
+
+        _logs.set_logger_provider(LoggerProvider(shutdown_on_exit=False))
+        cfg = otel.new_config(
+            "svc", "1", span_exporter=InMemorySpanExporter(),
+            log_exporter=InMemoryLogRecordExporter(),
+        )
+        try:
+            otel.configure_opentelemetry(cfg, shutdown_at_exit=False)
+        except RuntimeError:
+            print("refused")
+        tracer_provider, meter_provider = TracerProvider(), MeterProvider()
+        trace.set_tracer_provider(tracer_provider)
+        metrics.set_meter_provider(meter_provider)
+        print(trace.get_tracer_provider() is tracer_provider)
+        print(metrics.get_meter_provider() is meter_provider)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        check=False,
+        timeout=60,
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.split() == ["refused", "True", "True"], result.stderr
+
+
 class _RefusingLogExporter(InMemoryLogRecordExporter):
     """Records what it is handed and reports each export failed, as a collector that is down."""
 
