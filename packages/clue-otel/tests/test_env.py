@@ -336,6 +336,28 @@ def test_nothing_set_gives_clues_defaults(baseline: dict[str, Any]) -> None:
                 ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "4096"),  # above the default queue
             ]
         ],
+        # The export timeouts: malformed or out of range is warned, never an error (the
+        # SDK's processors log one to the error handler); a valid one is silent.
+        *[
+            (
+                {variable: value},
+                lambda o, variable=variable: (
+                    (o["logged"], o["sampled"]) == (200, 200)
+                    and ("otel.env.invalid", variable) in o["events"]
+                    and ("otel.error", "") not in o["events"]
+                ),
+            )
+            for variable, value in [
+                ("OTEL_BLRP_EXPORT_TIMEOUT", "abc"),
+                ("OTEL_BLRP_EXPORT_TIMEOUT", "-5"),
+                ("OTEL_BSP_EXPORT_TIMEOUT", "1.5"),
+                ("OTEL_BSP_EXPORT_TIMEOUT", str(10**23)),
+            ]
+        ],
+        (
+            {"OTEL_BLRP_EXPORT_TIMEOUT": "2000", "OTEL_BSP_EXPORT_TIMEOUT": " 0 "},
+            lambda o: (o["logged"], o["sampled"], o["events"]) == (200, 200, []),
+        ),
         (
             {"OTEL_BLRP_MAX_QUEUE_SIZE": "100"},
             lambda o: o["logged"] >= 100 and o["events"] == [],

@@ -205,3 +205,64 @@ def test_a_forked_worker_exports_its_own_log_records_once() -> None:
         assert (result.returncode, result.stdout) == (0, "0\n"), result.stderr
         bodies = sorted(str(r.body) for r in rx.wait_for_logs(3, timeout=10))
     assert bodies == ["child", "parent after fork", "parent before fork"], result.stderr
+
+
+_FORK_DURING_EXPORTS = textwrap.dedent(
+    """
+    import os, sys, threading
+    from opentelemetry import _logs
+    from clue import otel
+
+    exporter, _ = otel.new_grpc_log_exporter(endpoint=sys.argv[1], timeout=5)
+    cfg = otel.new_config("svc", "1", log_exporter=exporter)
+    otel.configure_opentelemetry(cfg, shutdown_at_exit=False)
+    logger = _logs.get_logger("t")
+    exported, stop = threading.Event(), threading.Event()
+
+    def busy() -> None:  # the parent keeps its batch processor exporting
+        while not stop.is_set():
+            for i in range(200):
+                logger.emit(body=f"parent {i}")
+            cfg.force_flush(5)
+            exported.set()
+
+    thread = threading.Thread(target=busy)
+    thread.start()
+    exported.wait(20)
+    statuses = []
+    for k in range(6):
+        pid = os.fork()
+        if pid == 0:
+            logger.emit(body=f"child {k}")
+            os._exit(0 if cfg.force_flush(3) else 7)
+        _, status = os.waitpid(pid, 0)
+        statuses.append(os.waitstatus_to_exitcode(status))
+    stop.set()
+    thread.join()
+    print(statuses)
+    """
+)
+
+
+def test_workers_forked_during_grpc_exports_export_their_records() -> None:
+    """gRPC does not survive a fork made during a call: a fork waits for the export.
+
+    The parent exports continuously over gRPC from other threads while it forks; each
+    child's record must arrive. Without waiting, a child forked in the middle of a call
+    finds its channel dead and loses what it queues.
+    """
+    with OTLPReceiver() as rx:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env["OTEL_BLRP_SCHEDULE_DELAY"] = "5"
+        result = subprocess.run(
+            [sys.executable, "-c", _FORK_DURING_EXPORTS, rx.grpc_endpoint],
+            env=env,
+            check=False,
+            timeout=120,
+            capture_output=True,
+            text=True,
+        )
+        statuses = result.stdout.splitlines()[-1:]
+        assert (result.returncode, statuses) == (0, ["[0, 0, 0, 0, 0, 0]"]), result.stderr[-3000:]
+        children = sorted(str(r.body) for r in rx.logs() if str(r.body).startswith("child"))
+    assert children == [f"child {k}" for k in range(6)]

@@ -125,6 +125,150 @@ def test_records_arrive_with_their_fields(rx: OTLPReceiver, transport: str) -> N
     check()
 
 
+class _Opaque:
+    def __repr__(self) -> str:
+        return "opaque"
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+def _cycle() -> list[Any]:
+    loop: list[Any] = []
+    loop.extend([loop, loop])
+    return loop
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# Values the Logs API takes but the OTLP encoder cannot (or a collector cannot parse).
+_HOSTILE_BODIES = st.recursive(
+    st.one_of(
+        st.builds(_Opaque),
+        st.builds(_Unprintable),
+        st.sets(st.integers(), max_size=3),
+        st.integers(2**63, 2**80) | st.integers(-(2**80), -(2**63) - 1),
+        st.sampled_from(["\ud800", "a\udfffb", "ok"]),
+        st.builds(_cycle),
+        st.integers(33, 120).map(_nested),
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.one_of(st.text(max_size=3), st.integers(), st.just("\ud800")), inner, max_size=3
+        )
+    ),
+    max_leaves=6,
+)
+_HOSTILE_FIELDS = st.fixed_dictionaries(
+    {"body": _HOSTILE_BODIES},
+    optional={
+        "severity_text": st.one_of(st.builds(_Opaque), st.just("\ud800")),
+        "event_name": st.one_of(st.builds(_Opaque), st.integers()),
+        "timestamp": st.one_of(
+            st.integers(max_value=-1), st.integers(min_value=2**64), st.floats()
+        ),
+        "observed_timestamp": st.one_of(st.integers(max_value=-1), st.integers(min_value=2**64)),
+    },
+)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_a_record_the_encoder_cannot_take_never_loses_its_batch(
+    rx: OTLPReceiver, transport: str
+) -> None:
+    """A hostile body, severity text, event name or timestamp arrives as text; its batch too.
+
+    The OTLP encoder raises on such a record, and the batch processor then drops every
+    record of the batch: each record is made encodable as it is emitted.
+    """
+    cfg = otel.new_config("orders", "1.4.0", log_exporter=_exporter(rx, transport))
+    otel.configure_opentelemetry(cfg, shutdown_at_exit=False)
+    logger = _logs.get_logger("app.orders")
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_HOSTILE_FIELDS)
+    def check(fields: dict[str, Any]) -> None:
+        rx.clear()
+        logger.emit(body="before", attributes={"n": 1}, timestamp=5)
+        logger.emit(**fields)
+        logger.emit(body={"after": [1, "two", 3.0, True, None, b"x"]}, event_name="e")
+        assert cfg.force_flush(10)
+        before, hostile, after = rx.wait_for_logs(3, timeout=10)
+        assert (before.body, before.attributes, before.time_unix_nano) == ("before", {"n": 1}, 5)
+        assert after.body == {"after": (1, "two", 3.0, True, None, b"x")}
+        assert hostile.body is not None
+        assert hostile.observed_time_unix_nano > 0
+
+    check()
+
+
+class _RaisingText:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+    def __hash__(self) -> int:
+        return 1
+
+
+_JUNK = st.one_of(
+    st.text(max_size=3),
+    st.integers(),
+    st.lists(st.tuples(st.text(max_size=2), st.integers()), max_size=2),
+    st.builds(_RaisingText),
+    st.builds(object),
+)
+_MISUSED_EMIT = st.fixed_dictionaries(
+    {"body": st.just("misused")},
+    optional={
+        "attributes": st.one_of(_JUNK, st.dictionaries(st.builds(_RaisingText), _JUNK)),
+        "context": _JUNK,
+        "exception": _JUNK,
+        "severity_number": _JUNK,
+        "timestamp": _JUNK,
+    },
+)
+
+
+def test_a_misused_emit_never_raises_into_the_application(rx: OTLPReceiver) -> None:
+    """Arguments of the wrong type (a list of attributes, a string context...) never raise.
+
+    The SDK's logger raises on them; the error goes to the error handler, and the
+    records around it still arrive.
+    """
+    errors: list[BaseException] = []
+    cfg = otel.new_config(
+        "orders", "1.4.0", log_exporter=_exporter(rx, "http"), error_handler=errors.append
+    )
+    otel.configure_opentelemetry(cfg, shutdown_at_exit=False)
+    logger = _logs.get_logger("app.orders")
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_MISUSED_EMIT)
+    def check(fields: dict[str, Any]) -> None:
+        rx.clear()
+        logger.emit(body="before")
+        logger.emit(**fields)
+        logger.emit(body="after")
+        assert cfg.force_flush(10)
+        bodies = [r.body for r in rx.wait_for_logs(2, timeout=10)]
+        assert [b for b in bodies if b != "misused"] == ["before", "after"]
+
+    check()
+    errors.clear()
+    logger.emit(body="misused", attributes=[("order_id", 42)])  # type: ignore[arg-type]
+    assert len(errors) == 1
+
+
 def test_no_log_exporter_gives_a_noop_provider_and_leaves_the_global_alone() -> None:
     """Without a log exporter logs are off and the application may install its own provider."""
     cfg = otel.new_config("svc", "1")
@@ -179,6 +323,50 @@ def test_a_foreign_logger_provider_is_refused_loudly() -> None:
     assert _logs.get_logger_provider() is own
     assert _switch.LOGGER_PROVIDER.delegate is not cfg.logger_provider
     cfg.shutdown(2)
+
+
+def test_a_refused_configuration_installs_no_global_at_all() -> None:
+    """Refused for a foreign logger provider, configure leaves the tracer and meter unset.
+
+    The API sets each global only once: a switchable tracer or meter provider installed
+    on the way to the refusal would keep the application from installing its own.
+    """
+    script = textwrap.dedent(
+        """
+        from opentelemetry import _logs, metrics, trace
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from clue import otel
+
+        _logs.set_logger_provider(LoggerProvider(shutdown_on_exit=False))
+        cfg = otel.new_config(
+            "svc", "1", span_exporter=InMemorySpanExporter(),
+            log_exporter=InMemoryLogRecordExporter(),
+        )
+        try:
+            otel.configure_opentelemetry(cfg, shutdown_at_exit=False)
+        except RuntimeError:
+            print("refused")
+        tracer_provider, meter_provider = TracerProvider(), MeterProvider()
+        trace.set_tracer_provider(tracer_provider)
+        metrics.set_meter_provider(meter_provider)
+        print(trace.get_tracer_provider() is tracer_provider)
+        print(metrics.get_meter_provider() is meter_provider)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        check=False,
+        timeout=60,
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.split() == ["refused", "True", "True"], result.stderr
 
 
 class _RefusingLogExporter(InMemoryLogRecordExporter):
@@ -253,6 +441,39 @@ _CONFIGURED_AT_EXIT = textwrap.dedent(
     _logs.get_logger("app").emit(body="own provider")
     """
 )
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize(
+    "env",
+    [
+        # A blank (whitespace) signal endpoint is unset: the general one applies.
+        {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "  ", "OTEL_EXPORTER_OTLP_ENDPOINT": "{base}"},
+        {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "", "OTEL_EXPORTER_OTLP_ENDPOINT": " {base}/ "},
+        {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": " {own} ", "OTEL_EXPORTER_OTLP_ENDPOINT": "\t"},
+        # The scheme decides plaintext or TLS; OTEL_EXPORTER_OTLP_[LOGS_]INSECURE only
+        # applies to an endpoint without one (the OTLP exporter specification).
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "{base}", "OTEL_EXPORTER_OTLP_INSECURE": "false"},
+        {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "{own}", "OTEL_EXPORTER_OTLP_LOGS_INSECURE": "no"},
+    ],
+    ids=["blank own", "empty own, padded base", "padded own", "insecure=false", "logs no"],
+)
+def test_endpoints_follow_the_specifications_rules(
+    monkeypatch: pytest.MonkeyPatch, transport: str, env: dict[str, str]
+) -> None:
+    """Records reach the collector the endpoint variables name, read as the specification says."""
+    with OTLPReceiver() as rx:
+        base = rx.grpc_endpoint if transport == "grpc" else rx.http_endpoint
+        own = rx.grpc_endpoint if transport == "grpc" else rx.http_logs_endpoint
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", transport)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value.format(base=base, own=own))
+        exporter, _ = otel.new_otlp_log_exporter(timeout=2)
+        cfg = otel.new_config("svc", "1", log_exporter=exporter)
+        cfg.logger_provider.get_logger("t").emit(body="routed")
+        assert cfg.force_flush(5) is True
+        assert [r.body for r in rx.wait_for_logs(1, timeout=5)] == ["routed"]
+        assert cfg.shutdown(5) is True
 
 
 def test_the_applications_own_logger_provider_is_still_flushed_at_exit() -> None:

@@ -35,6 +35,7 @@ from clue.otel._bounded import run_all_bounded
 from clue.otel._diagnostics import DiagnosticsHandler, ErrorHandler, log_error
 from clue.otel._env import (
     batch_options,
+    export_timeout_millis,
     metric_interval_millis,
     propagator_entry_points,
     sampler_from_env,
@@ -270,6 +271,7 @@ def new_config(
                 max_queue_size=queue,
                 schedule_delay_millis=delay,
                 max_export_batch_size=batch,
+                export_timeout_millis=export_timeout_millis("OTEL_BSP_EXPORT_TIMEOUT"),
             )
             root: Sampler = chosen if chosen is not None else ParentBased(sampler)
             if error_promotion:

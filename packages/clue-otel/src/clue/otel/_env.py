@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace.sampling import (
 __all__ = [
     "batch_options",
     "chosen_protocol",
+    "export_timeout_millis",
     "exporter_options",
     "known_propagators",
     "metric_interval_millis",
@@ -63,6 +64,7 @@ _COMPRESSIONS = ("gzip", "deflate", "none")
 _PROTOCOLS = ("grpc", "http/protobuf", "http/json")
 _DEFAULT_TIMEOUT_S = 10.0  # the SDK exporters' default
 _DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"  # the specification's, and the SDK's
+_DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
 # The SDK BatchSpanProcessor's defaults (milliseconds or spans).
 _BSP_QUEUE = ("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
 _BSP_DELAY = ("OTEL_BSP_SCHEDULE_DELAY", 5000)
@@ -186,6 +188,28 @@ def batch_options(
     return queue, delay, batch
 
 
+def export_timeout_millis(variable: str) -> int:
+    """A batch processor's export timeout (``OTEL_BSP_`` / ``OTEL_BLRP_EXPORT_TIMEOUT``).
+
+    The SDK's processors read it themselves and log a malformed value as an error (to
+    the error handler), taking a negative one as given: clue reads it as the other batch
+    settings, a whole number of milliseconds from 0 to 2**31 - 1, else warned and the
+    default, 30 000.
+    """
+    default = 30000
+    raw = os.environ.get(variable)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= _MAX_INT:
+        warn_once("otel.env.invalid", variable, raw, using=str(default))
+        return default
+    return value
+
+
 def metric_interval_millis() -> float:
     """``OTEL_METRIC_EXPORT_INTERVAL``, or 60 000 when unset, malformed or out of range.
 
@@ -230,16 +254,19 @@ def exporter_options(signal: str, transport: str, options: dict[str, Any]) -> di
             )
         if compression is not None:
             out["compression"] = _compression(transport, compression.strip().lower())
-    if transport == "grpc" and "endpoint" not in options:
-        # The gRPC exporters take a blank OTEL_EXPORTER_OTLP_ENDPOINT as the target
-        # (an invalid one); blank means unset: the specification's default.
-        endpoints = [os.environ.get(n.format("ENDPOINT")) for n in names]
-        if (
-            not (endpoints[0] or "").strip()
-            and endpoints[1] is not None
-            and not endpoints[1].strip()
-        ):
-            out["endpoint"] = _DEFAULT_GRPC_ENDPOINT
+    if "endpoint" not in options:
+        endpoint = _endpoint_from_env(signal, transport, [n.format("ENDPOINT") for n in names])
+        if endpoint is not None:
+            out["endpoint"] = endpoint
+    if transport == "grpc" and "insecure" not in options:
+        # The specification: ``OTEL_EXPORTER_OTLP_[SIGNAL_]INSECURE`` only applies to an
+        # endpoint without a scheme; ``http://`` is plaintext whatever it says (the SDK
+        # lets the variable win, and speaks TLS to a plaintext collector).
+        target = out.get("endpoint") or _endpoint_from_env(
+            signal, transport, [n.format("ENDPOINT") for n in names], always=True
+        )
+        if isinstance(target, str) and target.lower().startswith("http://"):
+            out["insecure"] = True
     for variable in (n.format("PROTOCOL") for n in names):
         raw = os.environ.get(variable, "").strip()
         if not raw:
@@ -295,6 +322,29 @@ def chosen_protocol(signal: str) -> str:
         warn_once(event, variable, raw, using="http/protobuf")
         return "http/protobuf"
     return "http/protobuf"
+
+
+def _endpoint_from_env(
+    signal: str, transport: str, variables: list[str], *, always: bool = False
+) -> str | None:
+    # The endpoint ``OTEL_EXPORTER_OTLP_{SIGNAL}_ENDPOINT`` (used as is) or
+    # ``OTEL_EXPORTER_OTLP_ENDPOINT`` (a base URL: HTTP appends ``/v1/{signal}``) name,
+    # read as the specification asks: a blank one is unset, surrounding whitespace is
+    # not part of it. None when the SDK reads them the same way itself (unless
+    # ``always``). The SDK takes a blank or padded value as the URL.
+    own, general = (os.environ.get(v) for v in variables)
+    if own is not None and own.strip():
+        return own.strip() if always or own != own.strip() else None
+    if general is not None and general.strip():
+        if not always and own is None and general == general.strip():
+            return None
+        base = general.strip()
+        return base if transport == "grpc" else f"{base.removesuffix('/')}/v1/{signal}"
+    if not always and own is None and general is None:
+        return None
+    if transport == "grpc":
+        return _DEFAULT_GRPC_ENDPOINT
+    return f"{_DEFAULT_HTTP_ENDPOINT}/v1/{signal}"
 
 
 def _first_valid(variables: list[str], valid: Any, default: str) -> str | None:

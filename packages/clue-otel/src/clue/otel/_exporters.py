@@ -14,6 +14,7 @@ import inspect
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -213,10 +214,59 @@ def _build(cls: Any, signal: str, transport: str, options: dict[str, Any]) -> An
         # some SDK versions) read the environment while it is built.
         modules = {sys.modules[c.__module__] for c in cls.__mro__ if c.__module__ in sys.modules}
         with _hidden(modules, unusable_variables(signal)):
-            return cls(**kwargs)
+            exporter = cls(**kwargs)
     except (TypeError, ValueError) as exc:
         msg = f"invalid options for {cls.__name__}: {exc}"
         raise ValueError(msg) from exc
+    if transport == "grpc":
+        _ForkWaitsForExport(exporter)
+    return exporter
+
+
+class _ForkWaitsForExport:
+    # gRPC does not survive a fork made while another thread is inside a call ("Other
+    # threads are currently calling into gRPC, skipping fork() handlers"): the child's
+    # channel never answers, and a worker forked while the batch processor's thread
+    # was exporting would lose every record and span it queues. A fork waits for the
+    # export in flight, at most the exporter's timeout (then forks anyway).
+    def __init__(self, exporter: Any) -> None:
+        self._lock = threading.Lock()
+        self._held = False
+        self._wait = float(getattr(exporter, "_timeout", None) or 10.0)
+        inner = exporter.export
+
+        def export(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return inner(*args, **kwargs)
+
+        exporter.export = export
+        exporter.__dict__.setdefault("_clue_fork_waits", self)
+        ref = weakref.ref(self)
+        os.register_at_fork(
+            before=lambda: _call(ref, "before"),
+            after_in_parent=lambda: _call(ref, "after_in_parent"),
+            after_in_child=lambda: _call(ref, "after_in_child"),
+        )
+
+    def before(self) -> None:
+        self._held = self._lock.acquire(timeout=self._wait)
+
+    def after_in_parent(self) -> None:
+        if self._held:
+            self._held = False
+            self._lock.release()
+
+    def after_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._held = False
+
+
+def _call(ref: weakref.ReferenceType[_ForkWaitsForExport], name: str) -> None:
+    # A fork hook of an exporter that may be gone; it never raises into the fork.
+    obj = ref()
+    if obj is not None:
+        with contextlib.suppress(Exception):
+            getattr(obj, name)()
 
 
 _HIDING = threading.Lock()

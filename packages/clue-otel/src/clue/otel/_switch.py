@@ -10,6 +10,7 @@ meter.create_counter(...)``, ``_logs.get_logger(...)``) follow the switch.
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Sequence
@@ -376,6 +377,29 @@ class _SwitchableLogger(ProxyLogger):
             self._generation = provider.generation
         return self._current
 
+    def emit(self, *args: Any, **kwargs: Any) -> None:
+        # The SDK's logger raises on arguments of the wrong type (attributes that are
+        # not a mapping, a string context, an exception that is not one, a key whose
+        # ``str()`` raises): logging never raises into the application. The error goes
+        # to the SDK's diagnostics (``cfg.error_handler``), once per thread at a time so
+        # that a handler logging through this logger again cannot loop.
+        try:
+            super().emit(*args, **kwargs)
+        except Exception:
+            if getattr(_EMIT_FAILING, "active", False):
+                return
+            _EMIT_FAILING.active = True
+            try:
+                _EMIT_LOGGER.exception("a log record could not be emitted")
+            except Exception:  # noqa: S110  # a failing report must not raise either
+                pass
+            finally:
+                _EMIT_FAILING.active = False
+
+
+_EMIT_FAILING = threading.local()
+_EMIT_LOGGER = logging.getLogger("opentelemetry.sdk._logs")
+
 
 TRACER_PROVIDER = SwitchableTracerProvider()
 METER_PROVIDER = SwitchableMeterProvider()
@@ -397,26 +421,52 @@ def install(logs: bool = False) -> list[str]:
     Returns:
         The globals that are someone else's, described (``"tracer provider (type)"``).
     """
-    foreign: list[str] = []
-    current = trace.get_tracer_provider()
-    if current is not TRACER_PROVIDER:
-        if isinstance(current, trace.ProxyTracerProvider):  # unset: the API's placeholder
-            trace.set_tracer_provider(TRACER_PROVIDER)
-        if trace.get_tracer_provider() is not TRACER_PROVIDER:
-            kind = type(current)
-            foreign.append(f"tracer provider ({kind.__module__}.{kind.__qualname__})")
-    current_meter = metrics.get_meter_provider()
-    if current_meter is not METER_PROVIDER:
-        if isinstance(current_meter, _ProxyMeterProvider):
-            metrics.set_meter_provider(METER_PROVIDER)
-        if metrics.get_meter_provider() is not METER_PROVIDER:
-            meter_kind = type(current_meter)
-            foreign.append(f"meter provider ({meter_kind.__module__}.{meter_kind.__qualname__})")
-    current_logger = _logs.get_logger_provider()
-    if logs and current_logger is not LOGGER_PROVIDER:
-        if isinstance(current_logger, ProxyLoggerProvider):
-            _logs.set_logger_provider(LOGGER_PROVIDER)
-        if _logs.get_logger_provider() is not LOGGER_PROVIDER:
-            logger_kind = type(current_logger)
-            foreign.append(f"logger provider ({logger_kind.__module__}.{logger_kind.__qualname__})")
+    # Each global: (clue's, whether unset, how to set it, how to read it, what it is).
+    globals_: list[tuple[Any, bool, Any, Any, str]] = []
+    tracer = trace.get_tracer_provider()
+    globals_.append(
+        (
+            TRACER_PROVIDER,
+            isinstance(tracer, trace.ProxyTracerProvider),  # unset: the API's placeholder
+            trace.set_tracer_provider,
+            trace.get_tracer_provider,
+            _describe("tracer provider", tracer),
+        )
+    )
+    meter = metrics.get_meter_provider()
+    globals_.append(
+        (
+            METER_PROVIDER,
+            isinstance(meter, _ProxyMeterProvider),
+            metrics.set_meter_provider,
+            metrics.get_meter_provider,
+            _describe("meter provider", meter),
+        )
+    )
+    if logs:
+        logger = _logs.get_logger_provider()
+        globals_.append(
+            (
+                LOGGER_PROVIDER,
+                isinstance(logger, ProxyLoggerProvider),
+                _logs.set_logger_provider,
+                _logs.get_logger_provider,
+                _describe("logger provider", logger),
+            )
+        )
+    # Refused as a whole: with one global someone else's, none is installed (the API
+    # sets each only once, so one installed here could never be the application's).
+    foreign = [what for mine, unset, _, get, what in globals_ if get() is not mine and not unset]
+    if foreign:
+        return foreign
+    for mine, _unset, set_global, get, what in globals_:
+        if get() is not mine:
+            set_global(mine)
+            if get() is not mine:  # set by another thread meanwhile
+                foreign.append(what)
     return foreign
+
+
+def _describe(kind: str, provider: object) -> str:
+    cls = type(provider)
+    return f"{kind} ({cls.__module__}.{cls.__qualname__})"
