@@ -7,6 +7,7 @@ the typecheck session.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import Callable, Iterator
@@ -106,6 +107,15 @@ def decorated() -> None:
 async def decorated_async() -> None:
     assert_type(await ahandle("a"), int)
     assert_type(await acreate("a"), bool)
+    # A decorated coroutine function still gives coroutines: tasks and ``asyncio.run``
+    # take them.
+    task = asyncio.create_task(acreate("a"))
+    assert_type(task, asyncio.Task[bool])
+    assert_type(await task, bool)
+
+
+def run_decorated_async() -> None:
+    assert_type(asyncio.run(acreate("a")), bool)
 
 
 def stdlib_and_structlog() -> None:

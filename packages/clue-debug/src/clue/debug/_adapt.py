@@ -67,8 +67,11 @@ def adapt(app: object, *, allowed_hosts: Iterable[str] | None = None) -> Router:
 
 
 def as_router(mux: object) -> Router:
-    """A router that checks ``Host``: ``mux`` when it does (``Mux``, ``adapt``), else
-    ``adapt(mux)`` (a plain ``Router`` gets the default host policy)."""
+    """A router that checks ``Host``.
+
+    ``mux`` when it does (``Mux``, ``adapt``), else ``adapt(mux)`` (a plain ``Router`` gets the
+    default host policy).
+    """
     if isinstance(mux, Router) and hasattr(mux, "host_policy"):
         return mux
     return adapt(mux)

@@ -1,5 +1,7 @@
-"""What every debug endpoint checks first: the method, the ``Host``, cross-site requests
-and the auth hook."""
+"""What every debug endpoint checks first.
+
+The method, the ``Host``, cross-site requests and the auth hook.
+"""
 
 from __future__ import annotations
 
@@ -91,8 +93,9 @@ def guard(
     methods: frozenset[str],
     hosts: HostPolicy | None = None,
 ) -> Handler:
-    """Wrap ``handler`` with the method check, the ``Host`` check, the cross-site refusal
-    and ``auth``.
+    """Wrap ``handler`` with the checks every debug endpoint makes.
+
+    The method check, the ``Host`` check, the cross-site refusal and ``auth``.
 
     Debug endpoints change process state (the switch, tracemalloc) or cost CPU (profiles),
     so a request a browser sends on behalf of another site is refused: a page elsewhere

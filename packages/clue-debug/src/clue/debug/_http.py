@@ -109,8 +109,10 @@ def seconds_param(request: Request, default: None, maximum: float) -> float | Re
 def seconds_param(
     request: Request, default: float | None, maximum: float
 ) -> float | Response | None:
-    """The ``seconds`` query parameter: a positive number of at most ``maximum``,
-    ``default`` when absent, or a 400 response naming the limit."""
+    """The ``seconds`` query parameter, or a 400 response naming the limit.
+
+    A positive number of at most ``maximum``, ``default`` when absent.
+    """
     raw = request.query.get("seconds")
     if raw is None or raw == "":
         return default

@@ -75,12 +75,12 @@ def _packed(field: int, values: Iterable[int]) -> bytes:
 
 
 class ProfileBuilder:
-    """Accumulates samples over interned strings, functions and locations.
+    r"""Accumulates samples over interned strings, functions and locations.
 
     Example:
         >>> b = ProfileBuilder([("samples", "count"), ("wall", "nanoseconds")])
         >>> b.add([Frame("main", "app.py", 1, 3)], [1, 10_000_000])
-        >>> b.encode()[:2] == b"\\x1f\\x8b"  # gzip
+        >>> b.encode()[:2] == b"\x1f\x8b"  # gzip
         True
     """
 

@@ -62,9 +62,11 @@ class PySpyUnavailable(Exception):  # noqa: N818 -- a state, not an error of the
 
 
 def find_pyspy(configured: str | None = None) -> str | None:
-    """The py-spy executable: ``configured`` if given (and executable), else the one on
-    ``PATH``, else the one installed beside this interpreter (``clue-debug[pyspy]`` in a
-    virtual environment that is not activated)."""
+    """The py-spy executable to run.
+
+    ``configured`` if given (and executable), else the one on ``PATH``, else the one installed
+    beside this interpreter (``clue-debug[pyspy]`` in a virtual environment that is not activated).
+    """
     if configured is not None:
         return configured if os.path.isfile(configured) and os.access(configured, os.X_OK) else None
     found = shutil.which("py-spy")
@@ -174,8 +176,10 @@ def record(
 
 
 def _stop_at(run: _Run, stop_at: float, deadline: float) -> None:
-    """Interrupt ``run`` at ``stop_at``, once it samples (an earlier SIGINT would kill it
-    before it writes anything)."""
+    """Interrupt ``run`` at ``stop_at``, once it samples.
+
+    An earlier SIGINT would kill it before it writes anything.
+    """
     process = run.process
     assert process is not None
     while True:
@@ -231,8 +235,10 @@ def _thread_clocks() -> dict[int, int]:
 
 
 def _used_cpu(before: dict[int, int], after: dict[int, int]) -> dict[int, int]:
-    """CPU used during the profile by each thread alive at its end (a thread started
-    meanwhile from its start: a thread's CPU clock starts at zero)."""
+    """CPU used during the profile by each thread alive at its end.
+
+    A thread started meanwhile is counted from its start: a thread's CPU clock starts at zero.
+    """
     return {native: max(0, cpu - before.get(native, 0)) for native, cpu in after.items()}
 
 

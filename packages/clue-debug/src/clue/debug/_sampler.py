@@ -380,8 +380,10 @@ def _walk(
 
 
 def clip_stack(frames: list[Frame]) -> Stack:
-    """``frames`` (leaf first) as a stack of at most ``MAX_DEPTH`` frames: deeper, the
-    innermost and the ``ROOT_FRAMES`` outermost, joined by an ``OMITTED_NAME`` marker."""
+    """``frames`` (leaf first) as a stack of at most ``MAX_DEPTH`` frames.
+
+    Deeper, the innermost and the ``ROOT_FRAMES`` outermost, joined by an ``OMITTED_NAME`` marker.
+    """
     if len(frames) <= MAX_DEPTH:
         return tuple(frames)
     leaf = MAX_DEPTH - ROOT_FRAMES - 1
@@ -396,8 +398,11 @@ def clipped(stack: Stack) -> bool:
 
 
 def to_pprof(profile: Profile) -> bytes:
-    """The gzipped pprof ``Profile``: ``samples``/count, ``wall``/nanoseconds and, where
-    per-thread CPU time is readable, ``cpu``/nanoseconds (then pprof's default view)."""
+    """The gzipped pprof ``Profile``.
+
+    ``samples``/count, ``wall``/nanoseconds and, where per-thread CPU time is readable,
+    ``cpu``/nanoseconds (then pprof's default view).
+    """
     types = [("samples", "count"), ("wall", "nanoseconds")]
     if profile.has_cpu:
         types.append(("cpu", "nanoseconds"))  # the last type is pprof's default view

@@ -98,8 +98,10 @@ _KINDS = {
 
 
 def rebuild_handler(handler: Any, wrap: Callable[[Behavior, bool, bool], Behavior]) -> Any:
-    """The same RPC method handler (kind, serializers) with its behavior replaced by
-    ``wrap(behavior, request_streaming, response_streaming)``.
+    """The same RPC method handler with its behavior replaced.
+
+    The kind and the serializers are kept; the behavior becomes ``wrap(behavior, request_streaming,
+    response_streaming)``.
 
     ``None``, a handler without the behavior of its kind, and grpcio's non-blocking
     handlers (``experimental_non_blocking``: they answer through a callback, which a

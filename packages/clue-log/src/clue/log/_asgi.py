@@ -76,6 +76,9 @@ class ASGIMiddleware:
         >>> app = log.ASGIMiddleware(app, path_filters=[r"^/livez$"])
 
     With Starlette or FastAPI: ``app.add_middleware(log.ASGIMiddleware)``.
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 ``error_status``.
     """
 
     __slots__ = ("_opts", "app")
@@ -260,8 +263,10 @@ class _Response:
             raise
 
     async def send_error(self) -> None:
-        """Answer 500 for an app that failed before sending anything, with the request id
-        (the server's own 500 would not carry it)."""
+        """Answer 500 for an app that failed before sending anything, with the request id.
+
+        The server's own 500 would not carry it.
+        """
         try:
             await self.send(
                 {
@@ -286,8 +291,11 @@ class _Response:
         judge: bool = True,
         failed: bool = False,
     ) -> None:
-        """Log the ``end`` line; when ``judge``, a failing status (or ``failed``: an
-        exception escaped, whatever status was sent) writes the context."""
+        """Log the ``end`` line.
+
+        When ``judge``, a failing status (or ``failed``: an exception escaped, whatever status was
+        sent) writes the context.
+        """
         status = self.status
         if status is None:
             # Nothing was sent: the server answers 500 for an app that fails or returns

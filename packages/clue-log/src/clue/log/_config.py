@@ -36,7 +36,7 @@ def configure(
     max_buffered_bytes: int = 1024 * 1024,
     max_total_buffered_bytes: int = 256 * 1024 * 1024,
 ) -> None:
-    """Set up clue's logging and structlog's chain for the process.
+    r"""Set up clue's logging and structlog's chain for the process.
 
     Args:
         format: a callable ``Entry -> str | bytes``; default the terminal format when the
@@ -66,8 +66,11 @@ def configure(
         >>> out = io.StringIO()
         >>> log.configure(output=out, format=log.format_json)
         >>> log.print("hello", user="alice")
-        >>> out.getvalue().endswith('"msg":"hello","user":"alice"}\\n')
+        >>> out.getvalue().endswith('"msg":"hello","user":"alice"}\n')
         True
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 ``max_buffered_bytes`` and ``max_total_buffered_bytes``.
     """
     sinks = _sinks(format, output, outputs)
     if not isinstance(debug, bool):
@@ -114,9 +117,11 @@ def configure(
 
 
 def apply(fields: Mapping[str, Any], max_size: int) -> None:
-    """Set ``state``'s fields and the rendering limit, then refresh what derives from them
-    (the hot path's switch, the budget's pool). ``configure`` and ``testing`` change the
-    state only through it."""
+    """Set ``state``'s fields and the rendering limit, then refresh what derives from them.
+
+    What derives from them: the hot path's switch, the budget's pool. ``configure`` and ``testing``
+    change the state only through it.
+    """
     for name, value in fields.items():
         setattr(state, name, value)
     limits.max_size = max_size

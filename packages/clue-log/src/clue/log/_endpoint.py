@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from clue.log import _keys
@@ -17,8 +17,9 @@ R = TypeVar("R")
 
 
 class endpoint:  # noqa: N801 - reads as a function: ``@log.endpoint("orders", "create")``
-    """Decorator binding the service and method names (keys ``service`` and ``method``)
-    for the duration of each call of a sync or async function.
+    """Decorator binding the service and method names for each call of a function.
+
+    The keys are ``service`` and ``method``; the function may be sync or async.
 
     The names are added to the current log context while the call runs and removed when
     it returns or raises; other key/values bound meanwhile stay. Outside any log context,
@@ -42,6 +43,8 @@ class endpoint:  # noqa: N801 - reads as a function: ``@log.endpoint("orders", "
         >>> create("o-1")
         >>> out.getvalue().split(" ", 2)[2].strip()
         'service=orders method=create msg=creating order=o-1'
+
+    .. versionadded:: 0.1.0
     """
 
     __slots__ = ("method", "service")
@@ -55,7 +58,9 @@ class endpoint:  # noqa: N801 - reads as a function: ``@log.endpoint("orders", "
         self.method = method
 
     @overload
-    def __call__(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
+    def __call__(
+        self, fn: Callable[P, Coroutine[Any, Any, R]]
+    ) -> Callable[P, Coroutine[Any, Any, R]]: ...
     @overload
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:

@@ -19,6 +19,8 @@ class Entry:
         severity: ``"debug"``, ``"info"``, ``"warn"`` or ``"error"``.
         key_vals: ordered ``(key, value)`` pairs, the message included under
             ``MESSAGE_KEY``.
+
+    .. versionadded:: 0.1.0
     """
 
     __slots__ = ("_otel", "_time", "key_vals", "severity", "time_ns")
@@ -33,8 +35,11 @@ class Entry:
 
     @property
     def time(self) -> datetime:
-        """The call time as an aware UTC datetime: ``time_ns`` cut to the microsecond, as
-        the formats cut it to the second (a float would round it, up to the next second)."""
+        """The call time as an aware UTC datetime, cut to the microsecond.
+
+        ``time_ns`` is cut as the formats cut it to the second (a float would round it, up to the
+        next second).
+        """
         if self._time is None:
             self._time = _EPOCH + timedelta(microseconds=self.time_ns // 1000)
         return self._time
@@ -93,9 +98,11 @@ _first = operator.itemgetter(0)
 
 
 def _once(key_vals: list[tuple[str, Any]]) -> None:
-    """A name given twice (bound again, or bound and given at the call) is written once,
-    where it first appears, with its last value: what a JSON object holds, in every
-    format."""
+    """A name given twice is written once, where it first appears, with its last value.
+
+    Given twice: bound again, or bound and given at the call. That is what a JSON object holds, in
+    every format.
+    """
     at: dict[str, int] = {}
     out: list[tuple[str, Any]] = []
     for k, v in key_vals:

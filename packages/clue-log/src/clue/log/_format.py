@@ -72,12 +72,14 @@ def _json_escape(m: re.Match[bytes]) -> bytes:
 
 
 def format_text(entry: Entry) -> str:
-    """Render an entry as logfmt: ``time=2024-01-15T10:30:00Z level=info msg=hello``.
+    r"""Render an entry as logfmt: ``time=2024-01-15T10:30:00Z level=info msg=hello``.
 
     Example:
         >>> from clue import log
         >>> log.format_text(log.Entry(0, "info", [("msg", "hi there"), ("n", 1)]))
-        'time=1970-01-01T00:00:00Z level=info msg="hi there" n=1\\n'
+        'time=1970-01-01T00:00:00Z level=info msg="hi there" n=1\n'
+
+    .. versionadded:: 0.1.0
     """
     try:
         time_key, level_key = _keys.FORMAT_KEYS
@@ -92,7 +94,7 @@ def format_text(entry: Entry) -> str:
 
 
 def format_terminal(entry: Entry) -> str:
-    """Render an entry for a terminal: ``INFO[0042] user=alice action=login``.
+    r"""Render an entry for a terminal: ``INFO[0042] user=alice action=login``.
 
     The severity is colored and followed by the seconds elapsed since the process
     imported clue.log.
@@ -100,8 +102,10 @@ def format_terminal(entry: Entry) -> str:
     Example:
         >>> from clue import log
         >>> line = log.format_terminal(log.Entry(0, "warn", [("msg", "careful")]))
-        >>> line.endswith("] msg=careful\\n")
+        >>> line.endswith("] msg=careful\n")
         True
+
+    .. versionadded:: 0.1.0
     """
     try:
         secs = max(0, (entry.time_ns - _START_NS) // 1_000_000_000)
@@ -116,12 +120,14 @@ def format_terminal(entry: Entry) -> str:
 
 
 def format_json(entry: Entry) -> bytes:
-    """Render an entry as one line of strict JSON (no NaN, every separator escaped).
+    r"""Render an entry as one line of strict JSON (no NaN, every separator escaped).
 
     Example:
         >>> from clue import log
         >>> log.format_json(log.Entry(0, "info", [("msg", "hi")]))
-        b'{"time":"1970-01-01T00:00:00Z","level":"info","msg":"hi"}\\n'
+        b'{"time":"1970-01-01T00:00:00Z","level":"info","msg":"hi"}\n'
+
+    .. versionadded:: 0.1.0
     """
     try:
         return _json_line(json_doc(entry))
@@ -130,11 +136,12 @@ def format_json(entry: Entry) -> bytes:
 
 
 def json_doc(entry: Entry) -> dict[str, Any]:
-    """The object ``format_json`` writes for ``entry``, before serialization: the format's
-    keys, then every key/value converted within the entry's budget (strings cut,
-    containers capped, no NaN, markers for what cannot be rendered). May raise;
-    ``format_json`` then writes its fallback line. ``otlp_output`` converts entries with
-    it too, so both outputs carry the same values.
+    """The object ``format_json`` writes for ``entry``, before serialization.
+
+    The format's keys, then every key/value converted within the entry's budget (strings cut,
+    containers capped, no NaN, markers for what cannot be rendered). May raise; ``format_json`` then
+    writes its fallback line. ``otlp_output`` converts entries with it too, so both outputs carry
+    the same values.
     """
     pairs = _capped(entry.key_vals)
     n = len(pairs)
@@ -228,10 +235,11 @@ def _logfmt_pairs(pairs: list[tuple[str, Any]], parts: list[str]) -> None:
 
 
 def _capped(key_vals: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """At most ``max_size`` keys of the application: past that they are cut and counted,
-    while clue's own keys (an application's key of the same name is escaped when the
-    entry is built) and tracebacks are kept, so the cut never costs the message, the
-    error or the request id."""
+    """At most ``max_size`` keys of the application; past that they are cut and counted.
+
+    Clue's own keys (an application's key of the same name is escaped when the entry is built) and
+    tracebacks are kept, so the cut never costs the message, the error or the request id.
+    """
     cap = limits.max_size
     if len(key_vals) <= cap:
         return key_vals

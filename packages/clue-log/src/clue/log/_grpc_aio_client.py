@@ -1,5 +1,6 @@
-"""gRPC client interceptors for ``grpc.aio`` channels (extra ``clue-log[grpc]``): a log of
-every outgoing call in the caller's context, as the sync client's.
+"""gRPC client interceptors for ``grpc.aio`` channels (extra ``clue-log[grpc]``).
+
+A log of every outgoing call in the caller's context, as the sync client's.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def aio_grpc_client_interceptors(
         ...         "localhost:50051", interceptors=log.aio_grpc_client_interceptors()
         ...     ) as channel:
         ...         ...
+
+    .. versionadded:: 0.1.0
     """
     opts = Options(error_func, disable_call_logging, disable_call_id, call_log_func)
     return [

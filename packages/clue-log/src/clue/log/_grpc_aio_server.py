@@ -1,5 +1,6 @@
-"""gRPC server interceptor for ``grpc.aio.server`` (extra ``clue-log[grpc]``): one log
-context per served RPC, as the sync server's.
+"""gRPC server interceptor for ``grpc.aio.server`` (extra ``clue-log[grpc]``).
+
+One log context per served RPC, as the sync server's.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class AioGrpcServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         ...     server.add_insecure_port("127.0.0.1:50051")
         ...     await server.start()
         ...     await server.wait_for_termination()
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(

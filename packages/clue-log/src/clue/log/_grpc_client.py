@@ -1,5 +1,6 @@
-"""gRPC client interceptor for ``grpc.intercept_channel`` (extra ``clue-log[grpc]``): a log
-of every outgoing call in the caller's context; the call and the request id it sends are
+"""gRPC client interceptor for ``grpc.intercept_channel`` (extra ``clue-log[grpc]``).
+
+A log of every outgoing call in the caller's context; the call and the request id it sends are
 shared with the aio client.
 """
 
@@ -65,6 +66,8 @@ class GrpcClientInterceptor(
         >>> channel = grpc.intercept_channel(
         ...     grpc.insecure_channel("localhost:50051"), log.GrpcClientInterceptor()
         ... )
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(
@@ -167,9 +170,11 @@ class ClientCall:
 
 
 def with_call_id(details: Any, opts: Options, cls: type[CallDetails]) -> Any:
-    """The call details with an ``x-request-id`` metadata entry, unless already set: the
-    caller's bound request id (so one id follows a request across services), else a new
-    short one."""
+    """The call details with an ``x-request-id`` metadata entry, unless already set.
+
+    The id is the caller's bound request id (so one id follows a request across services), else a
+    new short one.
+    """
     if not opts.call_ids:
         return details
     metadata = list(details.metadata or ())

@@ -1,5 +1,7 @@
-"""gRPC interceptors' shared pieces: options checked at construction time, method names,
-and the one ``end`` line every call (served or outgoing, sync or aio) logs.
+"""gRPC interceptors' shared pieces.
+
+Options checked at construction time, method names, and the one ``end`` line every call (served or
+outgoing, sync or aio) logs.
 """
 
 from __future__ import annotations
@@ -95,10 +97,13 @@ def log_end(
     exc: BaseException | None,
     ms: float,
 ) -> None:
-    """Log the ``end`` of a call: at error severity (with ``grpc.status`` and ``err``, the
-    escaping exception or else the details) when ``error_func`` says so, else with the call
-    log function unless call logging is disabled. ``head`` goes first (the client's
-    ``grpc.service`` and ``grpc.method``; empty on the server, where they are bound)."""
+    """Log the ``end`` of a call.
+
+    At error severity (with ``grpc.status`` and ``err``, the escaping exception or else the details)
+    when ``error_func`` says so, else with the call log function unless call logging is disabled.
+    ``head`` goes first (the client's ``grpc.service`` and ``grpc.method``; empty on the server,
+    where they are bound).
+    """
     name = code_name(code)
     if opts.is_error(code):
         text = as_text(details)

@@ -1,6 +1,7 @@
-"""gRPC server interceptor for ``grpc.server`` (extra ``clue-log[grpc]``): one log context
-per served RPC; the served call, its outcome and the handler rebuild are shared with the aio
-server.
+"""gRPC server interceptor for ``grpc.server`` (extra ``clue-log[grpc]``).
+
+One log context per served RPC; the served call, its outcome and the handler rebuild are shared with
+the aio server.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # gr
         >>> server = grpc.server(
         ...     futures.ThreadPoolExecutor(4), interceptors=[log.GrpcServerInterceptor()]
         ... )
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(
@@ -402,8 +405,10 @@ _KINDS = {
 
 
 def rebuild_handler(handler: Any, wrap: Callable[[Behavior, bool, bool], Behavior]) -> Any:
-    """The same RPC method handler (kind, serializers) with its behavior replaced by
-    ``wrap(behavior, request_streaming, response_streaming)``.
+    """The same RPC method handler with its behavior replaced.
+
+    The kind and the serializers are kept; the behavior becomes ``wrap(behavior, request_streaming,
+    response_streaming)``.
 
     ``None``, a handler without the behavior of its kind, and grpcio's non-blocking
     handlers (``experimental_non_blocking``: they answer through a callback, which a

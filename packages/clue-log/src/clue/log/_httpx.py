@@ -41,6 +41,8 @@ class HttpxTransport(httpx.BaseTransport):
         >>> from clue import log
         >>> with httpx.Client(transport=log.HttpxTransport()) as client:
         ...     pass
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(
@@ -96,6 +98,8 @@ class AsyncHttpxTransport(httpx.AsyncBaseTransport):
         >>> async def fetch(url: str) -> bytes:
         ...     async with httpx.AsyncClient(transport=log.AsyncHttpxTransport()) as client:
         ...         return (await client.get(url)).content
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(

@@ -1,5 +1,6 @@
-"""Key names and the timestamp format, overridable at run time, and the rule that keeps
-clue's own keys clue's.
+"""Key names and the timestamp format, overridable at run time.
+
+Also the rule that keeps clue's own keys clue's.
 
 Code inside clue.log reads these as ``_keys.NAME`` at the moment it needs them, so
 ``clue.log.MESSAGE_KEY = "message"`` (forwarded here by the facade) takes effect for every
@@ -95,7 +96,8 @@ def set_name(name: str, value: str) -> None:
     written as is in every format, so one that a logfmt key cannot hold (it would break the
     line or forge a field), one starting with ``_`` (the escape of an application's key),
     or the name of another of clue's keys (one would be dropped or repeated) is a
-    ``ValueError`` and changes nothing."""
+    ``ValueError`` and changes nothing.
+    """
     if name == "TIMESTAMP_FORMAT":
         try:
             time.strftime(value, time.gmtime(0))

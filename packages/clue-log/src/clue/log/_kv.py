@@ -12,6 +12,8 @@ class KV(NamedTuple):
         >>> from clue import log
         >>> log.KV("user", "alice")
         KV(k='user', v='alice')
+
+    .. versionadded:: 0.1.0
     """
 
     k: str
@@ -25,6 +27,8 @@ class Fields(dict[str, Any]):
         >>> from clue import log
         >>> log.Fields({"user": "alice", "action": "login"})["user"]
         'alice'
+
+    .. versionadded:: 0.1.0
     """
 
     __slots__ = ()

@@ -74,6 +74,8 @@ def otlp_output(
     Example:
         >>> from clue import log
         >>> log.configure(output=log.otlp_output())
+
+    .. versionadded:: 0.2.0
     """
     if type(name) is not str or not name or not _utf8(name):
         raise ValueError(f"name must be a non-empty str UTF-8 can hold, got {name!r}")
@@ -199,11 +201,13 @@ def _version() -> str:
 
 
 def fields(entry: Entry) -> tuple[int | None, SeverityNumber, str, Any, dict[str, Any]]:
-    """``(timestamp, severity_number, severity_text, body, attributes)`` of a record: the
-    values of ``json_doc(entry)`` with OTLP's own type mapping (``otlp_value``); the empty
-    key, which OTLP refuses, is ``_`` (as in logfmt). A key so changed (or a lone
-    surrogate escaped) that would take another key's name gets leading underscores until
-    it has its own, so no key/value is lost."""
+    """``(timestamp, severity_number, severity_text, body, attributes)`` of a record.
+
+    The values of ``json_doc(entry)`` with OTLP's own type mapping (``otlp_value``); the empty key,
+    which OTLP refuses, is ``_`` (as in logfmt). A key so changed (or a lone surrogate escaped) that
+    would take another key's name gets leading underscores until it has its own, so no key/value is
+    lost.
+    """
     ts = entry.time_ns if type(entry.time_ns) is int else None
     number, text = SEVERITIES.get(entry.severity, (SeverityNumber.UNSPECIFIED, ""))
     if not text:
@@ -237,10 +241,12 @@ def fields(entry: Entry) -> tuple[int | None, SeverityNumber, str, Any, dict[str
 
 
 def otlp_value(v: Any) -> Any:
-    """A value of ``json_doc`` as OTLP carries it: strings as valid UTF-8 (a lone surrogate
-    as its ``\\udcxx`` escape), integers outside int64 as their digits, a list or mapping
-    as the JSON text ``format_json`` writes for it, ``None`` left out (OTLP attributes have
-    no null)."""
+    r"""A value of ``json_doc`` as OTLP carries it.
+
+    Strings as valid UTF-8 (a lone surrogate as its ``\udcxx`` escape), integers outside int64 as
+    their digits, a list or mapping as the JSON text ``format_json`` writes for it, ``None`` left
+    out (OTLP attributes have no null).
+    """
     t = type(v)
     if t is str:
         return otlp_string(v)
@@ -252,7 +258,7 @@ def otlp_value(v: Any) -> Any:
 
 
 def otlp_string(s: str) -> str:
-    """``s`` as valid UTF-8: what UTF-8 cannot hold (lone surrogates) as ``\\udcxx``."""
+    r"""``s`` as valid UTF-8: what UTF-8 cannot hold (lone surrogates) as ``\udcxx``."""
     if s.isascii():
         return s
     try:

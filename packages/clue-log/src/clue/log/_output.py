@@ -1,5 +1,7 @@
-"""Outputs: a stream plus the format its entries are rendered with (``Sink``), or any
-other ``Output`` (``log.otlp_output()``, in ``_otlp``).
+"""Outputs: where written entries go.
+
+A stream plus the format its entries are rendered with (``Sink``), or any other ``Output``
+(``log.otlp_output()``, in ``_otlp``).
 
 A failing output (closed pipe, full disk, a stream that raises) never raises into the
 application: failures are counted and reported on stderr at most once per interval.
@@ -31,8 +33,10 @@ REPORT_INTERVAL = 60.0
 
 
 class Output(Protocol):
-    """What the writing path hands entries to: ``render`` once per entry, then ``write``
-    with the batch, once per flush. Neither raises."""
+    """What the writing path hands entries to.
+
+    ``render`` once per entry, then ``write`` with the batch, once per flush. Neither raises.
+    """
 
     def render(self, entry: Entry) -> Any:
         """Prepare one entry (a stream output renders it with its format)."""
@@ -165,9 +169,11 @@ os.register_at_fork(after_in_child=_fresh_locks_after_fork)
 
 
 def lock_for(stream: object) -> threading.Lock:
-    """The lock every sink takes to write to ``stream``: one per file descriptor (two
-    stream objects on one descriptor share it), else one per stream object, so two outputs
-    on one stream never interleave their batches."""
+    """The lock every sink takes to write to ``stream``.
+
+    One per file descriptor (two stream objects on one descriptor share it), else one per stream
+    object, so two outputs on one stream never interleave their batches.
+    """
     try:
         key = ("fd", int(stream.fileno()))  # type: ignore[attr-defined]
     except Exception:  # no descriptor (StringIO, a custom stream): the object itself
@@ -194,8 +200,10 @@ def _join(chunks: list[str | bytes], binary: bool) -> str | bytes:
 
 
 def _write_each(stream: IO[Any], chunks: list[str | bytes], binary: bool, logfmt: bool) -> int:
-    """Write ``chunks`` with what the stream cannot encode escaped; returns how many
-    entries could still not be written."""
+    """Write ``chunks`` with what the stream cannot encode escaped.
+
+    Returns how many entries could still not be written.
+    """
     encoding = getattr(stream, "encoding", None) or "utf-8"
     errors = getattr(stream, "errors", None) or "strict"
     try:
@@ -224,9 +232,11 @@ def _write_each(stream: IO[Any], chunks: list[str | bytes], binary: bool, logfmt
 
 
 def _write_all(stream: IO[Any], data: str | bytes) -> None:
-    """``stream.write(data)``, and for a raw binary stream that took only part of it (as
-    ``RawIOBase.write`` may), the rest after it: an entry never loses its end or runs into
-    the next one. A stream that then takes nothing is a failure, never a busy loop."""
+    """``stream.write(data)``, then the rest of what a raw binary stream took only part of.
+
+    A raw binary stream may take only part (as ``RawIOBase.write`` may): an entry never loses its
+    end or runs into the next one. A stream that then takes nothing is a failure, never a busy loop.
+    """
     n = stream.write(data)
     if type(n) is not int or not isinstance(data, bytes) or not 0 < n < len(data):
         return  # all of it (or a stream whose write() returns no count)
@@ -239,8 +249,11 @@ def _write_all(stream: IO[Any], data: str | bytes) -> None:
 
 
 def _u_escapes(err: UnicodeError) -> tuple[str, int]:
-    """Codec error handler: each character as ``\\uXXXX`` (astral ones as a surrogate
-    pair), the escape both JSON strings and quoted logfmt values read back."""
+    r"""Codec error handler: each character as a ``\uXXXX`` escape.
+
+    Astral characters become a surrogate pair: the escape both JSON strings and quoted logfmt values
+    read back.
+    """
     if not isinstance(err, UnicodeEncodeError):
         raise err
     out = []
@@ -258,8 +271,10 @@ codecs.register_error("clue.log.u_escapes", _u_escapes)
 
 
 def _escape_for(text: str, encoding: str) -> str:
-    """``text`` with what ``encoding`` cannot hold as ``\\uXXXX`` escapes: valid inside
-    JSON strings, where a JSON line holds any character outside ASCII."""
+    r"""``text`` with what ``encoding`` cannot hold as ``\uXXXX`` escapes.
+
+    Valid inside JSON strings, where a JSON line holds any character outside ASCII.
+    """
     return text.encode(encoding, "clue.log.u_escapes").decode(encoding, "replace")
 
 
@@ -269,10 +284,12 @@ _PAIR = re.compile(r'([^ ="]+)=("(?:[^"\\]|\\.)*"|[^ "]*)|[^ ]+')
 
 
 def _logfmt_for(line: str, encoding: str) -> str:
-    """A logfmt line for a stream that cannot encode all of it: a value is quoted and holds
-    ``\\uXXXX`` escapes; a key character the stream cannot hold becomes ``_`` (as any
-    character a logfmt key cannot hold does), with one more ``_`` in front if that made
-    one of clue's names."""
+    r"""A logfmt line for a stream that cannot encode all of it.
+
+    A value is quoted and holds ``\uXXXX`` escapes; a key character the stream cannot hold becomes
+    ``_`` (as any character a logfmt key cannot hold does), with one more ``_`` in front if that
+    made one of clue's names.
+    """
     body, nl = (line[:-1], "\n") if line.endswith("\n") else (line, "")
 
     def fix(m: re.Match[str]) -> str:

@@ -67,8 +67,10 @@ class _Budget:
         self.later = pairs  # key/values not yet started
 
     def at(self, later: int) -> _Budget:
-        """Render the key/value followed by ``later`` others: it gets at least its floor,
-        whatever came before."""
+        """Render the key/value followed by ``later`` others.
+
+        It gets at least its floor, whatever came before.
+        """
         self.later = later
         pairs = later + 1  # this one and the ones after it
         self.chars = max(self.chars, _FLOOR * pairs)
@@ -79,8 +81,10 @@ class _Budget:
         return self.nodes <= _NODE_FLOOR * self.later or self.chars <= _FLOOR * self.later
 
     def text(self, s: str, cap: int = 0) -> str:
-        """``s`` cut to ``max_size`` (or ``cap``) and to the room left, marked where cut,
-        and charged."""
+        """``s`` cut to ``max_size`` (or ``cap``) and to the room left, and charged.
+
+        It is marked where cut.
+        """
         cap = cap or self.cap
         room = self.chars - _FLOOR * self.later
         lim = cap if cap < room else max(room, _MIN)
@@ -144,8 +148,11 @@ def _unrenderable(v: object, exc: BaseException) -> str:
 
 
 def _json_value(v: object, b: _Budget, depth: int, path: set[int] | None) -> object:
-    """A JSON-safe copy of ``v`` within the entry's budget: strings cut, containers capped,
-    no NaN, cycles and hostile containers replaced by markers in their own place."""
+    """A JSON-safe copy of ``v`` within the entry's budget.
+
+    Strings cut, containers capped, no NaN, cycles and hostile containers replaced by markers in
+    their own place.
+    """
     b.nodes -= 1
     t = type(v)
     if t is str:
@@ -214,8 +221,11 @@ def _remaining(v: Mapping[Any, Any], written: int) -> object:
 
 
 def _dumps(obj: object, option: int = 0) -> bytes:
-    """orjson, or for strings holding lone surrogates (not UTF-8) the stdlib with each one
-    written as a ``\\udcxx`` escape: valid JSON, and nothing else of the entry is lost."""
+    r"""Serialize with orjson, or with the stdlib for strings holding lone surrogates.
+
+    Strings holding lone surrogates are not UTF-8: the stdlib writes each one as a ``\udcxx``
+    escape: valid JSON, and nothing else of the entry is lost.
+    """
     try:
         return orjson.dumps(obj, option=option)
     except TypeError:
@@ -232,9 +242,11 @@ _PLAIN_ITEMS = (str, int, float, bool, type(None))
 
 
 def text_of(v: object) -> str:
-    """Text of a message argument or a non-str ``err``, in bounded time: a small container
-    of plain items is its ``str()``; any other container is rendered within one entry's
-    budget (as JSON text, cut where the budget ends); anything else is ``safe_str(v)``."""
+    """Text of a message argument or a non-str ``err``, in bounded time.
+
+    A small container of plain items is its ``str()``; any other container is rendered within one
+    entry's budget (as JSON text, cut where the budget ends); anything else is ``safe_str(v)``.
+    """
     if type(v) is str:
         return v
     try:

@@ -50,6 +50,8 @@ class RequestsAdapter(requests.adapters.HTTPAdapter):
         >>> session.mount("http://", adapter)
         >>> session.mount("https://", adapter)
         >>> session.close()
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(

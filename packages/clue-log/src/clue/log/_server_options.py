@@ -76,9 +76,11 @@ class ServerOptions:
 
 
 def check_not_async(name: str, func: object) -> None:
-    """A callback option is called, never awaited: an ``async def`` one would only make a
-    coroutine (a predicate's coroutine is true for everything, a log function's lines are
-    never written). ``ValueError`` naming the option."""
+    """A callback option is called, never awaited: ``ValueError`` naming the option if async.
+
+    An ``async def`` one would only make a coroutine (a predicate's coroutine is true for
+    everything, a log function's lines are never written).
+    """
     if func is not None and (
         inspect.iscoroutinefunction(func)
         or inspect.iscoroutinefunction(getattr(func, "__call__", None))  # noqa: B004 - the bound method, not callable()
@@ -87,8 +89,10 @@ def check_not_async(name: str, func: object) -> None:
 
 
 def verdict(answer: object) -> bool:
-    """A predicate's answer as a bool; an awaitable (no verdict) raises ``TypeError``, after
-    closing a coroutine so it is never left unawaited."""
+    """A predicate's answer as a bool; an awaitable (no verdict) raises ``TypeError``.
+
+    A coroutine is closed first, so it is never left unawaited.
+    """
     if type(answer) is bool:
         return answer
     if inspect.isawaitable(answer):
@@ -131,10 +135,12 @@ def log_line(log_func: RequestLogFunc, msg: str, kv: dict[str, Any]) -> None:
 
 
 def log_end(opts: ServerOptions, logs: bool, kv: dict[str, Any], *, failed: bool = False) -> None:
-    """End a request by its outcome: an exception that escaped the app (``failed``), even
-    after a successful status went out, or a failing status writes the request's buffered
-    context and an ``end`` line at error severity; any other writes the ``end`` line (if
-    ``logs``) with the request log function. Never raises."""
+    """End a request by its outcome. Never raises.
+
+    An exception that escaped the app (``failed``), even after a successful status went out, or a
+    failing status writes the request's buffered context and an ``end`` line at error severity; any
+    other writes the ``end`` line (if ``logs``) with the request log function.
+    """
     try:
         if failed or opts.is_error(kv[_keys.HTTP_STATUS_KEY]):
             if logs:

@@ -30,6 +30,8 @@ class StdlibHandler(logging.Handler):
         >>> import logging
         >>> from clue import log
         >>> logging.getLogger("urllib3").addHandler(log.StdlibHandler())
+
+    .. versionadded:: 0.1.0
     """
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -83,6 +85,8 @@ def as_std_logger(name: str | None = None) -> logging.Logger:
         >>> logger = log.as_std_logger("payments")
         >>> logger.info("charging %s", "card")  # outside a log context: written at once
         time=... level=info msg="charging card" logger=payments
+
+    .. versionadded:: 0.1.0
     """
     logger = logging.getLogger(name or "clue")
     if not any(isinstance(h, StdlibHandler) for h in logger.handlers):

@@ -59,6 +59,8 @@ def is_tracing() -> bool:
         >>> from clue import log
         >>> log.is_tracing()
         False
+
+    .. versionadded:: 0.1.0
     """
     span = _current_span()
     return span is not None and sampled(span)
@@ -74,6 +76,8 @@ def span() -> list[tuple[str, str]]:
         >>> from clue import log
         >>> log.span()  # no span is current here
         []
+
+    .. versionadded:: 0.1.0
     """
     current = _current_span()
     if current is None:

@@ -36,8 +36,10 @@ Record = tuple[
 
 
 class Replayable(Protocol):
-    """A buffered structlog chain record (``_structlog``): written by replaying it
-    through the rest of its chain."""
+    """A buffered structlog chain record (``_structlog``).
+
+    Written by replaying it through the rest of its chain.
+    """
 
     @property
     def time_ns(self) -> int: ...

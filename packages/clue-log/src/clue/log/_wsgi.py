@@ -92,6 +92,9 @@ class WSGIMiddleware:
         >>> from clue import log
         >>> app = flask.Flask(__name__)
         >>> app.wsgi_app = log.WSGIMiddleware(app.wsgi_app)
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 ``error_status``.
     """
 
     __slots__ = ("_opts", "app")
@@ -123,8 +126,11 @@ class WSGIMiddleware:
 
 
 class _Exchange:
-    """One request: runs the app in its own ``contextvars.Context`` and is the response
-    body the server iterates, counting bytes and ending the request on ``close()``."""
+    """One request: runs the app and is the response body the server iterates.
+
+    The app runs in its own ``contextvars.Context``; iterating counts bytes, and ``close()`` ends
+    the request.
+    """
 
     __slots__ = (
         "_body",
@@ -208,8 +214,10 @@ class _Exchange:
             raise
 
     def answer_error(self, exc: Exception) -> bool:
-        """Log ``exc`` and answer 500 with the request id; false when the server refuses
-        (the response has started: it re-raises ``exc_info``)."""
+        """Log ``exc`` and answer 500 with the request id.
+
+        False when the server refuses (the response has started: it re-raises ``exc_info``).
+        """
         self.log_exception(exc)
         try:
             self.start_response(
@@ -330,8 +338,10 @@ class _Exchange:
         )
 
     def end(self, status: int | None = None, *, failed: bool = False) -> None:
-        """Log the end line (at error severity when ``failed``: an exception escaped) and
-        reset the log context (at most once)."""
+        """Log the end line and reset the log context (at most once).
+
+        The end line is at error severity when ``failed`` (an exception escaped).
+        """
         token = self._token
         if token is None:
             return

@@ -1,6 +1,6 @@
-"""Celery (extra ``clue-log[celery]``): one log context per task, the same promise as a
-request, and the enqueuing request's trace context and request id carried in the task's
-headers.
+"""Celery (extra ``clue-log[celery]``): one log context per task, the same promise as a request.
+
+The enqueuing request's trace context and request id are carried in the task's headers.
 
 Nothing happens on import: :func:`install` connects the signal handlers (``import
 clue.log`` never imports Celery, and importing this module changes nothing by itself).
@@ -17,6 +17,8 @@ clue.log`` never imports Celery, and importing this module changes nothing by it
 - ``task_postrun``: the ``end`` line (``celery.state``, ``celery.time_ms``; at error
   severity for a failed or retried task), then the log context closes: a task that
   succeeded discards what it buffered.
+
+.. versionadded:: 0.2.0
 """
 
 from __future__ import annotations
@@ -144,8 +146,10 @@ class _Handlers:
             _api.error("task retried", err=getattr(reason, "exc", None) or reason)
 
     def _propagated(self, exc: BaseException | None) -> str | None:
-        """Log an exception Celery re-raises to an eager caller as the task's failure (or
-        retry), as the signals would; the state it stands for."""
+        """Log an exception Celery re-raises to an eager caller as the task's failure (or retry).
+
+        As the signals would; returns the state it stands for (``None`` for a non-``Exception``).
+        """
         if not isinstance(exc, Exception):
             return None
         if isinstance(exc, Retry):

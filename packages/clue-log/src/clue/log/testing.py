@@ -15,6 +15,8 @@ Example:
     ...         log.error("boom")
     >>> logs.messages
     ['step', 'boom']
+
+.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
@@ -134,6 +136,6 @@ else:
 
     @pytest.fixture
     def clue_logs() -> Iterator[CapturedLogs]:
-        """pytest fixture: capture clue's output for one test (import it in conftest.py)."""
+        """Capture clue's output for one test: a pytest fixture (import it in conftest.py)."""
         with capture() as logs:
             yield logs

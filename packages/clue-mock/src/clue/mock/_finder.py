@@ -30,8 +30,11 @@ _SUFFIXES = (
 
 @dataclass(frozen=True)
 class Found:
-    """Where a module lives: its file (``None`` for a namespace package) and, for a
-    package, the directories its submodules are searched in."""
+    """Where a module lives.
+
+    Its file (``None`` for a namespace package) and, for a package, the directories its submodules
+    are searched in.
+    """
 
     origin: Path | None
     locations: tuple[Path, ...] = ()

@@ -11,7 +11,7 @@ __all__ = ["write_atomic"]
 
 
 def write_atomic(path: Path, content: str) -> bool:
-    """Replace ``path`` with ``content`` (UTF-8, ``\\n`` newlines) unless it is identical.
+    r"""Replace ``path`` with ``content`` (UTF-8, ``\n`` newlines) unless it is identical.
 
     Returns:
         whether the file changed. An identical file is left untouched (its
