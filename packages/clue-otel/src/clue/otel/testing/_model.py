@@ -99,8 +99,10 @@ class ReceivedPoint:
 
 @dataclass(frozen=True)
 class ReceivedMetric:
-    """One metric of one export: ``kind`` is ``sum``, ``gauge``, ``histogram``,
-    ``exponential_histogram`` or ``summary``."""
+    """One metric of one export.
+
+    ``kind`` is ``sum``, ``gauge``, ``histogram``, ``exponential_histogram`` or ``summary``.
+    """
 
     name: str
     description: str

@@ -188,8 +188,10 @@ class OTLPReceiver:
 
     @property
     def grpc_endpoint(self) -> str:
-        """``http://127.0.0.1:PORT``: the ``endpoint`` of the OTLP gRPC exporters
-        (the ``http`` scheme makes them use an insecure channel)."""
+        """``http://127.0.0.1:PORT``: the ``endpoint`` of the OTLP gRPC exporters.
+
+        The ``http`` scheme makes them use an insecure channel.
+        """
         self._require(self.grpc_port, "grpc")
         return f"http://{self._host}:{self.grpc_port}"
 
@@ -225,9 +227,11 @@ class OTLPReceiver:
     # -- failure injection -----------------------------------------------------------
 
     def fail(self, times: int | None = None, *, retry_after: float = 0.05) -> None:
-        """Answer the next ``times`` export requests (all, if None, until :meth:`recover`)
-        with gRPC ``UNAVAILABLE`` / HTTP ``503``, asking clients to retry after
-        ``retry_after`` seconds (gRPC ``RetryInfo`` / HTTP ``Retry-After``)."""
+        """Refuse the next ``times`` export requests (all, if None, until :meth:`recover`).
+
+        They are answered with gRPC ``UNAVAILABLE`` / HTTP ``503``, asking clients to retry
+        after ``retry_after`` seconds (gRPC ``RetryInfo`` / HTTP ``Retry-After``).
+        """
         if times is not None and times < 0:
             msg = f"times must be >= 0 or None, got {times!r}"
             raise ValueError(msg)
