@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from concurrent import futures
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -323,3 +324,42 @@ def test_importing_clue_debug_does_not_import_grpc() -> None:
         "d.GrpcServerInterceptor; assert 'grpc' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def _serve_non_blocking(interceptors: list[Any]) -> list[bytes]:
+    """A real ``grpc.server`` on 127.0.0.1 whose response-streaming method is grpcio's
+    non-blocking kind (it answers through ``send_response_callback``), behind
+    ``interceptors``; returns what a client receives."""
+    from concurrent import futures
+
+    import grpc
+
+    def stream(request: bytes, context: Any, send_response_callback: Any) -> None:
+        send_response_callback(request + b"-1")
+        send_response_callback(request + b"-2")
+        send_response_callback(None)
+
+    stream.experimental_non_blocking = True  # type: ignore[attr-defined]
+    handler = grpc.unary_stream_rpc_method_handler(stream)
+    server = grpc.server(futures.ThreadPoolExecutor(2), interceptors=interceptors)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("test.NonBlocking", {"Stream": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_stream("/test.NonBlocking/Stream")
+            return list(call(b"hi", timeout=10))
+    finally:
+        server.stop(None)
+
+
+def test_non_blocking_handler_is_served_as_it_is() -> None:
+    """A non-blocking handler (grpcio's ``experimental_non_blocking``) behind the debug
+    and payload interceptors is left alone and answers as it would without them."""
+    interceptors = [
+        debug.GrpcServerInterceptor(),
+        debug.PayloadGrpcServerInterceptor(),
+    ]
+    assert _serve_non_blocking(interceptors) == [b"hi-1", b"hi-2"]

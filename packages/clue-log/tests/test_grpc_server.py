@@ -297,3 +297,38 @@ def test_stream_handler_returning_a_list(logs: Any) -> None:
     entries = logs.wait_for(lambda es: any(e.get("msg") == "end" for e in es))
     assert [e["msg"] for e in entries] == ["start", "listing", "end"]
     assert entries[-1]["grpc.code"] == "NOT_FOUND"
+
+
+def _serve_non_blocking(interceptors: list[Any]) -> list[bytes]:
+    """A real ``grpc.server`` on 127.0.0.1 whose response-streaming method is grpcio's
+    non-blocking kind (it answers through ``send_response_callback``), behind
+    ``interceptors``; returns what a client receives."""
+    from concurrent import futures
+
+    import grpc
+
+    def stream(request: bytes, context: Any, send_response_callback: Any) -> None:
+        send_response_callback(request + b"-1")
+        send_response_callback(request + b"-2")
+        send_response_callback(None)
+
+    stream.experimental_non_blocking = True  # type: ignore[attr-defined]
+    handler = grpc.unary_stream_rpc_method_handler(stream)
+    server = grpc.server(futures.ThreadPoolExecutor(2), interceptors=interceptors)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("test.NonBlocking", {"Stream": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_stream("/test.NonBlocking/Stream")
+            return list(call(b"hi", timeout=10))
+    finally:
+        server.stop(None)
+
+
+def test_non_blocking_handler_is_served_as_it_is() -> None:
+    """A non-blocking handler (grpcio's ``experimental_non_blocking``) behind clue's
+    interceptor is left alone and answers as it would without it."""
+    assert _serve_non_blocking([log.GrpcServerInterceptor()]) == [b"hi-1", b"hi-2"]

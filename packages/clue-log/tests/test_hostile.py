@@ -48,7 +48,11 @@ class Outputs:
         self.escape = io.TextIOWrapper(
             io.BytesIO(), encoding="utf-8", errors="surrogateescape", newline=""
         )
-        log.configure(outputs=[(self.strict, fmt), (self.binary, fmt), (self.escape, fmt)])
+        # The corpus's huge values together pass the default 1 MiB a context keeps.
+        log.configure(
+            outputs=[(self.strict, fmt), (self.binary, fmt), (self.escape, fmt)],
+            max_buffered_bytes=1 << 28,
+        )
 
     def raw(self) -> dict[str, bytes]:
         self.strict.flush()

@@ -125,7 +125,7 @@ class LogModel(RuleBasedStateMachine):
     def write_buffer(self, ctx: MContext) -> None:
         if ctx.buf:
             if ctx.dropped:
-                text = f"clue/log: {ctx.dropped} earlier entries dropped (max_buffered)"
+                text = f"clue/log: {ctx.dropped} earlier entries dropped (buffer bounds)"
                 self.expected.append(("warn", [("msg", text), ("clue.dropped", ctx.dropped)]))
             self.expected.extend(ctx.buf)
             ctx.buf.clear()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import os
 import signal
@@ -18,7 +19,7 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -87,8 +88,10 @@ def _utf8(s: str) -> str:
 def expected(doc: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """``(body, attributes)`` for a parsed JSON line: strings as valid UTF-8, integers past
     int64 as their digits, containers as JSON (compared parsed), null left out, the empty
-    key as ``_`` (as in logfmt)."""
+    key as ``_`` (as in logfmt), a renamed key that would take another's name with more
+    leading underscores."""
     attrs: dict[str, Any] = {}
+    taken = set(doc)
     for k, v in doc.items():
         if k in NOT_ATTRIBUTES or v is None:
             continue
@@ -97,7 +100,12 @@ def expected(doc: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
             value = _utf8(v)
         elif type(v) is int and not INT64[0] <= v < INT64[1]:
             value = str(v)
-        attrs[_utf8(k) or "_"] = value
+        name = _utf8(k) or "_"
+        if name != k:  # renamed: more leading underscores until it has its own name
+            while name in taken:
+                name = "_" + name
+            taken.add(name)
+        attrs[name] = value
     body = doc.get("msg")
     return (_utf8(body) if isinstance(body, str) else body), attrs
 
@@ -353,7 +361,8 @@ def test_the_hostile_corpus() -> None:
     """Every hostile value and key, buffered and written at once: every entry is emitted
     (the pipeline refuses none), carries only what OTLP can carry, is bounded like a JSON
     line, and holds what the JSON line holds."""
-    p = Pipeline().configure()
+    # The corpus's huge values together pass the default 1 MiB a context keeps.
+    p = Pipeline().configure(max_buffered_bytes=1 << 28)
     values = [name for name, _ in hostile.values()]
     keys = [f"key {i}" for i in range(len(hostile.keys()))]
     with log.context():
@@ -614,3 +623,132 @@ def test_the_record_time_is_the_json_lines_time() -> None:
     for record, line in zip(p.records(), p.lines(), strict=True):
         at = datetime.fromtimestamp(record.timestamp // 10**9, UTC)
         assert at.strftime("%Y-%m-%dT%H:%M:%SZ") == line["time"]
+
+
+# --- what the pipeline logs from its own threads, key collisions, the entry's time ----------
+
+
+class _LoggingExporter:
+    """An exporter that logs a warning through ``logging`` on every export, as the OTLP
+    exporters do when the collector is unreachable; it stops logging after ``limit``
+    exports so that a pipeline feeding itself ends."""
+
+    def __init__(self, limit: int) -> None:
+        self.bodies: list[Any] = []
+        self.exports = 0
+        self.limit = limit
+
+    def export(self, batch: Any) -> Any:
+        self.exports += 1
+        self.bodies.extend(d.log_record.body for d in batch)
+        if self.exports <= self.limit:
+            logging.getLogger("clue.tests.exporter").warning("export failed, retrying")
+        return sdk_export.LogExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def test_what_the_exporter_logs_is_not_exported_again() -> None:
+    """An exporter that logs through clue (the stdlib bridge) while a batch processor
+    exports, in the exporting thread (its worker, or ``force_flush`` in the caller's):
+    the line reaches the stream outputs and is not emitted, so a failing exporter does not
+    feed itself records forever (``force_flush`` would never return)."""
+    exporter = _LoggingExporter(limit=20)
+    provider = LoggerProvider()
+    processor = sdk_export.BatchLogRecordProcessor(exporter)
+    provider.add_log_record_processor(processor)
+    handler = log.StdlibHandler()
+    logging.getLogger("clue.tests.exporter").addHandler(handler)
+    out = io.StringIO()
+    try:
+        log.configure(outputs=[(out, log.format_json), log.otlp_output(logger_provider=provider)])
+        log.print("from the application")
+        provider.force_flush()
+        provider.force_flush()
+    finally:
+        logging.getLogger("clue.tests.exporter").removeHandler(handler)
+        provider.shutdown()
+    assert exporter.bodies == ["from the application"]
+    assert out.getvalue().count("export failed, retrying") == exporter.exports
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["", "_", "__", "a\udcff", "a\\udcff", "_a\\udcff", "\ud800", "\\ud800"])
+        | st.text(max_size=4),
+        min_size=1,
+        max_size=8,
+        unique=True,
+    )
+)
+def test_distinct_keys_stay_distinct_attributes(keys: list[str]) -> None:
+    """Keys OTLP cannot carry as they are (the empty key, lone surrogates) never take the
+    name of another key of the entry: every key/value the JSON line holds is an attribute."""
+    p = Pipeline().configure()
+    log.print("m", **{k: i for i, k in enumerate(keys)})
+    (record,) = p.records()
+    (line,) = p.lines()
+    assert sorted(dict(record.attributes).values()) == sorted(
+        v for k, v in line.items() if k not in NOT_ATTRIBUTES
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**63 - 1) | st.integers(1, 2**63 // 10**9).map(lambda s: s * 10**9 - 1))
+def test_the_entrys_time_is_the_records_time(time_ns: int) -> None:
+    """``Entry.time`` (what a custom format shows) is the record's ``timestamp`` cut to the
+    microsecond, never rounded up into the next second (the JSON line's second)."""
+    entry = log.Entry(time_ns, "info", [("msg", "x")])
+    micros = (entry.time - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    assert micros == time_ns // 1000
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"outputs": log.otlp_output()}, "outputs"),
+        ({"outputs": "stdout"}, "outputs"),
+        ({"outputs": 1}, "outputs"),
+    ],
+)
+def test_outputs_that_is_not_a_list_is_a_value_error_naming_it(
+    options: dict[str, Any], option: str
+) -> None:
+    """``outputs=log.otlp_output()`` (meant as ``output=``) or another non-list names the
+    option, as every misuse in ``log.configure`` does."""
+    with pytest.raises(ValueError, match=f"^{option} must be a list"):
+        log.configure(**options)
+
+
+def test_a_name_utf8_cannot_hold_is_refused() -> None:
+    """The scope name goes on every exported batch: one OTLP cannot encode (a lone
+    surrogate) is refused when the output is made, not lost with every export."""
+    with pytest.raises(ValueError, match=r"^name must be"):
+        log.otlp_output(name="svc\udcff")
+
+
+def test_what_a_simple_processors_exporter_logs_is_not_a_failure() -> None:
+    """With a simple processor the exporter runs inside the emit: what it logs then is
+    logged while instrumentation is suppressed, so it reaches the stream outputs and is
+    neither emitted nor counted as a failure."""
+    exporter = _LoggingExporter(limit=20)
+    p = Pipeline(SimpleLogRecordProcessor(exporter))
+    handler = log.StdlibHandler()
+    logging.getLogger("clue.tests.exporter").addHandler(handler)
+    try:
+        p.configure()
+        log.print("from the application")
+    finally:
+        logging.getLogger("clue.tests.exporter").removeHandler(handler)
+    assert exporter.bodies == ["from the application"]
+    assert p.bodies() == ["from the application"]
+    assert [line["msg"] for line in p.lines()] == [
+        "from the application",
+        "export failed, retrying",
+    ]
+    assert p.output.failures == 0

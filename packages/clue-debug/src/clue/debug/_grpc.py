@@ -31,25 +31,37 @@ Behavior = Callable[..., Any]
 # (behavior, request_streaming, response_streaming) -> wrapped behavior
 Wrap = Callable[[Behavior, bool, bool], Behavior]
 
-_KINDS = (
-    ("unary_unary", False, False, grpc.unary_unary_rpc_method_handler),
-    ("unary_stream", False, True, grpc.unary_stream_rpc_method_handler),
-    ("stream_unary", True, False, grpc.stream_unary_rpc_method_handler),
-    ("stream_stream", True, True, grpc.stream_stream_rpc_method_handler),
-)
+# The handler rebuild of clue's gRPC server interceptors (the same code in each package):
+# the kind of an RPC method handler, its behavior attribute and its factory.
+_KINDS = {
+    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
+}
 
 
-def _rewrap(handler: Any, wrap: Wrap) -> Any:
-    """A copy of an ``RpcMethodHandler`` whose behavior is ``wrap(behavior, ...)``."""
-    for attr, req_stream, resp_stream, factory in _KINDS:
-        behavior = getattr(handler, attr, None)
-        if behavior is not None:
-            return factory(
-                wrap(behavior, req_stream, resp_stream),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-    return handler
+def rebuild_handler(handler: Any, wrap: Callable[[Behavior, bool, bool], Behavior]) -> Any:
+    """The same RPC method handler (kind, serializers) with its behavior replaced by
+    ``wrap(behavior, request_streaming, response_streaming)``.
+
+    ``None``, a handler without the behavior of its kind, and grpcio's non-blocking
+    handlers (``experimental_non_blocking``: they answer through a callback, which a
+    wrapper would not pass on) come back as they are.
+    """
+    if handler is None:
+        return None
+    request_streaming = bool(handler.request_streaming)
+    response_streaming = bool(handler.response_streaming)
+    attr, make = _KINDS[request_streaming, response_streaming]
+    behavior = getattr(handler, attr, None)
+    if behavior is None or getattr(behavior, "experimental_non_blocking", False):
+        return handler
+    return make(
+        wrap(behavior, request_streaming, response_streaming),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 def _metadata_lookup(details: Any) -> Callable[[str], str | bytes | None]:
@@ -128,7 +140,7 @@ class GrpcServerInterceptor(_SwitchBase, grpc.ServerInterceptor):  # type: ignor
         if handler is None:
             return handler
         wrap = self._wrap(_sync_debug_wrap, handler_call_details)
-        return handler if wrap is None else _rewrap(handler, wrap)
+        return handler if wrap is None else rebuild_handler(handler, wrap)
 
 
 def _wrapper(wrap: Callable[..., Behavior], decide: Callable[[], Decision]) -> Wrap:
@@ -215,7 +227,7 @@ class AioGrpcServerInterceptor(_SwitchBase, grpc.aio.ServerInterceptor):  # type
         if handler is None:
             return handler
         wrap = self._wrap(_aio_debug_wrap, handler_call_details)
-        return handler if wrap is None else _rewrap(handler, wrap)
+        return handler if wrap is None else rebuild_handler(handler, wrap)
 
 
 def _aio_debug_wrap(
@@ -293,7 +305,7 @@ class PayloadGrpcServerInterceptor(_PayloadBase, grpc.ServerInterceptor):  # typ
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        return _rewrap(handler, self._wrap)
+        return rebuild_handler(handler, self._wrap)
 
     def _wrap(self, behavior: Behavior, req_stream: bool, resp_stream: bool) -> Behavior:
         return _sync_payload_wrap(self._logger, behavior, req_stream, resp_stream)
@@ -343,7 +355,7 @@ class AioPayloadGrpcServerInterceptor(_PayloadBase, grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        return _rewrap(handler, self._wrap)
+        return rebuild_handler(handler, self._wrap)
 
     def _wrap(self, behavior: Behavior, req_stream: bool, resp_stream: bool) -> Behavior:
         log = self._logger

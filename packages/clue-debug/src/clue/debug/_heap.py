@@ -15,7 +15,7 @@ import tracemalloc
 from dataclasses import dataclass
 from types import CodeType, FunctionType
 
-from ._pprof import Frame, ProfileBuilder
+from clue.debug._pprof import Frame, ProfileBuilder
 
 __all__ = ["HeapReport", "heap_report"]
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import html
+import os
 import sys
 import threading
 import time
 import tracemalloc
 from collections.abc import Callable
 
-from ._adapt import as_router
-from ._fork import at_fork
-from ._guard import guard
-from ._heap import DEFAULT_FRAMES, heap_report
-from ._http import AuthHook, Request, Response, seconds_param, text_response
-from ._pprof import ProfileBuilder
-from ._sampler import (
+from clue.debug._adapt import as_router
+from clue.debug._fork import at_fork
+from clue.debug._guard import guard
+from clue.debug._heap import DEFAULT_FRAMES, heap_report
+from clue.debug._http import AuthHook, Request, Response, seconds_param, text_response
+from clue.debug._pprof import ProfileBuilder
+from clue.debug._pyspy import PySpyUnavailable, find_pyspy, record
+from clue.debug._sampler import (
+    Profile,
     cpu_clock_available,
     sample,
     to_collapsed,
@@ -23,7 +26,7 @@ from ._sampler import (
     to_speedscope,
     walk_stack,
 )
-from ._stacks import dump_stacks
+from clue.debug._stacks import dump_stacks
 
 __all__ = ["mount_pprof_handlers"]
 
@@ -39,6 +42,7 @@ def _new_profile_lock() -> None:  # a forked child runs no profile of its parent
 
 _METHODS = frozenset({"GET", "HEAD"})
 _FORMATS = ("pprof", "speedscope", "collapsed")
+_SAMPLERS = ("auto", "pyspy", "builtin")
 _PPROF = "application/octet-stream"
 
 
@@ -50,13 +54,15 @@ def mount_pprof_handlers(
     max_seconds: float = 60.0,
     default_seconds: float | None = None,
     default_hz: int = 100,
+    sampler: str = "auto",
+    pyspy: str | None = None,
 ) -> None:
     """Mount profiling endpoints under ``prefix``.
 
     - ``prefix`` — an index page linking every endpoint;
     - ``profile?seconds=N`` — a sampling profile of all threads (gzipped pprof, or
       ``&format=speedscope`` / ``&format=collapsed``, weighted by ``&weight=wall`` or
-      ``cpu``; ``&hz=`` sets the rate). ``seconds``
+      ``cpu``; ``&hz=`` sets the rate; ``&sampler=`` overrides ``sampler``). ``seconds``
       is capped at ``max_seconds``; one profile runs at a time and a concurrent request
       is answered 429 at once;
     - ``heap`` / ``allocs`` — tracemalloc profiles as pprof (``?debug=1``: text);
@@ -73,6 +79,11 @@ def mount_pprof_handlers(
         default_seconds: the profile length when ``seconds`` is not given; 30 (as Go's)
             or ``max_seconds`` if shorter.
         default_hz: samples per second when ``hz`` is not given (at most 1000).
+        sampler: what takes CPU profiles: ``"auto"`` (py-spy when installed and
+            permitted, else the in-process sampler), ``"pyspy"`` (py-spy or an error
+            answer) or ``"builtin"`` (the in-process sampler).
+        pyspy: the py-spy executable's absolute path; by default the ``py-spy`` on
+            ``PATH`` or beside this interpreter.
 
     Raises:
         ValueError: an option is invalid.
@@ -105,8 +116,20 @@ def mount_pprof_handlers(
     ):
         msg = f"default_hz must be an int in [1, 1000], got {default_hz!r}"
         raise ValueError(msg)
+    if sampler not in _SAMPLERS:
+        msg = f"sampler must be one of {', '.join(_SAMPLERS)}, got {sampler!r}"
+        raise ValueError(msg)
+    if pyspy is not None and not (isinstance(pyspy, str) and os.path.isabs(pyspy)):
+        msg = f"pyspy must be an absolute path, got {pyspy!r}"
+        raise ValueError(msg)
     router = as_router(mux)
-    endpoints = _Endpoints(max_seconds=max_seconds, default_seconds=default_seconds, hz=default_hz)
+    endpoints = _Endpoints(
+        max_seconds=max_seconds,
+        default_seconds=default_seconds,
+        hz=default_hz,
+        sampler=sampler,
+        pyspy=pyspy,
+    )
     routes: dict[str, tuple[Callable[[Request], Response], str]] = {
         "profile": (
             endpoints.profile,
@@ -127,10 +150,20 @@ def mount_pprof_handlers(
 
 
 class _Endpoints:
-    def __init__(self, *, max_seconds: float, default_seconds: float, hz: int) -> None:
+    def __init__(
+        self,
+        *,
+        max_seconds: float,
+        default_seconds: float,
+        hz: int,
+        sampler: str = "auto",
+        pyspy: str | None = None,
+    ) -> None:
         self.max_seconds = max_seconds
         self.default_seconds = default_seconds
         self.hz = hz
+        self.sampler = sampler
+        self.pyspy = pyspy
 
     def profile(self, request: Request) -> Response:
         seconds = seconds_param(request, self.default_seconds, self.max_seconds)
@@ -146,15 +179,28 @@ class _Endpoints:
         weight = request.query.get("weight", "wall")
         if weight not in {"wall", "cpu"}:
             return text_response(400, "weight must be wall or cpu\n")
-        if weight == "cpu" and not cpu_clock_available():
+        choice = request.query.get("sampler") or self.sampler
+        if choice not in _SAMPLERS:
+            return text_response(400, f"sampler must be one of {', '.join(_SAMPLERS)}\n")
+        exe = find_pyspy(self.pyspy) if choice != "builtin" else None
+        if choice == "pyspy" and exe is None:
+            return text_response(503, "sampler=pyspy: py-spy is not installed\n")
+        if exe is None and weight == "cpu" and not cpu_clock_available():
             return text_response(400, "weight=cpu needs per-thread CPU time (Linux)\n")
         if not _PROFILE_LOCK.acquire(blocking=False):
             return _busy()
         try:
-            result = sample(capped, hz=hz, exclude=[threading.get_ident()])
+            result = self._run(choice, exe, capped, hz, fmt, weight)
         finally:
             _PROFILE_LOCK.release()
-        headers = [("X-Clue-Profile-Seconds", f"{capped:g}")]
+        if isinstance(result, str):
+            return text_response(503, f"sampler=pyspy: {result}\n")
+        headers = [
+            ("X-Clue-Profile-Seconds", f"{capped:g}"),
+            ("X-Clue-Profile-Sampler", result.sampler),
+        ]
+        if result.notes and result.sampler == "builtin":
+            headers.append(("X-Clue-Profile-Fallback", _header_text(result.notes[-1])))
         if fmt == "speedscope":
             body = to_speedscope(result, weight=weight).encode("utf-8")
             return Response(200, body, "application/json", tuple(headers))
@@ -162,6 +208,36 @@ class _Endpoints:
             return text_response(200, to_collapsed(result, weight=weight), headers=headers)
         headers.append(("Content-Disposition", 'attachment; filename="profile.pb.gz"'))
         return Response(200, to_pprof(result), _PPROF, tuple(headers))
+
+    @staticmethod
+    def _run(
+        choice: str, exe: str | None, seconds: float, hz: int, fmt: str, weight: str
+    ) -> Profile | str:
+        """The profile, or (``sampler=pyspy`` only) why py-spy could not take it."""
+        fallback = "py-spy is not installed" if choice == "auto" else ""
+        if exe is not None:
+            try:
+                return record(
+                    exe,
+                    seconds,
+                    hz=hz,
+                    cpu=fmt == "pprof" or weight == "cpu",
+                    wall=fmt == "pprof" or weight == "wall",
+                    exclude_native=[threading.get_native_id()],
+                )
+            except Exception as exc:
+                reason = (
+                    exc.reason
+                    if isinstance(exc, PySpyUnavailable)
+                    else f"py-spy's output could not be read ({type(exc).__name__})"
+                )
+                if choice == "pyspy":
+                    return reason
+                fallback = reason
+        result = sample(seconds, hz=hz, exclude=[threading.get_ident()])
+        if fallback:
+            result.notes.append(f"py-spy not used: {fallback}")
+        return result
 
     def heap(self, request: Request) -> Response:
         return self._memory_now(request, "heap")
@@ -220,6 +296,10 @@ def _thread_profile() -> bytes:
     for ident, frame in sys._current_frames().items():
         builder.add(walk_stack(frame, {}), [1], {"thread": names.get(ident, str(ident))})
     return builder.encode()
+
+
+def _header_text(text: str) -> str:
+    return "".join(ch if " " <= ch <= "~" else "?" for ch in text)[:300]
 
 
 def _stops_tracing(request: Request) -> bool:

@@ -33,11 +33,14 @@ from dataclasses import dataclass, field
 from inspect import CO_ASYNC_GENERATOR, CO_COROUTINE, CO_GENERATOR, CO_ITERABLE_COROUTINE
 from types import CodeType, FrameType
 
-from ._pprof import Frame, ProfileBuilder
-from ._threadstate import BLOCKED, ThreadStates, clock_id, read_clock, thread_clock
+from clue.debug._pprof import Frame, ProfileBuilder
+from clue.debug._threadstate import BLOCKED, ThreadStates, clock_id, read_clock, thread_clock
 
 __all__ = [
+    "Key",
     "Profile",
+    "clip_stack",
+    "clipped",
     "cpu_clock_available",
     "sample",
     "to_collapsed",
@@ -69,6 +72,8 @@ class Profile:
 
     ``counts`` are rounds in which the stack was seen, ``wall_ns`` the time those rounds
     stood for, ``cpu_ns`` the CPU time spent in the stack (only when ``has_cpu``).
+    ``sampler`` names what produced it (``builtin`` or ``py-spy``), ``notes`` say more
+    (both go into the outputs).
     """
 
     interval_ns: int
@@ -82,6 +87,8 @@ class Profile:
     on_cpu_samples: int = 0
     threads_seen: int = 0
     truncated_stacks: int = 0
+    sampler: str = "builtin"
+    notes: list[str] = field(default_factory=list)
 
 
 def sample(
@@ -220,7 +227,7 @@ class _Sampler:
             key = (names.get(ident) or f"thread-{ident}", stack)
             profile.counts[key] += 1
             keys.append(key)
-            if len(stack) == MAX_DEPTH and stack[-ROOT_FRAMES - 1].name == OMITTED_NAME:
+            if clipped(stack):
                 profile.truncated_stacks += 1
             entry = worked.get(ident)
             if entry is not None:
@@ -369,12 +376,23 @@ def _walk(
             )
         frames.append(entry)
         frame = frame.f_back
+    return clip_stack(frames), root
+
+
+def clip_stack(frames: list[Frame]) -> Stack:
+    """``frames`` (leaf first) as a stack of at most ``MAX_DEPTH`` frames: deeper, the
+    innermost and the ``ROOT_FRAMES`` outermost, joined by an ``OMITTED_NAME`` marker."""
     if len(frames) <= MAX_DEPTH:
-        return tuple(frames), root
+        return tuple(frames)
     leaf = MAX_DEPTH - ROOT_FRAMES - 1
     omitted = len(frames) - leaf - ROOT_FRAMES
     marker = Frame(OMITTED_NAME, "<clue.debug>", 0, omitted)
-    return (*frames[:leaf], marker, *frames[-ROOT_FRAMES:]), root
+    return (*frames[:leaf], marker, *frames[-ROOT_FRAMES:])
+
+
+def clipped(stack: Stack) -> bool:
+    """Whether ``clip_stack`` left frames out of ``stack``."""
+    return len(stack) == MAX_DEPTH and stack[-ROOT_FRAMES - 1].name == OMITTED_NAME
 
 
 def to_pprof(profile: Profile) -> bytes:
@@ -383,11 +401,12 @@ def to_pprof(profile: Profile) -> bytes:
     types = [("samples", "count"), ("wall", "nanoseconds")]
     if profile.has_cpu:
         types.append(("cpu", "nanoseconds"))  # the last type is pprof's default view
-    clocks = "wall clock and per-thread CPU time" if profile.has_cpu else "wall clock"
-    comments = [
-        f"clue-debug sampling profiler, {profile.rounds} rounds, {clocks}",
-        f"{profile.threads_seen} threads seen, {profile.on_cpu_samples} on-CPU samples",
-    ]
+    comments = [f"sampler: {profile.sampler}"]
+    if profile.sampler == "builtin":
+        clocks = "wall clock and per-thread CPU time" if profile.has_cpu else "wall clock"
+        comments.append(f"clue-debug sampling profiler, {profile.rounds} rounds, {clocks}")
+    comments.append(f"{profile.threads_seen} threads seen, {profile.on_cpu_samples} on-CPU samples")
+    comments.extend(profile.notes)
     if profile.truncated_stacks:
         comments.append(f"{profile.truncated_stacks} stacks deeper than {MAX_DEPTH} frames")
     builder = ProfileBuilder(
@@ -483,8 +502,10 @@ def to_speedscope(
         "$schema": "https://www.speedscope.app/file-format-schema.json",
         "shared": {"frames": frames},
         "profiles": profiles,
-        "name": f"{name} ({weight})",
+        "name": f"{name} ({weight}, {profile.sampler})",
         "activeProfileIndex": 0,
         "exporter": "clue-debug",
+        "sampler": profile.sampler,
+        "notes": profile.notes,
     }
     return json.dumps(doc, separators=(",", ":"))

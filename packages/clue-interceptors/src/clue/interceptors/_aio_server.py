@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc.aio
 
-from clue.interceptors._server import Behavior, rebuild_handler
+from clue.interceptors._server import Behavior, rebuild_streaming_handler
 from clue.interceptors._streams import AioRecvStream
 from clue.interceptors._tracing import StreamTrace, TracingOptions
 
@@ -89,7 +89,7 @@ class AioTraceStreamServerInterceptor(TracingOptions, _ServerBase):
                 return traced
             return behavior
 
-        return rebuild_handler(handler, wrap)
+        return rebuild_streaming_handler(handler, wrap)
 
 
 class _TracedContext:

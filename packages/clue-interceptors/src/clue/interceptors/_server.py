@@ -10,7 +10,7 @@ import grpc
 from clue.interceptors._streams import RecvStream, SendStream
 from clue.interceptors._tracing import TracingOptions
 
-__all__ = ["TraceStreamServerInterceptor", "rebuild_handler"]
+__all__ = ["TraceStreamServerInterceptor", "rebuild_handler", "rebuild_streaming_handler"]
 
 if TYPE_CHECKING:
     # grpc ships no type information: mypy sees a plain base, grpc checks the real one.
@@ -77,25 +77,41 @@ class TraceStreamServerInterceptor(TracingOptions, _ServerBase):
 
             return traced
 
-        return rebuild_handler(handler, wrap)
+        return rebuild_streaming_handler(handler, wrap)
 
 
-def rebuild_handler(handler: Any, wrap: BehaviorWrapper) -> Any:
-    """The same RPC method handler with its streaming behavior wrapped."""
+def rebuild_streaming_handler(handler: Any, wrap: BehaviorWrapper) -> Any:
+    """A streaming handler rebuilt with its behavior wrapped; others come back as they are."""
+    if handler is None or not (handler.request_streaming or handler.response_streaming):
+        return handler
+    return rebuild_handler(handler, wrap)
+
+
+# The handler rebuild of clue's gRPC server interceptors (the same code in each package):
+# the kind of an RPC method handler, its behavior attribute and its factory.
+_KINDS = {
+    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
+}
+
+
+def rebuild_handler(handler: Any, wrap: Callable[[Behavior, bool, bool], Behavior]) -> Any:
+    """The same RPC method handler (kind, serializers) with its behavior replaced by
+    ``wrap(behavior, request_streaming, response_streaming)``.
+
+    ``None``, a handler without the behavior of its kind, and grpcio's non-blocking
+    handlers (``experimental_non_blocking``: they answer through a callback, which a
+    wrapper would not pass on) come back as they are.
+    """
     if handler is None:
         return None
     request_streaming = bool(handler.request_streaming)
     response_streaming = bool(handler.response_streaming)
-    if request_streaming and response_streaming:
-        make, behavior = grpc.stream_stream_rpc_method_handler, handler.stream_stream
-    elif request_streaming:
-        make, behavior = grpc.stream_unary_rpc_method_handler, handler.stream_unary
-    elif response_streaming:
-        make, behavior = grpc.unary_stream_rpc_method_handler, handler.unary_stream
-    else:
-        return handler
+    attr, make = _KINDS[request_streaming, response_streaming]
+    behavior = getattr(handler, attr, None)
     if behavior is None or getattr(behavior, "experimental_non_blocking", False):
-        # grpcio's non-blocking handlers take a callback, not an iterator: left alone.
         return handler
     return make(
         wrap(behavior, request_streaming, response_streaming),

@@ -35,7 +35,7 @@ from clue.log._format import format_json, format_terminal, format_text
 from clue.log._kv import KV, Fields
 from clue.log._otlp import otlp_output
 from clue.log._stdlib import StdlibHandler, as_std_logger
-from clue.log._structlog import BufferingProcessor
+from clue.log._structlog import BufferingProcessor, TimeStamper, buffering_wrapper_class
 from clue.log._tracing import is_tracing, span
 from clue.log._wsgi import WSGIMiddleware
 
@@ -111,10 +111,12 @@ __all__ = [
     "TIMESTAMP_FORMAT",
     "TIMESTAMP_KEY",
     "TRACE_ID_KEY",
+    "TimeStamper",
     "WSGIMiddleware",
     "aio_grpc_client_interceptors",
     "as_std_logger",
     "bind",
+    "buffering_wrapper_class",
     "configure",
     "context",
     "debug",

@@ -3,7 +3,8 @@
 The buffered path is the hot path and is written for speed on purpose: it takes the
 timestamp, captures what depends on the moment of the call (arguments with a shallow
 snapshot of mutable containers, the bound key/values, ``exc_info``, key/value functions and
-the call site when configured) and appends one tuple. Message formatting, entry building
+the call site when configured), estimates the entry's size (``_budget``) and appends one
+tuple. Message formatting, entry building
 and rendering happen at flush time (``_write``), only for entries that are written.
 """
 
@@ -18,6 +19,10 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from clue.log import _keys, _tracing
+from clue.log._budget import ENTRY_BYTES as _ENTRY_BYTES
+from clue.log._budget import admit as _admit
+from clue.log._budget import size_of as _size_of
+from clue.log._budget import size_of_all as _size_of_all
 from clue.log._context import _MUTABLE, LogContext, Request, current, root, snapshot
 from clue.log._kv import KV
 from clue.log._state import state
@@ -55,10 +60,16 @@ def _has_extra() -> bool:
 # ``exc_info`` tuples are plain and are resolved when the entry is written.
 _PLAIN: set[type] = {str, int, float, type(None), bytes, tuple, frozenset, complex, KV}
 _PLAIN_CAP = 512
+# Plain types whose values add nothing to an entry's size estimate beyond ENTRY_BYTES
+# (never bool: ``exc_info=True`` takes the slow path).
+_FIXED_SIZE = frozenset({int, float, type(None)})
 
 
-def _learn_plain(t: type) -> bool:
-    if t in _MUTABLE or t is bool or issubclass(t, BaseException):
+def _learn_plain(t: type, kv: dict[str, Any]) -> bool:
+    if t is bool:
+        # A bool is plain unless it may be ``exc_info=True`` (resolved at the call).
+        return "exc_info" not in kv
+    if t in _MUTABLE or issubclass(t, BaseException):
         return False
     if len(_PLAIN) < _PLAIN_CAP:
         _PLAIN.add(t)
@@ -67,6 +78,7 @@ def _learn_plain(t: type) -> bool:
 
 def _make(level: str) -> Callable[..., None]:
     plain = _PLAIN
+    fixed = _FIXED_SIZE
 
     def log_fn(msg: Any = None, /, *args: Any, **kv: Any) -> None:
         ctx = _get()
@@ -82,16 +94,35 @@ def _make(level: str) -> Callable[..., None]:
                         or not _sampled(otel_ctx[_SPAN_KEY])
                         or req.disable is False
                     ):
+                        size = 0  # beyond ENTRY_BYTES: a small int, shared, for most
                         for v in kv.values():
-                            if type(v) not in plain and not _learn_plain(type(v)):
+                            t = type(v)
+                            if t in fixed:
+                                pass
+                            elif t is str:
+                                size += len(v)
+                            elif t in plain or _learn_plain(t, kv):
+                                size += _size_of(v)
+                            else:
                                 break
                         else:
+                            if type(msg) is str:
+                                size += len(msg)
+                            elif msg is not None:
+                                size += _size_of(msg)
                             if args:
                                 args = _snapshot_args(args)
-                            buf.append(
-                                (_time_ns(), level, msg, args, kv, ctx.bound, None, otel_ctx)
-                            )
-                            req.appended += 1
+                                size += _size_of_all(args)
+                            rec = (
+                                _time_ns(), level, msg, args, kv, ctx.bound, None, otel_ctx, size
+                            )  # fmt: skip
+                            nbytes = req.nbytes + size + _ENTRY_BYTES
+                            if nbytes <= req.quota:
+                                buf.append(rec)
+                                req.nbytes = nbytes
+                                req.appended += 1
+                            else:  # past what the context reserved: the budget decides
+                                _admit(req, buf, rec, size + _ENTRY_BYTES)
                             if req.buf is None:  # flushed by another thread meanwhile
                                 _drain(req, buf)
                             return
@@ -124,9 +155,22 @@ def _buffer_slow(
         return False
     kv, head, tail, _ = _split_err(_capture(kv), None, level == "error", True)
     extra = _extra() if _has_extra() else None
-    rec: Record = (_time_ns(), level, msg, _snapshot_args(args), kv, ctx.bound, extra, _otel_get())
-    buf.append(rec if head is None and tail is None else Held(rec, head, tail))
-    req.appended += 1
+    args = _snapshot_args(args)
+    size = _size_of(msg) + _size_of_all(args) + _size_of_all(kv.values())
+    if head is not None:
+        size += _size_of_all([v for _, v in head])
+    if extra:
+        size += _size_of_all([v for _, v in extra])
+    rec: Record = (_time_ns(), level, msg, args, kv, ctx.bound, extra, _otel_get(), size)
+    size += _ENTRY_BYTES
+    held = rec if head is None and tail is None else Held(rec, head, tail)
+    nbytes = req.nbytes + size
+    if nbytes <= req.quota:
+        buf.append(held)
+        req.nbytes = nbytes
+        req.appended += 1
+    else:
+        _admit(req, buf, held, size)
     if req.buf is None:
         _drain(req, buf)
     return True
@@ -311,7 +355,7 @@ def emit_now(
             record_error(exc, msg if isinstance(msg, str) else None)
         bound = ctx.bound if ctx is not None else root.bound
         extra = _extra() if _has_extra() else None
-        rec = (_time_ns(), level, msg, args, kv, bound, extra, _otel_get())
+        rec = (_time_ns(), level, msg, args, kv, bound, extra, _otel_get(), 0)
         entry = build_entry(rec, head, tail)
         for sink in state.sinks:
             sink.write([sink.render(entry)])

@@ -12,6 +12,7 @@ from typing import IO, Any, cast
 import structlog
 
 from clue.log._api import sync_switch
+from clue.log._budget import set_total
 from clue.log._format import Format
 from clue.log._otlp import OtlpOutput
 from clue.log._output import Output, Sink
@@ -32,6 +33,8 @@ def configure(
     file_location: bool = False,
     max_size: int = 1024,
     max_buffered: int = 1000,
+    max_buffered_bytes: int = 1024 * 1024,
+    max_total_buffered_bytes: int = 256 * 1024 * 1024,
 ) -> None:
     """Set up clue's logging and structlog's chain for the process.
 
@@ -49,6 +52,10 @@ def configure(
         file_location: add ``file=<dir>/<file>.py:<line>`` of the caller.
         max_size: longest string (characters), list and key count before truncation.
         max_buffered: most entries one log context keeps; older ones are dropped and counted.
+        max_buffered_bytes: most estimated bytes one log context keeps (1 MiB); older
+            entries are dropped and counted.
+        max_total_buffered_bytes: most estimated bytes all open log contexts keep together
+            (256 MiB); past it, the context that is appending drops its oldest entries.
 
     Raises:
         ValueError: an option has a bad value; the message names it.
@@ -71,7 +78,12 @@ def configure(
     for fn in fns:
         if not callable(fn):
             raise ValueError(f"funcs must hold callables, got {fn!r}")
-    for name, value in (("max_size", max_size), ("max_buffered", max_buffered)):
+    for name, value in (
+        ("max_size", max_size),
+        ("max_buffered", max_buffered),
+        ("max_buffered_bytes", max_buffered_bytes),
+        ("max_total_buffered_bytes", max_total_buffered_bytes),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     if not isinstance(file_location, bool):
@@ -85,6 +97,8 @@ def configure(
             "funcs": fns,
             "file_location": file_location,
             "max_buffered": max_buffered,
+            "max_buffered_bytes": max_buffered_bytes,
+            "max_total_buffered_bytes": max_total_buffered_bytes,
         },
         max_size,
     )
@@ -101,10 +115,12 @@ def configure(
 
 def apply(fields: Mapping[str, Any], max_size: int) -> None:
     """Set ``state``'s fields and the rendering limit, then refresh what derives from them
-    (the hot path's switch). ``configure`` and ``testing`` change the state only through it."""
+    (the hot path's switch, the budget's pool). ``configure`` and ``testing`` change the
+    state only through it."""
     for name, value in fields.items():
         setattr(state, name, value)
     limits.max_size = max_size
+    set_total(state.max_total_buffered_bytes)
     sync_switch()
 
 
@@ -127,6 +143,12 @@ def _sinks(
         return [Sink(output, fmt)]
     if output is not None or fmt is not None:
         raise ValueError("outputs cannot be combined with output or format")
+    given = cast(object, outputs)
+    if not isinstance(given, Sequence) or isinstance(given, str | bytes):
+        raise ValueError(
+            "outputs must be a list of (stream, format) pairs and log.otlp_output(), "
+            f"got {outputs!r}"
+        )
     sinks: list[Output] = []
     for i, pair in enumerate(outputs):
         if isinstance(pair, OtlpOutput):

@@ -16,6 +16,7 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
+from clue.log._budget import GRANT, budget, ended
 from clue.log._kv import KV
 from clue.log._render import limits
 from clue.log._state import state
@@ -29,10 +30,23 @@ Bound = tuple[tuple[str, Any], ...]
 
 
 class Request:
-    """What every task and copied context of one log context shares: the buffer and the
-    per-context switches."""
+    """What every task and copied context of one log context shares: the buffer, its
+    bounds and what it holds of the process-wide budget, and the per-context switches."""
 
-    __slots__ = ("appended", "buf", "debug", "disable")
+    __slots__ = (
+        "appended",
+        "buf",
+        "counted",
+        "debug",
+        "disable",
+        "dropped",
+        "gen",
+        "nbytes",
+        "quota",
+        "units",
+        "written",
+        "wrote",
+    )
 
     def __init__(
         self, debug: bool | None, disable: bool | None, buffered: bool, max_buffered: int
@@ -41,9 +55,38 @@ class Request:
         self.debug = debug
         # None: follow ``configure(disable_buffering=...)``; an explicit value wins over it.
         self.disable = disable
-        # None means unbuffered: every entry is written at once.
+        # None means unbuffered: every entry is written at once. ``_budget.admit`` keeps
+        # it within ``max_buffered`` entries (maxlen backs that up).
         self.buf: deque[Any] | None = deque(maxlen=max_buffered) if buffered else None
+        # Calls buffered since the last drain (dropped ones included).
         self.appended = 0
+        # Estimated bytes buffered; bytes the context may hold now (the hot path's one
+        # comparison; -1 while the buffer is full); tokens it holds of the process-wide
+        # budget's pool, in the pool's generation ``gen`` (``_budget``).
+        self.nbytes = 0
+        self.quota = 0
+        self.units = 0
+        self.gen = budget.gen
+        # Entries written and dropped by drains so far, and whether anything was written
+        # (not only buffered): counted when the context ends.
+        self.written = 0
+        self.dropped = 0
+        self.wrote = False
+        # Only a context that buffers counts in ``clue.log.contexts`` (not a debug view).
+        self.counted = buffered
+        if buffered:  # its first token, when the pool has one (``_budget.first``)
+            try:
+                budget.pool.pop()
+            except IndexError:
+                return
+            self.units = 1
+            most = state.max_buffered_bytes
+            self.quota = min(most, GRANT)
+
+    # The context has ended, on whatever path it was left (a ``with`` block, a
+    # middleware's token reset, a generator or task dropped): its outcome is counted and
+    # its share of the budget given back. Never raises, never blocks.
+    __del__ = ended
 
     def debug_on(self) -> bool:
         """Whether debug is on here: the explicit value, else the global default."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import operator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clue.log import _keys
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Entry:
@@ -31,9 +33,10 @@ class Entry:
 
     @property
     def time(self) -> datetime:
-        """The call time as an aware UTC datetime."""
+        """The call time as an aware UTC datetime: ``time_ns`` cut to the microsecond, as
+        the formats cut it to the second (a float would round it, up to the next second)."""
         if self._time is None:
-            self._time = datetime.fromtimestamp(self.time_ns / 1e9, UTC)
+            self._time = _EPOCH + timedelta(microseconds=self.time_ns // 1000)
         return self._time
 
     def __repr__(self) -> str:

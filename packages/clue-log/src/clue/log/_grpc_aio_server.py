@@ -5,15 +5,31 @@ context per served RPC, as the sync server's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import types
 from collections.abc import AsyncIterator, Callable
+from time import perf_counter
 from typing import Any
 
 import grpc
 import grpc.aio
 
+from clue.log._context import current as _current
 from clue.log._grpc_options import CallLogFunc, ErrorFunc, Options, split_method
-from clue.log._grpc_server import ServerCall, Wrapped, metadata_of, outcome, replace_behavior
+from clue.log._grpc_server import (
+    Behavior,
+    ServerCall,
+    Wrapped,
+    end_line,
+    metadata_of,
+    method_head,
+    open_unary,
+    outcome,
+    rebuild_handler,
+)
+
+_Coroutine = types.CoroutineType
 
 __all__ = ["AioGrpcServerInterceptor"]
 
@@ -61,53 +77,62 @@ class AioGrpcServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         metadata = handler_call_details.invocation_metadata
         opts = self._opts
 
-        behavior = handler.unary_stream or handler.stream_stream
+        def wrap(behavior: Behavior, _request_streaming: bool, _response_streaming: bool) -> Any:
+            async def stream_behavior(
+                request: Any, context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
+                call = ServerCall(opts, service, method)
+                call.open(metadata)
+                try:
+                    result = behavior(request, context)
+                    if inspect.isawaitable(result):  # writes with context.write()
+                        await result
+                    elif hasattr(result, "__aiter__"):
+                        async for response in result:
+                            yield response
+                    else:
+                        for response in result:
+                            yield response
+                except GeneratorExit:
+                    call.finish(grpc.StatusCode.CANCELLED, "response stream closed", None)
+                    raise
+                except BaseException as exc:
+                    call.finish(*_aio_outcome(context, exc))
+                    raise
+                call.finish(*_aio_outcome(context, None))
 
-        async def stream_behavior(
-            request: Any, context: grpc.aio.ServicerContext
-        ) -> AsyncIterator[Any]:
-            call = ServerCall(opts, service, method)
-            call.open(metadata)
-            try:
-                result = behavior(request, context)
-                if inspect.isawaitable(result):  # writes with context.write()
-                    await result
-                elif hasattr(result, "__aiter__"):
-                    async for response in result:
-                        yield response
-                else:
-                    for response in result:
-                        yield response
-            except GeneratorExit:
-                call.finish(grpc.StatusCode.CANCELLED, "response stream closed", None)
-                raise
-            except BaseException as exc:
-                call.finish(*_aio_outcome(context, exc))
-                raise
-            call.finish(*_aio_outcome(context, None))
+            return stream_behavior
 
-        wrapped: Callable[..., Any] = stream_behavior
-        return replace_behavior(handler, wrapped)
+        return rebuild_handler(handler, wrap)
 
     def _wrap_unary(self, full_method: str, handler: grpc.RpcMethodHandler) -> Any:
-        service, method = split_method(full_method)
-        behavior = handler.unary_unary or handler.stream_unary
-        opts = self._opts
+        opts, head = self._opts, method_head(full_method)
 
-        async def unary_behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            call = ServerCall(opts, service, method)
-            call.open(metadata_of(context))
-            try:
-                response = behavior(request, context)
-                if inspect.isawaitable(response):
-                    response = await response
-            except BaseException as exc:
-                call.finish(*_aio_outcome(context, exc))
-                raise
-            call.finish(*_aio_outcome(context, None))
-            return response
+        def wrap(behavior: Behavior, _request_streaming: bool, _response_streaming: bool) -> Any:
+            async def unary_behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                token = open_unary(opts, head, metadata_of(context))
+                start = perf_counter()
+                try:
+                    response = behavior(request, context)
+                    if type(response) is _Coroutine or inspect.isawaitable(response):
+                        response = await response
+                except BaseException as exc:
+                    end_line(opts, _aio_outcome(context, exc), start)
+                    _reset(token)
+                    raise
+                end_line(opts, _aio_outcome(context, None), start)
+                _reset(token)
+                return response
 
-        return replace_behavior(handler, unary_behavior)
+            return unary_behavior
+
+        return rebuild_handler(handler, wrap)
+
+
+def _reset(token: Any) -> None:
+    # ValueError: finished in another Context than the RPC's (nothing to leave there).
+    with contextlib.suppress(ValueError):
+        _current.reset(token)
 
 
 def _aio_outcome(

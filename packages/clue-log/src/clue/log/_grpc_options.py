@@ -53,11 +53,23 @@ class Options:
         self.log_func: CallLogFunc = call_log_func or _api.print
 
     def is_error(self, code: grpc.StatusCode) -> bool:
+        if self.error_func is _not_ok:
+            return code is not grpc.StatusCode.OK
         # A user predicate must not break the RPC: a failing one counts the code as error.
         try:
             return verdict(self.error_func(code))
         except Exception:
             return code is not grpc.StatusCode.OK
+
+
+# ``StatusCode.name`` is an enum property (slow): read once per code.
+_NAMES = {code: code.name for code in grpc.StatusCode}
+
+
+def code_name(code: grpc.StatusCode) -> str:
+    """The code's name (``OK``, ``NOT_FOUND``...)."""
+    name = _NAMES.get(code)
+    return name if name is not None else str(code.name)
 
 
 def split_method(full: str) -> tuple[str, str]:
@@ -87,19 +99,21 @@ def log_end(
     escaping exception or else the details) when ``error_func`` says so, else with the call
     log function unless call logging is disabled. ``head`` goes first (the client's
     ``grpc.service`` and ``grpc.method``; empty on the server, where they are bound)."""
+    name = code_name(code)
     if opts.is_error(code):
         text = as_text(details)
         _api.error(
             "end",
-            err=exc if exc is not None else (text or code.name),
+            err=exc if exc is not None else (text or name),
             **head,
             **{
-                _keys.GRPC_CODE_KEY: code.name,
+                _keys.GRPC_CODE_KEY: name,
                 _keys.GRPC_STATUS_KEY: text,
                 _keys.GRPC_DURATION_KEY: ms,
             },
         )
     elif opts.log_calls:
-        opts.log_func(
-            "end", **head, **{_keys.GRPC_CODE_KEY: code.name, _keys.GRPC_DURATION_KEY: ms}
-        )
+        if head:
+            opts.log_func("end", **head, **{_keys.GRPC_CODE_KEY: name, _keys.GRPC_DURATION_KEY: ms})
+        else:
+            opts.log_func("end", **{_keys.GRPC_CODE_KEY: name, _keys.GRPC_DURATION_KEY: ms})

@@ -9,6 +9,7 @@ import contextlib
 import contextvars
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import Token
 from time import perf_counter
 from typing import Any
 
@@ -31,6 +32,13 @@ __all__ = ["GrpcServerInterceptor"]
 
 # The server's end line has no head: service and method are bound in the RPC's context.
 _NO_HEAD: dict[str, str] = {}
+_new_context = _context.new_context
+_current = _context.current
+_copy_context = contextvars.copy_context
+
+Behavior = Callable[..., Any]
+#: The service and method key/values bound for an RPC.
+Head = tuple[tuple[str, str], tuple[str, str]]
 
 
 class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
@@ -94,33 +102,38 @@ class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # gr
         metadata = handler_call_details.invocation_metadata
         opts = self._opts
 
-        behavior = handler.unary_stream or handler.stream_stream
+        def wrap(behavior: Behavior, _request_streaming: bool, _response_streaming: bool) -> Any:
+            def stream_behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                call = ServerCall(opts, service, method)
+                ctx = contextvars.copy_context()
+                ctx.run(call.open, metadata)
+                stream = _SyncResponseStream(ctx, call, context)
+                # Cancelled or failed before the stream was exhausted: end it anyway.
+                context.add_callback(stream.terminated)
+                try:
+                    stream.it = iter(ctx.run(behavior, request, context))
+                except Exception as exc:
+                    ctx.run(stream.fail, exc)
+                    raise
+                return stream
 
-        def stream_behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            call = ServerCall(opts, service, method)
-            ctx = contextvars.copy_context()
-            ctx.run(call.open, metadata)
-            stream = _SyncResponseStream(ctx, call, context)
-            # Cancelled or failed before the stream was exhausted: end it anyway.
-            context.add_callback(stream.terminated)
-            try:
-                stream.it = iter(ctx.run(behavior, request, context))
-            except Exception as exc:
-                ctx.run(stream.fail, exc)
-                raise
-            return stream
+            return stream_behavior
 
-        wrapped: Callable[..., Any] = stream_behavior
-        return replace_behavior(handler, wrapped)
+        return rebuild_handler(handler, wrap)
 
     def _wrap_unary(self, full_method: str, handler: grpc.RpcMethodHandler) -> Any:
-        service, method = split_method(full_method)
-        call_args = (self._opts, service, method, handler.unary_unary or handler.stream_unary)
+        opts, head = self._opts, method_head(full_method)
 
-        def unary_behavior(request: Any, context: grpc.ServicerContext) -> Any:
-            return contextvars.copy_context().run(_serve_unary, call_args, request, context)
+        def wrap(behavior: Behavior, _request_streaming: bool, _response_streaming: bool) -> Any:
+            call_args = (opts, head, behavior)
 
-        return replace_behavior(handler, unary_behavior)
+            def unary_behavior(request: Any, context: grpc.ServicerContext) -> Any:
+                # A copied Context: the RPC's log context is set in it and discarded with it.
+                return _copy_context().run(_serve_unary, call_args, request, context)
+
+            return unary_behavior
+
+        return rebuild_handler(handler, wrap)
 
 
 class ServerCall:
@@ -142,14 +155,8 @@ class ServerCall:
         self._cm.__enter__()
         opts = self._opts
         try:
-            kv: dict[str, Any] = {}
-            if opts.call_ids:
-                kv[_keys.REQUEST_ID_KEY] = request_id_from(_incoming_id(metadata))
-            kv[_keys.GRPC_SERVICE_KEY] = self.service
-            kv[_keys.GRPC_METHOD_KEY] = self.method
-            _context.bind(**kv)
-            if opts.log_calls:
-                opts.log_func("start")
+            head = ((_keys.GRPC_SERVICE_KEY, self.service), (_keys.GRPC_METHOD_KEY, self.method))
+            _start_line(opts, _current.get(), head, metadata)
         except Exception:  # noqa: S110 - telemetry never raises into the RPC
             pass
         self._start = perf_counter()
@@ -233,20 +240,75 @@ def _cancelled(context: grpc.ServicerContext | grpc.aio.ServicerContext, aio: bo
 
 
 def _serve_unary(
-    call_args: tuple[Options, str, str, Callable[..., Any]],
+    call_args: tuple[Options, Head, Callable[..., Any]],
     request: Any,
     context: grpc.ServicerContext,
 ) -> Any:
-    opts, service, method, behavior = call_args
-    call = ServerCall(opts, service, method)
-    call.open(metadata_of(context))
+    # Runs in a Context copied for this RPC: the log context is set in it and discarded
+    # with it, so there is nothing to reset; a unary RPC ends once, in this thread.
+    opts, head, behavior = call_args
+    ctx = _new_context()
+    _current.set(ctx)
+    try:  # noqa: SIM105 - cheaper than contextlib.suppress() on the per-RPC path
+        _start_line(opts, ctx, head, metadata_of(context))
+    except Exception:  # noqa: S110 - never raises into the RPC; cheaper than suppress()
+        pass
+    start = perf_counter()
     try:
         response = behavior(request, context)
     except Exception as exc:
-        call.finish(*outcome(context, exc))
+        end_line(opts, outcome(context, exc), start)
         raise
-    call.finish(*outcome(context, None))
+    end_line(opts, outcome(context, None), start)
     return response
+
+
+def open_unary(
+    opts: Options, head: Head, metadata: Sequence[tuple[str, str | bytes]] | None
+) -> Token[Any]:
+    """Open a unary RPC's log context in the current Context (reset it with the token)."""
+    ctx = _new_context()
+    token = _current.set(ctx)
+    try:  # noqa: SIM105 - cheaper than contextlib.suppress() on the per-RPC path
+        _start_line(opts, ctx, head, metadata)
+    except Exception:  # noqa: S110 - never raises into the RPC; cheaper than suppress()
+        pass
+    return token
+
+
+def _start_line(
+    opts: Options,
+    ctx: Any,
+    head: Head,
+    metadata: Sequence[tuple[str, str | bytes]] | None,
+) -> None:
+    # The request id, service and method bound straight onto the new context, then start.
+    if opts.call_ids:
+        rid = request_id_from(_incoming_id(metadata))
+        ctx.bound = (*ctx.bound, (_keys.REQUEST_ID_KEY, rid), *head)
+    else:
+        ctx.bound = (*ctx.bound, *head)
+    if opts.log_calls:
+        opts.log_func("start")
+
+
+def end_line(
+    opts: Options,
+    status: tuple[grpc.StatusCode, str | bytes | None, BaseException | None],
+    start: float,
+) -> None:
+    """Log a unary RPC's end line (never raises)."""
+    ms = elapsed_ms(start, perf_counter())
+    try:  # noqa: SIM105 - cheaper than contextlib.suppress() on the per-RPC path
+        log_end(opts, _NO_HEAD, *status, ms)
+    except Exception:  # noqa: S110 - never raises into the RPC; cheaper than suppress()
+        pass
+
+
+def method_head(full_method: str) -> Head:
+    """The service and method key/values bound for an RPC of ``full_method``."""
+    service, method = split_method(full_method)
+    return ((_keys.GRPC_SERVICE_KEY, service), (_keys.GRPC_METHOD_KEY, method))
 
 
 class _SyncResponseStream:
@@ -306,19 +368,17 @@ class Wrapped:
     MAX = 1024
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, Any], Any] = {}
+        # method -> (the handler it was built from, the wrapped handler)
+        self._cache: dict[str, tuple[Any, Any]] = {}
 
     def get(self, method: str, handler: Any, build: Callable[[str, Any], Any]) -> Any:
-        key = (method, handler)
-        try:
-            wrapped = self._cache.get(key)
-        except TypeError:  # a handler holding something unhashable
-            return build(method, handler)
-        if wrapped is None:
-            wrapped = build(method, handler)
-            if len(self._cache) >= self.MAX:
-                self._cache.clear()
-            self._cache[key] = wrapped
+        hit = self._cache.get(method)
+        if hit is not None and hit[0] is handler:
+            return hit[1]
+        wrapped = build(method, handler)
+        if len(self._cache) >= self.MAX:
+            self._cache.clear()
+        self._cache[method] = (handler, wrapped)
         return wrapped
 
 
@@ -331,16 +391,37 @@ def metadata_of(
         return None
 
 
-def replace_behavior(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> Any:
-    """The same handler (serializers, kind) with ``behavior`` in place of the original."""
-    deser, ser = handler.request_deserializer, handler.response_serializer
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(behavior, deser, ser)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(behavior, deser, ser)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(behavior, deser, ser)
-    return grpc.unary_unary_rpc_method_handler(behavior, deser, ser)
+# The handler rebuild of clue's gRPC server interceptors (the same code in each package):
+# the kind of an RPC method handler, its behavior attribute and its factory.
+_KINDS = {
+    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
+}
+
+
+def rebuild_handler(handler: Any, wrap: Callable[[Behavior, bool, bool], Behavior]) -> Any:
+    """The same RPC method handler (kind, serializers) with its behavior replaced by
+    ``wrap(behavior, request_streaming, response_streaming)``.
+
+    ``None``, a handler without the behavior of its kind, and grpcio's non-blocking
+    handlers (``experimental_non_blocking``: they answer through a callback, which a
+    wrapper would not pass on) come back as they are.
+    """
+    if handler is None:
+        return None
+    request_streaming = bool(handler.request_streaming)
+    response_streaming = bool(handler.response_streaming)
+    attr, make = _KINDS[request_streaming, response_streaming]
+    behavior = getattr(handler, attr, None)
+    if behavior is None or getattr(behavior, "experimental_non_blocking", False):
+        return handler
+    return make(
+        wrap(behavior, request_streaming, response_streaming),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 def _incoming_id(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | bytes | None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from opentelemetry import _logs, trace
 from opentelemetry._logs import LoggerProvider, SeverityNumber
-from opentelemetry.context import Context
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext
 
 from clue.log import _keys
@@ -75,13 +75,21 @@ def otlp_output(
         >>> from clue import log
         >>> log.configure(output=log.otlp_output())
     """
-    if type(name) is not str or not name:
-        raise ValueError(f"name must be a non-empty str, got {name!r}")
+    if type(name) is not str or not name or not _utf8(name):
+        raise ValueError(f"name must be a non-empty str UTF-8 can hold, got {name!r}")
     if logger_provider is not None and not callable(getattr(logger_provider, "get_logger", None)):
         raise ValueError(
             f"logger_provider must be an OpenTelemetry LoggerProvider, got {logger_provider!r}"
         )
     return OtlpOutput(name, logger_provider)
+
+
+def _utf8(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 Emit = Callable[[Any, Entry, int], None]
@@ -108,6 +116,8 @@ class OtlpOutput:
 
     def write(self, chunks: list[Any]) -> None:
         """Emit a batch of entries, in order, each on its own (never raises)."""
+        if chunks and any(_suppressed(entry) for entry in chunks):
+            chunks = [entry for entry in chunks if not _suppressed(entry)]
         if not chunks:
             return
         if getattr(_emitting, "active", False):
@@ -149,6 +159,18 @@ class OtlpOutput:
         return logger, emit
 
 
+def _suppressed(entry: Entry) -> bool:
+    # Logged while OpenTelemetry instrumentation was suppressed, as the SDK suppresses it
+    # while its processors export (in their worker thread, or in the caller's on
+    # ``force_flush``): what an exporter logs then is not emitted again, or a failing
+    # exporter would feed itself a record per export, and ``force_flush`` never return.
+    ctx = entry._otel
+    try:
+        return bool(ctx and ctx.get(_SUPPRESS_INSTRUMENTATION_KEY))
+    except Exception:  # a foreign context must not cost the entry
+        return False
+
+
 def _does_nothing(provider: Any) -> bool:
     # The API's own providers before one is installed: the no-op one, and the proxy that
     # forwards only once a real one is set (looked up again at the next write).
@@ -179,7 +201,9 @@ def _version() -> str:
 def fields(entry: Entry) -> tuple[int | None, SeverityNumber, str, Any, dict[str, Any]]:
     """``(timestamp, severity_number, severity_text, body, attributes)`` of a record: the
     values of ``json_doc(entry)`` with OTLP's own type mapping (``otlp_value``); the empty
-    key, which OTLP refuses, is ``_`` (as in logfmt)."""
+    key, which OTLP refuses, is ``_`` (as in logfmt). A key so changed (or a lone
+    surrogate escaped) that would take another key's name gets leading underscores until
+    it has its own, so no key/value is lost."""
     ts = entry.time_ns if type(entry.time_ns) is int else None
     number, text = SEVERITIES.get(entry.severity, (SeverityNumber.UNSPECIFIED, ""))
     if not text:
@@ -192,6 +216,7 @@ def fields(entry: Entry) -> tuple[int | None, SeverityNumber, str, Any, dict[str
     msg_key = str(_keys.MESSAGE_KEY)
     body: Any = None
     attributes: dict[str, Any] = {}
+    taken: set[str] | None = None  # the entry's keys, once one must be renamed
     for k, v in doc.items():
         if k in skip:
             continue
@@ -200,7 +225,14 @@ def fields(entry: Entry) -> tuple[int | None, SeverityNumber, str, Any, dict[str
             continue
         value = otlp_value(v)
         if value is not None:
-            attributes[otlp_string(k) or "_"] = value
+            name = otlp_string(k) or "_"
+            if name != k:
+                if taken is None:
+                    taken = set(doc)
+                while name in taken:
+                    name = "_" + name
+                taken.add(name)
+            attributes[name] = value
     return ts, number, text, body, attributes
 
 

@@ -25,6 +25,7 @@ from typing import IO, Any, Protocol
 from clue.log import _keys
 from clue.log._entry import Entry
 from clue.log._format import Format, format_terminal, format_text
+from clue.log._metrics import output_written as written
 
 REPORT_INTERVAL = 60.0
 
@@ -111,6 +112,7 @@ class Sink:
                 lost = 0
                 try:
                     _write_all(stream, data)
+                    written("stream", _nbytes(data))
                 except UnicodeError:
                     # An entry the stream cannot encode (a custom format's lone surrogate on
                     # a strict UTF-8 stream): nothing was written; escape what the stream
@@ -297,6 +299,13 @@ def _encodes(text: str, encoding: str) -> bool:
     except UnicodeError:
         return False
     return True
+
+
+def _nbytes(data: str | bytes) -> int:
+    # What a write hands over, in bytes (a text stream's as UTF-8).
+    if isinstance(data, bytes) or data.isascii():
+        return len(data)
+    return len(data.encode("utf-8", "surrogatepass"))
 
 
 def _is_binary(stream: object) -> bool:

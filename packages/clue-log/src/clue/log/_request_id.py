@@ -7,7 +7,7 @@ replaced by a fresh id.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import random
 import re
 
@@ -23,7 +23,8 @@ MAX_REQUEST_ID_LENGTH = 128
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,%d}" % MAX_REQUEST_ID_LENGTH)  # noqa: UP031
 
 
-_b64 = base64.urlsafe_b64encode
+_b2a = binascii.b2a_base64
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _bits = random.getrandbits
 
 
@@ -33,7 +34,7 @@ def new_request_id() -> str:
     Request ids correlate log lines; they are not secrets, so the fast non-cryptographic
     generator is enough.
     """
-    return _b64(_bits(48).to_bytes(6, "big")).decode("ascii")
+    return _b2a(_bits(48).to_bytes(6, "big"), newline=False).translate(_URLSAFE).decode("ascii")
 
 
 def request_id_from(incoming: str | bytes | None) -> str:

@@ -61,6 +61,8 @@ class ServerOptions:
         A user predicate must not break the request: one that raises, or answers an
         awaitable instead of a verdict, counts the status by the default rule.
         """
+        if self.error_status is server_error:
+            return status >= 500
         try:
             return verdict(self.error_status(status))
         except Exception:

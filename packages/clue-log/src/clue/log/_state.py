@@ -21,6 +21,8 @@ class State:
         "file_location",
         "funcs",
         "max_buffered",
+        "max_buffered_bytes",
+        "max_total_buffered_bytes",
         "sinks",
     )
 
@@ -31,6 +33,8 @@ class State:
         self.funcs: tuple[KeyValueFunc, ...] = ()
         self.file_location = False
         self.max_buffered = 1000
+        self.max_buffered_bytes = 1024 * 1024
+        self.max_total_buffered_bytes = 256 * 1024 * 1024
 
 
 state = State()

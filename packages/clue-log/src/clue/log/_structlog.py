@@ -11,6 +11,8 @@ rest of the chain and the real logger when the context is flushed.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import datetime
 import logging
 import sys
 import time
@@ -19,10 +21,12 @@ from typing import Any
 
 import structlog
 from structlog import _config as _structlog_config
+from structlog._base import BoundLoggerBase
 from structlog.exceptions import DropEvent
+from structlog.testing import LogCapture
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from clue.log import _api, _write
+from clue.log import _api, _budget, _tracing, _write
 from clue.log._context import _MUTABLE, current, snapshot
 from clue.log._state import state
 from clue.log._tracing import record_error
@@ -72,6 +76,11 @@ def _make_bound_logger() -> type[Any]:
     def make(level: str, name: str) -> Any:
         # ``name``: structlog's method of the same meaning, for calls clue does not take.
         fn = _api._FNS.get(level, _api.error)
+        plain = _api._PLAIN
+        fixed = _api._FIXED_SIZE
+        # info and warn take ``log.info``'s buffered path inline (one Python call per
+        # buffered call, not two); anything off that path goes through ``fn``.
+        inline = level in {"info", "warn"}
 
         def meth(self: Any, /, *args: Any, **kw: Any) -> Any:
             try:
@@ -88,6 +97,36 @@ def _make_bound_logger() -> type[Any]:
             bound = self._context
             if bound:
                 kw = {**bound, **kw}
+            if inline and _api._plain:
+                ctx = _get()
+                if ctx is not None and (buf := ctx.req.buf) is not None:
+                    req = ctx.req
+                    otel_ctx = _otel_get()
+                    if (
+                        _SPAN_KEY not in otel_ctx
+                        or not _sampled(otel_ctx[_SPAN_KEY])
+                        or req.disable is False
+                    ) and type(event) in plain:
+                        size = 0  # the same estimate as ``log.info``'s fast path
+                        for v in kw.values():
+                            t = type(v)
+                            if t in fixed:
+                                pass
+                            elif t is str:
+                                size += len(v)
+                            elif t in plain or _api._learn_plain(t, kw):
+                                size += _budget.size_of(v)
+                            else:
+                                break
+                        else:
+                            size += _budget.size_of(event)
+                            rec = (
+                                _time_ns(), level, event, (), kw, ctx.bound, None, otel_ctx, size
+                            )  # fmt: skip
+                            _budget.append(req, buf, rec, size + _budget.ENTRY_BYTES)
+                            if req.buf is None:  # flushed by another thread meanwhile
+                                _write._drain(req, buf)
+                            return None
             return fn(event, **kw)
 
         meth.__name__ = name
@@ -200,7 +239,7 @@ _PROXY = _structlog_config.BoundLoggerLazyProxy
 _PROXY_BIND = getattr(getattr(_PROXY, "bind", None), "__code__", None)
 
 
-def _adopt(frame: Any, logger: Any) -> None:
+def _adopt(frame: Any, logger: Any, names: list[str] | None = None) -> None:
     """Give a caching ``structlog.get_logger()`` proxy the logging methods of the clue bound
     logger it has just built and cached.
 
@@ -220,7 +259,8 @@ def _adopt(frame: Any, logger: Any) -> None:
             return
         flag = proxy._cache_logger_on_first_use
         if flag is True or (flag is None and config.cache_logger_on_first_use is True):
-            proxy.__dict__.update({name: getattr(logger, name) for name in _METHODS})
+            names = _METHODS if names is None else names
+            proxy.__dict__.update({name: getattr(logger, name) for name in names})
     except Exception:  # structlog's internals changed: the proxy keeps its own lookup
         return
 
@@ -347,8 +387,8 @@ class BufferingProcessor:
         for k, v in event_dict.items():
             if type(v) in _MUTABLE:
                 event_dict[k] = snapshot(v)
-        buf.append(_ChainRecord(logger, method_name, event_dict, self._rest()))
-        req.appended += 1
+        rec = _ChainRecord(logger, method_name, event_dict, self._rest())
+        _budget.append(req, buf, rec, rec.size)
         if req.buf is None:  # flushed by another thread meanwhile
             _write._drain(req, buf)
         raise DropEvent
@@ -372,12 +412,13 @@ class BufferingProcessor:
 class _ChainRecord:
     """A buffered structlog event, replayed through the rest of its chain on flush."""
 
-    __slots__ = ("event_dict", "logger", "method_name", "rest", "time_ns")
+    __slots__ = ("event_dict", "logger", "method_name", "rest", "size", "time_ns")
 
     def __init__(
         self, logger: WrappedLogger, method_name: str, event_dict: EventDict, rest: list[Processor]
     ) -> None:
         self.time_ns = time.time_ns()
+        self.size = _budget.ENTRY_BYTES + _budget.size_of_all(event_dict.values())
         self.logger = logger
         self.method_name = method_name
         self.event_dict = event_dict
@@ -405,3 +446,280 @@ class _ChainRecord:
         # A failing output never raises into the app.
         with contextlib.suppress(Exception):
             getattr(self.logger, self.method_name)(*args, **kw)
+
+
+# --- the buffering wrapper class: the user's chain, run only for entries that are written ---
+
+#: The time of the call being replayed (set only inside a replay, in the call's copied
+#: context): what ``TimeStamper`` stamps instead of the time of the flush.
+_CALL_TIME: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "clue_log_call_time", default=None
+)
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_get = current.get
+_otel_get = _tracing.otel_context_get
+_SPAN_KEY = _tracing.SPAN_KEY
+_sampled = _tracing.sampled
+_time_ns = time.time_ns
+_copy_context = contextvars.copy_context
+
+
+class TimeStamper(structlog.processors.TimeStamper):
+    """structlog's ``TimeStamper`` (same arguments, same output) that stamps an entry
+    buffered by ``buffering_wrapper_class`` with the time of the call, not of the flush.
+
+    Outside a replay it is structlog's own stamper.
+
+    Example:
+        >>> from clue import log
+        >>> stamper = log.TimeStamper(fmt="iso", utc=True)
+        >>> sorted(stamper(None, "info", {}))
+        ['timestamp']
+    """
+
+    __slots__ = ()
+
+    def __call__(self, logger: WrappedLogger, name: str, event_dict: EventDict) -> EventDict:
+        ns = _CALL_TIME.get()
+        if ns is None:
+            return self._stamper(event_dict)
+        event_dict[self.key] = _stamp(ns, self.fmt, self.utc)
+        return event_dict
+
+
+def _stamp(ns: int, fmt: str | None, utc: bool) -> Any:
+    # What structlog's stamper writes at the instant ``ns`` (see ``_make_stamper``).
+    if fmt is None:
+        return ns / 1e9
+    at = _EPOCH + datetime.timedelta(microseconds=ns // 1000)
+    if fmt.upper() == "ISO":
+        if utc:
+            return at.isoformat().replace("+00:00", "Z")
+        return at.astimezone().replace(tzinfo=None).isoformat()
+    if utc:
+        return at.strftime(fmt)
+    return at.astimezone().strftime(fmt)
+
+
+class _Call(tuple):  # type: ignore[type-arg]
+    """A buffered structlog call: (time_ns, bound logger, method name, event, keywords,
+    the call's copied ``contextvars`` context, its estimated size). A tuple subclass:
+    built at C speed."""
+
+    __slots__ = ()
+
+    @property
+    def time_ns(self) -> int:
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def size(self) -> int:
+        return self[6]  # type: ignore[no-any-return]
+
+    def replay(self) -> None:
+        # The user's whole chain, in the call's context (``merge_contextvars``, trace ids,
+        # anything read from a context variable) and with the call's time.
+        with contextlib.suppress(Exception):  # a failing chain must not break the flush
+            self[5].run(_replay, self)
+
+
+def _replay(call: _Call) -> None:
+    _CALL_TIME.set(call[0])
+    call[1]._clue_replay(call[2], call[3], call[4])
+
+
+def _call_size(event: Any, kw: dict[str, Any]) -> int:
+    # What a buffered structlog call adds to its context's bounds (``_budget``).
+    return _budget.ENTRY_BYTES + _budget.size_of(event) + _budget.size_of_all(kw.values())
+
+
+def _snapshot_exc_info(kw: dict[str, Any]) -> None:
+    # ``exc_info=True`` means the exception being handled now: resolve it at the call.
+    exc_info = kw["exc_info"]
+    if exc_info is True or (exc_info and not isinstance(exc_info, (tuple, BaseException))):
+        exc = _write._exc_from(exc_info)
+        kw["exc_info"] = (type(exc), exc, exc.__traceback__) if exc is not None else False
+
+
+_WRAPPERS: dict[type[Any], type[Any]] = {}
+_ADOPTED = ("debug", "info", "msg", "warning", "warn", "error", "err", "critical", "fatal")
+
+
+def buffering_wrapper_class(base: int | type[Any] = logging.DEBUG) -> type[Any]:
+    """A structlog ``wrapper_class`` that buffers calls inside a log context and runs your
+    whole processor chain only for the entries that are written.
+
+    ``base`` is a minimum level (``structlog.make_filtering_bound_logger(base)`` is
+    wrapped) or a bound logger class (a subclass of structlog's ``BoundLoggerBase``, such
+    as ``structlog.stdlib.BoundLogger``). Inside a log context a debug/info/warning call
+    keeps its arguments, its bound key/values, its ``contextvars`` context and its time;
+    error, exception and critical write the buffered calls first, each through the full
+    chain in its own context and with its own time (use ``log.TimeStamper``), then the
+    error. Outside a log context, or when the context does not buffer, every call is the
+    base class's own.
+
+    Example:
+        >>> import logging, structlog
+        >>> from clue import log
+        >>> structlog.configure(wrapper_class=log.buffering_wrapper_class(logging.INFO))
+    """
+    if isinstance(base, bool) or not isinstance(base, (int, type)):
+        raise ValueError(f"buffering_wrapper_class: base={base!r} is neither a level nor a class")
+    if isinstance(base, int):
+        base = structlog.make_filtering_bound_logger(base)
+    if not issubclass(base, BoundLoggerBase):
+        raise ValueError(
+            f"buffering_wrapper_class: base={base!r} is not a structlog BoundLoggerBase subclass"
+        )
+    cls = _WRAPPERS.get(base)
+    if cls is None:
+        cls = _WRAPPERS[base] = _make_buffering(base)
+    return cls
+
+
+def _make_buffering(base: type[Any]) -> type[Any]:
+    base_proxy = base._proxy_to_logger
+    base_init = base.__init__
+    levels = LEVELS
+    mutable = _MUTABLE
+
+    def _proxy_to_logger(self: Any, method_name: str, event: Any = None, **event_kw: Any) -> Any:
+        level = levels.get(method_name, "info")
+        ctx = _get()
+        if level in {"info", "warn"}:
+            if ctx is not None:
+                req = ctx.req
+                buf = req.buf
+                if buf is not None:
+                    if _api._plain:
+                        otel_ctx = _otel_get()
+                        keep = (
+                            _SPAN_KEY not in otel_ctx
+                            or not _sampled(otel_ctx[_SPAN_KEY])
+                            or req.disable is False
+                        )
+                    else:
+                        keep = not _api.stops_buffering(req)
+                    if not keep:
+                        # Not buffered: what is buffered is written first.
+                        _write._drain(req, buf)
+                    elif (procs := self._processors) and type(procs[-1]) is LogCapture:
+                        pass  # ``capture_logs()`` sees every call as it is made
+                    else:
+                        for k, v in event_kw.items():
+                            if type(v) in mutable:
+                                event_kw[k] = snapshot(v)
+                        if "exc_info" in event_kw:
+                            _snapshot_exc_info(event_kw)
+                        if type(event) in mutable:
+                            event = snapshot(event)
+                        size = _call_size(event, event_kw)
+                        call = (
+                            _time_ns(),
+                            self,
+                            method_name,
+                            event,
+                            event_kw,
+                            _copy_context(),
+                            size,
+                        )
+                        _budget.append(req, buf, _Call(call), size)
+                        if req.buf is None:  # flushed by another thread meanwhile
+                            _write._drain(req, buf)
+                        return None
+            return base_proxy(self, method_name, event, **event_kw)
+        here: Any = ctx.req if ctx is not None else None
+        if level == "error":
+            if here is not None:
+                _write.flush_context(here)
+            err = event_kw.get("err")
+            if not isinstance(err, BaseException):
+                exc = event_kw.get("exc_info")
+                err = (_write._exc_from(exc) if exc else None) or err
+            record_error(err, event if isinstance(event, str) else None)
+            return base_proxy(self, method_name, event, **event_kw)
+        # debug: written only when clue's debug is on for the context (then unbuffered).
+        if not (state.debug if here is None else here.debug_on()):
+            return None
+        if here is not None and (held := here.buf) is not None:
+            _write._drain(here, held)
+        return base_proxy(self, method_name, event, **event_kw)
+
+    def _clue_replay(self: Any, method_name: str, event: Any, event_kw: dict[str, Any]) -> None:
+        base_proxy(self, method_name, event, **event_kw)
+
+    def init(self: Any, *args: Any, **kw: Any) -> None:
+        base_init(self, *args, **kw)
+        # A caching ``structlog.get_logger()`` proxy: give it this logger's methods.
+        _adopt(sys._getframe(1), self, names)
+
+    names = [
+        name
+        for plain in (*_ADOPTED, "exception", "log")
+        for name in (plain, "a" + plain)
+        if callable(getattr(base, name, None))
+    ]
+    namespace: dict[str, Any] = {
+        "_proxy_to_logger": _proxy_to_logger,
+        "_clue_replay": _clue_replay,
+        "__init__": init,
+        "__module__": __name__,
+    }
+    if _is_filtering(base):
+        # structlog's filtering bound logger: its info/warning methods, with the buffered
+        # path inlined (one Python call per buffered call, as ``log.info``).
+        for name in ("info", "msg", "warning", "warn"):
+            own = getattr(base, name, None)
+            if own is not None and own is not _NOP:
+                # The name structlog passes on (``msg`` is ``info``, ``warn`` is ``warning``).
+                namespace[name] = _fast_method(own.__name__, mutable)
+    return type("Buffering" + base.__name__, (base,), namespace)
+
+
+_NOP: Any = getattr(structlog._native, "_nop", None)
+_MAYBE_INTERPOLATE: Any = getattr(structlog._native, "_maybe_interpolate", None)
+
+
+def _is_filtering(base: type[Any]) -> bool:
+    # One of ``make_filtering_bound_logger``'s classes (their level methods only call
+    # ``_proxy_to_logger`` with the interpolated event).
+    return (
+        _MAYBE_INTERPOLATE is not None
+        and base.__module__ == "structlog._native"
+        and base.__name__.startswith("BoundLoggerFilteringAt")
+    )
+
+
+def _fast_method(name: str, mutable: frozenset[type]) -> Any:
+    interpolate = _MAYBE_INTERPOLATE
+
+    def meth(self: Any, event: Any, *args: Any, **kw: Any) -> Any:
+        ctx = _get()
+        if ctx is not None and (buf := ctx.req.buf) is not None and _api._plain:
+            req = ctx.req
+            otel_ctx = _otel_get()
+            if (
+                _SPAN_KEY not in otel_ctx
+                or not _sampled(otel_ctx[_SPAN_KEY])
+                or req.disable is False
+            ) and (not (procs := self._processors) or type(procs[-1]) is not LogCapture):
+                if args:
+                    event = interpolate(event, args)
+                for v in kw.values():
+                    if type(v) in mutable:
+                        break
+                else:
+                    if "exc_info" not in kw and type(event) not in mutable:
+                        size = _call_size(event, kw)
+                        call = (_time_ns(), self, name, event, kw, _copy_context(), size)
+                        _budget.append(req, buf, _Call(call), size)
+                        if req.buf is None:  # flushed by another thread meanwhile
+                            _write._drain(req, buf)
+                        return None
+                return self._proxy_to_logger(name, event, **kw)
+        if args:
+            event = interpolate(event, args)
+        return self._proxy_to_logger(name, event, **kw)
+
+    meth.__name__ = name
+    return meth

@@ -13,23 +13,36 @@ import sys
 import traceback
 from collections import deque
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from clue.log import _keys
+from clue.log._budget import ENTRY_BYTES, release
 from clue.log._context import Request, pairs_of
 from clue.log._entry import Entry, settle
 from clue.log._kv import KV
 from clue.log._render import _CONTAINERS, Bounded, Traceback, text_of
 from clue.log._state import state
 
-# A buffered record: (time_ns, level, msg, args, kv, bound, extra, otel), ``otel`` being
-# the OpenTelemetry context current at the call (the span an OTLP record carries). An entry
-# with ``err`` or ``exc_info`` is a ``Held`` record (the record plus its ``err`` and
-# traceback pairs); chain records (from a hand-written structlog chain) are objects with
-# ``replay()``.
+# A buffered record, the native one: (time_ns, level, msg, args, kv, bound, extra, otel,
+# size), a plain tuple because building one is a single step on the hot path, and it is
+# the smallest object that holds nine fields. ``otel`` is the OpenTelemetry context current
+# at the call (the span an OTLP record carries). ``size`` is the estimate ``_budget``
+# counts, less ``ENTRY_BYTES`` (so a small int the interpreter shares, for most entries).
+# An entry with ``err`` or ``exc_info`` is a ``Held`` record (the record plus its ``err``
+# and traceback pairs).
 Record = tuple[
-    int, str, Any, tuple[Any, ...], dict[str, Any], Any, list[tuple[str, Any]] | None, Any
+    int, str, Any, tuple[Any, ...], dict[str, Any], Any, list[tuple[str, Any]] | None, Any, int
 ]
+
+
+class Replayable(Protocol):
+    """A buffered structlog chain record (``_structlog``): written by replaying it
+    through the rest of its chain."""
+
+    @property
+    def time_ns(self) -> int: ...
+
+    def replay(self) -> None: ...
 
 
 class Held:
@@ -50,6 +63,14 @@ class Held:
     @property
     def time_ns(self) -> int:
         return self.rec[0]
+
+    @property
+    def size(self) -> int:
+        return ENTRY_BYTES + self.rec[8]
+
+
+#: What a context's buffer holds: native records, held ones, chain records.
+Buffered = Record | Held | Replayable
 
 
 def _split_err(
@@ -94,42 +115,47 @@ def flush_context(req: Request) -> None:
         return
     req.buf = None
     _drain(req, buf)
+    release(req)
 
 
 def _drain(req: Request, buf: deque[Any]) -> None:
-    records: list[Any] = []
+    records: list[Buffered] = []
     try:
         while True:
             records.append(buf.popleft())
     except IndexError:
         pass
-    dropped = req.appended - len(records)
+    dropped = max(req.appended - len(records), 0)
     req.appended = 0
+    req.nbytes = 0
+    req.quota = 0  # the next buffered call goes to ``_budget.admit``, which sets it again
+    req.written += len(records)
+    req.dropped += dropped
+    req.wrote = True
     with contextlib.suppress(Exception):  # logging never raises into the application
         write_records(records, dropped)
 
 
-def write_records(records: list[Any], dropped: int = 0) -> None:
+def write_records(records: list[Buffered], dropped: int = 0) -> None:
     """Render native records (one ``write()`` per output) and replay chain records."""
     sinks = state.sinks
     chunks: list[list[Any]] = [[] for _ in sinks]
     if dropped > 0 and records:
         first = records[0]
-        ts = first[0] if type(first) is tuple else first.time_ns
+        ts = first[0] if isinstance(first, tuple) else first.time_ns
         marker = Entry(
             ts,
             "warn",
             [
-                (_keys.MESSAGE_KEY, f"clue/log: {dropped} earlier entries dropped (max_buffered)"),
+                (_keys.MESSAGE_KEY, f"clue/log: {dropped} earlier entries dropped (buffer bounds)"),
                 (_keys.DROPPED_KEY, dropped),
             ],
         )
         for i, sink in enumerate(sinks):
             chunks[i].append(sink.render(marker))
     for rec in records:
-        kind = type(rec)
-        if kind is tuple or kind is Held:
-            if kind is Held:
+        if isinstance(rec, (tuple, Held)):
+            if isinstance(rec, Held):
                 entry = build_entry(rec.rec, rec.head, rec.tail)
             elif "err" in rec[4] or "exc_info" in rec[4]:
                 # A plain ``err`` string or ``exc_info`` tuple, kept as given at the call.
@@ -161,7 +187,7 @@ def build_entry(
     itself keep their names; an application's key named like one of them is escaped
     (``settle``).
     """
-    ts, level, msg, args, kv, bound, extra, otel = rec
+    ts, level, msg, args, kv, bound, extra, otel, _ = rec
     key_vals: list[tuple[str, Any]] = list(head) if head else []
     key_vals.extend(bound)
     positional: list[tuple[str, Any]] = []

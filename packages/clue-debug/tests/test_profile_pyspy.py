@@ -1,0 +1,277 @@
+"""The py-spy backend: its command line, its fallback, its bounds and its output reader.
+
+A stand-in ``py-spy`` (a script given as the ``pyspy`` option) plays refusal, hanging
+and success; the real py-spy (a test dependency) runs in ``test_profile.py`` and
+``test_profile_accuracy.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clue import debug
+from clue.debug import _pyspy
+from clue.debug._pyspy import PySpyUnavailable, _add, record
+from clue.debug._sampler import MAX_DEPTH, OMITTED_NAME, Profile
+
+_FAKE = """#!{python}
+import json, os, sys, time
+args = sys.argv[1:]
+with open({log!r}, "a") as f:
+    f.write(json.dumps({{"argv": args, "pid": os.getpid()}}) + "\\n")
+mode = {mode!r}
+if mode == "refuse":
+    sys.stderr.write("Error: Failed to attach: Permission Denied (os error 13)\\n"
+                     "Try running again with elevated permissions by going 'sudo !!'\\n")
+    sys.exit(1)
+if mode == "crash":
+    sys.stderr.write("Error: \\x1b[31mNo python processes found\\r\\n")
+    sys.exit(2)
+if mode == "hang":
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print("py-spy> Sampling process 100 times a second. Press Control-C to exit.", flush=True)
+    time.sleep(600)
+out = args[args.index("--output") + 1]
+with open(out, "w") as f:
+    if "--gil" in args:
+        f.write("thread (11): worker;Thread.run (/app/t.py:10);clue_hot (/app/h.py:3) 30\\n")
+        f.write("thread (11): worker;Thread.run (/app/t.py:10);clue_cool (/app/h.py:9) 10\\n")
+    else:
+        f.write("thread (11): worker;Thread.run (/app/t.py:10);clue_hot (/app/h.py:3) 60\\n")
+        f.write("thread (12): sleeper;Thread.run (/app/t.py:10);wait (/lib/threading.py:5) 100\\n")
+        f.write("thread (11): worker;Thread.run (/app/t.py:10);clue_cool (/app/h.py:9) 40\\n")
+"""
+
+
+@pytest.fixture
+def fake_pyspy(tmp_path: Path) -> Callable[[str], tuple[str, Path]]:
+    """``fake_pyspy(mode) -> (path, log)``: a stand-in py-spy that logs its argv."""
+
+    def make(mode: str) -> tuple[str, Path]:
+        path = tmp_path / f"py-spy-{mode}"
+        log = tmp_path / f"{mode}.log"
+        path.write_text(_FAKE.format(python=sys.executable, log=str(log), mode=mode))
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+        return str(path), log
+
+    return make
+
+
+def _serve(wsgi_server, exe: str, sampler: str = "auto") -> str:
+    mux = debug.Mux()
+    debug.mount_pprof_handlers(mux, max_seconds=2, sampler=sampler, pyspy=exe)
+    return wsgi_server(mux)
+
+
+def _calls(log: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_refused_ptrace_falls_back_to_the_builtin_sampler_and_says_so(
+    fake_pyspy, wsgi_server, http, pprof
+) -> None:
+    """py-spy refused (no ptrace permission): the in-process sampler answers, labelled."""
+    exe, log = fake_pyspy("refuse")
+    served = _serve(wsgi_server, exe)
+    reply = http(served + "/debug/pprof/profile?seconds=0.2")
+    assert reply.status == 200
+    assert reply.headers["X-Clue-Profile-Sampler"] == "builtin"
+    assert "not permitted" in reply.headers["X-Clue-Profile-Fallback"]
+    comments = pprof(reply.body).comments
+    assert "sampler: builtin" in comments
+    assert any("ptrace refused" in c for c in comments)
+    assert _calls(log)  # it was tried
+    doc = json.loads(http(served + "/debug/pprof/profile?seconds=0.1&format=speedscope").body)
+    assert doc["sampler"] == "builtin"
+    assert any("not permitted" in note for note in doc["notes"])
+
+
+def test_sampler_pyspy_says_why_it_cannot(fake_pyspy, wsgi_server, http) -> None:
+    """sampler=pyspy does not fall back: 503 with py-spy's reason, control bytes removed."""
+    exe, _ = fake_pyspy("crash")
+    served = _serve(wsgi_server, exe, sampler="pyspy")
+    reply = http(served + "/debug/pprof/profile?seconds=0.2")
+    assert reply.status == 503
+    assert b"exit 2" in reply.body
+    assert b"No python processes found" in reply.body
+    assert b"\x1b" not in reply.body
+    # The query parameter overrides the mount's choice, both ways.
+    assert http(served + "/debug/pprof/profile?seconds=0.1&sampler=builtin").status == 200
+    missing = _serve(wsgi_server, exe + "-absent", sampler="builtin")
+    assert http(missing + "/debug/pprof/profile?seconds=0.1&sampler=pyspy").status == 503
+    fallback = http(missing + "/debug/pprof/profile?seconds=0.1&sampler=auto")
+    assert fallback.headers["X-Clue-Profile-Sampler"] == "builtin"
+    assert "not installed" in fallback.headers["X-Clue-Profile-Fallback"]
+
+
+def test_a_hanging_pyspy_is_killed_at_its_deadline(monkeypatch, fake_pyspy, tmp_path) -> None:
+    """py-spy past its deadline is killed and reaped; its temporary files are removed."""
+    exe, log = fake_pyspy("hang")
+    monkeypatch.setattr(_pyspy, "GRACE_SECONDS", 0.5)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with pytest.raises(PySpyUnavailable, match="did not finish"):
+        record(exe, 0.1, hz=100)
+    pids = [int(str(call["pid"])) for call in _calls(log)]
+    assert len(pids) == 2  # cpu and wall runs
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # killed and reaped: no process, not even a zombie
+    assert list(scratch.iterdir()) == []
+
+
+def test_only_validated_numbers_reach_the_command_line(
+    fake_pyspy, wsgi_server, http, pprof
+) -> None:
+    """The argv is fixed but for the pid, rate, whole seconds and a private output path."""
+    exe, log = fake_pyspy("ok")
+    served = _serve(wsgi_server, exe)
+    hostile = "seconds=1.2&hz=7&format=pprof&weight=cpu&x=--native;rm%20-rf"
+    reply = http(served + "/debug/pprof/profile?" + hostile)
+    assert reply.status == 200
+    assert reply.headers["X-Clue-Profile-Sampler"] == "py-spy"
+    assert reply.headers["X-Clue-Profile-Seconds"] == "1.2"
+    argvs = sorted((call["argv"] for call in _calls(log)), key=lambda a: "--gil" in a)
+    for argv, mode in zip(argvs, ("--idle", "--gil"), strict=True):
+        assert isinstance(argv, list)
+        out = argv[argv.index("--output") + 1]
+        assert os.path.basename(os.path.dirname(out)).startswith("clue-pyspy-")
+        assert not os.path.exists(out)  # removed after reading
+        assert argv == [
+            "record",
+            *("--pid", str(os.getpid()), "--rate", "7", "--duration", "2"),  # 1.2 s, rounded up
+            *("--format", "raw", "--output", out),
+            *("--threads", "--full-filenames", "--nonblocking", mode),
+        ]
+    decoded = pprof(reply.body)
+    assert "sampler: py-spy" in decoded.comments
+    values = {
+        (s[2]["thread"], s[0][0][0]): s[1] for s in decoded.samples
+    }  # (thread, leaf) -> [samples, wall, cpu]
+    assert values["worker", "clue_hot"][:2] == [60, 1_200_000_000 * 60 // 100]
+    assert values["worker", "clue_cool"][:2] == [40, 1_200_000_000 * 40 // 100]
+    # CPU follows the GIL samples: 30 to 10 (the stand-in's threads are not this
+    # process's, so they share the CPU of threads that ended meanwhile).
+    hot, cool = values["worker", "clue_hot"][2], values["worker", "clue_cool"][2]
+    assert abs(hot - 3 * cool) <= 3
+    # Idle stacks have wall time and no CPU.
+    assert values["sleeper", "wait"] == [100, 1_200_000_000, 0]
+
+
+def test_the_requesting_thread_is_left_out(fake_pyspy) -> None:
+    """Samples of excluded native thread ids are dropped."""
+    exe, _ = fake_pyspy("ok")
+    profile = record(exe, 1, hz=100, exclude_native=[12])
+    assert {thread for thread, _ in profile.counts} == {"worker"}
+
+
+def test_deep_stacks_are_clipped_with_their_root() -> None:
+    """py-spy's stacks deeper than MAX_DEPTH keep leaf and root, with the marker."""
+    frames = ";".join(f"f{i} (/a.py:{i})" for i in range(900))
+    profile = Profile(interval_ns=10_000_000, duration_ns=1_000_000_000)
+    _add(profile, "wall", [f"thread (5): t;{frames} 3\n"], set())
+    ((_, stack),) = profile.counts
+    assert len(stack) == MAX_DEPTH
+    assert stack[-1].name == "f0"  # the root
+    assert stack[0].name == "f899"  # the leaf
+    assert any(frame.name == OMITTED_NAME for frame in stack)
+    assert profile.truncated_stacks == 1
+
+
+def test_cpu_is_each_threads_clock_shared_among_its_samples() -> None:
+    """A live thread's CPU goes to its samples; ended threads share the rest."""
+    lines = [
+        "thread (11): live;run (/a.py:1);hot (/a.py:2) 2\n",
+        "thread (11): live;run (/a.py:1);cool (/a.py:3) 1\n",
+        "thread (99): gone;run (/a.py:1);short (/a.py:4) 4\n",
+        "thread (98): gone2;run (/a.py:1);short (/a.py:4) 1\n",
+    ]
+    profile = Profile(interval_ns=10_000_000, duration_ns=1_000_000_000)
+    _add(profile, "cpu", lines, set(), {11: 900, 12: 50}, 500)
+    cpu = {(thread, stack[0].name): ns for (thread, stack), ns in profile.cpu_ns.items()}
+    assert cpu == {
+        ("live", "hot"): 600,
+        ("live", "cool"): 300,
+        ("gone", "short"): 400,
+        ("gone2", "short"): 100,
+    }
+
+
+def test_a_stack_read_cut_below_a_coroutine_is_completed_from_the_thread() -> None:
+    """A chain read cut below a frame gets the thread's usual outer frames, and says so."""
+    root = "Thread._bootstrap (/t.py:1);run_forever (/l.py:2)"
+    lines = [
+        f"thread (7): loop;{root};outer (/a.py:3);inner (/a.py:4);spin (/a.py:5) 9\n",
+        f"thread (7): loop;{root};other (/a.py:8);inner (/a.py:4) 1\n",
+        "thread (7): loop;inner (/a.py:6);spin (/a.py:5) 2\n",  # cut below inner
+        "thread (7): loop;stray (/b.py:1) 1\n",  # nothing to complete it from
+        f"thread (8): pool;{root};spin (/a.py:5) 4\n",
+    ]
+    profile = Profile(interval_ns=10_000_000, duration_ns=1_000_000_000)
+    _add(profile, "wall", lines, set())
+    stacks: Counter[tuple[str, ...]] = Counter()
+    for (_, stack), count in profile.counts.items():
+        stacks[tuple(frame.name for frame in reversed(stack))] += count
+    whole = ("Thread._bootstrap", "run_forever", "outer", "inner", "spin")
+    assert stacks[whole] == 9 + 2  # the cut ones completed through the usual caller
+    assert stacks["stray",] == 1
+    assert sum(stacks.values()) == 9 + 1 + 2 + 1 + 4
+    assert any("2 samples read cut" in note for note in profile.notes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.text(max_size=80), max_size=20))
+def test_any_output_reads_without_raising(lines: list[str]) -> None:
+    """Whatever the output file holds, reading it never raises."""
+    profile = Profile(interval_ns=10_000_000, duration_ns=1_000_000_000)
+    _add(profile, "cpu", lines, set(), {1: 10, 2: 0}, 7)
+    _add(profile, "wall", lines, set())
+    assert all(ns >= 0 for ns in profile.cpu_ns.values())
+    assert all(ns >= 0 for ns in profile.wall_ns.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    samples=st.dictionaries(
+        st.tuples(
+            st.sampled_from(["a", "b-1", "MainThread"]),
+            st.lists(
+                st.from_regex(r"[A-Za-z_][A-Za-z0-9_.<>]{0,12}", fullmatch=True),
+                min_size=1,
+                max_size=6,
+            ),
+        ).map(lambda kv: (kv[0], tuple(kv[1]))),
+        st.integers(1, 10_000),
+        max_size=10,
+    )
+)
+def test_raw_lines_parse_back(samples: dict[tuple[str, tuple[str, ...]], int]) -> None:
+    """Every (thread, stack) -> count written as py-spy raw lines reads back the same
+    (below each thread's one root, as a thread's stacks are)."""
+    tids = {"a": 1, "b-1": 2, "MainThread": 3}
+    lines = [
+        f"thread ({tids[thread]}): {thread};Thread._bootstrap (/t.py:1);"
+        + ";".join(f"{name} (/x/{name}.py:{i + 1})" for i, name in enumerate(stack))
+        + f" {count}\n"
+        for (thread, stack), count in samples.items()
+    ]
+    profile = Profile(interval_ns=1, duration_ns=1_000_000_000)
+    _add(profile, "cpu", lines, set())
+    got = {
+        (thread, tuple(frame.name for frame in reversed(stack[:-1]))): ns
+        for (thread, stack), ns in profile.cpu_ns.items()
+    }
+    assert got == samples

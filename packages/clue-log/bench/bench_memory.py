@@ -1,0 +1,189 @@
+"""clue-log memory benchmarks: what buffering holds, and what its accounting costs.
+
+Run with ``python3 tools/run.py nox -s bench -- bench_memory`` (or ``python
+bench_memory.py`` with clue-log and structlog installed). Memory is measured with
+tracemalloc and as the growth of peak RSS in a fresh interpreter; timings are medians of
+interleaved rounds, reported as ratios measured in the same process.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import textwrap
+import timeit
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from clue import log
+from clue.log import _budget
+
+ROUNDS = int(os.environ.get("CLUE_BENCH_ROUNDS", "25"))
+DEVNULL = open(os.devnull, "wb")  # noqa: SIM115 - lives for the whole run
+RESULTS: list[tuple[str, bool, str]] = []
+CONTEXTS, ENTRIES = 1_000, 100
+
+
+def bar(name: str, ok: bool, detail: str) -> None:
+    RESULTS.append((name, ok, detail))
+    print(f"  {'PASS' if ok else 'FAIL'}  {name}: {detail}", flush=True)
+
+
+def open_contexts(n: int, entries: int) -> list[Any]:
+    """``n`` open log contexts, each holding ``entries`` entries of a message and three
+    small keywords."""
+    held = []
+    info = log.info
+    for _ in range(n):
+        cm = log.context()
+        cm.__enter__()
+        for j in range(entries):
+            info("step", a=j, b="alice", c=1.5)
+        held.append(cm)
+    return held
+
+
+def m1() -> None:
+    print(f"M1  memory per buffered entry ({CONTEXTS:,} open contexts x {ENTRIES} entries)")
+    log.configure(output=DEVNULL, max_buffered=ENTRIES, max_buffered_bytes=1 << 30)
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    empty = open_contexts(CONTEXTS, 0)
+    mid = tracemalloc.get_traced_memory()[0]
+    full = open_contexts(CONTEXTS, ENTRIES)
+    end = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    per_ctx = (mid - base) / CONTEXTS
+    per_entry = ((end - mid) - (mid - base)) / (CONTEXTS * ENTRIES)
+    del empty, full
+    rss = _rss_per_entry()
+    print(f"      per open context (no entry), tracemalloc: {per_ctx:,.0f} bytes")
+    print(f"      per entry, tracemalloc:                   {per_entry:,.0f} bytes")
+    print(f"      per entry, peak RSS growth:               {rss:,.0f} bytes")
+    bar("M1a entry <= 250 bytes (tracemalloc)", per_entry <= 250, f"{per_entry:,.0f} bytes")
+    bar("M1b entry <= 250 bytes (peak RSS)", rss <= 250, f"{rss:,.0f} bytes")
+
+
+def _rss_per_entry() -> float:
+    # Peak RSS of a fresh interpreter holding the contexts, less one holding them empty.
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        sys.path[:0] = {sys.path!r}
+        from clue import log
+        log.configure(output=open(os.devnull, "wb"), max_buffered={ENTRIES},
+                      max_buffered_bytes=1 << 30)
+        held = []
+        for _ in range({CONTEXTS}):
+            cm = log.context()
+            cm.__enter__()
+            for j in range(int(sys.argv[1])):
+                log.info("step", a=j, b="alice", c=1.5)
+            held.append(cm)
+        # VmHWM, not ru_maxrss: a child's ru_maxrss starts from its parent's peak.
+        with open("/proc/self/status") as status:
+            print([line.split()[1] for line in status if line.startswith("VmHWM")][0])
+        """
+    )
+
+    def peak(entries: int) -> int:
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(entries)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(out.stdout.split()[-1]) * 1024  # kB
+
+    return (peak(ENTRIES) - peak(0)) / (CONTEXTS * ENTRIES)
+
+
+def m2() -> None:
+    print("M2  10 000 requests open at once, 20 entries each: what they hold")
+    log.configure(output=DEVNULL)
+    gc.collect()
+    before = _budget.held()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    held = open_contexts(10_000, 20)
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    reserved = _budget.held() - before
+    for cm in reversed(held):
+        cm.__exit__(None, None, None)
+    del held, cm
+    gc.collect()
+    after = _budget.held() - before
+    print(f"      tracemalloc: {used / 2**20:,.1f} MiB ({used / 10_000:,.0f} bytes per request)")
+    print(f"      reserved of the budget: {reserved / 2**20:,.1f} MiB (default bound 256 MiB)")
+    bar("M2a reservations within the default budget", reserved <= 256 * 2**20, "")
+    bar("M2b every reservation given back", after == 0, f"{after} bytes after")
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], number: int) -> dict[str, float]:
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(ROUNDS * 4):
+        for name, fn in fns.items():
+            log.context().__enter__()  # a fresh buffer, as P1 does
+            samples[name].append(timeit.Timer(fn).timeit(number) / number)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def m3() -> None:
+    print("M3  the accounting on the buffered call")
+    structlog.reset_defaults()
+    drop = structlog.make_filtering_bound_logger(logging.WARNING)(
+        structlog.PrintLogger(open(os.devnull, "w")),  # noqa: SIM115
+        [],
+        {},
+    ).info
+    log.configure(output=DEVNULL)
+    info = log.info
+    payload = "x" * 200
+    got = interleaved(
+        {
+            "dropped": lambda: drop("msg", a=1, b=2, c=3),
+            "small": lambda: info("msg", a=1, b=2, c=3),
+            "strings": lambda: info("msg", a=payload, b=payload, c=payload),
+        },
+        900,
+    )
+    d = got["dropped"]
+    print(f"      structlog dropped call:           {got['dropped'] * 1e9:,.0f} ns")
+    print(f"      clue, three small keywords:        {got['small'] * 1e9:,.0f} ns")
+    print(f"      clue, three 200-character strings: {got['strings'] * 1e9:,.0f} ns")
+    bar(
+        "M3a P1 with the accounting <= 3x structlog dropped",
+        got["small"] <= 3 * d,
+        f"{got['small'] / d:.2f}x",
+    )
+    bar(
+        "M3b strings cost no more than 1.2x small values",
+        got["strings"] <= 1.2 * got["small"],
+        f"{got['strings'] / got['small']:.2f}x",
+    )
+
+
+def main() -> int:
+    print(
+        f"clue-log memory benchmarks — Python {platform.python_version()} on "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, {ROUNDS} rounds (medians)"
+    )
+    for fn in (m1, m2, m3):
+        fn()
+    failed = [name for name, ok, _ in RESULTS if not ok]
+    print(f"bars: {len(RESULTS) - len(failed)} met, {len(failed)} not met")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""The memory bounds of buffering: a per-context bound and a process-wide budget.
+
+Each buffered entry carries an estimate of its size made at the call (``ENTRY_BYTES``
+for the record itself, plus strings and bytes by length and containers by a shallow
+size; never a render). A context keeps its entries within three bounds: ``max_buffered``
+entries, ``max_buffered_bytes`` estimated bytes, and its share of the process-wide
+``max_total_buffered_bytes``. Past one, the context that is appending drops its own
+oldest entries (counted in its dropped marker and in ``clue.log.entries{dropped}``).
+
+The process-wide budget is a pool of ``GRANT``-byte tokens. A context takes one when it
+opens and more when it outgrows what it holds (at least doubling it), and gives them all
+back when it is flushed or ends. Taking and giving back are single deque operations,
+exact between threads without a lock; the buffered call itself only compares two
+integers, and a context goes to the pool a few times in its life.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import deque
+from itertools import repeat
+from typing import TYPE_CHECKING, Any
+
+from clue.log import _metrics
+from clue.log._kv import KV
+from clue.log._metrics import FOLD_AT as _FOLD_AT
+from clue.log._metrics import added_contexts_discarded as _added_contexts_discarded
+from clue.log._metrics import added_contexts_written as _added_contexts_written
+from clue.log._metrics import added_entries_discarded as _added_entries_discarded
+from clue.log._metrics import added_entries_dropped as _added_entries_dropped
+from clue.log._metrics import added_entries_written as _added_entries_written
+from clue.log._state import state
+
+if TYPE_CHECKING:
+    from clue.log._context import Request
+
+#: The estimated cost of one buffered record besides its strings and containers: the
+#: record tuple, its keyword dict and timestamp, and the buffer's slot.
+ENTRY_BYTES = 256
+#: What a context reserves from the process-wide budget first; each later reservation
+#: at least doubles what it holds.
+GRANT = 4096
+
+_SIZED_BY_LEN = (str, bytes, bytearray)
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+class Budget:
+    """The process-wide budget: a pool of tokens of ``GRANT`` bytes each."""
+
+    __slots__ = ("capacity", "gen", "max_total", "pool")
+
+    def __init__(self) -> None:
+        # Bumped when the pool is made anew (a new bound, a forked child): tokens taken
+        # from an older pool are not given back to this one.
+        self.gen = 0
+        self.max_total = 0
+        self.capacity = 0
+        self.pool: deque[int] = deque()
+        self.resize(256 * 1024 * 1024)
+
+    def resize(self, max_total: int) -> None:
+        """A full pool for ``max_total`` bytes (what older contexts hold is forgotten)."""
+        self.gen += 1
+        self.max_total = max_total
+        self.capacity = max(1, max_total // GRANT)
+        self.pool = deque(repeat(self.gen, self.capacity))
+
+
+budget = Budget()
+
+
+def set_total(max_total: int) -> None:
+    """Bound all contexts together by ``max_total`` estimated bytes (``configure``)."""
+    if max_total != budget.max_total:
+        budget.resize(max_total)
+
+
+def size_of(v: Any) -> int:
+    """A cheap estimate of what a value adds to a buffered entry: strings and bytes by
+    length, containers by a shallow size, a ``KV`` by its value, anything else by
+    ``sys.getsizeof``."""
+    try:
+        if isinstance(v, _SIZED_BY_LEN):
+            return len(v)
+        if isinstance(v, _CONTAINERS):
+            return 56 + 8 * len(v)
+        if isinstance(v, KV):
+            return len(v.k) + size_of(v.v)
+        return int(sys.getsizeof(v))
+    except Exception:  # a hostile value is estimated as a small object
+        return 64
+
+
+def size_of_all(values: Any) -> int:
+    """The estimate of several values (``size_of`` each)."""
+    return sum([size_of(v) for v in values])
+
+
+def record_size(rec: Any) -> int:
+    """The estimate of a buffered record: ``ENTRY_BYTES`` plus what a native record
+    carries at index 8 (kept apart so that it is a small, shared int for most entries);
+    other records (structlog's) say theirs as ``size``."""
+    if type(rec) is tuple:
+        return ENTRY_BYTES + rec[8]  # type: ignore[no-any-return]
+    size: int = getattr(rec, "size", 0)
+    return size
+
+
+def append(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
+    """Buffer ``rec`` of ``size`` estimated bytes (``ENTRY_BYTES`` included) within the
+    context's bounds: the fast path's check, then ``admit``. Counts the call."""
+    nbytes = req.nbytes + size
+    if nbytes <= req.quota:
+        buf.append(rec)
+        req.nbytes = nbytes
+        req.appended += 1
+    else:
+        admit(req, buf, rec, size)
+
+
+def _take(req: Request, units: int) -> None:
+    # Take up to ``units`` more tokens for ``req`` (fewer when the pool runs out).
+    pool = budget.pool
+    for _ in range(units):
+        try:
+            pool.pop()
+        except IndexError:
+            break
+        req.units += 1
+
+
+def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
+    """Buffer ``rec`` past the fast path's check: take more tokens if the context may,
+    else drop the context's own oldest entries until ``rec`` fits; ``rec`` alone is
+    dropped when it cannot fit even in an empty buffer. Counts the call in ``appended``."""
+    b = budget
+    if req.gen != b.gen:  # tokens of an older pool (a fork, a new bound): start over
+        req.gen = b.gen
+        req.units = 0
+    if req.quota != -1 and len(buf) == buf.maxlen:
+        # Filled by the fast path, whose last appends the deque made room for by dropping
+        # the oldest: count exactly, once; from now on every call comes here.
+        req.nbytes = sum([record_size(r) for r in buf])
+    need = req.nbytes + size
+    most = state.max_buffered_bytes
+    held = req.units * GRANT
+    if need > held and held < most:
+        # At least double what it holds: a context that keeps growing comes back here
+        # a few times, not once per GRANT bytes.
+        target = min(max(-(-need // GRANT), 2 * req.units), -(-most // GRANT))
+        _take(req, target - req.units)
+    limit = min(most, req.units * GRANT)
+    req.appended += 1
+    if size <= limit:
+        if len(buf) == buf.maxlen:
+            # At max_buffered entries: drop the oldest here, so its size leaves the count.
+            req.nbytes -= record_size(buf.popleft())
+        while req.nbytes + size > limit:
+            req.nbytes -= record_size(buf.popleft())
+        buf.append(rec)
+        req.nbytes += size
+    # else larger than all this context may hold: dropped alone, the rest kept.
+    # While the buffer is full the fast path sends every call here (-1 never passes).
+    req.quota = -1 if len(buf) == buf.maxlen else limit
+
+
+def release(req: Request) -> None:
+    """Give back every token a context holds (flushed or ended: it buffers no more)."""
+    units = req.units
+    if units:
+        req.units = 0
+        req.quota = 0
+        b = budget
+        if req.gen == b.gen:
+            b.pool.extend(repeat(b.gen, units))
+    req.nbytes = 0
+
+
+def ended(req: Request) -> None:
+    """An ended context's finalizer (``Request.__del__``): give its tokens back and count
+    its outcome. Never raises, never waits: single deque and list operations, no lock.
+    Written inline, as it runs once per context."""
+    if not req.counted:
+        return
+    try:
+        units = req.units
+        if units:
+            b = budget
+            if req.gen == b.gen:
+                if units == 1:
+                    b.pool.append(b.gen)
+                else:
+                    b.pool.extend(repeat(b.gen, units))
+        buf = req.buf
+        if buf is None:
+            _added_contexts_written.append(1)
+            dropped = req.dropped
+        else:
+            kept = len(buf)
+            if req.wrote:
+                _added_contexts_written.append(1)
+            else:
+                _added_contexts_discarded.append(1)
+            if kept:
+                _added_entries_discarded.append(kept)
+            dropped = req.dropped + req.appended - kept
+        if dropped > 0:
+            _added_entries_dropped.append(dropped)
+        if req.written:
+            _added_entries_written.append(req.written)
+        if len(_added_contexts_discarded) > _FOLD_AT:
+            _metrics.fold_soon()
+    except Exception:  # noqa: S110 - a finalizer never raises
+        pass
+
+
+def held() -> int:
+    """The bytes open contexts hold of the budget: what ``clue.log.buffered.bytes`` reads."""
+    b = budget
+    return (b.capacity - len(b.pool)) * GRANT
+
+
+def _reset_after_fork() -> None:
+    # The child has only the forking thread: a full pool, the parent's tokens void. The
+    # context current in that thread goes on in the child, so it takes again what it
+    # held; any other context of the parent the child still holds takes tokens anew when
+    # it next outgrows what it had.
+    from clue.log._context import current
+
+    budget.resize(budget.max_total)
+    ctx = current.get()
+    if ctx is not None and ctx.req.units:
+        req = ctx.req
+        units, req.units, req.gen = req.units, 0, budget.gen
+        _take(req, units)
+
+
+_metrics.buffered = held
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -1,0 +1,288 @@
+"""The memory bounds of buffering, against a reference model: per-context entries and
+estimated bytes, the process-wide budget, exact dropped counts, and everything given back."""
+
+from __future__ import annotations
+
+import contextvars
+import gc
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
+
+from clue import log
+from clue.log import _budget, _metrics
+from clue.log._context import current
+from clue.log.testing import reset
+
+CAP = 6  # max_buffered
+PER = 3 * _budget.GRANT  # max_buffered_bytes
+TOTAL = 5 * _budget.GRANT  # max_total_buffered_bytes
+MSG = "m"
+
+
+def size(n: int) -> int:
+    """The estimate of ``log.info(MSG, v="x" * n)``."""
+    return _budget.ENTRY_BYTES + len(MSG) + n
+
+
+G = _budget.GRANT
+
+
+@dataclass
+class ModelContext:
+    """What one open context holds in the model: its entries' sizes and its tokens."""
+
+    sizes: list[int] = field(default_factory=list)
+    units: int = 0
+    dropped: int = 0
+
+    @property
+    def quota(self) -> int:
+        return min(self.units * G, PER)
+
+
+class Model:
+    """The budget's policy written plainly: a pool of TOTAL // G tokens; a context takes
+    one as it opens, and when an entry would pass what it holds, enough for the entry and
+    at least double what it had, up to its own bound and what the pool has left; past
+    that it drops its own oldest (or the new entry alone when it could not fit alone)."""
+
+    def __init__(self) -> None:
+        self.contexts: dict[int, ModelContext] = {}
+
+    def left(self) -> int:
+        return TOTAL // G - sum(c.units for c in self.contexts.values())
+
+    def reserved(self) -> int:
+        return sum(c.units for c in self.contexts.values()) * G
+
+    def open(self, cid: int) -> None:
+        self.contexts[cid] = ModelContext(units=1 if self.left() else 0)
+
+    def append(self, cid: int, s: int) -> None:
+        c = self.contexts[cid]
+        need = sum(c.sizes) + s
+        if need > c.quota and c.units * G < PER:
+            want = min(max(-(-need // G), 2 * c.units), -(-PER // G))
+            c.units += min(want - c.units, self.left())
+        if s > c.quota:
+            c.dropped += 1
+            return
+        while sum(c.sizes) + s > c.quota or len(c.sizes) >= CAP:
+            c.sizes.pop(0)
+            c.dropped += 1
+        c.sizes.append(s)
+
+
+class Real:
+    """One open log context in its own ``contextvars.Context``."""
+
+    def __init__(self) -> None:
+        self.ctx = contextvars.copy_context()
+        self.cm = log.context()
+        self.ctx.run(self.cm.__enter__)
+
+    def info(self, n: int) -> None:
+        self.ctx.run(log.info, MSG, v="x" * n)
+
+    def flush(self) -> None:
+        self.ctx.run(log.flush)
+
+    def close(self) -> None:
+        self.ctx.run(self.cm.__exit__, None, None, None)
+
+
+def written(out: io.StringIO) -> tuple[int, int]:
+    """(entries, dropped count in markers) written so far, then forgotten."""
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    out.seek(0)
+    out.truncate()
+    dropped = sum(int(d.get("clue.dropped", 0)) for d in lines)
+    return sum(1 for d in lines if "clue.dropped" not in d), dropped
+
+
+def booked() -> tuple[int, int, int, int, int]:
+    """What the metrics count so far: contexts written/discarded, entries
+    written/discarded/dropped."""
+    _metrics.fold()
+    t = _metrics.totals
+    return (
+        t.contexts_written,
+        t.contexts_discarded,
+        t.entries_written,
+        t.entries_discarded,
+        t.entries_dropped,
+    )
+
+
+class BudgetMachine(RuleBasedStateMachine):
+    """Open, append to and end several contexts: the real buffers agree with the model
+    at every step, every drop is counted exactly, and the budget returns to zero."""
+
+    contexts = Bundle("contexts")
+
+    def __init__(self) -> None:
+        super().__init__()
+        reset()
+        gc.collect()
+        assert _budget.held() == 0
+        self.out = io.StringIO()
+        log.configure(
+            output=self.out,
+            format=log.format_json,
+            max_buffered=CAP,
+            max_buffered_bytes=PER,
+            max_total_buffered_bytes=TOTAL,
+        )
+        self.model = Model()
+        self.real: dict[int, Real] = {}
+        self.next_id = 0
+        self.start = booked()
+        self.expected = [0, 0, 0, 0, 0]
+
+    @rule(target=contexts)
+    def open(self) -> int:
+        cid = self.next_id
+        self.next_id += 1
+        self.real[cid] = Real()
+        self.model.open(cid)
+        return cid
+
+    @rule(cid=contexts, n=st.integers(0, 2 * _budget.GRANT) | st.integers(0, 300))
+    def append(self, cid: int, n: int) -> None:
+        if cid not in self.real:
+            return
+        self.real[cid].info(n)
+        self.model.append(cid, size(n))
+
+    @rule(cid=consumes(contexts), flush=st.booleans())
+    def end(self, cid: int, flush: bool) -> None:
+        if cid not in self.real:
+            return
+        real = self.real.pop(cid)
+        c = self.model.contexts.pop(cid)
+        if flush:
+            real.flush()
+            assert written(self.out) == (len(c.sizes), c.dropped if c.sizes else 0)
+            self.expected[0] += 1
+            self.expected[2] += len(c.sizes)
+        else:
+            self.expected[1] += 1
+            self.expected[3] += len(c.sizes)
+        self.expected[4] += c.dropped
+        real.close()
+        del real  # the context's last reference: it has ended
+        assert written(self.out) == (0, 0)  # a context that ends writes nothing more
+
+    @invariant()
+    def agrees(self) -> None:
+        for cid, real in self.real.items():
+            c = self.model.contexts[cid]
+            req = real.ctx.run(current.get).req  # type: ignore[union-attr]
+            assert req.buf is not None
+            assert [_budget.record_size(r) for r in req.buf] == c.sizes
+            assert req.units == c.units
+        assert _budget.held() == self.model.reserved() <= TOTAL
+        got = booked()
+        assert [g - s for g, s in zip(got, self.start, strict=True)] == self.expected
+
+    def teardown(self) -> None:
+        for cid in list(self.real):
+            self.real.pop(cid).close()
+        gc.collect()
+        assert _budget.held() == 0
+        reset()
+
+
+TestBudgetMachine = BudgetMachine.TestCase
+TestBudgetMachine.settings = settings(max_examples=100, stateful_step_count=40, deadline=None)
+
+
+def test_a_huge_value_is_dropped_alone_with_its_count() -> None:
+    """An entry larger than a context may hold is dropped, counted in the marker, and the
+    entries around it are kept."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json, max_buffered_bytes=64 * 1024)
+    with log.context():
+        log.info("before")
+        log.info("payload", body=b"\0" * (10 * 1024 * 1024))
+        log.info("after")
+        log.error("failed")
+    docs = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [d["msg"] for d in docs][1:] == ["before", "after", "failed"]
+    assert docs[0]["clue.dropped"] == 1
+
+
+def test_every_path_out_of_a_context_gives_its_reservation_back() -> None:
+    """Flush, discard, an exception, a generator closed early, a cancelled task: the
+    process-wide total returns to zero."""
+    import asyncio
+
+    log.configure(output=io.StringIO())
+
+    def fill() -> None:
+        for _ in range(50):
+            log.info("step", payload="y" * 500)
+
+    with log.context():
+        fill()
+        assert _budget.held() > 0
+        log.flush()
+        assert _budget.held() == 0
+    with log.context():
+        fill()
+
+    def fails() -> None:
+        with log.context():
+            fill()
+            raise KeyError("x")
+
+    with pytest.raises(KeyError):
+        fails()
+
+    @log.context()
+    def gen() -> Any:
+        fill()
+        yield 1
+        yield 2
+
+    g = gen()
+    next(g)
+    assert _budget.held() > 0
+    g.close()
+    del g
+
+    async def main() -> None:
+        started = asyncio.Event()
+
+        async def task() -> None:
+            with log.context():
+                fill()
+                started.set()
+                await asyncio.Event().wait()
+
+        t = asyncio.ensure_future(task())
+        await started.wait()
+        assert _budget.held() > 0
+        t.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t
+
+    asyncio.run(main())
+    gc.collect()
+    assert _budget.held() == 0
+
+
+@pytest.mark.parametrize("name", ["max_buffered_bytes", "max_total_buffered_bytes"])
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "1", None])
+def test_bad_bounds_are_refused_by_name(name: str, value: object) -> None:
+    """A bound that is not a positive int is a ValueError naming the option."""
+    with pytest.raises(ValueError, match=re.escape(name)):
+        log.configure(**{name: value})  # type: ignore[arg-type]

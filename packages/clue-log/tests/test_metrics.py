@@ -1,0 +1,219 @@
+"""The savings as metrics, read by a real SDK ``MeterProvider`` with an
+``InMemoryMetricReader``, each scenario in a fresh interpreter (a process has one global
+meter provider): exact counts under threads and asyncio tasks, bytes that match the
+output, a provider installed after import, a meter that raises, and fork."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+PRELUDE = """
+import asyncio, json, os, sys, threading
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+def read(reader):
+    got = {}
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            if sm.scope.name != "clue.log":
+                continue
+            for m in sm.metrics:
+                for p in m.data.data_points:
+                    attrs = ",".join(f"{k}={v}" for k, v in sorted(p.attributes.items()))
+                    got[f"{m.name}|{m.unit}|{attrs}"] = p.value
+    return got
+
+def requests(n, fail_every, entries):
+    from clue import log
+    for i in range(n):
+        with log.context():
+            for j in range(entries):
+                log.info("step", j=j, user="alice")
+            if i % fail_every == 0:
+                log.error("failed", i=i)
+"""
+
+
+def run(script: str, tmp_path: Path) -> dict[str, Any]:
+    """Run ``PRELUDE + script`` in a fresh interpreter; it prints one JSON document."""
+    path = tmp_path / "scenario.py"
+    path.write_text(PRELUDE + textwrap.dedent(script))
+    proc = subprocess.run(
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_exact_counts_from_threads_and_tasks_with_a_provider_installed_after_import(
+    tmp_path: Path,
+) -> None:
+    """Contexts and entries are counted exactly, once each, by outcome, when threads and
+    asyncio tasks end contexts at the same time; the output byte counter equals what the
+    file received; the provider was installed after ``import clue.log``."""
+    got = run(
+        """
+        from clue import log
+        reader = InMemoryMetricReader()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        out = open("out.log", "wb")
+        log.configure(output=out, format=log.format_json, max_buffered=5)
+        threads = [threading.Thread(target=requests, args=(200, 4, 7)) for _ in range(4)]
+        for t in threads:
+            t.start()
+
+        async def task(i):
+            with log.context():
+                for j in range(3):
+                    log.info("step", j=j)
+                    await asyncio.sleep(0)
+                if i % 5 == 0:
+                    log.flush()
+
+        async def main():
+            await asyncio.gather(*(task(i) for i in range(300)))
+
+        asyncio.run(main())
+        for t in threads:
+            t.join()
+        out.flush()
+        print(json.dumps({"metrics": read(reader), "size": os.path.getsize("out.log")}))
+        """,
+        tmp_path,
+    )
+    m = got["metrics"]
+    # Threads: 4 x 200 contexts, 1 in 4 failed; 7 entries each, 5 kept (2 dropped).
+    # Tasks: 300 contexts, 1 in 5 flushed; 3 entries each.
+    assert m["clue.log.contexts|{context}|clue.log.outcome=written"] == 4 * 50 + 60
+    assert m["clue.log.contexts|{context}|clue.log.outcome=discarded"] == 4 * 150 + 240
+    assert m["clue.log.entries|{entry}|clue.log.outcome=written"] == 4 * 50 * 5 + 60 * 3
+    assert m["clue.log.entries|{entry}|clue.log.outcome=discarded"] == 4 * 150 * 5 + 240 * 3
+    assert m["clue.log.entries|{entry}|clue.log.outcome=dropped"] == 4 * 200 * 2
+    assert m["clue.log.output.bytes|By|clue.log.output=stream"] == got["size"] > 0
+    assert m["clue.log.buffered.bytes|By|"] == 0
+
+
+def test_buffered_bytes_while_contexts_are_open(tmp_path: Path) -> None:
+    """``clue.log.buffered.bytes`` is what open contexts reserved, and 0 once they end."""
+    got = run(
+        """
+        from clue import log
+        from clue.log import _budget
+        reader = InMemoryMetricReader()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        log.configure(output=open(os.devnull, "w"))
+        cms = [log.context() for _ in range(10)]
+        for cm in cms:
+            cm.__enter__()
+            log.info("payload", body="x" * 5000)
+        during = read(reader)["clue.log.buffered.bytes|By|"]
+        for cm in reversed(cms):
+            cm.__exit__(None, None, None)
+        del cm, cms
+        after = read(reader)["clue.log.buffered.bytes|By|"]
+        print(json.dumps({"during": during, "after": after, "grant": _budget.GRANT}))
+        """,
+        tmp_path,
+    )
+    assert got["during"] == 10 * 2 * got["grant"]  # 5 KB each: two reservations of 4 KiB
+    assert got["after"] == 0
+
+
+def test_a_meter_provider_that_raises_never_reaches_the_application(tmp_path: Path) -> None:
+    """A meter provider whose meters or instruments raise costs logging nothing."""
+    got = run(
+        """
+        class Broken:
+            def get_meter(self, *args, **kwargs):
+                raise RuntimeError("meter")
+
+        metrics.set_meter_provider(Broken())
+        from clue import log
+        log.configure(output=open("out.log", "w"), format=log.format_json)
+        requests(20, 2, 3)
+        print(json.dumps({"lines": len(open("out.log").read().splitlines())}))
+        """,
+        tmp_path,
+    )
+    assert got["lines"] == 10 * 4
+
+
+def test_a_failing_reader_callback_path_never_raises(tmp_path: Path) -> None:
+    """A collection while the budget's figure cannot be read still reports the counters
+    and never raises."""
+    got = run(
+        """
+        from clue import log
+        from clue.log import _metrics
+        reader = InMemoryMetricReader()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        log.configure(output=open(os.devnull, "w"))
+        requests(10, 2, 1)
+
+        def broken():
+            raise RuntimeError("budget")
+
+        _metrics.buffered = broken
+        m = read(reader)
+        print(json.dumps({"written": m["clue.log.contexts|{context}|clue.log.outcome=written"]}))
+        """,
+        tmp_path,
+    )
+    assert got["written"] == 5
+
+
+def test_a_forked_child_counts_from_zero(tmp_path: Path) -> None:
+    """A forked child counts what it does itself; the parent's counts go on unchanged."""
+    got = run(
+        """
+        from clue import log
+        from clue.log import _budget
+        reader = InMemoryMetricReader()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        log.configure(output=open(os.devnull, "w"))
+        requests(10, 10, 2)
+        with log.context():
+            log.info("held across the fork", body="x" * 100)
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(r)
+                before = read(reader)
+                requests(3, 1, 2)
+                log.info("after the fork")
+                child = read(reader)
+                os.write(w, json.dumps({"before": before, "child": child}).encode())
+                os._exit(0)
+        os.close(w)
+        chunks = []
+        while chunk := os.read(r, 65536):
+            chunks.append(chunk)
+        os.waitpid(pid, 0)
+        parent = read(reader)
+        print(json.dumps({"parent": parent, **json.loads(b"".join(chunks))}))
+        """,
+        tmp_path,
+    )
+    w = "clue.log.contexts|{context}|clue.log.outcome=written"
+    d = "clue.log.contexts|{context}|clue.log.outcome=discarded"
+    assert got["before"][w] == 0
+    assert got["before"][d] == 0
+    assert got["child"][w] == 3
+    assert got["child"]["clue.log.buffered.bytes|By|"] > 0  # the inherited context re-reserved
+    assert got["parent"][w] == 1
+    assert got["parent"][d] == 10
+    assert got["parent"]["clue.log.buffered.bytes|By|"] == 0

@@ -1,0 +1,268 @@
+"""``log.buffering_wrapper_class``: the user's own structlog chain, run only for the entries
+that are written, with the call's time and context.
+
+The same sequence of calls goes through the same chain twice, once with structlog's own
+filtering bound logger and ``TimeStamper`` and once with clue's wrapper class and
+``log.TimeStamper`` inside a log context that ends in an error; the clock is frozen per
+call in both runs, so the written lines must be equal byte for byte.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import io
+import logging
+import string
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clue import log
+from clue.log import _structlog
+
+KEYS = st.text(string.ascii_lowercase + "_", min_size=1, max_size=6).filter(
+    lambda k: k not in {"event", "timestamp", "level", "self"}
+)
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.floats(allow_nan=False)
+)
+VALUES = st.one_of(
+    SCALARS, st.lists(SCALARS, max_size=3), st.dictionaries(KEYS, SCALARS, max_size=2)
+)
+KWARGS = st.dictionaries(KEYS, VALUES, max_size=4)
+# 2000-01-01 .. 2100-01-01, nanoseconds
+INSTANTS = st.integers(946_684_800 * 10**9, 4_102_444_800 * 10**9)
+
+CALL = st.one_of(
+    st.tuples(
+        st.sampled_from(["info", "msg", "warning", "warn", "debug"]),
+        st.text(max_size=10),
+        KWARGS,
+    ),
+    st.tuples(st.just("bind"), st.just(""), KWARGS),
+    st.tuples(st.just("contextvars"), st.just(""), st.dictionaries(KEYS, SCALARS, max_size=2)),
+    st.tuples(st.just("mutate"), st.just(""), st.just({})),
+    st.tuples(st.just("exc_info"), st.text(max_size=10), KWARGS),
+)
+
+
+class Counter:
+    """A processor that counts the events it sees."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, logger: Any, name: str, event_dict: Any) -> Any:
+        self.seen.append(event_dict.get("event"))
+        return event_dict
+
+
+@contextlib.contextmanager
+def frozen(clock: list[int]) -> Iterator[None]:
+    """structlog's clocks and clue's call time all read ``clock[0]`` (nanoseconds)."""
+
+    class FrozenDatetime(datetime.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:  # type: ignore[override]
+            return datetime.datetime.fromtimestamp(clock[0] // 1000 / 1e6, tz)
+
+    fake_datetime = types.SimpleNamespace(
+        datetime=FrozenDatetime, timezone=datetime.timezone, timedelta=datetime.timedelta
+    )
+    fake_time = types.SimpleNamespace(time=lambda: clock[0] / 1e9)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(structlog.processors, "datetime", fake_datetime)
+        mp.setattr(structlog.processors, "time", fake_time)
+        mp.setattr(_structlog, "_time_ns", lambda: clock[0])
+        yield
+
+
+def run(
+    calls: list[tuple[str, str, dict[str, Any]]],
+    instants: list[int],
+    stamper: dict[str, Any],
+    base: Any,
+    with_clue: bool,
+) -> tuple[str, list[str]]:
+    """The calls through the chain; returns what was written and what the counter saw."""
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    out = io.StringIO()
+    counter = Counter()
+    stamp = (log.TimeStamper if with_clue else structlog.processors.TimeStamper)(**stamper)
+    wrapper = (
+        base
+        if not with_clue
+        else log.buffering_wrapper_class(logging.INFO if base is None else base)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            stamp,
+            counter,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(sort_keys=False, default=repr),
+        ],
+        wrapper_class=wrapper or structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(out),
+    )
+    clock = [instants[0]]
+    logger = structlog.get_logger()
+    scope = log.context() if with_clue else contextlib.nullcontext()
+    with frozen(clock), scope:
+        mutable: list[Any] = []
+        for i, (kind, event, kw) in enumerate(calls):
+            clock[0] = instants[i % len(instants)]
+            if kind == "bind":
+                logger = logger.bind(**kw)
+            elif kind == "contextvars":
+                structlog.contextvars.bind_contextvars(**kw)
+            elif kind == "mutate":
+                mutable.append(i)
+            elif kind == "exc_info":
+                try:
+                    raise ValueError(i)
+                except ValueError:
+                    logger.warning(event, exc_info=True, **kw)
+            elif base is not None and kind == "debug":
+                continue  # a plain BoundLogger does not filter by level
+            else:
+                getattr(logger, kind)(event, held=mutable, **kw)
+        clock[0] += 1000
+        logger.error("failed", code=500)
+        logger.info("after the error")
+    structlog.contextvars.clear_contextvars()
+    return out.getvalue(), counter.seen
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    calls=st.lists(CALL, max_size=8),
+    instants=st.lists(INSTANTS, min_size=1, max_size=8),
+    stamper=st.sampled_from(
+        [
+            {"fmt": "iso", "utc": True},
+            {"fmt": "iso", "utc": False},
+            {"fmt": None},
+            {"fmt": "%Y-%m-%d %H:%M:%S.%f", "utc": True},
+            {"fmt": "%d/%m/%Y %H:%M", "utc": False, "key": "ts"},
+        ]
+    ),
+    base=st.sampled_from([None, structlog.BoundLogger]),
+)
+def test_flushed_entries_are_the_chains_own_bytes(
+    calls: list[tuple[str, str, dict[str, Any]]],
+    instants: list[int],
+    stamper: dict[str, Any],
+    base: Any,
+) -> None:
+    """Every written line equals, byte for byte, what the same chain writes without clue
+    (bound key/values, context variables, mutable values and timestamps as at the call),
+    and every processor of the chain ran once per written line."""
+    plain, plain_seen = run(calls, instants, stamper, base, with_clue=False)
+    clued, clued_seen = run(calls, instants, stamper, base, with_clue=True)
+    assert clued == plain
+    assert clued_seen == plain_seen
+    assert len(clued_seen) == len(clued.splitlines())
+
+
+def test_a_successful_context_runs_no_processor() -> None:
+    """Inside a log context that ends well, no processor runs and nothing is written."""
+    out = io.StringIO()
+    counter = Counter()
+    structlog.configure(
+        processors=[counter, structlog.processors.JSONRenderer()],
+        wrapper_class=log.buffering_wrapper_class(),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=True,
+    )
+    logger = structlog.get_logger()
+    with log.context():
+        for i in range(5):
+            logger.info("step %d", i, user="alice")
+            logger.bind(i=i).warning("bound")
+    assert counter.seen == []
+    assert out.getvalue() == ""
+    logger.info("outside")  # outside a log context: written at once
+    assert counter.seen == ["outside"]
+
+
+def test_reconfiguration_is_followed() -> None:
+    """A logger from ``get_logger()`` runs the chain in force at each call, as without
+    clue: calls made before and after ``structlog.configure(processors=...)`` are written
+    through their own chains."""
+
+    def chain(tag: str) -> list[Any]:
+        def add_tag(logger: Any, name: str, ev: Any) -> Any:
+            ev["chain"] = tag
+            return ev
+
+        return [add_tag, structlog.processors.JSONRenderer()]
+
+    def scenario(with_clue: bool) -> str:
+        structlog.reset_defaults()
+        out = io.StringIO()
+        wrapper = log.buffering_wrapper_class() if with_clue else None
+        kw: dict[str, Any] = {"logger_factory": structlog.PrintLoggerFactory(out)}
+        if wrapper is not None:
+            kw["wrapper_class"] = wrapper
+        structlog.configure(processors=chain("a"), **kw)
+        logger = structlog.get_logger()
+        scope = log.context() if with_clue else contextlib.nullcontext()
+        with scope:
+            logger.info("one")
+            structlog.configure(processors=chain("b"))
+            logger.info("two")
+            logger.error("three")
+        return out.getvalue()
+
+    assert scenario(with_clue=True) == scenario(with_clue=False)
+    assert '"chain": "a"' in scenario(with_clue=True)
+
+
+def test_capture_logs_sees_every_call() -> None:
+    """``structlog.testing.capture_logs()`` captures calls made inside a log context."""
+    structlog.configure(wrapper_class=log.buffering_wrapper_class())
+    logger = structlog.get_logger()
+    with structlog.testing.capture_logs() as captured, log.context():
+        logger.info("seen", a=1)
+    assert captured == [{"event": "seen", "a": 1, "log_level": "info"}]
+
+
+def test_shares_the_buffer_with_clue_calls() -> None:
+    """structlog calls and ``log.info`` in one context are written in call order."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_text)
+    structlog.configure(
+        processors=[structlog.processors.KeyValueRenderer(key_order=["event"])],
+        wrapper_class=log.buffering_wrapper_class(),
+        logger_factory=structlog.PrintLoggerFactory(out),
+    )
+    logger = structlog.get_logger()
+    with log.context():
+        logger.info("one")
+        log.info("two")
+        logger.warning("three")
+        log.error("four")
+    lines = out.getvalue().splitlines()
+    assert [line.split()[0] if line.startswith("event") else "clue" for line in lines] == [
+        "event='one'",
+        "clue",
+        "event='three'",
+        "clue",
+    ]
+
+
+@pytest.mark.parametrize("base", ["info", 1.5, True, int, None])
+def test_a_bad_base_is_a_value_error(base: Any) -> None:
+    """Anything but a level or a structlog bound logger class is a ``ValueError`` naming
+    the option."""
+    with pytest.raises(ValueError, match="base="):
+        log.buffering_wrapper_class(base)
