@@ -286,3 +286,40 @@ def test_bad_bounds_are_refused_by_name(name: str, value: object) -> None:
     """A bound that is not a positive int is a ValueError naming the option."""
     with pytest.raises(ValueError, match=re.escape(name)):
         log.configure(**{name: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("entry_point", ["configure", "wrapper_class", "processor"])
+def test_structlog_calls_keep_to_the_byte_bound(entry_point: str) -> None:
+    """A buffered structlog call is bounded like ``log.info``: through ``configure()``'s
+    logger, the wrapper class and ``BufferingProcessor``, a payload larger than the
+    context may hold is dropped and counted, the entries around it kept."""
+    import structlog
+
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json, max_buffered_bytes=64 * 1024)
+    if entry_point == "wrapper_class":
+        structlog.configure(
+            processors=[structlog.processors.JSONRenderer()],
+            wrapper_class=log.buffering_wrapper_class(),
+            logger_factory=structlog.PrintLoggerFactory(out),
+        )
+    elif entry_point == "processor":
+        structlog.configure(
+            processors=[log.BufferingProcessor(), structlog.processors.JSONRenderer()],
+            logger_factory=structlog.PrintLoggerFactory(out),
+        )
+    logger = structlog.get_logger()
+    try:
+        with log.context():
+            logger.info("before")
+            logger.info("payload", body="x" * (1024 * 1024))
+            logger.info("after")
+            logger.error("failed")
+    finally:
+        structlog.reset_defaults()
+    text = out.getvalue()
+    assert "x" * 1024 not in text
+    for msg in ('"before"', '"after"', '"failed"'):
+        assert msg in text
+    assert "1 earlier entries dropped" in text
+    assert _budget.held() == 0

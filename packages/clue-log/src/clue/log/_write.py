@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections import deque
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from clue.log import _keys
 from clue.log._budget import ENTRY_BYTES, release
@@ -154,7 +154,8 @@ def write_records(records: list[Buffered], dropped: int = 0) -> None:
         for i, sink in enumerate(sinks):
             chunks[i].append(sink.render(marker))
     for rec in records:
-        if isinstance(rec, (tuple, Held)):
+        # Exact types: a replayable record may be a tuple subclass (built at C speed).
+        if type(rec) is Held or type(rec) is tuple:
             if isinstance(rec, Held):
                 entry = build_entry(rec.rec, rec.head, rec.tail)
             elif "err" in rec[4] or "exc_info" in rec[4]:
@@ -170,7 +171,7 @@ def write_records(records: list[Buffered], dropped: int = 0) -> None:
             for i, sink in enumerate(sinks):
                 sink.write(chunks[i])
                 chunks[i] = []
-            rec.replay()
+            cast("Replayable", rec).replay()
     for i, sink in enumerate(sinks):
         sink.write(chunks[i])
 
