@@ -69,18 +69,18 @@ def test_records_over_otlp_are_the_lines_of_failures_only(
     assert _get(healthy, "/forecast/198.51.100.14/hourly?hours=2", header).status == 200
     failed_trace = _fail_and_wait(healthy, logs)
     for name in SERVICES:
-        lines = logs.of_trace(name, failed_trace)
 
-        def arrived(name: str = name, n: int = len(lines)) -> list[Any] | None:
+        def arrived(name: str = name) -> tuple[list[Any], list[dict[str, Any]]] | None:
+            lines = logs.of_trace(name, failed_trace)
             mine = [
                 r
                 for r in receiver.logs()
                 if r.trace_id == failed_trace and r.resource.get("service.name") == name
             ]
-            return mine if len(mine) >= n else None
+            same = tuple(r.body for r in mine) == analysis.messages(lines)
+            return (mine, lines) if same else None
 
-        records = wait_for(arrived, what=f"{name}'s records of the failure")
-        assert tuple(r.body for r in records) == analysis.messages(lines)
+        records, lines = wait_for(arrived, what=f"{name}'s records, one per line, in order")
         assert [r.span_id for r in records] == [e["span_id"] for e in lines]
         assert [r.severity_text for r in records] == [e["level"] for e in lines]
     # Each service exports its records in order: the success's would be there by now.
