@@ -60,6 +60,33 @@ def test_successful_untraced_request_writes_nothing(healthy: System, logs: Any) 
         assert stray == [], f"{name} wrote lines for successful requests: {stray}"
 
 
+def test_records_over_otlp_are_the_lines_of_failures_only(
+    healthy: System, logs: Any, receiver: OTLPReceiver
+) -> None:
+    """Each service sends a failure's entries as OTLP records, and none of a success."""
+    header, ok_trace, _ = new_traceparent(sampled=False)
+    assert _get(healthy, "/forecast/198.51.100.13", header).status == 200
+    assert _get(healthy, "/forecast/198.51.100.14/hourly?hours=2", header).status == 200
+    failed_trace = _fail_and_wait(healthy, logs)
+    for name in SERVICES:
+
+        def arrived(name: str = name) -> tuple[list[Any], list[dict[str, Any]]] | None:
+            lines = logs.of_trace(name, failed_trace)
+            mine = [
+                r
+                for r in receiver.logs()
+                if r.trace_id == failed_trace and r.resource.get("service.name") == name
+            ]
+            same = tuple(r.body for r in mine) == analysis.messages(lines)
+            return (mine, lines) if same else None
+
+        records, lines = wait_for(arrived, what=f"{name}'s records, one per line, in order")
+        assert [r.span_id for r in records] == [e["span_id"] for e in lines]
+        assert [r.severity_text for r in records] == [e["level"] for e in lines]
+    # Each service exports its records in order: the success's would be there by now.
+    assert not [r for r in receiver.logs() if r.trace_id == ok_trace]
+
+
 def test_failing_request_writes_full_context_everywhere(
     healthy: System, logs: Any, receiver: OTLPReceiver
 ) -> None:

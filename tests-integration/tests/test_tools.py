@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clue_example import analysis, demo, load
@@ -254,3 +254,110 @@ def test_launcher_kills_a_service_that_ignores_sigterm(tmp_path: Path) -> None:
     started = time.monotonic()
     assert svc.stop(grace=0.5) == -signal.SIGKILL
     assert time.monotonic() - started < 10.0
+
+
+record_ids = st.sampled_from(["failed", "traced", "debug", "outside", "unexplained"])
+
+
+@given(st.lists(st.tuples(st.sampled_from(["front", "locator"]), record_ids), max_size=40))
+def test_records_are_classified_by_their_trace_id(drawn: list[tuple[str, str]]) -> None:
+    """Each record counts once, under what its trace id says; unknown ids are unexplained."""
+    ids = {"failed": "f" * 32, "traced": "t" * 32, "debug": "d" * 32, "outside": ""}
+    records = [
+        analysis.RecordView(service, "msg", ids.get(kind, f"{i:032x}"))
+        for i, (service, kind) in enumerate(drawn)
+    ]
+    classes = analysis.classify_records(
+        records, failed=[ids["failed"]], kept=[ids["traced"], ids["failed"]], debug=[ids["debug"]]
+    )
+    expected: dict[str, dict[str, int]] = {}
+    for service, kind in drawn:
+        expected.setdefault(service, {}).setdefault(kind, 0)
+        expected[service][kind] += 1
+    assert {s: dict(c) for s, c in classes.items()} == expected
+
+
+SERVICES = ("front", "forecaster", "locator")
+FAULTS = (
+    None,
+    "record of a successful untraced request",
+    "record missing",
+    "stream bytes off by one",
+    "baseline record missing",
+    "more records outside requests than lines",
+    "discarded entries over-counted",
+    "no metrics exported",
+)
+
+
+def _otlp_runs(
+    lines: dict[str, int], discarded: dict[str, int], fault: str | None
+) -> tuple[demo.RunResult, demo.RunResult]:
+    """A buffered and a baseline run whose records and metrics agree, but for ``fault``."""
+    failure = _failure_entries("f1")
+    records = [
+        _record("/forecast/203.0.113.1", 502, "f1", fail=True),
+        _record("/forecast/198.51.100.1", 200, "ok1", fail=False),
+    ]
+    buffered = _run("clue-buffered", records, failure)
+    baseline = _run("log-everything", records, failure)
+    for run, written in ((buffered, lines), (baseline, {})):
+        for name in SERVICES:
+            n = written.get(name, lines[name] + discarded[name])
+            # Two lines outside requests (start and stop); one of them has no record.
+            run.written[name] = {"lines": n + 2, "bytes": 150 * (n + 2), "request_lines": n}
+            run.records += [analysis.RecordView(name, "m", "f1")] * n
+            run.records.append(analysis.RecordView(name, "started", ""))
+            run.metrics[name] = analysis.LogMetrics(
+                contexts={"written": 1, "discarded": discarded[name]},
+                entries={"written": 0, "discarded": discarded[name] if run is buffered else 0},
+                output_bytes={"stream": 150 * (n + 2), "otlp": 90 * n},
+                peak_buffered_bytes=1000,
+                exports=3,
+            )
+    if fault == "record of a successful untraced request":
+        buffered.records.append(analysis.RecordView("front", "m", "ok1"))
+        buffered.written["front"]["lines"] += 1
+        buffered.written["front"]["request_lines"] += 1
+        buffered.written["front"]["bytes"] += 150
+        buffered.metrics["front"].output_bytes["stream"] += 150
+    elif fault == "record missing":
+        buffered.records.pop(0)
+    elif fault == "stream bytes off by one":
+        buffered.metrics["locator"].output_bytes["stream"] += 1
+    elif fault == "baseline record missing":
+        baseline.records.pop(0)
+    elif fault == "more records outside requests than lines":
+        buffered.records += [analysis.RecordView("locator", "stray", "")] * 2
+    elif fault == "discarded entries over-counted":
+        m = buffered.metrics["forecaster"].entries
+        m["discarded"] += max(1, sum(lines.values()) + sum(discarded.values()))
+    elif fault == "no metrics exported":
+        baseline.metrics.pop("front")
+    return buffered, baseline
+
+
+@settings(deadline=None)  # an example builds up to a few thousand records
+@given(
+    lines=st.fixed_dictionaries({n: st.integers(1, 300) for n in SERVICES}),
+    discarded=st.fixed_dictionaries({n: st.integers(0, 3000) for n in SERVICES}),
+    fault=st.sampled_from(FAULTS),
+)
+def test_report_checks_records_and_metrics_against_what_it_measured(
+    lines: dict[str, int], discarded: dict[str, int], fault: str | None
+) -> None:
+    """The verdict passes exactly when every record is explained and the metrics agree."""
+    buffered, baseline = _otlp_runs(lines, discarded, fault)
+    report = demo.build_report(buffered, baseline, load.LoadPlan(count=2), 2.0)
+    assert demo.passed(report) == (fault is None), (fault, report["otlp_logs"], report["metrics"])
+    text = demo.render_report(report)
+    assert ("verdict: PASS" in text) == (fault is None)
+    metrics = report["metrics"]
+    if fault is None:
+        total = sum(lines.values()) + sum(discarded.values()) + 2 * len(SERVICES)
+        assert metrics["log_everything_by_metrics"] == total == metrics["log_everything_measured"]
+        assert metrics["saved_lines_pct_by_metrics"] == metrics["saved_lines_pct_measured"]
+        assert report["otlp_logs"]["buffered"]["per_service"]["front"]["failed"] == lines["front"]
+        assert "peak buffered memory                          front 1000 B" in text
+    if fault == "record of a successful untraced request":
+        assert report["otlp_logs"]["buffered"]["unexplained"] == 1

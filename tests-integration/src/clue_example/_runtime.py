@@ -3,8 +3,11 @@
 - logs: ``log.configure`` with JSON lines on stdout and ``log.span`` on every entry, so
   each line carries the ``trace_id``/``span_id`` of its request; ``--no-buffering``
   writes every entry (the demo's "log everything" baseline);
-- traces: ``otel.new_config`` with the adaptive sampler and error promotion, exported
-  over OTLP/gRPC to ``--otlp-endpoint``;
+- logs over OTLP too: ``log.otlp_output()`` beside the stdout output, so every written
+  entry is also an OpenTelemetry log record;
+- telemetry: ``otel.new_config`` with the adaptive sampler and error promotion; spans,
+  log records and metrics (clue-log's ``clue.log.*`` among them, every
+  ``--metric-interval`` seconds) exported over OTLP/gRPC to ``--otlp-endpoint``;
 - the loopback admin port: ``/livez``, ``/readyz``, ``/healthz`` (clue-health's
   ``Probes``), ``/debug`` (the debug-log switch) and ``/debug/pprof/`` (profiling), on a
   ``debug.Mux``;
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +59,9 @@ def base_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--sampling-rate", type=float, default=2.0, help="traces per second")
     parser.add_argument("--sample-size", type=int, default=10)
     parser.add_argument("--drain-seconds", type=float, default=1.0)
+    parser.add_argument(
+        "--metric-interval", type=float, default=1.0, help="seconds between metric exports"
+    )
     parser.add_argument(
         "--no-buffering", action="store_true", help="write every log entry (baseline)"
     )
@@ -101,19 +108,31 @@ class Runtime:
 
 
 def setup(name: str, args: argparse.Namespace, *pingers: health.Pinger) -> Runtime:
-    """Configure logs and traces, and make the admin port; ``pingers`` are the deps."""
+    """Configure logs and telemetry, and make the admin port; ``pingers`` are the deps."""
     disable: Callable[[], bool] = _always if args.no_buffering else log.is_tracing
-    log.configure(format=log.format_json, funcs=[log.span], disable_buffering=disable)
+    # Each written entry goes twice: a JSON line on stdout and an OTLP log record.
+    log.configure(
+        outputs=[(sys.stdout, log.format_json), log.otlp_output()],
+        funcs=[log.span],
+        disable_buffering=disable,
+    )
     # Third-party libraries logging through the stdlib (uvicorn, grpc) enter clue's buffer.
     logging.basicConfig(level=logging.INFO, handlers=[log.StdlibHandler()], force=True)
 
-    exporter, _ = otel.new_grpc_span_exporter(endpoint=args.otlp_endpoint)
+    # Spans, log records and metrics (clue-log's ``clue.log.*`` among them) go to the
+    # same OTLP endpoint.
+    span_exporter, _ = otel.new_grpc_span_exporter(endpoint=args.otlp_endpoint)
+    log_exporter, _ = otel.new_grpc_log_exporter(endpoint=args.otlp_endpoint)
+    metric_exporter, _ = otel.new_grpc_metric_exporter(endpoint=args.otlp_endpoint)
     telemetry = otel.new_config(
         name,
         VERSION,
-        span_exporter=exporter,
+        metric_exporter,
+        span_exporter,
+        log_exporter=log_exporter,
         max_sampling_rate=args.sampling_rate,
         sample_size=args.sample_size,
+        reader_interval=args.metric_interval,
         error_promotion=True,
     )
     otel.configure_opentelemetry(telemetry)

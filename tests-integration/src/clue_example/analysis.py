@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "FAILURE_PATH",
+    "LogMetrics",
+    "RECORD_CLASSES",
+    "RecordView",
     "SpanView",
     "by_trace",
+    "classify_records",
     "full_context_written",
     "is_subsequence",
     "messages",
@@ -43,6 +47,69 @@ class SpanView:
     parent_span_id: str | None
     is_error: bool
     kind: str
+
+
+@dataclass(frozen=True)
+class RecordView:
+    """The parts of a received OTLP log record the demo looks at (trace id: hex or "")."""
+
+    service: str
+    body: str
+    trace_id: str
+
+
+@dataclass
+class LogMetrics:
+    """What one service's ``clue.log.*`` metrics said, at their last export.
+
+    ``contexts`` and ``entries`` are by ``clue.log.outcome``, ``output_bytes`` by
+    ``clue.log.output``; ``peak_buffered_bytes`` is the highest ``clue.log.buffered.bytes``
+    of all exports (None when the metric never arrived).
+    """
+
+    contexts: dict[str, int] = field(default_factory=dict)
+    entries: dict[str, int] = field(default_factory=dict)
+    output_bytes: dict[str, int] = field(default_factory=dict)
+    peak_buffered_bytes: int | None = None
+    exports: int = 0
+
+
+# How the demo tells what a received log record belongs to, by its trace id.
+RECORD_CLASSES = ("failed", "traced", "debug", "outside", "unexplained")
+
+
+def classify_records(
+    records: Iterable[RecordView],
+    *,
+    failed: Iterable[str],
+    kept: Iterable[str],
+    debug: Iterable[str] = (),
+) -> dict[str, Counter[str]]:
+    """Per service, how many records belong to what (``RECORD_CLASSES``).
+
+    A record belongs to a ``failed`` request when its trace id is one of the failed
+    requests' (as the load generator saw them), to a ``traced`` one when its trace id is a
+    kept trace (sampled, as the front's ``traceresponse`` said, or received as spans), to
+    the demo's ``debug`` one-request check by its trace id, and is ``outside`` any
+    request when it has no trace id (a service's start and stop lines). Anything else is
+    ``unexplained``: a record that buffering should have discarded.
+    """
+    failed_ids, kept_ids, debug_ids = set(failed), set(kept), set(debug)
+    result: dict[str, Counter[str]] = defaultdict(Counter)
+    for record in records:
+        tid = record.trace_id
+        if not tid:
+            kind = "outside"
+        elif tid in failed_ids:
+            kind = "failed"
+        elif tid in kept_ids:
+            kind = "traced"
+        elif tid in debug_ids:
+            kind = "debug"
+        else:
+            kind = "unexplained"
+        result[record.service][kind] += 1
+    return dict(result)
 
 
 def by_trace(entries: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:

@@ -18,8 +18,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,7 +30,7 @@ from clue_example.harness import new_traceparent, wait_for
 from clue_example.launcher import System, SystemOptions, http_get
 from clue_example.load import LoadPlan, LoadResult, run_load
 
-__all__ = ["RunResult", "build_report", "main", "render_report", "run_once"]
+__all__ = ["RunResult", "build_report", "main", "passed", "render_report", "run_once"]
 
 
 @dataclass
@@ -44,6 +45,12 @@ class RunResult:
     timeline: list[tuple[float, int]]  # (seconds, total log bytes) during the load
     health: dict[str, Any]
     spans: list[analysis.SpanView]
+    # OTLP log records received, the whole run
+    records: list[analysis.RecordView] = field(default_factory=list)
+    # per service, clue-log's metrics as exported
+    metrics: dict[str, analysis.LogMetrics] = field(default_factory=dict)
+    # per service, stdout lines/bytes of the whole run
+    written: dict[str, dict[str, int]] = field(default_factory=dict)
     debug_one: dict[str, Any] | None = None  # "debug one request", checked after the load
 
 
@@ -61,10 +68,14 @@ def run_once(label: str, workdir: Path, plan: LoadPlan, *, buffering: bool, samp
             with _sampling_sizes(system, start_sizes) as timeline:
                 result = run_load(system.front_url, plan, progress=progress)
             end_sizes = system.log_sizes()
-            debug_one = _debug_one_request(system) if buffering else None
+            # In both runs, so both have the same requests (the metrics' check compares
+            # them); the report shows the buffered run's.
+            debug_one = _debug_one_request(system)
             health = _health(system)
         # The services are stopped: their telemetry is flushed, the receiver has it all.
         spans = otlp.spans(receiver)
+        records = otlp.log_records(receiver)
+        metrics = otlp.log_metrics(receiver)
     entries = {
         name: _entries_between(system.services[name].log_path, start_sizes[name], end_sizes[name])
         for name in start_sizes
@@ -78,8 +89,25 @@ def run_once(label: str, workdir: Path, plan: LoadPlan, *, buffering: bool, samp
         timeline=timeline,
         health=health,
         spans=spans,
-        debug_one=debug_one,
+        records=records,
+        metrics=metrics,
+        written={name: _written(system.services[name].log_path) for name in start_sizes},
+        debug_one=debug_one if buffering else None,
     )
+
+
+def _written(path: Path) -> dict[str, int]:
+    """What a stopped service wrote to stdout in its whole life.
+
+    JSON lines, bytes, and the lines of requests (those with a ``trace_id``).
+    """
+    data = path.read_bytes()
+    lines = [line for line in data.splitlines() if line.startswith(b"{")]
+    return {
+        "lines": len(lines),
+        "bytes": len(data),
+        "request_lines": sum(1 for line in lines if b'"trace_id":' in line),
+    }
 
 
 DEBUG_SERVICES = ("front", "forecaster", "locator")
@@ -127,7 +155,10 @@ def _debug_one_request(system: System) -> dict[str, Any]:
     try:
         entries = wait_for(written, timeout=30.0, what="the barrier request in every log")
     except TimeoutError:
-        return {"per_service": {}, "lines": 0, "services": 0, "elsewhere": -1}
+        return {
+            "per_service": {}, "lines": 0, "services": 0, "elsewhere": -1,
+            "trace_id": triggered,
+        }  # fmt: skip
     debug = {name: [e for e in entries[name] if e.get("level") == "debug"] for name in entries}
     per_service = {
         name: sum(1 for e in lines if e.get("trace_id") == triggered)
@@ -139,6 +170,7 @@ def _debug_one_request(system: System) -> dict[str, Any]:
         "lines": sum(per_service.values()),
         "services": sum(1 for n in per_service.values() if n > 0),
         "elsewhere": elsewhere,
+        "trace_id": triggered,
     }
 
 
@@ -220,6 +252,7 @@ def build_report(buffered: RunResult, baseline: RunResult, plan: LoadPlan,
         if r.trace_id is None or any(r.trace_id in by_tid for by_tid in logs.values())
     ]
     sampled_traces = {r.trace_id for r in records if r.sampled and r.trace_id}
+    failed_ids = {r.trace_id for r in failed if r.trace_id}
     failed_unsampled = {r.trace_id for r in failed if not r.sampled and r.trace_id}
     received = {s.trace_id for s in buffered.spans}
     total_lines = sum(buffered.lines.values())
@@ -279,6 +312,123 @@ def build_report(buffered: RunResult, baseline: RunResult, plan: LoadPlan,
         },
         "health": buffered.health,
         "debug_one_request": buffered.debug_one,
+        "otlp_logs": _otlp_logs(buffered, baseline, failed_ids, sampled_traces | received),
+        "metrics": _metrics(buffered, baseline),
+    }
+
+
+def _otlp_logs(buffered: RunResult, baseline: RunResult, failed: set[str],
+               kept: set[str]) -> dict[str, Any]:  # fmt: skip
+    """The log records the receiver got: what each belongs to, and against the lines.
+
+    Every line of a request (with a trace id) must have its record, and no record may be
+    more than the lines: a service's lines outside requests may lack one (what the
+    telemetry pipeline itself logs while exporting is written, never emitted again).
+    """
+    debug = {str((buffered.debug_one or {}).get("trace_id", ""))} - {""}
+    classes = analysis.classify_records(buffered.records, failed=failed, kept=kept, debug=debug)
+    per_service = {}
+    for name, written in buffered.written.items():
+        counts = classes.get(name, Counter())
+        per_service[name] = {
+            **_against_lines(sum(counts.values()), counts["outside"], written),
+            **{kind: counts[kind] for kind in analysis.RECORD_CLASSES},
+        }
+    base_records = Counter(r.service for r in baseline.records)
+    base_outside = Counter(r.service for r in baseline.records if not r.trace_id)
+    base_per_service = {
+        name: _against_lines(base_records[name], base_outside[name], written)
+        for name, written in baseline.written.items()
+    }
+    return {
+        "buffered": _run_records(per_service, "unexplained"),
+        "log_everything": _run_records(base_per_service),
+    }
+
+
+def _against_lines(records: int, outside: int, written: Mapping[str, int]) -> dict[str, Any]:
+    request_records = records - outside
+    return {
+        "records": records,
+        "lines": written["lines"],
+        "request_records": request_records,
+        "request_lines": written["request_lines"],
+        "match": request_records == written["request_lines"] and records <= written["lines"],
+    }
+
+
+def _run_records(per_service: dict[str, dict[str, Any]], *extra: str) -> dict[str, Any]:
+    totals = {
+        key: sum(s[key] for s in per_service.values())
+        for key in ("records", "lines", "request_records", "request_lines", *extra)
+    }
+    match = bool(per_service) and all(s["match"] for s in per_service.values())
+    return {**totals, "match": match, "per_service": per_service}
+
+
+# How far the metrics' "log everything" may be from the log-everything run's lines: the
+# two runs send the same seeded load and the same debug check, but their timing differs
+# (a stream's messages, retries), and so may a few entries.
+AGREEMENT_TOLERANCE_PCT = 2.0
+
+
+def _metrics(buffered: RunResult, baseline: RunResult) -> dict[str, Any]:
+    """What clue-log's metrics said, per run and service, beside what the demo measured.
+
+    Each service's counters start with its process, so they are compared with the whole
+    of its stdout: ``clue.log.output.bytes{stream}`` must be exactly the bytes of its
+    stdout. ``clue.log.entries`` counts buffered entries only (what a flush wrote, what a
+    successful context discarded, what a bound dropped), so the lines written plus the
+    entries discarded and dropped are what logging everything would have written: they
+    must match the log-everything run's lines within ``AGREEMENT_TOLERANCE_PCT``, and the
+    savings they give within as many points of the savings measured. (``entries{written}``
+    counts only what flushes wrote, not the entries written at once: it is at most the
+    lines.)
+    """
+    runs = {"buffered": _run_metrics(buffered), "log_everything": _run_metrics(baseline)}
+    lines = sum(s["lines"] for s in buffered.written.values())
+    base_lines = sum(s["lines"] for s in baseline.written.values())
+    entries: Counter[str] = Counter()
+    for service in runs["buffered"]["per_service"].values():
+        entries.update(service["entries"])
+    not_written = entries["discarded"] + entries["dropped"]
+    everything = lines + not_written
+    gap_pct = round(100.0 * abs(everything - base_lines) / base_lines, 2) if base_lines else 100.0
+    saved_by_metrics = _pct_saved(lines, everything)
+    saved_measured = _pct_saved(lines, base_lines)
+    return {
+        **runs,
+        "lines_written": lines,
+        "entries_not_written": not_written,
+        "log_everything_by_metrics": everything,
+        "log_everything_measured": base_lines,
+        "gap_pct": gap_pct,
+        "saved_lines_pct_by_metrics": saved_by_metrics,
+        "saved_lines_pct_measured": saved_measured,
+        "agree": runs["buffered"]["bytes_agree"]
+        and runs["log_everything"]["bytes_agree"]
+        and entries["written"] <= lines
+        and gap_pct <= AGREEMENT_TOLERANCE_PCT
+        and abs(saved_by_metrics - saved_measured) <= AGREEMENT_TOLERANCE_PCT,
+    }
+
+
+def _run_metrics(run: RunResult) -> dict[str, Any]:
+    per_service: dict[str, Any] = {}
+    for name, measured in run.written.items():
+        m = run.metrics.get(name, analysis.LogMetrics())
+        per_service[name] = {
+            "contexts": m.contexts,
+            "entries": m.entries,
+            "output_bytes": m.output_bytes,
+            "peak_buffered_bytes": m.peak_buffered_bytes,
+            "exports": m.exports,
+            "measured": measured,
+            "bytes_agree": bool(m.exports) and m.output_bytes.get("stream") == measured["bytes"],
+        }
+    return {
+        "per_service": per_service,
+        "bytes_agree": bool(per_service) and all(s["bytes_agree"] for s in per_service.values()),
     }
 
 
@@ -318,7 +468,7 @@ def render_report(report: Mapping[str, Any]) -> str:
         for name, h in report["health"].items()
     ]
     one = report.get("debug_one_request") or {"lines": 0, "services": 0, "elsewhere": -1}
-    verdict = "PASS" if full["pct"] == 100.0 and clean["wrote_anything"] == 0 else "FAIL"
+    verdict = "PASS" if passed(report) else "FAIL"
     w = 46  # width of the labels of the summary lines
     lines = [
         "",
@@ -348,11 +498,97 @@ def render_report(report: Mapping[str, Any]) -> str:
         f"{'spans received':{w}}{traces['spans_received']:,}",
         f"debug one request: {one['lines']} debug lines across {one['services']} services, "
         f"{one['elsewhere']} elsewhere",
+        *_render_otlp(report, w),
         *(f"{'health' if i == 0 else '':{w}}{line}" for i, line in enumerate(health)),
         "=" * 72,
         f"verdict: {verdict}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def passed(report: Mapping[str, Any]) -> bool:
+    """The verdict: every must-figure of the report holds."""
+    full, clean = report["failed_full_context"], report["successful_untraced"]
+    otlp_logs = report.get("otlp_logs")
+    metrics = report.get("metrics")
+    if full["pct"] != 100.0 or clean["wrote_anything"] != 0:
+        return False
+    if otlp_logs is None or metrics is None:  # a report of an older demo
+        return True
+    return bool(
+        otlp_logs["buffered"]["unexplained"] == 0
+        and otlp_logs["buffered"]["match"]
+        and otlp_logs["log_everything"]["match"]
+        and metrics["agree"]
+    )
+
+
+def _render_otlp(report: Mapping[str, Any], w: int) -> list[str]:
+    logs, metrics = report["otlp_logs"], report["metrics"]
+    buf, base = logs["buffered"], logs["log_everything"]
+    per = buf["per_service"]
+    totals = {k: sum(s[k] for s in per.values()) for k in analysis.RECORD_CLASSES}
+    by_service = ", ".join(f"{name} {s['records']:,}" for name, s in per.items())
+    lines = [
+        "",
+        f"{'OTLP log records received':{w}}{buf['records']:,} ({by_service})",
+        f"{'  ... one per request line written':{w}}"
+        + ("yes" if buf["match"] else "NO")
+        + f" ({buf['request_records']:,} for {buf['request_lines']:,}; whole run)",
+        f"{'  ... of failed / traced requests':{w}}{totals['failed']:,} / {totals['traced']:,}"
+        f" (debug one request {totals['debug']:,}, outside requests {totals['outside']:,})",
+        f"{'  ... of neither (must be 0)':{w}}{buf['unexplained']:,}",
+        f"{'  ... log-everything run':{w}}{base['records']:,} records for {base['lines']:,} lines"
+        f" ({'yes' if base['match'] else 'NO'}: {base['request_records']:,} for "
+        f"{base['request_lines']:,} request lines)",
+        "",
+        f"{'clue.log metrics':{w}}{'clue (buffered)':>14}{'log everything':>16}",
+    ]
+    runs = (metrics["buffered"], metrics["log_everything"])
+
+    def total(run: Mapping[str, Any], table: str, key: str) -> int:
+        return sum(s[table].get(key, 0) for s in run["per_service"].values())
+
+    for table, key in (
+        ("contexts", "written"),
+        ("contexts", "discarded"),
+        ("entries", "written"),
+        ("entries", "discarded"),
+        ("entries", "dropped"),
+        ("output_bytes", "stream"),
+        ("output_bytes", "otlp"),
+    ):
+        label = f"  {table.replace('_', '.')}{{{key}}}"
+        values = [total(run, table, key) for run in runs]
+        if table == "output_bytes":
+            lines.append(f"{label:{w}}{_size(values[0]):>14}{_size(values[1]):>16}")
+        else:
+            lines.append(f"{label:{w}}{values[0]:>14,}{values[1]:>16,}")
+    measured = [sum(s["measured"]["bytes"] for s in run["per_service"].values()) for run in runs]
+    lines += [
+        f"{'  stdout bytes measured':{w}}{_size(measured[0]):>14}{_size(measured[1]):>16}",
+        f"{'  ... = output.bytes{stream}, per service':{w}}"
+        f"{'yes' if runs[0]['bytes_agree'] else 'NO':>14}"
+        f"{'yes' if runs[1]['bytes_agree'] else 'NO':>16}",
+        f"{'lines written + entries discarded/dropped':{w}}"
+        f"{metrics['lines_written']:,} + {metrics['entries_not_written']:,} = "
+        f"{metrics['log_everything_by_metrics']:,}",
+        f"{'  ... log-everything run, lines measured':{w}}"
+        f"{metrics['log_everything_measured']:,} (gap {metrics['gap_pct']:.2f} %)",
+        f"{'  ... saved lines, metrics / measured':{w}}"
+        f"{metrics['saved_lines_pct_by_metrics']:.1f} % / "
+        f"{metrics['saved_lines_pct_measured']:.1f} %",
+        f"{'metrics agree with the measured counts':{w}}"
+        + ("yes" if metrics["agree"] else "NO")
+        + f" (within {AGREEMENT_TOLERANCE_PCT:g} %; bytes exactly)",
+    ]
+    peaks = [
+        f"{name} {_size(s['peak_buffered_bytes'])}"
+        for name, s in runs[0]["per_service"].items()
+        if s["peak_buffered_bytes"] is not None
+    ]
+    lines.append(f"{'peak buffered memory':{w}}{', '.join(peaks) or 'not exported'}")
+    return lines
 
 
 def _size(n: int) -> str:
@@ -432,8 +668,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(text)
     sys.stdout.write(f"report: {args.out / 'report.json'}")
     sys.stdout.write(f", chart: {chart}\n" if chart else " (no chart: matplotlib not installed)\n")
-    full, clean = report["failed_full_context"], report["successful_untraced"]
-    return 0 if full["pct"] == 100.0 and clean["wrote_anything"] == 0 else 1
+    return 0 if passed(report) else 1
 
 
 if __name__ == "__main__":

@@ -206,8 +206,14 @@ class SystemOptions:
     sample_size: int = 10
     drain_seconds: float = 1.0
     startup_timeout: float = 60.0
-    # Export spans every 200 ms instead of the SDK's 5 s, so they are seen promptly.
-    env: tuple[tuple[str, str], ...] = (("OTEL_BSP_SCHEDULE_DELAY", "200"),)
+    # Export spans and log records every 200 ms instead of the SDK's 5 s and 1 s, so they
+    # are seen promptly; a log queue large enough for the log-everything baseline's bursts
+    # (the SDK's 2 048 would drop records there, and the demo counts them).
+    env: tuple[tuple[str, str], ...] = (
+        ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "200"),
+        ("OTEL_BLRP_MAX_QUEUE_SIZE", "32768"),
+    )
     upstream_args: tuple[str, ...] = ()
 
 
