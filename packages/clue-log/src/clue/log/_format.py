@@ -324,6 +324,11 @@ def json_text(value: object) -> str:
     return out.decode("utf-8")
 
 
+def json_line(doc: dict[str, Any]) -> bytes:
+    """``doc`` (a ``json_doc``) as the line ``format_json`` writes."""
+    return _json_line(doc)
+
+
 def _json_line(doc: dict[str, Any]) -> bytes:
     out = _dumps(doc, orjson.OPT_APPEND_NEWLINE)
     if b"\x7f" in out or not out.isascii():

@@ -102,9 +102,8 @@ def _take(added: list[int]) -> int:
 def output_written(kind: str, nbytes: int) -> None:
     """Count what an output handed over: ``nbytes`` bytes, under ``clue.log.output=kind``.
 
-    Stream outputs call it with the encoded size of each write (kind ``stream``); an
-    output that emits records rather than bytes calls it with the encoded size of the
-    record's body and attributes, under its own kind (``otlp``).
+    Stream outputs call it with the encoded size of each write (kind ``stream``); the OTLP
+    output with the size of each emitted record's entry as a JSON line (kind ``otlp``).
     """
     if nbytes <= 0:
         return

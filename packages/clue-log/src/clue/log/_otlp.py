@@ -30,9 +30,9 @@ from opentelemetry._logs import LoggerProvider, SeverityNumber
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext
 
-from clue.log import _keys
+from clue.log import _keys, _metrics
 from clue.log._entry import Entry, safe_str
-from clue.log._format import json_doc, json_text
+from clue.log._format import json_doc, json_line, json_text
 from clue.log._output import failures
 from clue.log._tracing import SPAN_KEY
 
@@ -94,7 +94,7 @@ def _utf8(s: str) -> bool:
     return True
 
 
-Emit = Callable[[Any, Entry, int], None]
+Emit = Callable[[Any, Entry, int], int]  # returns the bytes counted for the record
 
 
 class OtlpOutput:
@@ -132,12 +132,14 @@ class OtlpOutput:
             if emit is None:
                 return
             observed = time.time_ns()
+            nbytes = 0
             for entry in chunks:
                 try:
-                    emit(logger, entry, observed)
+                    nbytes += emit(logger, entry, observed)
                 except Exception as exc:  # the pipeline refused this record: it alone
                     self.failures += 1
                     failures.report(self, exc)
+            _metrics.output_written("otlp", nbytes)
         except Exception as exc:  # the provider itself failed
             self.failures += len(chunks)
             failures.report(self, exc)
@@ -200,8 +202,11 @@ def _version() -> str:
 # --- the record's fields -------------------------------------------------------------------
 
 
-def fields(entry: Entry) -> tuple[int | None, SeverityNumber, str, Any, dict[str, Any]]:
-    """``(timestamp, severity_number, severity_text, body, attributes)`` of a record.
+def fields(entry: Entry) -> tuple[int | None, SeverityNumber, str, Any, dict[str, Any], int]:
+    """``(timestamp, severity_number, severity_text, body, attributes, size)`` of a record.
+
+    ``size`` is what ``clue.log.output.bytes{otlp}`` counts for it: the bytes of the same
+    entry as a JSON line, the document whose values the body and attributes carry.
 
     The values of ``json_doc(entry)`` with OTLP's own type mapping (``otlp_value``); the empty key,
     which OTLP refuses, is ``_`` (as in logfmt). A key so changed (or a lone surrogate escaped) that
@@ -215,7 +220,9 @@ def fields(entry: Entry) -> tuple[int | None, SeverityNumber, str, Any, dict[str
     try:
         doc = json_doc(entry)
     except Exception as exc:  # what format_json writes as its fallback line
-        return ts, number, text, _FALLBACK_BODY, {"error": otlp_string(safe_str(exc))}
+        error = otlp_string(safe_str(exc))
+        size = len(_FALLBACK_BODY) + len(error.encode("utf-8", "replace"))
+        return ts, number, text, _FALLBACK_BODY, {"error": error}, size
     skip = _keys.FORMAT_KEYS
     msg_key = str(_keys.MESSAGE_KEY)
     body: Any = None
@@ -237,7 +244,7 @@ def fields(entry: Entry) -> tuple[int | None, SeverityNumber, str, Any, dict[str
                     name = "_" + name
                 taken.add(name)
             attributes[name] = value
-    return ts, number, text, body, attributes
+    return ts, number, text, body, attributes, len(json_line(doc))
 
 
 def otlp_value(v: Any) -> Any:
@@ -299,8 +306,8 @@ def _takes(fn: Any, name: str) -> bool:
         return False
 
 
-def _emit_keywords(logger: Any, entry: Entry, observed: int) -> None:
-    ts, number, text, body, attributes = fields(entry)
+def _emit_keywords(logger: Any, entry: Entry, observed: int) -> int:
+    ts, number, text, body, attributes, size = fields(entry)
     logger.emit(
         timestamp=ts,
         observed_timestamp=observed,
@@ -310,14 +317,15 @@ def _emit_keywords(logger: Any, entry: Entry, observed: int) -> None:
         body=body,
         attributes=attributes,
     )
+    return size
 
 
 def _record_emitter(record_class: Any, resource: Any) -> Emit:
     with_context = _takes(record_class.__init__, "context")
     with_resource = resource is not None and _takes(record_class.__init__, "resource")
 
-    def emit(logger: Any, entry: Entry, observed: int) -> None:
-        ts, number, text, body, attributes = fields(entry)
+    def emit(logger: Any, entry: Entry, observed: int) -> int:
+        ts, number, text, body, attributes, size = fields(entry)
         sc = span_context(entry)
         kw: dict[str, Any] = {
             "timestamp": ts,
@@ -336,6 +344,7 @@ def _record_emitter(record_class: Any, resource: Any) -> Emit:
         if with_resource:
             kw["resource"] = resource
         logger.emit(record_class(**kw))
+        return size
 
     return emit
 
