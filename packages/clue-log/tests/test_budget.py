@@ -189,6 +189,10 @@ class BudgetMachine(RuleBasedStateMachine):
             assert req.buf is not None
             assert [_budget.record_size(r) for r in req.buf] == c.sizes
             assert req.units == c.units
+            # The hot path's counters stay exact: what it may still buffer in bytes
+            # and in entries.
+            assert req.limit - req.room == sum(c.sizes)
+            assert req.left == CAP - len(c.sizes)
         assert _budget.held() == self.model.reserved() <= TOTAL
         got = booked()
         assert [g - s for g, s in zip(got, self.start, strict=True)] == self.expected

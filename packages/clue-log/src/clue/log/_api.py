@@ -21,6 +21,8 @@ from typing import Any, NoReturn
 from clue.log import _keys, _tracing
 from clue.log._budget import ENTRY_BYTES as _ENTRY_BYTES
 from clue.log._budget import admit as _admit
+from clue.log._budget import append as _append
+from clue.log._budget import full as _full
 from clue.log._budget import size_of as _size_of
 from clue.log._budget import size_of_all as _size_of_all
 from clue.log._context import _MUTABLE, LogContext, Request, current, root, snapshot
@@ -116,11 +118,15 @@ def _make(level: str) -> Callable[..., None]:
                             rec = (
                                 _time_ns(), level, msg, args, kv, ctx.bound, None, otel_ctx, size
                             )  # fmt: skip
-                            nbytes = req.nbytes + size + _ENTRY_BYTES
-                            if nbytes <= req.quota:
-                                buf.append(rec)
-                                req.nbytes = nbytes
-                                req.appended += 1
+                            room = req.room - size - _ENTRY_BYTES
+                            if room >= 0:
+                                left = req.left
+                                if left > 0:
+                                    buf.append(rec)
+                                    req.room = room
+                                    req.left = left - 1
+                                else:  # full by count: the oldest goes for this one
+                                    _full(req, buf, rec, room)
                             else:  # past what the context reserved: the budget decides
                                 _admit(req, buf, rec, size + _ENTRY_BYTES)
                             if req.buf is None:  # flushed by another thread meanwhile
@@ -164,13 +170,7 @@ def _buffer_slow(
     rec: Record = (_time_ns(), level, msg, args, kv, ctx.bound, extra, _otel_get(), size)
     size += _ENTRY_BYTES
     held = rec if head is None and tail is None else Held(rec, head, tail)
-    nbytes = req.nbytes + size
-    if nbytes <= req.quota:
-        buf.append(held)
-        req.nbytes = nbytes
-        req.appended += 1
-    else:
-        _admit(req, buf, held, size)
+    _append(req, buf, held, size)
     if req.buf is None:
         _drain(req, buf)
     return True
