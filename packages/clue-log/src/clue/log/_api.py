@@ -20,11 +20,10 @@ from typing import Any, NoReturn
 
 from clue.log import _keys, _tracing
 from clue.log._budget import ENTRY_BYTES as _ENTRY_BYTES
-from clue.log._budget import admit as _admit
 from clue.log._budget import append as _append
-from clue.log._budget import full as _full
 from clue.log._budget import size_of as _size_of
 from clue.log._budget import size_of_all as _size_of_all
+from clue.log._budget import tight as _tight
 from clue.log._context import _MUTABLE, LogContext, Request, current, root, snapshot
 from clue.log._kv import KV
 from clue.log._state import state
@@ -81,6 +80,7 @@ def _learn_plain(t: type, kv: dict[str, Any]) -> bool:
 def _make(level: str) -> Callable[..., None]:
     plain = _PLAIN
     fixed = _FIXED_SIZE
+    entry = _ENTRY_BYTES
 
     def log_fn(msg: Any = None, /, *args: Any, **kv: Any) -> None:
         ctx = _get()
@@ -98,11 +98,13 @@ def _make(level: str) -> Callable[..., None]:
                     ):
                         size = 0  # beyond ENTRY_BYTES: a small int, shared, for most
                         for v in kv.values():
+                            # By frequency: strings, then ints, floats and None (no size
+                            # beyond ENTRY_BYTES), then other plain types.
                             t = type(v)
-                            if t in fixed:
-                                pass
-                            elif t is str:
+                            if t is str:
                                 size += len(v)
+                            elif t in fixed:
+                                pass
                             elif t in plain or _learn_plain(t, kv):
                                 size += _size_of(v)
                             else:
@@ -118,17 +120,12 @@ def _make(level: str) -> Callable[..., None]:
                             rec = (
                                 _time_ns(), level, msg, args, kv, ctx.bound, None, otel_ctx, size
                             )  # fmt: skip
-                            room = req.room - size - _ENTRY_BYTES
+                            room = req.room - entry - size
                             if room >= 0:
-                                left = req.left
-                                if left > 0:
-                                    buf.append(rec)
-                                    req.room = room
-                                    req.left = left - 1
-                                else:  # full by count: the oldest goes for this one
-                                    _full(req, buf, rec, room)
-                            else:  # past what the context reserved: the budget decides
-                                _admit(req, buf, rec, size + _ENTRY_BYTES)
+                                buf.append(rec)
+                                req.room = room
+                            else:  # full by count, or past what it holds: the budget decides
+                                _tight(req, buf, rec, entry + size)
                             if req.buf is None:  # flushed by another thread meanwhile
                                 _drain(req, buf)
                             return

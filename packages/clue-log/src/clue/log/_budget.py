@@ -10,9 +10,10 @@ oldest entries (counted in its dropped marker and in ``clue.log.entries{dropped}
 The process-wide budget is a pool of ``GRANT``-byte tokens. A context takes one when it
 opens and more when it outgrows what it holds (at least doubling it), and gives them all
 back when it is flushed or ends. Taking and giving back are single deque operations,
-exact between threads without a lock; the buffered call itself reads and writes two
-counters (bytes and entries it may still buffer), and a context goes to the pool a few
-times in its life.
+exact between threads without a lock; the buffered call itself reads and writes one
+counter (``room``: bytes it may still buffer, at most ``ENTRY_BYTES`` a free slot, so the
+same counter runs out when the buffer is full by count), and a context goes to the pool
+a few times in its life.
 """
 
 from __future__ import annotations
@@ -111,30 +112,54 @@ def record_size(rec: Any) -> int:
 
 def append(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
     """Buffer ``rec`` of ``size`` estimated bytes (``ENTRY_BYTES`` included) within the
-    context's bounds: the hot path's two counters, ``full`` or ``admit`` past them."""
+    context's bounds: the hot path's one counter, then ``tight`` past it."""
     room = req.room - size
     if room >= 0:
-        left = req.left
-        if left > 0:
-            buf.append(rec)
-            req.room = room
-            req.left = left - 1
-        else:
-            full(req, buf, rec, room)
+        buf.append(rec)
+        req.room = room
     else:
+        tight(req, buf, rec, size)
+
+
+def set_room(req: Request, buf: deque[Any], room: int) -> None:
+    """Set the hot path's counter from ``room``, the bytes the context may still buffer:
+    at most ``ENTRY_BYTES`` a free slot of the buffer (every entry is at least that), so
+    the counter runs out before the buffer is full by count, and the rest kept aside."""
+    cap = ((buf.maxlen or 0) - len(buf) + 1) * ENTRY_BYTES - 1
+    if room > cap:
+        req.room = cap
+        req.aside = room - cap
+    else:
+        req.room = room
+        req.aside = 0
+
+
+def tight(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
+    """Buffer ``rec`` past the hot path's counter: in a buffer full by count whose bytes
+    it fits, the oldest entry is dropped for it and its size given back; past the bytes
+    the context holds, ``admit`` decides."""
+    room = req.room + req.aside - size
+    if room < 0:
         admit(req, buf, rec, size)
-
-
-def full(req: Request, buf: deque[Any], rec: Any, room: int) -> None:
-    """Buffer ``rec`` in a buffer full by count whose bytes it fits (``room`` is what is
-    left after it): the oldest entry is dropped for it and its size given back."""
-    try:
-        room += record_size(buf.popleft())
-        req.lost += 1
-    except IndexError:  # emptied by another thread meanwhile
-        req.left = buf.maxlen or 0
+        return
+    free = (buf.maxlen or 0) - len(buf)
+    if free <= 0:  # full by count: the oldest goes for this one
+        try:
+            old = buf.popleft()
+            room += ENTRY_BYTES + old[8] if type(old) is tuple else record_size(old)
+            req.lost += 1
+        except IndexError:  # emptied by another thread meanwhile
+            pass
+        free = 1
     buf.append(rec)
-    req.room = room
+    # ``set_room`` written inline: this runs for every call into a buffer full by count.
+    cap = free * ENTRY_BYTES - 1
+    if room > cap:
+        req.room = cap
+        req.aside = room - cap
+    else:
+        req.room = room
+        req.aside = 0
 
 
 def _take(req: Request, units: int) -> None:
@@ -156,7 +181,7 @@ def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
     if req.gen != b.gen:  # tokens of an older pool (a fork, a new bound): start over
         req.gen = b.gen
         req.units = 0
-    nbytes = req.limit - req.room
+    nbytes = req.limit - req.room - req.aside
     need = nbytes + size
     most = state.max_buffered_bytes
     held = req.units * GRANT
@@ -180,8 +205,7 @@ def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
     else:  # larger than all this context may hold: dropped alone, the rest kept
         req.lost += 1
     req.limit = limit
-    req.room = limit - nbytes
-    req.left = (buf.maxlen or 0) - len(buf)
+    set_room(req, buf, limit - nbytes)
 
 
 def drained(req: Request, buf: deque[Any]) -> int:
@@ -189,8 +213,7 @@ def drained(req: Request, buf: deque[Any]) -> int:
     buffered call goes to ``admit``, which sets the counters again."""
     dropped = req.lost
     req.lost = 0
-    req.limit = req.room = 0
-    req.left = buf.maxlen or 0
+    req.limit = req.room = req.aside = 0
     return dropped
 
 
@@ -202,7 +225,7 @@ def release(req: Request) -> None:
         b = budget
         if req.gen == b.gen:
             b.pool.extend(repeat(b.gen, units))
-    req.limit = req.room = 0
+    req.limit = req.room = req.aside = 0
 
 
 def ended(req: Request) -> None:

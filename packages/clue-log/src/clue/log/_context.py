@@ -16,7 +16,7 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
-from clue.log._budget import GRANT, budget, ended
+from clue.log._budget import ENTRY_BYTES, GRANT, budget, ended
 from clue.log._kv import KV
 from clue.log._render import limits
 from clue.log._state import state
@@ -34,13 +34,13 @@ class Request:
     bounds and what it holds of the process-wide budget, and the per-context switches."""
 
     __slots__ = (
+        "aside",
         "buf",
         "counted",
         "debug",
         "disable",
         "dropped",
         "gen",
-        "left",
         "limit",
         "lost",
         "room",
@@ -59,14 +59,15 @@ class Request:
         # None means unbuffered: every entry is written at once. ``_budget.admit`` keeps
         # it within ``max_buffered`` entries (maxlen backs that up).
         self.buf: deque[Any] | None = deque(maxlen=max_buffered) if buffered else None
-        # The hot path's two counters, each one read and one write per buffered call:
-        # estimated bytes the context may still buffer (``limit`` minus what it holds;
-        # below zero, ``_budget.admit`` decides) and entries it may still append before
-        # the buffer is full. Entries dropped since the last drain; tokens it holds of the
-        # process-wide budget's pool, in the pool's generation ``gen`` (``_budget``).
+        # The hot path's one counter, read and written once per buffered call: estimated
+        # bytes the context may still buffer, at most ``ENTRY_BYTES`` a free slot of the
+        # buffer (below zero, ``_budget.tight`` decides); what is over that is ``aside``;
+        # ``limit`` minus both is what it holds. Entries dropped since the last drain;
+        # tokens it holds of the process-wide budget's pool, in the pool's generation
+        # ``gen`` (``_budget``).
         self.limit = 0
         self.room = 0
-        self.left = max_buffered
+        self.aside = 0
         self.lost = 0
         self.units = 0
         self.gen = budget.gen
@@ -83,7 +84,11 @@ class Request:
             except IndexError:
                 return
             self.units = 1
-            self.limit = self.room = min(state.max_buffered_bytes, GRANT)
+            self.limit = min(state.max_buffered_bytes, GRANT)
+            # ``_budget.set_room`` written inline (the buffer is empty).
+            cap = (max_buffered + 1) * ENTRY_BYTES - 1
+            self.room = min(self.limit, cap)
+            self.aside = self.limit - self.room
 
     # The context has ended, on whatever path it was left (a ``with`` block, a
     # middleware's token reset, a generator or task dropped): its outcome is counted and
