@@ -124,8 +124,27 @@ def _make(level: str) -> Callable[..., None]:
                             if room >= 0:
                                 buf.append(rec)
                                 req.room = room
-                            else:  # full by count, or past what it holds: the budget decides
-                                _tight(req, buf, rec, entry + size)
+                            else:
+                                # Past the counter: full by count (``tight`` written inline
+                                # for that case, as every call into a full buffer comes
+                                # here), or past what the context holds.
+                                room += req.aside  # the bytes it may still buffer
+                                if room >= 0 and len(buf) == buf.maxlen:
+                                    try:
+                                        old = buf[0]
+                                    except IndexError:  # emptied by another thread
+                                        old = None
+                                    if type(old) is tuple:
+                                        # The deque drops the oldest for this one; its
+                                        # size is given back.
+                                        buf.append(rec)
+                                        req.lost += 1
+                                        req.room = entry - 1
+                                        req.aside = room + old[8] + 1
+                                    else:
+                                        _tight(req, buf, rec, entry + size)
+                                else:
+                                    _tight(req, buf, rec, entry + size)
                             if req.buf is None:  # flushed by another thread meanwhile
                                 _drain(req, buf)
                             return
