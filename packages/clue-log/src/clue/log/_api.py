@@ -98,13 +98,11 @@ def _make(level: str) -> Callable[..., None]:
                     ):
                         size = 0  # beyond ENTRY_BYTES: a small int, shared, for most
                         for v in kv.values():
-                            # By frequency: strings, then ints, floats and None (no size
-                            # beyond ENTRY_BYTES), then other plain types.
                             t = type(v)
-                            if t is str:
-                                size += len(v)
-                            elif t in fixed:
+                            if t in fixed:
                                 pass
+                            elif t is str:
+                                size += len(v)
                             elif t in plain or _learn_plain(t, kv):
                                 size += _size_of(v)
                             else:

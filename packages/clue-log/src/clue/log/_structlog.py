@@ -110,10 +110,10 @@ def _make_bound_logger() -> type[Any]:
                         size = 0  # the same estimate as ``log.info``'s fast path
                         for v in kw.values():
                             t = type(v)
-                            if t is str:
-                                size += len(v)
-                            elif t in fixed:
+                            if t in fixed:
                                 pass
+                            elif t is str:
+                                size += len(v)
                             elif t in plain or _api._learn_plain(t, kw):
                                 size += _budget.size_of(v)
                             else:
