@@ -173,12 +173,36 @@ def m3() -> None:
     )
 
 
+def m4() -> None:
+    print("M4  a buffered call into a buffer full by count (max_buffered entries held)")
+    log.configure(output=DEVNULL)
+    info = log.info
+    samples: dict[str, list[float]] = {"fresh": [], "full": []}
+    for _ in range(ROUNDS * 4):
+        log.context().__enter__()  # a fresh buffer, as P1 does
+        fresh = timeit.Timer(lambda: info("msg", a=1, b="two", c=3.0)).timeit(200) / 200
+        log.context().__enter__()
+        for _ in range(1000):  # the default max_buffered
+            info("x")
+        full = timeit.Timer(lambda: info("msg", a=1, b="two", c=3.0)).timeit(200) / 200
+        samples["fresh"].append(fresh)
+        samples["full"].append(full)
+    fresh, full = (statistics.median(samples[k]) for k in ("fresh", "full"))
+    print(f"      fresh context:               {fresh * 1e9:,.0f} ns")
+    print(f"      buffer full by count:        {full * 1e9:,.0f} ns")
+    bar(
+        "M4a a full buffer's call (the oldest dropped) <= 2x a fresh context's",
+        full <= 2 * fresh,
+        f"{full / fresh:.2f}x",
+    )
+
+
 def main() -> int:
     print(
         f"clue-log memory benchmarks — Python {platform.python_version()} on "
         f"{platform.machine()}, {os.cpu_count()} CPUs, {ROUNDS} rounds (medians)"
     )
-    for fn in (m1, m2, m3):
+    for fn in (m1, m2, m3, m4):
         fn()
     failed = [name for name, ok, _ in RESULTS if not ok]
     print(f"bars: {len(RESULTS) - len(failed)} met, {len(failed)} not met")

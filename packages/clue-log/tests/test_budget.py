@@ -189,6 +189,10 @@ class BudgetMachine(RuleBasedStateMachine):
             assert req.buf is not None
             assert [_budget.record_size(r) for r in req.buf] == c.sizes
             assert req.units == c.units
+            # The hot path's counter stays exact: what the context may still buffer,
+            # at most ENTRY_BYTES a free slot (so it runs out when full by count).
+            assert req.limit - req.room - req.aside == sum(c.sizes)
+            assert req.room < (CAP - len(c.sizes) + 1) * _budget.ENTRY_BYTES
         assert _budget.held() == self.model.reserved() <= TOTAL
         got = booked()
         assert [g - s for g, s in zip(got, self.start, strict=True)] == self.expected

@@ -20,9 +20,10 @@ from typing import Any, NoReturn
 
 from clue.log import _keys, _tracing
 from clue.log._budget import ENTRY_BYTES as _ENTRY_BYTES
-from clue.log._budget import admit as _admit
+from clue.log._budget import append as _append
 from clue.log._budget import size_of as _size_of
 from clue.log._budget import size_of_all as _size_of_all
+from clue.log._budget import tight as _tight
 from clue.log._context import _MUTABLE, LogContext, Request, current, root, snapshot
 from clue.log._kv import KV
 from clue.log._state import state
@@ -79,6 +80,7 @@ def _learn_plain(t: type, kv: dict[str, Any]) -> bool:
 def _make(level: str) -> Callable[..., None]:
     plain = _PLAIN
     fixed = _FIXED_SIZE
+    entry = _ENTRY_BYTES
 
     def log_fn(msg: Any = None, /, *args: Any, **kv: Any) -> None:
         ctx = _get()
@@ -116,13 +118,31 @@ def _make(level: str) -> Callable[..., None]:
                             rec = (
                                 _time_ns(), level, msg, args, kv, ctx.bound, None, otel_ctx, size
                             )  # fmt: skip
-                            nbytes = req.nbytes + size + _ENTRY_BYTES
-                            if nbytes <= req.quota:
+                            room = req.room - entry - size
+                            if room >= 0:
                                 buf.append(rec)
-                                req.nbytes = nbytes
-                                req.appended += 1
-                            else:  # past what the context reserved: the budget decides
-                                _admit(req, buf, rec, size + _ENTRY_BYTES)
+                                req.room = room
+                            else:
+                                # Past the counter: full by count (``tight`` written inline
+                                # for that case, as every call into a full buffer comes
+                                # here), or past what the context holds.
+                                room += req.aside  # the bytes it may still buffer
+                                if room >= 0 and len(buf) == buf.maxlen:
+                                    try:
+                                        old = buf[0]
+                                    except IndexError:  # emptied by another thread
+                                        old = None
+                                    if type(old) is tuple:
+                                        # The deque drops the oldest for this one; its
+                                        # size is given back.
+                                        buf.append(rec)
+                                        req.lost += 1
+                                        req.room = entry - 1
+                                        req.aside = room + old[8] + 1
+                                    else:
+                                        _tight(req, buf, rec, entry + size)
+                                else:
+                                    _tight(req, buf, rec, entry + size)
                             if req.buf is None:  # flushed by another thread meanwhile
                                 _drain(req, buf)
                             return
@@ -164,13 +184,7 @@ def _buffer_slow(
     rec: Record = (_time_ns(), level, msg, args, kv, ctx.bound, extra, _otel_get(), size)
     size += _ENTRY_BYTES
     held = rec if head is None and tail is None else Held(rec, head, tail)
-    nbytes = req.nbytes + size
-    if nbytes <= req.quota:
-        buf.append(held)
-        req.nbytes = nbytes
-        req.appended += 1
-    else:
-        _admit(req, buf, held, size)
+    _append(req, buf, held, size)
     if req.buf is None:
         _drain(req, buf)
     return True

@@ -10,8 +10,10 @@ oldest entries (counted in its dropped marker and in ``clue.log.entries{dropped}
 The process-wide budget is a pool of ``GRANT``-byte tokens. A context takes one when it
 opens and more when it outgrows what it holds (at least doubling it), and gives them all
 back when it is flushed or ends. Taking and giving back are single deque operations,
-exact between threads without a lock; the buffered call itself only compares two
-integers, and a context goes to the pool a few times in its life.
+exact between threads without a lock; the buffered call itself reads and writes one
+counter (``room``: bytes it may still buffer, at most ``ENTRY_BYTES`` a free slot, so the
+same counter runs out when the buffer is full by count), and a context goes to the pool
+a few times in its life.
 """
 
 from __future__ import annotations
@@ -110,14 +112,54 @@ def record_size(rec: Any) -> int:
 
 def append(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
     """Buffer ``rec`` of ``size`` estimated bytes (``ENTRY_BYTES`` included) within the
-    context's bounds: the fast path's check, then ``admit``. Counts the call."""
-    nbytes = req.nbytes + size
-    if nbytes <= req.quota:
+    context's bounds: the hot path's one counter, then ``tight`` past it."""
+    room = req.room - size
+    if room >= 0:
         buf.append(rec)
-        req.nbytes = nbytes
-        req.appended += 1
+        req.room = room
     else:
+        tight(req, buf, rec, size)
+
+
+def set_room(req: Request, buf: deque[Any], room: int) -> None:
+    """Set the hot path's counter from ``room``, the bytes the context may still buffer:
+    at most ``ENTRY_BYTES`` a free slot of the buffer (every entry is at least that), so
+    the counter runs out before the buffer is full by count, and the rest kept aside."""
+    cap = ((buf.maxlen or 0) - len(buf) + 1) * ENTRY_BYTES - 1
+    if room > cap:
+        req.room = cap
+        req.aside = room - cap
+    else:
+        req.room = room
+        req.aside = 0
+
+
+def tight(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
+    """Buffer ``rec`` past the hot path's counter: in a buffer full by count whose bytes
+    it fits, the oldest entry is dropped for it and its size given back; past the bytes
+    the context holds, ``admit`` decides."""
+    room = req.room + req.aside - size
+    if room < 0:
         admit(req, buf, rec, size)
+        return
+    free = (buf.maxlen or 0) - len(buf)
+    if free <= 0:  # full by count: the oldest goes for this one
+        try:
+            old = buf.popleft()
+            room += ENTRY_BYTES + old[8] if type(old) is tuple else record_size(old)
+            req.lost += 1
+        except IndexError:  # emptied by another thread meanwhile
+            pass
+        free = 1
+    buf.append(rec)
+    # ``set_room`` written inline: this runs for every call into a buffer full by count.
+    cap = free * ENTRY_BYTES - 1
+    if room > cap:
+        req.room = cap
+        req.aside = room - cap
+    else:
+        req.room = room
+        req.aside = 0
 
 
 def _take(req: Request, units: int) -> None:
@@ -132,18 +174,15 @@ def _take(req: Request, units: int) -> None:
 
 
 def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
-    """Buffer ``rec`` past the fast path's check: take more tokens if the context may,
+    """Buffer ``rec`` past what the context holds: take more tokens if the context may,
     else drop the context's own oldest entries until ``rec`` fits; ``rec`` alone is
-    dropped when it cannot fit even in an empty buffer. Counts the call in ``appended``."""
+    dropped when it cannot fit even in an empty buffer. Every drop counts in ``lost``."""
     b = budget
     if req.gen != b.gen:  # tokens of an older pool (a fork, a new bound): start over
         req.gen = b.gen
         req.units = 0
-    if req.quota != -1 and len(buf) == buf.maxlen:
-        # Filled by the fast path, whose last appends the deque made room for by dropping
-        # the oldest: count exactly, once; from now on every call comes here.
-        req.nbytes = sum([record_size(r) for r in buf])
-    need = req.nbytes + size
+    nbytes = req.limit - req.room - req.aside
+    need = nbytes + size
     most = state.max_buffered_bytes
     held = req.units * GRANT
     if need > held and held < most:
@@ -152,18 +191,30 @@ def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
         target = min(max(-(-need // GRANT), 2 * req.units), -(-most // GRANT))
         _take(req, target - req.units)
     limit = min(most, req.units * GRANT)
-    req.appended += 1
     if size <= limit:
-        if len(buf) == buf.maxlen:
-            # At max_buffered entries: drop the oldest here, so its size leaves the count.
-            req.nbytes -= record_size(buf.popleft())
-        while req.nbytes + size > limit:
-            req.nbytes -= record_size(buf.popleft())
+        lost = 0
+        if len(buf) == buf.maxlen:  # at max_buffered entries: the oldest goes first
+            nbytes -= record_size(buf.popleft())
+            lost += 1
+        while nbytes + size > limit:
+            nbytes -= record_size(buf.popleft())
+            lost += 1
         buf.append(rec)
-        req.nbytes += size
-    # else larger than all this context may hold: dropped alone, the rest kept.
-    # While the buffer is full the fast path sends every call here (-1 never passes).
-    req.quota = -1 if len(buf) == buf.maxlen else limit
+        nbytes += size
+        req.lost += lost
+    else:  # larger than all this context may hold: dropped alone, the rest kept
+        req.lost += 1
+    req.limit = limit
+    set_room(req, buf, limit - nbytes)
+
+
+def drained(req: Request, buf: deque[Any]) -> int:
+    """The entries dropped since the last drain, now that ``buf`` was emptied; the next
+    buffered call goes to ``admit``, which sets the counters again."""
+    dropped = req.lost
+    req.lost = 0
+    req.limit = req.room = req.aside = 0
+    return dropped
 
 
 def release(req: Request) -> None:
@@ -171,11 +222,10 @@ def release(req: Request) -> None:
     units = req.units
     if units:
         req.units = 0
-        req.quota = 0
         b = budget
         if req.gen == b.gen:
             b.pool.extend(repeat(b.gen, units))
-    req.nbytes = 0
+    req.limit = req.room = req.aside = 0
 
 
 def ended(req: Request) -> None:
@@ -205,7 +255,7 @@ def ended(req: Request) -> None:
                 _added_contexts_discarded.append(1)
             if kept:
                 _added_entries_discarded.append(kept)
-            dropped = req.dropped + req.appended - kept
+            dropped = req.dropped + req.lost
         if dropped > 0:
             _added_entries_dropped.append(dropped)
         if req.written:

@@ -16,7 +16,7 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
-from clue.log._budget import GRANT, budget, ended
+from clue.log._budget import ENTRY_BYTES, GRANT, budget, ended
 from clue.log._kv import KV
 from clue.log._render import limits
 from clue.log._state import state
@@ -34,15 +34,16 @@ class Request:
     bounds and what it holds of the process-wide budget, and the per-context switches."""
 
     __slots__ = (
-        "appended",
+        "aside",
         "buf",
         "counted",
         "debug",
         "disable",
         "dropped",
         "gen",
-        "nbytes",
-        "quota",
+        "limit",
+        "lost",
+        "room",
         "units",
         "written",
         "wrote",
@@ -58,13 +59,16 @@ class Request:
         # None means unbuffered: every entry is written at once. ``_budget.admit`` keeps
         # it within ``max_buffered`` entries (maxlen backs that up).
         self.buf: deque[Any] | None = deque(maxlen=max_buffered) if buffered else None
-        # Calls buffered since the last drain (dropped ones included).
-        self.appended = 0
-        # Estimated bytes buffered; bytes the context may hold now (the hot path's one
-        # comparison; -1 while the buffer is full); tokens it holds of the process-wide
-        # budget's pool, in the pool's generation ``gen`` (``_budget``).
-        self.nbytes = 0
-        self.quota = 0
+        # The hot path's one counter, read and written once per buffered call: estimated
+        # bytes the context may still buffer, at most ``ENTRY_BYTES`` a free slot of the
+        # buffer (below zero, ``_budget.tight`` decides); what is over that is ``aside``;
+        # ``limit`` minus both is what it holds. Entries dropped since the last drain;
+        # tokens it holds of the process-wide budget's pool, in the pool's generation
+        # ``gen`` (``_budget``).
+        self.limit = 0
+        self.room = 0
+        self.aside = 0
+        self.lost = 0
         self.units = 0
         self.gen = budget.gen
         # Entries written and dropped by drains so far, and whether anything was written
@@ -80,13 +84,21 @@ class Request:
             except IndexError:
                 return
             self.units = 1
-            most = state.max_buffered_bytes
-            self.quota = min(most, GRANT)
+            self.limit = min(state.max_buffered_bytes, GRANT)
+            # ``_budget.set_room`` written inline (the buffer is empty).
+            cap = (max_buffered + 1) * ENTRY_BYTES - 1
+            self.room = min(self.limit, cap)
+            self.aside = self.limit - self.room
 
     # The context has ended, on whatever path it was left (a ``with`` block, a
     # middleware's token reset, a generator or task dropped): its outcome is counted and
     # its share of the budget given back. Never raises, never blocks.
     __del__ = ended
+
+    @property
+    def appended(self) -> int:
+        """Calls buffered since the last drain, dropped ones included."""
+        return self.lost + (len(self.buf) if self.buf is not None else 0)
 
     def debug_on(self) -> bool:
         """Whether debug is on here: the explicit value, else the global default."""

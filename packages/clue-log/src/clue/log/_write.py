@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, Protocol, cast
 
 from clue.log import _keys
-from clue.log._budget import ENTRY_BYTES, release
+from clue.log._budget import ENTRY_BYTES, drained, release
 from clue.log._context import Request, pairs_of
 from clue.log._entry import Entry, settle
 from clue.log._kv import KV
@@ -127,10 +127,7 @@ def _drain(req: Request, buf: deque[Any]) -> None:
             records.append(buf.popleft())
     except IndexError:
         pass
-    dropped = max(req.appended - len(records), 0)
-    req.appended = 0
-    req.nbytes = 0
-    req.quota = 0  # the next buffered call goes to ``_budget.admit``, which sets it again
+    dropped = drained(req, buf)
     req.written += len(records)
     req.dropped += dropped
     req.wrote = True
