@@ -7,13 +7,20 @@ and success; the real py-spy (a test dependency) runs in ``test_profile.py`` and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import signal
 import stat
+import subprocess
 import sys
 import tempfile
+import threading
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
+from http.client import HTTPException
 from pathlib import Path
 
 import pytest
@@ -38,6 +45,18 @@ if mode == "refuse":
 if mode == "crash":
     sys.stderr.write("Error: \\x1b[31mNo python processes found\\r\\n")
     sys.exit(2)
+if mode == "follow":  # like py-spy: samples until SIGINT or until its target is gone
+    import signal
+    target = int(args[args.index("--pid") + 1])
+    stop = []
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    print("py-spy> Sampling process 100 times a second. Press Control-C to exit.", flush=True)
+    while not stop:
+        try:
+            os.kill(target, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
 if mode == "hang":
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -133,10 +152,81 @@ def test_a_hanging_pyspy_is_killed_at_its_deadline(monkeypatch, fake_pyspy, tmp_
     assert list(scratch.iterdir()) == []
 
 
+_SERVER = """
+import sys
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from clue import debug
+
+class Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+mux = debug.Mux()
+debug.mount_pprof_handlers(mux, pyspy=sys.argv[1])
+server = make_server("127.0.0.1", 0, mux, server_class=Server, handler_class=Quiet)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def test_a_server_terminated_mid_profile_leaves_no_files_nor_pyspy(
+    fake_pyspy, tmp_path, poll
+) -> None:
+    """SIGTERM to the server while py-spy runs: py-spy ends with it, no file is left."""
+    exe, log = fake_pyspy("follow")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    script = tmp_path / "server.py"
+    script.write_text(_SERVER)
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    server = subprocess.Popen(
+        [sys.executable, str(script), exe], stdout=subprocess.PIPE, env=env, text=True
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        client = threading.Thread(
+            target=_fetch_quietly,
+            args=(f"http://127.0.0.1:{port}/debug/pprof/profile?seconds=30",),
+            daemon=True,
+        )
+        client.start()
+        poll(lambda: log.exists() and len(_calls(log)) == 2)
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+        pids = [int(str(call["pid"])) for call in _calls(log)]
+        poll(lambda: not any(_alive(pid) for pid in pids))
+        assert list(scratch.iterdir()) == []
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+def _fetch_quietly(url: str) -> None:
+    with contextlib.suppress(OSError, HTTPException):
+        urllib.request.urlopen(url, timeout=60).read()
+
+
+def _alive(pid: int) -> bool:
+    """A process that runs (a zombie awaiting its reaper does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_only_validated_numbers_reach_the_command_line(
     fake_pyspy, wsgi_server, http, pprof
 ) -> None:
-    """The argv is fixed but for the pid, rate, whole seconds and a private output path."""
+    """The argv is fixed but for the pid, rate, whole seconds and an unnamed output file."""
     exe, log = fake_pyspy("ok")
     served = _serve(wsgi_server, exe)
     hostile = "seconds=1.2&hz=7&format=pprof&weight=cpu&x=--native;rm%20-rf"
@@ -148,8 +238,7 @@ def test_only_validated_numbers_reach_the_command_line(
     for argv, mode in zip(argvs, ("--idle", "--gil"), strict=True):
         assert isinstance(argv, list)
         out = argv[argv.index("--output") + 1]
-        assert os.path.basename(os.path.dirname(out)).startswith("clue-pyspy-")
-        assert not os.path.exists(out)  # removed after reading
+        assert re.fullmatch(r"/dev/fd/\d+", out)  # an unnamed file: nothing left on disk
         assert argv == [
             "record",
             *("--pid", str(os.getpid()), "--rate", "7", "--duration", "2"),  # 1.2 s, rounded up

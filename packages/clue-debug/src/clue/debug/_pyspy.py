@@ -15,7 +15,7 @@ numbers on its command line:
   stand for the profile's duration shared among the rounds.
 
 Both run side by side when both are wanted (pprof). Output is read from ``--format
-raw --threads`` files in a private temporary directory, removed afterwards; a run that
+raw --threads`` into unnamed temporary files (nothing on disk to leave behind); a run that
 outlives its deadline is killed. Any failure is a ``PySpyUnavailable`` with a reason
 (the caller falls back to the in-process sampler, or says why it cannot).
 """
@@ -23,6 +23,7 @@ outlives its deadline is killed. Any failure is a ``PySpyUnavailable`` with a re
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import re
@@ -36,6 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import IO
 
 from clue.debug._pprof import Frame
 from clue.debug._sampler import Key, Profile, clip_stack, clipped
@@ -77,8 +79,8 @@ def find_pyspy(configured: str | None = None) -> str | None:
 @dataclass
 class _Run:
     sample_type: str
-    output: str
-    errors: str
+    output: IO[bytes]
+    errors: IO[bytes]
     process: subprocess.Popen[bytes] | None = None
 
 
@@ -96,6 +98,8 @@ def record(
 
     py-spy's ``--duration`` takes whole seconds: it is given ``seconds`` rounded up, and
     stopped with ``SIGINT`` (on which it writes its output) once ``seconds`` have passed.
+    Its output and messages go to unnamed temporary files (the output by ``/dev/fd/N``),
+    so nothing is left on disk even when this process is killed while py-spy runs.
 
     Raises:
         PySpyUnavailable: py-spy failed, was refused, or outlived its deadline.
@@ -105,32 +109,35 @@ def record(
     interval_ns = 1_000_000_000 // hz
     profile = Profile(interval_ns=interval_ns, start_ns=time.time_ns(), sampler="py-spy")
     profile.duration_ns = int(seconds * 1e9)
-    tmp = tempfile.mkdtemp(prefix="clue-pyspy-")
-    runs = [
-        _Run(kind, os.path.join(tmp, f"{kind}.txt"), os.path.join(tmp, f"{kind}.err"))
-        for kind, wanted in (("cpu", cpu), ("wall", wall))
-        if wanted
-    ]
+    runs: list[_Run] = []
+    files = contextlib.ExitStack()
     clocks_before, process_before = _thread_clocks(), time.process_time_ns()
     try:
+        for kind, wanted in (("cpu", cpu), ("wall", wall)):
+            if wanted:
+                # closed by `files` in the finally below
+                output = files.enter_context(tempfile.TemporaryFile())  # noqa: SIM115
+                errors = files.enter_context(tempfile.TemporaryFile())  # noqa: SIM115
+                runs.append(_Run(kind, output, errors))
         for run in runs:
+            fd = run.output.fileno()
             command = [
                 exe,
                 "record",
                 *("--pid", str(os.getpid()), "--rate", str(int(hz))),
-                *("--duration", str(whole), "--format", "raw", "--output", run.output),
+                *("--duration", str(whole), "--format", "raw", "--output", f"/dev/fd/{fd}"),
                 *("--threads", "--full-filenames", "--nonblocking"),
                 "--gil" if run.sample_type == "cpu" else "--idle",
             ]
-            with open(run.errors, "wb") as errors:
-                run.process = subprocess.Popen(  # noqa: S603 -- fixed executable, numbers only
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=errors,
-                    stderr=errors,
-                    close_fds=True,
-                    start_new_session=True,
-                )
+            run.process = subprocess.Popen(  # noqa: S603 -- fixed executable, numbers only
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=run.errors,
+                stderr=run.errors,
+                close_fds=True,
+                pass_fds=(fd,),
+                start_new_session=True,
+            )
         stop_at = time.monotonic() + seconds
         deadline = stop_at + grace
         for run in runs:
@@ -142,14 +149,16 @@ def record(
             except subprocess.TimeoutExpired:
                 msg = f"py-spy did not finish within {seconds + grace:g}s"
                 raise PySpyUnavailable(msg) from None
-            if code != 0 or not os.path.isfile(run.output):
+            if code != 0:
                 raise PySpyUnavailable(_failure(code, _tail(run.errors)))
         used = _used_cpu(clocks_before, _thread_clocks())
         ended = time.process_time_ns() - process_before - sum(used.values())
         excluded = set(exclude_native)
         for run in runs:
-            with open(run.output, encoding="utf-8", errors="replace") as f:
-                _add(profile, run.sample_type, f, excluded, used, ended)
+            run.output.seek(0)
+            lines = io.TextIOWrapper(run.output, encoding="utf-8", errors="replace")
+            _add(profile, run.sample_type, lines, excluded, used, ended)
+            lines.detach()
         profile.notes.append(f"py-spy record --nonblocking, {hz} samples/s, {seconds:g}s")
         for run in runs:
             lost = _ERRORS.search(_tail(run.errors))
@@ -170,7 +179,11 @@ def record(
                     run.process.kill()
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     run.process.wait(5)
-        shutil.rmtree(tmp, ignore_errors=True)
+        files.close()
+
+
+def _size(file: IO[bytes]) -> int:
+    return os.fstat(file.fileno()).st_size
 
 
 def _stop_at(run: _Run, stop_at: float, deadline: float) -> None:
@@ -192,19 +205,17 @@ def _stop_at(run: _Run, stop_at: float, deadline: float) -> None:
             return  # ended on its own
 
 
-def _sampling(path: str) -> bool:
+def _sampling(errors: IO[bytes]) -> bool:
     try:
-        with open(path, "rb") as f:
-            return b"Sampling process" in f.read(4096)
+        return b"Sampling process" in os.pread(errors.fileno(), 4096, 0)
     except OSError:
         return False
 
 
-def _tail(path: str) -> str:
+def _tail(errors: IO[bytes]) -> str:
     try:
-        with open(path, "rb") as f:
-            f.seek(max(0, os.path.getsize(path) - _STDERR_TAIL))
-            return f.read().decode("utf-8", "replace")
+        start = max(0, _size(errors) - _STDERR_TAIL)
+        return os.pread(errors.fileno(), _STDERR_TAIL, start).decode("utf-8", "replace")
     except OSError:
         return ""
 
