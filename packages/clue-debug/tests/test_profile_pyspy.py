@@ -364,3 +364,24 @@ def test_raw_lines_parse_back(samples: dict[tuple[str, tuple[str, ...]], int]) -
         for (thread, stack), ns in profile.cpu_ns.items()
     }
     assert got == samples
+
+
+@pytest.mark.parametrize("path", [".", "", "bin", f"{os.pathsep}/nonexistent"])
+def test_a_pyspy_found_through_a_relative_path_entry_is_not_run(
+    fake_pyspy, tmp_path, monkeypatch, wsgi_server, http, path
+) -> None:
+    """A relative ``PATH`` entry (``.``, an empty one) names whatever directory the
+    process is in: a ``py-spy`` planted there is never run."""
+    exe, log = fake_pyspy("ok")
+    for directory in (tmp_path, tmp_path / "bin"):
+        directory.mkdir(exist_ok=True)
+        planted = directory / "py-spy"
+        planted.write_bytes(Path(exe).read_bytes())
+        planted.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", path)
+    mux = debug.Mux()
+    debug.mount_pprof_handlers(mux, max_seconds=2)
+    reply = http(wsgi_server(mux) + "/debug/pprof/profile?seconds=0.1&format=collapsed")
+    assert reply.status == 200
+    assert not log.exists()  # the planted py-spy never ran

@@ -66,10 +66,16 @@ class PySpyUnavailable(Exception):  # noqa: N818 -- a state, not an error of the
 def find_pyspy(configured: str | None = None) -> str | None:
     """The py-spy executable: ``configured`` if given (and executable), else the one on
     ``PATH``, else the one installed beside this interpreter (``clue-debug[pyspy]`` in a
-    virtual environment that is not activated)."""
+    virtual environment that is not activated).
+
+    Relative ``PATH`` entries (``.``, an empty one) are skipped: they name whatever
+    directory the process is in, and a ``py-spy`` planted there is not to be run.
+    """
     if configured is not None:
         return configured if os.path.isfile(configured) and os.access(configured, os.X_OK) else None
-    found = shutil.which("py-spy")
+    entries = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    absolute = os.pathsep.join(entry for entry in entries if os.path.isabs(entry))
+    found = shutil.which("py-spy", path=absolute) if absolute else None
     if found is not None:
         return found
     scripts = sysconfig.get_path("scripts")
