@@ -57,6 +57,13 @@ if mode == "follow":  # like py-spy: samples until SIGINT or until its target is
         except ProcessLookupError:
             break
         time.sleep(0.01)
+if mode == "wrapped":  # a wrapper that runs a hanging py-spy as its child, without exec
+    import subprocess
+    child = subprocess.Popen([sys.executable, sys.argv[0].replace("wrapped", "hang"), *args])
+    with open({log!r}, "a") as f:
+        f.write(json.dumps({{"argv": args, "pid": child.pid, "child": True}}) + "\\n")
+    child.wait()
+    sys.exit(child.returncode)
 if mode == "hang":
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -221,6 +228,18 @@ def _alive(pid: int) -> bool:
             return f.read().rpartition(")")[2].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_hanging_pyspy_under_a_wrapper_is_killed_with_it(monkeypatch, fake_pyspy, poll) -> None:
+    """py-spy run by a wrapper that does not exec it: the deadline kills both."""
+    fake_pyspy("hang")
+    exe, log = fake_pyspy("wrapped")
+    monkeypatch.setattr(_pyspy, "GRACE_SECONDS", 0.5)
+    with pytest.raises(PySpyUnavailable):  # the wrapper ends on SIGINT, or at the deadline
+        record(exe, 0.1, hz=100)
+    children = [int(str(call["pid"])) for call in _calls(log) if call.get("child")]
+    assert len(children) == 2  # cpu and wall runs
+    poll(lambda: not any(_alive(pid) for pid in children))
 
 
 def test_only_validated_numbers_reach_the_command_line(

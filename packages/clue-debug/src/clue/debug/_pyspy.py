@@ -180,9 +180,9 @@ def record(
         raise PySpyUnavailable(msg) from None
     finally:
         for run in runs:
-            if run.process is not None and run.process.poll() is None:
-                with contextlib.suppress(OSError):
-                    run.process.kill()
+            if run.process is not None:
+                # the whole group, even when its leader ended: a wrapper's py-spy may not
+                _signal(run.process, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     run.process.wait(5)
         files.close()
@@ -205,10 +205,23 @@ def _stop_at(run: _Run, stop_at: float, deadline: float) -> None:
             process.wait(min(0.01, deadline - now) if now >= stop_at else stop_at - now)
         except subprocess.TimeoutExpired:
             if time.monotonic() >= stop_at and _sampling(run.errors):
-                process.send_signal(signal.SIGINT)
+                _signal(process, signal.SIGINT)
                 return
         else:
             return  # ended on its own
+
+
+def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
+    """Signal py-spy's whole process group (its own session's: a wrapper script that
+    runs py-spy without ``exec`` is signalled with it). A group id is not given to
+    another process while the group has a member, so this reaches py-spy's group or
+    no process at all."""
+    try:
+        os.killpg(process.pid, signum)
+    except OSError:
+        if process.poll() is None:
+            with contextlib.suppress(OSError):
+                process.send_signal(signum)
 
 
 def _sampling(errors: IO[bytes]) -> bool:
