@@ -64,6 +64,15 @@ if mode == "wrapped":  # a wrapper that runs a hanging py-spy as its child, with
         f.write(json.dumps({{"argv": args, "pid": child.pid, "child": True}}) + "\\n")
     child.wait()
     sys.exit(child.returncode)
+if mode == "huge":  # a line too long and more output than is read
+    out = args[args.index("--output") + 1]
+    with open(out, "w") as f:
+        f.write("thread (11): w;clue_a (/a.py:1) 5\\n")
+        f.write("thread (11): w;" + "x" * 100 + " (/l.py:1) 7\\n")
+        f.write("thread (11): w;clue_b (/b.py:1) 3\\n")
+        f.write("thread (11): w;clue_pad (/p.py:1) 1\\n" * 60)
+        f.write("thread (11): w;clue_c (/c.py:1) 9\\n")
+    sys.exit(0)
 if mode == "hang":
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -240,6 +249,23 @@ def test_a_hanging_pyspy_under_a_wrapper_is_killed_with_it(monkeypatch, fake_pys
     children = [int(str(call["pid"])) for call in _calls(log) if call.get("child")]
     assert len(children) == 2  # cpu and wall runs
     poll(lambda: not any(_alive(pid) for pid in children))
+
+
+def test_huge_output_is_read_within_its_bounds(monkeypatch, fake_pyspy) -> None:
+    """Output beyond ``MAX_OUTPUT_BYTES`` and lines beyond ``MAX_LINE_BYTES`` are not
+    read (memory stays bounded whatever py-spy writes), and the comments say so."""
+    exe, _ = fake_pyspy("huge")
+    monkeypatch.setattr(_pyspy, "MAX_OUTPUT_BYTES", 1024)
+    monkeypatch.setattr(_pyspy, "MAX_LINE_BYTES", 64)
+    profile = record(exe, 0.1, hz=100)
+    leaves = Counter()
+    for (_, stack), count in profile.counts.items():
+        leaves[stack[0].name] += count
+    assert leaves["clue_a"] == 5
+    assert leaves["clue_b"] == 3
+    assert 0 < leaves["clue_pad"] < 60
+    assert set(leaves) == {"clue_a", "clue_b", "clue_pad"}  # the long line and the tail left out
+    assert any("lines longer than 64 bytes were not read" in note for note in profile.notes)
 
 
 def test_only_validated_numbers_reach_the_command_line(

@@ -23,7 +23,6 @@ outlives its deadline is killed. Any failure is a ``PySpyUnavailable`` with a re
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import os
 import re
@@ -35,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -43,10 +42,23 @@ from clue.debug._pprof import Frame
 from clue.debug._sampler import Key, Profile, clip_stack, clipped
 from clue.debug._threadstate import thread_clock
 
-__all__ = ["GRACE_SECONDS", "PySpyUnavailable", "find_pyspy", "record"]
+__all__ = [
+    "GRACE_SECONDS",
+    "MAX_LINE_BYTES",
+    "MAX_OUTPUT_BYTES",
+    "PySpyUnavailable",
+    "find_pyspy",
+    "record",
+]
 
 GRACE_SECONDS = 10.0
 """How long past the profile's duration a py-spy run may take (attaching, writing)."""
+
+MAX_OUTPUT_BYTES = 256 * 1024 * 1024
+"""How much of a py-spy run's output is read; the profile's comments say when more was left."""
+
+MAX_LINE_BYTES = 4 * 1024 * 1024
+"""A longer output line (a stack) is left out, and counted in the profile's comments."""
 
 _STDERR_TAIL = 4096
 _THREAD = re.compile(r"thread \((0x[0-9a-fA-F]+|\d+)\)(?:: (.*))?\Z", re.DOTALL)
@@ -161,10 +173,15 @@ def record(
         ended = time.process_time_ns() - process_before - sum(used.values())
         excluded = set(exclude_native)
         for run in runs:
-            run.output.seek(0)
-            lines = io.TextIOWrapper(run.output, encoding="utf-8", errors="replace")
+            left_out: list[int] = [0, 0]  # bytes beyond the bound, lines too long
+            lines = _lines(run.output, left_out)
             _add(profile, run.sample_type, lines, excluded, used, ended)
-            lines.detach()
+            if any(left_out):
+                profile.notes.append(
+                    f"py-spy ({run.sample_type}) output: {left_out[0]} bytes beyond the first "
+                    f"{MAX_OUTPUT_BYTES} and {left_out[1]} lines longer than "
+                    f"{MAX_LINE_BYTES} bytes were not read"
+                )
         profile.notes.append(f"py-spy record --nonblocking, {hz} samples/s, {seconds:g}s")
         for run in runs:
             lost = _ERRORS.search(_tail(run.errors))
@@ -186,6 +203,27 @@ def record(
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     run.process.wait(5)
         files.close()
+
+
+def _lines(output: IO[bytes], left_out: list[int]) -> Iterator[str]:
+    """The lines of ``output`` within its first ``MAX_OUTPUT_BYTES``, each at most
+    ``MAX_LINE_BYTES`` long; ``left_out`` counts the bytes beyond and the lines too long."""
+    output.seek(0)
+    left = MAX_OUTPUT_BYTES
+    too_long = False
+    while left > 0:
+        line = output.readline(min(left, MAX_LINE_BYTES + 1))
+        if not line:
+            break
+        left -= len(line)
+        whole = line.endswith(b"\n")
+        if too_long or len(line) > MAX_LINE_BYTES:
+            left_out[1] += not too_long
+            too_long = not whole
+            continue
+        if whole or left > 0:
+            yield line.decode("utf-8", "replace")
+    left_out[0] = max(0, _size(output) - MAX_OUTPUT_BYTES)
 
 
 def _size(file: IO[bytes]) -> int:
