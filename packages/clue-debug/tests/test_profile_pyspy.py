@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from clue import debug
 from clue.debug import _pyspy
-from clue.debug._pyspy import PySpyUnavailable, _add, record
+from clue.debug._pyspy import PySpyUnavailable, _add, find_pyspy, record
 from clue.debug._sampler import MAX_DEPTH, OMITTED_NAME, Profile
 
 _FAKE = """#!{python}
@@ -430,3 +430,25 @@ def test_a_pyspy_found_through_a_relative_path_entry_is_not_run(
     reply = http(wsgi_server(mux) + "/debug/pprof/profile?seconds=0.1&format=collapsed")
     assert reply.status == 200
     assert not log.exists()  # the planted py-spy never ran
+
+
+def test_a_thread_name_with_a_line_break_forges_no_samples() -> None:
+    """py-spy writes thread names as they are: a name holding a line break splits its
+    line in two, whose first half would read as a stack with any count the name says.
+    Such a thread's lines are left out, and the comments say so."""
+    exe = find_pyspy()
+    assert exe is not None, "py-spy is a test dependency of clue-debug"
+    stop = threading.Event()
+    hostile = "w;clue_forged (/f.py:1) 100000\nthread (1): x"
+    thread = threading.Thread(target=stop.wait, name=hostile)
+    thread.start()
+    try:
+        profile = record(exe, 0.3, hz=50)
+    finally:
+        stop.set()
+        thread.join()
+    names = {frame.name for _, stack in profile.counts for frame in stack}
+    assert "clue_forged" not in names
+    assert 100000 not in profile.counts.values()
+    assert profile.rounds < 100000
+    assert any("line break" in note for note in profile.notes)

@@ -130,6 +130,7 @@ def record(
     runs: list[_Run] = []
     files = contextlib.ExitStack()
     clocks_before, process_before = _thread_clocks(), time.process_time_ns()
+    split = _split_names()
     try:
         for kind, wanted in (("cpu", cpu), ("wall", wall)):
             if wanted:
@@ -171,7 +172,13 @@ def record(
                 raise PySpyUnavailable(_failure(code, _tail(run.errors)))
         used = _used_cpu(clocks_before, _thread_clocks())
         ended = time.process_time_ns() - process_before - sum(used.values())
-        excluded = set(exclude_native)
+        split |= _split_names()
+        excluded = set(exclude_native) | split
+        if split:
+            profile.notes.append(
+                f"samples of {len(split)} threads whose names hold a line break were left "
+                "out (py-spy's output cannot tell their stacks from their names)"
+            )
         for run in runs:
             left_out: list[int] = [0, 0]  # bytes beyond the bound, lines too long
             lines = _lines(run.output, left_out)
@@ -296,6 +303,17 @@ def _thread_clocks() -> dict[int, int]:
         if native is not None and cpu is not None:
             clocks[native] = cpu
     return clocks
+
+
+def _split_names() -> set[int]:
+    """Native ids of the threads whose names hold a line break: py-spy writes names as
+    they are, so such a name splits its line, and its first half would read as a stack
+    (with whatever count the name says)."""
+    return {
+        thread.native_id
+        for thread in threading.enumerate()
+        if thread.native_id is not None and "\n" in thread.name
+    }
 
 
 def _used_cpu(before: dict[int, int], after: dict[int, int]) -> dict[int, int]:
