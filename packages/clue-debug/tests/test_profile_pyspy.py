@@ -7,13 +7,20 @@ and success; the real py-spy (a test dependency) runs in ``test_profile.py`` and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import signal
 import stat
+import subprocess
 import sys
 import tempfile
+import threading
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
+from http.client import HTTPException
 from pathlib import Path
 
 import pytest
@@ -22,7 +29,7 @@ from hypothesis import strategies as st
 
 from clue import debug
 from clue.debug import _pyspy
-from clue.debug._pyspy import PySpyUnavailable, _add, record
+from clue.debug._pyspy import PySpyUnavailable, _add, find_pyspy, record
 from clue.debug._sampler import MAX_DEPTH, OMITTED_NAME, Profile
 
 _FAKE = """#!{python}
@@ -38,6 +45,34 @@ if mode == "refuse":
 if mode == "crash":
     sys.stderr.write("Error: \\x1b[31mNo python processes found\\r\\n")
     sys.exit(2)
+if mode == "follow":  # like py-spy: samples until SIGINT or until its target is gone
+    import signal
+    target = int(args[args.index("--pid") + 1])
+    stop = []
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    print("py-spy> Sampling process 100 times a second. Press Control-C to exit.", flush=True)
+    while not stop:
+        try:
+            os.kill(target, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
+if mode == "wrapped":  # a wrapper that runs a hanging py-spy as its child, without exec
+    import subprocess
+    child = subprocess.Popen([sys.executable, sys.argv[0].replace("wrapped", "hang"), *args])
+    with open({log!r}, "a") as f:
+        f.write(json.dumps({{"argv": args, "pid": child.pid, "child": True}}) + "\\n")
+    child.wait()
+    sys.exit(child.returncode)
+if mode == "huge":  # a line too long and more output than is read
+    out = args[args.index("--output") + 1]
+    with open(out, "w") as f:
+        f.write("thread (11): w;clue_a (/a.py:1) 5\\n")
+        f.write("thread (11): w;" + "x" * 100 + " (/l.py:1) 7\\n")
+        f.write("thread (11): w;clue_b (/b.py:1) 3\\n")
+        f.write("thread (11): w;clue_pad (/p.py:1) 1\\n" * 60)
+        f.write("thread (11): w;clue_c (/c.py:1) 9\\n")
+    sys.exit(0)
 if mode == "hang":
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -133,10 +168,110 @@ def test_a_hanging_pyspy_is_killed_at_its_deadline(monkeypatch, fake_pyspy, tmp_
     assert list(scratch.iterdir()) == []
 
 
+_SERVER = """
+import sys
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from clue import debug
+
+class Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+mux = debug.Mux()
+debug.mount_pprof_handlers(mux, pyspy=sys.argv[1])
+server = make_server("127.0.0.1", 0, mux, server_class=Server, handler_class=Quiet)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def test_a_server_terminated_mid_profile_leaves_no_files_nor_pyspy(
+    fake_pyspy, tmp_path, poll
+) -> None:
+    """SIGTERM to the server while py-spy runs: py-spy ends with it, no file is left."""
+    exe, log = fake_pyspy("follow")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    script = tmp_path / "server.py"
+    script.write_text(_SERVER)
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    server = subprocess.Popen(
+        [sys.executable, str(script), exe], stdout=subprocess.PIPE, env=env, text=True
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        client = threading.Thread(
+            target=_fetch_quietly,
+            args=(f"http://127.0.0.1:{port}/debug/pprof/profile?seconds=30",),
+            daemon=True,
+        )
+        client.start()
+        poll(lambda: log.exists() and len(_calls(log)) == 2)
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+        pids = [int(str(call["pid"])) for call in _calls(log)]
+        poll(lambda: not any(_alive(pid) for pid in pids))
+        assert list(scratch.iterdir()) == []
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+def _fetch_quietly(url: str) -> None:
+    with contextlib.suppress(OSError, HTTPException):
+        urllib.request.urlopen(url, timeout=60).read()
+
+
+def _alive(pid: int) -> bool:
+    """A process that runs (a zombie awaiting its reaper does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_hanging_pyspy_under_a_wrapper_is_killed_with_it(monkeypatch, fake_pyspy, poll) -> None:
+    """py-spy run by a wrapper that does not exec it: the deadline kills both."""
+    fake_pyspy("hang")
+    exe, log = fake_pyspy("wrapped")
+    monkeypatch.setattr(_pyspy, "GRACE_SECONDS", 0.5)
+    with pytest.raises(PySpyUnavailable):  # the wrapper ends on SIGINT, or at the deadline
+        record(exe, 0.1, hz=100)
+    children = [int(str(call["pid"])) for call in _calls(log) if call.get("child")]
+    assert len(children) == 2  # cpu and wall runs
+    poll(lambda: not any(_alive(pid) for pid in children))
+
+
+def test_huge_output_is_read_within_its_bounds(monkeypatch, fake_pyspy) -> None:
+    """Output beyond ``MAX_OUTPUT_BYTES`` and lines beyond ``MAX_LINE_BYTES`` are not
+    read (memory stays bounded whatever py-spy writes), and the comments say so."""
+    exe, _ = fake_pyspy("huge")
+    monkeypatch.setattr(_pyspy, "MAX_OUTPUT_BYTES", 1024)
+    monkeypatch.setattr(_pyspy, "MAX_LINE_BYTES", 64)
+    profile = record(exe, 0.1, hz=100)
+    leaves = Counter()
+    for (_, stack), count in profile.counts.items():
+        leaves[stack[0].name] += count
+    assert leaves["clue_a"] == 5
+    assert leaves["clue_b"] == 3
+    assert 0 < leaves["clue_pad"] < 60
+    assert set(leaves) == {"clue_a", "clue_b", "clue_pad"}  # the long line and the tail left out
+    assert any("lines longer than 64 bytes were not read" in note for note in profile.notes)
+
+
 def test_only_validated_numbers_reach_the_command_line(
     fake_pyspy, wsgi_server, http, pprof
 ) -> None:
-    """The argv is fixed but for the pid, rate, whole seconds and a private output path."""
+    """The argv is fixed but for the pid, rate, whole seconds and an unnamed output file."""
     exe, log = fake_pyspy("ok")
     served = _serve(wsgi_server, exe)
     hostile = "seconds=1.2&hz=7&format=pprof&weight=cpu&x=--native;rm%20-rf"
@@ -148,8 +283,7 @@ def test_only_validated_numbers_reach_the_command_line(
     for argv, mode in zip(argvs, ("--idle", "--gil"), strict=True):
         assert isinstance(argv, list)
         out = argv[argv.index("--output") + 1]
-        assert os.path.basename(os.path.dirname(out)).startswith("clue-pyspy-")
-        assert not os.path.exists(out)  # removed after reading
+        assert re.fullmatch(r"/dev/fd/\d+", out)  # an unnamed file: nothing left on disk
         assert argv == [
             "record",
             *("--pid", str(os.getpid()), "--rate", "7", "--duration", "2"),  # 1.2 s, rounded up
@@ -275,3 +409,46 @@ def test_raw_lines_parse_back(samples: dict[tuple[str, tuple[str, ...]], int]) -
         for (thread, stack), ns in profile.cpu_ns.items()
     }
     assert got == samples
+
+
+@pytest.mark.parametrize("path", [".", "", "bin", f"{os.pathsep}/nonexistent"])
+def test_a_pyspy_found_through_a_relative_path_entry_is_not_run(
+    fake_pyspy, tmp_path, monkeypatch, wsgi_server, http, path
+) -> None:
+    """A relative ``PATH`` entry (``.``, an empty one) names whatever directory the
+    process is in: a ``py-spy`` planted there is never run."""
+    exe, log = fake_pyspy("ok")
+    for directory in (tmp_path, tmp_path / "bin"):
+        directory.mkdir(exist_ok=True)
+        planted = directory / "py-spy"
+        planted.write_bytes(Path(exe).read_bytes())
+        planted.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", path)
+    mux = debug.Mux()
+    debug.mount_pprof_handlers(mux, max_seconds=2)
+    reply = http(wsgi_server(mux) + "/debug/pprof/profile?seconds=0.1&format=collapsed")
+    assert reply.status == 200
+    assert not log.exists()  # the planted py-spy never ran
+
+
+def test_a_thread_name_with_a_line_break_forges_no_samples() -> None:
+    """py-spy writes thread names as they are: a name holding a line break splits its
+    line in two, whose first half would read as a stack with any count the name says.
+    Such a thread's lines are left out, and the comments say so."""
+    exe = find_pyspy()
+    assert exe is not None, "py-spy is a test dependency of clue-debug"
+    stop = threading.Event()
+    hostile = "w;clue_forged (/f.py:1) 100000\nthread (1): x"
+    thread = threading.Thread(target=stop.wait, name=hostile)
+    thread.start()
+    try:
+        profile = record(exe, 0.3, hz=50)
+    finally:
+        stop.set()
+        thread.join()
+    names = {frame.name for _, stack in profile.counts for frame in stack}
+    assert "clue_forged" not in names
+    assert 100000 not in profile.counts.values()
+    assert profile.rounds < 100000
+    assert any("line break" in note for note in profile.notes)

@@ -15,7 +15,7 @@ numbers on its command line:
   stand for the profile's duration shared among the rounds.
 
 Both run side by side when both are wanted (pprof). Output is read from ``--format
-raw --threads`` files in a private temporary directory, removed afterwards; a run that
+raw --threads`` into unnamed temporary files (nothing on disk to leave behind); a run that
 outlives its deadline is killed. Any failure is a ``PySpyUnavailable`` with a reason
 (the caller falls back to the in-process sampler, or says why it cannot).
 """
@@ -34,17 +34,31 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import IO
 
 from clue.debug._pprof import Frame
 from clue.debug._sampler import Key, Profile, clip_stack, clipped
 from clue.debug._threadstate import thread_clock
 
-__all__ = ["GRACE_SECONDS", "PySpyUnavailable", "find_pyspy", "record"]
+__all__ = [
+    "GRACE_SECONDS",
+    "MAX_LINE_BYTES",
+    "MAX_OUTPUT_BYTES",
+    "PySpyUnavailable",
+    "find_pyspy",
+    "record",
+]
 
 GRACE_SECONDS = 10.0
 """How long past the profile's duration a py-spy run may take (attaching, writing)."""
+
+MAX_OUTPUT_BYTES = 256 * 1024 * 1024
+"""How much of a py-spy run's output is read; the profile's comments say when more was left."""
+
+MAX_LINE_BYTES = 4 * 1024 * 1024
+"""A longer output line (a stack) is left out, and counted in the profile's comments."""
 
 _STDERR_TAIL = 4096
 _THREAD = re.compile(r"thread \((0x[0-9a-fA-F]+|\d+)\)(?:: (.*))?\Z", re.DOTALL)
@@ -66,10 +80,15 @@ def find_pyspy(configured: str | None = None) -> str | None:
 
     ``configured`` if given (and executable), else the one on ``PATH``, else the one installed
     beside this interpreter (``clue-debug[pyspy]`` in a virtual environment that is not activated).
+
+    Relative ``PATH`` entries (``.``, an empty one) are skipped: they name whatever
+    directory the process is in, and a ``py-spy`` planted there is not to be run.
     """
     if configured is not None:
         return configured if os.path.isfile(configured) and os.access(configured, os.X_OK) else None
-    found = shutil.which("py-spy")
+    entries = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    absolute = os.pathsep.join(entry for entry in entries if os.path.isabs(entry))
+    found = shutil.which("py-spy", path=absolute) if absolute else None
     if found is not None:
         return found
     scripts = sysconfig.get_path("scripts")
@@ -79,8 +98,8 @@ def find_pyspy(configured: str | None = None) -> str | None:
 @dataclass
 class _Run:
     sample_type: str
-    output: str
-    errors: str
+    output: IO[bytes]
+    errors: IO[bytes]
     process: subprocess.Popen[bytes] | None = None
 
 
@@ -98,6 +117,8 @@ def record(
 
     py-spy's ``--duration`` takes whole seconds: it is given ``seconds`` rounded up, and
     stopped with ``SIGINT`` (on which it writes its output) once ``seconds`` have passed.
+    Its output and messages go to unnamed temporary files (the output by ``/dev/fd/N``),
+    so nothing is left on disk even when this process is killed while py-spy runs.
 
     Raises:
         PySpyUnavailable: py-spy failed, was refused, or outlived its deadline.
@@ -107,32 +128,36 @@ def record(
     interval_ns = 1_000_000_000 // hz
     profile = Profile(interval_ns=interval_ns, start_ns=time.time_ns(), sampler="py-spy")
     profile.duration_ns = int(seconds * 1e9)
-    tmp = tempfile.mkdtemp(prefix="clue-pyspy-")
-    runs = [
-        _Run(kind, os.path.join(tmp, f"{kind}.txt"), os.path.join(tmp, f"{kind}.err"))
-        for kind, wanted in (("cpu", cpu), ("wall", wall))
-        if wanted
-    ]
+    runs: list[_Run] = []
+    files = contextlib.ExitStack()
     clocks_before, process_before = _thread_clocks(), time.process_time_ns()
+    split = _split_names()
     try:
+        for kind, wanted in (("cpu", cpu), ("wall", wall)):
+            if wanted:
+                # closed by `files` in the finally below
+                output = files.enter_context(tempfile.TemporaryFile())  # noqa: SIM115
+                errors = files.enter_context(tempfile.TemporaryFile())  # noqa: SIM115
+                runs.append(_Run(kind, output, errors))
         for run in runs:
+            fd = run.output.fileno()
             command = [
                 exe,
                 "record",
                 *("--pid", str(os.getpid()), "--rate", str(int(hz))),
-                *("--duration", str(whole), "--format", "raw", "--output", run.output),
+                *("--duration", str(whole), "--format", "raw", "--output", f"/dev/fd/{fd}"),
                 *("--threads", "--full-filenames", "--nonblocking"),
                 "--gil" if run.sample_type == "cpu" else "--idle",
             ]
-            with open(run.errors, "wb") as errors:
-                run.process = subprocess.Popen(  # noqa: S603 -- fixed executable, numbers only
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=errors,
-                    stderr=errors,
-                    close_fds=True,
-                    start_new_session=True,
-                )
+            run.process = subprocess.Popen(  # noqa: S603 -- fixed executable, numbers only
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=run.errors,
+                stderr=run.errors,
+                close_fds=True,
+                pass_fds=(fd,),
+                start_new_session=True,
+            )
         stop_at = time.monotonic() + seconds
         deadline = stop_at + grace
         for run in runs:
@@ -144,14 +169,27 @@ def record(
             except subprocess.TimeoutExpired:
                 msg = f"py-spy did not finish within {seconds + grace:g}s"
                 raise PySpyUnavailable(msg) from None
-            if code != 0 or not os.path.isfile(run.output):
+            if code != 0:
                 raise PySpyUnavailable(_failure(code, _tail(run.errors)))
         used = _used_cpu(clocks_before, _thread_clocks())
         ended = time.process_time_ns() - process_before - sum(used.values())
-        excluded = set(exclude_native)
+        split |= _split_names()
+        excluded = set(exclude_native) | split
+        if split:
+            profile.notes.append(
+                f"samples of {len(split)} threads whose names hold a line break were left "
+                "out (py-spy's output cannot tell their stacks from their names)"
+            )
         for run in runs:
-            with open(run.output, encoding="utf-8", errors="replace") as f:
-                _add(profile, run.sample_type, f, excluded, used, ended)
+            left_out: list[int] = [0, 0]  # bytes beyond the bound, lines too long
+            lines = _lines(run.output, left_out)
+            _add(profile, run.sample_type, lines, excluded, used, ended)
+            if any(left_out):
+                profile.notes.append(
+                    f"py-spy ({run.sample_type}) output: {left_out[0]} bytes beyond the first "
+                    f"{MAX_OUTPUT_BYTES} and {left_out[1]} lines longer than "
+                    f"{MAX_LINE_BYTES} bytes were not read"
+                )
         profile.notes.append(f"py-spy record --nonblocking, {hz} samples/s, {seconds:g}s")
         for run in runs:
             lost = _ERRORS.search(_tail(run.errors))
@@ -167,12 +205,40 @@ def record(
         raise PySpyUnavailable(msg) from None
     finally:
         for run in runs:
-            if run.process is not None and run.process.poll() is None:
-                with contextlib.suppress(OSError):
-                    run.process.kill()
+            if run.process is not None:
+                # the whole group, even when its leader ended: a wrapper's py-spy may not
+                _signal(run.process, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     run.process.wait(5)
-        shutil.rmtree(tmp, ignore_errors=True)
+        files.close()
+
+
+def _lines(output: IO[bytes], left_out: list[int]) -> Iterator[str]:
+    """The lines of ``output`` within its first ``MAX_OUTPUT_BYTES``.
+
+    Each is at most ``MAX_LINE_BYTES`` long; ``left_out`` counts the bytes beyond and the lines
+    too long.
+    """
+    output.seek(0)
+    left = MAX_OUTPUT_BYTES
+    too_long = False
+    while left > 0:
+        line = output.readline(min(left, MAX_LINE_BYTES + 1))
+        if not line:
+            break
+        left -= len(line)
+        whole = line.endswith(b"\n")
+        if too_long or len(line) > MAX_LINE_BYTES:
+            left_out[1] += not too_long
+            too_long = not whole
+            continue
+        if whole or left > 0:
+            yield line.decode("utf-8", "replace")
+    left_out[0] = max(0, _size(output) - MAX_OUTPUT_BYTES)
+
+
+def _size(file: IO[bytes]) -> int:
+    return os.fstat(file.fileno()).st_size
 
 
 def _stop_at(run: _Run, stop_at: float, deadline: float) -> None:
@@ -190,25 +256,38 @@ def _stop_at(run: _Run, stop_at: float, deadline: float) -> None:
             process.wait(min(0.01, deadline - now) if now >= stop_at else stop_at - now)
         except subprocess.TimeoutExpired:
             if time.monotonic() >= stop_at and _sampling(run.errors):
-                process.send_signal(signal.SIGINT)
+                _signal(process, signal.SIGINT)
                 return
         else:
             return  # ended on its own
 
 
-def _sampling(path: str) -> bool:
+def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
+    """Signal py-spy's whole process group, its own session's.
+
+    A wrapper script that runs py-spy without ``exec`` is signalled with it. A group id is not
+    given to another process while the group has a member, so this reaches py-spy's group or no
+    process at all.
+    """
     try:
-        with open(path, "rb") as f:
-            return b"Sampling process" in f.read(4096)
+        os.killpg(process.pid, signum)
+    except OSError:
+        if process.poll() is None:
+            with contextlib.suppress(OSError):
+                process.send_signal(signum)
+
+
+def _sampling(errors: IO[bytes]) -> bool:
+    try:
+        return b"Sampling process" in os.pread(errors.fileno(), 4096, 0)
     except OSError:
         return False
 
 
-def _tail(path: str) -> str:
+def _tail(errors: IO[bytes]) -> str:
     try:
-        with open(path, "rb") as f:
-            f.seek(max(0, os.path.getsize(path) - _STDERR_TAIL))
-            return f.read().decode("utf-8", "replace")
+        start = max(0, _size(errors) - _STDERR_TAIL)
+        return os.pread(errors.fileno(), _STDERR_TAIL, start).decode("utf-8", "replace")
     except OSError:
         return ""
 
@@ -232,6 +311,19 @@ def _thread_clocks() -> dict[int, int]:
         if native is not None and cpu is not None:
             clocks[native] = cpu
     return clocks
+
+
+def _split_names() -> set[int]:
+    """Native ids of the threads whose names hold a line break.
+
+    py-spy writes names as they are, so such a name splits its line, and its first half would
+    read as a stack (with whatever count the name says).
+    """
+    return {
+        thread.native_id
+        for thread in threading.enumerate()
+        if thread.native_id is not None and "\n" in thread.name
+    }
 
 
 def _used_cpu(before: dict[int, int], after: dict[int, int]) -> dict[int, int]:
