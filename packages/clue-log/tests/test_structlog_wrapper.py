@@ -9,7 +9,9 @@ call in both runs, so the written lines must be equal byte for byte.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import copy
 import datetime
 import io
 import logging
@@ -266,3 +268,80 @@ def test_a_bad_base_is_a_value_error(base: Any) -> None:
     the option."""
     with pytest.raises(ValueError, match="base="):
         log.buffering_wrapper_class(base)
+
+
+def differential(body: Any, base: Any, processors: list[Any] | None = None) -> tuple[str, str]:
+    """What ``body(logger)`` then an error write through the same chain, without clue and
+    with clue's wrapper class inside a log context."""
+    written = []
+    for with_clue in (False, True):
+        structlog.reset_defaults()
+        structlog.contextvars.clear_contextvars()
+        out = io.StringIO()
+        plain = structlog.make_filtering_bound_logger(base) if isinstance(base, int) else base
+        structlog.configure(
+            processors=processors
+            or [
+                structlog.processors.add_log_level,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(default=repr),
+            ],
+            wrapper_class=log.buffering_wrapper_class(base) if with_clue else plain,
+            logger_factory=structlog.PrintLoggerFactory(out),
+        )
+        logger = structlog.get_logger()
+        with log.context() if with_clue else contextlib.nullcontext():
+            body(logger)
+            logger.error("failed")
+        written.append(out.getvalue())
+    return written[0], written[1]
+
+
+STDLIB_CALLS = st.lists(
+    st.tuples(
+        st.sampled_from(["info", "warning", "warn", "log", "exception", "critical"]),
+        st.lists(st.one_of(SCALARS, st.lists(SCALARS, max_size=2)), max_size=3),
+        KWARGS,
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls=STDLIB_CALLS)
+def test_stdlib_bound_logger_keeps_positional_arguments(
+    calls: list[tuple[str, list[Any], dict[str, Any]]],
+) -> None:
+    """With ``structlog.stdlib.BoundLogger`` as the base, ``%``-style positional arguments
+    (kept by structlog as ``positional_args``) are accepted and written as without clue,
+    mutable ones as they were at the call."""
+
+    def body(logger: Any) -> None:
+        for name, args, kw in copy.deepcopy(calls):
+            held: list[Any] = []
+            if name == "log":
+                logger.log(logging.INFO, "log %s", *args, held=held, **kw)
+            else:
+                getattr(logger, name)("call %s", *args, held, **kw)
+            held.append("later")
+            for a in args:
+                if isinstance(a, list):
+                    a.append("later")
+
+    plain, clued = differential(body, structlog.stdlib.BoundLogger)
+    assert clued == plain
+
+
+def test_stdlib_bound_logger_async_positional_arguments() -> None:
+    """``await logger.ainfo("%s", x)`` on a stdlib base neither raises nor loses ``x``."""
+
+    def body(logger: Any) -> None:
+        async def calls() -> None:
+            await logger.ainfo("a %s", 1, k=1)
+            await logger.awarning("b %s %s", 2, 3)
+
+        asyncio.run(calls())
+
+    plain, clued = differential(body, structlog.stdlib.BoundLogger)
+    assert clued == plain
+    assert '"positional_args": [2, 3]' in clued

@@ -503,8 +503,8 @@ def _stamp(ns: int, fmt: str | None, utc: bool) -> Any:
 
 class _Call(tuple):  # type: ignore[type-arg]
     """A buffered structlog call: (time_ns, bound logger, method name, event, keywords,
-    the call's copied ``contextvars`` context, its estimated size). A tuple subclass:
-    built at C speed."""
+    the call's copied ``contextvars`` context, its estimated size, its positional
+    arguments). A tuple subclass: built at C speed."""
 
     __slots__ = ()
 
@@ -525,7 +525,7 @@ class _Call(tuple):  # type: ignore[type-arg]
 
 def _replay(call: _Call) -> None:
     _CALL_TIME.set(call[0])
-    call[1]._clue_replay(call[2], call[3], call[4])
+    call[1]._clue_replay(call[2], call[3], call[7], call[4])
 
 
 def _call_size(event: Any, kw: dict[str, Any]) -> int:
@@ -583,7 +583,9 @@ def _make_buffering(base: type[Any]) -> type[Any]:
     levels = LEVELS
     mutable = _MUTABLE
 
-    def _proxy_to_logger(self: Any, method_name: str, event: Any = None, **event_kw: Any) -> Any:
+    def _proxy_to_logger(
+        self: Any, method_name: str, event: Any = None, *event_args: Any, **event_kw: Any
+    ) -> Any:
         level = levels.get(method_name, "info")
         ctx = _get()
         if level in {"info", "warn"}:
@@ -614,6 +616,11 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                         if type(event) in mutable:
                             event = snapshot(event)
                         size = _call_size(event, event_kw)
+                        if event_args:
+                            event_args = tuple(
+                                snapshot(a) if type(a) in mutable else a for a in event_args
+                            )
+                            size += _budget.size_of_all(event_args)
                         call = (
                             _time_ns(),
                             self,
@@ -622,12 +629,13 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                             event_kw,
                             _copy_context(),
                             size,
+                            event_args,
                         )
                         _budget.append(req, buf, _Call(call), size)
                         if req.buf is None:  # flushed by another thread meanwhile
                             _write._drain(req, buf)
                         return None
-            return base_proxy(self, method_name, event, **event_kw)
+            return base_proxy(self, method_name, event, *event_args, **event_kw)
         here: Any = ctx.req if ctx is not None else None
         if level == "error":
             if here is not None:
@@ -637,16 +645,18 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                 exc = event_kw.get("exc_info")
                 err = (_write._exc_from(exc) if exc else None) or err
             record_error(err, event if isinstance(event, str) else None)
-            return base_proxy(self, method_name, event, **event_kw)
+            return base_proxy(self, method_name, event, *event_args, **event_kw)
         # debug: written only when clue's debug is on for the context (then unbuffered).
         if not (state.debug if here is None else here.debug_on()):
             return None
         if here is not None and (held := here.buf) is not None:
             _write._drain(here, held)
-        return base_proxy(self, method_name, event, **event_kw)
+        return base_proxy(self, method_name, event, *event_args, **event_kw)
 
-    def _clue_replay(self: Any, method_name: str, event: Any, event_kw: dict[str, Any]) -> None:
-        base_proxy(self, method_name, event, **event_kw)
+    def _clue_replay(
+        self: Any, method_name: str, event: Any, args: tuple[Any, ...], event_kw: dict[str, Any]
+    ) -> None:
+        base_proxy(self, method_name, event, *args, **event_kw)
 
     def init(self: Any, *args: Any, **kw: Any) -> None:
         base_init(self, *args, **kw)
@@ -711,7 +721,16 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
                 else:
                     if "exc_info" not in kw and type(event) not in mutable:
                         size = _call_size(event, kw)
-                        call = (_time_ns(), self, name, event, kw, _copy_context(), size)
+                        call = (
+                            _time_ns(),
+                            self,
+                            name,
+                            event,
+                            kw,
+                            _copy_context(),
+                            size,
+                            (),
+                        )
                         _budget.append(req, buf, _Call(call), size)
                         if req.buf is None:  # flushed by another thread meanwhile
                             _write._drain(req, buf)
