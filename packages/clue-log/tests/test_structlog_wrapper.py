@@ -345,3 +345,27 @@ def test_stdlib_bound_logger_async_positional_arguments() -> None:
     plain, clued = differential(body, structlog.stdlib.BoundLogger)
     assert clued == plain
     assert '"positional_args": [2, 3]' in clued
+
+
+@pytest.mark.parametrize("base", [logging.INFO, structlog.BoundLogger])
+def test_an_exception_given_as_exc_info_keeps_the_calls_traceback(base: Any) -> None:
+    """``exc_info=exc`` renders the traceback the exception had at the call, not the
+    longer one it has after being re-raised through more frames before the flush."""
+
+    def body(logger: Any) -> None:
+        def inner() -> None:
+            raise ValueError("inner")
+
+        def middle() -> None:
+            try:
+                inner()
+            except ValueError as exc:
+                logger.info("caught", exc_info=exc)
+                raise
+
+        with contextlib.suppress(ValueError):
+            middle()
+
+    plain, clued = differential(body, base)
+    assert clued == plain
+    assert "in body" not in clued.splitlines()[0]

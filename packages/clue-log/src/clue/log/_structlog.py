@@ -504,7 +504,8 @@ def _stamp(ns: int, fmt: str | None, utc: bool) -> Any:
 class _Call(tuple):  # type: ignore[type-arg]
     """A buffered structlog call: (time_ns, bound logger, method name, event, keywords,
     the call's copied ``contextvars`` context, its estimated size, its positional
-    arguments). A tuple subclass: built at C speed."""
+    arguments, and ``(exception, traceback at the call)`` for an ``exc_info`` given as an
+    exception, else None). A tuple subclass: built at C speed."""
 
     __slots__ = ()
 
@@ -525,7 +526,19 @@ class _Call(tuple):  # type: ignore[type-arg]
 
 def _replay(call: _Call) -> None:
     _CALL_TIME.set(call[0])
-    call[1]._clue_replay(call[2], call[3], call[7], call[4])
+    held = call[8]
+    if held is None:
+        call[1]._clue_replay(call[2], call[3], call[7], call[4])
+        return
+    # An exception given as ``exc_info`` is rendered with its traceback as at the call:
+    # re-raised since, it has gathered the frames it went through.
+    exc, tb = held
+    now = exc.__traceback__
+    exc.__traceback__ = tb
+    try:
+        call[1]._clue_replay(call[2], call[3], call[7], call[4])
+    finally:
+        exc.__traceback__ = now
 
 
 def _call_size(event: Any, kw: dict[str, Any]) -> int:
@@ -533,12 +546,16 @@ def _call_size(event: Any, kw: dict[str, Any]) -> int:
     return _budget.ENTRY_BYTES + _budget.size_of(event) + _budget.size_of_all(kw.values())
 
 
-def _snapshot_exc_info(kw: dict[str, Any]) -> None:
+def _snapshot_exc_info(kw: dict[str, Any]) -> tuple[BaseException, Any] | None:
     # ``exc_info=True`` means the exception being handled now: resolve it at the call.
+    # An exception instance is kept with its traceback as it is now (see ``_replay``).
     exc_info = kw["exc_info"]
-    if exc_info is True or (exc_info and not isinstance(exc_info, (tuple, BaseException))):
+    if isinstance(exc_info, BaseException):
+        return (exc_info, exc_info.__traceback__)
+    if exc_info is True or (exc_info and not isinstance(exc_info, tuple)):
         exc = _write._exc_from(exc_info)
         kw["exc_info"] = (type(exc), exc, exc.__traceback__) if exc is not None else False
+    return None
 
 
 _WRAPPERS: dict[type[Any], type[Any]] = {}
@@ -611,8 +628,9 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                         for k, v in event_kw.items():
                             if type(v) in mutable:
                                 event_kw[k] = snapshot(v)
+                        held = None
                         if "exc_info" in event_kw:
-                            _snapshot_exc_info(event_kw)
+                            held = _snapshot_exc_info(event_kw)
                         if type(event) in mutable:
                             event = snapshot(event)
                         size = _call_size(event, event_kw)
@@ -630,6 +648,7 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                             _copy_context(),
                             size,
                             event_args,
+                            held,
                         )
                         _budget.append(req, buf, _Call(call), size)
                         if req.buf is None:  # flushed by another thread meanwhile
@@ -730,6 +749,7 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
                             _copy_context(),
                             size,
                             (),
+                            None,
                         )
                         _budget.append(req, buf, _Call(call), size)
                         if req.buf is None:  # flushed by another thread meanwhile
