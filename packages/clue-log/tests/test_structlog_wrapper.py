@@ -369,3 +369,21 @@ def test_an_exception_given_as_exc_info_keeps_the_calls_traceback(base: Any) -> 
     plain, clued = differential(body, base)
     assert clued == plain
     assert "in body" not in clued.splitlines()[0]
+
+
+@pytest.mark.parametrize("base", [logging.INFO, structlog.BoundLogger])
+def test_mutable_bound_values_are_the_calls(base: Any) -> None:
+    """A mutable value bound with ``bind()`` is written as it was at the call."""
+
+    def body(logger: Any) -> None:
+        items: list[int] = []
+        tags: dict[str, int] = {}
+        bound = logger.bind(items=items, tags=tags, n=1)
+        for i in range(3):
+            items.append(i)
+            tags[str(i)] = i
+            bound.info("step")
+
+    plain, clued = differential(body, base)
+    assert clued == plain
+    assert '"items": [0]' in clued

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import datetime
 import logging
 import sys
@@ -558,6 +559,24 @@ def _snapshot_exc_info(kw: dict[str, Any]) -> tuple[BaseException, Any] | None:
     return None
 
 
+def _frozen_logger(logger: Any, mutable: frozenset[type]) -> Any:
+    # The bound logger with its mutable bound values as they are at the call: a buffered
+    # call renders what it would have rendered then.
+    context = logger._context
+    for v in context.values():
+        if type(v) in mutable:
+            break
+    else:
+        return logger
+    context = context.copy()
+    for k, v in context.items():
+        if type(v) in mutable:
+            context[k] = snapshot(v)
+    frozen = copy.copy(logger)
+    frozen._context = context
+    return frozen
+
+
 _WRAPPERS: dict[type[Any], type[Any]] = {}
 _ADOPTED = ("debug", "info", "msg", "warning", "warn", "error", "err", "critical", "fatal")
 
@@ -641,7 +660,7 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                             size += _budget.size_of_all(event_args)
                         call = (
                             _time_ns(),
-                            self,
+                            _frozen_logger(self, mutable),
                             method_name,
                             event,
                             event_kw,
@@ -742,7 +761,7 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
                         size = _call_size(event, kw)
                         call = (
                             _time_ns(),
-                            self,
+                            _frozen_logger(self, mutable),
                             name,
                             event,
                             kw,
