@@ -387,3 +387,23 @@ def test_mutable_bound_values_are_the_calls(base: Any) -> None:
     plain, clued = differential(body, base)
     assert clued == plain
     assert '"items": [0]' in clued
+
+
+def test_debug_outside_a_log_context_is_the_chains_own() -> None:
+    """Outside a log context a debug call goes through the chain as without clue."""
+    written = []
+    for wrapper in (
+        structlog.make_filtering_bound_logger(logging.DEBUG),
+        log.buffering_wrapper_class(logging.DEBUG),
+        structlog.stdlib.BoundLogger,
+        log.buffering_wrapper_class(structlog.stdlib.BoundLogger),
+    ):
+        out = io.StringIO()
+        structlog.configure(
+            processors=[structlog.processors.JSONRenderer()],
+            wrapper_class=wrapper,
+            logger_factory=structlog.PrintLoggerFactory(out),
+        )
+        structlog.get_logger().debug("outside", n=1)
+        written.append(out.getvalue())
+    assert written == ['{"n": 1, "event": "outside"}\n'] * 4

@@ -684,8 +684,9 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                 err = (_write._exc_from(exc) if exc else None) or err
             record_error(err, event if isinstance(event, str) else None)
             return base_proxy(self, method_name, event, *event_args, **event_kw)
-        # debug: written only when clue's debug is on for the context (then unbuffered).
-        if not (state.debug if here is None else here.debug_on()):
+        # debug: inside a log context, written only when clue's debug is on for it (then
+        # unbuffered); outside one, the base class's own, as every other call.
+        if here is not None and not here.debug_on():
             return None
         if here is not None and (held := here.buf) is not None:
             _write._drain(here, held)
