@@ -407,3 +407,49 @@ def test_debug_outside_a_log_context_is_the_chains_own() -> None:
         structlog.get_logger().debug("outside", n=1)
         written.append(out.getvalue())
     assert written == ['{"n": 1, "event": "outside"}\n'] * 4
+
+
+CONTAINERS = st.one_of(
+    st.lists(st.integers(), max_size=3).map(lambda xs: xs * 700),
+    st.sets(st.integers(), max_size=4).map(lambda xs: xs | set(range(1030))),
+    st.dictionaries(KEYS, SCALARS, max_size=3),
+    st.binary(max_size=5).map(bytearray),
+    st.lists(SCALARS, max_size=3),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=st.lists(CONTAINERS, min_size=1, max_size=4),
+    where=st.sampled_from(["kw", "bound", "event", "arg"]),
+    base=st.sampled_from([logging.INFO, structlog.BoundLogger, structlog.stdlib.BoundLogger]),
+)
+def test_mutable_values_of_any_size_and_type_are_written_whole(
+    values: list[Any], where: str, base: Any
+) -> None:
+    """A list, dict, set or bytearray given to a buffered call (keyword, bound value,
+    event, positional argument) is written whole, as its own type, as it was at the
+    call, however long it is."""
+    if where == "arg" and base is not structlog.stdlib.BoundLogger:
+        where = "kw"
+
+    def body(logger: Any) -> None:
+        held = copy.deepcopy(values)
+        for i, v in enumerate(held):
+            if where == "kw":
+                logger.info("call", v=v)
+            elif where == "bound":
+                logger.bind(v=v).info("call")
+            elif where == "event":
+                logger.info(v)
+            else:
+                logger.info("call %s", v)
+            if isinstance(v, (list, bytearray)):
+                v.append(i % 256)
+            elif isinstance(v, set):
+                v.add(-1)
+            else:
+                v["later"] = i
+
+    plain, clued = differential(body, base)
+    assert clued == plain

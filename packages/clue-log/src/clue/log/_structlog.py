@@ -559,6 +559,16 @@ def _snapshot_exc_info(kw: dict[str, Any]) -> tuple[BaseException, Any] | None:
     return None
 
 
+def _keep(v: Any) -> Any:
+    # A mutable container (list, dict, set, bytearray) as it is at the call: a whole shallow
+    # copy of the same type, which the chain renders as it would have then (``snapshot``'s
+    # cap and its ``bytes`` are for clue's own rendering, not the chain's).
+    try:
+        return v.copy()
+    except Exception:  # mutated concurrently: keep the object itself
+        return v
+
+
 def _frozen_logger(logger: Any, mutable: frozenset[type]) -> Any:
     # The bound logger with its mutable bound values as they are at the call: a buffered
     # call renders what it would have rendered then.
@@ -571,7 +581,7 @@ def _frozen_logger(logger: Any, mutable: frozenset[type]) -> Any:
     context = context.copy()
     for k, v in context.items():
         if type(v) in mutable:
-            context[k] = snapshot(v)
+            context[k] = _keep(v)
     frozen = copy.copy(logger)
     frozen._context = context
     return frozen
@@ -646,16 +656,16 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                     else:
                         for k, v in event_kw.items():
                             if type(v) in mutable:
-                                event_kw[k] = snapshot(v)
+                                event_kw[k] = _keep(v)
                         held = None
                         if "exc_info" in event_kw:
                             held = _snapshot_exc_info(event_kw)
                         if type(event) in mutable:
-                            event = snapshot(event)
+                            event = _keep(event)
                         size = _call_size(event, event_kw)
                         if event_args:
                             event_args = tuple(
-                                snapshot(a) if type(a) in mutable else a for a in event_args
+                                _keep(a) if type(a) in mutable else a for a in event_args
                             )
                             size += _budget.size_of_all(event_args)
                         call = (
