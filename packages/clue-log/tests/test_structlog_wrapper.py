@@ -28,6 +28,8 @@ from hypothesis import strategies as st
 from clue import log
 from clue.log import _structlog
 
+from . import hostile
+
 KEYS = st.text(string.ascii_lowercase + "_", min_size=1, max_size=6).filter(
     lambda k: k not in {"event", "timestamp", "level", "self"}
 )
@@ -453,3 +455,31 @@ def test_mutable_values_of_any_size_and_type_are_written_whole(
 
     plain, clued = differential(body, base)
     assert clued == plain
+
+
+def _drop(logger: Any, name: str, event_dict: Any) -> Any:
+    raise structlog.DropEvent
+
+
+@pytest.mark.parametrize(
+    "base", [logging.INFO, structlog.BoundLogger, structlog.stdlib.BoundLogger]
+)
+@pytest.mark.parametrize("in_context", [True, False])
+def test_hostile_values_never_make_a_call_raise(base: Any, in_context: bool) -> None:
+    """No hostile value, as the event, a keyword, ``err`` or ``exc_info``, makes a call of
+    the wrapper class raise when the chain itself would not look at it (it drops every
+    event), buffered or not, inside a log context or outside one."""
+    structlog.configure(
+        processors=[_drop],
+        wrapper_class=log.buffering_wrapper_class(base),
+        logger_factory=structlog.PrintLoggerFactory(io.StringIO()),
+    )
+    logger = structlog.get_logger()
+    for _, value in hostile.values():
+        with log.context() if in_context else contextlib.nullcontext():
+            for method in ("info", "warning", "error"):
+                getattr(logger, method)(value)
+                getattr(logger, method)("event", value=value)
+                getattr(logger, method)("event", err=value)
+                getattr(logger, method)("event", exc_info=value)
+            logger.bind(value=value).info("bound")

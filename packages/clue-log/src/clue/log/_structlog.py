@@ -550,13 +550,30 @@ def _call_size(event: Any, kw: dict[str, Any]) -> int:
 def _snapshot_exc_info(kw: dict[str, Any]) -> tuple[BaseException, Any] | None:
     # ``exc_info=True`` means the exception being handled now: resolve it at the call.
     # An exception instance is kept with its traceback as it is now (see ``_replay``).
+    # A value that refuses to be looked at (``bool``, ``__class__``) is kept as given.
     exc_info = kw["exc_info"]
-    if isinstance(exc_info, BaseException):
-        return (exc_info, exc_info.__traceback__)
-    if exc_info is True or (exc_info and not isinstance(exc_info, tuple)):
-        exc = _write._exc_from(exc_info)
-        kw["exc_info"] = (type(exc), exc, exc.__traceback__) if exc is not None else False
+    try:
+        if isinstance(exc_info, BaseException):
+            return (exc_info, exc_info.__traceback__)
+        if exc_info is True or (exc_info and not isinstance(exc_info, tuple)):
+            exc = _write._exc_from(exc_info)
+            kw["exc_info"] = (type(exc), exc, exc.__traceback__) if exc is not None else False
+    except Exception:
+        return None
     return None
+
+
+def _record_error(event: Any, kw: dict[str, Any]) -> None:
+    # The error on the current span, from ``err`` or ``exc_info``; a value that refuses to
+    # be looked at (``bool``, ``__class__``) never makes the call raise.
+    try:
+        err = kw.get("err")
+        if not isinstance(err, BaseException):
+            exc = kw.get("exc_info")
+            err = (_write._exc_from(exc) if exc else None) or err
+        record_error(err, event if isinstance(event, str) else None)
+    except Exception:
+        return
 
 
 def _keep(v: Any) -> Any:
@@ -688,11 +705,7 @@ def _make_buffering(base: type[Any]) -> type[Any]:
         if level == "error":
             if here is not None:
                 _write.flush_context(here)
-            err = event_kw.get("err")
-            if not isinstance(err, BaseException):
-                exc = event_kw.get("exc_info")
-                err = (_write._exc_from(exc) if exc else None) or err
-            record_error(err, event if isinstance(event, str) else None)
+            _record_error(event, event_kw)
             return base_proxy(self, method_name, event, *event_args, **event_kw)
         # debug: inside a log context, written only when clue's debug is on for it (then
         # unbuffered); outside one, the base class's own, as every other call.
