@@ -483,3 +483,74 @@ def test_hostile_values_never_make_a_call_raise(base: Any, in_context: bool) -> 
                 getattr(logger, method)("event", err=value)
                 getattr(logger, method)("event", exc_info=value)
             logger.bind(value=value).info("bound")
+
+
+METHODS = [
+    *("info", "warning", "warn", "msg", "error", "exception", "critical", "fatal"),
+    *("log20", "log30", "log40", "ainfo", "awarning", "aerror", "alog20"),
+    *("bind", "try_unbind", "new", "contextvars"),
+]
+EVERY_CALL = st.lists(
+    st.tuples(
+        st.sampled_from(METHODS),
+        st.text("ab ", max_size=4),
+        st.lists(st.integers(0, 9), max_size=2),
+        st.dictionaries(
+            st.sampled_from("xyz"),
+            st.one_of(st.integers(), st.lists(st.integers(), max_size=2)),
+            max_size=2,
+        ),
+    ),
+    max_size=10,
+)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    calls=EVERY_CALL,
+    base=st.sampled_from(
+        [logging.INFO, logging.WARNING, logging.ERROR, structlog.stdlib.BoundLogger]
+    ),
+)
+def test_every_method_writes_the_chains_own_bytes(
+    calls: list[tuple[str, str, list[int], dict[str, Any]]], base: Any
+) -> None:
+    """Every method, sync and async (``log(level, ...)``, ``exception``, ``critical``...),
+    with ``%`` arguments, flushes in the middle of the sequence, ``bind``/``try_unbind``/
+    ``new`` and context variables changed between calls: the same lines as without clue."""
+    structlog_processors = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(default=repr),
+    ]
+
+    def body(logger: Any) -> None:
+        async def calls_made() -> None:
+            bound = logger
+            for method, event, args, kw in copy.deepcopy(calls):
+                fmt = event + " %s" * len(args)
+                if method == "bind":
+                    bound = bound.bind(**kw)
+                elif method == "try_unbind":
+                    bound = bound.try_unbind(*kw)
+                elif method == "new":
+                    bound = bound.new(**kw)
+                elif method == "contextvars":
+                    structlog.contextvars.bind_contextvars(**kw)
+                elif method.startswith("alog"):
+                    await bound.alog(int(method[4:]), fmt, *args, **kw)
+                elif method.startswith("log"):
+                    bound.log(int(method[3:]), fmt, *args, **kw)
+                elif hasattr(bound, method):
+                    result = getattr(bound, method)(fmt, *args, **kw)
+                    if method.startswith("a"):
+                        await result
+                for v in kw.values():
+                    if isinstance(v, list):
+                        v.append(99)
+
+        asyncio.run(calls_made())
+
+    plain, clued = differential(body, base, structlog_processors)
+    assert clued == plain
