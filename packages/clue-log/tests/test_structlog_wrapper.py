@@ -413,7 +413,9 @@ def test_debug_outside_a_log_context_is_the_chains_own() -> None:
 
 CONTAINERS = st.one_of(
     st.lists(st.integers(), max_size=3).map(lambda xs: xs * 700),
-    st.sets(st.integers(), max_size=4).map(lambda xs: xs | set(range(1030))),
+    # A copy of a set iterates its members in an order of its own (README): members whose
+    # order does not depend on the table's history.
+    st.sets(st.integers(0, 2000), max_size=4).map(lambda xs: xs | set(range(1030))),
     st.dictionaries(KEYS, SCALARS, max_size=3),
     st.binary(max_size=5).map(bytearray),
     st.lists(SCALARS, max_size=3),
