@@ -777,27 +777,32 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
             ) and (not (procs := self._processors) or type(procs[-1]) is not LogCapture):
                 if args:
                     event = interpolate(event, args)
+                # A mutable value (a keyword or a bound one) takes the copying path.
                 for v in kw.values():
                     if type(v) in mutable:
                         break
                 else:
-                    if "exc_info" not in kw and type(event) not in mutable:
-                        size = _call_size(event, kw)
-                        call = (
-                            _time_ns(),
-                            _frozen_logger(self, mutable),
-                            name,
-                            event,
-                            kw,
-                            _copy_context(),
-                            size,
-                            (),
-                            None,
-                        )
-                        _budget.append(req, buf, _Call(call), size)
-                        if req.buf is None:  # flushed by another thread meanwhile
-                            _write._drain(req, buf)
-                        return None
+                    for v in self._context.values():
+                        if type(v) in mutable:
+                            break
+                    else:
+                        if "exc_info" not in kw and type(event) not in mutable:
+                            size = _call_size(event, kw)
+                            call = (
+                                _time_ns(),
+                                self,
+                                name,
+                                event,
+                                kw,
+                                _copy_context(),
+                                size,
+                                (),
+                                None,
+                            )
+                            _budget.append(req, buf, _Call(call), size)
+                            if req.buf is None:  # flushed by another thread meanwhile
+                                _write._drain(req, buf)
+                            return None
                 return self._proxy_to_logger(name, event, **kw)
         if args:
             event = interpolate(event, args)
