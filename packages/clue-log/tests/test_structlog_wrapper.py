@@ -9,7 +9,9 @@ call in both runs, so the written lines must be equal byte for byte.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import copy
 import datetime
 import io
 import logging
@@ -25,6 +27,8 @@ from hypothesis import strategies as st
 
 from clue import log
 from clue.log import _structlog
+
+from . import hostile
 
 KEYS = st.text(string.ascii_lowercase + "_", min_size=1, max_size=6).filter(
     lambda k: k not in {"event", "timestamp", "level", "self"}
@@ -266,3 +270,289 @@ def test_a_bad_base_is_a_value_error(base: Any) -> None:
     the option."""
     with pytest.raises(ValueError, match="base="):
         log.buffering_wrapper_class(base)
+
+
+def differential(body: Any, base: Any, processors: list[Any] | None = None) -> tuple[str, str]:
+    """What ``body(logger)`` then an error write through the same chain, without clue and
+    with clue's wrapper class inside a log context."""
+    written = []
+    for with_clue in (False, True):
+        structlog.reset_defaults()
+        structlog.contextvars.clear_contextvars()
+        out = io.StringIO()
+        plain = structlog.make_filtering_bound_logger(base) if isinstance(base, int) else base
+        structlog.configure(
+            processors=processors
+            or [
+                structlog.processors.add_log_level,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(default=repr),
+            ],
+            wrapper_class=log.buffering_wrapper_class(base) if with_clue else plain,
+            logger_factory=structlog.PrintLoggerFactory(out),
+        )
+        logger = structlog.get_logger()
+        with log.context() if with_clue else contextlib.nullcontext():
+            body(logger)
+            logger.error("failed")
+        written.append(out.getvalue())
+    return written[0], written[1]
+
+
+STDLIB_CALLS = st.lists(
+    st.tuples(
+        st.sampled_from(["info", "warning", "warn", "log", "exception", "critical"]),
+        st.lists(st.one_of(SCALARS, st.lists(SCALARS, max_size=2)), max_size=3),
+        KWARGS,
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls=STDLIB_CALLS)
+def test_stdlib_bound_logger_keeps_positional_arguments(
+    calls: list[tuple[str, list[Any], dict[str, Any]]],
+) -> None:
+    """With ``structlog.stdlib.BoundLogger`` as the base, ``%``-style positional arguments
+    (kept by structlog as ``positional_args``) are accepted and written as without clue,
+    mutable ones as they were at the call."""
+
+    def body(logger: Any) -> None:
+        for name, args, kw in copy.deepcopy(calls):
+            held: list[Any] = []
+            if name == "log":
+                logger.log(logging.INFO, "log %s", *args, held=held, **kw)
+            else:
+                getattr(logger, name)("call %s", *args, held, **kw)
+            held.append("later")
+            for a in args:
+                if isinstance(a, list):
+                    a.append("later")
+
+    plain, clued = differential(body, structlog.stdlib.BoundLogger)
+    assert clued == plain
+
+
+def test_stdlib_bound_logger_async_positional_arguments() -> None:
+    """``await logger.ainfo("%s", x)`` on a stdlib base neither raises nor loses ``x``."""
+
+    def body(logger: Any) -> None:
+        async def calls() -> None:
+            await logger.ainfo("a %s", 1, k=1)
+            await logger.awarning("b %s %s", 2, 3)
+
+        asyncio.run(calls())
+
+    plain, clued = differential(body, structlog.stdlib.BoundLogger)
+    assert clued == plain
+    assert '"positional_args": [2, 3]' in clued
+
+
+@pytest.mark.parametrize("base", [logging.INFO, structlog.BoundLogger])
+def test_an_exception_given_as_exc_info_keeps_the_calls_traceback(base: Any) -> None:
+    """``exc_info=exc`` renders the traceback the exception had at the call, not the
+    longer one it has after being re-raised through more frames before the flush."""
+
+    def body(logger: Any) -> None:
+        def inner() -> None:
+            raise ValueError("inner")
+
+        def middle() -> None:
+            try:
+                inner()
+            except ValueError as exc:
+                logger.info("caught", exc_info=exc)
+                raise
+
+        with contextlib.suppress(ValueError):
+            middle()
+
+    plain, clued = differential(body, base)
+    assert clued == plain
+    assert "in body" not in clued.splitlines()[0]
+
+
+@pytest.mark.parametrize("base", [logging.INFO, structlog.BoundLogger])
+def test_mutable_bound_values_are_the_calls(base: Any) -> None:
+    """A mutable value bound with ``bind()`` is written as it was at the call."""
+
+    def body(logger: Any) -> None:
+        items: list[int] = []
+        tags: dict[str, int] = {}
+        bound = logger.bind(items=items, tags=tags, n=1)
+        for i in range(3):
+            items.append(i)
+            tags[str(i)] = i
+            bound.info("step")
+
+    plain, clued = differential(body, base)
+    assert clued == plain
+    assert '"items": [0]' in clued
+
+
+def test_debug_outside_a_log_context_is_the_chains_own() -> None:
+    """Outside a log context a debug call goes through the chain as without clue."""
+    written = []
+    for wrapper in (
+        structlog.make_filtering_bound_logger(logging.DEBUG),
+        log.buffering_wrapper_class(logging.DEBUG),
+        structlog.stdlib.BoundLogger,
+        log.buffering_wrapper_class(structlog.stdlib.BoundLogger),
+    ):
+        out = io.StringIO()
+        structlog.configure(
+            processors=[structlog.processors.JSONRenderer()],
+            wrapper_class=wrapper,
+            logger_factory=structlog.PrintLoggerFactory(out),
+        )
+        structlog.get_logger().debug("outside", n=1)
+        written.append(out.getvalue())
+    assert written == ['{"n": 1, "event": "outside"}\n'] * 4
+
+
+CONTAINERS = st.one_of(
+    st.lists(st.integers(), max_size=3).map(lambda xs: xs * 700),
+    # A copy of a set iterates its members in an order of its own (README): members whose
+    # order does not depend on the table's history.
+    st.sets(st.integers(0, 2000), max_size=4).map(lambda xs: xs | set(range(1030))),
+    st.dictionaries(KEYS, SCALARS, max_size=3),
+    st.binary(max_size=5).map(bytearray),
+    st.lists(SCALARS, max_size=3),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=st.lists(CONTAINERS, min_size=1, max_size=4),
+    where=st.sampled_from(["kw", "bound", "event", "arg"]),
+    base=st.sampled_from([logging.INFO, structlog.BoundLogger, structlog.stdlib.BoundLogger]),
+)
+def test_mutable_values_of_any_size_and_type_are_written_whole(
+    values: list[Any], where: str, base: Any
+) -> None:
+    """A list, dict, set or bytearray given to a buffered call (keyword, bound value,
+    event, positional argument) is written whole, as its own type, as it was at the
+    call, however long it is."""
+    if where == "arg" and base is not structlog.stdlib.BoundLogger:
+        where = "kw"
+
+    def body(logger: Any) -> None:
+        held = copy.deepcopy(values)
+        for i, v in enumerate(held):
+            if where == "kw":
+                logger.info("call", v=v)
+            elif where == "bound":
+                logger.bind(v=v).info("call")
+            elif where == "event":
+                logger.info(v)
+            else:
+                logger.info("call %s", v)
+            if isinstance(v, (list, bytearray)):
+                v.append(i % 256)
+            elif isinstance(v, set):
+                v.add(-1)
+            else:
+                v["later"] = i
+
+    plain, clued = differential(body, base)
+    assert clued == plain
+
+
+def _drop(logger: Any, name: str, event_dict: Any) -> Any:
+    raise structlog.DropEvent
+
+
+@pytest.mark.parametrize(
+    "base", [logging.INFO, structlog.BoundLogger, structlog.stdlib.BoundLogger]
+)
+@pytest.mark.parametrize("in_context", [True, False])
+def test_hostile_values_never_make_a_call_raise(base: Any, in_context: bool) -> None:
+    """No hostile value, as the event, a keyword, ``err`` or ``exc_info``, makes a call of
+    the wrapper class raise when the chain itself would not look at it (it drops every
+    event), buffered or not, inside a log context or outside one."""
+    structlog.configure(
+        processors=[_drop],
+        wrapper_class=log.buffering_wrapper_class(base),
+        logger_factory=structlog.PrintLoggerFactory(io.StringIO()),
+    )
+    logger = structlog.get_logger()
+    for _, value in hostile.values():
+        with log.context() if in_context else contextlib.nullcontext():
+            for method in ("info", "warning", "error"):
+                getattr(logger, method)(value)
+                getattr(logger, method)("event", value=value)
+                getattr(logger, method)("event", err=value)
+                getattr(logger, method)("event", exc_info=value)
+            logger.bind(value=value).info("bound")
+
+
+METHODS = [
+    *("info", "warning", "warn", "msg", "error", "exception", "critical", "fatal"),
+    *("log20", "log30", "log40", "ainfo", "awarning", "aerror", "alog20"),
+    *("bind", "try_unbind", "new", "contextvars"),
+]
+EVERY_CALL = st.lists(
+    st.tuples(
+        st.sampled_from(METHODS),
+        st.text("ab ", max_size=4),
+        st.lists(st.integers(0, 9), max_size=2),
+        st.dictionaries(
+            st.sampled_from("xyz"),
+            st.one_of(st.integers(), st.lists(st.integers(), max_size=2)),
+            max_size=2,
+        ),
+    ),
+    max_size=10,
+)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    calls=EVERY_CALL,
+    base=st.sampled_from(
+        [logging.INFO, logging.WARNING, logging.ERROR, structlog.stdlib.BoundLogger]
+    ),
+)
+def test_every_method_writes_the_chains_own_bytes(
+    calls: list[tuple[str, str, list[int], dict[str, Any]]], base: Any
+) -> None:
+    """Every method, sync and async (``log(level, ...)``, ``exception``, ``critical``...),
+    with ``%`` arguments, flushes in the middle of the sequence, ``bind``/``try_unbind``/
+    ``new`` and context variables changed between calls: the same lines as without clue."""
+    structlog_processors = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(default=repr),
+    ]
+
+    def body(logger: Any) -> None:
+        async def calls_made() -> None:
+            bound = logger
+            for method, event, args, kw in copy.deepcopy(calls):
+                fmt = event + " %s" * len(args)
+                if method == "bind":
+                    bound = bound.bind(**kw)
+                elif method == "try_unbind":
+                    bound = bound.try_unbind(*kw)
+                elif method == "new":
+                    bound = bound.new(**kw)
+                elif method == "contextvars":
+                    structlog.contextvars.bind_contextvars(**kw)
+                elif method.startswith("alog"):
+                    await bound.alog(int(method[4:]), fmt, *args, **kw)
+                elif method.startswith("log"):
+                    bound.log(int(method[3:]), fmt, *args, **kw)
+                elif hasattr(bound, method):
+                    result = getattr(bound, method)(fmt, *args, **kw)
+                    if method.startswith("a"):
+                        await result
+                for v in kw.values():
+                    if isinstance(v, list):
+                        v.append(99)
+
+        asyncio.run(calls_made())
+
+    plain, clued = differential(body, base, structlog_processors)
+    assert clued == plain

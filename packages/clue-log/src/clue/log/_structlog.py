@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import datetime
 import logging
 import sys
@@ -503,8 +504,9 @@ def _stamp(ns: int, fmt: str | None, utc: bool) -> Any:
 
 class _Call(tuple):  # type: ignore[type-arg]
     """A buffered structlog call: (time_ns, bound logger, method name, event, keywords,
-    the call's copied ``contextvars`` context, its estimated size). A tuple subclass:
-    built at C speed."""
+    the call's copied ``contextvars`` context, its estimated size, its positional
+    arguments, and ``(exception, traceback at the call)`` for an ``exc_info`` given as an
+    exception, else None). A tuple subclass: built at C speed."""
 
     __slots__ = ()
 
@@ -525,7 +527,19 @@ class _Call(tuple):  # type: ignore[type-arg]
 
 def _replay(call: _Call) -> None:
     _CALL_TIME.set(call[0])
-    call[1]._clue_replay(call[2], call[3], call[4])
+    held = call[8]
+    if held is None:
+        call[1]._clue_replay(call[2], call[3], call[7], call[4])
+        return
+    # An exception given as ``exc_info`` is rendered with its traceback as at the call:
+    # re-raised since, it has gathered the frames it went through.
+    exc, tb = held
+    now = exc.__traceback__
+    exc.__traceback__ = tb
+    try:
+        call[1]._clue_replay(call[2], call[3], call[7], call[4])
+    finally:
+        exc.__traceback__ = now
 
 
 def _call_size(event: Any, kw: dict[str, Any]) -> int:
@@ -533,12 +547,61 @@ def _call_size(event: Any, kw: dict[str, Any]) -> int:
     return _budget.ENTRY_BYTES + _budget.size_of(event) + _budget.size_of_all(kw.values())
 
 
-def _snapshot_exc_info(kw: dict[str, Any]) -> None:
+def _snapshot_exc_info(kw: dict[str, Any]) -> tuple[BaseException, Any] | None:
     # ``exc_info=True`` means the exception being handled now: resolve it at the call.
+    # An exception instance is kept with its traceback as it is now (see ``_replay``).
+    # A value that refuses to be looked at (``bool``, ``__class__``) is kept as given.
     exc_info = kw["exc_info"]
-    if exc_info is True or (exc_info and not isinstance(exc_info, (tuple, BaseException))):
-        exc = _write._exc_from(exc_info)
-        kw["exc_info"] = (type(exc), exc, exc.__traceback__) if exc is not None else False
+    try:
+        if isinstance(exc_info, BaseException):
+            return (exc_info, exc_info.__traceback__)
+        if exc_info is True or (exc_info and not isinstance(exc_info, tuple)):
+            exc = _write._exc_from(exc_info)
+            kw["exc_info"] = (type(exc), exc, exc.__traceback__) if exc is not None else False
+    except Exception:
+        return None
+    return None
+
+
+def _record_error(event: Any, kw: dict[str, Any]) -> None:
+    # The error on the current span, from ``err`` or ``exc_info``; a value that refuses to
+    # be looked at (``bool``, ``__class__``) never makes the call raise.
+    try:
+        err = kw.get("err")
+        if not isinstance(err, BaseException):
+            exc = kw.get("exc_info")
+            err = (_write._exc_from(exc) if exc else None) or err
+        record_error(err, event if isinstance(event, str) else None)
+    except Exception:
+        return
+
+
+def _keep(v: Any) -> Any:
+    # A mutable container (list, dict, set, bytearray) as it is at the call: a whole shallow
+    # copy of the same type, which the chain renders as it would have then (``snapshot``'s
+    # cap and its ``bytes`` are for clue's own rendering, not the chain's).
+    try:
+        return v.copy()
+    except Exception:  # mutated concurrently: keep the object itself
+        return v
+
+
+def _frozen_logger(logger: Any, mutable: frozenset[type]) -> Any:
+    # The bound logger with its mutable bound values as they are at the call: a buffered
+    # call renders what it would have rendered then.
+    context = logger._context
+    for v in context.values():
+        if type(v) in mutable:
+            break
+    else:
+        return logger
+    context = context.copy()
+    for k, v in context.items():
+        if type(v) in mutable:
+            context[k] = _keep(v)
+    frozen = copy.copy(logger)
+    frozen._context = context
+    return frozen
 
 
 _WRAPPERS: dict[type[Any], type[Any]] = {}
@@ -583,7 +646,9 @@ def _make_buffering(base: type[Any]) -> type[Any]:
     levels = LEVELS
     mutable = _MUTABLE
 
-    def _proxy_to_logger(self: Any, method_name: str, event: Any = None, **event_kw: Any) -> Any:
+    def _proxy_to_logger(
+        self: Any, method_name: str, event: Any = None, *event_args: Any, **event_kw: Any
+    ) -> Any:
         level = levels.get(method_name, "info")
         ctx = _get()
         if level in {"info", "warn"}:
@@ -608,45 +673,52 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                     else:
                         for k, v in event_kw.items():
                             if type(v) in mutable:
-                                event_kw[k] = snapshot(v)
+                                event_kw[k] = _keep(v)
+                        held = None
                         if "exc_info" in event_kw:
-                            _snapshot_exc_info(event_kw)
+                            held = _snapshot_exc_info(event_kw)
                         if type(event) in mutable:
-                            event = snapshot(event)
+                            event = _keep(event)
                         size = _call_size(event, event_kw)
+                        if event_args:
+                            event_args = tuple(
+                                _keep(a) if type(a) in mutable else a for a in event_args
+                            )
+                            size += _budget.size_of_all(event_args)
                         call = (
                             _time_ns(),
-                            self,
+                            _frozen_logger(self, mutable),
                             method_name,
                             event,
                             event_kw,
                             _copy_context(),
                             size,
+                            event_args,
+                            held,
                         )
                         _budget.append(req, buf, _Call(call), size)
                         if req.buf is None:  # flushed by another thread meanwhile
                             _write._drain(req, buf)
                         return None
-            return base_proxy(self, method_name, event, **event_kw)
+            return base_proxy(self, method_name, event, *event_args, **event_kw)
         here: Any = ctx.req if ctx is not None else None
         if level == "error":
             if here is not None:
                 _write.flush_context(here)
-            err = event_kw.get("err")
-            if not isinstance(err, BaseException):
-                exc = event_kw.get("exc_info")
-                err = (_write._exc_from(exc) if exc else None) or err
-            record_error(err, event if isinstance(event, str) else None)
-            return base_proxy(self, method_name, event, **event_kw)
-        # debug: written only when clue's debug is on for the context (then unbuffered).
-        if not (state.debug if here is None else here.debug_on()):
+            _record_error(event, event_kw)
+            return base_proxy(self, method_name, event, *event_args, **event_kw)
+        # debug: inside a log context, written only when clue's debug is on for it (then
+        # unbuffered); outside one, the base class's own, as every other call.
+        if here is not None and not here.debug_on():
             return None
         if here is not None and (held := here.buf) is not None:
             _write._drain(here, held)
-        return base_proxy(self, method_name, event, **event_kw)
+        return base_proxy(self, method_name, event, *event_args, **event_kw)
 
-    def _clue_replay(self: Any, method_name: str, event: Any, event_kw: dict[str, Any]) -> None:
-        base_proxy(self, method_name, event, **event_kw)
+    def _clue_replay(
+        self: Any, method_name: str, event: Any, args: tuple[Any, ...], event_kw: dict[str, Any]
+    ) -> None:
+        base_proxy(self, method_name, event, *args, **event_kw)
 
     def init(self: Any, *args: Any, **kw: Any) -> None:
         base_init(self, *args, **kw)
@@ -705,17 +777,32 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
             ) and (not (procs := self._processors) or type(procs[-1]) is not LogCapture):
                 if args:
                     event = interpolate(event, args)
+                # A mutable value (a keyword or a bound one) takes the copying path.
                 for v in kw.values():
                     if type(v) in mutable:
                         break
                 else:
-                    if "exc_info" not in kw and type(event) not in mutable:
-                        size = _call_size(event, kw)
-                        call = (_time_ns(), self, name, event, kw, _copy_context(), size)
-                        _budget.append(req, buf, _Call(call), size)
-                        if req.buf is None:  # flushed by another thread meanwhile
-                            _write._drain(req, buf)
-                        return None
+                    for v in self._context.values():
+                        if type(v) in mutable:
+                            break
+                    else:
+                        if "exc_info" not in kw and type(event) not in mutable:
+                            size = _call_size(event, kw)
+                            call = (
+                                _time_ns(),
+                                self,
+                                name,
+                                event,
+                                kw,
+                                _copy_context(),
+                                size,
+                                (),
+                                None,
+                            )
+                            _budget.append(req, buf, _Call(call), size)
+                            if req.buf is None:  # flushed by another thread meanwhile
+                                _write._drain(req, buf)
+                            return None
                 return self._proxy_to_logger(name, event, **kw)
         if args:
             event = interpolate(event, args)
