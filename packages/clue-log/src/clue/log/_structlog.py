@@ -1,5 +1,6 @@
-"""structlog integration: the processor ``configure()`` installs, and ``BufferingProcessor``
-for hand-written chains.
+"""The structlog integration: the processor ``configure()`` installs, and more.
+
+``BufferingProcessor`` is for hand-written chains.
 
 With ``log.configure()`` the chain is just clue's processor, which hands each event to the
 same buffered/immediate paths as ``log.info()`` and returns an empty string to a logger
@@ -62,7 +63,7 @@ def processor(logger: WrappedLogger, method_name: str, event_dict: EventDict) ->
 
 
 def _make_bound_logger() -> type[Any]:
-    """structlog's DEBUG filtering bound logger, with methods that go straight to clue.
+    """The DEBUG filtering bound logger of structlog, with methods that go straight to clue.
 
     ``configure()`` installs it as the wrapper class: the chain would only hold clue's
     processor anyway, so the methods (sync and async ``a*``) skip structlog's event-dict
@@ -241,8 +242,9 @@ _PROXY_BIND = getattr(getattr(_PROXY, "bind", None), "__code__", None)
 
 
 def _adopt(frame: Any, logger: Any, names: list[str] | None = None) -> None:
-    """Give a caching ``structlog.get_logger()`` proxy the logging methods of the clue bound
-    logger it has just built and cached.
+    """Give a caching ``structlog.get_logger()`` proxy the logging methods of its logger.
+
+    The methods are those of the clue bound logger the proxy has just built and cached.
 
     A cached proxy still resolves every ``proxy.info`` through its ``__getattr__`` and its
     cached ``bind()``: about as much work again as the call itself. With the cached
@@ -350,12 +352,16 @@ class BufferingProcessor:
         ...         structlog.processors.JSONRenderer(),
         ...     ]
         ... )
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(self, processors_after: Sequence[Processor] | None = None) -> None:
-        """Args:
-        processors_after: what to run at flush time; default: the processors that follow
-            this one in ``structlog.get_config()["processors"]``.
+        """Make the processor.
+
+        Args:
+            processors_after: what to run at flush time; default: the processors that follow
+                this one in ``structlog.get_config()["processors"]``.
         """
         self._explicit = list(processors_after) if processors_after is not None else None
         self._cache: tuple[int, int, list[Processor]] = (0, -1, [])
@@ -466,8 +472,10 @@ _copy_context = contextvars.copy_context
 
 
 class TimeStamper(structlog.processors.TimeStamper):
-    """structlog's ``TimeStamper`` (same arguments, same output) that stamps an entry
-    buffered by ``buffering_wrapper_class`` with the time of the call, not of the flush.
+    """The ``TimeStamper`` of structlog (same arguments, same output), with the call's time.
+
+    It stamps an entry buffered by ``buffering_wrapper_class`` with the time of the call,
+    not of the flush.
 
     Outside a replay it is structlog's own stamper.
 
@@ -476,6 +484,8 @@ class TimeStamper(structlog.processors.TimeStamper):
         >>> stamper = log.TimeStamper(fmt="iso", utc=True)
         >>> sorted(stamper(None, "info", {}))
         ['timestamp']
+
+    .. versionadded:: 0.2.0
     """
 
     __slots__ = ()
@@ -503,10 +513,13 @@ def _stamp(ns: int, fmt: str | None, utc: bool) -> Any:
 
 
 class _Call(tuple):  # type: ignore[type-arg]
-    """A buffered structlog call: (time_ns, bound logger, method name, event, keywords,
-    the call's copied ``contextvars`` context, its estimated size, its positional
-    arguments, and ``(exception, traceback at the call)`` for an ``exc_info`` given as an
-    exception, else None). A tuple subclass: built at C speed."""
+    """A buffered structlog call, a tuple subclass: built at C speed.
+
+    Its fields: (time_ns, bound logger, method name, event, keywords, the call's copied
+    ``contextvars`` context, its estimated size, its positional arguments, and
+    ``(exception, traceback at the call)`` for an ``exc_info`` given as an exception, else
+    None).
+    """
 
     __slots__ = ()
 
@@ -609,8 +622,9 @@ _ADOPTED = ("debug", "info", "msg", "warning", "warn", "error", "err", "critical
 
 
 def buffering_wrapper_class(base: int | type[Any] = logging.DEBUG) -> type[Any]:
-    """A structlog ``wrapper_class`` that buffers calls inside a log context and runs your
-    whole processor chain only for the entries that are written.
+    """A structlog ``wrapper_class`` that buffers calls inside a log context.
+
+    It runs your whole processor chain only for the entries that are written.
 
     ``base`` is a minimum level (``structlog.make_filtering_bound_logger(base)`` is
     wrapped) or a bound logger class (a subclass of structlog's ``BoundLoggerBase``, such
@@ -625,6 +639,8 @@ def buffering_wrapper_class(base: int | type[Any] = logging.DEBUG) -> type[Any]:
         >>> import logging, structlog
         >>> from clue import log
         >>> structlog.configure(wrapper_class=log.buffering_wrapper_class(logging.INFO))
+
+    .. versionadded:: 0.2.0
     """
     if isinstance(base, bool) or not isinstance(base, (int, type)):
         raise ValueError(f"buffering_wrapper_class: base={base!r} is neither a level nor a class")
