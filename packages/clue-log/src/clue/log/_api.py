@@ -430,12 +430,8 @@ def _is_lib(name: str) -> bool:
     return head[0] in {"structlog", "logging"}
 
 
-def log_at(level: str, msg: Any, kv: dict[str, Any]) -> None:
-    """Log one entry at ``level`` through the same paths as the public functions."""
-    if level == "error":
-        error(msg, **kv)
-    else:
-        _FNS[level](msg, **kv)
-
-
-_FNS: dict[str, Callable[..., None]] = {"debug": debug, "info": info, "warn": warn}
+#: The log function of each level: the one dispatch the stdlib bridge and structlog's
+#: processor take, so every entry point reaches the same paths as the public functions.
+BY_LEVEL: dict[str, Callable[..., None]] = {
+    "debug": debug, "info": info, "warn": warn, "error": error,
+}  # fmt: skip

@@ -46,10 +46,7 @@ class StdlibHandler(logging.Handler):
             msg = _message(record)
             if record.exc_info:
                 kv["exc_info"] = record.exc_info
-            if level == "error":
-                _api.error(msg, **kv)
-            else:
-                _api._FNS[level](msg, **kv)
+            _api.BY_LEVEL[level](msg, **kv)
         except Exception:  # logging's own error reporting, never a raise
             self.handleError(record)
 

@@ -55,10 +55,7 @@ def processor(logger: WrappedLogger, method_name: str, event_dict: EventDict) ->
     msg = event_dict.pop("event", None)
     # ``err``, ``exc_info`` and every other key go through as keywords: the log functions
     # take the message positional-only, so no key can collide with a parameter.
-    if level == "error":
-        _api.error(msg, **event_dict)
-    else:
-        _api._FNS[level](msg, **event_dict)
+    _api.BY_LEVEL[level](msg, **event_dict)
     return ""
 
 
@@ -77,7 +74,7 @@ def _make_bound_logger() -> type[Any]:
 
     def make(level: str, name: str) -> Any:
         # ``name``: structlog's method of the same meaning, for calls clue does not take.
-        fn = _api._FNS.get(level, _api.error)
+        fn = _api.BY_LEVEL.get(level, _api.error)
         plain = _api._PLAIN
         fixed = _api._FIXED_SIZE
         # info and warn take ``log.info``'s buffered path inline (one Python call per
@@ -378,7 +375,7 @@ class BufferingProcessor:
             err = event_dict.get("err")
             if not isinstance(err, BaseException):
                 exc = event_dict.get("exc_info")
-                err = (_write._exc_from(exc) if exc else None) or err
+                err = (_write.exc_from(exc) if exc else None) or err
             record_error(err, event_dict.get("event"))
             return event_dict
         buf = req.buf if req is not None else None
@@ -389,7 +386,7 @@ class BufferingProcessor:
             _write._drain(req, buf)
             return event_dict
         if event_dict.get("exc_info"):
-            exc = _write._exc_from(event_dict["exc_info"])
+            exc = _write.exc_from(event_dict["exc_info"])
             event_dict["exc_info"] = (type(exc), exc, exc.__traceback__) if exc else False
         for k, v in event_dict.items():
             if type(v) in _MUTABLE:
@@ -569,7 +566,7 @@ def _snapshot_exc_info(kw: dict[str, Any]) -> tuple[BaseException, Any] | None:
         if isinstance(exc_info, BaseException):
             return (exc_info, exc_info.__traceback__)
         if exc_info is True or (exc_info and not isinstance(exc_info, tuple)):
-            exc = _write._exc_from(exc_info)
+            exc = _write.exc_from(exc_info)
             kw["exc_info"] = (type(exc), exc, exc.__traceback__) if exc is not None else False
     except Exception:
         return None
@@ -583,7 +580,7 @@ def _record_error(event: Any, kw: dict[str, Any]) -> None:
         err = kw.get("err")
         if not isinstance(err, BaseException):
             exc = kw.get("exc_info")
-            err = (_write._exc_from(exc) if exc else None) or err
+            err = (_write.exc_from(exc) if exc else None) or err
         record_error(err, event if isinstance(event, str) else None)
     except Exception:
         return

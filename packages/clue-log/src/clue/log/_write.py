@@ -96,7 +96,7 @@ def _split_err(
     if exc is None and exc_info is not None:
         if type(exc_info) is tuple and len(exc_info) == 3:
             tb = exc_info[2]
-        exc = _exc_from(exc_info) if at_call or type(exc_info) is tuple else None
+        exc = exc_from(exc_info) if at_call or type(exc_info) is tuple else None
         if exc is not None and tb is None:
             tb = exc.__traceback__
         if err is None and is_error:
@@ -246,7 +246,8 @@ def _percent(msg: str, args: tuple[Any, ...]) -> str:
         return msg + " " + " ".join(text_of(a) for a in args)
 
 
-def _exc_from(exc_info: Any) -> BaseException | None:
+def exc_from(exc_info: Any) -> BaseException | None:
+    """The exception an ``exc_info`` or ``err`` value means, or None (never raises)."""
     try:
         if isinstance(exc_info, BaseException):
             return exc_info
