@@ -191,8 +191,11 @@ def _buffer_slow(
 
 
 def stops_buffering(req: Request) -> bool:
-    """Whether this request's entry is written now rather than buffered: debug on, or the
-    switch says so (checked per entry; the buffer stays for later entries)."""
+    """Whether this request's entry is written now rather than buffered.
+
+    It is when debug is on, or when the switch says so (checked per entry; the buffer stays
+    for later entries).
+    """
     if req.debug_on():
         return True
     return req.disable is None and buffering_disabled()
@@ -257,7 +260,7 @@ warning = warn
 
 
 def print(msg: Any = None, /, *args: Any, **kv: Any) -> None:
-    """Write an info entry now, never buffered.
+    r"""Write an info entry now, never buffered.
 
     Example:
         >>> import io
@@ -266,7 +269,7 @@ def print(msg: Any = None, /, *args: Any, **kv: Any) -> None:
         >>> log.configure(output=out, format=log.format_text)
         >>> with log.context():
         ...     log.print("server starting on port %d", 8080)
-        >>> "msg=\\"server starting on port 8080\\"" in out.getvalue()
+        >>> "msg=\"server starting on port 8080\"" in out.getvalue()
         True
     """
     emit_now(_get(), "info", msg, args, kv)

@@ -80,9 +80,11 @@ def set_total(max_total: int) -> None:
 
 
 def size_of(v: Any) -> int:
-    """A cheap estimate of what a value adds to a buffered entry: strings and bytes by
-    length, containers by a shallow size, a ``KV`` by its value, anything else by
-    ``sys.getsizeof``."""
+    """A cheap estimate of what a value adds to a buffered entry.
+
+    Strings and bytes count by length, containers by a shallow size, a ``KV`` by its value,
+    anything else by ``sys.getsizeof``.
+    """
     try:
         if isinstance(v, _SIZED_BY_LEN):
             return len(v)
@@ -101,9 +103,12 @@ def size_of_all(values: Any) -> int:
 
 
 def record_size(rec: Any) -> int:
-    """The estimate of a buffered record: ``ENTRY_BYTES`` plus what a native record
-    carries at index 8 (kept apart so that it is a small, shared int for most entries);
-    other records (structlog's) say theirs as ``size``."""
+    """The estimate of a buffered record.
+
+    A native record's is ``ENTRY_BYTES`` plus what it carries at index 8 (kept apart so
+    that it is a small, shared int for most entries); other records (structlog's) say
+    theirs as ``size``.
+    """
     if type(rec) is tuple:
         return ENTRY_BYTES + rec[8]  # type: ignore[no-any-return]
     size: int = getattr(rec, "size", 0)
@@ -111,8 +116,11 @@ def record_size(rec: Any) -> int:
 
 
 def append(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
-    """Buffer ``rec`` of ``size`` estimated bytes (``ENTRY_BYTES`` included) within the
-    context's bounds: the hot path's one counter, then ``tight`` past it."""
+    """Buffer ``rec`` of ``size`` estimated bytes within the context's bounds.
+
+    ``size`` includes ``ENTRY_BYTES``. The hot path's one counter comes first, then
+    ``tight`` past it.
+    """
     room = req.room - size
     if room >= 0:
         buf.append(rec)
@@ -122,9 +130,11 @@ def append(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
 
 
 def set_room(req: Request, buf: deque[Any], room: int) -> None:
-    """Set the hot path's counter from ``room``, the bytes the context may still buffer:
-    at most ``ENTRY_BYTES`` a free slot of the buffer (every entry is at least that), so
-    the counter runs out before the buffer is full by count, and the rest kept aside."""
+    """Set the hot path's counter from ``room``, the bytes the context may still buffer.
+
+    The counter gets at most ``ENTRY_BYTES`` a free slot of the buffer (every entry is at
+    least that), so it runs out before the buffer is full by count; the rest is kept aside.
+    """
     cap = ((buf.maxlen or 0) - len(buf) + 1) * ENTRY_BYTES - 1
     if room > cap:
         req.room = cap
@@ -135,9 +145,11 @@ def set_room(req: Request, buf: deque[Any], room: int) -> None:
 
 
 def tight(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
-    """Buffer ``rec`` past the hot path's counter: in a buffer full by count whose bytes
-    it fits, the oldest entry is dropped for it and its size given back; past the bytes
-    the context holds, ``admit`` decides."""
+    """Buffer ``rec`` past the hot path's counter.
+
+    In a buffer full by count whose bytes it fits, the oldest entry is dropped for it and
+    its size given back; past the bytes the context holds, ``admit`` decides.
+    """
     room = req.room + req.aside - size
     if room < 0:
         admit(req, buf, rec, size)
@@ -174,9 +186,12 @@ def _take(req: Request, units: int) -> None:
 
 
 def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
-    """Buffer ``rec`` past what the context holds: take more tokens if the context may,
-    else drop the context's own oldest entries until ``rec`` fits; ``rec`` alone is
-    dropped when it cannot fit even in an empty buffer. Every drop counts in ``lost``."""
+    """Buffer ``rec`` past what the context holds.
+
+    Take more tokens if the context may, else drop the context's own oldest entries until
+    ``rec`` fits; ``rec`` alone is dropped when it cannot fit even in an empty buffer.
+    Every drop counts in ``lost``.
+    """
     b = budget
     if req.gen != b.gen:  # tokens of an older pool (a fork, a new bound): start over
         req.gen = b.gen
@@ -209,8 +224,10 @@ def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
 
 
 def drained(req: Request, buf: deque[Any]) -> int:
-    """The entries dropped since the last drain, now that ``buf`` was emptied; the next
-    buffered call goes to ``admit``, which sets the counters again."""
+    """The entries dropped since the last drain, now that ``buf`` was emptied.
+
+    The next buffered call goes to ``admit``, which sets the counters again.
+    """
     dropped = req.lost
     req.lost = 0
     req.limit = req.room = req.aside = 0
@@ -229,9 +246,11 @@ def release(req: Request) -> None:
 
 
 def ended(req: Request) -> None:
-    """An ended context's finalizer (``Request.__del__``): give its tokens back and count
-    its outcome. Never raises, never waits: single deque and list operations, no lock.
-    Written inline, as it runs once per context."""
+    """An ended context's finalizer (``Request.__del__``).
+
+    Give its tokens back and count its outcome. Never raises, never waits: single deque
+    and list operations, no lock. Written inline, as it runs once per context.
+    """
     if not req.counted:
         return
     try:

@@ -30,8 +30,11 @@ Bound = tuple[tuple[str, Any], ...]
 
 
 class Request:
-    """What every task and copied context of one log context shares: the buffer, its
-    bounds and what it holds of the process-wide budget, and the per-context switches."""
+    """What every task and copied context of one log context shares.
+
+    That is the buffer, its bounds and what it holds of the process-wide budget, and the
+    per-context switches.
+    """
 
     __slots__ = (
         "aside",
@@ -106,8 +109,10 @@ class Request:
 
 
 class LogContext:
-    """One task's view of a log context: the shared request state and the key/values bound
-    in this task (or copied context).
+    """One task's view of a log context.
+
+    It pairs the shared request state with the key/values bound in this task (or copied
+    context).
 
     The ContextVar holds the view. ``bind`` sets a new view rather than mutating this one,
     so a bind in a child task or a copied context stays there, while every view of the
@@ -227,9 +232,12 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
 
 
 class _GeneratorContext:
-    """The log context of one call of a decorated generator: made current for each step
-    of the generator (where its body runs) and only then, so it never leaks into the
-    caller between steps; what the body binds is kept for its next step."""
+    """The log context of one call of a decorated generator.
+
+    It is made current for each step of the generator (where its body runs) and only then,
+    so it never leaks into the caller between steps; what the body binds is kept for its
+    next step.
+    """
 
     __slots__ = ("debug", "disable", "view")
 
@@ -261,8 +269,11 @@ class Scope(Protocol):
 
 
 def wrap_generator(fn: Callable[..., Any], scope: Callable[[], Scope]) -> Callable[..., Any]:
-    """Wrap a generator or async generator function so that ``scope`` covers each step
-    of each call's generator (its body runs at the steps, not at the call)."""
+    """Wrap a generator or async generator function so that ``scope`` covers its steps.
+
+    That is each step of each call's generator: its body runs at the steps, not at the
+    call.
+    """
     if inspect.isasyncgenfunction(fn):
 
         @functools.wraps(fn)
@@ -329,9 +340,11 @@ async def _async_steps(gen: AsyncGenerator[Any, Any], scope: Scope) -> AsyncGene
 
 
 def leave_foreign(token: Token[LogContext | None], req: Request | None) -> None:
-    """End a context from another ``contextvars.Context`` than the one it was entered in
-    (where its token cannot reset): if this Context holds a view of it, put back what was
-    current before it; otherwise this Context never saw it and is left as it is."""
+    """End a context from another ``contextvars.Context`` than the one it was entered in.
+
+    Its token cannot reset there. If this Context holds a view of it, put back what was
+    current before it; otherwise this Context never saw it and is left as it is.
+    """
     ctx = current.get()
     if ctx is not None and ctx.req is req:
         old = token.old_value
