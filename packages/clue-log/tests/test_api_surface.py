@@ -132,3 +132,15 @@ def test_docstring_examples_run(name: str) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     reset()
     assert result.failed == 0
+
+
+def test_every_documented_public_name_says_when_it_was_added() -> None:
+    """Each public function and class of ``clue.log`` carries ``versionadded``."""
+    missing = [
+        name
+        for name in log.__all__
+        if callable(obj := getattr(log, name))
+        and not isinstance(obj, str)
+        and "versionadded" not in (obj.__doc__ or "")
+    ]
+    assert missing == []

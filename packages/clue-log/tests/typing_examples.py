@@ -112,10 +112,13 @@ async def decorated_async() -> None:
     task = asyncio.create_task(acreate("a"))
     assert_type(task, asyncio.Task[bool])
     assert_type(await task, bool)
+    handled = asyncio.create_task(ahandle("a"))
+    assert_type(handled, asyncio.Task[int])
 
 
 def run_decorated_async() -> None:
     assert_type(asyncio.run(acreate("a")), bool)
+    assert_type(asyncio.run(ahandle("a")), int)
 
 
 def stdlib_and_structlog() -> None:

@@ -236,6 +236,8 @@ debug.__doc__ = """Log at debug severity: dropped unless debug is on for the con
     Example:
         >>> from clue import log
         >>> log.debug("cache miss", key="user:42")
+
+    .. versionadded:: 0.1.0
     """
 info = _make("info")
 info.__doc__ = """Log at info severity: buffered inside a log context, written at once outside.
@@ -247,6 +249,8 @@ info.__doc__ = """Log at info severity: buffered inside a log context, written a
         >>> from clue import log
         >>> with log.context():
         ...     log.info("charging %s", "card", log.KV("amount", 42), currency="EUR")
+
+    .. versionadded:: 0.1.0
     """
 warn = _make("warn")
 warn.__doc__ = """Log at warn severity: buffered inside a log context (``warning`` is an alias).
@@ -255,6 +259,8 @@ warn.__doc__ = """Log at warn severity: buffered inside a log context (``warning
         >>> from clue import log
         >>> with log.context():
         ...     log.warn("retrying", attempt=2)
+
+    .. versionadded:: 0.1.0
     """
 warning = warn
 
@@ -271,6 +277,8 @@ def print(msg: Any = None, /, *args: Any, **kv: Any) -> None:
         ...     log.print("server starting on port %d", 8080)
         >>> "msg=\"server starting on port 8080\"" in out.getvalue()
         True
+
+    .. versionadded:: 0.1.0
     """
     emit_now(_get(), "info", msg, args, kv)
 
@@ -292,6 +300,8 @@ def error(msg: Any = None, /, *args: Any, err: Any = None, **kv: Any) -> None:
         ...         log.error("user not found", err=exc)  # writes both entries
         time=... level=info msg="loading user"
         time=... level=error err='alice' msg="user not found" exception="Traceback ..."
+
+    .. versionadded:: 0.1.0
     """
     ctx = _get()
     if ctx is not None:
@@ -310,6 +320,8 @@ def fatal(msg: Any = None, /, *args: Any, err: Any = None, **kv: Any) -> NoRetur
         ...     exc.code
         time=... level=error msg="cannot bind port" port=80
         1
+
+    .. versionadded:: 0.1.0
     """
     error(msg, *args, err=err, **kv)
     raise SystemExit(1)
@@ -326,6 +338,8 @@ def flush() -> None:
         ...     log.info("kept in memory")
         ...     log.flush()  # written; later entries are written at once
         time=... level=info msg="kept in memory"
+
+    .. versionadded:: 0.1.0
     """
     ctx = _get()
     if ctx is not None:
@@ -340,6 +354,8 @@ def debug_enabled() -> bool:
         >>> with log.context(debug=True):
         ...     log.debug_enabled()
         True
+
+    .. versionadded:: 0.1.0
     """
     ctx = _get()
     return state.debug if ctx is None else ctx.req.debug_on()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
@@ -167,6 +167,8 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
         ...     log.info("buffered")
         >>> out.getvalue()  # a successful context writes nothing
         ''
+
+    .. versionadded:: 0.1.0
     """
 
     __slots__ = ("_debug", "_disable", "_req", "_token")
@@ -207,7 +209,9 @@ class context:  # noqa: N801 - reads as a function: ``with log.context():``
                 leave_foreign(token, req)
 
     @overload
-    def __call__(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
+    def __call__(
+        self, fn: Callable[P, Coroutine[Any, Any, R]]
+    ) -> Callable[P, Coroutine[Any, Any, R]]: ...
     @overload
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
@@ -383,6 +387,8 @@ def bind(*fielders: Any, **kv: Any) -> None:
         >>> with log.context():
         ...     log.bind(order_id="abc123")
         ...     log.bind(log.KV("user", "alice"))
+
+    .. versionadded:: 0.1.0
     """
     pairs: list[tuple[str, Any]] = []
     for f in fielders:
