@@ -217,3 +217,98 @@ def test_a_forked_child_counts_from_zero(tmp_path: Path) -> None:
     assert got["parent"][w] == 1
     assert got["parent"][d] == 10
     assert got["parent"]["clue.log.buffered.bytes|By|"] == 0
+
+
+def test_output_bytes_are_what_every_kind_of_stream_received(tmp_path: Path) -> None:
+    """``clue.log.output.bytes`` grows by exactly the bytes each stream received, for every
+    format and every kind of stream: text streams in their own encoding (one that cannot
+    hold every character, one of two bytes a character), binary streams, a raw stream that
+    takes part of each write then fails, a raw stream that would block, and a stream that
+    refuses an entry until it is escaped."""
+    got = run(
+        """
+        import io
+        from clue import log
+
+        class Partial(io.RawIOBase):
+            # Takes 7 bytes a write, and refuses every write after the third.
+            def __init__(self):
+                self.data, self.calls = bytearray(), 0
+            def writable(self):
+                return True
+            def write(self, b):
+                self.calls += 1
+                if self.calls > 3:
+                    raise OSError("broken pipe")
+                self.data += bytes(b)[:7]
+                return min(7, len(b))
+
+        class WouldBlock(io.RawIOBase):
+            # Every other write would block: it takes nothing and returns None.
+            def __init__(self):
+                self.data, self.calls = bytearray(), 0
+            def writable(self):
+                return True
+            def write(self, b):
+                self.calls += 1
+                if self.calls % 2:
+                    return None
+                self.data += bytes(b)
+                return len(b)
+
+        class Ascii(io.StringIO):
+            # Refuses what ASCII cannot hold, like a strict ASCII terminal.
+            encoding = "ascii"
+            def write(self, s):
+                s.encode("ascii")
+                return super().write(s)
+
+        def wrapper(encoding):
+            return lambda: io.TextIOWrapper(io.BytesIO(), encoding=encoding)
+
+        def received(s):
+            if hasattr(s, "buffer"):
+                s.flush()
+                return len(s.buffer.getvalue())
+            if isinstance(s, io.StringIO):
+                return len(s.getvalue().encode())
+            return len(s.data) if hasattr(s, "data") else len(s.getvalue())
+
+        reader = InMemoryMetricReader()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        key = "clue.log.output.bytes|By|clue.log.output=stream"
+        streams = {
+            "stringio": io.StringIO,
+            "bytesio": io.BytesIO,
+            "utf-8": wrapper("utf-8"),
+            "latin-1": wrapper("latin-1"),
+            "ascii": wrapper("ascii"),
+            "utf-16-le": wrapper("utf-16-le"),
+            "partial": Partial,
+            "would-block": WouldBlock,
+            "refusing": Ascii,
+        }
+        formats = {
+            "text": log.format_text,
+            "json": log.format_json,
+            "terminal": log.format_terminal,
+            "custom": lambda e: f"custom {e.key_vals[0][1]} \\u00fc\\u2603\\n",
+        }
+        mismatches = []
+        for sname, make in streams.items():
+            for fname, fmt in formats.items():
+                stream = make()
+                log.configure(output=stream, format=fmt)
+                before = read(reader).get(key, 0)
+                with log.context():
+                    log.info("h\\u00e9llo \\u2603 \\U0001d11e", x="\\u00e9" * 5, y=b"\\xff\\0")
+                    log.error("fail \\u00fc")
+                log.print("print \\u2028 ok")
+                counted = read(reader).get(key, 0) - before
+                if counted != received(stream):
+                    mismatches.append([sname, fname, counted, received(stream)])
+        print(json.dumps({"mismatches": mismatches}))
+        """,
+        tmp_path,
+    )
+    assert got["mismatches"] == []
