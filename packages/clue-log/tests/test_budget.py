@@ -8,6 +8,7 @@ import gc
 import io
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -280,7 +281,10 @@ def test_every_path_out_of_a_context_gives_its_reservation_back() -> None:
     assert _budget.held() == 0
 
 
-@pytest.mark.parametrize("name", ["max_buffered_bytes", "max_total_buffered_bytes"])
+BOUNDS = ["max_buffered", "max_buffered_bytes", "max_total_buffered_bytes"]
+
+
+@pytest.mark.parametrize("name", BOUNDS)
 @pytest.mark.parametrize("value", [0, -1, 1.5, True, "1", None])
 def test_bad_bounds_are_refused_by_name(name: str, value: object) -> None:
     """A bound that is not a positive int is a ValueError naming the option."""
@@ -323,3 +327,40 @@ def test_structlog_calls_keep_to_the_byte_bound(entry_point: str) -> None:
         assert msg in text
     assert "1 earlier entries dropped" in text
     assert _budget.held() == 0
+
+
+class _ReprRaises(int):
+    def __repr__(self) -> str:
+        raise RuntimeError("repr")
+
+
+@pytest.mark.parametrize("name", ["max_size", *BOUNDS])
+@pytest.mark.parametrize(
+    "value",
+    [sys.maxsize + 1, 2**70, 10**5000, -(10**5000), _ReprRaises(0)],
+    ids=["maxsize+1", "2**70", "10**5000", "-10**5000", "repr-raises"],
+)
+def test_a_bound_the_interpreter_cannot_hold_is_refused_by_name(name: str, value: int) -> None:
+    """A bound too large for a count the interpreter holds (``max_buffered=2**63`` made every
+    context fail to open), or one too large to be shown in a message, is a ValueError naming
+    the option; the configuration before it stays, and logging goes on."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+    with pytest.raises(ValueError, match=re.escape(name)):
+        log.configure(output=out, **{name: value})  # type: ignore[arg-type]
+    with log.context():
+        log.info("kept")
+        log.error("failed")
+    assert [json.loads(line)["msg"] for line in out.getvalue().splitlines()] == ["kept", "failed"]
+    assert _budget.held() == 0
+
+
+def test_the_largest_accepted_entry_bound_opens_contexts() -> None:
+    """``max_buffered=sys.maxsize`` is accepted and a context under it buffers as usual."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json, max_buffered=sys.maxsize)
+    with log.context():
+        log.info("kept")
+        log.error("failed")
+    assert len(out.getvalue().splitlines()) == 2
+
