@@ -312,3 +312,74 @@ def test_output_bytes_are_what_every_kind_of_stream_received(tmp_path: Path) -> 
         tmp_path,
     )
     assert got["mismatches"] == []
+
+
+def test_a_provider_installed_after_import_that_misbehaves_costs_nothing(tmp_path: Path) -> None:
+    """Installing, after ``import clue.log``, a meter provider whose ``get_meter`` raises or
+    returns None, or whose instruments raise, never makes ``set_meter_provider`` raise
+    because of clue's instruments, and logging goes on; a real provider whose meter refuses
+    one of clue's instruments still gets the others."""
+    got = run(
+        """
+        import io, subprocess
+        from clue import log
+
+        mode = sys.argv[1] if len(sys.argv) > 1 else None
+        if mode is None:
+            results = {}
+            for mode in ["meter-raises", "meter-none", "instruments-raise", "one-refused"]:
+                proc = subprocess.run(
+                    [sys.executable, __file__, mode], capture_output=True, text=True
+                )
+                results[mode] = proc.stdout.strip().splitlines()[-1:] or [proc.stderr[-500:]]
+            print(json.dumps(results))
+            sys.exit(0)
+
+        class Meter:
+            def __getattr__(self, name):
+                def create(*args, **kwargs):
+                    raise RuntimeError("instrument")
+                return create
+
+        class Provider:
+            def get_meter(self, *args, **kwargs):
+                if mode == "meter-raises":
+                    raise RuntimeError("meter")
+                return None if mode == "meter-none" else Meter()
+
+        reader = InMemoryMetricReader()
+        if mode == "one-refused":
+            class Refusing(MeterProvider):
+                def get_meter(self, *args, **kwargs):
+                    meter = super().get_meter(*args, **kwargs)
+                    create = meter.create_observable_counter
+                    def refuse(name, *a, **k):
+                        if name == "clue.log.contexts":
+                            raise RuntimeError("refused")
+                        return create(name, *a, **k)
+                    meter.create_observable_counter = refuse
+                    return meter
+            provider = Refusing(metric_readers=[reader])
+        else:
+            provider = Provider()
+        try:
+            metrics.set_meter_provider(provider)
+            installed = "ok"
+        except Exception as exc:
+            installed = f"{type(exc).__name__}: {exc}"
+        out = io.StringIO()
+        log.configure(output=out, format=log.format_json)
+        requests(4, 2, 3)
+        got = read(reader) if mode == "one-refused" else {}
+        print(json.dumps([installed, len(out.getvalue().splitlines()), sorted(got)]))
+        """,
+        tmp_path,
+    )
+    lines = 2 * 4  # two failing requests of three entries and the error
+    for mode in ["meter-raises", "meter-none", "instruments-raise"]:
+        assert json.loads(got[mode][0]) == ["ok", lines, []], (mode, got[mode])
+    installed, written, names = json.loads(got["one-refused"][0])
+    assert (installed, written) == ("ok", lines)
+    assert not any(n.startswith("clue.log.contexts|") for n in names)
+    assert any(n.startswith("clue.log.entries|") for n in names)
+    assert "clue.log.buffered.bytes|By|" in names
