@@ -174,7 +174,10 @@ class BudgetMachine(RuleBasedStateMachine):
         c = self.model.contexts.pop(cid)
         if flush:
             real.flush()
-            assert written(self.out) == (len(c.sizes), c.dropped if c.sizes else 0)
+            assert written(self.out) == (
+                len(c.sizes),
+                c.dropped,
+            )  # the marker even when none was kept
             self.expected[0] += 1
             self.expected[2] += len(c.sizes)
         else:
@@ -397,3 +400,36 @@ def test_a_large_total_bound_costs_no_memory_up_front(tmp_path: Path) -> None:
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("end", ["error", "flush"])
+def test_a_context_that_kept_nothing_still_says_how_many_it_dropped(end: str) -> None:
+    """When other open contexts hold the whole process-wide budget, a context drops every
+    entry it buffers; written, it still starts with the ``warn`` marker and its exact count
+    (it had none: the marker was dated by the first entry kept)."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json, max_total_buffered_bytes=2 * _budget.GRANT)
+    hog = contextvars.copy_context()
+    holder = log.context()
+
+    def fill() -> None:
+        holder.__enter__()
+        for _ in range(30):
+            log.info("hog", body="y" * 500)
+
+    hog.run(fill)
+    try:
+        with log.context():
+            for i in range(5):
+                log.info("starved", i=i, body="y" * 500)
+            if end == "error":
+                log.error("failed")
+            else:
+                log.flush()
+    finally:
+        hog.run(holder.__exit__, None, None, None)
+    docs = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert docs[0]["level"] == "warn"
+    assert docs[0]["clue.dropped"] == 5
+    assert [d["msg"] for d in docs[1:]] == (["failed"] if end == "error" else [])
+    assert _budget.held() == 0

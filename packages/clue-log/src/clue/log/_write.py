@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 import traceback
 from collections import deque
 from types import TracebackType
@@ -140,9 +141,14 @@ def write_records(records: list[Buffered], dropped: int = 0) -> None:
     """Render native records (one ``write()`` per output) and replay chain records."""
     sinks = state.sinks
     chunks: list[list[Any]] = [[] for _ in sinks]
-    if dropped > 0 and records:
-        first = records[0]
-        ts = first[0] if isinstance(first, tuple) else first.time_ns
+    if dropped > 0:
+        # Dated as the first entry kept; when none was kept (every entry dropped, as when
+        # other contexts hold the whole process-wide budget), as the flush.
+        if records:
+            first = records[0]
+            ts = first[0] if isinstance(first, tuple) else first.time_ns
+        else:
+            ts = time.time_ns()
         marker = Entry(
             ts,
             "warn",
