@@ -433,3 +433,37 @@ def test_a_context_that_kept_nothing_still_says_how_many_it_dropped(end: str) ->
     assert docs[0]["clue.dropped"] == 5
     assert [d["msg"] for d in docs[1:]] == (["failed"] if end == "error" else [])
     assert _budget.held() == 0
+
+
+@pytest.mark.parametrize("entry_point", ["wrapper_class", "processor"])
+def test_the_dropped_marker_goes_where_a_chains_entries_go(entry_point: str) -> None:
+    """With your own structlog chain, the ``warn`` marker of what a context dropped is
+    written through that chain to its logger, before the entries kept — not to clue's
+    output, where none of the entries it counts go."""
+    import structlog
+
+    clue_out, chain_out = io.StringIO(), io.StringIO()
+    log.configure(output=clue_out, format=log.format_json, max_buffered=3)
+    first: list[Any] = (
+        [structlog.processors.add_log_level]
+        if entry_point == "wrapper_class"
+        else [structlog.processors.add_log_level, log.BufferingProcessor()]
+    )
+    structlog.configure(
+        processors=[*first, structlog.processors.JSONRenderer()],
+        wrapper_class=log.buffering_wrapper_class() if entry_point == "wrapper_class" else None,
+        logger_factory=structlog.PrintLoggerFactory(chain_out),
+    )
+    logger = structlog.get_logger()
+    try:
+        with log.context():
+            for i in range(10):
+                logger.info("step", i=i)
+            logger.error("failed")
+    finally:
+        structlog.reset_defaults()
+    assert clue_out.getvalue() == ""
+    docs = [json.loads(line) for line in chain_out.getvalue().splitlines()]
+    assert (docs[0]["level"], docs[0]["clue.dropped"]) == ("warning", 7)
+    assert [d.get("i") for d in docs[1:]] == [7, 8, 9, None]
+    assert docs[-1]["event"] == "failed"

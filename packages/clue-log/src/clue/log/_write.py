@@ -141,6 +141,15 @@ def write_records(records: list[Buffered], dropped: int = 0) -> None:
     """Render native records (one ``write()`` per output) and replay chain records."""
     sinks = state.sinks
     chunks: list[list[Any]] = [[] for _ in sinks]
+    first_kept = records[0] if records else None
+    dropped_marker = getattr(first_kept, "dropped_marker", None)
+    if dropped > 0 and callable(dropped_marker):
+        # The first entry kept is a structlog chain's: the marker goes through that chain
+        # to its logger, where the entries it counts were going.
+        text = f"clue/log: {dropped} earlier entries dropped (buffer bounds)"
+        with contextlib.suppress(Exception):
+            records = [dropped_marker(text, dropped), *records]
+            dropped = 0
     if dropped > 0:
         # Dated as the first entry kept; when none was kept (every entry dropped, as when
         # other contexts hold the whole process-wide budget), as the flush.
