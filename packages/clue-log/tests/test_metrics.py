@@ -438,3 +438,41 @@ def test_drops_before_a_fork_are_counted_by_the_parent_only(tmp_path: Path) -> N
     assert got["child"]["marker"] == 18
     assert got["parent"] == 15
     assert got["child"]["dropped"] == 3
+
+
+def test_a_context_counts_as_written_only_when_its_buffer_was(tmp_path: Path) -> None:
+    """``clue.log.contexts``: a flush or an error makes a context ``written``; a
+    ``log.print`` alone, which writes without touching the buffer, leaves it
+    ``discarded``."""
+    got = run(
+        """
+        import gc
+        from clue import log
+        reader = InMemoryMetricReader()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        log.configure(output=open(os.devnull, "w"))
+        key = "clue.log.contexts|{context}|clue.log.outcome="
+        outcomes = {}
+
+        def ends(name, body):
+            before = read(reader)
+            with log.context():
+                body()
+            gc.collect()
+            after = read(reader)
+            outcomes[name] = {
+                o: after.get(key + o, 0) - before.get(key + o, 0) for o in ("written", "discarded")
+            }
+
+        ends("print", lambda: (log.info("kept"), log.print("now")))
+        ends("flush", lambda: (log.info("kept"), log.flush()))
+        ends("error", lambda: (log.info("kept"), log.error("failed")))
+        print(json.dumps(outcomes))
+        """,
+        tmp_path,
+    )
+    assert got == {
+        "print": {"written": 0, "discarded": 1},
+        "flush": {"written": 1, "discarded": 0},
+        "error": {"written": 1, "discarded": 0},
+    }
