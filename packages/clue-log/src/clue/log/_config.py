@@ -6,6 +6,7 @@ rendering limit, then refreshes what derives from them (``apply``).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any, cast
 
@@ -87,8 +88,12 @@ def configure(
         ("max_buffered_bytes", max_buffered_bytes),
         ("max_total_buffered_bytes", max_total_buffered_bytes),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        # At most sys.maxsize: a count or size the interpreter can hold (a deque's maxlen,
+        # a slice), so a context never fails to open on a bound configure() accepted.
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= sys.maxsize:
+            raise ValueError(
+                f"{name} must be a positive int at most sys.maxsize, got {_short(value)}"
+            )
     if not isinstance(file_location, bool):
         raise ValueError(f"file_location must be a bool, got {file_location!r}")
 
@@ -114,6 +119,20 @@ def configure(
         logger_factory=NullLoggerFactory(),
         cache_logger_on_first_use=True,
     )
+
+
+def _short(value: object) -> str:
+    """``repr(value)`` for an error message, bounded and never failing.
+
+    It copes with an int too large to turn into text and an object whose ``__repr__`` raises.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an int of {value.bit_length()} bits"
+    try:
+        text = repr(value)
+    except Exception:
+        return f"a {type(value).__name__} that cannot be shown"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def apply(fields: Mapping[str, Any], max_size: int) -> None:

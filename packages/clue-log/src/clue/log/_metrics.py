@@ -177,39 +177,72 @@ def _buffered_bytes(_: CallbackOptions) -> Iterable[Observation]:
 
 
 def _instruments(meter: Any) -> None:
-    meter.create_observable_counter(
-        "clue.log.contexts",
-        callbacks=[_contexts],
-        unit="{context}",
-        description="Log contexts ended, by whether their buffered entries were written.",
-    )
-    meter.create_observable_counter(
-        "clue.log.entries",
-        callbacks=[_entries],
-        unit="{entry}",
-        description="Buffered log entries, by what became of them: written, discarded with "
-        "a successful context, or dropped to keep a context within its bounds.",
-    )
-    meter.create_observable_counter(
-        "clue.log.output.bytes",
-        callbacks=[_output_bytes],
-        unit="By",
-        description="Bytes handed to the log outputs, by output kind.",
-    )
-    meter.create_observable_up_down_counter(
-        "clue.log.buffered.bytes",
-        callbacks=[_buffered_bytes],
-        unit="By",
-        description="Estimated bytes of log entries held in memory by open log contexts "
-        "(what max_total_buffered_bytes bounds).",
-    )
+    for create, name, callback, unit, description in (
+        (
+            "create_observable_counter",
+            "clue.log.contexts",
+            _contexts,
+            "{context}",
+            "Log contexts ended, by whether their buffered entries were written.",
+        ),
+        (
+            "create_observable_counter",
+            "clue.log.entries",
+            _entries,
+            "{entry}",
+            "Buffered log entries, by what became of them: written, discarded with a "
+            "successful context, or dropped to keep a context within its bounds.",
+        ),
+        (
+            "create_observable_counter",
+            "clue.log.output.bytes",
+            _output_bytes,
+            "By",
+            "Bytes handed to the log outputs, by output kind.",
+        ),
+        (
+            "create_observable_up_down_counter",
+            "clue.log.buffered.bytes",
+            _buffered_bytes,
+            "By",
+            "Estimated bytes of log entries held in memory by open log contexts "
+            "(what max_total_buffered_bytes bounds).",
+        ),
+    ):
+        # One instrument that cannot be made costs only itself.
+        with contextlib.suppress(Exception):
+            instrument = getattr(meter, create)(
+                name, callbacks=[callback], unit=unit, description=description
+            )
+            _never_raises(instrument, "on_meter_set")
+
+
+def _never_raises(proxy: Any, hook: str) -> None:
+    """Have ``proxy.hook`` swallow what a misbehaving provider raises.
+
+    The hook is how the API's global proxy hands a meter or an instrument to the provider
+    installed later: installing a provider after ``import clue.log`` never fails because of
+    clue's instruments, and the other meters of the process are still handed to it.
+    """
+    original = getattr(proxy, hook, None)
+    if not callable(original):
+        return
+
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        with contextlib.suppress(Exception):
+            original(*args, **kwargs)
+
+    with contextlib.suppress(Exception):  # a proxy without an instance dict keeps its own
+        setattr(proxy, hook, guarded)
 
 
 def _install() -> None:
     # The API's global proxy meter: its instruments move to the real provider when one is
     # installed, before or after this import.
     with contextlib.suppress(Exception):  # telemetry never breaks the import of logging
-        _instruments(metrics.get_meter("clue.log"))
+        meter = metrics.get_meter("clue.log")
+        _never_raises(meter, "on_set_meter_provider")
+        _instruments(meter)
 
 
 _install()

@@ -116,7 +116,6 @@ class Sink:
                 lost = 0
                 try:
                     _write_all(stream, data)
-                    written("stream", _nbytes(data))
                 except UnicodeError:
                     # An entry the stream cannot encode (a custom format's lone surrogate on
                     # a strict UTF-8 stream): nothing was written; escape what the stream
@@ -234,18 +233,72 @@ def _write_each(stream: IO[Any], chunks: list[str | bytes], binary: bool, logfmt
 def _write_all(stream: IO[Any], data: str | bytes) -> None:
     """``stream.write(data)``, then the rest of what a raw binary stream took only part of.
 
-    A raw binary stream may take only part (as ``RawIOBase.write`` may): an entry never loses its
-    end or runs into the next one. A stream that then takes nothing is a failure, never a busy loop.
+    A raw binary stream may take only part (as ``RawIOBase.write`` may): an entry never loses
+    its end or runs into the next one. A stream that then takes nothing is a failure, never a
+    busy loop; so is a raw stream whose first ``write()`` returns ``None`` (it would block:
+    nothing was written). What the stream took is counted in ``clue.log.output.bytes`` as it
+    goes, in the stream's own encoding, so a write that fails halfway counts what got through.
     """
-    n = stream.write(data)
-    if type(n) is not int or not isinstance(data, bytes) or not 0 < n < len(data):
-        return  # all of it (or a stream whose write() returns no count)
+    n: object = stream.write(data)  # a custom stream may return anything
+    if not isinstance(data, bytes):
+        written("stream", _text_size(stream, data))
+        return
+    if n is None and isinstance(stream, io.RawIOBase):
+        raise OSError(errno.EAGAIN, f"the stream took nothing; {len(data)} bytes unwritten")
+    if type(n) is not int or not 0 < n < len(data):
+        written("stream", len(data))  # all of it (or a stream whose write() gives no count)
+        return
+    written("stream", n)
     rest = memoryview(data)[n:]
     while rest:
-        n = stream.write(rest)
-        if type(n) is not int or n <= 0:
+        took: object = stream.write(rest)
+        if type(took) is not int or took <= 0:
             raise OSError(errno.EAGAIN, f"the stream took no more; {len(rest)} bytes unwritten")
-        rest = rest[n:]
+        took = min(took, len(rest))
+        written("stream", took)
+        rest = rest[took:]
+
+
+# Per encoding name a stream gives: whether ASCII text is one byte a character in it (so
+# ASCII text is counted by its length), and the bytes its encoder writes before any text
+# (a byte order mark, which a stream writes once, not per write); None for an encoding
+# Python does not know.
+_encodings: dict[str, tuple[bool, int] | None] = {}
+
+
+def _encoding_facts(encoding: str) -> tuple[bool, int] | None:
+    facts = _encodings.get(encoding, False)
+    if facts is False:
+        try:
+            facts = ("\n =az{}".encode(encoding) == b"\n =az{}", len("".encode(encoding)))
+        except Exception:  # an unknown encoding, or a codec that is not text to bytes
+            facts = None
+        if len(_encodings) < 64:
+            _encodings[encoding] = facts
+    return facts  # type: ignore[return-value]
+
+
+def _text_size(stream: object, text: str) -> int:
+    """The bytes ``text`` takes in ``stream``'s encoding, with the stream's error handler.
+
+    A stream without an encoding (``StringIO``) is counted as UTF-8.
+    """
+    encoding: object = getattr(stream, "encoding", None)
+    facts = _encoding_facts(encoding) if isinstance(encoding, str) else None
+    if facts is not None and isinstance(encoding, str):
+        ascii_compatible, preamble = facts
+        if ascii_compatible and text.isascii():
+            return len(text)
+        errors = getattr(stream, "errors", None)
+        try:
+            encoded = text.encode(encoding, errors if isinstance(errors, str) else "strict")
+        except Exception:  # noqa: S110 - a handler the codec refuses: counted as UTF-8
+            pass
+        else:
+            return len(encoded) - preamble
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _u_escapes(err: UnicodeError) -> tuple[str, int]:
@@ -316,13 +369,6 @@ def _encodes(text: str, encoding: str) -> bool:
     except UnicodeError:
         return False
     return True
-
-
-def _nbytes(data: str | bytes) -> int:
-    # What a write hands over, in bytes (a text stream's as UTF-8).
-    if isinstance(data, bytes) or data.isascii():
-        return len(data)
-    return len(data.encode("utf-8", "surrogatepass"))
 
 
 def _is_binary(stream: object) -> bool:

@@ -28,7 +28,7 @@ from structlog.exceptions import DropEvent
 from structlog.testing import LogCapture
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from clue.log import _api, _budget, _tracing, _write
+from clue.log import _api, _budget, _keys, _tracing, _write
 from clue.log._context import _MUTABLE, current, snapshot
 from clue.log._state import state
 from clue.log._tracing import record_error
@@ -428,6 +428,23 @@ class _ChainRecord:
         self.event_dict = event_dict
         self.rest = rest
 
+    def dropped_marker(self, text: str, dropped: int) -> _ChainRecord:
+        """The ``warn`` entry saying how many entries before this one were dropped.
+
+        It goes through the same chain to the same logger, at this entry's time.
+        """
+        marker = object.__new__(_ChainRecord)
+        marker.time_ns = self.time_ns
+        marker.size = 0
+        marker.logger = self.logger
+        marker.method_name = "warning"
+        event: dict[str, Any] = {"event": text, _keys.DROPPED_KEY: dropped}
+        if "level" in self.event_dict:  # what ``add_log_level`` before the buffering set
+            event["level"] = "warning"
+        marker.event_dict = event
+        marker.rest = self.rest
+        return marker
+
     def replay(self) -> None:
         try:
             ev: Any = self.event_dict
@@ -527,6 +544,14 @@ class _Call(tuple):  # type: ignore[type-arg]
     @property
     def size(self) -> int:
         return self[6]  # type: ignore[no-any-return]
+
+    def dropped_marker(self, text: str, dropped: int) -> _Call:
+        """The ``warn`` entry saying how many entries before this one were dropped.
+
+        It goes through the user's whole chain, in this call's context and at its time.
+        """
+        kw = {_keys.DROPPED_KEY: dropped}
+        return _Call((self[0], self[1], "warning", text, kw, self[5], 0, (), None))
 
     def replay(self) -> None:
         # The user's whole chain, in the call's context (``merge_contextvars``, trace ids,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 import traceback
 from collections import deque
 from types import TracebackType
@@ -139,9 +140,23 @@ def write_records(records: list[Buffered], dropped: int = 0) -> None:
     """Render native records (one ``write()`` per output) and replay chain records."""
     sinks = state.sinks
     chunks: list[list[Any]] = [[] for _ in sinks]
-    if dropped > 0 and records:
-        first = records[0]
-        ts = first[0] if isinstance(first, tuple) else first.time_ns
+    first_kept = records[0] if records else None
+    dropped_marker = getattr(first_kept, "dropped_marker", None)
+    if dropped > 0 and callable(dropped_marker):
+        # The first entry kept is a structlog chain's: the marker goes through that chain
+        # to its logger, where the entries it counts were going.
+        text = f"clue/log: {dropped} earlier entries dropped (buffer bounds)"
+        with contextlib.suppress(Exception):
+            records = [dropped_marker(text, dropped), *records]
+            dropped = 0
+    if dropped > 0:
+        # Dated as the first entry kept; when none was kept (every entry dropped, as when
+        # other contexts hold the whole process-wide budget), as the flush.
+        if records:
+            first = records[0]
+            ts = first[0] if isinstance(first, tuple) else first.time_ns
+        else:
+            ts = time.time_ns()
         marker = Entry(
             ts,
             "warn",
