@@ -12,8 +12,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 PRELUDE = """
 import asyncio, json, os, sys, threading
 from opentelemetry import metrics
@@ -387,12 +385,6 @@ def test_a_provider_installed_after_import_that_misbehaves_costs_nothing(tmp_pat
     assert "clue.log.buffered.bytes|By|" in names
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a context open across a fork carries the parent's pre-fork dropped count into "
-    "the child (Request.dropped / appended), and _budget.ended adds all of it to the "
-    "child's clue.log.entries{dropped}: both processes count the parent's drops",
-)
 def test_drops_before_a_fork_are_counted_by_the_parent_only(tmp_path: Path) -> None:
     """A context open across a fork: the entries it dropped before the fork are the
     parent's doing, counted once, by the parent; the child counts the drops it makes

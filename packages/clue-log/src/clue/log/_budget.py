@@ -40,37 +40,58 @@ if TYPE_CHECKING:
 #: The estimated cost of one buffered record besides its strings and containers: the
 #: record tuple, its keyword dict and timestamp, and the buffer's slot.
 ENTRY_BYTES = 256
-#: What a context reserves from the process-wide budget first; each later reservation
-#: at least doubles what it holds.
+#: What a context reserves from the process-wide budget first (the pool's token size for
+#: bounds up to ``MAX_TOKENS`` of them); each later reservation at least doubles it.
 GRANT = 4096
+#: At most this many tokens in the pool: a larger bound makes larger tokens, so what the
+#: pool costs does not grow with the bound.
+MAX_TOKENS = 1 << 16
 
 _SIZED_BY_LEN = (str, bytes, bytearray)
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
 class Budget:
-    """The process-wide budget: a pool of tokens of ``GRANT`` bytes each."""
+    """The process-wide budget: a pool of tokens of ``grant`` bytes each."""
 
-    __slots__ = ("capacity", "gen", "max_total", "pool")
+    __slots__ = ("capacity", "debt", "gen", "grant", "max_total", "pool")
 
     def __init__(self) -> None:
-        # Bumped when the pool is made anew (a new bound, a forked child): tokens taken
-        # from an older pool are not given back to this one.
+        # Bumped when the pool is made anew (a new token size, a forked child): tokens
+        # taken from an older pool are not given back to this one.
         self.gen = 0
         self.max_total = 0
         self.capacity = 0
+        self.grant = GRANT
         self.pool: deque[int] = deque()
+        # Tokens open contexts hold beyond a smaller new bound: each one given back
+        # settles one of these instead of going back to the pool.
+        self.debt: deque[int] = deque()
         self.resize(256 * 1024 * 1024)
 
-    def resize(self, max_total: int) -> None:
-        """A full pool for ``max_total`` bytes (what older contexts hold is forgotten)."""
-        self.gen += 1
+    def resize(self, max_total: int, *, keep: bool = True) -> None:
+        """Bound the pool by ``max_total`` bytes, counting what open contexts hold.
+
+        With ``keep`` false (a forked child), or when the token size changes, the pool is
+        made anew and what older contexts hold is forgotten.
+        """
+        grant = max(GRANT, -(-max_total // MAX_TOKENS))
+        capacity = max(1, max_total // grant)
+        taken = self.capacity - len(self.pool) + len(self.debt) if self.capacity else 0
+        if not keep or grant != self.grant or not self.capacity:
+            self.gen += 1
+            self.grant = grant
+            taken = 0
         self.max_total = max_total
-        self.capacity = max(1, max_total // GRANT)
-        self.pool = deque(repeat(self.gen, self.capacity))
+        self.capacity = capacity
+        self.pool = deque(repeat(self.gen, max(0, capacity - taken)))
+        self.debt = deque(repeat(self.gen, max(0, taken - capacity)))
 
 
 budget = Budget()
+#: Bumped in a forked child: a context of the parent that ends in the child is the
+#: parent's to count (the one the forking thread goes on with excepted).
+fork_epoch = [0]
 
 
 def set_total(max_total: int) -> None:
@@ -199,13 +220,14 @@ def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
     nbytes = req.limit - req.room - req.aside
     need = nbytes + size
     most = state.max_buffered_bytes
-    held = req.units * GRANT
+    grant = b.grant
+    held = req.units * grant
     if need > held and held < most:
         # At least double what it holds: a context that keeps growing comes back here
-        # a few times, not once per GRANT bytes.
-        target = min(max(-(-need // GRANT), 2 * req.units), -(-most // GRANT))
+        # a few times, not once per token.
+        target = min(max(-(-need // grant), 2 * req.units), -(-most // grant))
         _take(req, target - req.units)
-    limit = min(most, req.units * GRANT)
+    limit = min(most, req.units * grant)
     if size <= limit:
         lost = 0
         if len(buf) == buf.maxlen:  # at max_buffered entries: the oldest goes first
@@ -241,8 +263,21 @@ def release(req: Request) -> None:
         req.units = 0
         b = budget
         if req.gen == b.gen:
-            b.pool.extend(repeat(b.gen, units))
+            _give_back(b, units)
     req.limit = req.room = req.aside = 0
+
+
+def _give_back(b: Budget, units: int) -> None:
+    # Settle what a smaller new bound left owing first, then refill the pool.
+    debt = b.debt
+    while units and debt:
+        try:
+            debt.pop()
+        except IndexError:
+            break
+        units -= 1
+    if units:
+        b.pool.extend(repeat(b.gen, units))
 
 
 def ended(req: Request) -> None:
@@ -251,14 +286,16 @@ def ended(req: Request) -> None:
     Give its tokens back and count its outcome. Never raises, never waits: single deque
     and list operations, no lock. Written inline, as it runs once per context.
     """
-    if not req.counted:
-        return
+    if not req.counted or req.epoch != fork_epoch[0]:
+        return  # not a context that buffered, or one of a parent process
     try:
         units = req.units
         if units:
             b = budget
             if req.gen == b.gen:
-                if units == 1:
+                if b.debt:
+                    _give_back(b, units)
+                elif units == 1:
                     b.pool.append(b.gen)
                 else:
                     b.pool.extend(repeat(b.gen, units))
@@ -288,7 +325,7 @@ def ended(req: Request) -> None:
 def held() -> int:
     """The bytes open contexts hold of the budget: what ``clue.log.buffered.bytes`` reads."""
     b = budget
-    return (b.capacity - len(b.pool)) * GRANT
+    return max(0, b.capacity - len(b.pool) + len(b.debt)) * b.grant
 
 
 def _reset_after_fork() -> None:
@@ -298,12 +335,20 @@ def _reset_after_fork() -> None:
     # it next outgrows what it had.
     from clue.log._context import current
 
-    budget.resize(budget.max_total)
+    budget.resize(budget.max_total, keep=False)
+    fork_epoch[0] += 1
     ctx = current.get()
-    if ctx is not None and ctx.req.units:
+    if ctx is not None:
+        # What the parent wrote and dropped before the fork is the parent's to count:
+        # the child counts from here (its marker still says every drop).
         req = ctx.req
-        units, req.units, req.gen = req.units, 0, budget.gen
-        _take(req, units)
+        req.epoch = fork_epoch[0]
+        req.written = 0
+        req.wrote = False
+        req.dropped = -req.lost
+        if req.units:
+            units, req.units, req.gen = req.units, 0, budget.gen
+            _take(req, units)
 
 
 _metrics.buffered = held

@@ -16,7 +16,7 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
-from clue.log._budget import ENTRY_BYTES, GRANT, budget, ended
+from clue.log._budget import ENTRY_BYTES, budget, ended, fork_epoch
 from clue.log._kv import KV
 from clue.log._render import limits
 from clue.log._state import state
@@ -43,6 +43,7 @@ class Request:
         "debug",
         "disable",
         "dropped",
+        "epoch",
         "gen",
         "limit",
         "lost",
@@ -74,6 +75,7 @@ class Request:
         self.lost = 0
         self.units = 0
         self.gen = budget.gen
+        self.epoch = fork_epoch[0]
         # Entries written and dropped by drains so far, and whether anything was written
         # (not only buffered): counted when the context ends.
         self.written = 0
@@ -87,7 +89,7 @@ class Request:
             except IndexError:
                 return
             self.units = 1
-            self.limit = min(state.max_buffered_bytes, GRANT)
+            self.limit = min(state.max_buffered_bytes, budget.grant)
             # ``_budget.set_room`` written inline (the buffer is empty).
             cap = (max_buffered + 1) * ENTRY_BYTES - 1
             self.room = min(self.limit, cap)
