@@ -73,6 +73,17 @@ if mode == "huge":  # a line too long and more output than is read
         f.write("thread (11): w;clue_pad (/p.py:1) 1\\n" * 60)
         f.write("thread (11): w;clue_c (/c.py:1) 9\\n")
     sys.exit(0)
+if mode == "late":  # attaches slowly (a loaded machine), then samples until SIGINT
+    import signal
+    stop = []
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    time.sleep(0.6)
+    print("py-spy> Sampling process 100 times a second. Press Control-C to exit.", flush=True)
+    began = time.monotonic()
+    while not stop:
+        time.sleep(0.005)
+    with open({log!r}, "a") as f:
+        f.write(json.dumps({{"sampled": time.monotonic() - began}}) + "\\n")
 if mode == "hang":
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -452,3 +463,14 @@ def test_a_thread_name_with_a_line_break_forges_no_samples() -> None:
     assert 100000 not in profile.counts.values()
     assert profile.rounds < 100000
     assert any("line break" in note for note in profile.notes)
+
+
+def test_a_pyspy_that_attaches_late_samples_for_the_whole_duration(fake_pyspy) -> None:
+    """py-spy attaching late (a loaded machine) still samples ``seconds``, and the profile's
+    duration is what it sampled, so wall times are not scaled by time it never saw."""
+    exe, log = fake_pyspy("late")
+    profile = record(exe, 0.5, hz=100, cpu=False)
+    sampled = [c["sampled"] for c in _calls(log) if "sampled" in c]
+    assert len(sampled) == 1
+    assert sampled[0] >= 0.45
+    assert abs(profile.duration_ns - sampled[0] * 1e9) <= 0.1e9

@@ -160,8 +160,10 @@ def record(
             )
         stop_at = time.monotonic() + seconds
         deadline = stop_at + grace
-        for run in runs:
-            _stop_at(run, stop_at, deadline)
+        sampled = _stop_all(runs, seconds, stop_at, stop_at + grace / 2)
+        if sampled > 0:
+            # What py-spy really sampled: it may attach late on a loaded machine.
+            profile.duration_ns = int(sampled * 1e9)
         for run in runs:
             assert run.process is not None
             try:
@@ -241,25 +243,42 @@ def _size(file: IO[bytes]) -> int:
     return os.fstat(file.fileno()).st_size
 
 
-def _stop_at(run: _Run, stop_at: float, deadline: float) -> None:
-    """Interrupt ``run`` at ``stop_at``, once it samples.
+def _stop_all(runs: list[_Run], seconds: float, stop_at: float, latest: float) -> float:
+    """Interrupt each run once it has sampled for ``seconds``, and at ``latest`` at the latest.
 
-    An earlier SIGINT would kill it before it writes anything.
+    A run is interrupted only once it samples (an earlier SIGINT would kill it before it
+    writes anything), and no sooner than ``stop_at``. py-spy may take a while to attach on a
+    loaded machine, so a run that started late samples for ``seconds`` all the same. Returns
+    the shortest time a run sampled, in seconds (0 when none was seen sampling).
     """
-    process = run.process
-    assert process is not None
-    while True:
+    started: dict[int, float] = {}
+    stopped: dict[int, float] = {}
+    pending = list(range(len(runs)))
+    while pending:
         now = time.monotonic()
-        if now >= deadline:
-            return
-        try:
-            process.wait(min(0.01, deadline - now) if now >= stop_at else stop_at - now)
-        except subprocess.TimeoutExpired:
-            if time.monotonic() >= stop_at and _sampling(run.errors):
+        for i in list(pending):
+            run = runs[i]
+            process = run.process
+            assert process is not None
+            if process.poll() is not None:  # ended on its own (its --duration)
+                stopped[i] = now
+                pending.remove(i)
+                continue
+            if i not in started and _sampling(run.errors):
+                started[i] = now
+            if i in started and now >= max(stop_at, started[i] + seconds):
                 _signal(process, signal.SIGINT)
-                return
-        else:
-            return  # ended on its own
+                stopped[i] = now
+                pending.remove(i)
+            elif now >= latest:
+                if i in started:
+                    _signal(process, signal.SIGINT)
+                stopped[i] = now
+                pending.remove(i)
+        if pending:
+            time.sleep(0.01)
+    spans = [stopped[i] - started[i] for i in started if i in stopped]
+    return max(0.0, min(spans)) if spans else 0.0
 
 
 def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
