@@ -51,6 +51,7 @@ class RunResult:
     metrics: dict[str, analysis.LogMetrics] = field(default_factory=dict)
     # per service, stdout lines/bytes of the whole run
     written: dict[str, dict[str, int]] = field(default_factory=dict)
+    late: dict[str, list[int]] = field(default_factory=dict)  # see ``_late``
     debug_one: dict[str, Any] | None = None  # "debug one request", checked after the load
 
 
@@ -92,6 +93,7 @@ def run_once(label: str, workdir: Path, plan: LoadPlan, *, buffering: bool, samp
         records=records,
         metrics=metrics,
         written={name: _written(system.services[name].log_path) for name in start_sizes},
+        late={name: _late(system.services[name].log_path) for name in start_sizes},
         debug_one=debug_one if buffering else None,
     )
 
@@ -103,20 +105,25 @@ def _written(path: Path) -> dict[str, int]:
     """
     data = path.read_bytes()
     lines = [line for line in data.splitlines() if line.startswith(b"{")]
-    # The sizes of the trailing runs of lines outside any request: what a service may
-    # write after its telemetry's last export (its interpreter's own teardown logging
-    # through clue), which that export cannot count.
-    late = [0]
-    for line in reversed(data.splitlines(keepends=True)):
-        if b'"trace_id":' in line or len(late) > 16:
-            break
-        late.append(late[-1] + len(line))
     return {
         "lines": len(lines),
         "bytes": len(data),
         "request_lines": sum(1 for line in lines if b'"trace_id":' in line),
-        "late": late,
     }
+
+
+def _late(path: Path) -> list[int]:
+    """The sizes of the runs of last lines outside any request in a service's stdout.
+
+    What a service may write after its telemetry's last export (its interpreter's own
+    teardown logging through clue), which that export cannot count.
+    """
+    late = [0]
+    for line in reversed(path.read_bytes().splitlines(keepends=True)):
+        if b'"trace_id":' in line or len(late) > 16:
+            break
+        late.append(late[-1] + len(line))
+    return late
 
 
 DEBUG_SERVICES = ("front", "forecaster", "locator")
@@ -436,7 +443,7 @@ def _run_metrics(run: RunResult) -> dict[str, Any]:
             "exports": m.exports,
             "measured": measured,
             "bytes_agree": bool(m.exports)
-            and measured["bytes"] - m.output_bytes.get("stream", -1) in measured.get("late", [0]),
+            and measured["bytes"] - m.output_bytes.get("stream", -1) in run.late.get(name, [0]),
         }
     return {
         "per_service": per_service,
