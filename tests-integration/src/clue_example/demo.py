@@ -442,6 +442,7 @@ def _run_metrics(run: RunResult) -> dict[str, Any]:
             "peak_buffered_bytes": m.peak_buffered_bytes,
             "exports": m.exports,
             "measured": measured,
+            "late": run.late.get(name, [0]),
             "bytes_agree": bool(m.exports)
             and measured["bytes"] - m.output_bytes.get("stream", -1) in run.late.get(name, [0]),
         }
