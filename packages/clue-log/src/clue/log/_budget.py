@@ -18,11 +18,10 @@ a few times in its life.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import deque
 from itertools import repeat
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from clue.log import _metrics
 from clue.log._kv import KV
@@ -34,8 +33,23 @@ from clue.log._metrics import added_entries_dropped as _added_entries_dropped
 from clue.log._metrics import added_entries_written as _added_entries_written
 from clue.log._state import state
 
-if TYPE_CHECKING:
-    from clue.log._context import Request
+
+class Request(Protocol):
+    """What the budget reads and sets on a log context's shared state (``_context``)."""
+
+    buf: deque[Any] | None
+    counted: bool
+    limit: int
+    room: int
+    aside: int
+    lost: int
+    units: int
+    gen: int
+    epoch: int
+    written: int
+    dropped: int
+    wrote: bool
+
 
 #: The estimated cost of one buffered record besides its strings and containers: the
 #: record tuple, its keyword dict and timestamp, and the buffer's slot.
@@ -328,20 +342,18 @@ def held() -> int:
     return max(0, b.capacity - len(b.pool) + len(b.debt)) * b.grant
 
 
-def _reset_after_fork() -> None:
-    # The child has only the forking thread: a full pool, the parent's tokens void. The
-    # context current in that thread goes on in the child, so it takes again what it
-    # held; any other context of the parent the child still holds takes tokens anew when
-    # it next outgrows what it had.
-    from clue.log._context import current
+def reset_after_fork(req: Request | None) -> None:
+    """In a forked child: a full pool, the parent's tokens void.
 
+    ``req`` is the context current in the forking thread (``_context`` registers the hook):
+    it goes on in the child, so it takes again what it held; any other context of the
+    parent the child still holds takes tokens anew when it next outgrows what it had.
+    """
     budget.resize(budget.max_total, keep=False)
     fork_epoch[0] += 1
-    ctx = current.get()
-    if ctx is not None:
+    if req is not None:
         # What the parent wrote and dropped before the fork is the parent's to count:
         # the child counts from here (its marker still says every drop).
-        req = ctx.req
         req.epoch = fork_epoch[0]
         req.written = 0
         req.wrote = False
@@ -352,6 +364,3 @@ def _reset_after_fork() -> None:
 
 
 _metrics.buffered = held
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, TypeVar, cast, overload
 
-from clue.log._budget import ENTRY_BYTES, budget, ended, fork_epoch
+from clue.log._budget import ENTRY_BYTES, budget, ended, fork_epoch, reset_after_fork
 from clue.log._kv import KV
 from clue.log._render import limits
 from clue.log._state import state
@@ -439,3 +440,12 @@ def snapshot(v: Any) -> Any:
 
 def snapshot_pairs(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     return [(k, snapshot(v)) if type(v) in _MUTABLE else (k, v) for k, v in pairs]
+
+
+def _budget_after_fork() -> None:
+    ctx = current.get()
+    reset_after_fork(ctx.req if ctx is not None else None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_budget_after_fork)
