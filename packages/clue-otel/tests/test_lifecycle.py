@@ -379,6 +379,112 @@ def test_a_second_sigterm_during_the_export_at_exit_waits_for_it() -> None:
     assert (child.returncode, spans) == (-signal.SIGTERM, ["drained", "work"]), out + err
 
 
+_SLOW_EXPORTER = """
+from opentelemetry.sdk.trace.export import SpanExporter
+
+class Slow(SpanExporter):  # a collector that answers once the test says so
+    def __init__(self):
+        self.inner, _ = otel.new_grpc_span_exporter(endpoint=ENDPOINT)
+    def export(self, spans):
+        print("exporting", flush=True)
+        sys.stdin.readline()
+        return self.inner.export(spans)
+    def shutdown(self):
+        self.inner.shutdown()
+"""
+
+# uvicorn --workers N, worker side, at a Ctrl-C: SIGINT reaches the worker and starts its
+# graceful shutdown; uvicorn restores the handlers it replaced (the defaults, the app
+# being imported inside its capture) and re-raises SIGINT: KeyboardInterrupt, a normal
+# exit. The supervisor's SIGTERM to the worker comes up to 0.5 s later.
+_CTRL_C_WORKER = """
+signal.signal(signal.SIGINT, uvicorn_handler)
+signal.signal(signal.SIGTERM, uvicorn_handler)
+configure(Slow())
+span("work")
+ready()
+stopping.wait()
+span("drained")
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+signal.raise_signal(signal.SIGINT)
+"""
+
+
+def _spawn(rx: OTLPReceiver, body: str, name: str) -> subprocess.Popen[str]:
+    code = _PRELUDE + textwrap.dedent(body)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, rx.grpc_endpoint, name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "600000"},
+    )
+
+
+def test_a_supervisors_sigterm_during_the_export_at_a_normal_exit_waits_for_it() -> None:
+    """uvicorn --workers, Ctrl-C: the supervisor's SIGTERM to a leaving worker waits for the export.
+
+    The worker exits normally (KeyboardInterrupt) with SIGTERM's default action back in
+    place; the SIGTERM comes while the export at exit runs. The export completes, then
+    the signal ends the process.
+    """
+    with OTLPReceiver() as rx:
+        child = _spawn(rx, _SLOW_EXPORTER + _CTRL_C_WORKER, "ctrl-c worker")
+        assert child.stdin is not None
+        assert child.stdout is not None
+        try:
+            assert child.stdout.readline() == "ready\n"
+            child.send_signal(signal.SIGINT)
+            assert child.stdout.readline() == "exporting\n"
+            child.send_signal(signal.SIGTERM)  # the supervisor's terminate()
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            out, err = child.communicate(timeout=EXIT_DEADLINE)
+        finally:
+            _reap(child)
+        spans = sorted(s.name for s in rx.spans())
+    assert (child.returncode, spans) == (-signal.SIGTERM, ["drained", "work"]), out + err
+
+
+def test_a_sigterm_while_the_exit_joins_threads_exports_then_ends_the_process() -> None:
+    """A SIGTERM between the interpreter's shutdown and the export at exit exports first.
+
+    A non-daemon thread that never ends keeps the exiting interpreter joining it; the
+    SIGTERM must neither wait for it (the process would never end) nor end the process
+    before the export (what is queued would be lost).
+    """
+    body = """
+    import threading as _threading
+    # Registered before clue's: runs after it (the hooks run in reverse order).
+    _threading._register_atexit(lambda: print("joining", flush=True))
+    signal.signal(signal.SIGTERM, uvicorn_handler)
+    configure()
+    span("work")
+    _threading.Thread(target=_threading.Event().wait).start()  # never ends, not a daemon
+    ready()
+    sys.stdin.readline()
+    # The server leaves normally, its handlers restored: SIGTERM's default action is back.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    """
+    with OTLPReceiver() as rx:
+        child = _spawn(rx, body, "joining")
+        assert child.stdin is not None
+        assert child.stdout is not None
+        try:
+            assert child.stdout.readline() == "ready\n"
+            child.stdin.write("leave\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == "joining\n"
+            child.send_signal(signal.SIGTERM)
+            out, err = child.communicate(timeout=EXIT_DEADLINE)
+        finally:
+            _reap(child)
+        spans = sorted(s.name for s in rx.spans())
+    assert (child.returncode, spans) == (-signal.SIGTERM, ["work"]), out + err
+
+
 def test_sigterm_shutdown_is_bounded_by_the_timeout_when_export_hangs() -> None:
     """A collector that never answers costs at most shutdown_timeout; SIGTERM still ends it."""
     body = """

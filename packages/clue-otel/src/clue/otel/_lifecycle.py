@@ -21,6 +21,11 @@ bounded by ``shutdown_timeout``) on every way a server ends a process:
   so the re-raise stays pending until the exit hook has exported, then is delivered.
   The process exits exactly as it would have, after the export. For any other handler
   SIGTERM is unblocked at once.
+- **A signal during the exit**: from the interpreter's shutdown to the end of the
+  export, SIGTERM or SIGINT with the default action (uvicorn's supervisor sends SIGTERM
+  to a worker already leaving after a Ctrl-C, whose handlers uvicorn has restored to the
+  defaults) waits for the export, then ends the process as it says; one that would call
+  the server's handler again (gunicorn's ``sys.exit``) is absorbed.
 
 After ``fork`` (gunicorn ``--preload``) the SDK re-creates its batch processors' worker
 threads and locks and empties their queues (what the parent queued is exported once, by
@@ -39,7 +44,7 @@ import signal
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -86,6 +91,12 @@ class _Hooks:
         self.providers: weakref.WeakSet[SdkTracerProvider] = weakref.WeakSet()
         # The global SDK logger provider whose own exit shutdown clue took over.
         self.logger_provider_exit: Any = None
+        # From the interpreter's shutdown to the end of the export at exit, a signal whose
+        # action would end the process at once waits for the export: the handlers clue
+        # replaced for that (signal -> handler), and the signals held meanwhile.
+        self.holding: dict[int, _Handler] = {}
+        self.held: list[int] = []
+        self.exporting = False
 
 
 _HOOKS = _Hooks()
@@ -134,12 +145,16 @@ def rearm_if_due() -> None:
 def shutdown_pending() -> None:
     """Run the exit hook now, then deliver a signal whose default action was deferred."""
     with _HOOKS.lock:
+        if _HOOKS.exporting:
+            # Re-entered from a signal handler: the export running delivers what came.
+            return
+        _HOOKS.exporting = True
         on_exit, timeout = _HOOKS.on_exit, _HOOKS.timeout
         deferred = sorted(_HOOKS.deferred.items())
         _HOOKS.deferred.clear()
-    _hold_repeats(signum for signum, _ in deferred)
-    if on_exit is not None:
-        try:
+    _hold_signals(during_export=True)
+    try:
+        if on_exit is not None:
             steps: dict[str, Callable[[], object]] = {"exit shutdown": on_exit}
             logger_provider = _sdk_logger_provider()
             if logger_provider is not None and logger_provider is _HOOKS.logger_provider_exit:
@@ -148,10 +163,17 @@ def shutdown_pending() -> None:
                 millis = int(timeout * 1000)
                 steps["logger provider flush"] = lambda: logger_provider.force_flush(millis)
             run_all_bounded(steps, timeout)
-        except Exception as exc:  # never raise out of an exit hook or a signal handler
-            _logger.warning("otel.shutdown.failed", err=repr(exc))
+    except Exception as exc:  # never raise out of an exit hook or a signal handler
+        _logger.warning("otel.shutdown.failed", err=repr(exc))
+    finally:
+        with _HOOKS.lock:
+            _HOOKS.exporting = False
+    held = _release_signals()
     for signum, default_action in deferred:
         _deliver(signum, default_action)
+    for signum in dict.fromkeys(held):
+        if signum not in dict(deferred):
+            _deliver(signum, default_action=True)
 
 
 def _at_threading_exit() -> None:
@@ -160,10 +182,16 @@ def _at_threading_exit() -> None:
     # one, leave the export to ``atexit``, after those threads have finished their spans.
     with _HOOKS.lock:
         pending = bool(_HOOKS.deferred)
-        if _HOOKS.on_exit is not None:
+        configured = _HOOKS.on_exit is not None
+        if configured:
             _take_over_logger_provider_exit()
     if pending:
         shutdown_pending()
+    elif configured:
+        # Until that export has run, a signal with the default action (a supervisor's
+        # SIGTERM to a worker already leaving, as uvicorn's does after a Ctrl-C) exports
+        # first, then ends the process as it says.
+        _hold_signals(during_export=False)
 
 
 def _take_over_logger_provider_exit() -> None:
@@ -264,23 +292,50 @@ def _reraises_after_shutdown(handler: Callable[..., object]) -> bool:
     )
 
 
-def _hold_repeats(signums: Iterable[int]) -> None:
-    # A deferred signal whose default action is back (uvicorn restores it before its
-    # re-raise, which waits blocked in the main thread) must not be taken by another
-    # thread if it comes again during the export: that would end the process at once,
-    # exporting nothing. Until the deferred one is delivered, a repeat is absorbed.
+def _hold_signals(during_export: bool) -> None:
+    # From the main thread only (where handlers are set and run). During the export at
+    # exit, a signal that would end the process at once (the default action, restored by
+    # uvicorn before its re-raise, or clue's handler over it) or run the server's
+    # handler again (gunicorn's ``sys.exit`` inside the export) is held until the export
+    # is over. Before it (interpreter shutting down, non-daemon threads being joined),
+    # a default-action signal starts the export at once, then ends the process.
     if threading.current_thread() is not threading.main_thread():
         return
-    for signum in signums:
+    for signum in _SIGNALS:
         with contextlib.suppress(OSError, ValueError):
-            if signal.getsignal(signum) is signal.SIG_DFL:
-                signal.signal(signum, _on_repeat)
+            current = signal.getsignal(signum)
+            if current is _on_hold:
+                continue
+            if current is signal.SIG_DFL or (during_export and current is _on_signal):
+                _HOOKS.holding[signum] = current
+                signal.signal(signum, _on_hold)
 
 
-def _on_repeat(signum: int, frame: FrameType | None) -> None:
-    # The same signal again during the export at exit: the first one ends the process.
+def _on_hold(signum: int, frame: FrameType | None) -> None:
     # Nothing is logged: the main thread may be inside a write holding its lock.
-    return
+    replaced = _HOOKS.holding.get(signum, signal.SIG_DFL)
+    # What the signal would have done: end the process (the default action, directly or
+    # after clue's export), or call a handler that already chose how to end (absorbed).
+    ends = replaced is signal.SIG_DFL or not callable(_HOOKS.previous.get(signum))
+    if _HOOKS.exporting:
+        if ends:
+            _HOOKS.held.append(signum)
+        return
+    with _HOOKS.lock:
+        _HOOKS.deferred[signum] = True
+    shutdown_pending()
+
+
+def _release_signals() -> list[int]:
+    # Put back the handlers ``_hold_signals`` replaced; return the signals held meanwhile.
+    if threading.current_thread() is threading.main_thread():
+        for signum, replaced in list(_HOOKS.holding.items()):
+            with contextlib.suppress(OSError, ValueError):
+                if signal.getsignal(signum) is _on_hold:
+                    signal.signal(signum, replaced)
+        _HOOKS.holding.clear()
+    held, _HOOKS.held = _HOOKS.held, []
+    return held
 
 
 def _deliver(signum: int, default_action: bool) -> None:
@@ -295,10 +350,8 @@ def _deliver(signum: int, default_action: bool) -> None:
     try:
         current = signal.getsignal(signum)
         if not pending and not default_action:
-            if current is _on_repeat:
-                signal.signal(signum, signal.SIG_DFL)
             return
-        if default_action or current in (_on_signal, _on_repeat, signal.SIG_DFL):
+        if default_action or current in (_on_signal, signal.SIG_DFL):
             signal.signal(signum, signal.SIG_DFL)
             if not pending:
                 signal.raise_signal(signum)
@@ -358,6 +411,9 @@ def _after_fork_in_child() -> None:
     # ``_HOOKS.lock`` may have been held by another thread of the parent at fork time.
     _HOOKS.lock = threading.RLock()
     _HOOKS.deferred = {}
+    _HOOKS.holding = {}
+    _HOOKS.held = []
+    _HOOKS.exporting = False
     _HOOKS.rearm = True
     _HOOKS.forked = True
 
