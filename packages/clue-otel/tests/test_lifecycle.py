@@ -53,6 +53,14 @@ def server_handler(signum, frame):
 def ready():
     print("ready", flush=True)
 
+def idle(until=None):
+    # A server's main loop: it wakes regularly. The kernel may deliver a signal to any
+    # thread; its Python handler runs in the main thread, which a bare wait on a lock
+    # would never wake for it.
+    until = until or threading.Event()
+    while not until.wait(0.05):
+        pass
+
 class Server:  # uvicorn.server.Server, as far as clue can tell
     def handle_exit(self, signum, frame):
         stopping.set()
@@ -68,7 +76,7 @@ _SERVERS = {
 configure()
 span("work")
 ready()
-threading.Event().wait()
+idle()
 """,
     # uvicorn app:app: the app is imported while the server's handler is installed; after
     # its graceful shutdown the server restores the default and re-raises the signal.
@@ -77,7 +85,7 @@ original = signal.signal(signal.SIGTERM, uvicorn_handler)
 configure()
 span("work")
 ready()
-stopping.wait()
+idle(stopping)
 span("drained")  # work done during the graceful shutdown
 signal.signal(signal.SIGTERM, original)
 signal.raise_signal(signal.SIGTERM)
@@ -90,7 +98,7 @@ configure()
 original = signal.signal(signal.SIGTERM, server_handler)
 span("work")
 ready()
-stopping.wait()
+idle(stopping)
 span("drained")
 signal.signal(signal.SIGTERM, original)
 signal.raise_signal(signal.SIGTERM)
@@ -101,7 +109,7 @@ signal.signal(signal.SIGTERM, server_handler)
 configure()
 span("work")
 ready()
-stopping.wait()
+idle(stopping)
 span("drained")
 sys.exit(0)
 """,
@@ -121,7 +129,7 @@ signal.signal(signal.SIGTERM, health_hook)
 configure()
 span("work")
 ready()
-threading.Event().wait()
+idle()
 """,
     # uvicorn app:app whose lifespan configures clue in a worker thread
     # (``run_in_executor``): only the main thread may set handlers; spans start there.
@@ -132,7 +140,7 @@ worker.start()
 worker.join()
 span("work")
 ready()
-stopping.wait()
+idle(stopping)
 span("drained")
 signal.signal(signal.SIGTERM, original)
 signal.raise_signal(signal.SIGTERM)
@@ -143,7 +151,7 @@ signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(3))
 configure()
 span("work")
 ready()
-threading.Event().wait()
+idle()
 """,
 }
 
@@ -266,7 +274,7 @@ configure()
 original = signal.signal(signal.SIGINT, server_handler)
 span("work")
 ready()
-stopping.wait()
+idle(stopping)
 span("drained")
 signal.signal(signal.SIGINT, original)
 signal.raise_signal(signal.SIGINT)
@@ -277,7 +285,7 @@ signal.signal(signal.SIGINT, signal.SIG_DFL)
 configure()
 span("work")
 ready()
-threading.Event().wait()
+idle()
 """,
     # Python's own handler: KeyboardInterrupt unwinds and the exit hook exports.
     "KeyboardInterrupt": """
@@ -285,7 +293,7 @@ configure()
 span("work")
 try:
     ready()
-    threading.Event().wait()
+    idle()
 finally:
     print("handler", signal.getsignal(signal.SIGINT) is signal.default_int_handler)
 """,
@@ -316,7 +324,7 @@ def test_a_deferred_reraise_ends_the_process_before_lingering_threads_are_joined
     span("work")
     threading.Thread(target=threading.Event().wait).start()  # never ends, not a daemon
     ready()
-    stopping.wait()
+    idle(stopping)
     signal.signal(signal.SIGTERM, original)
     signal.raise_signal(signal.SIGTERM)
     """
@@ -344,7 +352,7 @@ def test_a_second_sigterm_during_the_export_at_exit_waits_for_it() -> None:
     configure(Slow())
     span("work")
     ready()
-    stopping.wait()
+    idle(stopping)
     span("drained")
     signal.signal(signal.SIGTERM, original)
     signal.raise_signal(signal.SIGTERM)
@@ -403,7 +411,7 @@ signal.signal(signal.SIGTERM, uvicorn_handler)
 configure(Slow())
 span("work")
 ready()
-stopping.wait()
+idle(stopping)
 span("drained")
 signal.signal(signal.SIGINT, signal.default_int_handler)
 signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -497,7 +505,7 @@ def test_sigterm_shutdown_is_bounded_by_the_timeout_when_export_hangs() -> None:
     configure(Hanging())
     span("work")
     ready()
-    threading.Event().wait()
+    idle()
     """
     with OTLPReceiver() as rx:
         outcome = run_child(rx, "hanging", body)
@@ -644,7 +652,7 @@ def test_a_forked_worker_hooks_sigterm_again_after_its_server_reset_it(signals: 
         original = signal.signal(signal.SIGTERM, uvicorn_handler)
         span("worker")
         ready()
-        stopping.wait()
+        idle(stopping)
         signal.signal(signal.SIGTERM, original)
         signal.raise_signal(signal.SIGTERM)
         sys.exit(0)  # gunicorn's arbiter code, in the worker, after its run returns
