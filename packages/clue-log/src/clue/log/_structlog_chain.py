@@ -15,11 +15,15 @@ from typing import Any
 from structlog.exceptions import DropEvent
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from clue.log import _api, _budget, _keys, _write
+from clue.log import _api, _budget, _keys, _structlog, _write
 from clue.log._context import _MUTABLE, current, snapshot
 from clue.log._state import state
-from clue.log._structlog import LEVELS, config
+from clue.log._structlog import config
 from clue.log._tracing import record_error
+
+# Assigned, not imported by name: CPython compiles ``LEVELS.get(...)`` on a name bound by an
+# import as an attribute load and a call, on an assigned global as one method call.
+LEVELS = _structlog.LEVELS
 
 
 class BufferingProcessor:
