@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clue import log
-from clue.log import _structlog
+from clue.log import _structlog_wrapper
 
 from . import hostile
 
@@ -83,7 +83,7 @@ def frozen(clock: list[int]) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(structlog.processors, "datetime", fake_datetime)
         mp.setattr(structlog.processors, "time", fake_time)
-        mp.setattr(_structlog, "_time_ns", lambda: clock[0])
+        mp.setattr(_structlog_wrapper, "_time_ns", lambda: clock[0])
         yield
 
 

@@ -35,7 +35,9 @@ from clue.log._format import format_json, format_terminal, format_text
 from clue.log._kv import KV, Fields
 from clue.log._otlp import otlp_output
 from clue.log._stdlib import StdlibHandler, as_std_logger
-from clue.log._structlog import BufferingProcessor, TimeStamper, buffering_wrapper_class
+from clue.log._structlog_call import TimeStamper
+from clue.log._structlog_chain import BufferingProcessor
+from clue.log._structlog_wrapper import buffering_wrapper_class
 from clue.log._tracing import is_tracing, span
 from clue.log._wsgi import WSGIMiddleware
 

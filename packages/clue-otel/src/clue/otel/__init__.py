@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from clue.otel import _env  # noqa: F401 (first: a malformed OTEL_PROPAGATORS must not break imports)
 from clue.otel._bounded import Shutdown
-from clue.otel._config import Config, configure_opentelemetry, new_config, reset_opentelemetry
+from clue.otel._build import new_config
+from clue.otel._config import Config, configure_opentelemetry, reset_opentelemetry
 from clue.otel._diagnostics import ErrorHandler, OpenTelemetryError, log_error
 from clue.otel._exporters import (
     new_grpc_log_exporter,

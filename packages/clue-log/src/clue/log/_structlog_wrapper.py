@@ -1,0 +1,306 @@
+"""``buffering_wrapper_class``: the user's structlog chain, run only for entries that are written.
+
+Inside a log context the wrapper class keeps each debug/info/warning call as a ``_Call``
+(``_structlog_call``) with its mutable values as they are at the call; error, exception
+and critical write the buffered calls first, then themselves.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import logging
+import sys
+import time
+from typing import Any
+
+import structlog
+from structlog._base import BoundLoggerBase
+from structlog.testing import LogCapture
+
+from clue.log import _api, _budget, _tracing, _write
+from clue.log._context import _MUTABLE, current
+from clue.log._structlog import LEVELS, _adopt
+from clue.log._structlog_call import _Call
+from clue.log._tracing import record_error
+
+# Hot path aliases: one global read each on a call.
+_get = current.get
+_otel_get = _tracing.otel_context_get
+_SPAN_KEY = _tracing.SPAN_KEY
+_sampled = _tracing.sampled
+_time_ns = time.time_ns
+_copy_context = contextvars.copy_context
+
+
+def _call_size(event: Any, kw: dict[str, Any]) -> int:
+    # What a buffered structlog call adds to its context's bounds (``_budget``).
+    return _budget.ENTRY_BYTES + _budget.size_of(event) + _budget.size_of_all(kw.values())
+
+
+def _snapshot_exc_info(kw: dict[str, Any]) -> tuple[BaseException, Any] | None:
+    # ``exc_info=True`` means the exception being handled now: resolve it at the call.
+    # An exception instance is kept with its traceback as it is now (see ``_replay``).
+    # A value that refuses to be looked at (``bool``, ``__class__``) is kept as given.
+    exc_info = kw["exc_info"]
+    try:
+        if isinstance(exc_info, BaseException):
+            return (exc_info, exc_info.__traceback__)
+        if exc_info is True or (exc_info and not isinstance(exc_info, tuple)):
+            exc = _write.exc_from(exc_info)
+            kw["exc_info"] = (type(exc), exc, exc.__traceback__) if exc is not None else False
+    except Exception:
+        return None
+    return None
+
+
+def _record_error(event: Any, kw: dict[str, Any]) -> None:
+    # The error on the current span, from ``err`` or ``exc_info``; a value that refuses to
+    # be looked at (``bool``, ``__class__``) never makes the call raise.
+    try:
+        err = kw.get("err")
+        if not isinstance(err, BaseException):
+            exc = kw.get("exc_info")
+            err = (_write.exc_from(exc) if exc else None) or err
+        record_error(err, event if isinstance(event, str) else None)
+    except Exception:
+        return
+
+
+def _keep(v: Any) -> Any:
+    # A mutable container (list, dict, set, bytearray) as it is at the call: a whole shallow
+    # copy of the same type, which the chain renders as it would have then (``snapshot``'s
+    # cap and its ``bytes`` are for clue's own rendering, not the chain's).
+    try:
+        return v.copy()
+    except Exception:  # mutated concurrently: keep the object itself
+        return v
+
+
+def _frozen_logger(logger: Any, mutable: frozenset[type]) -> Any:
+    # The bound logger with its mutable bound values as they are at the call: a buffered
+    # call renders what it would have rendered then.
+    context = logger._context
+    for v in context.values():
+        if type(v) in mutable:
+            break
+    else:
+        return logger
+    context = context.copy()
+    for k, v in context.items():
+        if type(v) in mutable:
+            context[k] = _keep(v)
+    frozen = copy.copy(logger)
+    frozen._context = context
+    return frozen
+
+
+_WRAPPERS: dict[type[Any], type[Any]] = {}
+_ADOPTED = ("debug", "info", "msg", "warning", "warn", "error", "err", "critical", "fatal")
+
+
+def buffering_wrapper_class(base: int | type[Any] = logging.DEBUG) -> type[Any]:
+    """A structlog ``wrapper_class`` that buffers calls inside a log context.
+
+    It runs your whole processor chain only for the entries that are written.
+
+    ``base`` is a minimum level (``structlog.make_filtering_bound_logger(base)`` is
+    wrapped) or a bound logger class (a subclass of structlog's ``BoundLoggerBase``, such
+    as ``structlog.stdlib.BoundLogger``). Inside a log context a debug/info/warning call
+    keeps its arguments, its bound key/values, its ``contextvars`` context and its time;
+    error, exception and critical write the buffered calls first, each through the full
+    chain in its own context and with its own time (use ``log.TimeStamper``), then the
+    error. Outside a log context, or when the context does not buffer, every call is the
+    base class's own.
+
+    Example:
+        >>> import logging, structlog
+        >>> from clue import log
+        >>> structlog.configure(wrapper_class=log.buffering_wrapper_class(logging.INFO))
+
+    .. versionadded:: 0.2.0
+    """
+    if isinstance(base, bool) or not isinstance(base, (int, type)):
+        raise ValueError(f"buffering_wrapper_class: base={base!r} is neither a level nor a class")
+    if isinstance(base, int):
+        base = structlog.make_filtering_bound_logger(base)
+    if not issubclass(base, BoundLoggerBase):
+        raise ValueError(
+            f"buffering_wrapper_class: base={base!r} is not a structlog BoundLoggerBase subclass"
+        )
+    cls = _WRAPPERS.get(base)
+    if cls is None:
+        cls = _WRAPPERS[base] = _make_buffering(base)
+    return cls
+
+
+def _make_buffering(base: type[Any]) -> type[Any]:
+    base_proxy = base._proxy_to_logger
+    base_init = base.__init__
+    levels = LEVELS
+    mutable = _MUTABLE
+
+    def _proxy_to_logger(
+        self: Any, method_name: str, event: Any = None, *event_args: Any, **event_kw: Any
+    ) -> Any:
+        level = levels.get(method_name, "info")
+        ctx = _get()
+        if level in {"info", "warn"}:
+            if ctx is not None:
+                req = ctx.req
+                buf = req.buf
+                if buf is not None:
+                    if _api._plain:
+                        otel_ctx = _otel_get()
+                        keep = (
+                            _SPAN_KEY not in otel_ctx
+                            or not _sampled(otel_ctx[_SPAN_KEY])
+                            or req.disable is False
+                        )
+                    else:
+                        keep = not _api.stops_buffering(req)
+                    if not keep:
+                        # Not buffered: what is buffered is written first.
+                        _write._drain(req, buf)
+                    elif (procs := self._processors) and type(procs[-1]) is LogCapture:
+                        pass  # ``capture_logs()`` sees every call as it is made
+                    else:
+                        for k, v in event_kw.items():
+                            if type(v) in mutable:
+                                event_kw[k] = _keep(v)
+                        held = None
+                        if "exc_info" in event_kw:
+                            held = _snapshot_exc_info(event_kw)
+                        if type(event) in mutable:
+                            event = _keep(event)
+                        size = _call_size(event, event_kw)
+                        if event_args:
+                            event_args = tuple(
+                                _keep(a) if type(a) in mutable else a for a in event_args
+                            )
+                            size += _budget.size_of_all(event_args)
+                        call = (
+                            _time_ns(),
+                            _frozen_logger(self, mutable),
+                            method_name,
+                            event,
+                            event_kw,
+                            _copy_context(),
+                            size,
+                            event_args,
+                            held,
+                        )
+                        _budget.append(req, buf, _Call(call), size)
+                        if req.buf is None:  # flushed by another thread meanwhile
+                            _write._drain(req, buf)
+                        return None
+            return base_proxy(self, method_name, event, *event_args, **event_kw)
+        here: Any = ctx.req if ctx is not None else None
+        if level == "error":
+            if here is not None:
+                _write.flush_context(here)
+            _record_error(event, event_kw)
+            return base_proxy(self, method_name, event, *event_args, **event_kw)
+        # debug: inside a log context, written only when clue's debug is on for it (then
+        # unbuffered); outside one, the base class's own, as every other call.
+        if here is not None and not here.debug_on():
+            return None
+        if here is not None and (held := here.buf) is not None:
+            _write._drain(here, held)
+        return base_proxy(self, method_name, event, *event_args, **event_kw)
+
+    def _clue_replay(
+        self: Any, method_name: str, event: Any, args: tuple[Any, ...], event_kw: dict[str, Any]
+    ) -> None:
+        base_proxy(self, method_name, event, *args, **event_kw)
+
+    def init(self: Any, *args: Any, **kw: Any) -> None:
+        base_init(self, *args, **kw)
+        # A caching ``structlog.get_logger()`` proxy: give it this logger's methods.
+        _adopt(sys._getframe(1), self, names)
+
+    names = [
+        name
+        for plain in (*_ADOPTED, "exception", "log")
+        for name in (plain, "a" + plain)
+        if callable(getattr(base, name, None))
+    ]
+    namespace: dict[str, Any] = {
+        "_proxy_to_logger": _proxy_to_logger,
+        "_clue_replay": _clue_replay,
+        "__init__": init,
+        "__module__": __name__,
+    }
+    if _is_filtering(base):
+        # structlog's filtering bound logger: its info/warning methods, with the buffered
+        # path inlined (one Python call per buffered call, as ``log.info``).
+        for name in ("info", "msg", "warning", "warn"):
+            own = getattr(base, name, None)
+            if own is not None and own is not _NOP:
+                # The name structlog passes on (``msg`` is ``info``, ``warn`` is ``warning``).
+                namespace[name] = _fast_method(own.__name__, mutable)
+    return type("Buffering" + base.__name__, (base,), namespace)
+
+
+_NOP: Any = getattr(structlog._native, "_nop", None)
+_MAYBE_INTERPOLATE: Any = getattr(structlog._native, "_maybe_interpolate", None)
+
+
+def _is_filtering(base: type[Any]) -> bool:
+    # One of ``make_filtering_bound_logger``'s classes (their level methods only call
+    # ``_proxy_to_logger`` with the interpolated event).
+    return (
+        _MAYBE_INTERPOLATE is not None
+        and base.__module__ == "structlog._native"
+        and base.__name__.startswith("BoundLoggerFilteringAt")
+    )
+
+
+def _fast_method(name: str, mutable: frozenset[type]) -> Any:
+    interpolate = _MAYBE_INTERPOLATE
+
+    def meth(self: Any, event: Any, *args: Any, **kw: Any) -> Any:
+        ctx = _get()
+        if ctx is not None and (buf := ctx.req.buf) is not None and _api._plain:
+            req = ctx.req
+            otel_ctx = _otel_get()
+            if (
+                _SPAN_KEY not in otel_ctx
+                or not _sampled(otel_ctx[_SPAN_KEY])
+                or req.disable is False
+            ) and (not (procs := self._processors) or type(procs[-1]) is not LogCapture):
+                if args:
+                    event = interpolate(event, args)
+                # A mutable value (a keyword or a bound one) takes the copying path.
+                for v in kw.values():
+                    if type(v) in mutable:
+                        break
+                else:
+                    for v in self._context.values():
+                        if type(v) in mutable:
+                            break
+                    else:
+                        if "exc_info" not in kw and type(event) not in mutable:
+                            size = _call_size(event, kw)
+                            call = (
+                                _time_ns(),
+                                self,
+                                name,
+                                event,
+                                kw,
+                                _copy_context(),
+                                size,
+                                (),
+                                None,
+                            )
+                            _budget.append(req, buf, _Call(call), size)
+                            if req.buf is None:  # flushed by another thread meanwhile
+                                _write._drain(req, buf)
+                            return None
+                return self._proxy_to_logger(name, event, **kw)
+        if args:
+            event = interpolate(event, args)
+        return self._proxy_to_logger(name, event, **kw)
+
+    meth.__name__ = name
+    return meth
