@@ -207,3 +207,26 @@ def test_unary_lines_follow_the_outcome(
         assert len(d["request_id"]) == 8
         if d["msg"] == "end":
             assert d["grpc.time_ms"] >= 0
+
+
+@pytest.mark.parametrize("kind", ["sync", "aio"])
+def test_a_raising_call_log_func_is_called_once_per_line(servers: _Servers, kind: str) -> None:
+    """A ``call_log_func`` that raises never breaks the RPC and is called once per line:
+    start and end for an OK RPC, not once more for the end."""
+    calls: list[str] = []
+
+    def failing(msg: str, **kv: Any) -> None:
+        calls.append(msg)
+        raise RuntimeError("broken log function")
+
+    if kind == "sync":
+        address = servers._start_sync(log.GrpcServerInterceptor(call_log_func=failing))
+    else:
+        interceptor = log.AioGrpcServerInterceptor(call_log_func=failing)
+        start = asyncio.run_coroutine_threadsafe(servers._start_aio(interceptor), servers.loop)
+        address = start.result(10)
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary(f"/{SERVICE}/Call")
+        for _ in range(3):
+            assert call(json.dumps(["return", "OK", "-"]).encode()) == b"ok"
+    assert calls == ["start", "end"] * 3

@@ -147,13 +147,16 @@ class AioGrpcServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                 ms = int((perf_counter() - start) * 1e6 + 0.5) / 1000.0  # elapsed_ms, inline
                 try:
                     # The common end: no code set, not cancelled, OK not an error.
-                    if context.code() is None and opts.ok_plain and not context.cancelled():
-                        if opts.log_calls:
-                            opts.log_func(
-                                "end", **{_keys.GRPC_CODE_KEY: "OK", _keys.GRPC_DURATION_KEY: ms}
-                            )
-                    else:
+                    ok = context.code() is None and opts.ok_plain and not context.cancelled()
+                except Exception:  # the general path decides
+                    ok = False
+                try:
+                    if not ok:
                         log_end(opts, NO_HEAD, *_aio_outcome(context, None), ms)
+                    elif opts.log_calls:
+                        opts.log_func(
+                            "end", **{_keys.GRPC_CODE_KEY: "OK", _keys.GRPC_DURATION_KEY: ms}
+                        )
                 except Exception:  # noqa: S110 - never raises into the RPC
                     pass
                 try:  # noqa: SIM105 - cheaper than contextlib.suppress() on the per-RPC path

@@ -276,14 +276,14 @@ def _serve_unary(
     ms = int((perf_counter() - start) * 1e6 + 0.5) / 1000.0  # elapsed_ms, inline
     try:
         # The common end: no code set, the client still there, OK not an error.
-        if context.code() is None and opts.ok_plain and context.is_active():
-            if opts.log_calls:
-                opts.log_func("end", **{_keys.GRPC_CODE_KEY: "OK", _keys.GRPC_DURATION_KEY: ms})
-            return response
-    except Exception:  # noqa: S110 - never raises into the RPC; the general path decides
-        pass
-    try:  # noqa: SIM105 - cheaper than contextlib.suppress() on the per-RPC path
-        log_end(opts, NO_HEAD, *outcome(context, None), ms)
+        ok = context.code() is None and opts.ok_plain and context.is_active()
+    except Exception:  # the general path decides
+        ok = False
+    try:
+        if not ok:
+            log_end(opts, NO_HEAD, *outcome(context, None), ms)
+        elif opts.log_calls:
+            opts.log_func("end", **{_keys.GRPC_CODE_KEY: "OK", _keys.GRPC_DURATION_KEY: ms})
     except Exception:  # noqa: S110 - never raises into the RPC
         pass
     return response
