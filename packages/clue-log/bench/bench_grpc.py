@@ -20,17 +20,28 @@ own ratio, the figures shown are medians over the rounds.
 Bar: clue's overhead per RPC <= 1/3 of OpenTelemetry's, on both servers.
 
 Run with ``python3 tools/run.py bench -- bench_grpc``.
+
+``--profile [sync|aio]`` (run with the bench session's interpreter,
+``.nox/bench/bin/python packages/clue-log/bench/bench_grpc.py --profile``) says where a
+setup's server CPU goes per RPC instead: by thread (Linux ``schedstat``), garbage
+collections and context switches per 1,000 RPCs, and the wall time spent inside the
+interceptors (an outermost timing interceptor less the method's own time). With
+``--cprofile`` it also prints the handler thread's functions by own time per RPC
+(cProfile, one worker thread; cProfile inflates every call, so compare rows, not totals).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from typing import Any
@@ -114,15 +125,14 @@ class _BareAio(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is unt
 
 
 def server_main(kind: str, variant: str) -> None:
-    import time
-
     from clue import log
 
     log.configure(output=open(os.devnull, "wb"), format=log.format_json)  # noqa: SIM115
     own_context = variant not in ("clue", "otel+clue")
     info, context = log.info, log.context
+    probe = _Probe() if os.environ.get("CLUE_BENCH_PROFILE") else None
 
-    def work(request: bytes) -> bytes:
+    def logged(request: bytes) -> bytes:
         if variant == "silent":
             return request
         if own_context:
@@ -134,7 +144,11 @@ def server_main(kind: str, variant: str) -> None:
                 info("step", i=i, user="alice")
         return request
 
+    work = logged if probe is None else probe.timed(logged)
+
     def cpu(request: bytes, context: Any) -> bytes:
+        if probe is not None and request:
+            return probe.answer(request, f"{kind}-{variant}")
         return repr(time.process_time()).encode()
 
     aio = kind == "aio"
@@ -160,7 +174,10 @@ def server_main(kind: str, variant: str) -> None:
     if aio:
 
         async def serve() -> None:
-            server = grpc.aio.server(interceptors=_interceptors(variant, True))
+            outer = [] if probe is None else [probe.aio_interceptor()]
+            server = grpc.aio.server(interceptors=outer + _interceptors(variant, True))
+            if probe is not None:
+                probe.start_cprofile()
             server.add_generic_rpc_handlers((generic,))
             port = server.add_insecure_port("127.0.0.1:0")
             await server.start()
@@ -169,9 +186,13 @@ def server_main(kind: str, variant: str) -> None:
 
         asyncio.run(serve())
     else:
-        server = grpc.server(
-            futures.ThreadPoolExecutor(4), interceptors=_interceptors(variant, False)
+        outer = [] if probe is None else [probe.interceptor()]
+        pool = (
+            futures.ThreadPoolExecutor(4)
+            if probe is None or not probe.cprofile
+            else futures.ThreadPoolExecutor(1, initializer=probe.start_cprofile)
         )
+        server = grpc.server(pool, interceptors=outer + _interceptors(variant, False))
         server.add_generic_rpc_handlers((generic,))
         port = server.add_insecure_port("127.0.0.1:0")
         server.start()
@@ -268,12 +289,236 @@ def measure(kind: str) -> None:
     )
 
 
+# --------------------------------------------------------------------------- profile
+
+
+class _Probe:
+    """Where a server's CPU goes per RPC (``--profile``): threads, GC, switches, interceptors."""
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]
+        self.outer = self.inner = 0  # ns in the interceptors (and the method), the method
+        self.cprofile = bool(os.environ.get("CLUE_BENCH_CPROFILE"))
+        self.profiler: Any = None
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "stop":
+            self.collections[info["generation"]] += 1
+
+    def timed(self, fn: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+        def method(request: bytes) -> bytes:
+            t0 = time.perf_counter_ns()
+            try:
+                return fn(request)
+            finally:
+                self.inner += time.perf_counter_ns() - t0
+
+        return method
+
+    def interceptor(self) -> Any:
+        probe = self
+
+        class Outer(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+            def intercept_service(self, continuation: Any, details: Any) -> Any:
+                handler = continuation(details)
+                inner = handler.unary_unary if handler is not None else None
+                if inner is None:
+                    return handler
+
+                def behavior(request: Any, context: Any) -> Any:
+                    t0 = time.perf_counter_ns()
+                    try:
+                        return inner(request, context)
+                    finally:
+                        probe.outer += time.perf_counter_ns() - t0
+
+                return handler._replace(unary_unary=behavior)
+
+        return Outer()
+
+    def aio_interceptor(self) -> Any:
+        probe = self
+
+        class Outer(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+            async def intercept_service(self, continuation: Any, details: Any) -> Any:
+                handler = await continuation(details)
+                inner = handler.unary_unary if handler is not None else None
+                if inner is None:
+                    return handler
+
+                async def behavior(request: Any, context: Any) -> Any:
+                    t0 = time.perf_counter_ns()
+                    try:
+                        return await inner(request, context)
+                    finally:
+                        probe.outer += time.perf_counter_ns() - t0
+
+                return handler._replace(unary_unary=behavior)
+
+        return Outer()
+
+    def start_cprofile(self) -> None:
+        if self.cprofile:
+            import cProfile
+
+            self.profiler = cProfile.Profile()
+            self.profiler.enable()
+
+    def answer(self, request: bytes, name: str) -> bytes:
+        if request == b"cprofile":  # in the profiled thread (the only worker, or the loop)
+            self.profiler.disable()
+            self.profiler.dump_stats(os.path.join(os.environ["CLUE_BENCH_PROFILE"], name))
+            self.start_cprofile()
+            return b"{}"
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        threads: dict[str, int] = {}
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/schedstat") as f:
+                    ns = int(f.read().split()[0])
+                with open(f"/proc/self/task/{tid}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            group = _thread_group(names.get(int(tid), comm))
+            threads[group] = threads.get(group, 0) + ns
+        switches = 0
+        with open("/proc/self/status") as f:
+            for line in f:
+                if "ctxt_switches" in line:
+                    switches += int(line.split(":")[1])
+        return json.dumps(
+            {
+                "cpu": time.process_time_ns(),
+                "threads": threads,
+                "gc": self.collections,
+                "switches": switches,
+                "outer": self.outer,
+                "inner": self.inner,
+            }
+        ).encode()
+
+
+def _thread_group(name: str) -> str:
+    if name.startswith("ThreadPoolExecutor"):
+        return "handler threads"
+    if name == "MainThread":
+        return "main (the event loop on aio)"
+    if "_serve" in name:
+        return "grpc server loop"
+    return name  # event_engine, grpc timers...
+
+
+def profile_client(ports: dict[str, int], rpcs: int) -> None:
+    """``--profile``'s client: the probe's counters per RPC, setups interleaved in slices."""
+    channels = {v: grpc.insecure_channel(f"127.0.0.1:{port}") for v, port in ports.items()}
+    rows: dict[str, list[dict[str, Any]]] = {v: [] for v in ports}
+    try:
+        calls = {
+            v: (ch.unary_unary(f"/{SERVICE}/Get"), ch.unary_unary(f"/{SERVICE}/Cpu"))
+            for v, ch in channels.items()
+        }
+        for get, _ in calls.values():
+            for _ in range(200):  # warm up
+                get(b"42")
+        per_slice = max(1, rpcs // SLICES)
+        for _ in range(SLICES):
+            for v, (get, stats) in calls.items():
+                a = json.loads(stats(b"stats"))
+                for _ in range(per_slice):
+                    get(b"42")
+                b = json.loads(stats(b"stats"))
+                rows[v].append(_per_rpc(a, b, per_slice))
+        if os.environ.get("CLUE_BENCH_CPROFILE"):
+            for get, stats in calls.values():
+                stats(b"cprofile")  # start afresh
+                for _ in range(rpcs):
+                    get(b"42")
+                stats(b"cprofile")
+    finally:
+        for ch in channels.values():
+            ch.close()
+    print(json.dumps(rows))
+
+
+def _per_rpc(a: dict[str, Any], b: dict[str, Any], n: int) -> dict[str, Any]:
+    return {
+        "cpu": (b["cpu"] - a["cpu"]) / n / 1e3,
+        "threads": {k: (b["threads"][k] - a["threads"].get(k, 0)) / n / 1e3 for k in b["threads"]},
+        "gc": [(y - x) * 1000 / n for x, y in zip(a["gc"], b["gc"], strict=True)],
+        "switches": (b["switches"] - a["switches"]) * 1000 / n,
+        "interceptors": (b["outer"] - a["outer"] - (b["inner"] - a["inner"])) / n / 1e3,
+    }
+
+
+def profile(kind: str) -> None:
+    """Print where each setup's server CPU goes per RPC (medians over the slices)."""
+    import pstats
+    import tempfile
+
+    variants = ("none", "bare", "clue", "otel")
+    server_cpu, client_cpu = _cpus()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "CLUE_BENCH_PROFILE": tmp}
+        procs: dict[str, subprocess.Popen[str]] = {}
+        ports: dict[str, int] = {}
+        try:
+            for v in variants:
+                p = subprocess.Popen(
+                    [sys.executable, __file__, "--server", kind, v], env=env,
+                    stdout=subprocess.PIPE, text=True, preexec_fn=_pin(server_cpu),  # noqa: PLW1509
+                )  # fmt: skip
+                procs[v] = p
+                assert p.stdout is not None
+                ports[v] = int(p.stdout.readline())
+            res = subprocess.run(
+                [sys.executable, __file__, "--profile-client", json.dumps(ports), str(RPCS)],
+                env=env, capture_output=True, text=True, check=True, preexec_fn=_pin(client_cpu),
+            )  # fmt: skip
+        finally:
+            for p in procs.values():
+                p.kill()
+                p.wait()
+        rows = json.loads(res.stdout)
+        med = statistics.median
+        print(f"{kind}: per RPC, medians of {SLICES} slices of {RPCS // SLICES} RPCs")
+        for v in variants:
+            r = rows[v]
+            threads = {k: med(x["threads"].get(k, 0.0) for x in r) for k in r[-1]["threads"]}
+            shown = ", ".join(f"{k} {t:.1f}" for k, t in sorted(threads.items()) if t >= 0.05)
+            gcs = "/".join(f"{med(x['gc'][g] for x in r):.1f}" for g in range(3))
+            print(
+                f"  {v:5} CPU {med(x['cpu'] for x in r):6.1f} µs ({shown}); in the "
+                f"interceptors {med(x['interceptors'] for x in r):5.1f} µs; GC gen0/1/2 "
+                f"{gcs} and {med(x['switches'] for x in r):.1f} switches per 1,000 RPCs"
+            )
+        if os.environ.get("CLUE_BENCH_CPROFILE"):
+            for v in variants:
+                stats = pstats.Stats(os.path.join(tmp, f"{kind}-{v}")).stats  # type: ignore[attr-defined]
+                top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:25]
+                print(f"  cProfile {v}: own time per RPC (inflated by cProfile)")
+                for (file, line, fn), (_, calls, own, _cum, _) in top:
+                    where = f"{file.rsplit('site-packages/', 1)[-1]}:{line}({fn})"
+                    print(f"    {own / RPCS * 1e6:6.2f} µs {calls / RPCS:5.1f}x {where}")
+
+
 def main() -> int:
     if sys.argv[1:2] == ["--server"]:
         server_main(sys.argv[2], sys.argv[3])
         return 0
     if sys.argv[1:2] == ["--client"]:
         client_main(json.loads(sys.argv[2]), int(sys.argv[3]))
+        return 0
+    if sys.argv[1:2] == ["--profile-client"]:
+        profile_client(json.loads(sys.argv[2]), int(sys.argv[3]))
+        return 0
+    if "--profile" in sys.argv[1:]:
+        if "--cprofile" in sys.argv[1:]:
+            os.environ["CLUE_BENCH_CPROFILE"] = "1"
+        kinds = [k for k in ("sync", "aio") if k in sys.argv[1:]] or ["sync", "aio"]
+        for kind in kinds:
+            profile(kind)
         return 0
     import opentelemetry.instrumentation.grpc as otel_grpc  # noqa: F401 - installed?
 

@@ -30,7 +30,7 @@ def _not_ok(code: grpc.StatusCode) -> bool:
 class Options:
     """Interceptor options, checked at construction time (``ValueError`` when bad)."""
 
-    __slots__ = ("call_ids", "error_func", "log_calls", "log_func")
+    __slots__ = ("call_ids", "error_func", "log_calls", "log_func", "ok_plain")
 
     def __init__(
         self,
@@ -50,6 +50,8 @@ class Options:
             raise ValueError(f"call_log_func must be callable, got {call_log_func!r}")
         check_not_async("call_log_func", call_log_func)
         self.error_func: ErrorFunc = error_func or _not_ok
+        # The default rule: an OK call is never an error (the servers' common end).
+        self.ok_plain = error_func is None
         self.log_calls = not disable_call_logging
         self.call_ids = not disable_call_id
         self.log_func: CallLogFunc = call_log_func or _api.print

@@ -8,6 +8,7 @@ replaced by a fresh id.
 from __future__ import annotations
 
 import binascii
+import os
 import random
 import re
 
@@ -25,7 +26,15 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,%d}" % MAX_REQUEST_ID_LENGTH)  # no
 
 _b2a = binascii.b2a_base64
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
-_bits = random.getrandbits
+# A generator of clue's own, seeded from the system: an application that seeds the global
+# one (for reproducible tests, say) must not make request ids repeat.
+_random = random.Random()  # noqa: S311 - ids correlate lines, they are not secrets
+_bits = _random.getrandbits
+
+# Ids made ahead, a batch at a time: one random draw and one encoding for _BATCH ids,
+# so a request takes one with a list pop (list operations are atomic between threads).
+_BATCH = 64
+_made: list[str] = []
 
 
 def new_request_id() -> str:
@@ -34,7 +43,30 @@ def new_request_id() -> str:
     Request ids correlate log lines; they are not secrets, so the fast non-cryptographic
     generator is enough.
     """
-    return _b2a(_bits(48).to_bytes(6, "big"), newline=False).translate(_URLSAFE).decode("ascii")
+    try:
+        return _made.pop()
+    except IndexError:
+        return _make_batch()
+
+
+def _make_batch() -> str:
+    # 48 bits are 6 bytes, exactly 8 base64 characters: the text cut every 8 characters
+    # gives _BATCH independent ids.
+    raw = _bits(48 * _BATCH).to_bytes(6 * _BATCH, "big")
+    text = _b2a(raw, newline=False).translate(_URLSAFE).decode("ascii")
+    _made.extend([text[i : i + 8] for i in range(8, 8 * _BATCH, 8)])
+    return text[:8]
+
+
+def _after_fork() -> None:
+    # A forked child must not hand out the ids its parent made ahead (the parent will),
+    # nor draw the ones its parent will draw next.
+    _made.clear()
+    _random.seed()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def request_id_from(incoming: str | bytes | None) -> str:
