@@ -29,6 +29,7 @@ from clue.log._types import ASGIApp, Message, Receive, Scope, Send, header_value
 __all__ = ["ASGIMiddleware"]
 
 _REQUEST_ID = b"x-request-id"
+_REQUEST_ID_LEN = len(_REQUEST_ID)
 _ERROR_TEXT = b"Internal Server Error"
 
 
@@ -266,7 +267,8 @@ class _Response:
             if rid_header is not None:
                 headers = message.get("headers") or ()
                 for name, _ in headers:
-                    if name.lower() == _REQUEST_ID:
+                    # Only a name of the right length is lower-cased (no bytes made).
+                    if len(name) == _REQUEST_ID_LEN and name.lower() == _REQUEST_ID:
                         break  # the app set its own
                 else:
                     message = {**message, "headers": [*headers, rid_header]}
