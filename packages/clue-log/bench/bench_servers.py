@@ -1,6 +1,7 @@
 """clue-log end to end on real servers: SPEC §10 bar P7, measured side by side in one run.
 
-A Starlette app under uvicorn (ASGI) and a Flask app under gunicorn's sync worker (WSGI),
+A Starlette app under uvicorn (ASGI) and a Flask app under gunicorn's gthread worker (WSGI;
+``CLUE_P7_WSGI_WORKER=sync`` for the sync one),
 each started as a real server process on 127.0.0.1 with one worker, serve a handler that
 logs 10 lines per request, under five setups (``_p7_app.py``): no logging middleware
 (``none``), a bare middleware that only wraps send/start_response and sets one header
@@ -49,6 +50,9 @@ REQUESTS = int(os.environ.get("CLUE_BENCH_REQUESTS", "3000"))
 CONCURRENCY = 8
 LOSS_BAR = 0.14
 EXTRA_BAR = 1 / 3
+# gunicorn's worker class: ``sync`` closes the connection after every response (each
+# request pays a TCP accept and close); ``gthread`` keeps connections alive.
+WSGI_WORKER = os.environ.get("CLUE_P7_WSGI_WORKER", "gthread")
 REQUEST = b"GET /orders/42 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench/1.0\r\n\r\n"
 RESULTS: list[tuple[str, bool]] = []
 
@@ -88,8 +92,10 @@ def start_server(
     else:
         cmd = [
             sys.executable, "-m", "gunicorn", "_p7_app:wsgi", "-b", f"127.0.0.1:{port}",
-            "-w", "1", "-k", "sync", "--log-level", "warning", "--backlog", "256",
+            "-w", "1", "-k", WSGI_WORKER, "--log-level", "warning", "--backlog", "256",
         ]  # fmt: skip
+        if WSGI_WORKER == "gthread":
+            cmd += ["--threads", str(CONCURRENCY), "--keep-alive", "30"]
     proc = subprocess.Popen(cmd, env=env, cwd=HERE, preexec_fn=_pin(cpu))  # noqa: PLW1509
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -286,7 +292,7 @@ def bench(kind: str, server_cpu: set[int] | None, client_cpu: set[int] | None) -
         v: {k: statistics.median(s[k] for s in samples[v]) for k in ("rps", "p50", "p99")}
         for v in VARIANTS
     }
-    server = "uvicorn + Starlette" if kind == "asgi" else "gunicorn (sync) + Flask"
+    server = "uvicorn + Starlette" if kind == "asgi" else f"gunicorn ({WSGI_WORKER}) + Flask"
     print(
         f"{kind.upper()}: {server}, {ROUNDS} rounds of {REQUESTS} requests, "
         f"{CONCURRENCY} connections; loss and cost: medians of the rounds' own figures"
@@ -349,7 +355,8 @@ def main() -> int:
     server_cpu, client_cpu = _cpus()
     pinned = f"server on CPU {server_cpu}, load on CPU {client_cpu}" if server_cpu else "unpinned"
     print(f"clue-log P7 bench: Python {platform.python_version()}, {os.cpu_count()} CPUs, {pinned}")
-    for kind in ("asgi", "wsgi"):
+    kinds = os.environ.get("CLUE_P7_KINDS", "asgi,wsgi").split(",")
+    for kind in kinds:
         bench(kind, server_cpu, client_cpu)
     failed = [name for name, ok in RESULTS if not ok]
     print("bench_servers:", "FAIL " + ", ".join(failed) if failed else "all bars PASS")
