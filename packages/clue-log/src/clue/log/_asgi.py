@@ -52,7 +52,9 @@ class ASGIMiddleware:
     the request just ends. Websocket connections get a log context and
     a request id for their lifetime, and a handler that raises (its client still there)
     writes the connection's context with the error; ``lifespan`` and other scopes pass
-    through untouched.
+    through untouched. The server's own ``send`` and ``receive`` run in the log context
+    that was current around the middleware, so nothing the server keeps from them (a
+    keep-alive timer) holds a request's buffer past the request's end.
 
     Args:
         app: the ASGI application to wrap.
