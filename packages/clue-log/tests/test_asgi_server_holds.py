@@ -109,3 +109,61 @@ def test_what_the_server_keeps_sees_the_enclosing_context(logs: Any) -> None:
     assert [(e["msg"], e.get("outer"), "request_id" in e) for e in logs.entries()] == [
         ("late", "yes", False)
     ]
+
+
+class HoldingWebsocketServer:
+    """A websocket server double that keeps a copy of the context at each send and receive."""
+
+    def __init__(self, messages: int) -> None:
+        self.kept: list[contextvars.Context] = []
+        self._incoming = [{"type": "websocket.connect"}] + [
+            {"type": "websocket.receive", "text": "hi"} for _ in range(messages)
+        ]
+
+    async def receive(self) -> dict[str, Any]:
+        self.kept.append(contextvars.copy_context())
+        if self._incoming:
+            return self._incoming.pop(0)
+        return {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.kept.append(contextvars.copy_context())
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(messages=st.integers(0, 3), fail=st.booleans())
+def test_what_a_websocket_server_keeps_runs_outside_the_connection(
+    logs: Any, messages: int, fail: bool
+) -> None:
+    """Code a server runs later in what it kept from a websocket's send or receive is not in it."""
+    server = HoldingWebsocketServer(messages)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        for _ in range(messages):
+            await receive()
+            log.info("echo")
+            await send({"type": "websocket.send", "text": "hi"})
+        if fail:
+            raise RuntimeError("handler failed")
+        await send({"type": "websocket.close", "code": 1000})
+
+    middleware = log.ASGIMiddleware(app)
+    scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b""}
+
+    async def serve() -> None:
+        try:
+            await middleware(scope, server.receive, server.send)
+        except RuntimeError:
+            assert fail
+
+    asyncio.run(serve())
+    before = len(logs.entries())
+    for kept in server.kept:
+        kept.run(log.error, "late")
+    late = logs.entries()[before:]
+    assert [e["msg"] for e in late] == ["late"] * len(server.kept)
+    assert all("request_id" not in e for e in late)

@@ -180,6 +180,7 @@ class ASGIMiddleware:
             _current.reset(token)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        outer = _current.get()  # the server's own send and receive run in it (``_Response``)
         with _context.context():
             if self._opts.request_ids:
                 rid = request_id_from(_header(scope, _REQUEST_ID))
@@ -191,7 +192,11 @@ class ASGIMiddleware:
 
             async def receive_watched() -> Message:
                 nonlocal disconnected
-                message = await receive()
+                token = _current.set(outer)
+                try:
+                    message = await receive()
+                finally:
+                    _current.reset(token)
                 if message["type"] == "websocket.disconnect":
                     disconnected = True
                 return message
@@ -203,12 +208,15 @@ class ASGIMiddleware:
                     if not _has_request_id(headers):
                         headers.append(rid_header)
                         message = {**message, "headers": headers}
+                token = _current.set(outer)
                 try:
                     await send(message)
                 except OSError:
                     # The client has gone away (uvicorn's ClientDisconnected).
                     disconnected = True
                     raise
+                finally:
+                    _current.reset(token)
 
             try:
                 await self.app(scope, receive_watched, send_with_id)
