@@ -4,12 +4,19 @@
 ``stdlib``); ``asgi`` is a Starlette app (served by uvicorn), ``wsgi`` a Flask app (served
 by gunicorn). Every written line goes to ``/dev/null``, so the figures are the logging
 libraries' own costs, not a disk's.
+
+``GC_PATH`` answers, in front of every setup (no middleware sees it), the garbage
+collections the server process has run so far per generation and the seconds spent in
+them, counted by a ``gc.callbacks`` hook: the bench reads it around each load run.
 """
 
 from __future__ import annotations
 
+import gc
+import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -45,6 +52,25 @@ elif VARIANT == "stdlib":
     logging.getLogger("p7").addHandler(handler)
     logging.getLogger("p7").setLevel(logging.INFO)
     logging.getLogger("p7").propagate = False
+
+GC_PATH = "/__p7/gc"
+_gc = {"collections": [0, 0, 0], "seconds": 0.0, "since": 0.0}
+
+
+def _gc_hook(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc["since"] = time.perf_counter()
+    else:
+        _gc["collections"][info["generation"]] += 1  # type: ignore[index]
+        _gc["seconds"] += time.perf_counter() - _gc["since"]  # type: ignore[operator]
+
+
+gc.callbacks.append(_gc_hook)
+
+
+def _gc_report() -> bytes:
+    return json.dumps({"collections": _gc["collections"], "seconds": _gc["seconds"]}).encode()
+
 
 _slog = structlog.get_logger()
 _std = logging.getLogger("p7")
@@ -146,7 +172,20 @@ def _asgi() -> Any:
     return app
 
 
-asgi = _asgi()
+def _with_gc_report(app: Any) -> Any:
+    async def served(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == GC_PATH:
+            body = _gc_report()
+            headers = [(b"content-length", b"%d" % len(body))]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await app(scope, receive, send)
+
+    return served
+
+
+asgi = _with_gc_report(_asgi())
 
 # --------------------------------------------------------------------------- WSGI
 
@@ -207,4 +246,11 @@ def _wsgi() -> Any:
 
 
 _flask.wsgi_app = _wsgi()  # type: ignore[method-assign]
-wsgi = _flask
+
+
+def wsgi(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    if environ["PATH_INFO"] == GC_PATH:
+        body = _gc_report()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+    return _flask(environ, start_response)

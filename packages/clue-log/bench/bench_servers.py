@@ -1,6 +1,7 @@
 """clue-log end to end on real servers: SPEC §10 bar P7, measured side by side in one run.
 
-A Starlette app under uvicorn (ASGI) and a Flask app under gunicorn's sync worker (WSGI),
+A Starlette app under uvicorn (ASGI) and a Flask app under gunicorn's gthread worker (WSGI;
+``CLUE_P7_WSGI_WORKER=sync`` for the sync one),
 each started as a real server process on 127.0.0.1 with one worker, serve a handler that
 logs 10 lines per request, under five setups (``_p7_app.py``): no logging middleware
 (``none``), a bare middleware that only wraps send/start_response and sets one header
@@ -13,6 +14,10 @@ the server's own CPU time per request (Linux /proc; the throughput elsewhere), w
 work on the machine does not dilute the way it dilutes throughput: the loss is what a
 saturated server would lose. They are the medians of each round's own figures against
 that round's ``none``, which a slow round cannot tilt the way it tilts a ratio of medians.
+
+The server also reports the garbage collections it ran during each load run (a
+``gc.callbacks`` hook in ``_p7_app.py``): per 1,000 requests, and the server CPU they took
+per request.
 
 Bars: clue's throughput loss against ``none`` <= 14 %; clue's extra cost per request over
 ``bare`` <= 1/3 of ``bare``'s own cost over ``none``.
@@ -36,12 +41,18 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = ("none", "bare", "clue", "structlog", "stdlib")
+# ``CLUE_P7_BEFORE``: a directory holding another ``clue/log`` tree (say, the last release's
+# sources) run as a sixth setup, ``clue-before``, interleaved with the others.
+BEFORE = os.environ.get("CLUE_P7_BEFORE")
+VARIANTS = ("none", "bare", "clue", "structlog", "stdlib") + (("clue-before",) if BEFORE else ())
 ROUNDS = int(os.environ.get("CLUE_BENCH_ROUNDS", "5"))
 REQUESTS = int(os.environ.get("CLUE_BENCH_REQUESTS", "3000"))
 CONCURRENCY = 8
 LOSS_BAR = 0.14
 EXTRA_BAR = 1 / 3
+# gunicorn's worker class: ``sync`` closes the connection after every response (each
+# request pays a TCP accept and close); ``gthread`` keeps connections alive.
+WSGI_WORKER = os.environ.get("CLUE_P7_WSGI_WORKER", "gthread")
 REQUEST = b"GET /orders/42 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench/1.0\r\n\r\n"
 RESULTS: list[tuple[str, bool]] = []
 
@@ -69,7 +80,10 @@ def start_server(
     kind: str, variant: str, cpu: set[int] | None
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
-    env = {**os.environ, "CLUE_P7_VARIANT": variant, "PYTHONPATH": str(HERE)}
+    path = str(HERE)
+    if variant == "clue-before":
+        variant, path = "clue", f"{BEFORE}{os.pathsep}{HERE}"
+    env = {**os.environ, "CLUE_P7_VARIANT": variant, "PYTHONPATH": path}
     if kind == "asgi":
         cmd = [
             sys.executable, "-m", "uvicorn", "_p7_app:asgi", "--host", "127.0.0.1",
@@ -78,8 +92,10 @@ def start_server(
     else:
         cmd = [
             sys.executable, "-m", "gunicorn", "_p7_app:wsgi", "-b", f"127.0.0.1:{port}",
-            "-w", "1", "-k", "sync", "--log-level", "warning", "--backlog", "256",
+            "-w", "1", "-k", WSGI_WORKER, "--log-level", "warning", "--backlog", "256",
         ]  # fmt: skip
+        if WSGI_WORKER == "gthread":
+            cmd += ["--threads", str(CONCURRENCY), "--keep-alive", "30"]
     proc = subprocess.Popen(cmd, env=env, cwd=HERE, preexec_fn=_pin(cpu))  # noqa: PLW1509
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -98,17 +114,35 @@ _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """CPU seconds a server process and its children (gunicorn's worker) have used, read
-    from Linux's /proc; None elsewhere."""
+    """CPU seconds a server process and its children (gunicorn's worker) have used.
+
+    Read from Linux's /proc: every thread's ``schedstat`` (nanoseconds on the CPU) where the
+    kernel keeps it, else ``stat``'s utime + stime (clock ticks); None elsewhere.
+    """
     try:
-        total = 0
+        total = 0.0
         for p in _tree(pid):
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / _TICK
+            total += _thread_ns(p) / 1e9 if _SCHEDSTAT else _ticks(p) / _TICK
+        return total
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _thread_ns(pid: int) -> int:
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total
+
+
+def _ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+_SCHEDSTAT = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/schedstat")
 
 
 def _tree(pid: int) -> list[int]:
@@ -197,6 +231,18 @@ def load(port: int, requests: int, concurrency: int) -> dict[str, float]:
     }
 
 
+def gc_stats(port: int) -> tuple[list[int], float]:
+    """The server's garbage collections so far per generation, and the seconds they took."""
+    path = b"/__p7/gc"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    doc = json.loads(data.split(b"\r\n\r\n", 1)[1])
+    return doc["collections"], doc["seconds"]
+
+
 def client_main(port: int, requests: int) -> None:
     print(json.dumps(load(port, requests, CONCURRENCY)))
 
@@ -223,11 +269,16 @@ def bench(kind: str, server_cpu: set[int] | None, client_cpu: set[int] | None) -
             # The setups interleaved, in an order that rotates from one round to the next.
             for v in names[r % len(names) :] + names[: r % len(names)]:
                 proc, port = servers[v]
+                gc_before = gc_stats(port)
                 before = cpu_seconds(proc.pid)
                 got = run_client(port, client_cpu)
                 after = cpu_seconds(proc.pid)
+                gc_after = gc_stats(port)
                 if before is not None and after is not None:
                     got["cpu"] = (after - before) / REQUESTS
+                got["gc0"] = (gc_after[0][0] - gc_before[0][0]) * 1000 / REQUESTS
+                got["gc2"] = (gc_after[0][2] - gc_before[0][2]) * 1000 / REQUESTS
+                got["gc_s"] = (gc_after[1] - gc_before[1]) / REQUESTS
                 samples[v].append(got)
     finally:
         for proc, _ in servers.values():
@@ -241,7 +292,7 @@ def bench(kind: str, server_cpu: set[int] | None, client_cpu: set[int] | None) -
         v: {k: statistics.median(s[k] for s in samples[v]) for k in ("rps", "p50", "p99")}
         for v in VARIANTS
     }
-    server = "uvicorn + Starlette" if kind == "asgi" else "gunicorn (sync) + Flask"
+    server = "uvicorn + Starlette" if kind == "asgi" else f"gunicorn ({WSGI_WORKER}) + Flask"
     print(
         f"{kind.upper()}: {server}, {ROUNDS} rounds of {REQUESTS} requests, "
         f"{CONCURRENCY} connections; loss and cost: medians of the rounds' own figures"
@@ -269,10 +320,12 @@ def bench(kind: str, server_cpu: set[int] | None, client_cpu: set[int] | None) -
             if by_cpu
             else ""
         )
+        gcs = {k: statistics.median(x[k] for x in samples[v]) for k in ("gc0", "gc2", "gc_s")}
         print(
             f"  {v:10} {m[v]['rps']:8.0f} req/s  loss {loss[v]:6.1%}  "
             f"p50 {m[v]['p50'] * 1e3:6.2f} ms  p99 {m[v]['p99'] * 1e3:6.2f} ms  "
-            f"cost {cost[v] * 1e6:7.1f} µs/req{cpu}"
+            f"cost {cost[v] * 1e6:7.1f} µs/req{cpu}  gc: {gcs['gc0']:5.1f} young, "
+            f"{gcs['gc2']:4.2f} full per 1k req, {gcs['gc_s'] * 1e6:5.1f} µs/req"
         )
     losses = sorted(per_round("clue", r)[0] for r in range(ROUNDS))
     ok = loss["clue"] <= LOSS_BAR
@@ -302,7 +355,8 @@ def main() -> int:
     server_cpu, client_cpu = _cpus()
     pinned = f"server on CPU {server_cpu}, load on CPU {client_cpu}" if server_cpu else "unpinned"
     print(f"clue-log P7 bench: Python {platform.python_version()}, {os.cpu_count()} CPUs, {pinned}")
-    for kind in ("asgi", "wsgi"):
+    kinds = os.environ.get("CLUE_P7_KINDS", "asgi,wsgi").split(",")
+    for kind in kinds:
         bench(kind, server_cpu, client_cpu)
     failed = [name for name, ok in RESULTS if not ok]
     print("bench_servers:", "FAIL " + ", ".join(failed) if failed else "all bars PASS")

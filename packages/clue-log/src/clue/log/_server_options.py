@@ -156,4 +156,6 @@ def log_end(opts: ServerOptions, logs: bool, kv: dict[str, Any], *, failed: bool
 
 def elapsed_ms(start: float, now: float) -> float:
     """Milliseconds between two ``perf_counter()`` readings, to the microsecond."""
-    return round((now - start) * 1000.0, 3)
+    # Hot path (every request's end line): whole microseconds divided by 1000 is the float
+    # nearest the rounded value, as ``round(ms, 3)`` gives, at less than half its cost.
+    return round((now - start) * 1e6) / 1000
