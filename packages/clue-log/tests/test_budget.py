@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
@@ -531,3 +531,41 @@ def test_a_new_total_bound_counts_what_open_contexts_hold() -> None:
     finally:
         holders.clear()
         gc.collect()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.integers(), st.floats(), st.booleans(), st.none(), st.text(), st.binary()),
+        max_size=6,
+    ),
+    exc_info=st.booleans(),
+)
+def test_plain_values_are_estimated_inline(values: list[Any], exc_info: bool) -> None:
+    """A buffered call whose values are numbers, booleans, None, strings or bytes is
+    estimated and buffered inline, never through the call's slow path; ``exc_info=True``
+    beside them takes the slow path (it is resolved at the call)."""
+    from clue.log import _api
+
+    slow: list[Any] = []
+    real_slow = _api._buffer_slow
+
+    def spy(*args: Any) -> bool:
+        slow.append(args)
+        return real_slow(*args)
+
+    log.configure(output=io.StringIO())
+    kv: dict[str, Any] = {f"v{i}": v for i, v in enumerate(values)}
+    if exc_info:
+        kv["exc_info"] = True
+    _api._buffer_slow = spy  # type: ignore[assignment]
+    try:
+        with log.context() as ctx:
+            log.info("m", **kv)
+            assert ctx.req.buf is not None
+            (rec,) = ctx.req.buf
+    finally:
+        _api._buffer_slow = real_slow  # type: ignore[assignment]
+    assert len(slow) == (1 if exc_info else 0)
+    if not exc_info:
+        assert _budget.record_size(rec) == estimate("m", values)
