@@ -62,8 +62,9 @@ def _has_extra() -> bool:
 # ``exc_info`` tuples are plain and are resolved when the entry is written.
 _PLAIN: set[type] = {str, int, float, type(None), bytes, tuple, frozenset, complex, KV}
 _PLAIN_CAP = 512
-# Plain types whose values add nothing to an entry's size estimate beyond ENTRY_BYTES
-# (never bool: ``exc_info=True`` takes the slow path).
+# Plain types whose values add nothing to an entry's size estimate beyond ENTRY_BYTES. A
+# bool adds nothing either, but is told apart on its own: ``exc_info=True`` takes the
+# slow path.
 _FIXED_SIZE = frozenset({int, float, type(None)})
 
 

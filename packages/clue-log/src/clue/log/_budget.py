@@ -126,7 +126,10 @@ def size_of(v: Any) -> int:
     The buffered call's hot path (``_api``) makes the same estimate inline.
     """
     try:
-        if type(v) in _FIXED:
+        t = type(v)
+        if t is str:
+            return len(v)
+        if t in _FIXED:
             return 0
         if isinstance(v, _SIZED_BY_LEN):
             return len(v)
