@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 from clue.log import _keys, _tracing
 from clue.log._budget import ENTRY_BYTES as _ENTRY_BYTES
+from clue.log._budget import admit as _admit
 from clue.log._budget import append as _append
 from clue.log._budget import size_of as _size_of
 from clue.log._budget import size_of_all as _size_of_all
@@ -61,8 +62,9 @@ def _has_extra() -> bool:
 # ``exc_info`` tuples are plain and are resolved when the entry is written.
 _PLAIN: set[type] = {str, int, float, type(None), bytes, tuple, frozenset, complex, KV}
 _PLAIN_CAP = 512
-# Plain types whose values add nothing to an entry's size estimate beyond ENTRY_BYTES
-# (never bool: ``exc_info=True`` takes the slow path).
+# Plain types whose values add nothing to an entry's size estimate beyond ENTRY_BYTES. A
+# bool adds nothing either, but is told apart on its own: ``exc_info=True`` takes the
+# slow path.
 _FIXED_SIZE = frozenset({int, float, type(None)})
 
 
@@ -96,22 +98,24 @@ def _make(level: str) -> Callable[..., None]:
                         or not _sampled(otel_ctx[_SPAN_KEY])
                         or req.disable is False
                     ):
-                        size = 0  # beyond ENTRY_BYTES: a small int, shared, for most
+                        # The estimate beyond ENTRY_BYTES (``_budget.size_of``, written
+                        # inline), the message's length first: a small int, shared, for
+                        # most entries.
+                        size = len(msg) if type(msg) is str else _size_of(msg)
                         for v in kv.values():
                             t = type(v)
                             if t in fixed:
                                 pass
                             elif t is str:
                                 size += len(v)
+                            elif t is bool:
+                                if "exc_info" in kv:  # maybe ``exc_info=True``: at the call
+                                    break
                             elif t in plain or _learn_plain(t, kv):
                                 size += _size_of(v)
                             else:
                                 break
                         else:
-                            if type(msg) is str:
-                                size += len(msg)
-                            elif msg is not None:
-                                size += _size_of(msg)
                             if args:
                                 args = _snapshot_args(args)
                                 size += _size_of_all(args)
@@ -127,7 +131,9 @@ def _make(level: str) -> Callable[..., None]:
                                 # for that case, as every call into a full buffer comes
                                 # here), or past what the context holds.
                                 room += req.aside  # the bytes it may still buffer
-                                if room >= 0 and len(buf) == buf.maxlen:
+                                if room < 0:  # past what it holds: the budget decides
+                                    _admit(req, buf, rec, entry + size)
+                                elif len(buf) == buf.maxlen:
                                     try:
                                         old = buf[0]
                                     except IndexError:  # emptied by another thread
