@@ -556,3 +556,24 @@ def test_every_method_writes_the_chains_own_bytes(
 
     plain, clued = differential(body, base, structlog_processors)
     assert clued == plain
+
+
+@pytest.mark.parametrize(
+    "base", [logging.DEBUG, logging.INFO, structlog.stdlib.BoundLogger], ids=repr
+)
+@pytest.mark.parametrize("later", ["new", "new, then the old logger"])
+def test_new_after_a_buffered_call_leaves_that_calls_key_values(base: Any, later: str) -> None:
+    """``new()`` clears the logger's context in place in structlog; a call it buffered
+    before is still written with the key/values it had at the call."""
+
+    def body(logger: Any) -> None:
+        bound = logger.bind(x=0, y="kept")
+        bound.info("before new")
+        renewed = bound.new(z=1)
+        renewed.info("after new")
+        if later == "new, then the old logger":
+            bound.info("old logger, after new")  # structlog: its context is empty now
+
+    plain, clued = differential(body, base)
+    assert '"x": 0' in plain
+    assert clued == plain

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import datetime
 from typing import Any
 
@@ -70,9 +71,9 @@ class _Call(tuple):  # type: ignore[type-arg]
     """A buffered structlog call, a tuple subclass: built at C speed.
 
     Its fields: (time_ns, bound logger, method name, event, keywords, the call's copied
-    ``contextvars`` context, its estimated size, its positional arguments, and
+    ``contextvars`` context, its estimated size, its positional arguments,
     ``(exception, traceback at the call)`` for an ``exc_info`` given as an exception, else
-    None).
+    None, and the bound logger's context object at the call).
     """
 
     __slots__ = ()
@@ -91,7 +92,7 @@ class _Call(tuple):  # type: ignore[type-arg]
         It goes through the user's whole chain, in this call's context and at its time.
         """
         kw = {_keys.DROPPED_KEY: dropped}
-        return _Call((self[0], self[1], "warning", text, kw, self[5], 0, (), None))
+        return _Call((self[0], self[1], "warning", text, kw, self[5], 0, (), None, self[9]))
 
     def replay(self) -> None:
         # The user's whole chain, in the call's context (``merge_contextvars``, trace ids,
@@ -102,9 +103,15 @@ class _Call(tuple):  # type: ignore[type-arg]
 
 def _replay(call: _Call) -> None:
     _CALL_TIME.set(call[0])
+    logger = call[1]
+    if logger._context is not call[9]:
+        # The logger was given another context since (``new()``): replay with the
+        # key/values it had at the call.
+        logger = copy.copy(logger)
+        logger._context = call[9]
     held = call[8]
     if held is None:
-        call[1]._clue_replay(call[2], call[3], call[7], call[4])
+        logger._clue_replay(call[2], call[3], call[7], call[4])
         return
     # An exception given as ``exc_info`` is rendered with its traceback as at the call:
     # re-raised since, it has gathered the frames it went through.
@@ -112,6 +119,6 @@ def _replay(call: _Call) -> None:
     now = exc.__traceback__
     exc.__traceback__ = tb
     try:
-        call[1]._clue_replay(call[2], call[3], call[7], call[4])
+        logger._clue_replay(call[2], call[3], call[7], call[4])
     finally:
         exc.__traceback__ = now

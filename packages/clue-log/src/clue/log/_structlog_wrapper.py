@@ -179,9 +179,10 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                                 _keep(a) if type(a) in mutable else a for a in event_args
                             )
                             size += _budget.size_of_all(event_args)
+                        logger = _frozen_logger(self, mutable)
                         call = (
                             _time_ns(),
-                            _frozen_logger(self, mutable),
+                            logger,
                             method_name,
                             event,
                             event_kw,
@@ -189,6 +190,7 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                             size,
                             event_args,
                             held,
+                            logger._context,
                         )
                         _budget.append(req, buf, _Call(call), size)
                         if req.buf is None:  # flushed by another thread meanwhile
@@ -214,6 +216,14 @@ def _make_buffering(base: type[Any]) -> type[Any]:
     ) -> None:
         base_proxy(self, method_name, event, *args, **event_kw)
 
+    def new(self: Any, **new_values: Any) -> Any:
+        # structlog clears the logger's context in place, then binds. The calls this
+        # logger buffered hold that context object for their replay at flush: the logger
+        # gets a new, empty one of the same class instead, so what it logs from now on
+        # is the same as with structlog's, and what it buffered keeps its key/values.
+        self._context = self._context.__class__()
+        return self.bind(**new_values)
+
     def init(self: Any, *args: Any, **kw: Any) -> None:
         base_init(self, *args, **kw)
         # A caching ``structlog.get_logger()`` proxy: give it this logger's methods.
@@ -228,6 +238,7 @@ def _make_buffering(base: type[Any]) -> type[Any]:
     namespace: dict[str, Any] = {
         "_proxy_to_logger": _proxy_to_logger,
         "_clue_replay": _clue_replay,
+        "new": new,
         "__init__": init,
         "__module__": __name__,
     }
@@ -292,6 +303,7 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
                                 size,
                                 (),
                                 None,
+                                self._context,
                             )
                             _budget.append(req, buf, _Call(call), size)
                             if req.buf is None:  # flushed by another thread meanwhile
