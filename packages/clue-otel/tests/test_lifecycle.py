@@ -485,6 +485,72 @@ def test_a_sigterm_while_the_exit_joins_threads_exports_then_ends_the_process() 
     assert (child.returncode, spans) == (-signal.SIGTERM, ["work"]), out + err
 
 
+# A collector that answers once the test says so; before that, it interrupts the main
+# thread with a Ctrl-C (SIGINT, Python's own handler) and waits until clue holds it.
+_INTERRUPTED_EXPORTER = """
+from opentelemetry.sdk.trace.export import SpanExporter
+from clue.otel import _lifecycle
+import time
+
+class Interrupted(SpanExporter):
+    def __init__(self):
+        self.inner, _ = otel.new_grpc_span_exporter(endpoint=ENDPOINT)
+    def export(self, spans):
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        deadline = time.monotonic() + 10
+        while not _lifecycle._HOOKS.held and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print("held", _lifecycle._HOOKS.held, flush=True)
+        return self.inner.export(spans)
+    def shutdown(self):
+        self.inner.shutdown()
+"""
+
+# How the process is leaving when the Ctrl-C comes during the export.
+_CTRL_C_DURING_EXPORT = {
+    # A script ending normally: the export at exit runs.
+    "normal exit": """
+configure(Interrupted())
+span("work")
+ready()
+""",
+    # A bare process stopped by SIGTERM: clue's handler exports.
+    "sigterm": """
+configure(Interrupted())
+span("work")
+ready()
+threading.Event().wait()
+""",
+}
+
+
+@pytest.mark.parametrize(
+    ("leaving", "status"),
+    [("normal exit", -signal.SIGINT), ("sigterm", -signal.SIGTERM)],
+)
+def test_a_ctrl_c_during_the_export_waits_for_it(leaving: str, status: int) -> None:
+    """A KeyboardInterrupt due during the export is held until the export is over.
+
+    Pressing Ctrl-C again while a process leaves (Python's own SIGINT handler) used to
+    raise KeyboardInterrupt in the middle of the export, which lost what was queued.
+    The export completes, then the process ends: of SIGINT, as an uncaught
+    KeyboardInterrupt ends it, or of the SIGTERM that started the export.
+    """
+    with OTLPReceiver() as rx:
+        child = _spawn(rx, _INTERRUPTED_EXPORTER + _CTRL_C_DURING_EXPORT[leaving], leaving)
+        assert child.stdout is not None
+        try:
+            assert child.stdout.readline() == "ready\n"
+            if leaving == "sigterm":
+                child.send_signal(signal.SIGTERM)
+            out, err = child.communicate(timeout=EXIT_DEADLINE)
+        finally:
+            _reap(child)
+        spans = sorted(s.name for s in rx.spans())
+    assert (child.returncode, spans) == (status, ["work"]), out + err
+    assert "KeyboardInterrupt" not in err
+
+
 def test_sigterm_shutdown_is_bounded_by_the_timeout_when_export_hangs() -> None:
     """A collector that never answers costs at most shutdown_timeout; SIGTERM still ends it."""
     body = """

@@ -296,9 +296,10 @@ def _hold_signals(during_export: bool) -> None:
     # From the main thread only (where handlers are set and run). During the export at
     # exit, a signal that would end the process at once (the default action, restored by
     # uvicorn before its re-raise, or clue's handler over it) or run the server's
-    # handler again (gunicorn's ``sys.exit`` inside the export) is held until the export
-    # is over. Before it (interpreter shutting down, non-daemon threads being joined),
-    # a default-action signal starts the export at once, then ends the process.
+    # handler again (gunicorn's ``sys.exit`` inside the export), or raise a
+    # KeyboardInterrupt into it, is held until the export is over. Before it (interpreter
+    # shutting down, non-daemon threads being joined), a default-action signal starts the
+    # export at once, then ends the process.
     if threading.current_thread() is not threading.main_thread():
         return
     for signum in _SIGNALS:
@@ -306,17 +307,27 @@ def _hold_signals(during_export: bool) -> None:
             current = signal.getsignal(signum)
             if current is _on_hold:
                 continue
-            if current is signal.SIG_DFL or (during_export and current is _on_signal):
+            if current is signal.SIG_DFL or (during_export and current in _HELD_DURING_EXPORT):
                 _HOOKS.holding[signum] = current
                 signal.signal(signum, _on_hold)
+
+
+# Besides the default action, the handlers held during the export: clue's (over the
+# default action, or over a server's handler that already chose how to end), and
+# Python's SIGINT handler, whose KeyboardInterrupt (Ctrl-C pressed again while the
+# process leaves) would be raised in the middle of the export and cut it short.
+_HELD_DURING_EXPORT = (_on_signal, signal.default_int_handler)
 
 
 def _on_hold(signum: int, frame: FrameType | None) -> None:
     # Nothing is logged: the main thread may be inside a write holding its lock.
     replaced = _HOOKS.holding.get(signum, signal.SIG_DFL)
     # What the signal would have done: end the process (the default action, directly or
-    # after clue's export), or call a handler that already chose how to end (absorbed).
-    ends = replaced is signal.SIG_DFL or not callable(_HOOKS.previous.get(signum))
+    # after clue's export; an uncaught KeyboardInterrupt ends it of SIGINT too), or call a
+    # handler that already chose how to end (absorbed).
+    ends = replaced in (signal.SIG_DFL, signal.default_int_handler) or not callable(
+        _HOOKS.previous.get(signum)
+    )
     if _HOOKS.exporting:
         if ends:
             _HOOKS.held.append(signum)
