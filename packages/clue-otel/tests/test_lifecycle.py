@@ -485,8 +485,8 @@ def test_a_sigterm_while_the_exit_joins_threads_exports_then_ends_the_process() 
     assert (child.returncode, spans) == (-signal.SIGTERM, ["work"]), out + err
 
 
-# A collector that answers once the test says so; before that, it interrupts the main
-# thread with a Ctrl-C (SIGINT, Python's own handler) and waits until clue holds it.
+# A collector that first interrupts the main thread with a Ctrl-C (SIGINT, Python's own
+# handler) and waits until clue holds it, then answers.
 _INTERRUPTED_EXPORTER = """
 from opentelemetry.sdk.trace.export import SpanExporter
 from clue.otel import _lifecycle
@@ -496,9 +496,11 @@ class Interrupted(SpanExporter):
     def __init__(self):
         self.inner, _ = otel.new_grpc_span_exporter(endpoint=ENDPOINT)
     def export(self, spans):
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        # Again until it is held: one landing just before the main thread blocks waiting
+        # for the export is only handled once that wait ends.
         deadline = time.monotonic() + 10
         while not _lifecycle._HOOKS.held and time.monotonic() < deadline:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
             time.sleep(0.01)
         print("held", _lifecycle._HOOKS.held, flush=True)
         return self.inner.export(spans)
