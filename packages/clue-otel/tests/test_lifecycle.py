@@ -780,6 +780,87 @@ def test_a_forked_child_exports_its_own_metric_points_not_its_parents() -> None:
     assert exported == [("child", 1), ("parent", 5)]
 
 
+# A lock of the SDK that SIGTERM reaches the main thread inside of: the signal arrives
+# (raised here, as a supervisor's would land) right after the lock is taken, while the
+# main thread records a measurement.
+_SIGNALLING_LOCK = """
+class SignallingLock:
+    def __init__(self, lock):
+        self.lock = lock
+    def __enter__(self):
+        self.lock.__enter__()
+        signal.raise_signal(signal.SIGTERM)
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
+"""
+
+
+# What the main thread does when SIGTERM lands inside a lock the export needs too.
+_INSIDE_A_LOCK = {
+    # A measurement of a new attribute set (or any, with delta temporality) is aggregated
+    # with the metric stream's lock held; the last collection takes it.
+    "recording a measurement": """
+    from opentelemetry import metrics
+
+    metric_exporter, _ = otel.new_grpc_metric_exporter(endpoint=ENDPOINT)
+    cfg = otel.new_config("child", "1", metric_exporter, reader_interval=3600)
+    otel.configure_opentelemetry(cfg, shutdown_timeout=2)
+    hits = metrics.get_meter("m").create_counter("hits")
+    hits.add(5, {"where": "before"})
+    (storage,) = cfg.meter_provider._measurement_consumer._reader_storages.values()
+    ((match,),) = storage._instrument_view_instrument_matches.values()
+    match._lock = SignallingLock(match._lock)
+    hits.add(1, {"where": "new"})
+    threading.Event().wait()
+    """,
+    # An unsampled trace starts: the error promotion processor holds it under its lock,
+    # which its shutdown takes before the batch processor's.
+    "starting a span held for error promotion": """
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+
+    exporter, _ = otel.new_grpc_span_exporter(endpoint=ENDPOINT)
+    cfg = otel.new_config("child", "1", span_exporter=exporter, error_promotion=True)
+    otel.configure_opentelemetry(cfg, shutdown_timeout=2)
+    sampled = SpanContext(0x1, 0x2, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    tracer = trace.get_tracer("t")
+    tracer.start_span("work", context=set_span_in_context(NonRecordingSpan(sampled))).end()
+    cfg.error_promotion._lock = SignallingLock(cfg.error_promotion._lock)
+    tracer.start_span("unsampled").end()
+    threading.Event().wait()
+    """,
+}
+
+
+@pytest.mark.parametrize("doing", list(_INSIDE_A_LOCK))
+def test_a_sigterm_landing_inside_a_lock_the_export_needs_exports_everything(doing: str) -> None:
+    """SIGTERM landing while the main thread holds a lock of the SDK or clue exports all.
+
+    Exported from within the handler, the export waited for a lock its own thread held,
+    for the whole ``shutdown_timeout`` (every metric point was lost). The signal is
+    handled once that call returns; the process still dies of it.
+    """
+    code = _PRELUDE + _SIGNALLING_LOCK + textwrap.dedent(_INSIDE_A_LOCK[doing])
+    with OTLPReceiver() as rx:
+        child = subprocess.run(
+            [sys.executable, "-c", code, rx.grpc_endpoint, doing],
+            capture_output=True,
+            text=True,
+            timeout=EXIT_DEADLINE,
+            check=False,
+            env={**os.environ, "OTEL_TRACES_SAMPLER": "parentbased_always_off"},
+        )
+        exported = sorted(
+            (p.attributes["where"], p.value) for m in rx.metrics("hits") for p in m.points
+        ) or sorted(s.name for s in rx.spans())
+    assert child.returncode == -signal.SIGTERM, child.stdout + child.stderr
+    expected = {
+        "recording a measurement": [("before", 5), ("new", 1)],
+        "starting a span held for error promotion": ["work"],
+    }
+    assert exported == expected[doing], child.stdout + child.stderr
+    assert "otel.timeout" not in child.stdout + child.stderr
+
+
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_fork_while_another_thread_holds_the_hooks_lock_leaves_the_child_working() -> None:
     """The child of a fork taken while the hooks' lock is held can still shut down."""

@@ -12,6 +12,8 @@ bounded by ``shutdown_timeout``) on every way a server ends a process:
   uvicorn worker resets SIGINT to the default): ``atexit`` never runs there, so clue
   installs a handler that shuts the configuration down and then re-raises the signal
   with the handler that was there before, so the process still dies of the signal.
+  Landing while the main thread runs the SDK's code or clue's, which may hold a lock
+  the export needs, the signal is handled when that call returns.
 - **SIGTERM through a handler of the server or the application**: clue chains to it,
   with SIGTERM blocked in the main thread while it runs. A re-raise with the default
   action from within it (clue-health's hook when due) is let through after the export.
@@ -43,6 +45,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from types import FrameType
@@ -97,6 +100,11 @@ class _Hooks:
         self.holding: dict[int, _Handler] = {}
         self.held: list[int] = []
         self.exporting = False
+        # A signal whose export is postponed until the main thread has left the SDK's
+        # code (signal -> when it first came), and how long the last one waited: the
+        # export has the rest of the timeout.
+        self.postponed: dict[int, float] = {}
+        self.waited = 0.0
 
 
 _HOOKS = _Hooks()
@@ -149,7 +157,7 @@ def shutdown_pending() -> None:
             # Re-entered from a signal handler: the export running delivers what came.
             return
         _HOOKS.exporting = True
-        on_exit, timeout = _HOOKS.on_exit, _HOOKS.timeout
+        on_exit, timeout = _HOOKS.on_exit, max(_HOOKS.timeout - _HOOKS.waited, 0.0)
         deferred = sorted(_HOOKS.deferred.items())
         _HOOKS.deferred.clear()
     _hold_signals(during_export=True)
@@ -247,6 +255,8 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     previous = _HOOKS.previous.get(signum, signal.SIG_DFL)
     if not callable(previous):
         # The default action (termination, skipping atexit): export, then let it happen.
+        if _postponed(signum, frame):
+            return
         with _HOOKS.lock:
             _HOOKS.deferred[signum] = True
         shutdown_pending()
@@ -278,6 +288,88 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         # Anything else keeps the signal as it was (a later SIGTERM, also one sent to
         # the main thread by a timer, reaches the handlers again).
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+
+
+def _postponed(signum: int, frame: FrameType | None) -> bool:
+    # The main thread may have been interrupted inside the SDK's code or clue's, holding a
+    # lock the export needs: a metric stream's while it aggregates a measurement (a new
+    # attribute set, or any with delta temporality), the error promotion processor's
+    # while a span ends. Exported from here, the export would wait until the timeout for
+    # a lock this very thread holds, and lose everything. Instead the signal is handled
+    # when the outermost such call returns (microseconds later; its locks are released
+    # by then), or after half the timeout if it does not, the export having the rest.
+    now = time.monotonic()
+    with _HOOKS.lock:
+        since = _HOOKS.postponed.get(signum)
+        if since is not None and now - since < _HOOKS.timeout / 2:
+            return True  # sent again meanwhile: still waiting for that call
+        if since is not None:
+            # The call did not return in time (blocked): export anyway.
+            del _HOOKS.postponed[signum]
+            _HOOKS.waited = now - since
+            sys.settrace(None)
+            return False
+    outermost = _outermost_telemetry_frame(frame)
+    if outermost is None or sys.gettrace() is not None:
+        return False  # nothing to wait for, or a debugger's tracing: export at once
+    main = threading.get_ident()
+    watchdog = threading.Thread(
+        target=_wake_if_still_postponed,
+        args=(main, signum, now, _HOOKS.timeout / 2),
+        name="clue-otel signal",
+        daemon=True,
+    )
+    try:
+        watchdog.start()
+    except RuntimeError:  # no new thread at interpreter shutdown: export at once
+        return False
+    with _HOOKS.lock:
+        _HOOKS.postponed[signum] = now
+
+    def on_return(traced: FrameType, event: str, arg: object) -> Any:
+        if event != "return" or traced is not outermost:
+            return on_return
+        sys.settrace(None)
+        with _HOOKS.lock:
+            due = _HOOKS.postponed.pop(signum, None)
+            if due is not None:
+                _HOOKS.waited = time.monotonic() - due
+        if due is not None:
+            _on_signal(signum, None)
+        return None
+
+    outermost.f_trace_lines = False
+    outermost.f_trace = on_return
+    sys.settrace(_trace_no_new_frame)
+    return True
+
+
+# Modules whose code may hold a lock the export needs.
+_TELEMETRY_MODULES = ("opentelemetry.sdk.", "clue.otel.")
+
+
+def _outermost_telemetry_frame(frame: FrameType | None) -> FrameType | None:
+    outermost = None
+    while frame is not None:
+        name = frame.f_globals.get("__name__")
+        if isinstance(name, str) and name.startswith(_TELEMETRY_MODULES):
+            outermost = frame
+        frame = frame.f_back
+    return outermost
+
+
+def _trace_no_new_frame(frame: FrameType, event: str, arg: object) -> None:
+    # Tracing is on for the postponed frame's return event only.
+    return None
+
+
+def _wake_if_still_postponed(main: int, signum: int, since: float, delay: float) -> None:
+    # The postponed call is blocked (a ``force_flush`` of the application's own, say):
+    # send the signal to the main thread again, which then exports without waiting more.
+    time.sleep(delay)
+    if _HOOKS.postponed.get(signum) == since and signal.getsignal(signum) is _on_signal:
+        with contextlib.suppress(OSError, ValueError):
+            signal.pthread_kill(main, signum)
 
 
 def _reraises_after_shutdown(handler: Callable[..., object]) -> bool:
@@ -425,6 +517,8 @@ def _after_fork_in_child() -> None:
     _HOOKS.holding = {}
     _HOOKS.held = []
     _HOOKS.exporting = False
+    _HOOKS.postponed = {}
+    _HOOKS.waited = 0.0
     _HOOKS.rearm = True
     _HOOKS.forked = True
 
