@@ -828,6 +828,31 @@ _INSIDE_A_LOCK = {
     tracer.start_span("unsampled").end()
     threading.Event().wait()
     """,
+    # clue-health's SIGTERM hook with a grace period, installed before clue: the timer's
+    # second SIGTERM lands while a measurement is recorded, and the hook, now due,
+    # restores the default action and re-raises the signal there.
+    "recording a measurement, under a grace period": """
+    from opentelemetry import metrics
+
+    armed = []
+    def health_hook(signum, frame):
+        if armed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.raise_signal(signal.SIGTERM)
+        armed.append(True)
+    signal.signal(signal.SIGTERM, health_hook)
+    metric_exporter, _ = otel.new_grpc_metric_exporter(endpoint=ENDPOINT)
+    cfg = otel.new_config("child", "1", metric_exporter, reader_interval=3600)
+    otel.configure_opentelemetry(cfg, shutdown_timeout=2)
+    hits = metrics.get_meter("m").create_counter("hits")
+    hits.add(5, {"where": "before"})
+    signal.raise_signal(signal.SIGTERM)  # the first: the grace period starts
+    (storage,) = cfg.meter_provider._measurement_consumer._reader_storages.values()
+    ((match,),) = storage._instrument_view_instrument_matches.values()
+    match._lock = SignallingLock(match._lock)
+    hits.add(1, {"where": "new"})
+    threading.Event().wait()
+    """,
 }
 
 
@@ -855,6 +880,7 @@ def test_a_sigterm_landing_inside_a_lock_the_export_needs_exports_everything(doi
     assert child.returncode == -signal.SIGTERM, child.stdout + child.stderr
     expected = {
         "recording a measurement": [("before", 5), ("new", 1)],
+        "recording a measurement, under a grace period": [("before", 5), ("new", 1)],
         "starting a span held for error promotion": ["work"],
     }
     assert exported == expected[doing], child.stdout + child.stderr

@@ -12,8 +12,6 @@ bounded by ``shutdown_timeout``) on every way a server ends a process:
   uvicorn worker resets SIGINT to the default): ``atexit`` never runs there, so clue
   installs a handler that shuts the configuration down and then re-raises the signal
   with the handler that was there before, so the process still dies of the signal.
-  Landing while the main thread runs the SDK's code or clue's, which may hold a lock
-  the export needs, the signal is handled when that call returns.
 - **SIGTERM through a handler of the server or the application**: clue chains to it,
   with SIGTERM blocked in the main thread while it runs. A re-raise with the default
   action from within it (clue-health's hook when due) is let through after the export.
@@ -23,6 +21,9 @@ bounded by ``shutdown_timeout``) on every way a server ends a process:
   so the re-raise stays pending until the exit hook has exported, then is delivered.
   The process exits exactly as it would have, after the export. For any other handler
   SIGTERM is unblocked at once.
+- **A signal landing inside telemetry code**: the main thread, running the SDK's code or
+  clue's, may hold a lock the export needs; the export then starts when that call
+  returns, whether the signal's default action or a handler re-raising it asked for it.
 - **A signal during the exit**: from the interpreter's shutdown to the end of the
   export, SIGTERM or SIGINT with the default action (uvicorn's supervisor sends SIGTERM
   to a worker already leaving after a Ctrl-C, whose handlers uvicorn has restored to the
@@ -255,7 +256,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     previous = _HOOKS.previous.get(signum, signal.SIG_DFL)
     if not callable(previous):
         # The default action (termination, skipping atexit): export, then let it happen.
-        if _postponed(signum, frame):
+        if _postponed(signum, frame, lambda: _on_signal(signum, None)):
             return
         with _HOOKS.lock:
             _HOOKS.deferred[signum] = True
@@ -278,7 +279,8 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         # SIGTERM hook does when it is due): export, then let it end the process.
         with _HOOKS.lock:
             _HOOKS.deferred.setdefault(signum, False)
-        shutdown_pending()
+        if not _postponed(signum, frame, shutdown_pending):
+            shutdown_pending()
     elif _reraises_after_shutdown(previous):
         # uvicorn: the graceful shutdown starts now; at its end the server restores the
         # default action and re-raises the signal. Keep it blocked until the exit hook.
@@ -290,14 +292,15 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
 
 
-def _postponed(signum: int, frame: FrameType | None) -> bool:
+def _postponed(signum: int, frame: FrameType | None, resume: Callable[[], object]) -> bool:
     # The main thread may have been interrupted inside the SDK's code or clue's, holding a
     # lock the export needs: a metric stream's while it aggregates a measurement (a new
     # attribute set, or any with delta temporality), the error promotion processor's
     # while a span ends. Exported from here, the export would wait until the timeout for
     # a lock this very thread holds, and lose everything. Instead the signal is handled
     # when the outermost such call returns (microseconds later; its locks are released
-    # by then), or after half the timeout if it does not, the export having the rest.
+    # by then): ``resume`` then runs. A call that does not return is waited for half the
+    # timeout at most, the export having the rest.
     now = time.monotonic()
     with _HOOKS.lock:
         since = _HOOKS.postponed.get(signum)
@@ -335,7 +338,7 @@ def _postponed(signum: int, frame: FrameType | None) -> bool:
             if due is not None:
                 _HOOKS.waited = time.monotonic() - due
         if due is not None:
-            _on_signal(signum, None)
+            resume()
         return None
 
     outermost.f_trace_lines = False
@@ -366,10 +369,17 @@ def _trace_no_new_frame(frame: FrameType, event: str, arg: object) -> None:
 def _wake_if_still_postponed(main: int, signum: int, since: float, delay: float) -> None:
     # The postponed call is blocked (a ``force_flush`` of the application's own, say):
     # send the signal to the main thread again, which then exports without waiting more.
+    # A re-raise with the default action restored, held blocked in the main thread, is
+    # let take its effect through another thread instead.
     time.sleep(delay)
-    if _HOOKS.postponed.get(signum) == since and signal.getsignal(signum) is _on_signal:
-        with contextlib.suppress(OSError, ValueError):
+    if _HOOKS.postponed.get(signum) != since:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        handler = signal.getsignal(signum)
+        if handler is _on_signal:
             signal.pthread_kill(main, signum)
+        elif handler is signal.SIG_DFL:
+            os.kill(os.getpid(), signum)
 
 
 def _reraises_after_shutdown(handler: Callable[..., object]) -> bool:
