@@ -887,6 +887,77 @@ def test_a_sigterm_landing_inside_a_lock_the_export_needs_exports_everything(doi
     assert "otel.timeout" not in child.stdout + child.stderr
 
 
+# The main thread records measurements without a pause; another thread sends it SIGTERM
+# after spinning a given number of times, so that it lands anywhere in the recording.
+_RECORDING_WHEN_SIGTERM_LANDS = """
+from opentelemetry import metrics
+
+spins, new_set_every = int(sys.argv[3]), int(sys.argv[4])
+metric_exporter, _ = otel.new_grpc_metric_exporter(endpoint=ENDPOINT)
+cfg = otel.new_config("child", "1", metric_exporter, reader_interval=3600)
+otel.configure_opentelemetry(cfg, shutdown_timeout=2)
+hits = metrics.get_meter("m").create_counter("hits")
+main = threading.get_ident()
+recording = threading.Event()
+
+def supervisor():
+    recording.wait()
+    for _ in range(spins):
+        pass
+    signal.pthread_kill(main, signal.SIGTERM)
+
+threading.Thread(target=supervisor).start()
+hits.add(1, {"set": -1})
+recording.set()
+n = 0
+while True:
+    n += 1
+    hits.add(1, {"set": n // new_set_every})
+"""
+
+
+def test_a_sigterm_landing_anywhere_in_a_recording_loop_exports_the_points() -> None:
+    """Wherever SIGTERM lands while the main thread records, the points are exported."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        spins=st.integers(0, 300_000),
+        new_set_every=st.sampled_from([1, 3, 1_000_000]),
+        temporality=st.sampled_from(["delta", "cumulative"]),
+    )
+    def lands(spins: int, new_set_every: int, temporality: str) -> None:
+        code = _PRELUDE + _RECORDING_WHEN_SIGTERM_LANDS
+        with OTLPReceiver() as rx:
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    code,
+                    rx.grpc_endpoint,
+                    "loop",
+                    str(spins),
+                    str(new_set_every),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=EXIT_DEADLINE,
+                check=False,
+                env={
+                    **os.environ,
+                    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": temporality,
+                },
+            )
+            recorded = sum(p.value for m in rx.metrics("hits") for p in m.points)
+        output = child.stdout + child.stderr
+        assert child.returncode == -signal.SIGTERM, output
+        assert recorded > 0, output
+        assert "otel.timeout" not in output
+
+    lands()
+
+
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_fork_while_another_thread_holds_the_hooks_lock_leaves_the_child_working() -> None:
     """The child of a fork taken while the hooks' lock is held can still shut down."""
