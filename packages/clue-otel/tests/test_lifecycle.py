@@ -37,6 +37,9 @@ from clue import otel
 
 ENDPOINT, SERVER = sys.argv[1], sys.argv[2]
 stopping = threading.Event()
+# Python's own SIGINT handler, as under a terminal, even when the tests run in a job that
+# ignores SIGINT (a shell's background job), which children inherit.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def configure(exporter=None):
     if exporter is None:
