@@ -37,6 +37,9 @@ from clue import otel
 
 ENDPOINT, SERVER = sys.argv[1], sys.argv[2]
 stopping = threading.Event()
+# Python's own SIGINT handler, as under a terminal, even when the tests run in a job that
+# ignores SIGINT (a shell's background job), which children inherit.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def configure(exporter=None):
     if exporter is None:
@@ -493,6 +496,74 @@ def test_a_sigterm_while_the_exit_joins_threads_exports_then_ends_the_process() 
     assert (child.returncode, spans) == (-signal.SIGTERM, ["work"]), out + err
 
 
+# A collector that first interrupts the main thread with a Ctrl-C (SIGINT, Python's own
+# handler) and waits until clue holds it, then answers.
+_INTERRUPTED_EXPORTER = """
+from opentelemetry.sdk.trace.export import SpanExporter
+from clue.otel import _lifecycle
+import time
+
+class Interrupted(SpanExporter):
+    def __init__(self):
+        self.inner, _ = otel.new_grpc_span_exporter(endpoint=ENDPOINT)
+    def export(self, spans):
+        # Again until it is held: one landing just before the main thread blocks waiting
+        # for the export is only handled once that wait ends.
+        deadline = time.monotonic() + 10
+        while not _lifecycle._HOOKS.held and time.monotonic() < deadline:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            time.sleep(0.01)
+        print("held", _lifecycle._HOOKS.held, flush=True)
+        return self.inner.export(spans)
+    def shutdown(self):
+        self.inner.shutdown()
+"""
+
+# How the process is leaving when the Ctrl-C comes during the export.
+_CTRL_C_DURING_EXPORT = {
+    # A script ending normally: the export at exit runs.
+    "normal exit": """
+configure(Interrupted())
+span("work")
+ready()
+""",
+    # A bare process stopped by SIGTERM: clue's handler exports.
+    "sigterm": """
+configure(Interrupted())
+span("work")
+ready()
+threading.Event().wait()
+""",
+}
+
+
+@pytest.mark.parametrize(
+    ("leaving", "status"),
+    [("normal exit", -signal.SIGINT), ("sigterm", -signal.SIGTERM)],
+)
+def test_a_ctrl_c_during_the_export_waits_for_it(leaving: str, status: int) -> None:
+    """A KeyboardInterrupt due during the export is held until the export is over.
+
+    Pressing Ctrl-C again while a process leaves (Python's own SIGINT handler) used to
+    raise KeyboardInterrupt in the middle of the export, which lost what was queued.
+    The export completes, then the process ends: of SIGINT, as an uncaught
+    KeyboardInterrupt ends it, or of the SIGTERM that started the export.
+    """
+    with OTLPReceiver() as rx:
+        child = _spawn(rx, _INTERRUPTED_EXPORTER + _CTRL_C_DURING_EXPORT[leaving], leaving)
+        assert child.stdout is not None
+        try:
+            assert child.stdout.readline() == "ready\n"
+            if leaving == "sigterm":
+                child.send_signal(signal.SIGTERM)
+            out, err = child.communicate(timeout=EXIT_DEADLINE)
+        finally:
+            _reap(child)
+        spans = sorted(s.name for s in rx.spans())
+    assert (child.returncode, spans) == (status, ["work"]), out + err
+    assert "KeyboardInterrupt" not in err
+
+
 def test_sigterm_shutdown_is_bounded_by_the_timeout_when_export_hangs() -> None:
     """A collector that never answers costs at most shutdown_timeout; SIGTERM still ends it."""
     body = """
@@ -718,6 +789,184 @@ def test_a_forked_child_exports_its_own_metric_points_not_its_parents() -> None:
         )
     # One process each: the parent's 5, the child's own 1.
     assert exported == [("child", 1), ("parent", 5)]
+
+
+# A lock of the SDK that SIGTERM reaches the main thread inside of: the signal arrives
+# (raised here, as a supervisor's would land) right after the lock is taken, while the
+# main thread records a measurement.
+_SIGNALLING_LOCK = """
+class SignallingLock:
+    def __init__(self, lock):
+        self.lock = lock
+    def __enter__(self):
+        self.lock.__enter__()
+        signal.raise_signal(signal.SIGTERM)
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
+"""
+
+
+# What the main thread does when SIGTERM lands inside a lock the export needs too.
+_INSIDE_A_LOCK = {
+    # A measurement of a new attribute set (or any, with delta temporality) is aggregated
+    # with the metric stream's lock held; the last collection takes it.
+    "recording a measurement": """
+    from opentelemetry import metrics
+
+    metric_exporter, _ = otel.new_grpc_metric_exporter(endpoint=ENDPOINT)
+    cfg = otel.new_config("child", "1", metric_exporter, reader_interval=3600)
+    otel.configure_opentelemetry(cfg, shutdown_timeout=2)
+    hits = metrics.get_meter("m").create_counter("hits")
+    hits.add(5, {"where": "before"})
+    (storage,) = cfg.meter_provider._measurement_consumer._reader_storages.values()
+    ((match,),) = storage._instrument_view_instrument_matches.values()
+    match._lock = SignallingLock(match._lock)
+    hits.add(1, {"where": "new"})
+    threading.Event().wait()
+    """,
+    # An unsampled trace starts: the error promotion processor holds it under its lock,
+    # which its shutdown takes before the batch processor's.
+    "starting a span held for error promotion": """
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+
+    exporter, _ = otel.new_grpc_span_exporter(endpoint=ENDPOINT)
+    cfg = otel.new_config("child", "1", span_exporter=exporter, error_promotion=True)
+    otel.configure_opentelemetry(cfg, shutdown_timeout=2)
+    sampled = SpanContext(0x1, 0x2, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    tracer = trace.get_tracer("t")
+    tracer.start_span("work", context=set_span_in_context(NonRecordingSpan(sampled))).end()
+    cfg.error_promotion._lock = SignallingLock(cfg.error_promotion._lock)
+    tracer.start_span("unsampled").end()
+    threading.Event().wait()
+    """,
+    # clue-health's SIGTERM hook with a grace period, installed before clue: the timer's
+    # second SIGTERM lands while a measurement is recorded, and the hook, now due,
+    # restores the default action and re-raises the signal there.
+    "recording a measurement, under a grace period": """
+    from opentelemetry import metrics
+
+    armed = []
+    def health_hook(signum, frame):
+        if armed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.raise_signal(signal.SIGTERM)
+        armed.append(True)
+    signal.signal(signal.SIGTERM, health_hook)
+    metric_exporter, _ = otel.new_grpc_metric_exporter(endpoint=ENDPOINT)
+    cfg = otel.new_config("child", "1", metric_exporter, reader_interval=3600)
+    otel.configure_opentelemetry(cfg, shutdown_timeout=2)
+    hits = metrics.get_meter("m").create_counter("hits")
+    hits.add(5, {"where": "before"})
+    signal.raise_signal(signal.SIGTERM)  # the first: the grace period starts
+    (storage,) = cfg.meter_provider._measurement_consumer._reader_storages.values()
+    ((match,),) = storage._instrument_view_instrument_matches.values()
+    match._lock = SignallingLock(match._lock)
+    hits.add(1, {"where": "new"})
+    threading.Event().wait()
+    """,
+}
+
+
+@pytest.mark.parametrize("doing", list(_INSIDE_A_LOCK))
+def test_a_sigterm_landing_inside_a_lock_the_export_needs_exports_everything(doing: str) -> None:
+    """SIGTERM landing while the main thread holds a lock of the SDK or clue exports all.
+
+    Exported from within the handler, the export waited for a lock its own thread held,
+    for the whole ``shutdown_timeout`` (every metric point was lost). The signal is
+    handled once that call returns; the process still dies of it.
+    """
+    code = _PRELUDE + _SIGNALLING_LOCK + textwrap.dedent(_INSIDE_A_LOCK[doing])
+    with OTLPReceiver() as rx:
+        child = subprocess.run(
+            [sys.executable, "-c", code, rx.grpc_endpoint, doing],
+            capture_output=True,
+            text=True,
+            timeout=EXIT_DEADLINE,
+            check=False,
+            env={**os.environ, "OTEL_TRACES_SAMPLER": "parentbased_always_off"},
+        )
+        exported = sorted(
+            (p.attributes["where"], p.value) for m in rx.metrics("hits") for p in m.points
+        ) or sorted(s.name for s in rx.spans())
+    assert child.returncode == -signal.SIGTERM, child.stdout + child.stderr
+    expected = {
+        "recording a measurement": [("before", 5), ("new", 1)],
+        "recording a measurement, under a grace period": [("before", 5), ("new", 1)],
+        "starting a span held for error promotion": ["work"],
+    }
+    assert exported == expected[doing], child.stdout + child.stderr
+    assert "otel.timeout" not in child.stdout + child.stderr
+
+
+# The main thread records measurements without a pause; another thread sends it SIGTERM
+# after spinning a given number of times, so that it lands anywhere in the recording.
+_RECORDING_WHEN_SIGTERM_LANDS = """
+from opentelemetry import metrics
+
+spins, new_set_every = int(sys.argv[3]), int(sys.argv[4])
+metric_exporter, _ = otel.new_grpc_metric_exporter(endpoint=ENDPOINT)
+cfg = otel.new_config("child", "1", metric_exporter, reader_interval=3600)
+otel.configure_opentelemetry(cfg, shutdown_timeout=2)
+hits = metrics.get_meter("m").create_counter("hits")
+main = threading.get_ident()
+recording = threading.Event()
+
+def supervisor():
+    recording.wait()
+    for _ in range(spins):
+        pass
+    signal.pthread_kill(main, signal.SIGTERM)
+
+threading.Thread(target=supervisor).start()
+hits.add(1, {"set": -1})
+recording.set()
+n = 0
+while True:
+    n += 1
+    hits.add(1, {"set": n // new_set_every})
+"""
+
+
+def test_a_sigterm_landing_anywhere_in_a_recording_loop_exports_the_points() -> None:
+    """Wherever SIGTERM lands while the main thread records, the points are exported."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        spins=st.integers(0, 300_000),
+        new_set_every=st.sampled_from([1, 3, 1_000_000]),
+        temporality=st.sampled_from(["delta", "cumulative"]),
+    )
+    def lands(spins: int, new_set_every: int, temporality: str) -> None:
+        code = _PRELUDE + _RECORDING_WHEN_SIGTERM_LANDS
+        with OTLPReceiver() as rx:
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    code,
+                    rx.grpc_endpoint,
+                    "loop",
+                    str(spins),
+                    str(new_set_every),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=EXIT_DEADLINE,
+                check=False,
+                env={
+                    **os.environ,
+                    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": temporality,
+                },
+            )
+            recorded = sum(p.value for m in rx.metrics("hits") for p in m.points)
+        output = child.stdout + child.stderr
+        assert child.returncode == -signal.SIGTERM, output
+        assert recorded > 0, output
+        assert "otel.timeout" not in output
+
+    lands()
 
 
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")

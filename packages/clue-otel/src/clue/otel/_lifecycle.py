@@ -21,6 +21,9 @@ bounded by ``shutdown_timeout``) on every way a server ends a process:
   so the re-raise stays pending until the exit hook has exported, then is delivered.
   The process exits exactly as it would have, after the export. For any other handler
   SIGTERM is unblocked at once.
+- **A signal landing inside telemetry code**: the main thread, running the SDK's code or
+  clue's, may hold a lock the export needs; the export then starts when that call
+  returns, whether the signal's default action or a handler re-raising it asked for it.
 - **A signal during the exit**: from the interpreter's shutdown to the end of the
   export, SIGTERM or SIGINT with the default action (uvicorn's supervisor sends SIGTERM
   to a worker already leaving after a Ctrl-C, whose handlers uvicorn has restored to the
@@ -43,6 +46,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from types import FrameType
@@ -97,6 +101,11 @@ class _Hooks:
         self.holding: dict[int, _Handler] = {}
         self.held: list[int] = []
         self.exporting = False
+        # A signal whose export is postponed until the main thread has left the SDK's
+        # code (signal -> when it first came), and how long the last one waited: the
+        # export has the rest of the timeout.
+        self.postponed: dict[int, float] = {}
+        self.waited = 0.0
 
 
 _HOOKS = _Hooks()
@@ -149,7 +158,7 @@ def shutdown_pending() -> None:
             # Re-entered from a signal handler: the export running delivers what came.
             return
         _HOOKS.exporting = True
-        on_exit, timeout = _HOOKS.on_exit, _HOOKS.timeout
+        on_exit, timeout = _HOOKS.on_exit, max(_HOOKS.timeout - _HOOKS.waited, 0.0)
         deferred = sorted(_HOOKS.deferred.items())
         _HOOKS.deferred.clear()
     _hold_signals(during_export=True)
@@ -247,6 +256,8 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     previous = _HOOKS.previous.get(signum, signal.SIG_DFL)
     if not callable(previous):
         # The default action (termination, skipping atexit): export, then let it happen.
+        if _postponed(signum, frame, lambda: _on_signal(signum, None)):
+            return
         with _HOOKS.lock:
             _HOOKS.deferred[signum] = True
         shutdown_pending()
@@ -268,7 +279,8 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         # SIGTERM hook does when it is due): export, then let it end the process.
         with _HOOKS.lock:
             _HOOKS.deferred.setdefault(signum, False)
-        shutdown_pending()
+        if not _postponed(signum, frame, shutdown_pending):
+            shutdown_pending()
     elif _reraises_after_shutdown(previous):
         # uvicorn: the graceful shutdown starts now; at its end the server restores the
         # default action and re-raises the signal. Keep it blocked until the exit hook.
@@ -278,6 +290,96 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         # Anything else keeps the signal as it was (a later SIGTERM, also one sent to
         # the main thread by a timer, reaches the handlers again).
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+
+
+def _postponed(signum: int, frame: FrameType | None, resume: Callable[[], object]) -> bool:
+    # The main thread may have been interrupted inside the SDK's code or clue's, holding a
+    # lock the export needs: a metric stream's while it aggregates a measurement (a new
+    # attribute set, or any with delta temporality), the error promotion processor's
+    # while a span ends. Exported from here, the export would wait until the timeout for
+    # a lock this very thread holds, and lose everything. Instead the signal is handled
+    # when the outermost such call returns (microseconds later; its locks are released
+    # by then): ``resume`` then runs. A call that does not return is waited for half the
+    # timeout at most, the export having the rest.
+    now = time.monotonic()
+    with _HOOKS.lock:
+        since = _HOOKS.postponed.get(signum)
+        if since is not None and now - since < _HOOKS.timeout / 2:
+            return True  # sent again meanwhile: still waiting for that call
+        if since is not None:
+            # The call did not return in time (blocked): export anyway.
+            del _HOOKS.postponed[signum]
+            _HOOKS.waited = now - since
+            sys.settrace(None)
+            return False
+    outermost = _outermost_telemetry_frame(frame)
+    if outermost is None or sys.gettrace() is not None:
+        return False  # nothing to wait for, or a debugger's tracing: export at once
+    main = threading.get_ident()
+    watchdog = threading.Thread(
+        target=_wake_if_still_postponed,
+        args=(main, signum, now, _HOOKS.timeout / 2),
+        name="clue-otel signal",
+        daemon=True,
+    )
+    try:
+        watchdog.start()
+    except RuntimeError:  # no new thread at interpreter shutdown: export at once
+        return False
+    with _HOOKS.lock:
+        _HOOKS.postponed[signum] = now
+
+    def on_return(traced: FrameType, event: str, arg: object) -> Any:
+        if event != "return" or traced is not outermost:
+            return on_return
+        sys.settrace(None)
+        with _HOOKS.lock:
+            due = _HOOKS.postponed.pop(signum, None)
+            if due is not None:
+                _HOOKS.waited = time.monotonic() - due
+        if due is not None:
+            resume()
+        return None
+
+    outermost.f_trace_lines = False
+    outermost.f_trace = on_return
+    sys.settrace(_trace_no_new_frame)
+    return True
+
+
+# Modules whose code may hold a lock the export needs.
+_TELEMETRY_MODULES = ("opentelemetry.sdk.", "clue.otel.")
+
+
+def _outermost_telemetry_frame(frame: FrameType | None) -> FrameType | None:
+    outermost = None
+    while frame is not None:
+        name = frame.f_globals.get("__name__")
+        if isinstance(name, str) and name.startswith(_TELEMETRY_MODULES):
+            outermost = frame
+        frame = frame.f_back
+    return outermost
+
+
+def _trace_no_new_frame(frame: FrameType, event: str, arg: object) -> None:
+    # Tracing is on for the postponed frame's return event only.
+    return None
+
+
+def _wake_if_still_postponed(main: int, signum: int, since: float, delay: float) -> None:
+    # The postponed call is blocked (a ``force_flush`` of the application's own, say):
+    # send the signal to the main thread again, which then exports without waiting more.
+    # A re-raise with the default action restored, held blocked in the main thread, is
+    # let take its effect through another thread instead.
+    time.sleep(delay)
+    if _HOOKS.postponed.get(signum) != since:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        handler = signal.getsignal(signum)
+        if handler is _on_signal:
+            signal.pthread_kill(main, signum)
+        elif handler is signal.SIG_DFL:
+            os.kill(os.getpid(), signum)
 
 
 def _reraises_after_shutdown(handler: Callable[..., object]) -> bool:
@@ -296,9 +398,10 @@ def _hold_signals(during_export: bool) -> None:
     # From the main thread only (where handlers are set and run). During the export at
     # exit, a signal that would end the process at once (the default action, restored by
     # uvicorn before its re-raise, or clue's handler over it) or run the server's
-    # handler again (gunicorn's ``sys.exit`` inside the export) is held until the export
-    # is over. Before it (interpreter shutting down, non-daemon threads being joined),
-    # a default-action signal starts the export at once, then ends the process.
+    # handler again (gunicorn's ``sys.exit`` inside the export), or raise a
+    # KeyboardInterrupt into it, is held until the export is over. Before it (interpreter
+    # shutting down, non-daemon threads being joined), a default-action signal starts the
+    # export at once, then ends the process.
     if threading.current_thread() is not threading.main_thread():
         return
     for signum in _SIGNALS:
@@ -306,17 +409,27 @@ def _hold_signals(during_export: bool) -> None:
             current = signal.getsignal(signum)
             if current is _on_hold:
                 continue
-            if current is signal.SIG_DFL or (during_export and current is _on_signal):
+            if current is signal.SIG_DFL or (during_export and current in _HELD_DURING_EXPORT):
                 _HOOKS.holding[signum] = current
                 signal.signal(signum, _on_hold)
+
+
+# Besides the default action, the handlers held during the export: clue's (over the
+# default action, or over a server's handler that already chose how to end), and
+# Python's SIGINT handler, whose KeyboardInterrupt (Ctrl-C pressed again while the
+# process leaves) would be raised in the middle of the export and cut it short.
+_HELD_DURING_EXPORT = (_on_signal, signal.default_int_handler)
 
 
 def _on_hold(signum: int, frame: FrameType | None) -> None:
     # Nothing is logged: the main thread may be inside a write holding its lock.
     replaced = _HOOKS.holding.get(signum, signal.SIG_DFL)
     # What the signal would have done: end the process (the default action, directly or
-    # after clue's export), or call a handler that already chose how to end (absorbed).
-    ends = replaced is signal.SIG_DFL or not callable(_HOOKS.previous.get(signum))
+    # after clue's export; an uncaught KeyboardInterrupt ends it of SIGINT too), or call a
+    # handler that already chose how to end (absorbed).
+    ends = replaced in (signal.SIG_DFL, signal.default_int_handler) or not callable(
+        _HOOKS.previous.get(signum)
+    )
     if _HOOKS.exporting:
         if ends:
             _HOOKS.held.append(signum)
@@ -414,6 +527,8 @@ def _after_fork_in_child() -> None:
     _HOOKS.holding = {}
     _HOOKS.held = []
     _HOOKS.exporting = False
+    _HOOKS.postponed = {}
+    _HOOKS.waited = 0.0
     _HOOKS.rearm = True
     _HOOKS.forked = True
 
