@@ -532,7 +532,7 @@ ready()
 configure(Interrupted())
 span("work")
 ready()
-threading.Event().wait()
+idle()
 """,
 }
 
@@ -822,7 +822,7 @@ _INSIDE_A_LOCK = {
     ((match,),) = storage._instrument_view_instrument_matches.values()
     match._lock = SignallingLock(match._lock)
     hits.add(1, {"where": "new"})
-    threading.Event().wait()
+    idle()
     """,
     # An unsampled trace starts: the error promotion processor holds it under its lock,
     # which its shutdown takes before the batch processor's.
@@ -837,7 +837,7 @@ _INSIDE_A_LOCK = {
     tracer.start_span("work", context=set_span_in_context(NonRecordingSpan(sampled))).end()
     cfg.error_promotion._lock = SignallingLock(cfg.error_promotion._lock)
     tracer.start_span("unsampled").end()
-    threading.Event().wait()
+    idle()
     """,
     # clue-health's SIGTERM hook with a grace period, installed before clue: the timer's
     # second SIGTERM lands while a measurement is recorded, and the hook, now due,
@@ -862,7 +862,7 @@ _INSIDE_A_LOCK = {
     ((match,),) = storage._instrument_view_instrument_matches.values()
     match._lock = SignallingLock(match._lock)
     hits.add(1, {"where": "new"})
-    threading.Event().wait()
+    idle()
     """,
 }
 

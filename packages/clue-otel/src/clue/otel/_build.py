@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, Sampler
 from opentelemetry.trace import NoOpTracerProvider, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from clue.otel import _lifecycle
+from clue.otel import _fork
 from clue.otel._config import _STATE, Config
 from clue.otel._diagnostics import ErrorHandler, log_error
 from clue.otel._env import (
@@ -186,7 +186,7 @@ def new_config(
             sdk_meter = SdkMeterProvider(
                 metric_readers=[reader], resource=full_resource, shutdown_on_exit=False
             )
-            _lifecycle.start_metrics_afresh_after_fork(sdk_meter)
+            _fork.start_metrics_afresh_after_fork(sdk_meter)
             meter_provider = sdk_meter
         logger_provider: LoggerProvider = NoOpLoggerProvider()
         if log_exporter is not None:

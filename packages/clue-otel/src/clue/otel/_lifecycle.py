@@ -54,13 +54,12 @@ from typing import Any
 
 import structlog
 from opentelemetry.context import Context
-from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.trace import Span, SpanProcessor
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
 from clue.otel._bounded import prepare_for_shutdown, run_all_bounded
 
-__all__ = ["install", "rearm_if_due", "shutdown_pending", "start_metrics_afresh_after_fork"]
+__all__ = ["install", "rearm_if_due", "shutdown_pending"]
 
 _logger = structlog.get_logger("clue.otel")
 
@@ -471,39 +470,6 @@ def _deliver(signum: int, default_action: bool) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
     except (OSError, ValueError):  # pragma: no cover - no signal support at shutdown
         _logger.warning("otel.shutdown.signal_not_delivered", signal=signum)
-
-
-def start_metrics_afresh_after_fork(meter_provider: SdkMeterProvider) -> None:
-    """In a forked child, start ``meter_provider``'s aggregations afresh.
-
-    The SDK re-creates the provider's locks and its reader's thread after a fork, but keeps
-    what the parent had aggregated: every worker forked from a ``--preload`` parent would
-    export the parent's points again, as its own (cumulative sums under its own
-    ``service.instance.id``), counting them once per worker more. The child's storage
-    starts empty, with new locks (another thread of the parent may have held them).
-    """
-    provider = weakref.ref(meter_provider)
-
-    def after_in_child() -> None:
-        alive = provider()
-        if alive is not None:
-            _forget_aggregations(alive)
-
-    os.register_at_fork(after_in_child=after_in_child)
-
-
-def _forget_aggregations(meter_provider: SdkMeterProvider) -> None:
-    # The per-reader storage is the SDK's own (``MeasurementConsumer._reader_storages``,
-    # ``MetricReaderStorage._instrument_view_instrument_matches``, stable since 1.12);
-    # views are re-created lazily at the next measurement, from the instrument.
-    consumer = getattr(meter_provider, "_measurement_consumer", None)
-    storages = getattr(consumer, "_reader_storages", None)
-    if not isinstance(storages, dict):
-        return
-    for storage in storages.values():
-        if isinstance(getattr(storage, "_instrument_view_instrument_matches", None), dict):
-            storage._lock = threading.RLock()
-            storage._instrument_view_instrument_matches = {}
 
 
 def _sdk_logger_provider() -> Any:
