@@ -276,6 +276,11 @@ class _Response:
             rid_header = self.rid_header
             if rid_header is not None:
                 headers = message.get("headers") or ()
+                if type(headers) is not list and type(headers) is not tuple:
+                    # Any iterable is legal (a generator, ``map``...): read it once, and
+                    # hand the server the pairs read, not the spent iterator.
+                    headers = list(headers)
+                    message = {**message, "headers": headers}
                 for name, _ in headers:
                     # Only a name of the right length is lower-cased (no bytes made).
                     if len(name) == _REQUEST_ID_LEN and name.lower() == _REQUEST_ID:
