@@ -245,7 +245,16 @@ class _Response:
     one; outside it, the buffer goes when the request ends.
     """
 
-    __slots__ = ("_outer", "_receive", "_send", "bytes", "disconnected", "rid_header", "status")
+    __slots__ = (
+        "_outer",
+        "_receive",
+        "_send",
+        "bytes",
+        "complete",
+        "disconnected",
+        "rid_header",
+        "status",
+    )
 
     def __init__(self, receive: Receive, send: Send, outer: _context.LogContext | None) -> None:
         self._receive = receive
@@ -254,6 +263,7 @@ class _Response:
         self.rid_header: tuple[bytes, bytes] | None = None
         self.status: int | None = None
         self.bytes = 0
+        self.complete = False
         self.disconnected = False
 
     async def receive(self) -> Message:
@@ -262,7 +272,11 @@ class _Response:
             message = await self._receive()
         finally:
             _current.reset(token)
-        if message["type"] == "http.disconnect":
+        if message["type"] == "http.disconnect" and not self.complete:
+            # Once the whole response went out, servers answer every read with
+            # ``http.disconnect`` (Starlette's StreamingResponse reads while it streams):
+            # that is no client gone away, and what fails afterwards (a background task)
+            # is the app's failure.
             self.disconnected = True
         return message
 
@@ -271,6 +285,8 @@ class _Response:
         kind = message["type"]
         if kind == "http.response.body":
             self.bytes += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.complete = True  # before the server's send, which may wake a reader
         elif kind == "http.response.start":
             self.status = message.get("status", 200)
             rid_header = self.rid_header
