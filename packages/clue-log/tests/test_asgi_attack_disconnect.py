@@ -3,7 +3,8 @@
 ASGI servers answer ``receive()`` with ``http.disconnect`` once the response is complete
 (the spec says so, uvicorn does it), and Starlette's ``StreamingResponse`` keeps a task
 reading ``receive()`` while it streams: an exception escaping the app afterwards (a
-``BackgroundTask`` that fails) is still the app's failure.
+``BackgroundTask`` that fails) is still the app's failure. Likewise the
+``websocket.disconnect`` read after the app closed its websocket itself.
 """
 
 from __future__ import annotations
@@ -109,3 +110,89 @@ def test_streaming_response_background_task_failing_under_uvicorn(
             ("end", "error"),
         ]
         assert entries[-1]["http.status"] == 200
+
+
+class ClosingWebsocketServer:
+    """A websocket server double: after the app's ``websocket.close`` (or, with
+    ``client_leaves``, before it), every read answers ``websocket.disconnect``."""
+
+    def __init__(self, client_leaves: bool) -> None:
+        self.closed = client_leaves
+        self.connected = False
+
+    async def receive(self) -> Any:
+        if not self.connected:
+            self.connected = True
+            return {"type": "websocket.connect"}
+        if self.closed:
+            return {"type": "websocket.disconnect", "code": 1000}
+        return {"type": "websocket.receive", "text": "hello"}
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "websocket.close":
+            self.closed = True
+
+
+@pytest.mark.parametrize("client_leaves", [False, True], ids=["app-closes", "client-leaves"])
+def test_websocket_endpoint_failing_after_closing_its_connection(client_leaves: bool) -> None:
+    """A Starlette ``WebSocketEndpoint`` that closes its connection and then fails in
+    ``on_disconnect`` fails the connection: its context and the error are written. Only a
+    client that left first makes the failure no error."""
+    from starlette.endpoints import WebSocketEndpoint
+
+    class Feed(WebSocketEndpoint):
+        encoding = "text"
+
+        async def on_receive(self, websocket: Any, data: Any) -> None:
+            log.info("closing", data=data)
+            await websocket.close()
+
+        async def on_disconnect(self, websocket: Any, close_code: int) -> None:
+            raise RuntimeError("cleanup failed")
+
+    server = ClosingWebsocketServer(client_leaves)
+    scope = {"type": "websocket", "path": "/ws", "headers": [(b"x-request-id", b"ws-1")]}
+    with capture() as cap, pytest.raises(RuntimeError, match="cleanup failed"):
+        asyncio.run(log.ASGIMiddleware(Feed)(scope, server.receive, server.send))
+    if client_leaves:
+        assert cap.dicts() == []
+    else:
+        assert [(d["msg"], d["level"]) for d in cap.dicts()] == [
+            ("closing", "info"),
+            ("unhandled exception", "error"),
+        ]
+        assert {d["request_id"] for d in cap.dicts()} == {"ws-1"}
+
+
+def test_websocket_endpoint_failing_after_closing_under_uvicorn(logs: Any, serve_asgi: Any) -> None:
+    """Under uvicorn, a ``WebSocketEndpoint`` that closes its connection and then fails in
+    ``on_disconnect`` writes its context and the error under the connection's request id."""
+    from starlette.applications import Starlette
+    from starlette.endpoints import WebSocketEndpoint
+    from starlette.routing import WebSocketRoute
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    class Feed(WebSocketEndpoint):
+        encoding = "text"
+
+        async def on_receive(self, websocket: Any, data: Any) -> None:
+            log.info("closing", data=data)
+            await websocket.close()
+
+        async def on_disconnect(self, websocket: Any, close_code: int) -> None:
+            raise RuntimeError("cleanup failed")
+
+    app = Starlette(routes=[WebSocketRoute("/ws", Feed)])
+    app.add_middleware(log.ASGIMiddleware)
+    url = serve_asgi(app, ws="websockets-sansio").replace("http://", "ws://")
+    with connect(url + "/ws", additional_headers={"X-Request-Id": "ws-2"}) as conn:
+        conn.send("bye")
+        with pytest.raises(ConnectionClosed):  # the server closed
+            conn.recv(timeout=10)
+    entries = logs.wait_for(lambda es: any(e.get("msg") == "unhandled exception" for e in es))
+    assert [(e["msg"], e["level"]) for e in entries] == [
+        ("closing", "info"),
+        ("unhandled exception", "error"),
+    ]
+    assert {e["request_id"] for e in entries} == {"ws-2"}

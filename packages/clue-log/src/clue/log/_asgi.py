@@ -189,6 +189,7 @@ class ASGIMiddleware:
             else:
                 rid_header = None
             disconnected = False
+            closed = False  # by the app: the disconnect read afterwards is its own doing
 
             async def receive_watched() -> Message:
                 nonlocal disconnected
@@ -197,13 +198,16 @@ class ASGIMiddleware:
                     message = await receive()
                 finally:
                     _current.reset(token)
-                if message["type"] == "websocket.disconnect":
+                if message["type"] == "websocket.disconnect" and not closed:
                     disconnected = True
                 return message
 
             async def send_with_id(message: Message) -> None:
-                nonlocal disconnected
-                if rid_header is not None and message["type"] == "websocket.accept":
+                nonlocal disconnected, closed
+                kind = message["type"]
+                if kind == "websocket.close":
+                    closed = True
+                elif rid_header is not None and kind == "websocket.accept":
                     headers = list(message.get("headers") or ())
                     if not _has_request_id(headers):
                         headers.append(rid_header)
