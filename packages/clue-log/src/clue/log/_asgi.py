@@ -292,7 +292,6 @@ class _Response:
             if not message.get("more_body", False):
                 self.complete = True  # before the server's send, which may wake a reader
         elif kind == "http.response.start":
-            self.status = message.get("status", 200)
             rid_header = self.rid_header
             if rid_header is not None:
                 headers = message.get("headers") or ()
@@ -317,6 +316,10 @@ class _Response:
             raise
         finally:
             _current.reset(token)
+        if kind == "http.response.start":
+            # Once the server took it: a start it refused (h11 refuses a header value with
+            # a line break) sent nothing, and the request is still unanswered.
+            self.status = message.get("status", 200)
 
     async def send_error(self) -> None:
         """Answer 500 for an app that failed before sending anything, with the request id.
