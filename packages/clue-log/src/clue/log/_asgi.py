@@ -189,6 +189,7 @@ class ASGIMiddleware:
             else:
                 rid_header = None
             disconnected = False
+            closed = False  # by the app: the disconnect read afterwards is its own doing
 
             async def receive_watched() -> Message:
                 nonlocal disconnected
@@ -197,13 +198,16 @@ class ASGIMiddleware:
                     message = await receive()
                 finally:
                     _current.reset(token)
-                if message["type"] == "websocket.disconnect":
+                if message["type"] == "websocket.disconnect" and not closed:
                     disconnected = True
                 return message
 
             async def send_with_id(message: Message) -> None:
-                nonlocal disconnected
-                if rid_header is not None and message["type"] == "websocket.accept":
+                nonlocal disconnected, closed
+                kind = message["type"]
+                if kind == "websocket.close":
+                    closed = True
+                elif rid_header is not None and kind == "websocket.accept":
                     headers = list(message.get("headers") or ())
                     if not _has_request_id(headers):
                         headers.append(rid_header)
@@ -245,7 +249,16 @@ class _Response:
     one; outside it, the buffer goes when the request ends.
     """
 
-    __slots__ = ("_outer", "_receive", "_send", "bytes", "disconnected", "rid_header", "status")
+    __slots__ = (
+        "_outer",
+        "_receive",
+        "_send",
+        "bytes",
+        "complete",
+        "disconnected",
+        "rid_header",
+        "status",
+    )
 
     def __init__(self, receive: Receive, send: Send, outer: _context.LogContext | None) -> None:
         self._receive = receive
@@ -254,6 +267,7 @@ class _Response:
         self.rid_header: tuple[bytes, bytes] | None = None
         self.status: int | None = None
         self.bytes = 0
+        self.complete = False
         self.disconnected = False
 
     async def receive(self) -> Message:
@@ -262,7 +276,11 @@ class _Response:
             message = await self._receive()
         finally:
             _current.reset(token)
-        if message["type"] == "http.disconnect":
+        if message["type"] == "http.disconnect" and not self.complete:
+            # Once the whole response went out, servers answer every read with
+            # ``http.disconnect`` (Starlette's StreamingResponse reads while it streams):
+            # that is no client gone away, and what fails afterwards (a background task)
+            # is the app's failure.
             self.disconnected = True
         return message
 
@@ -271,11 +289,17 @@ class _Response:
         kind = message["type"]
         if kind == "http.response.body":
             self.bytes += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.complete = True  # before the server's send, which may wake a reader
         elif kind == "http.response.start":
-            self.status = message.get("status", 200)
             rid_header = self.rid_header
             if rid_header is not None:
                 headers = message.get("headers") or ()
+                if type(headers) is not list and type(headers) is not tuple:
+                    # Any iterable is legal (a generator, ``map``...): read it once, and
+                    # hand the server the pairs read, not the spent iterator.
+                    headers = list(headers)
+                    message = {**message, "headers": headers}
                 for name, _ in headers:
                     # Only a name of the right length is lower-cased (no bytes made).
                     if len(name) == _REQUEST_ID_LEN and name.lower() == _REQUEST_ID:
@@ -292,6 +316,10 @@ class _Response:
             raise
         finally:
             _current.reset(token)
+        if kind == "http.response.start":
+            # Once the server took it: a start it refused (h11 refuses a header value with
+            # a line break) sent nothing, and the request is still unanswered.
+            self.status = message.get("status", 200)
 
     async def send_error(self) -> None:
         """Answer 500 for an app that failed before sending anything, with the request id.

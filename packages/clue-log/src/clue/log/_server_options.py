@@ -155,7 +155,17 @@ def log_end(opts: ServerOptions, logs: bool, kv: dict[str, Any], *, failed: bool
 
 
 def elapsed_ms(start: float, now: float) -> float:
-    """Milliseconds between two ``perf_counter()`` readings, to the microsecond."""
+    """Milliseconds between two ``perf_counter()`` readings, to the microsecond.
+
+    Never negative and always finite: readings from a clock a test patched (travelling
+    back in time, or reading ``inf`` or ``nan``) give ``0.0``, never an error.
+    """
     # Hot path (every request's end line): whole microseconds divided by 1000 is the float
     # nearest the rounded value, as ``round(ms, 3)`` gives, at less than half its cost.
-    return round((now - start) * 1e6) / 1000
+    us = (now - start) * 1e6
+    if 0.0 <= us < _INF:  # false for nan too
+        return round(us) / 1000
+    return 0.0
+
+
+_INF = float("inf")

@@ -25,6 +25,7 @@ from clue.log._server_options import (
     ErrorStatus,
     RequestLogFunc,
     ServerOptions,
+    elapsed_ms,
     log_end,
     log_line,
 )
@@ -352,7 +353,7 @@ class _Exchange:
                 self.logs,
                 {
                     _keys.HTTP_STATUS_KEY: status or self.status or 500,
-                    _keys.HTTP_DURATION_KEY: round((perf_counter() - self.start) * 1e3, 3),
+                    _keys.HTTP_DURATION_KEY: elapsed_ms(self.start, perf_counter()),
                     _keys.HTTP_BYTES_KEY: self.bytes,
                 },
                 failed=failed,
