@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -31,11 +32,42 @@ SERVICES = ("upstream", "locator", "forecaster", "front")
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing uses right now, below the ephemeral range.
+
+    The port is bound later, by another process, seconds after it was chosen. A port
+    from the ephemeral range (what binding to port 0 gives) may be taken meanwhile as
+    the local end of any outgoing connection on the machine (a load generator's, an
+    exporter's), and the service then fails to start. Outgoing connections never take
+    a port below that range, so one is chosen there, at random; port 0's choice is the
+    fallback when none is free.
+    """
+    low = _ephemeral_low()
+    for _ in range(100):
+        port = _RANDOM.randrange(_LOWEST_PICKED, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        fallback: int = sock.getsockname()[1]
+        return fallback
+
+
+_LOWEST_PICKED = 10_000
+_RANDOM = random.Random()
+
+
+def _ephemeral_low() -> int:
+    # Linux: /proc/sys/net/ipv4/ip_local_port_range; elsewhere, IANA's range (49152-).
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 49152
+    return low if low > _LOWEST_PICKED + 1000 else 49152
 
 
 @dataclass(frozen=True)
