@@ -1,12 +1,12 @@
-"""clue-log's gRPC server interceptors on real servers: SPEC §10 bar P5g, side by side.
+"""clue-log's gRPC interceptors on real servers and clients: SPEC §10 bar P5g, side by side.
 
-A sync ``grpc.server`` and a ``grpc.aio.server``, each started as its own process on
-127.0.0.1, serve a unary method (raw bytes, no protobuf) that makes 10 buffered
-``log.info`` calls, discarded (the RPCs succeed), under five setups: no interceptor
+Server side. A sync ``grpc.server`` and a ``grpc.aio.server``, each started as its own
+process on 127.0.0.1, serve a unary method (raw bytes, no protobuf) that makes 10 buffered
+``log.info`` calls, discarded (the RPCs succeed), under these setups: no interceptor
 (``none``: the method opens its own ``log.context()``), an interceptor that only wraps the
 handler (``bare``), clue's (its context holds the calls; the start/end lines are buffered
 with ``call_log_func=log.info``), OpenTelemetry's gRPC server instrumentation with sampling
-off (``otel``), and OpenTelemetry's and clue's together (``otel+clue``). A sixth server
+off (``otel``), and OpenTelemetry's and clue's together (``otel+clue``). A further server
 (``silent``) runs the method without any logging, for clue's whole cost (interceptor and
 the 10 calls) against an app that does not log. The client is another process; server
 and client are pinned to different CPUs where the machine has two.
@@ -17,9 +17,28 @@ it; a setup's overhead is its figure less ``none``'s. Within a round the setups'
 are interleaved in slices; the bar is judged on the median over the rounds of each round's
 own ratio, the figures shown are medians over the rounds.
 
-Bar: clue's overhead per RPC <= 1/3 of OpenTelemetry's, on both servers.
+Client side, measured the same way the other way round: one plain server (no
+interceptor, no logging) and one client process per setup, each pinned to the other CPU,
+taking turns in slices; the figure is the client process's CPU time per RPC
+(``time.process_time()``, every thread of it), each RPC made in its own log context with a
+bound request id, as a service calling another makes it. Setups: a bare channel (``none``),
+an interceptor that only hands the call on (``bare``), clue's
+(``GrpcClientInterceptor`` / ``aio_grpc_client_interceptors()``, ``call_log_func=log.info``),
+OpenTelemetry's client instrumentation with sampling off (``otel``), and both.
 
-Run with ``python3 tools/run.py bench -- bench_grpc``.
+The combination a real service runs, on both sides: ``cfg+`` setups configure clue-otel as
+the example system does (``otel.configure_opentelemetry(otel.new_config(...))``: its
+adaptive sampler at 2 traces a second, error promotion, metrics and spans to the SDK's
+console exporters writing to ``/dev/null``) and use OpenTelemetry's interceptor on that
+global provider: ``cfg+otel+clue`` (with clue's interceptor) and ``cfg+otel`` (without) are
+reported against ``otel`` alone (sampling off, clue-otel not configured); no bar.
+``CLUE_BENCH_PROMOTION=0`` leaves error promotion off.
+
+Bars: clue's overhead per RPC <= 1/3 of OpenTelemetry's, server and client, sync and aio.
+
+Run with ``python3 tools/run.py nox -s bench -- bench_grpc``; ``server``/``client`` and
+``sync``/``aio`` among the arguments of a direct run (``.nox/bench/bin/python
+packages/clue-log/bench/bench_grpc.py client aio``) run only those.
 
 ``--profile [sync|aio]`` (run with the bench session's interpreter,
 ``.nox/bench/bin/python packages/clue-log/bench/bench_grpc.py --profile``) says where a
@@ -28,6 +47,8 @@ collections and context switches per 1,000 RPCs, and the wall time spent inside 
 interceptors (an outermost timing interceptor less the method's own time). With
 ``--cprofile`` it also prints the handler thread's functions by own time per RPC
 (cProfile, one worker thread; cProfile inflates every call, so compare rows, not totals).
+``--profile client [sync|aio]`` profiles the client processes (cProfile, every call they
+make) and prints clue's functions, and what grows against ``bare``, by own time per RPC.
 """
 
 from __future__ import annotations
@@ -48,7 +69,10 @@ from typing import Any
 
 import grpc
 
-VARIANTS = ("silent", "none", "bare", "clue", "otel", "otel+clue")
+VARIANTS = ("silent", "none", "bare", "clue", "otel", "otel+clue", "cfg+otel", "cfg+otel+clue")
+CLIENT_VARIANTS = ("none", "bare", "clue", "otel", "otel+clue", "cfg+otel", "cfg+otel+clue")
+# The example system's clue-otel runs error promotion; CLUE_BENCH_PROMOTION=0 leaves it off.
+PROMOTION = os.environ.get("CLUE_BENCH_PROMOTION", "1") != "0"
 ROUNDS = int(os.environ.get("CLUE_BENCH_ROUNDS", "7"))
 RPCS = int(os.environ.get("CLUE_BENCH_RPCS", "2000"))
 BAR = 1 / 3
@@ -76,19 +100,46 @@ def _pin(cpu: set[int] | None) -> Callable[[], None] | None:
 # --------------------------------------------------------------------------- server
 
 
+def _configure_clue_otel(name: str) -> None:
+    """clue-otel as the example system configures it (``cfg+`` setups): its adaptive sampler
+    (2 traces a second), error promotion, metrics (clue-log's ``clue.log.*`` among them) and
+    spans, to the SDK's console exporters writing to ``/dev/null``."""
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    from clue import otel
+
+    sink = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    cfg = otel.new_config(
+        name,
+        "1.0.0",
+        ConsoleMetricExporter(out=sink),
+        ConsoleSpanExporter(out=sink),
+        error_promotion=PROMOTION,
+    )
+    otel.configure_opentelemetry(cfg)
+
+
+def _otel_provider(variant: str) -> Any:
+    """OpenTelemetry's tracer provider: sampling off, or clue-otel's (the global one)."""
+    if variant.startswith("cfg+"):
+        return None
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    return TracerProvider(sampler=ALWAYS_OFF)
+
+
 def _interceptors(variant: str, aio: bool) -> list[Any]:
     from clue import log
 
     out: list[Any] = []
-    if variant in ("otel", "otel+clue"):
+    if "otel" in variant:
         from opentelemetry.instrumentation import grpc as otel_grpc
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-        provider = TracerProvider(sampler=ALWAYS_OFF)
         make = otel_grpc.aio_server_interceptor if aio else otel_grpc.server_interceptor
-        out.append(make(tracer_provider=provider))
-    if variant in ("clue", "otel+clue"):
+        out.append(make(tracer_provider=_otel_provider(variant)))
+    if "clue" in variant:
         cls = log.AioGrpcServerInterceptor if aio else log.GrpcServerInterceptor
         out.append(cls(call_log_func=log.info))
     if variant == "bare":
@@ -127,8 +178,10 @@ class _BareAio(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is unt
 def server_main(kind: str, variant: str) -> None:
     from clue import log
 
+    if variant.startswith("cfg+"):
+        _configure_clue_otel("bench-server")
     log.configure(output=open(os.devnull, "wb"), format=log.format_json)  # noqa: SIM115
-    own_context = variant not in ("clue", "otel+clue")
+    own_context = "clue" not in variant
     info, context = log.info, log.context
     probe = _Probe() if os.environ.get("CLUE_BENCH_PROFILE") else None
 
@@ -261,20 +314,12 @@ def measure(kind: str) -> None:
     over = {v: m[v] - m["none"] for v in VARIANTS}
     # The bar is judged on the median of the rounds' own ratios (each round's setups ran
     # interleaved), which a slow round cannot tilt the way it tilts a difference of medians.
-    ratios = [
-        (samples["clue"][r] - samples["none"][r]) / (samples["otel"][r] - samples["none"][r])
-        for r in range(ROUNDS)
-        if samples["otel"][r] > samples["none"][r]
-    ]
-    both = [
-        (samples["otel+clue"][r] - samples["none"][r]) / (samples["otel"][r] - samples["none"][r])
-        for r in range(ROUNDS)
-        if samples["otel"][r] > samples["none"][r]
-    ]
+    ratios = _ratios(samples, "clue", "otel")
+    both = _ratios(samples, "otel+clue", "otel")
     server = "grpc.aio.server" if kind == "aio" else "grpc.server (4 threads)"
     print(f"{kind}: {server}, {ROUNDS} rounds of {RPCS} unary RPCs, server CPU per RPC")
     for v in VARIANTS:
-        print(f"  {v:10} {m[v] * 1e6:8.1f} µs  overhead {over[v] * 1e6:7.1f} µs")
+        print(f"  {v:13} {m[v] * 1e6:8.1f} µs  overhead {over[v] * 1e6:7.1f} µs")
     ratio = statistics.median(ratios) if ratios else float("inf")
     ok = ratio <= BAR
     RESULTS.append((f"P5g {kind}", ok))
@@ -287,6 +332,274 @@ def measure(kind: str) -> None:
         f"bar <= 1/3); otel+clue {statistics.median(both):.2f}x otel alone; "
         f"clue with its 10 calls vs a silent app {(m['clue'] - m['silent']) * 1e6:.1f} µs"
     )
+    _combined(samples, "server")
+
+
+def _ratios(samples: dict[str, list[float]], setup: str, against: str) -> list[float]:
+    """Each round's own ratio of two setups' overheads over ``none`` (rounds where
+    ``against`` shows none are left out)."""
+    base = samples["none"]
+    return [
+        (samples[setup][r] - base[r]) / (samples[against][r] - base[r])
+        for r in range(len(base))
+        if samples[against][r] > base[r]
+    ]
+
+
+def _spread(ratios: list[float]) -> str:
+    if not ratios:
+        return "not measurable"
+    return f"{statistics.median(ratios):.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]"
+
+
+def _combined(samples: dict[str, list[float]], side: str) -> None:
+    """The combination a real service runs against OpenTelemetry's interceptor alone
+    (sampling off, clue-otel not configured): a report, no bar."""
+    promotion = "with" if PROMOTION else "without"
+    print(
+        f"  combined ({side}, clue-otel configured {promotion} error promotion; medians of "
+        f"rounds' ratios to otel's overhead [range]): cfg+otel+clue "
+        f"{_spread(_ratios(samples, 'cfg+otel+clue', 'otel'))}; cfg+otel "
+        f"{_spread(_ratios(samples, 'cfg+otel', 'otel'))}; otel+clue "
+        f"{_spread(_ratios(samples, 'otel+clue', 'otel'))}"
+    )
+
+
+# --------------------------------------------------------------------------- client interceptors
+
+
+class _BareClient(
+    grpc.UnaryUnaryClientInterceptor,  # type: ignore[misc]  # grpc is untyped
+):
+    """The least a client interceptor does: hand the call on."""
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(details, request)
+
+
+class _BareAioClient(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]  # grpc is untyped
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(details, request)
+
+
+def _aio_client_interceptors(variant: str) -> list[Any]:
+    """An aio client setup's interceptors, outermost first (OpenTelemetry's, then clue's,
+    as the example system's channels)."""
+    from clue import log
+
+    out: list[Any] = []
+    if "otel" in variant:
+        from opentelemetry.instrumentation import grpc as otel_grpc
+
+        out.extend(otel_grpc.aio_client_interceptors(tracer_provider=_otel_provider(variant)))
+    if "clue" in variant:
+        out.extend(log.aio_grpc_client_interceptors(call_log_func=log.info))
+    if variant == "bare":
+        out.append(_BareAioClient())
+    return out
+
+
+def _sync_channel(variant: str, target: str) -> Any:
+    """A sync client setup's channel: clue's interceptor through ``grpc.intercept_channel``,
+    OpenTelemetry's outside it through its own ``grpcext`` (as its instrumentor does)."""
+    from clue import log
+
+    channel = grpc.insecure_channel(target)
+    if "clue" in variant:
+        channel = grpc.intercept_channel(channel, log.GrpcClientInterceptor(call_log_func=log.info))
+    if variant == "bare":
+        channel = grpc.intercept_channel(channel, _BareClient())
+    if "otel" in variant:
+        from opentelemetry.instrumentation import grpc as otel_grpc
+        from opentelemetry.instrumentation.grpc import grpcext
+
+        made = otel_grpc.client_interceptor(tracer_provider=_otel_provider(variant))
+        channel = grpcext.intercept_channel(channel, made)
+    return channel
+
+
+def client_worker(kind: str, variant: str, port: int) -> None:
+    """One client setup in its own process: each line read on stdin is a batch size; the
+    answer is the process's CPU seconds for that many RPCs, each made in its own log
+    context (the caller's request) with a bound request id, as a service calling another
+    makes them."""
+    from clue import log
+
+    if variant.startswith("cfg+"):
+        _configure_clue_otel("bench-client")
+    log.configure(output=open(os.devnull, "wb"), format=log.format_json)  # noqa: SIM115
+    log.bind(request_id="bench-caller-1")  # process-wide: every context inherits it
+    context = log.context
+    target = f"127.0.0.1:{port}"
+
+    if kind == "aio":
+        loop = asyncio.new_event_loop()
+
+        async def open_channel() -> tuple[Any, Any]:
+            wanted = _aio_client_interceptors(variant)
+            channel = grpc.aio.insecure_channel(target, interceptors=wanted or None)
+            return channel, channel.unary_unary(f"/{SERVICE}/Get")
+
+        _channel, get = loop.run_until_complete(open_channel())  # the channel kept open
+
+        async def abatch(n: int) -> float:
+            t0 = time.process_time()
+            for _ in range(n):
+                with context():
+                    await get(b"42")
+            return time.process_time() - t0
+
+        def batch(n: int) -> float:
+            return loop.run_until_complete(abatch(n))
+    else:
+        sget = _sync_channel(variant, target).unary_unary(f"/{SERVICE}/Get")
+
+        def batch(n: int) -> float:
+            t0 = time.process_time()
+            for _ in range(n):
+                with context():
+                    sget(b"42")
+            return time.process_time() - t0
+
+    batch(200)  # warm up
+    profiled = os.environ.get("CLUE_BENCH_CLIENT_CPROFILE")
+    profiler: Any = None
+    if profiled:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if profiler is not None:
+            profiler.enable()
+        spent = batch(int(line))
+        if profiler is not None:
+            profiler.disable()
+        print(repr(spent), flush=True)
+    if profiler is not None:
+        profiler.dump_stats(os.path.join(profiled, f"{kind}-{variant}"))
+
+
+def measure_client(kind: str) -> None:
+    """Client CPU per RPC of each client setup against one plain server: the setups'
+    processes take turns in slices, the order rotating per round."""
+    samples = _client_rounds(kind, CLIENT_VARIANTS, ROUNDS, dict(os.environ))
+    per_slice = max(1, RPCS // SLICES)
+    m = {v: statistics.median(samples[v]) for v in CLIENT_VARIANTS}
+    client = "grpc.aio channel" if kind == "aio" else "grpc channel"
+    print(
+        f"{kind} client: {client}, {ROUNDS} rounds of {per_slice * SLICES} unary RPCs, "
+        f"client CPU per RPC (each RPC in its own log context)"
+    )
+    for v in CLIENT_VARIANTS:
+        print(f"  {v:13} {m[v] * 1e6:8.1f} µs  overhead {(m[v] - m['none']) * 1e6:7.1f} µs")
+    ratios = _ratios(samples, "clue", "otel")
+    ratio = statistics.median(ratios) if ratios else float("inf")
+    ok = ratio <= BAR
+    RESULTS.append((f"P5g client {kind}", ok))
+    print(
+        f"  {'PASS' if ok else 'FAIL'}  P5g client {kind}: clue's overhead "
+        f"{_spread(ratios)} OpenTelemetry's (median of {len(ratios)} rounds' ratios [range]; "
+        f"bar <= 1/3); bare {_spread(_ratios(samples, 'bare', 'otel'))}"
+    )
+    _combined(samples, "client")
+
+
+def _client_rounds(
+    kind: str, variants: tuple[str, ...], rounds: int, env: dict[str, str]
+) -> dict[str, list[float]]:
+    """Each round's client CPU seconds per RPC of each setup (one process per setup,
+    pinned to the other CPU than the server's; slices interleaved, the order rotating)."""
+    server_cpu, client_cpu = _cpus()
+    server: subprocess.Popen[str] | None = None
+    workers: dict[str, subprocess.Popen[str]] = {}
+    samples: dict[str, list[float]] = {v: [] for v in variants}
+    per_slice = max(1, RPCS // SLICES)
+    try:
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--server", kind, "silent"],
+            stdout=subprocess.PIPE, text=True, preexec_fn=_pin(server_cpu),  # noqa: PLW1509
+        )  # fmt: skip
+        assert server.stdout is not None
+        port = server.stdout.readline().strip()
+        for v in variants:
+            workers[v] = subprocess.Popen(
+                [sys.executable, __file__, "--client-worker", kind, v, port],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                preexec_fn=_pin(client_cpu),  # noqa: PLW1509
+            )  # fmt: skip
+        for w in workers.values():
+            assert w.stdout is not None
+            if w.stdout.readline().strip() != "ready":
+                raise RuntimeError("a client setup did not start")
+        for r in range(rounds):
+            order = variants[r % len(variants) :] + variants[: r % len(variants)]
+            spent = dict.fromkeys(variants, 0.0)
+            for _ in range(SLICES):
+                for v in order:
+                    w = workers[v]
+                    assert w.stdin is not None
+                    assert w.stdout is not None
+                    w.stdin.write(f"{per_slice}\n")
+                    w.stdin.flush()
+                    spent[v] += float(w.stdout.readline())
+            for v in variants:
+                samples[v].append(spent[v] / (per_slice * SLICES))
+    finally:
+        for w in workers.values():
+            if w.stdin is not None:
+                w.stdin.close()
+        for w in workers.values():  # they exit at the end of their stdin (profiles dumped)
+            try:
+                w.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                w.kill()
+                w.wait()
+        if server is not None:
+            server.kill()
+            server.wait()
+    return samples
+
+
+def profile_client_side(kind: str) -> None:
+    """``--profile client``: where clue's client interceptor spends its time per RPC,
+    function by function (cProfile in each client process; compare rows, not totals)."""
+    import pstats
+    import tempfile
+
+    variants = ("none", "bare", "clue", "otel")
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "CLUE_BENCH_CLIENT_CPROFILE": tmp}
+        samples = _client_rounds(kind, variants, 1, env)
+        stats = {v: pstats.Stats(os.path.join(tmp, f"{kind}-{v}")).stats for v in variants}  # type: ignore[attr-defined]
+    n = max(1, RPCS // SLICES) * SLICES
+    print(f"{kind} client, cProfile over {n} RPCs per setup (inflated: compare rows)")
+    for v in variants:
+        print(f"  {v:5} client CPU {samples[v][0] * 1e6:6.1f} µs per RPC under cProfile")
+
+    def where(key: tuple[str, int, str]) -> str:
+        file, line, fn = key
+        return f"{file.rsplit('site-packages/', 1)[-1].rsplit('src/', 1)[-1]}:{line}({fn})"
+
+    clue = stats["clue"]
+    print("  clue's functions, cumulative (own) time per RPC")
+    for key, (_, calls, own, cum, _) in sorted(clue.items(), key=lambda kv: -kv[1][3]):
+        if "clue/log/" in key[0] and cum >= 0.5e-6 * n:
+            print(
+                f"    {cum / n * 1e6:6.2f} ({own / n * 1e6:5.2f}) µs {calls / n:4.1f}x {where(key)}"
+            )
+    bare = {k: row[2] for k, row in stats["bare"].items()}
+    grown = sorted(
+        (
+            (row[2] - bare.get(k, 0.0), row[1], k)
+            for k, row in clue.items()
+            if "clue/log/" not in k[0]
+        ),
+        key=lambda x: -x[0],
+    )
+    print("  other functions whose own time grows most against bare, per RPC")
+    for own, calls, key in grown[:12]:
+        print(f"    {own / n * 1e6:6.2f} µs {calls / n:4.1f}x {where(key)}")
 
 
 # --------------------------------------------------------------------------- profile
@@ -510,8 +823,15 @@ def main() -> int:
     if sys.argv[1:2] == ["--client"]:
         client_main(json.loads(sys.argv[2]), int(sys.argv[3]))
         return 0
+    if sys.argv[1:2] == ["--client-worker"]:
+        client_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return 0
     if sys.argv[1:2] == ["--profile-client"]:
         profile_client(json.loads(sys.argv[2]), int(sys.argv[3]))
+        return 0
+    if "--profile" in sys.argv[1:] and "client" in sys.argv[1:]:
+        for kind in [k for k in ("sync", "aio") if k in sys.argv[1:]] or ["sync", "aio"]:
+            profile_client_side(kind)
         return 0
     if "--profile" in sys.argv[1:]:
         if "--cprofile" in sys.argv[1:]:
@@ -526,8 +846,13 @@ def main() -> int:
         f"clue-log gRPC benchmark — Python {platform.python_version()} on {platform.machine()}, "
         f"{os.cpu_count()} CPUs, grpcio {grpc.__version__}"
     )
-    for kind in ("sync", "aio"):
-        measure(kind)
+    kinds = [k for k in ("sync", "aio") if k in sys.argv[1:]] or ["sync", "aio"]
+    sides = [s for s in ("server", "client") if s in sys.argv[1:]] or ["server", "client"]
+    for kind in kinds:
+        if "server" in sides:
+            measure(kind)
+        if "client" in sides:
+            measure_client(kind)
     failed = [name for name, ok in RESULTS if not ok]
     print(f"bars: {len(RESULTS) - len(failed)} met, {len(failed)} not met")
     return 1 if failed else 0
