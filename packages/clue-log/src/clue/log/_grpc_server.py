@@ -225,9 +225,8 @@ def _status_of(
     if code is not None and code is not grpc.StatusCode.OK:
         # context.abort(): the code and details say it all, the exception is plumbing.
         return code, details, None
-    if isinstance(exc, grpc.RpcError) and isinstance(exc, grpc.Call):
-        # A failed outgoing call re-raised by the handler.
-        return exc.code(), exc.details(), exc
+    # Anything else escaping, a failed outgoing call's RpcError included, is answered
+    # UNKNOWN by grpc: the client never sees the outgoing call's own code.
     return grpc.StatusCode.UNKNOWN, details or repr(exc), exc
 
 

@@ -1,0 +1,184 @@
+"""The end line of a served RPC names the code its client received, however the handler
+ended: a failed outgoing call re-raised, a deadline that passed, a unary response grpc
+cannot send; sync and aio servers alike, unary and streaming."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent import futures
+from typing import Any
+
+import grpc
+import pytest
+
+from clue import log
+
+SERVICE = "cluelog.attack.Ends"
+#: Counts the code grpc gives an escaping exception, not the codes handlers choose.
+ONLY_UNKNOWN = {"error_func": lambda code: code is grpc.StatusCode.UNKNOWN}
+_ADDRESS: dict[str, str] = {}
+
+
+def _not_found(request: bytes, context: grpc.ServicerContext) -> bytes:
+    context.abort(grpc.StatusCode.NOT_FOUND, "inner")
+
+
+def _relay(request: bytes, context: grpc.ServicerContext) -> bytes:
+    log.info("handling")
+    with grpc.insecure_channel(_ADDRESS["sync"]) as channel:
+        response: bytes = channel.unary_unary(f"/{SERVICE}/NotFound")(b"")  # raises
+    return response
+
+
+def _until_gone(request: bytes, context: grpc.ServicerContext) -> bytes:
+    log.info("handling")
+    gone = threading.Event()
+    context.add_callback(gone.set)
+    gone.wait(30)
+    return b"late"
+
+
+def _stream_until_gone(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+    log.info("handling")
+    gone = threading.Event()
+    context.add_callback(gone.set)
+    gone.wait(30)
+    yield b"late"
+
+
+def _none(request: bytes, context: grpc.ServicerContext) -> None:
+    log.info("handling")  # and forgets to return the response
+
+
+async def _aio_relay(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    log.info("handling")
+    async with grpc.aio.insecure_channel(_ADDRESS["sync"]) as channel:
+        response: bytes = await channel.unary_unary(f"/{SERVICE}/NotFound")(b"")  # raises
+    return response
+
+
+async def _aio_until_gone(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    log.info("handling")
+    await asyncio.Event().wait()  # cancelled when the RPC ends
+    return b"late"
+
+
+async def _aio_stream_until_gone(
+    request: bytes, context: grpc.aio.ServicerContext
+) -> AsyncIterator[bytes]:
+    log.info("handling")
+    await asyncio.Event().wait()
+    yield b"late"
+
+
+async def _aio_none(request: bytes, context: grpc.aio.ServicerContext) -> None:
+    log.info("handling")
+
+
+def _handlers(aio: bool) -> Any:
+    unary, stream = grpc.unary_unary_rpc_method_handler, grpc.unary_stream_rpc_method_handler
+    return grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "NotFound": unary(_not_found),
+            "Relay": unary(_aio_relay if aio else _relay),
+            "UntilGone": unary(_aio_until_gone if aio else _until_gone),
+            "StreamUntilGone": stream(_aio_stream_until_gone if aio else _stream_until_gone),
+            "None": unary(_aio_none if aio else _none),
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[Callable[[str, dict[str, Any]], str]]:
+    """A factory: (kind, interceptor options) -> the address of a real server."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    sync: list[grpc.Server] = []
+    aio: list[grpc.aio.Server] = []
+
+    async def start_aio(options: dict[str, Any]) -> str:
+        server = grpc.aio.server(interceptors=[log.AioGrpcServerInterceptor(**options)])
+        server.add_generic_rpc_handlers((_handlers(True),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        aio.append(server)
+        return f"127.0.0.1:{port}"
+
+    def start(kind: str, options: dict[str, Any]) -> str:
+        if kind == "aio":
+            return asyncio.run_coroutine_threadsafe(start_aio(options), loop).result(10)
+        server = grpc.server(
+            futures.ThreadPoolExecutor(4), interceptors=[log.GrpcServerInterceptor(**options)]
+        )
+        server.add_generic_rpc_handlers((_handlers(False),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        sync.append(server)
+        return f"127.0.0.1:{port}"
+
+    _ADDRESS["sync"] = start("sync", {})
+    yield start
+
+    async def stop_aio() -> None:
+        for server in aio:
+            await server.stop(None)
+
+    asyncio.run_coroutine_threadsafe(stop_aio(), loop).result(10)
+    for server in sync:
+        server.stop(None).wait(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+def _call(address: str, method: str, timeout: float | None = None) -> grpc.StatusCode:
+    """Call ``method`` and return the code the client received."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            if method.startswith("Stream"):
+                list(channel.unary_stream(f"/{SERVICE}/{method}")(b"", timeout=timeout))
+            else:
+                channel.unary_unary(f"/{SERVICE}/{method}")(b"", timeout=timeout)
+        except grpc.RpcError as err:
+            code: grpc.StatusCode = err.code()
+            return code
+    return grpc.StatusCode.OK
+
+
+def _end_lines(out: io.StringIO, method: str) -> list[dict[str, Any]]:
+    """The end lines of ``method``, once one is written (polled with a deadline)."""
+    deadline = time.monotonic() + 10
+    while True:
+        docs = [json.loads(line) for line in out.getvalue().splitlines()]
+        ends = [d for d in docs if d["msg"] == "end" and d["grpc.method"] == method]
+        if ends or time.monotonic() > deadline:
+            return ends
+        time.sleep(0.005)
+
+
+def _msgs(out: io.StringIO, method: str) -> list[str]:
+    """The messages of the lines ``method`` wrote."""
+    docs = [json.loads(line) for line in out.getvalue().splitlines()]
+    return [d["msg"] for d in docs if d["grpc.method"] == method]
+
+
+@pytest.mark.parametrize("kind", ["sync", "aio"])
+def test_a_failed_outgoing_call_re_raised_ends_unknown(servers: Any, kind: str) -> None:
+    """A handler that lets a failed outgoing call's ``RpcError`` escape ends with the code
+    its client receives (UNKNOWN), not the outgoing call's code: an ``error_func`` counting
+    UNKNOWN writes the RPC's context and the exception."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+    received = _call(servers(kind, ONLY_UNKNOWN), "Relay")
+    assert received is grpc.StatusCode.UNKNOWN
+    [end] = _end_lines(out, "Relay")
+    assert (end["level"], end["grpc.code"]) == ("error", "UNKNOWN")
+    assert "NOT_FOUND" in end["grpc.status"]
+    assert _msgs(out, "Relay") == ["start", "handling", "end"]
