@@ -182,3 +182,19 @@ def test_a_failed_outgoing_call_re_raised_ends_unknown(servers: Any, kind: str) 
     assert (end["level"], end["grpc.code"]) == ("error", "UNKNOWN")
     assert "NOT_FOUND" in end["grpc.status"]
     assert _msgs(out, "Relay") == ["start", "handling", "end"]
+
+
+@pytest.mark.parametrize("kind", ["sync", "aio"])
+@pytest.mark.parametrize("method", ["UntilGone", "StreamUntilGone"])
+def test_a_passed_deadline_ends_deadline_exceeded(servers: Any, kind: str, method: str) -> None:
+    """An RPC whose deadline passes ends with DEADLINE_EXCEEDED, the code its client
+    receives, not as cancelled by the client; an ``error_func`` counting only deadlines
+    writes its context."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+    only_deadlines = {"error_func": lambda code: code is grpc.StatusCode.DEADLINE_EXCEEDED}
+    received = _call(servers(kind, only_deadlines), method, timeout=0.2)
+    assert received is grpc.StatusCode.DEADLINE_EXCEEDED
+    [end] = _end_lines(out, method)
+    assert (end["level"], end["grpc.code"]) == ("error", "DEADLINE_EXCEEDED")
+    assert _msgs(out, method) == ["start", "handling", "end"]

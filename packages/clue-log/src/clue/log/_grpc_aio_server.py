@@ -26,6 +26,7 @@ from clue.log._grpc_server import (
     ServerCall,
     Wrapped,
     end_line,
+    gone,
     incoming_id,
     method_head,
     outcome,
@@ -100,7 +101,7 @@ class AioGrpcServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                         for response in result:
                             yield response
                 except GeneratorExit:
-                    call.finish(grpc.StatusCode.CANCELLED, "response stream closed", None)
+                    call.finish(*gone(context, "response stream closed"), None)
                     raise
                 except BaseException as exc:
                     call.finish(*_aio_outcome(context, exc))
@@ -180,7 +181,7 @@ def _aio_outcome(
     context: grpc.aio.ServicerContext, exc: BaseException | None
 ) -> tuple[grpc.StatusCode, str | bytes | None, BaseException | None]:
     if isinstance(exc, asyncio.CancelledError):
-        return grpc.StatusCode.CANCELLED, "cancelled", None
+        return (*gone(context, "cancelled"), None)
     if isinstance(exc, grpc.aio.AbortError):
         code, details, _ = outcome(context, None, aio=True)
         return code, details, None

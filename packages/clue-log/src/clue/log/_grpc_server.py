@@ -220,7 +220,7 @@ def _status_of(
     details = context.details()
     if exc is None:
         if code is None and _cancelled(context, aio):
-            return grpc.StatusCode.CANCELLED, "cancelled by the client", None
+            return (*gone(context, "cancelled by the client"), None)
         return (code or grpc.StatusCode.OK), details, None
     if code is not None and code is not grpc.StatusCode.OK:
         # context.abort(): the code and details say it all, the exception is plumbing.
@@ -231,6 +231,23 @@ def _status_of(
 
 
 _CODES = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def gone(
+    context: grpc.ServicerContext | grpc.aio.ServicerContext, cancelled: str
+) -> tuple[grpc.StatusCode, str]:
+    """How an RPC ended early, never raising.
+
+    DEADLINE_EXCEEDED when its deadline passed (the code its client gets), else CANCELLED
+    with ``cancelled`` for details.
+    """
+    try:
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            return grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"
+    except Exception:  # noqa: S110 - a context without a deadline: cancelled
+        pass
+    return grpc.StatusCode.CANCELLED, cancelled
 
 
 def _cancelled(context: grpc.ServicerContext | grpc.aio.ServicerContext, aio: bool) -> bool:
@@ -362,8 +379,7 @@ class _SyncResponseStream:
         # (same log context) and leave the reset to the discarded Context.
         self._ctx.copy().run(
             self._call.finish,
-            grpc.StatusCode.CANCELLED,
-            "cancelled before the response stream ended",
+            *gone(self._context, "cancelled before the response stream ended"),
             None,
             reset=False,
         )
