@@ -198,3 +198,21 @@ def test_a_passed_deadline_ends_deadline_exceeded(servers: Any, kind: str, metho
     [end] = _end_lines(out, method)
     assert (end["level"], end["grpc.code"]) == ("error", "DEADLINE_EXCEEDED")
     assert _msgs(out, method) == ["start", "handling", "end"]
+
+
+@pytest.mark.parametrize("kind", ["sync", "aio"])
+def test_a_unary_handler_returning_none_ends_with_the_code_sent(servers: Any, kind: str) -> None:
+    """A unary handler that returns None ends with the code its client receives: INTERNAL
+    on a sync server (grpc cannot serialize None, the failure writes the context), OK on
+    an aio one (which sends an empty message)."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+    received = _call(servers(kind, {}), "None")
+    [end] = _end_lines(out, "None")
+    assert end["grpc.code"] == received.name
+    if kind == "sync":
+        assert received is grpc.StatusCode.INTERNAL
+        assert end["level"] == "error"
+        assert _msgs(out, "None") == ["start", "handling", "end"]
+    else:
+        assert received is grpc.StatusCode.OK

@@ -126,11 +126,14 @@ class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # gr
 
     def _wrap_unary(self, full_method: str, handler: grpc.RpcMethodHandler) -> Any:
         opts, head = self._opts, method_head(full_method)
+        serializer = handler.response_serializer
 
         def wrap(behavior: Behavior, _request_streaming: bool, _response_streaming: bool) -> Any:
             def unary_behavior(request: Any, context: grpc.ServicerContext) -> Any:
                 # A copied Context: the RPC's log context is set in it and discarded with it.
-                return _copy_context().run(_serve_unary, opts, head, behavior, request, context)
+                return _copy_context().run(
+                    _serve_unary, opts, head, behavior, request, context, serializer
+                )
 
             return unary_behavior
 
@@ -262,6 +265,7 @@ def _serve_unary(
     behavior: Callable[..., Any],
     request: Any,
     context: grpc.ServicerContext,
+    serializer: Callable[[Any], bytes] | None,
 ) -> Any:
     # Hot path, written for speed: on a real server every call and object of this path is
     # paid cold once per RPC (bench_grpc.py --profile), so the common case is one frame.
@@ -291,18 +295,43 @@ def _serve_unary(
         raise
     ms = int((perf_counter() - start) * 1e6 + 0.5) / 1000.0  # elapsed_ms, inline
     try:
-        # The common end: no code set, the client still there, OK not an error.
-        ok = context.code() is None and opts.ok_plain and context.is_active()
+        # The common end: a response, no code set, the client still there, OK not an error.
+        ok = (
+            response is not None
+            and context.code() is None
+            and opts.ok_plain
+            and context.is_active()
+        )
     except Exception:  # the general path decides
         ok = False
     try:
         if not ok:
-            log_end(opts, NO_HEAD, *outcome(context, None), ms)
+            status = outcome(context, None)
+            if response is None and status[0] is grpc.StatusCode.OK:
+                status = _unsendable(context, serializer, status)
+            log_end(opts, NO_HEAD, *status, ms)
         elif opts.log_calls:
             opts.log_func("end", **{_keys.GRPC_CODE_KEY: "OK", _keys.GRPC_DURATION_KEY: ms})
     except Exception:  # noqa: S110 - never raises into the RPC
         pass
     return response
+
+
+def _unsendable(
+    context: grpc.ServicerContext,
+    serializer: Callable[[Any], bytes] | None,
+    status: tuple[grpc.StatusCode, str | bytes | None, BaseException | None],
+) -> tuple[grpc.StatusCode, str | bytes | None, BaseException | None]:
+    # A unary handler returned None (a forgotten return, say): unless its serializer makes
+    # bytes of None, grpc answers INTERNAL (with the details set, if any) instead of OK.
+    if context.code() is not None:
+        return status  # a code set, OK included, is what grpc sends
+    try:
+        if serializer is not None and serializer(None) is not None:
+            return status
+    except Exception:  # noqa: S110 - the serializer refuses None, as grpc will see
+        pass
+    return grpc.StatusCode.INTERNAL, status[1] or "Failed to serialize response!", None
 
 
 def _start_line(
