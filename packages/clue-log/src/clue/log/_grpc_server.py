@@ -107,18 +107,9 @@ class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # gr
 
         def wrap(behavior: Behavior, _request_streaming: bool, _response_streaming: bool) -> Any:
             def stream_behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                call = ServerCall(opts, service, method)
-                ctx = contextvars.copy_context()
-                ctx.run(call.open, metadata)
-                stream = _SyncResponseStream(ctx, call, context)
-                # Cancelled or failed before the stream was exhausted: end it anyway.
-                context.add_callback(stream.terminated)
-                try:
-                    stream.it = iter(ctx.run(behavior, request, context))
-                except Exception as exc:
-                    ctx.run(stream.fail, exc)
-                    raise
-                return stream
+                return serve_sync_stream(
+                    opts, service, method, metadata, behavior, request, context
+                )
 
             return stream_behavior
 
@@ -132,12 +123,36 @@ class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # gr
             def unary_behavior(request: Any, context: grpc.ServicerContext) -> Any:
                 # A copied Context: the RPC's log context is set in it and discarded with it.
                 return _copy_context().run(
-                    _serve_unary, opts, head, behavior, request, context, serializer
+                    serve_unary, opts, head, behavior, request, context, serializer
                 )
 
             return unary_behavior
 
         return rebuild_handler(handler, wrap)
+
+
+def serve_sync_stream(
+    opts: Options,
+    service: str,
+    method: str,
+    metadata: Sequence[tuple[str, str | bytes]] | None,
+    behavior: Behavior,
+    request: Any,
+    context: grpc.ServicerContext,
+) -> Iterator[Any]:
+    """Serve a sync handler's response stream in a log context of its own."""
+    call = ServerCall(opts, service, method)
+    ctx = contextvars.copy_context()
+    ctx.run(call.open, metadata)
+    stream = _SyncResponseStream(ctx, call, context)
+    # Cancelled or failed before the stream was exhausted: end it anyway.
+    context.add_callback(stream.terminated)
+    try:
+        stream.it = iter(ctx.run(behavior, request, context))
+    except Exception as exc:
+        ctx.run(stream.fail, exc)
+        raise
+    return stream
 
 
 class ServerCall:
@@ -259,7 +274,7 @@ def _cancelled(context: grpc.ServicerContext | grpc.aio.ServicerContext, aio: bo
     return not context.is_active()
 
 
-def _serve_unary(
+def serve_unary(
     opts: Options,
     head: Head,
     behavior: Callable[..., Any],
@@ -315,6 +330,11 @@ def _serve_unary(
     except Exception:  # noqa: S110 - never raises into the RPC
         pass
     return response
+
+
+def sends_none(response: Any) -> bytes:
+    """The serializer grpc.aio behaves as for a None response: an empty message."""
+    return b""
 
 
 def _unsendable(
