@@ -235,6 +235,12 @@ def _stream_wait_release(request: bytes, context: grpc.ServicerContext) -> Itera
     yield b"released" if _RELEASE.wait(10) else b"never released"
 
 
+def _wait_release_unwatched(request: bytes, context: grpc.ServicerContext) -> bytes:
+    log.info("handling")
+    _RELEASE.wait(10)  # outlives the deadline: released once the client gave up
+    return b"late"
+
+
 def _release(request: bytes, context: grpc.ServicerContext) -> bytes:
     _RELEASE.set()
     return b""
@@ -274,6 +280,7 @@ def aio_with_sync_handlers() -> Iterator[str]:
             "WaitRelease": unary(_wait_release),
             "StreamWaitRelease": stream(_stream_wait_release),
             "Release": unary(_release),
+            "Late": unary(_wait_release_unwatched),
             "Ends": unary(_sync_ends),
             "StreamEnds": stream(_sync_stream_ends),
         },
@@ -347,3 +354,23 @@ def test_sync_handlers_on_an_aio_server_end_with_the_code_sent(
     if received is not grpc.StatusCode.OK:
         assert end["level"] == "error"
         assert _msgs(out, method) == ["start", "handling", "end"]
+
+
+def test_a_sync_handler_on_an_aio_server_outliving_its_deadline(
+    aio_with_sync_handlers: str,
+) -> None:
+    """A sync handler on a grpc.aio server that returns after its deadline passed ends
+    DEADLINE_EXCEEDED, as its client saw it, and writes its context."""
+    _RELEASE.clear()
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+    with (
+        grpc.insecure_channel(aio_with_sync_handlers) as channel,
+        pytest.raises(grpc.RpcError) as info,
+    ):
+        channel.unary_unary(f"/{SERVICE}/Late")(b"", timeout=0.2)
+    assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    _RELEASE.set()
+    [end] = _end_lines(out, "Late")
+    assert (end["level"], end["grpc.code"]) == ("error", "DEADLINE_EXCEEDED")
+    assert _msgs(out, "Late") == ["start", "handling", "end"]

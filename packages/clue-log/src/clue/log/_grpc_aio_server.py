@@ -209,7 +209,8 @@ class _SyncContext:
     """The context grpc.aio hands a sync handler, answering what the sync server's does.
 
     grpc's own answers neither ``code()``, ``details()`` nor ``is_active()``: the code and
-    details set through it are remembered, and the RPC is active until its callbacks run.
+    details set through it are remembered, and the RPC is active until its callbacks run
+    or its deadline passes (grpc runs the callbacks only once the handler has returned).
     """
 
     __slots__ = ("_code", "_context", "_details", "_ended")
@@ -225,7 +226,7 @@ class _SyncContext:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._context, name)
 
-    def _end(self) -> None:
+    def _end(self, *_: Any) -> None:
         self._ended = True
 
     def set_code(self, code: Any) -> None:
@@ -251,7 +252,10 @@ class _SyncContext:
         return self._details
 
     def is_active(self) -> bool:
-        return not self._ended
+        if self._ended:
+            return False
+        remaining = self._context.time_remaining()
+        return remaining is None or remaining > 0
 
 
 def _reset(token: Any) -> None:
