@@ -55,6 +55,21 @@ def _none(request: bytes, context: grpc.ServicerContext) -> None:
     log.info("handling")  # and forgets to return the response
 
 
+# set_code() values that are not StatusCodes, by name.
+_ODD_CODES: dict[str, object] = {"int": 5, "int-ok": 0, "text": "NOPE"}
+
+
+def _set_odd_code(request: bytes, context: grpc.ServicerContext) -> bytes:
+    log.info("handling")
+    context.set_code(_ODD_CODES[request.decode()])
+    context.set_details("odd")
+    return b"ok"
+
+
+async def _aio_set_odd_code(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    return _set_odd_code(request, context)
+
+
 async def _aio_relay(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     log.info("handling")
     async with grpc.aio.insecure_channel(_ADDRESS["sync"]) as channel:
@@ -90,6 +105,7 @@ def _handlers(aio: bool) -> Any:
             "UntilGone": unary(_aio_until_gone if aio else _until_gone),
             "StreamUntilGone": stream(_aio_stream_until_gone if aio else _stream_until_gone),
             "None": unary(_aio_none if aio else _none),
+            "SetOddCode": unary(_aio_set_odd_code if aio else _set_odd_code),
         },
     )
 
@@ -374,3 +390,27 @@ def test_a_sync_handler_on_an_aio_server_outliving_its_deadline(
     [end] = _end_lines(out, "Late")
     assert (end["level"], end["grpc.code"]) == ("error", "DEADLINE_EXCEEDED")
     assert _msgs(out, "Late") == ["start", "handling", "end"]
+
+
+@pytest.mark.parametrize("kind", ["sync", "aio"])
+@pytest.mark.parametrize("odd", sorted(_ODD_CODES))
+def test_a_code_that_is_not_a_status_code_ends_as_sent(servers: Any, kind: str, odd: str) -> None:
+    """A handler that sets a code that is not a ``StatusCode`` (an int, a string) ends with
+    the code grpc sends for it (UNKNOWN, or the int's code on an aio server), and a
+    failure writes the RPC's context."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+    address = servers(kind, {})
+    with grpc.insecure_channel(address) as channel:
+        try:
+            channel.unary_unary(f"/{SERVICE}/SetOddCode")(odd.encode(), timeout=10)
+            received = grpc.StatusCode.OK
+        except grpc.RpcError as err:
+            received = err.code()
+    [end] = _end_lines(out, "SetOddCode")
+    assert end["grpc.code"] == received.name
+    if received is grpc.StatusCode.OK:
+        assert _msgs(out, "SetOddCode") == ["start", "end"]
+    else:
+        assert end["level"] == "error"
+        assert _msgs(out, "SetOddCode") == ["start", "handling", "end"]

@@ -33,6 +33,7 @@ from clue.log._grpc_server import (
     outcome,
     rebuild_handler,
     sends_none,
+    sent_code,
     serve_sync_stream,
     serve_unary,
 )
@@ -246,7 +247,10 @@ class _SyncContext:
         self._context.abort_with_status(status)
 
     def code(self) -> Any:
-        return self._code
+        code = self._code  # as the aio server sends it
+        if code is None or isinstance(code, grpc.StatusCode):
+            return code
+        return sent_code(code, aio=True)
 
     def details(self) -> Any:
         return self._details

@@ -233,8 +233,8 @@ def _status_of(
     aio: bool,
 ) -> tuple[grpc.StatusCode, str | bytes | None, BaseException | None]:
     code = context.code()
-    if isinstance(code, int) and not isinstance(code, grpc.StatusCode):
-        code = _CODES.get(code)
+    if code is not None and not isinstance(code, grpc.StatusCode):
+        code = sent_code(code, aio)
     details = context.details()
     if exc is None:
         if code is None and _cancelled(context, aio):
@@ -249,6 +249,17 @@ def _status_of(
 
 
 _CODES = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def sent_code(code: object, aio: bool) -> grpc.StatusCode:
+    """The code grpc sends for a ``set_code()`` value that is not a ``StatusCode``.
+
+    grpc.aio takes an int by its value; anything else (any value on the sync server) is
+    sent as UNKNOWN.
+    """
+    if aio and isinstance(code, int):
+        return _CODES.get(code, grpc.StatusCode.UNKNOWN)
+    return grpc.StatusCode.UNKNOWN
 
 
 def gone(
