@@ -70,6 +70,20 @@ async def _aio_set_odd_code(request: bytes, context: grpc.aio.ServicerContext) -
     return _set_odd_code(request, context)
 
 
+def _stream_none(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes | None]:
+    log.info("handling")
+    yield b"a"
+    yield None  # grpc.server ends the stream here, OK; grpc.aio sends an empty message
+    yield b"c"
+
+
+async def _aio_stream_none(
+    request: bytes, context: grpc.aio.ServicerContext
+) -> AsyncIterator[bytes | None]:
+    for response in _stream_none(request, context):
+        yield response
+
+
 async def _aio_relay(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     log.info("handling")
     async with grpc.aio.insecure_channel(_ADDRESS["sync"]) as channel:
@@ -106,6 +120,7 @@ def _handlers(aio: bool) -> Any:
             "StreamUntilGone": stream(_aio_stream_until_gone if aio else _stream_until_gone),
             "None": unary(_aio_none if aio else _none),
             "SetOddCode": unary(_aio_set_odd_code if aio else _set_odd_code),
+            "StreamNone": stream(_aio_stream_none if aio else _stream_none),
         },
     )
 
@@ -299,6 +314,7 @@ def aio_with_sync_handlers() -> Iterator[str]:
             "Late": unary(_wait_release_unwatched),
             "Ends": unary(_sync_ends),
             "StreamEnds": stream(_sync_stream_ends),
+            "StreamNone": stream(_stream_none),
         },
     )
 
@@ -414,3 +430,36 @@ def test_a_code_that_is_not_a_status_code_ends_as_sent(servers: Any, kind: str, 
     else:
         assert end["level"] == "error"
         assert _msgs(out, "SetOddCode") == ["start", "handling", "end"]
+
+
+def _stream_none_ends(address: str) -> tuple[list[bytes], list[str], dict[str, Any]]:
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+    with grpc.insecure_channel(address) as channel:
+        received = list(channel.unary_stream(f"/{SERVICE}/StreamNone")(b"", timeout=10))
+    [end] = _end_lines(out, "StreamNone")
+    return received, _msgs(out, "StreamNone"), end
+
+
+@pytest.mark.parametrize("kind", ["sync", "aio"])
+def test_a_response_stream_yielding_none_ends_as_its_client_sees_it(
+    servers: Any, kind: str
+) -> None:
+    """A response stream that yields None ends OK where its client's stream ends: at the
+    None on a sync server, which ends the stream there, after the last message on an aio
+    one, which sends None as an empty message; a success writes nothing buffered."""
+    received, msgs, end = _stream_none_ends(servers(kind, {}))
+    assert received == ([b"a"] if kind == "sync" else [b"a", b"", b"c"])
+    assert (end["level"], end["grpc.code"]) == ("info", "OK")
+    assert msgs == ["start", "end"]
+
+
+def test_a_sync_response_stream_yielding_none_on_an_aio_server(
+    aio_with_sync_handlers: str,
+) -> None:
+    """A sync response stream on a grpc.aio server that yields None goes on (grpc.aio sends
+    an empty message) and ends OK after its last message."""
+    received, msgs, end = _stream_none_ends(aio_with_sync_handlers)
+    assert received == [b"a", b"", b"c"]
+    assert (end["level"], end["grpc.code"]) == ("info", "OK")
+    assert msgs == ["start", "end"]

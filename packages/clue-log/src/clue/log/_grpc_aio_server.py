@@ -94,7 +94,14 @@ class AioGrpcServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                 # grpc.aio runs and iterates a sync handler in its thread pool: so must we.
                 def sync_stream_behavior(request: Any, context: Any) -> Any:
                     return serve_sync_stream(
-                        opts, service, method, metadata, behavior, request, _SyncContext(context)
+                        opts,
+                        service,
+                        method,
+                        metadata,
+                        behavior,
+                        request,
+                        _SyncContext(context),
+                        aio=True,
                     )
 
                 return sync_stream_behavior

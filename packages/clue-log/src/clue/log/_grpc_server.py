@@ -139,12 +139,15 @@ def serve_sync_stream(
     behavior: Behavior,
     request: Any,
     context: grpc.ServicerContext,
+    *,
+    aio: bool = False,
 ) -> Iterator[Any]:
     """Serve a sync handler's response stream in a log context of its own."""
     call = ServerCall(opts, service, method)
     ctx = contextvars.copy_context()
     ctx.run(call.open, metadata)
     stream = _SyncResponseStream(ctx, call, context)
+    stream.none_ends = not aio
     # Cancelled or failed before the stream was exhausted: end it anyway.
     context.add_callback(stream.terminated)
     try:
@@ -403,7 +406,7 @@ def method_head(full_method: str) -> Head:
 class _SyncResponseStream:
     """A served response stream whose iteration runs in the RPC's own Context."""
 
-    __slots__ = ("_call", "_context", "_ctx", "it")
+    __slots__ = ("_call", "_context", "_ctx", "it", "none_ends")
 
     def __init__(
         self, ctx: contextvars.Context, call: ServerCall, context: grpc.ServicerContext
@@ -412,6 +415,8 @@ class _SyncResponseStream:
         self._call = call
         self._context = context
         self.it: Iterator[Any] | None = None
+        # grpc.server ends a response stream, OK, at a None response (grpc.aio sends it).
+        self.none_ends = True
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -422,7 +427,10 @@ class _SyncResponseStream:
     def _next(self) -> Any:
         assert self.it is not None  # set before the server iterates
         try:
-            return next(self.it)
+            response = next(self.it)
+            if response is None and self.none_ends:
+                self._call.finish(*outcome(self._context, None))
+            return response
         except StopIteration:
             self._call.finish(*outcome(self._context, None))
             raise
