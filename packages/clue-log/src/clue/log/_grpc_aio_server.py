@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import types
 from collections.abc import AsyncIterator, Callable
@@ -26,10 +27,15 @@ from clue.log._grpc_server import (
     ServerCall,
     Wrapped,
     end_line,
+    gone,
     incoming_id,
     method_head,
     outcome,
     rebuild_handler,
+    sends_none,
+    sent_code,
+    serve_sync_stream,
+    serve_unary,
 )
 from clue.log._request_id import request_id_from
 
@@ -84,6 +90,22 @@ class AioGrpcServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         opts = self._opts
 
         def wrap(behavior: Behavior, _request_streaming: bool, _response_streaming: bool) -> Any:
+            if not _is_async(behavior):
+                # grpc.aio runs and iterates a sync handler in its thread pool: so must we.
+                def sync_stream_behavior(request: Any, context: Any) -> Any:
+                    return serve_sync_stream(
+                        opts,
+                        service,
+                        method,
+                        metadata,
+                        behavior,
+                        request,
+                        _SyncContext(context),
+                        aio=True,
+                    )
+
+                return sync_stream_behavior
+
             async def stream_behavior(
                 request: Any, context: grpc.aio.ServicerContext
             ) -> AsyncIterator[Any]:
@@ -100,7 +122,7 @@ class AioGrpcServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                         for response in result:
                             yield response
                 except GeneratorExit:
-                    call.finish(grpc.StatusCode.CANCELLED, "response stream closed", None)
+                    call.finish(*gone(context, "response stream closed"), None)
                     raise
                 except BaseException as exc:
                     call.finish(*_aio_outcome(context, exc))
@@ -115,6 +137,22 @@ class AioGrpcServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         opts, head = self._opts, method_head(full_method)
 
         def wrap(behavior: Behavior, _request_streaming: bool, _response_streaming: bool) -> Any:
+            if not _is_async(behavior):
+                # grpc.aio runs a sync handler in its thread pool, off the event loop: so
+                # must we, served as the sync server serves it.
+                def sync_unary_behavior(request: Any, context: Any) -> Any:
+                    return contextvars.copy_context().run(
+                        serve_unary,
+                        opts,
+                        head,
+                        behavior,
+                        request,
+                        _SyncContext(context),
+                        sends_none,
+                    )
+
+                return sync_unary_behavior
+
             async def unary_behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 # Hot path, written for speed: on a real server every call and object of
                 # this path is paid cold once per RPC (bench_grpc.py --profile), so the
@@ -170,6 +208,67 @@ class AioGrpcServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         return rebuild_handler(handler, wrap)
 
 
+def _is_async(behavior: Behavior) -> bool:
+    # grpc.aio's own rule: anything else is a sync handler, run in the server's thread pool.
+    return inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)
+
+
+class _SyncContext:
+    """The context grpc.aio hands a sync handler, answering what the sync server's does.
+
+    grpc's own answers neither ``code()``, ``details()`` nor ``is_active()``: the code and
+    details set through it are remembered, and the RPC is active until its callbacks run
+    or its deadline passes (grpc runs the callbacks only once the handler has returned).
+    """
+
+    __slots__ = ("_code", "_context", "_details", "_ended")
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+        self._code: Any = None
+        self._details: Any = None
+        self._ended = False
+        with contextlib.suppress(Exception):  # a context without callbacks: always active
+            context.add_callback(self._end)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    def _end(self, *_: Any) -> None:
+        self._ended = True
+
+    def set_code(self, code: Any) -> None:
+        self._code = code
+        self._context.set_code(code)
+
+    def set_details(self, details: Any) -> None:
+        self._details = details
+        self._context.set_details(details)
+
+    def abort(self, code: Any, details: Any = "") -> None:
+        self._code, self._details = code, details
+        self._context.abort(code, details)
+
+    def abort_with_status(self, status: Any) -> None:
+        self._code, self._details = status.code, status.details
+        self._context.abort_with_status(status)
+
+    def code(self) -> Any:
+        code = self._code  # as the aio server sends it
+        if code is None or isinstance(code, grpc.StatusCode):
+            return code
+        return sent_code(code, aio=True)
+
+    def details(self) -> Any:
+        return self._details
+
+    def is_active(self) -> bool:
+        if self._ended:
+            return False
+        remaining = self._context.time_remaining()
+        return remaining is None or remaining > 0
+
+
 def _reset(token: Any) -> None:
     # ValueError: finished in another Context than the RPC's (nothing to leave there).
     with contextlib.suppress(ValueError):
@@ -180,7 +279,7 @@ def _aio_outcome(
     context: grpc.aio.ServicerContext, exc: BaseException | None
 ) -> tuple[grpc.StatusCode, str | bytes | None, BaseException | None]:
     if isinstance(exc, asyncio.CancelledError):
-        return grpc.StatusCode.CANCELLED, "cancelled", None
+        return (*gone(context, "cancelled"), None)
     if isinstance(exc, grpc.aio.AbortError):
         code, details, _ = outcome(context, None, aio=True)
         return code, details, None

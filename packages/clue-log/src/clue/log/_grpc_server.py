@@ -107,18 +107,9 @@ class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # gr
 
         def wrap(behavior: Behavior, _request_streaming: bool, _response_streaming: bool) -> Any:
             def stream_behavior(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                call = ServerCall(opts, service, method)
-                ctx = contextvars.copy_context()
-                ctx.run(call.open, metadata)
-                stream = _SyncResponseStream(ctx, call, context)
-                # Cancelled or failed before the stream was exhausted: end it anyway.
-                context.add_callback(stream.terminated)
-                try:
-                    stream.it = iter(ctx.run(behavior, request, context))
-                except Exception as exc:
-                    ctx.run(stream.fail, exc)
-                    raise
-                return stream
+                return serve_sync_stream(
+                    opts, service, method, metadata, behavior, request, context
+                )
 
             return stream_behavior
 
@@ -126,15 +117,45 @@ class GrpcServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]  # gr
 
     def _wrap_unary(self, full_method: str, handler: grpc.RpcMethodHandler) -> Any:
         opts, head = self._opts, method_head(full_method)
+        serializer = handler.response_serializer
 
         def wrap(behavior: Behavior, _request_streaming: bool, _response_streaming: bool) -> Any:
             def unary_behavior(request: Any, context: grpc.ServicerContext) -> Any:
                 # A copied Context: the RPC's log context is set in it and discarded with it.
-                return _copy_context().run(_serve_unary, opts, head, behavior, request, context)
+                return _copy_context().run(
+                    serve_unary, opts, head, behavior, request, context, serializer
+                )
 
             return unary_behavior
 
         return rebuild_handler(handler, wrap)
+
+
+def serve_sync_stream(
+    opts: Options,
+    service: str,
+    method: str,
+    metadata: Sequence[tuple[str, str | bytes]] | None,
+    behavior: Behavior,
+    request: Any,
+    context: grpc.ServicerContext,
+    *,
+    aio: bool = False,
+) -> Iterator[Any]:
+    """Serve a sync handler's response stream in a log context of its own."""
+    call = ServerCall(opts, service, method)
+    ctx = contextvars.copy_context()
+    ctx.run(call.open, metadata)
+    stream = _SyncResponseStream(ctx, call, context)
+    stream.none_ends = not aio
+    # Cancelled or failed before the stream was exhausted: end it anyway.
+    context.add_callback(stream.terminated)
+    try:
+        stream.it = iter(ctx.run(behavior, request, context))
+    except Exception as exc:
+        ctx.run(stream.fail, exc)
+        raise
+    return stream
 
 
 class ServerCall:
@@ -215,23 +236,50 @@ def _status_of(
     aio: bool,
 ) -> tuple[grpc.StatusCode, str | bytes | None, BaseException | None]:
     code = context.code()
-    if isinstance(code, int) and not isinstance(code, grpc.StatusCode):
-        code = _CODES.get(code)
+    if code is not None and not isinstance(code, grpc.StatusCode):
+        code = sent_code(code, aio)
     details = context.details()
     if exc is None:
         if code is None and _cancelled(context, aio):
-            return grpc.StatusCode.CANCELLED, "cancelled by the client", None
+            return (*gone(context, "cancelled by the client"), None)
         return (code or grpc.StatusCode.OK), details, None
     if code is not None and code is not grpc.StatusCode.OK:
         # context.abort(): the code and details say it all, the exception is plumbing.
         return code, details, None
-    if isinstance(exc, grpc.RpcError) and isinstance(exc, grpc.Call):
-        # A failed outgoing call re-raised by the handler.
-        return exc.code(), exc.details(), exc
+    # Anything else escaping, a failed outgoing call's RpcError included, is answered
+    # UNKNOWN by grpc: the client never sees the outgoing call's own code.
     return grpc.StatusCode.UNKNOWN, details or repr(exc), exc
 
 
 _CODES = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def sent_code(code: object, aio: bool) -> grpc.StatusCode:
+    """The code grpc sends for a ``set_code()`` value that is not a ``StatusCode``.
+
+    grpc.aio takes an int by its value; anything else (any value on the sync server) is
+    sent as UNKNOWN.
+    """
+    if aio and isinstance(code, int):
+        return _CODES.get(code, grpc.StatusCode.UNKNOWN)
+    return grpc.StatusCode.UNKNOWN
+
+
+def gone(
+    context: grpc.ServicerContext | grpc.aio.ServicerContext, cancelled: str
+) -> tuple[grpc.StatusCode, str]:
+    """How an RPC ended early, never raising.
+
+    DEADLINE_EXCEEDED when its deadline passed (the code its client gets), else CANCELLED
+    with ``cancelled`` for details.
+    """
+    try:
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            return grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"
+    except Exception:  # noqa: S110 - a context without a deadline: cancelled
+        pass
+    return grpc.StatusCode.CANCELLED, cancelled
 
 
 def _cancelled(context: grpc.ServicerContext | grpc.aio.ServicerContext, aio: bool) -> bool:
@@ -240,12 +288,13 @@ def _cancelled(context: grpc.ServicerContext | grpc.aio.ServicerContext, aio: bo
     return not context.is_active()
 
 
-def _serve_unary(
+def serve_unary(
     opts: Options,
     head: Head,
     behavior: Callable[..., Any],
     request: Any,
     context: grpc.ServicerContext,
+    serializer: Callable[[Any], bytes] | None,
 ) -> Any:
     # Hot path, written for speed: on a real server every call and object of this path is
     # paid cold once per RPC (bench_grpc.py --profile), so the common case is one frame.
@@ -275,18 +324,48 @@ def _serve_unary(
         raise
     ms = int((perf_counter() - start) * 1e6 + 0.5) / 1000.0  # elapsed_ms, inline
     try:
-        # The common end: no code set, the client still there, OK not an error.
-        ok = context.code() is None and opts.ok_plain and context.is_active()
+        # The common end: a response, no code set, the client still there, OK not an error.
+        ok = (
+            response is not None
+            and context.code() is None
+            and opts.ok_plain
+            and context.is_active()
+        )
     except Exception:  # the general path decides
         ok = False
     try:
         if not ok:
-            log_end(opts, NO_HEAD, *outcome(context, None), ms)
+            status = outcome(context, None)
+            if response is None and status[0] is grpc.StatusCode.OK:
+                status = _unsendable(context, serializer, status)
+            log_end(opts, NO_HEAD, *status, ms)
         elif opts.log_calls:
             opts.log_func("end", **{_keys.GRPC_CODE_KEY: "OK", _keys.GRPC_DURATION_KEY: ms})
     except Exception:  # noqa: S110 - never raises into the RPC
         pass
     return response
+
+
+def sends_none(response: Any) -> bytes:
+    """The serializer grpc.aio behaves as for a None response: an empty message."""
+    return b""
+
+
+def _unsendable(
+    context: grpc.ServicerContext,
+    serializer: Callable[[Any], bytes] | None,
+    status: tuple[grpc.StatusCode, str | bytes | None, BaseException | None],
+) -> tuple[grpc.StatusCode, str | bytes | None, BaseException | None]:
+    # A unary handler returned None (a forgotten return, say): unless its serializer makes
+    # bytes of None, grpc answers INTERNAL (with the details set, if any) instead of OK.
+    if context.code() is not None:
+        return status  # a code set, OK included, is what grpc sends
+    try:
+        if serializer is not None and serializer(None) is not None:
+            return status
+    except Exception:  # noqa: S110 - the serializer refuses None, as grpc will see
+        pass
+    return grpc.StatusCode.INTERNAL, status[1] or "Failed to serialize response!", None
 
 
 def _start_line(
@@ -327,7 +406,7 @@ def method_head(full_method: str) -> Head:
 class _SyncResponseStream:
     """A served response stream whose iteration runs in the RPC's own Context."""
 
-    __slots__ = ("_call", "_context", "_ctx", "it")
+    __slots__ = ("_call", "_context", "_ctx", "it", "none_ends")
 
     def __init__(
         self, ctx: contextvars.Context, call: ServerCall, context: grpc.ServicerContext
@@ -336,6 +415,8 @@ class _SyncResponseStream:
         self._call = call
         self._context = context
         self.it: Iterator[Any] | None = None
+        # grpc.server ends a response stream, OK, at a None response (grpc.aio sends it).
+        self.none_ends = True
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -346,7 +427,10 @@ class _SyncResponseStream:
     def _next(self) -> Any:
         assert self.it is not None  # set before the server iterates
         try:
-            return next(self.it)
+            response = next(self.it)
+            if response is None and self.none_ends:
+                self._call.finish(*outcome(self._context, None))
+            return response
         except StopIteration:
             self._call.finish(*outcome(self._context, None))
             raise
@@ -363,8 +447,7 @@ class _SyncResponseStream:
         # (same log context) and leave the reset to the discarded Context.
         self._ctx.copy().run(
             self._call.finish,
-            grpc.StatusCode.CANCELLED,
-            "cancelled before the response stream ended",
+            *gone(self._context, "cancelled before the response stream ended"),
             None,
             reset=False,
         )
