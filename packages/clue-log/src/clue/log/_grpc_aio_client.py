@@ -154,7 +154,8 @@ class _AioClientCall(ClientCall):
             _TASKS.add(task)
             task.add_done_callback(_TASKS.discard)
             return
-        except Exception:
+        except (Exception, asyncio.CancelledError):
+            # A getter that raises ends nothing here, as the task it replaces ended nothing.
             return
         self._run(self._log_end, code, details)
 
