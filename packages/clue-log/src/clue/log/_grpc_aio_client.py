@@ -6,16 +6,18 @@ A log of every outgoing call in the caller's context, as the sync client's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
 
 from clue.log._grpc_client import CallDetails, ClientCall, with_call_id
-from clue.log._grpc_options import CallLogFunc, ErrorFunc, Options, as_text
+from clue.log._grpc_options import CallLogFunc, ErrorFunc, Options
 
 __all__ = ["aio_grpc_client_interceptors"]
+
+_T = TypeVar("_T")
 
 
 def aio_grpc_client_interceptors(
@@ -77,10 +79,14 @@ class _AioClientInterceptor:
     async def _intercept(
         self, continuation: Callable[[Any, Any], Any], details: Any, request: Any
     ) -> Any:
-        call = _AioClientCall(self._opts, as_text(details.method))
+        # Hot path (every outgoing call).
+        opts = self._opts
+        call = _AioClientCall(opts, details.method)
         outcome = await continuation(
-            with_call_id(details, self._opts, _AioClientCallDetails), request
+            with_call_id(details, opts, _AioClientCallDetails) if opts.call_ids else details,
+            request,
         )
+        call.keep_context()
         outcome.add_done_callback(call.aio_done)
         return outcome
 
@@ -129,13 +135,29 @@ class _AioClientCall(ClientCall):
     __slots__ = ()
 
     def aio_done(self, call: Any) -> None:
-        """Done-callback of a grpc.aio call, whose status getters are coroutines."""
+        """Done-callback of a grpc.aio call, whose status getters are coroutines.
+
+        The call is done, so they answer without waiting: read here. A task reads them only
+        if one would wait after all.
+        """
         try:
-            task = asyncio.get_running_loop().create_task(self._aio_log_end(call))
-        except Exception:
+            code = _now(call.code())
+            if code is grpc.StatusCode.OK and self._opts.ok_plain:
+                self._run(self.end_ok)
+                return
+            details = _now(call.details())
+        except _WouldWaitError:
+            try:
+                task = asyncio.get_running_loop().create_task(self._aio_log_end(call))
+            except Exception:
+                return
+            _TASKS.add(task)
+            task.add_done_callback(_TASKS.discard)
             return
-        _TASKS.add(task)
-        task.add_done_callback(_TASKS.discard)
+        except (Exception, asyncio.CancelledError):
+            # A getter that raises ends nothing here, as the task it replaces ended nothing.
+            return
+        self._run(self._log_end, code, details)
 
     async def _aio_log_end(self, call: Any) -> None:
         try:
@@ -143,6 +165,20 @@ class _AioClientCall(ClientCall):
         except Exception:
             return
         self._run(self._log_end, code, details)
+
+
+class _WouldWaitError(Exception):
+    """A status getter of a done call would have waited."""
+
+
+def _now(coro: Coroutine[Any, Any, _T]) -> _T:
+    """The value of a coroutine that finishes without waiting; else :class:`_WouldWaitError`."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    coro.close()
+    raise _WouldWaitError
 
 
 # Log tasks of grpc.aio calls, kept alive until they run.

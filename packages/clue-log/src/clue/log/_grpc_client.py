@@ -19,6 +19,7 @@ from clue.log._grpc_options import (
     CallLogFunc,
     ErrorFunc,
     Options,
+    as_text,
     log_end,
     split_method,
 )
@@ -83,9 +84,20 @@ class GrpcClientInterceptor(
     def _intercept(
         self, continuation: Callable[[Any, Any], Any], details: Any, request: Any
     ) -> Any:
-        call = ClientCall(self._opts, details.method)
-        outcome = continuation(with_call_id(details, self._opts, _ClientCallDetails), request)
-        outcome.add_done_callback(call.done)
+        # Hot path (every outgoing call).
+        opts = self._opts
+        call = ClientCall(opts, details.method)
+        outcome = continuation(
+            with_call_id(details, opts, _ClientCallDetails) if opts.call_ids else details,
+            request,
+        )
+        if outcome.done():
+            # A blocking unary call has ended already: its end is logged here, in the
+            # caller's own context, without a done-callback.
+            call.end(outcome)
+        else:
+            call.keep_context()
+            outcome.add_done_callback(call.done)
         return outcome
 
     def intercept_unary_unary(
@@ -128,45 +140,109 @@ class _ClientCallDetails(CallDetails, grpc.ClientCallDetails):  # type: ignore[m
     """``grpc.ClientCallDetails`` with the request id added to the metadata."""
 
 
+class Method:
+    """What a method name gives every call of it, built once per name and key names.
+
+    Its service and method, and the start line's key/values, which are the end line's head.
+    """
+
+    __slots__ = ("head", "method", "method_key", "service", "service_key")
+
+    def __init__(self, full: str) -> None:
+        self.service, self.method = split_method(full)
+        self.service_key = _keys.GRPC_SERVICE_KEY
+        self.method_key = _keys.GRPC_METHOD_KEY
+        # Shared by every call: only ever passed on as ``**head``, never changed.
+        self.head: dict[str, str] = {self.service_key: self.service, self.method_key: self.method}
+
+
+# Method name -> Method, bounded (the names are the application's stubs').
+_METHODS: dict[str | bytes, Method] = {}
+_MAX_METHODS = 1024
+
+
+def method_of(full: str | bytes) -> Method:
+    """The cached :class:`Method` of a full method name (``/pkg.Service/Method``)."""
+    m = _METHODS.get(full)
+    if (
+        m is None
+        or m.service_key is not _keys.GRPC_SERVICE_KEY
+        or m.method_key is not _keys.GRPC_METHOD_KEY
+    ):
+        if len(_METHODS) >= _MAX_METHODS:
+            _METHODS.clear()
+        m = _METHODS[full] = Method(as_text(full))
+    return m
+
+
 class ClientCall:
     """One outgoing call, logged in the caller's log context."""
 
-    __slots__ = ("_ctx", "_opts", "_start", "method", "service")
+    __slots__ = ("_ctx", "_m", "_opts", "_start")
 
-    def __init__(self, opts: Options, full_method: str) -> None:
+    def __init__(self, opts: Options, full_method: str | bytes) -> None:
         self._opts = opts
-        self.service, self.method = split_method(full_method)
-        # The caller's Context: done-callbacks run on gRPC's threads or loop callbacks.
-        self._ctx = contextvars.copy_context()
+        self._m = m = method_of(full_method)
+        self._ctx: contextvars.Context | None = None
         if opts.log_calls:
+            log_line(opts.log_func, "start", m.head)
+        self._start = perf_counter()
+
+    @property
+    def service(self) -> str:
+        return self._m.service
+
+    @property
+    def method(self) -> str:
+        return self._m.method
+
+    def keep_context(self) -> None:
+        """Keep the caller's Context: done-callbacks run on gRPC's threads or loop callbacks."""
+        self._ctx = contextvars.copy_context()
+
+    def end(self, call: Any) -> None:
+        """Log the end of a call that is done, in the current context. Never raises."""
+        try:
+            code = call.code()
+            if code is grpc.StatusCode.OK and self._opts.ok_plain:
+                self.end_ok()
+            else:
+                self._log_end(code, call.details())
+        except Exception:  # noqa: S110 - telemetry never raises into the call
+            pass
+
+    def end_ok(self) -> None:
+        """The common end: an OK call under the default ``error_func``."""
+        opts = self._opts
+        if opts.log_calls:
+            ms = elapsed_ms(self._start, perf_counter())
             log_line(
                 opts.log_func,
-                "start",
-                {_keys.GRPC_SERVICE_KEY: self.service, _keys.GRPC_METHOD_KEY: self.method},
+                "end",
+                {**self._m.head, _keys.GRPC_CODE_KEY: "OK", _keys.GRPC_DURATION_KEY: ms},
             )
-        self._start = perf_counter()
 
     def done(self, call: Any) -> None:
         """Done-callback of a sync call: log its end (or error) in the caller's context."""
-        self._run(self._log_end, call.code(), call.details())
+        self._run(self.end, call)
 
     def _run(self, fn: Callable[..., None], *args: Any) -> None:
+        ctx = self._ctx
         try:
+            if ctx is None:
+                fn(*args)
+                return
             try:
-                self._ctx.run(fn, *args)
+                ctx.run(fn, *args)
             except RuntimeError:
                 # The caller's Context is busy on another thread: log from a copy of it.
-                self._ctx.copy().run(fn, *args)
+                ctx.copy().run(fn, *args)
         except Exception:  # noqa: S110 - telemetry never raises into the call
             pass
 
     def _log_end(self, code: grpc.StatusCode, details: str | bytes | None) -> None:
         ms = elapsed_ms(self._start, perf_counter())
-        head: dict[str, str] = {
-            _keys.GRPC_SERVICE_KEY: self.service,
-            _keys.GRPC_METHOD_KEY: self.method,
-        }
-        log_end(self._opts, head, code, details, None, ms)
+        log_end(self._opts, self._m.head, code, details, None, ms)
 
 
 def with_call_id(details: Any, opts: Options, cls: type[CallDetails]) -> Any:
@@ -175,20 +251,35 @@ def with_call_id(details: Any, opts: Options, cls: type[CallDetails]) -> Any:
     The id is the caller's bound request id (so one id follows a request across services), else a
     new short one.
     """
+    # Hot path (every outgoing call).
     if not opts.call_ids:
         return details
-    metadata = list(details.metadata or ())
-    if any(k == REQUEST_ID_METADATA for k, _ in metadata):
-        return details
-    metadata.append((REQUEST_ID_METADATA, _caller_request_id() or new_request_id()))
-    return cls(
-        details.method,
-        details.timeout,
-        metadata,
-        details.credentials,
-        details.wait_for_ready,
-        getattr(details, "compression", None),
+    given = details.metadata
+    pair = (REQUEST_ID_METADATA, _caller_request_id() or new_request_id())
+    if given:
+        for k, _ in given:
+            if k == REQUEST_ID_METADATA:
+                return details
+        metadata = [*given, pair]
+    else:
+        metadata = [pair]
+    # tuple.__new__ directly: the named tuple's own __new__ is one Python call more.
+    return tuple.__new__(
+        cls,
+        (
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            details.wait_for_ready,
+            getattr(details, "compression", None),
+        ),
     )
+
+
+# Bound request ids already checked -> the id to send (None: malformed), bounded.
+_CHECKED: dict[str, str | None] = {}
+_MAX_CHECKED = 256
 
 
 def _caller_request_id() -> str | None:
@@ -198,5 +289,15 @@ def _caller_request_id() -> str | None:
     key = _keys.REQUEST_ID_KEY
     for k, v in reversed(bound):
         if k == key:
-            return v if isinstance(v, str) and request_id_from(v) == v else None
+            if type(v) is not str:
+                # A str subclass may hash or compare as it likes: checked, never cached.
+                return v if isinstance(v, str) and request_id_from(v) == v else None
+            try:
+                return _CHECKED[v]
+            except KeyError:
+                pass
+            if len(_CHECKED) >= _MAX_CHECKED:
+                _CHECKED.clear()
+            ok = _CHECKED[v] = v if request_id_from(v) == v else None
+            return ok
     return None
