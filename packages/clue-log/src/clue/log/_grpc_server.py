@@ -211,8 +211,7 @@ class ServerCall:
         """Leave the log context; quietly, when finalised from another context."""
         cm, self._cm = self._cm, None
         if cm is not None:
-            # ValueError: finalised outside the RPC's contextvars.Context (a generator
-            # collected elsewhere); that Context is discarded with the RPC, nothing leaks.
+            # ValueError: finalised outside the RPC's Context, which is discarded with it.
             with contextlib.suppress(ValueError):
                 cm.__exit__(None, None, None)
 
