@@ -3,7 +3,13 @@
 Run with ``python3 tools/run.py nox -s bench -- bench_memory`` (or ``python
 bench_memory.py`` with clue-log and structlog installed). Memory is measured with
 tracemalloc and as the growth of peak RSS in a fresh interpreter; timings are medians of
-interleaved rounds, reported as ratios measured in the same process.
+interleaved rounds (in a shuffled order: the slot right after another call reads high
+otherwise), reported as ratios measured in the same process.
+
+``CLUE_MEMORY_BEFORE``: another version of ``clue/log/_api.py`` (say ``git show
+HEAD~1:packages/clue-log/src/clue/log/_api.py > /tmp/before.py``). Its ``_make`` is built
+in this ``_api``'s namespace and M3 times its buffered call beside this one, in the same
+rounds: a before and after for changes to the buffered call itself.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import gc
 import logging
 import os
 import platform
+import random
+import re
 import statistics
 import subprocess
 import sys
@@ -25,12 +33,13 @@ from typing import Any
 import structlog
 
 from clue import log
-from clue.log import _budget
+from clue.log import _api, _budget
 
 ROUNDS = int(os.environ.get("CLUE_BENCH_ROUNDS", "25"))
 DEVNULL = open(os.devnull, "wb")  # noqa: SIM115 - lives for the whole run
 RESULTS: list[tuple[str, bool, str]] = []
 CONTEXTS, ENTRIES = 1_000, 100
+BEFORE = os.environ.get("CLUE_MEMORY_BEFORE")
 
 
 def bar(name: str, ok: bool, detail: str) -> None:
@@ -133,11 +142,31 @@ def m2() -> None:
 def interleaved(fns: dict[str, Callable[[], Any]], number: int) -> dict[str, float]:
     # Thread CPU time, as bench_core's: time spent descheduled is not the function's.
     samples: dict[str, list[float]] = {name: [] for name in fns}
+    order = list(fns)
     for _ in range(ROUNDS * 4):
-        for name, fn in fns.items():
+        random.shuffle(order)
+        for name in order:
             log.context().__enter__()  # a fresh buffer, as P1 does
-            samples[name].append(timeit.Timer(fn, timer=time.thread_time).timeit(number) / number)
+            samples[name].append(
+                timeit.Timer(fns[name], timer=time.thread_time).timeit(number) / number
+            )
     return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def before_info() -> Callable[..., None] | None:
+    """``info`` as ``CLUE_MEMORY_BEFORE``'s ``_make`` builds it, or None."""
+    if not BEFORE:
+        return None
+    with open(BEFORE) as f:
+        found = re.search(
+            r"^def _make\(.*?^    return log_fn\n", f.read(), re.DOTALL | re.MULTILINE
+        )
+    if found is None:
+        raise SystemExit(f"CLUE_MEMORY_BEFORE={BEFORE!r}: no _make in it")
+    namespace = dict(vars(_api))
+    exec(compile(found.group(0), BEFORE, "exec"), namespace)
+    made: Callable[..., None] = namespace["_make"]("info")
+    return made
 
 
 def m3() -> None:
@@ -151,18 +180,30 @@ def m3() -> None:
     log.configure(output=DEVNULL)
     info = log.info
     payload = "x" * 200
-    got = interleaved(
-        {
-            "dropped": lambda: drop("msg", a=1, b=2, c=3),
-            "small": lambda: info("msg", a=1, b=2, c=3),
-            "strings": lambda: info("msg", a=payload, b=payload, c=payload),
-        },
-        900,
-    )
+    fns: dict[str, Callable[[], Any]] = {
+        "dropped": lambda: drop("msg", a=1, b=2, c=3),
+        "small": lambda: info("msg", a=1, b=2, c=3),
+        "strings": lambda: info("msg", a=payload, b=payload, c=payload),
+        "mixed": lambda: info("msg", a=1, b="alice", c=1.5),
+    }
+    old = before_info()
+    if old is not None:
+        fns["before small"] = lambda: old("msg", a=1, b=2, c=3)
+        fns["before strings"] = lambda: old("msg", a=payload, b=payload, c=payload)
+        fns["before mixed"] = lambda: old("msg", a=1, b="alice", c=1.5)
+    got = interleaved(fns, 900)
     d = got["dropped"]
     print(f"      structlog dropped call:           {got['dropped'] * 1e9:,.0f} ns")
-    print(f"      clue, three small keywords:        {got['small'] * 1e9:,.0f} ns")
-    print(f"      clue, three 200-character strings: {got['strings'] * 1e9:,.0f} ns")
+    for kind, what in (
+        ("small", "three small keywords"),
+        ("strings", "three 200-character strings"),
+        ("mixed", "1, 'alice', 1.5"),
+    ):
+        line = f"      clue, {what + ':':29s} {got[kind] * 1e9:,.0f} ns ({got[kind] / d:.2f}x)"
+        if old is not None:
+            was = got["before " + kind]
+            line += f", before {was * 1e9:,.0f} ns ({was / d:.2f}x)"
+        print(line)
     bar(
         "M3a P1 with the accounting <= 3x structlog dropped",
         got["small"] <= 3 * d,

@@ -10,6 +10,7 @@ and rendering happen at flush time (``_write``), only for entries that are writt
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sys
 import time
@@ -37,6 +38,19 @@ _otel_get = _tracing.otel_context_get
 _SPAN_KEY = _tracing.SPAN_KEY
 _time_ns = time.time_ns
 _SKIP_PREFIXES = ("clue.log", "structlog", "logging")
+_NoneType = type(None)
+
+
+def _otel_empty() -> object:
+    # What ``_otel_get`` returns while no OpenTelemetry context is attached: its context
+    # variable's default, an empty Context (immutable). The buffered call tells it apart by
+    # identity, cheaper than looking the span key up in it; anything else (another
+    # runtime context) gets a sentinel that never matches, and the lookup.
+    got = contextvars.Context().run(_otel_get)
+    return got if isinstance(got, dict) and not got else object()
+
+
+_OTEL_EMPTY = _otel_empty()
 
 
 # Neither a custom buffering switch nor extras: the common case. A cache of ``state``
@@ -62,7 +76,8 @@ def _has_extra() -> bool:
 # ``exc_info`` tuples are plain and are resolved when the entry is written.
 _PLAIN: set[type] = {str, int, float, type(None), bytes, tuple, frozenset, complex, KV}
 _PLAIN_CAP = 512
-# Plain types whose values add nothing to an entry's size estimate beyond ENTRY_BYTES. A
+# Plain types whose values add nothing to an entry's size estimate beyond ENTRY_BYTES (the
+# buffered call tells them apart by identity, structlog's bound logger by this set). A
 # bool adds nothing either, but is told apart on its own: ``exc_info=True`` takes the
 # slow path.
 _FIXED_SIZE = frozenset({int, float, type(None)})
@@ -81,8 +96,8 @@ def _learn_plain(t: type, kv: dict[str, Any]) -> bool:
 
 def _make(level: str) -> Callable[..., None]:
     plain = _PLAIN
-    fixed = _FIXED_SIZE
     entry = _ENTRY_BYTES
+    otel_empty = _OTEL_EMPTY
 
     def log_fn(msg: Any = None, /, *args: Any, **kv: Any) -> None:
         ctx = _get()
@@ -94,20 +109,22 @@ def _make(level: str) -> Callable[..., None]:
                     # Hot path, written for speed: decide, capture, append; defer the rest.
                     otel_ctx = _otel_get()
                     if (
-                        _SPAN_KEY not in otel_ctx
+                        otel_ctx is otel_empty
+                        or _SPAN_KEY not in otel_ctx
                         or not _sampled(otel_ctx[_SPAN_KEY])
                         or req.disable is False
                     ):
                         # The estimate beyond ENTRY_BYTES (``_budget.size_of``, written
                         # inline), the message's length first: a small int, shared, for
-                        # most entries.
+                        # most entries. Strings, then numbers and None, told apart by
+                        # identity (cheaper than a set lookup); they need no snapshot.
                         size = len(msg) if type(msg) is str else _size_of(msg)
                         for v in kv.values():
                             t = type(v)
-                            if t in fixed:
-                                pass
-                            elif t is str:
+                            if t is str:
                                 size += len(v)
+                            elif t is int or t is float or t is _NoneType:
+                                pass
                             elif t is bool:
                                 if "exc_info" in kv:  # maybe ``exc_info=True``: at the call
                                     break
