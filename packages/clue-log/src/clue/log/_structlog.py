@@ -76,6 +76,7 @@ def _make_bound_logger() -> type[Any]:
         fn = _api.BY_LEVEL.get(level, _api.error)
         plain = _api._PLAIN
         fixed = _api._FIXED_SIZE
+        size_of = _budget.size_of
         # info and warn take ``log.info``'s buffered path inline (one Python call per
         # buffered call, not two); anything off that path goes through ``fn``.
         inline = level in {"info", "warn"}
@@ -93,8 +94,6 @@ def _make_bound_logger() -> type[Any]:
             else:
                 event = kw.pop("event", None)
             bound = self._context
-            if bound:
-                kw = {**bound, **kw}
             if inline and _api._plain:
                 ctx = _get()
                 if ctx is not None and (buf := ctx.req.buf) is not None:
@@ -105,7 +104,44 @@ def _make_bound_logger() -> type[Any]:
                         or not _sampled(otel_ctx[_SPAN_KEY])
                         or req.disable is False
                     ) and type(event) in plain:
-                        size = 0  # the same estimate as ``log.info``'s fast path
+                        # The same estimate as ``log.info``'s fast path.
+                        size = len(event) if type(event) is str else size_of(event)
+                        if bound:
+                            cached = self._clue
+                            if cached[0] is not bound:
+                                cached = _bound_plain(self, bound)
+                            keys = cached[2]
+                            if keys is not None:
+                                # Plain bound key/values, sized once per logger: the call's
+                                # keywords alone are looked at, unless one of them is
+                                # bound too (then merged here, as the reference path).
+                                more = cached[1]
+                                for k, v in kw.items():
+                                    if k in keys:
+                                        break
+                                    t = type(v)
+                                    if t in fixed:
+                                        pass
+                                    elif t is str:
+                                        more += len(v)
+                                    elif t in plain or _api._learn_plain(t, kw):
+                                        more += size_of(v)
+                                    else:
+                                        break
+                                else:
+                                    # The logger's dict in the args slot: merged under the
+                                    # call's keywords when the entry is written (``_write``).
+                                    size += more
+                                    rec = (
+                                        _time_ns(), level, event, bound, kw, ctx.bound, None,
+                                        otel_ctx, size,
+                                    )  # fmt: skip
+                                    _budget.append(req, buf, rec, size + _budget.ENTRY_BYTES)
+                                    if req.buf is None:  # flushed by another thread meanwhile
+                                        _write._drain(req, buf)
+                                    return None
+                            kw = {**bound, **kw}
+                            bound = None
                         for v in kw.values():
                             t = type(v)
                             if t in fixed:
@@ -113,11 +149,10 @@ def _make_bound_logger() -> type[Any]:
                             elif t is str:
                                 size += len(v)
                             elif t in plain or _api._learn_plain(t, kw):
-                                size += _budget.size_of(v)
+                                size += size_of(v)
                             else:
                                 break
                         else:
-                            size += _budget.size_of(event)
                             rec = (
                                 _time_ns(), level, event, (), kw, ctx.bound, None, otel_ctx, size
                             )  # fmt: skip
@@ -125,6 +160,8 @@ def _make_bound_logger() -> type[Any]:
                             if req.buf is None:  # flushed by another thread meanwhile
                                 _write._drain(req, buf)
                             return None
+            if bound:
+                kw = {**bound, **kw}
             return fn(event, **kw)
 
         meth.__name__ = name
@@ -193,6 +230,8 @@ def _make_bound_logger() -> type[Any]:
         "exception": exception,
         "log": log,
         "__init__": init,
+        # ``(context, size, keys)`` of ``_bound_plain``, made on the first buffered call.
+        "_clue": (None, 0, None),
         "bind": bind,
         "new": new,
     }
@@ -262,6 +301,41 @@ def _adopt(frame: Any, logger: Any, names: list[str] | None = None) -> None:
             proxy.__dict__.update({name: getattr(logger, name) for name in names})
     except Exception:  # structlog's internals changed: the proxy keeps its own lookup
         return
+
+
+def _bound_plain(logger: Any, bound: Any) -> tuple[Any, int, Any]:
+    """Whether a bound logger's key/values can stay apart from a buffered call's keywords.
+
+    Returns ``(bound, size, keys)``, cached on the logger: ``size`` is what the values add
+    to an entry's estimate (``log.info``'s, so counted once per entry, as when they are
+    merged), and a call whose keywords share a name with ``keys`` is merged at the call
+    instead. ``keys`` is None when a value is not plain (a mutable container, an
+    exception) or ``exc_info`` is bound: those calls are merged at the call and take
+    ``log.info``'s paths. With a bound bool, ``keys`` holds ``exc_info`` too, which would
+    make that bool the slow path's. The context of a bound logger is never changed in
+    place by ``bind()`` or ``new()``; it is read again when it is replaced.
+    """
+    size = 0
+    keys: Any = bound
+    if type(bound) is not dict or "exc_info" in bound:
+        keys = None
+    else:
+        for v in bound.values():
+            t = type(v)
+            if t in _api._FIXED_SIZE:
+                pass
+            elif t is str:
+                size += len(v)
+            elif t is bool:
+                keys = {**bound, "exc_info": True}
+            elif t in _api._PLAIN or _api._learn_plain(t, bound):
+                size += _budget.size_of(v)
+            else:
+                keys = None
+                break
+    cached = (bound, size, keys)
+    logger._clue = cached
+    return cached
 
 
 def _make_async(meth: Any) -> Any:
