@@ -13,6 +13,7 @@ For hand-written chains see ``_structlog_chain`` (``BufferingProcessor``) and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -24,6 +25,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from clue.log import _api, _budget, _tracing, _write
 from clue.log._context import current
+from clue.log._render import text_of as _text_of
 
 # Hot path aliases: one global read each on a call.
 _get = current.get
@@ -31,6 +33,9 @@ _otel_get = _tracing.otel_context_get
 _SPAN_KEY = _tracing.SPAN_KEY
 _sampled = _tracing.sampled
 _time_ns = time.time_ns
+
+#: What ``event`` is when a call gives no positional message.
+_NO_EVENT: Any = object()
 
 LEVELS = {
     "debug": "debug",
@@ -51,10 +56,21 @@ LEVELS = {
 def processor(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> str:
     """The terminal processor ``configure()`` installs: same semantics as ``log.info()``."""
     level = LEVELS.get(method_name, "info")
+    fn = _api.BY_LEVEL[level]
+    given: Any = event_dict
+    if not isinstance(given, dict):
+        # What a processor before this one made of the event (a rendered line) is the
+        # message; the empty string is what clue's own processor hands on, once written.
+        if not (type(given) is str and not given):
+            fn(given)
+        return ""
     msg = event_dict.pop("event", None)
     # ``err``, ``exc_info`` and every other key go through as keywords: the log functions
     # take the message positional-only, so no key can collide with a parameter.
-    _api.BY_LEVEL[level](msg, **event_dict)
+    try:
+        fn(msg, **event_dict)
+    except TypeError:  # a key that is not a string (the log functions never raise)
+        fn(msg, **{k if type(k) is str else _text_of(k): v for k, v in event_dict.items()})
     return ""
 
 
@@ -81,17 +97,12 @@ def _make_bound_logger() -> type[Any]:
         # buffered call, not two); anything off that path goes through ``fn``.
         inline = level in {"info", "warn"}
 
-        def meth(self: Any, /, *args: Any, **kw: Any) -> Any:
-            try:
-                if config.default_processors is not CHAIN or CHAIN[-1] is not processor:
-                    return _elsewhere(self, name, args, kw)
-            except IndexError:  # the configured list was emptied
-                return _elsewhere(self, name, args, kw)
+        def meth(self: Any, event: Any = _NO_EVENT, /, *args: Any, **kw: Any) -> Any:
+            if not _ours and not in_force():
+                return _elsewhere(self, name, () if event is _NO_EVENT else (event, *args), kw)
             if args:
-                event = args[0]
-                if len(args) > 1:
-                    event = _interpolate(event, args[1:])
-            else:
+                event = _interpolate(event, args)
+            elif event is _NO_EVENT:
                 event = kw.pop("event", None)
             bound = self._context
             if inline and _api._plain:
@@ -168,13 +179,13 @@ def _make_bound_logger() -> type[Any]:
         return meth
 
     def exception(self: Any, /, *args: Any, **kw: Any) -> Any:
-        if config.default_processors is not CHAIN or CHAIN[-1:] != [processor]:
+        if not _ours and not in_force():
             return _elsewhere(self, "exception", args, kw)
         kw.setdefault("exc_info", True)
         return error_meth(self, *args, **kw)
 
     def log(self: Any, /, *args: Any, **kw: Any) -> Any:
-        if config.default_processors is not CHAIN or CHAIN[-1:] != [processor]:
+        if not _ours and not in_force():
             return _elsewhere(self, "log", args, kw)
         if args:
             level, args = args[0], args[1:]
@@ -243,16 +254,78 @@ def _make_bound_logger() -> type[Any]:
     return type("ClueBoundLogger", (base,), namespace)
 
 
+def _watching(name: str) -> Any:
+    # A list method that changes the list, then refreshes ``_ours``.
+    change = getattr(list, name)
+
+    def changed(self: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            return change(self, *args, **kw)
+        finally:
+            _refresh()
+
+    changed.__name__ = name
+    return changed
+
+
+#: The list methods that change what a list holds (``sort`` and ``reverse`` only reorder
+#: it: clue's processor alone stays alone, and a longer list stays longer).
+_CHANGES = (
+    "__setitem__", "__delitem__", "__iadd__", "__imul__",
+    "append", "extend", "insert", "pop", "remove", "clear",
+)  # fmt: skip
+#: A list that refreshes ``_ours`` whenever it is changed in place.
+_Chain: type[list[Any]] = type(
+    "_Chain", (list,), {"__slots__": (), **{name: _watching(name) for name in _CHANGES}}
+)
+
 #: The chain ``configure()`` installs. Every ``configure()`` installs this same list, so a
 #: logger cached under one ``configure()`` stays valid under the next; any other chain in
 #: structlog's configuration (the application's ``structlog.configure(processors=...)``,
 #: ``structlog.testing.capture_logs()``) is another object, and clue's bound logger then
 #: hands its calls to structlog (see ``_elsewhere``), as it does when the list itself has
-#: been changed so that clue's processor no longer ends it.
-CHAIN: list[Processor] = [processor]
+#: been changed in place (``capture_logs`` does that) so that it is no longer clue's
+#: processor alone.
+CHAIN: list[Processor] = _Chain([processor])
 
-#: structlog's live configuration, read on every call (one attribute load).
+#: structlog's live configuration.
 config = _structlog_config._CONFIG
+
+
+class _WatchedConfiguration(_structlog_config._Configuration):
+    """structlog's configuration object, refreshing ``_ours`` whenever it is set."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        finally:
+            _refresh()
+
+
+def in_force() -> bool:
+    """Whether structlog's configured chain is ``CHAIN``, holding clue's processor alone."""
+    try:
+        return config.default_processors is CHAIN and len(CHAIN) == 1 and CHAIN[0] is processor
+    except Exception:  # a configuration that cannot be read is not clue's
+        return False
+
+
+def _refresh() -> None:
+    # Called by every change of structlog's configuration and of ``CHAIN``.
+    global _ours  # noqa: PLW0603 - a module global is the cheapest read on the hot path
+    _ours = _watched and in_force()
+
+
+#: Whether ``in_force()`` holds, kept up to date by ``_WatchedConfiguration`` and
+#: ``_Chain``: the one read a call of clue's bound logger makes to know that its chain is
+#: still the one in force. Without the watch (a structlog whose configuration object
+#: cannot take it) it stays False and every call asks ``in_force()``.
+_ours = False
+_watched = False
+with contextlib.suppress(TypeError):
+    config.__class__ = _WatchedConfiguration
+    _watched = True
+_refresh()
 
 
 def _elsewhere(self: Any, name: str, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
@@ -262,9 +335,10 @@ def _elsewhere(self: Any, name: str, args: tuple[Any, ...], kw: dict[str, Any]) 
     ``structlog.get_logger()`` keeps the clue bound logger it first built. When structlog
     has been reconfigured since, the call goes to a logger built from the configuration in
     force now, with the same bound key/values, as it would without the cache. When clue's
-    list itself was changed in place, structlog's own method of the same name runs it.
+    list is the one in force but was changed in place, structlog's own method of the same
+    name runs it.
     """
-    if CHAIN[-1:] != [processor]:
+    if config.default_processors is CHAIN:
         # clue's list changed in place (``capture_logs`` does that): run it as structlog.
         return getattr(_BASE[0], name)(self, *args, **kw)
     return getattr(structlog.get_logger(**self._context).bind(), name)(*args, **kw)
