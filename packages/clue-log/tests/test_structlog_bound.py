@@ -100,14 +100,16 @@ def frozen_clock() -> Iterator[Callable[[], None]]:
         yield restart
 
 
-def outputs() -> list[io.StringIO]:
+def outputs(bounds: tuple[int, int]) -> list[io.StringIO]:
     streams = [io.StringIO() for _ in range(3)]
     log.configure(
         outputs=[
             (streams[0], log.format_json),
             (streams[1], log.format_text),
             (streams[2], log.format_terminal),
-        ]
+        ],
+        max_buffered=bounds[0],
+        max_buffered_bytes=bounds[1],
     )
     return streams
 
@@ -156,17 +158,22 @@ def logger_call(logger: Any, payload: tuple[Any, ...]) -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(first=KWARGS, steps=st.lists(STEP, max_size=12))
+@given(
+    first=KWARGS,
+    steps=st.lists(STEP, max_size=12),
+    bounds=st.one_of(st.just((1000, 1 << 20)), st.tuples(st.integers(1, 4), st.integers(1, 1200))),
+)
 def test_bound_logger_writes_what_merging_at_the_call_writes(
-    first: dict[str, Any], steps: list[tuple[str, int, Any]]
+    first: dict[str, Any], steps: list[tuple[str, int, Any]], bounds: tuple[int, int]
 ) -> None:
     """Bound key/values merged at the write give the bytes and sizes of merging at the call.
 
     Any keyword overriding a bound key, ``event``, ``err``, ``exc_info``, clue's own key
-    names, key order, non-plain values, loggers bound from loggers: every format alike.
+    names, key order, non-plain values, loggers bound from loggers: every format alike,
+    and within any buffer bounds (the same entries dropped and said dropped).
     """
     sizes.clear()
-    streams = outputs()
+    streams = outputs(bounds)
     with frozen_clock() as restart:
         # The loggers under test, and the model of each one's key/values.
         # (The proxy's own ``bind(self, ...)`` takes no ``self`` key; its logger's does.)
@@ -188,7 +195,7 @@ def test_bound_logger_writes_what_merging_at_the_call_writes(
         run(steps, lambda i, payload: logger_call(loggers[by_step[i]], payload))
         written = [s.getvalue() for s in streams]
         restart()
-        streams = outputs()
+        streams = outputs(bounds)
         run(steps, lambda i, payload: reference_call(model[by_step[i]], payload))
         expected = [s.getvalue() for s in streams]
     assert written == expected

@@ -93,6 +93,7 @@ def _make_bound_logger() -> type[Any]:
         plain = _api._PLAIN
         fixed = _api._FIXED_SIZE
         size_of = _budget.size_of
+        entry = _budget.ENTRY_BYTES
         # info and warn take ``log.info``'s buffered path inline (one Python call per
         # buffered call, not two); anything off that path goes through ``fn``.
         inline = level in {"info", "warn"}
@@ -147,7 +148,13 @@ def _make_bound_logger() -> type[Any]:
                                         _time_ns(), level, event, bound, kw, ctx.bound, None,
                                         otel_ctx, size,
                                     )  # fmt: skip
-                                    _budget.append(req, buf, rec, size + _budget.ENTRY_BYTES)
+                                    # ``_budget.append``, written inline.
+                                    room = req.room - entry - size
+                                    if room >= 0:
+                                        buf.append(rec)
+                                        req.room = room
+                                    else:
+                                        _budget.tight(req, buf, rec, entry + size)
                                     if req.buf is None:  # flushed by another thread meanwhile
                                         _write._drain(req, buf)
                                     return None
@@ -167,7 +174,12 @@ def _make_bound_logger() -> type[Any]:
                             rec = (
                                 _time_ns(), level, event, (), kw, ctx.bound, None, otel_ctx, size
                             )  # fmt: skip
-                            _budget.append(req, buf, rec, size + _budget.ENTRY_BYTES)
+                            room = req.room - entry - size  # ``_budget.append``
+                            if room >= 0:
+                                buf.append(rec)
+                                req.room = room
+                            else:
+                                _budget.tight(req, buf, rec, entry + size)
                             if req.buf is None:  # flushed by another thread meanwhile
                                 _write._drain(req, buf)
                             return None
