@@ -115,9 +115,9 @@ def _make_bound_logger() -> type[Any]:
                         _SPAN_KEY not in otel_ctx
                         or not _sampled(otel_ctx[_SPAN_KEY])
                         or req.disable is False
-                    ) and type(event) in plain:
+                    ) and ((t := type(event)) is str or t in plain):
                         # The same estimate as ``log.info``'s fast path.
-                        size = len(event) if type(event) is str else size_of(event)
+                        size = len(event) if t is str else size_of(event)
                         if bound:
                             cached = self._clue
                             if cached[0] is not bound:
@@ -229,7 +229,12 @@ def _make_bound_logger() -> type[Any]:
             # Cached under clue's chain, structlog reconfigured since: what an uncached
             # logger would give.
             return structlog.get_logger(**self._context).bind(**new_values)
-        return _copy(self, {**self._context, **new_values})
+        # ``_copy`` written inline: once per request for a logger bound per request.
+        new = object.__new__(type(self))
+        new._logger = self._logger
+        new._processors = self._processors
+        new._context = {**self._context, **new_values}
+        return new
 
     def new(self: Any, /, **new_values: Any) -> Any:
         if config.default_processors is not CHAIN:
