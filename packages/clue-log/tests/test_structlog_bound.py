@@ -62,11 +62,13 @@ KWARGS = st.dictionaries(KEYS, VALUES, max_size=4)
 LEVEL_OF = {"info": "info", "msg": "info", "warning": "warn", "warn": "warn", "debug": "debug"}
 LEVEL_OF["error"] = LEVEL_OF["critical"] = "error"
 
-# One step: ("bind" | "new" | "try_unbind", logger index, key/values or keys) makes a new
-# logger; ("call", logger index, (method, positional event or None, %-args, keywords)).
+# One step: ("bind" | "new" | "unbind" | "try_unbind", logger index, key/values or keys)
+# makes a new logger; ("call", logger index, (method, event or None, %-args, keywords)).
 STEP = st.one_of(
     st.tuples(st.sampled_from(["bind", "new"]), st.integers(0, 7), KWARGS),
-    st.tuples(st.just("try_unbind"), st.integers(0, 7), st.lists(KEYS, max_size=2)),
+    st.tuples(
+        st.sampled_from(["unbind", "try_unbind"]), st.integers(0, 7), st.lists(KEYS, max_size=2)
+    ),
     st.tuples(
         st.just("call"),
         st.integers(0, 7),
@@ -192,6 +194,10 @@ def test_bound_logger_writes_what_merging_at_the_call_writes(
             elif kind == "try_unbind":
                 loggers.append(loggers[parent].try_unbind(*payload))
                 model.append({k: v for k, v in model[parent].items() if k not in payload})
+            elif kind == "unbind":
+                present = [k for k in dict.fromkeys(payload) if k in model[parent]]
+                loggers.append(loggers[parent].unbind(*present))
+                model.append({k: v for k, v in model[parent].items() if k not in present})
         run(steps, lambda i, payload: logger_call(loggers[by_step[i]], payload))
         written = [s.getvalue() for s in streams]
         restart()
