@@ -5,7 +5,11 @@ same buffered/immediate paths as ``log.info()`` and returns an empty string to a
 whose methods do nothing (``NullLoggerFactory``). The wrapper class it installs
 (``bound_logger_class()``) calls those paths directly while clue's chain is the one in
 force, and gives a caching ``structlog.get_logger()`` proxy its methods (``_adopt``, which
-the buffering wrapper class of ``_structlog_wrapper`` uses too).
+the buffering wrapper class of ``_structlog_wrapper`` uses too). Whether clue's chain is
+the one in force is one flag (``_ours``), refreshed by structlog's configuration object and
+by ``CHAIN`` whenever either changes. A bound logger's plain key/values stay apart from a
+buffered call's keywords (the record's ``args`` slot) and are merged when the entry is
+written (``_write``).
 
 For hand-written chains see ``_structlog_chain`` (``BufferingProcessor``) and
 ``_structlog_wrapper`` (``buffering_wrapper_class``).
