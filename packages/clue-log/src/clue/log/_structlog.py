@@ -5,7 +5,11 @@ same buffered/immediate paths as ``log.info()`` and returns an empty string to a
 whose methods do nothing (``NullLoggerFactory``). The wrapper class it installs
 (``bound_logger_class()``) calls those paths directly while clue's chain is the one in
 force, and gives a caching ``structlog.get_logger()`` proxy its methods (``_adopt``, which
-the buffering wrapper class of ``_structlog_wrapper`` uses too).
+the buffering wrapper class of ``_structlog_wrapper`` uses too). Whether clue's chain is
+the one in force is one flag (``_ours``), refreshed by structlog's configuration object and
+by ``CHAIN`` whenever either changes. A bound logger's plain key/values stay apart from a
+buffered call's keywords (the record's ``args`` slot) and are merged when the entry is
+written (``_write``).
 
 For hand-written chains see ``_structlog_chain`` (``BufferingProcessor``) and
 ``_structlog_wrapper`` (``buffering_wrapper_class``).
@@ -13,6 +17,7 @@ For hand-written chains see ``_structlog_chain`` (``BufferingProcessor``) and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -24,6 +29,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from clue.log import _api, _budget, _tracing, _write
 from clue.log._context import current
+from clue.log._render import text_of as _text_of
 
 # Hot path aliases: one global read each on a call.
 _get = current.get
@@ -31,6 +37,9 @@ _otel_get = _tracing.otel_context_get
 _SPAN_KEY = _tracing.SPAN_KEY
 _sampled = _tracing.sampled
 _time_ns = time.time_ns
+
+#: What ``event`` is when a call gives no positional message.
+_NO_EVENT: Any = object()
 
 LEVELS = {
     "debug": "debug",
@@ -51,10 +60,21 @@ LEVELS = {
 def processor(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> str:
     """The terminal processor ``configure()`` installs: same semantics as ``log.info()``."""
     level = LEVELS.get(method_name, "info")
+    fn = _api.BY_LEVEL[level]
+    given: Any = event_dict
+    if not isinstance(given, dict):
+        # What a processor before this one made of the event (a rendered line) is the
+        # message; the empty string is what clue's own processor hands on, once written.
+        if not (type(given) is str and not given):
+            fn(given)
+        return ""
     msg = event_dict.pop("event", None)
     # ``err``, ``exc_info`` and every other key go through as keywords: the log functions
     # take the message positional-only, so no key can collide with a parameter.
-    _api.BY_LEVEL[level](msg, **event_dict)
+    try:
+        fn(msg, **event_dict)
+    except TypeError:  # a key that is not a string (the log functions never raise)
+        fn(msg, **{k if type(k) is str else _text_of(k): v for k, v in event_dict.items()})
     return ""
 
 
@@ -76,25 +96,20 @@ def _make_bound_logger() -> type[Any]:
         fn = _api.BY_LEVEL.get(level, _api.error)
         plain = _api._PLAIN
         fixed = _api._FIXED_SIZE
+        size_of = _budget.size_of
+        entry = _budget.ENTRY_BYTES
         # info and warn take ``log.info``'s buffered path inline (one Python call per
         # buffered call, not two); anything off that path goes through ``fn``.
         inline = level in {"info", "warn"}
 
-        def meth(self: Any, /, *args: Any, **kw: Any) -> Any:
-            try:
-                if config.default_processors is not CHAIN or CHAIN[-1] is not processor:
-                    return _elsewhere(self, name, args, kw)
-            except IndexError:  # the configured list was emptied
-                return _elsewhere(self, name, args, kw)
+        def meth(self: Any, event: Any = _NO_EVENT, /, *args: Any, **kw: Any) -> Any:
+            if not _ours and not in_force():
+                return _elsewhere(self, name, () if event is _NO_EVENT else (event, *args), kw)
             if args:
-                event = args[0]
-                if len(args) > 1:
-                    event = _interpolate(event, args[1:])
-            else:
+                event = _interpolate(event, args)
+            elif event is _NO_EVENT:
                 event = kw.pop("event", None)
             bound = self._context
-            if bound:
-                kw = {**bound, **kw}
             if inline and _api._plain:
                 ctx = _get()
                 if ctx is not None and (buf := ctx.req.buf) is not None:
@@ -104,8 +119,51 @@ def _make_bound_logger() -> type[Any]:
                         _SPAN_KEY not in otel_ctx
                         or not _sampled(otel_ctx[_SPAN_KEY])
                         or req.disable is False
-                    ) and type(event) in plain:
-                        size = 0  # the same estimate as ``log.info``'s fast path
+                    ) and ((t := type(event)) is str or t in plain):
+                        # The same estimate as ``log.info``'s fast path.
+                        size = len(event) if t is str else size_of(event)
+                        if bound:
+                            cached = self._clue
+                            if cached[0] is not bound:
+                                cached = _bound_plain(self, bound)
+                            keys = cached[2]
+                            if keys is not None:
+                                # Plain bound key/values, sized once per logger: the call's
+                                # keywords alone are looked at, unless one of them is
+                                # bound too (then merged here, as the reference path).
+                                more = cached[1]
+                                for k, v in kw.items():
+                                    if k in keys:
+                                        break
+                                    t = type(v)
+                                    if t in fixed:
+                                        pass
+                                    elif t is str:
+                                        more += len(v)
+                                    elif t in plain or _api._learn_plain(t, kw):
+                                        more += size_of(v)
+                                    else:
+                                        break
+                                else:
+                                    # The logger's dict in the args slot: merged under the
+                                    # call's keywords when the entry is written (``_write``).
+                                    size += more
+                                    rec = (
+                                        _time_ns(), level, event, bound, kw, ctx.bound, None,
+                                        otel_ctx, size,
+                                    )  # fmt: skip
+                                    # ``_budget.append``, written inline.
+                                    room = req.room - entry - size
+                                    if room >= 0:
+                                        buf.append(rec)
+                                        req.room = room
+                                    else:
+                                        _budget.tight(req, buf, rec, entry + size)
+                                    if req.buf is None:  # flushed by another thread meanwhile
+                                        _write._drain(req, buf)
+                                    return None
+                            kw = {**bound, **kw}
+                            bound = None
                         for v in kw.values():
                             t = type(v)
                             if t in fixed:
@@ -113,31 +171,37 @@ def _make_bound_logger() -> type[Any]:
                             elif t is str:
                                 size += len(v)
                             elif t in plain or _api._learn_plain(t, kw):
-                                size += _budget.size_of(v)
+                                size += size_of(v)
                             else:
                                 break
                         else:
-                            size += _budget.size_of(event)
                             rec = (
                                 _time_ns(), level, event, (), kw, ctx.bound, None, otel_ctx, size
                             )  # fmt: skip
-                            _budget.append(req, buf, rec, size + _budget.ENTRY_BYTES)
+                            room = req.room - entry - size  # ``_budget.append``
+                            if room >= 0:
+                                buf.append(rec)
+                                req.room = room
+                            else:
+                                _budget.tight(req, buf, rec, entry + size)
                             if req.buf is None:  # flushed by another thread meanwhile
                                 _write._drain(req, buf)
                             return None
+            if bound:
+                kw = {**bound, **kw}
             return fn(event, **kw)
 
         meth.__name__ = name
         return meth
 
     def exception(self: Any, /, *args: Any, **kw: Any) -> Any:
-        if config.default_processors is not CHAIN or CHAIN[-1:] != [processor]:
+        if not _ours and not in_force():
             return _elsewhere(self, "exception", args, kw)
         kw.setdefault("exc_info", True)
         return error_meth(self, *args, **kw)
 
     def log(self: Any, /, *args: Any, **kw: Any) -> Any:
-        if config.default_processors is not CHAIN or CHAIN[-1:] != [processor]:
+        if not _ours and not in_force():
             return _elsewhere(self, "log", args, kw)
         if args:
             level, args = args[0], args[1:]
@@ -169,7 +233,12 @@ def _make_bound_logger() -> type[Any]:
             # Cached under clue's chain, structlog reconfigured since: what an uncached
             # logger would give.
             return structlog.get_logger(**self._context).bind(**new_values)
-        return _copy(self, {**self._context, **new_values})
+        # ``_copy`` written inline: once per request for a logger bound per request.
+        new = object.__new__(type(self))
+        new._logger = self._logger
+        new._processors = self._processors
+        new._context = {**self._context, **new_values}
+        return new
 
     def new(self: Any, /, **new_values: Any) -> Any:
         if config.default_processors is not CHAIN:
@@ -193,6 +262,8 @@ def _make_bound_logger() -> type[Any]:
         "exception": exception,
         "log": log,
         "__init__": init,
+        # ``(context, size, keys)`` of ``_bound_plain``, made on the first buffered call.
+        "_clue": (None, 0, None),
         "bind": bind,
         "new": new,
     }
@@ -204,16 +275,78 @@ def _make_bound_logger() -> type[Any]:
     return type("ClueBoundLogger", (base,), namespace)
 
 
+def _watching(name: str) -> Any:
+    # A list method that changes the list, then refreshes ``_ours``.
+    change = getattr(list, name)
+
+    def changed(self: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            return change(self, *args, **kw)
+        finally:
+            _refresh()
+
+    changed.__name__ = name
+    return changed
+
+
+#: The list methods that change what a list holds (``sort`` and ``reverse`` only reorder
+#: it: clue's processor alone stays alone, and a longer list stays longer).
+_CHANGES = (
+    "__setitem__", "__delitem__", "__iadd__", "__imul__",
+    "append", "extend", "insert", "pop", "remove", "clear",
+)  # fmt: skip
+#: A list that refreshes ``_ours`` whenever it is changed in place.
+_Chain: type[list[Any]] = type(
+    "_Chain", (list,), {"__slots__": (), **{name: _watching(name) for name in _CHANGES}}
+)
+
 #: The chain ``configure()`` installs. Every ``configure()`` installs this same list, so a
 #: logger cached under one ``configure()`` stays valid under the next; any other chain in
 #: structlog's configuration (the application's ``structlog.configure(processors=...)``,
 #: ``structlog.testing.capture_logs()``) is another object, and clue's bound logger then
 #: hands its calls to structlog (see ``_elsewhere``), as it does when the list itself has
-#: been changed so that clue's processor no longer ends it.
-CHAIN: list[Processor] = [processor]
+#: been changed in place (``capture_logs`` does that) so that it is no longer clue's
+#: processor alone.
+CHAIN: list[Processor] = _Chain([processor])
 
-#: structlog's live configuration, read on every call (one attribute load).
+#: structlog's live configuration.
 config = _structlog_config._CONFIG
+
+
+class _WatchedConfiguration(_structlog_config._Configuration):
+    """structlog's configuration object, refreshing ``_ours`` whenever it is set."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        finally:
+            _refresh()
+
+
+def in_force() -> bool:
+    """Whether structlog's configured chain is ``CHAIN``, holding clue's processor alone."""
+    try:
+        return config.default_processors is CHAIN and len(CHAIN) == 1 and CHAIN[0] is processor
+    except Exception:  # a configuration that cannot be read is not clue's
+        return False
+
+
+def _refresh() -> None:
+    # Called by every change of structlog's configuration and of ``CHAIN``.
+    global _ours  # noqa: PLW0603 - a module global is the cheapest read on the hot path
+    _ours = _watched and in_force()
+
+
+#: Whether ``in_force()`` holds, kept up to date by ``_WatchedConfiguration`` and
+#: ``_Chain``: the one read a call of clue's bound logger makes to know that its chain is
+#: still the one in force. Without the watch (a structlog whose configuration object
+#: cannot take it) it stays False and every call asks ``in_force()``.
+_ours = False
+_watched = False
+with contextlib.suppress(TypeError):
+    config.__class__ = _WatchedConfiguration
+    _watched = True
+_refresh()
 
 
 def _elsewhere(self: Any, name: str, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
@@ -223,9 +356,10 @@ def _elsewhere(self: Any, name: str, args: tuple[Any, ...], kw: dict[str, Any]) 
     ``structlog.get_logger()`` keeps the clue bound logger it first built. When structlog
     has been reconfigured since, the call goes to a logger built from the configuration in
     force now, with the same bound key/values, as it would without the cache. When clue's
-    list itself was changed in place, structlog's own method of the same name runs it.
+    list is the one in force but was changed in place, structlog's own method of the same
+    name runs it.
     """
-    if CHAIN[-1:] != [processor]:
+    if config.default_processors is CHAIN:
         # clue's list changed in place (``capture_logs`` does that): run it as structlog.
         return getattr(_BASE[0], name)(self, *args, **kw)
     return getattr(structlog.get_logger(**self._context).bind(), name)(*args, **kw)
@@ -262,6 +396,41 @@ def _adopt(frame: Any, logger: Any, names: list[str] | None = None) -> None:
             proxy.__dict__.update({name: getattr(logger, name) for name in names})
     except Exception:  # structlog's internals changed: the proxy keeps its own lookup
         return
+
+
+def _bound_plain(logger: Any, bound: Any) -> tuple[Any, int, Any]:
+    """Whether a bound logger's key/values can stay apart from a buffered call's keywords.
+
+    Returns ``(bound, size, keys)``, cached on the logger: ``size`` is what the values add
+    to an entry's estimate (``log.info``'s, so counted once per entry, as when they are
+    merged), and a call whose keywords share a name with ``keys`` is merged at the call
+    instead. ``keys`` is None when a value is not plain (a mutable container, an
+    exception) or ``exc_info`` is bound: those calls are merged at the call and take
+    ``log.info``'s paths. With a bound bool, ``keys`` holds ``exc_info`` too, which would
+    make that bool the slow path's. The context of a bound logger is never changed in
+    place by ``bind()`` or ``new()``; it is read again when it is replaced.
+    """
+    size = 0
+    keys: Any = bound
+    if type(bound) is not dict or "exc_info" in bound:
+        keys = None
+    else:
+        for v in bound.values():
+            t = type(v)
+            if t in _api._FIXED_SIZE:
+                pass
+            elif t is str:
+                size += len(v)
+            elif t is bool:
+                keys = {**bound, "exc_info": True}
+            elif t in _api._PLAIN or _api._learn_plain(t, bound):
+                size += _budget.size_of(v)
+            else:
+                keys = None
+                break
+    cached = (bound, size, keys)
+    logger._clue = cached
+    return cached
 
 
 def _make_async(meth: Any) -> Any:

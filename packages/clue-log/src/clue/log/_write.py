@@ -26,7 +26,9 @@ from clue.log._state import state
 
 # A buffered record, the native one: (time_ns, level, msg, args, kv, bound, extra, otel,
 # size), a plain tuple because building one is a single step on the hot path, and it is
-# the smallest object that holds nine fields. ``otel`` is the OpenTelemetry context current
+# the smallest object that holds nine fields. ``args`` is a dict, not a tuple, in a call of
+# structlog's bound logger (``_structlog``): the logger's key/values, merged under ``kv``
+# when the entry is written. ``otel`` is the OpenTelemetry context current
 # at the call (the span an OTLP record carries). ``size`` is the estimate ``_budget``
 # counts, less ``ENTRY_BYTES`` (so a small int the interpreter shares, for most entries).
 # An entry with ``err`` or ``exc_info`` is a ``Held`` record (the record plus its ``err``
@@ -172,12 +174,19 @@ def write_records(records: list[Buffered], dropped: int = 0) -> None:
         if type(rec) is Held or type(rec) is tuple:
             if isinstance(rec, Held):
                 entry = build_entry(rec.rec, rec.head, rec.tail)
-            elif "err" in rec[4] or "exc_info" in rec[4]:
-                # A plain ``err`` string or ``exc_info`` tuple, kept as given at the call.
-                kv, head, tail, _ = _split_err(rec[4], None, rec[1] == "error", False)
-                entry = build_entry((*rec[:4], kv, *rec[5:]), head, tail)
             else:
-                entry = build_entry(rec)
+                native: Record = rec
+                bound: Any = rec[3]
+                if type(bound) is dict:
+                    # A structlog bound logger's key/values, kept apart at the call
+                    # (``_structlog``): merged now, under the call's keywords.
+                    native = (*rec[:3], (), {**bound, **rec[4]}, *rec[5:])
+                if "err" in native[4] or "exc_info" in native[4]:
+                    # A plain ``err`` string or ``exc_info`` tuple, kept as given at the call.
+                    kv, head, tail, _ = _split_err(native[4], None, rec[1] == "error", False)
+                    entry = build_entry((*native[:4], kv, *native[5:]), head, tail)
+                else:
+                    entry = build_entry(native)
             for i, sink in enumerate(sinks):
                 chunks[i].append(sink.render(entry))
         else:
