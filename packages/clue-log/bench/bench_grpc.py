@@ -32,7 +32,9 @@ adaptive sampler at 2 traces a second, error promotion, metrics and spans to the
 console exporters writing to ``/dev/null``) and use OpenTelemetry's interceptor on that
 global provider: ``cfg+otel+clue`` (with clue's interceptor) and ``cfg+otel`` (without) are
 reported against ``otel`` alone (sampling off, clue-otel not configured); no bar.
-``CLUE_BENCH_PROMOTION=0`` leaves error promotion off.
+``CLUE_BENCH_PROMOTION=0`` leaves error promotion off. ``CLUE_BENCH_BEFORE=<checkout>`` runs
+the ``cfg+`` setups a second time, in the same rounds, with that checkout's clue-otel first on
+``PYTHONPATH`` (``cfg+otel@before``, ``cfg+otel+clue@before``): an A/B of a clue-otel change.
 
 Bars: clue's overhead per RPC <= 1/3 of OpenTelemetry's, server and client, sync and aio.
 
@@ -69,10 +71,34 @@ from typing import Any
 
 import grpc
 
-VARIANTS = ("silent", "none", "bare", "clue", "otel", "otel+clue", "cfg+otel", "cfg+otel+clue")
-CLIENT_VARIANTS = ("none", "bare", "clue", "otel", "otel+clue", "cfg+otel", "cfg+otel+clue")
+VARIANTS: tuple[str, ...] = (
+    "silent",
+    "none",
+    "bare",
+    "clue",
+    "otel",
+    "otel+clue",
+    "cfg+otel",
+    "cfg+otel+clue",
+)
+CLIENT_VARIANTS: tuple[str, ...] = (
+    "none",
+    "bare",
+    "clue",
+    "otel",
+    "otel+clue",
+    "cfg+otel",
+    "cfg+otel+clue",
+)
 # The example system's clue-otel runs error promotion; CLUE_BENCH_PROMOTION=0 leaves it off.
 PROMOTION = os.environ.get("CLUE_BENCH_PROMOTION", "1") != "0"
+# A checkout holding an earlier clue-otel (``<dir>/packages/clue-otel/src``): the ``cfg+``
+# setups run once more with it first on ``PYTHONPATH``, as ``cfg+otel@before`` and
+# ``cfg+otel+clue@before``, in the same run.
+BEFORE = os.environ.get("CLUE_BENCH_BEFORE", "")
+if BEFORE:
+    VARIANTS += ("cfg+otel@before", "cfg+otel+clue@before")
+    CLIENT_VARIANTS += ("cfg+otel@before", "cfg+otel+clue@before")
 ROUNDS = int(os.environ.get("CLUE_BENCH_ROUNDS", "7"))
 RPCS = int(os.environ.get("CLUE_BENCH_RPCS", "2000"))
 BAR = 1 / 3
@@ -98,6 +124,15 @@ def _pin(cpu: set[int] | None) -> Callable[[], None] | None:
 
 
 # --------------------------------------------------------------------------- server
+
+
+def _env_for(variant: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """A setup's process environment: an ``@before`` setup imports the earlier clue-otel."""
+    env = dict(os.environ if base is None else base)
+    if variant.endswith("@before"):
+        earlier = os.path.join(BEFORE, "packages", "clue-otel", "src")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (earlier, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _configure_clue_otel(name: str) -> None:
@@ -291,6 +326,7 @@ def measure(kind: str) -> None:
             p = subprocess.Popen(
                 [sys.executable, __file__, "--server", kind, v],
                 stdout=subprocess.PIPE, text=True, preexec_fn=_pin(server_cpu),  # noqa: PLW1509
+                env=_env_for(v),
             )  # fmt: skip
             procs[v] = p
             assert p.stdout is not None
@@ -363,6 +399,14 @@ def _combined(samples: dict[str, list[float]], side: str) -> None:
         f"{_spread(_ratios(samples, 'cfg+otel', 'otel'))}; otel+clue "
         f"{_spread(_ratios(samples, 'otel+clue', 'otel'))}"
     )
+    if "cfg+otel+clue@before" in samples:
+        print(
+            f"  earlier clue-otel ({BEFORE}), same run: cfg+otel+clue@before "
+            f"{_spread(_ratios(samples, 'cfg+otel+clue@before', 'otel'))}; cfg+otel@before "
+            f"{_spread(_ratios(samples, 'cfg+otel@before', 'otel'))}; cfg+otel+clue / @before "
+            f"{_spread(_ratios(samples, 'cfg+otel+clue', 'cfg+otel+clue@before'))}; "
+            f"cfg+otel / @before {_spread(_ratios(samples, 'cfg+otel', 'cfg+otel@before'))}"
+        )
 
 
 # --------------------------------------------------------------------------- client interceptors
@@ -525,7 +569,8 @@ def _client_rounds(
         for v in variants:
             workers[v] = subprocess.Popen(
                 [sys.executable, __file__, "--client-worker", kind, v, port],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                env=_env_for(v, env),
                 preexec_fn=_pin(client_cpu),  # noqa: PLW1509
             )  # fmt: skip
         for w in workers.values():

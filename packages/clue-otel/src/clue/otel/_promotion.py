@@ -23,7 +23,7 @@ import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 from opentelemetry.context import Context
@@ -114,12 +114,14 @@ class PromotionStats:
     evicted_spans: int
 
 
-@dataclass
 class _Held:
-    # One unsampled trace being recorded.
-    open_entries: int = 0
-    spans: list[ReadableSpan] = field(default_factory=list)
-    error: bool = False
+    # One unsampled trace being recorded: made at its first entry span's start.
+    __slots__ = ("error", "open_entries", "spans")
+
+    def __init__(self) -> None:
+        self.open_entries = 1
+        self.spans: list[ReadableSpan] = []
+        self.error = False
 
 
 class ErrorPromotionProcessor(SpanProcessor):
@@ -177,35 +179,53 @@ class ErrorPromotionProcessor(SpanProcessor):
             )
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        # Hot path (every recorded span): only a local entry span of an unsampled trace
+        # takes the lock.
         self._delegate.on_start(span, parent_context)
-        ctx = span.get_span_context()
-        if ctx.trace_flags.sampled or not _is_entry(span.parent):
+        ctx = span.context
+        parent = span.parent
+        if ctx.trace_flags.sampled or (parent is not None and not parent.is_remote):
             return
+        trace_id = ctx.trace_id
         with self._lock:
-            held = self._held.get(ctx.trace_id)
+            held = self._held.get(trace_id)
             if held is None:
-                held = self._held[ctx.trace_id] = _Held()
-                self._evict()
-            held.open_entries += 1
+                self._held[trace_id] = _Held()
+                if len(self._held) > self._max_traces:
+                    self._evict()
+            else:
+                held.open_entries += 1
 
     def on_end(self, span: ReadableSpan) -> None:
+        # Hot path (every recorded span). The common unsampled trace is one entry span
+        # (a request's server span) that ends alone: it is decided at once, never held.
         ctx = span.context
         if ctx is None:
             return
         if ctx.trace_flags.sampled:
             self._delegate.on_end(span)
             return
+        trace_id = ctx.trace_id
+        parent = span.parent
+        entry = parent is None or parent.is_remote
         error = _in_error(span)
-        entry = _is_entry(span.parent)
         to_export: list[ReadableSpan] = []
         with self._lock:
-            held = self._held.get(ctx.trace_id)
+            held = self._held.get(trace_id)
             if held is None:
                 # The trace was decided (or evicted) before this span ended.
-                if ctx.trace_id in self._promoted:
+                if trace_id in self._promoted:
                     to_export.append(span)
-                elif ctx.trace_id in self._evicted:
+                elif trace_id in self._evicted:
                     self._evicted_spans += 1
+            elif entry and held.open_entries == 1 and not held.spans:
+                # The trace's only span: decided without holding it.
+                del self._held[trace_id]
+                if error or held.error:
+                    to_export.append(span)
+                    self._promote(trace_id)
+                else:
+                    self._discarded_traces += 1
             else:
                 held.spans.append(span)
                 self._held_spans += 1
@@ -213,20 +233,24 @@ class ErrorPromotionProcessor(SpanProcessor):
                 if entry:
                     held.open_entries -= 1
                 if held.open_entries <= 0:
-                    del self._held[ctx.trace_id]
+                    del self._held[trace_id]
                     self._held_spans -= len(held.spans)
                     if held.error:
-                        self._promoted_traces += 1
-                        self._promoted[ctx.trace_id] = None
-                        if len(self._promoted) > _PROMOTED_MEMORY:
-                            self._promoted.popitem(last=False)
+                        self._promote(trace_id)
                         to_export = held.spans
                     else:
                         self._discarded_traces += 1
-                else:
+                elif self._held_spans > self._max_spans:
                     self._evict()
         for held_span in to_export:
             self._delegate.on_end(_as_sampled(held_span))
+
+    def _promote(self, trace_id: int) -> None:
+        # Called with the lock held: the trace is exported, and remembered for late spans.
+        self._promoted_traces += 1
+        self._promoted[trace_id] = None
+        if len(self._promoted) > _PROMOTED_MEMORY:
+            self._promoted.popitem(last=False)
 
     def shutdown(self) -> None:
         with self._lock:
@@ -266,9 +290,17 @@ def _is_entry(parent: SpanContext | None) -> bool:
 
 
 def _in_error(span: ReadableSpan) -> bool:
+    # Hot path (every unsampled span's end).
     if span.status.status_code is StatusCode.ERROR:
         return True
-    return any(event.name == "exception" for event in span.events)
+    # The SDK's span keeps its events in ``_events`` (a bounded list whose iteration takes
+    # its lock and copies it; ``events`` copies that again): most spans have none.
+    events = getattr(span, "_events", None)
+    if events is None:
+        events = span.events
+    if not events:
+        return False
+    return any(event.name == "exception" for event in events)
 
 
 def _as_sampled(span: ReadableSpan) -> ReadableSpan:
