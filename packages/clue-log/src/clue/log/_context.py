@@ -83,7 +83,7 @@ class Request:
             self.buf: deque[Any] | None = None
             return
         # ``_budget.admit`` keeps it within ``max_buffered`` entries (maxlen backs that up).
-        self.buf = deque(maxlen=max_buffered)
+        self.buf = deque((), max_buffered)  # noqa: RUF037 - positional: no keyword parsing
         # Its first token, when the pool has one (``_budget.admit`` takes more later).
         try:
             budget.pool.pop()
@@ -92,10 +92,10 @@ class Request:
         self.units = 1
         most = state.max_buffered_bytes
         grant = budget.grant
-        self.limit = limit = min(grant, most)
+        self.limit = limit = most if most < grant else grant  # noqa: FURB136 - no call
         # ``_budget.set_room`` written inline (the buffer is empty).
         cap = (max_buffered + 1) * ENTRY_BYTES - 1
-        self.room = room = min(cap, limit)
+        self.room = room = limit if limit < cap else cap  # noqa: FURB136 - no call
         self.aside = limit - room
 
     # The context has ended, on whatever path it was left (a ``with`` block, a
