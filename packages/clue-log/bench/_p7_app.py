@@ -2,8 +2,11 @@
 
 ``CLUE_P7_VARIANT`` picks the setup (``none``, ``bare``, ``clue``, ``structlog``,
 ``stdlib``); ``asgi`` is a Starlette app (served by uvicorn), ``wsgi`` a Flask app (served
-by gunicorn). Every written line goes to ``/dev/null``, so the figures are the logging
-libraries' own costs, not a disk's.
+by gunicorn). Two more split clue's cost into its parts on the real server: ``clue-quiet``
+(clue's middleware with its buffered start/end lines, a handler that logs nothing) and
+``clue-ctx`` (clue's middleware with ``disable_request_logging=True``: the log context,
+the request id and the plumbing, no line at all). Every written line goes to
+``/dev/null``, so the figures are the logging libraries' own costs, not a disk's.
 
 ``GC_PATH`` answers, in front of every setup (no middleware sees it), the garbage
 collections the server process has run so far per generation and the seconds spent in
@@ -30,10 +33,24 @@ from starlette.routing import Route
 from clue import log
 
 VARIANT = os.environ.get("CLUE_P7_VARIANT", "none")
+
+if os.environ.get("CLUE_P7_PROFILE"):  # the bench's ``CLUE_P7_PROFILE``: this thread's calls
+    import atexit
+    import cProfile
+
+    _profile = cProfile.Profile()
+
+    def _dump() -> None:
+        _profile.disable()
+        _profile.dump_stats(os.environ["CLUE_P7_PROFILE"])
+
+    atexit.register(_dump)
+    _profile.enable()
+
 LINES = 10
 DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the server
 
-if VARIANT == "clue":
+if VARIANT.startswith("clue"):
     log.configure(output=DEVNULL, format=log.format_json)
 elif VARIANT == "structlog":
     structlog.configure(
@@ -165,8 +182,10 @@ def _asgi() -> Any:
     app: Any = Starlette(routes=[Route("/orders/{id}", _order)])
     if VARIANT == "bare":
         return BareASGI(app)
-    if VARIANT == "clue":
+    if VARIANT in {"clue", "clue-quiet"}:
         return log.ASGIMiddleware(app, request_log_func=log.info)
+    if VARIANT == "clue-ctx":
+        return log.ASGIMiddleware(app, disable_request_logging=True)
     if VARIANT in {"structlog", "stdlib"}:
         return LoggingASGI(app)
     return app
@@ -238,8 +257,10 @@ def _wsgi() -> Any:
     app: Any = _flask.wsgi_app
     if VARIANT == "bare":
         return bare_wsgi(app)
-    if VARIANT == "clue":
+    if VARIANT in {"clue", "clue-quiet"}:
         return log.WSGIMiddleware(app, request_log_func=log.info)
+    if VARIANT == "clue-ctx":
+        return log.WSGIMiddleware(app, disable_request_logging=True)
     if VARIANT in {"structlog", "stdlib"}:
         return logging_wsgi(app)
     return app

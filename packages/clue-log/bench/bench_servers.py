@@ -22,6 +22,17 @@ per request.
 Bars: clue's throughput loss against ``none`` <= 14 %; clue's extra cost per request over
 ``bare`` <= 1/3 of ``bare``'s own cost over ``none``.
 
+``CLUE_P7_PROFILE=<path>`` runs each ASGI server under cProfile (its event loop's thread,
+where the app runs) and writes ``<path>.<setup>.prof`` when it stops: compare ``clue``'s
+functions with ``bare``'s to split clue's extra cost function by function (the profile
+inflates every call; compare the rows of one run).
+
+``CLUE_P7_CALLGRIND=1`` counts instead the instructions each server runs per request, under
+valgrind's callgrind (counters zeroed after a warm-up, read after the load): a count that
+the machine's other work does not move, so that two trees (``CLUE_P7_BEFORE``) or two
+setups compare in one run where CPU time would be noise. It says nothing of caches, and
+judges no bar.
+
 Run with ``python3 tools/run.py bench -- bench_servers``.
 """
 
@@ -30,6 +41,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import selectors
 import signal
 import socket
@@ -45,6 +57,11 @@ HERE = Path(__file__).resolve().parent
 # sources) run as a sixth setup, ``clue-before``, interleaved with the others.
 BEFORE = os.environ.get("CLUE_P7_BEFORE")
 VARIANTS = ("none", "bare", "clue", "structlog", "stdlib") + (("clue-before",) if BEFORE else ())
+# ``CLUE_P7_VARIANTS=bare,clue,clue-quiet,clue-ctx``: those setups (``none`` always runs);
+# ``clue-quiet`` and ``clue-ctx`` (``_p7_app.py``) split clue's cost into its parts.
+if os.environ.get("CLUE_P7_VARIANTS"):
+    _wanted = os.environ["CLUE_P7_VARIANTS"].split(",")
+    VARIANTS = ("none", *(v for v in _wanted if v != "none"))
 ROUNDS = int(os.environ.get("CLUE_BENCH_ROUNDS", "5"))
 REQUESTS = int(os.environ.get("CLUE_BENCH_REQUESTS", "3000"))
 CONCURRENCY = 8
@@ -53,6 +70,7 @@ EXTRA_BAR = 1 / 3
 # gunicorn's worker class: ``sync`` closes the connection after every response (each
 # request pays a TCP accept and close); ``gthread`` keeps connections alive.
 WSGI_WORKER = os.environ.get("CLUE_P7_WSGI_WORKER", "gthread")
+CALLGRIND = os.environ.get("CLUE_P7_CALLGRIND") == "1"
 REQUEST = b"GET /orders/42 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench/1.0\r\n\r\n"
 RESULTS: list[tuple[str, bool]] = []
 
@@ -77,13 +95,16 @@ def _free_port() -> int:
 
 
 def start_server(
-    kind: str, variant: str, cpu: set[int] | None
+    kind: str, variant: str, cpu: set[int] | None, wrap: tuple[str, ...] = ()
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     path = str(HERE)
+    name = variant
     if variant == "clue-before":
         variant, path = "clue", f"{BEFORE}{os.pathsep}{HERE}"
     env = {**os.environ, "CLUE_P7_VARIANT": variant, "PYTHONPATH": path}
+    if os.environ.get("CLUE_P7_PROFILE"):
+        env["CLUE_P7_PROFILE"] = f"{os.environ['CLUE_P7_PROFILE']}.{name}.prof"
     if kind == "asgi":
         cmd = [
             sys.executable, "-m", "uvicorn", "_p7_app:asgi", "--host", "127.0.0.1",
@@ -96,8 +117,18 @@ def start_server(
         ]  # fmt: skip
         if WSGI_WORKER == "gthread":
             cmd += ["--threads", str(CONCURRENCY), "--keep-alive", "30"]
-    proc = subprocess.Popen(cmd, env=env, cwd=HERE, preexec_fn=_pin(cpu))  # noqa: PLW1509
-    deadline = time.monotonic() + 30
+        if wrap:  # under valgrind, a worker is slow to answer gunicorn's heartbeat
+            cmd += ["--timeout", "600"]
+    # valgrind's own messages would bury the report.
+    stderr = subprocess.DEVNULL if wrap else None
+    proc = subprocess.Popen(
+        [*wrap, *cmd],
+        env=env,
+        cwd=HERE,
+        preexec_fn=_pin(cpu),  # noqa: PLW1509 - the pinning runs before any thread exists
+        stderr=stderr,
+    )
+    deadline = time.monotonic() + (600 if wrap else 30)
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
@@ -105,7 +136,7 @@ def start_server(
                 if s.recv(16).startswith(b"HTTP/1.1 200"):
                     return proc, port
         except OSError:
-            time.sleep(0.05)
+            time.sleep(0.5 if wrap else 0.05)
     proc.kill()
     raise RuntimeError(f"{kind} server for {variant} did not start")
 
@@ -327,6 +358,9 @@ def bench(kind: str, server_cpu: set[int] | None, client_cpu: set[int] | None) -
             f"cost {cost[v] * 1e6:7.1f} µs/req{cpu}  gc: {gcs['gc0']:5.1f} young, "
             f"{gcs['gc2']:4.2f} full per 1k req, {gcs['gc_s'] * 1e6:5.1f} µs/req"
         )
+    split(kind, per_round)
+    if "clue" not in VARIANTS or "bare" not in VARIANTS:
+        return
     losses = sorted(per_round("clue", r)[0] for r in range(ROUNDS))
     ok = loss["clue"] <= LOSS_BAR
     RESULTS.append((f"P7 {kind} loss", ok))
@@ -351,14 +385,87 @@ def bench(kind: str, server_cpu: set[int] | None, client_cpu: set[int] | None) -
     )
 
 
+def split(kind: str, per_round: Any) -> None:
+    """clue's cost on the real server in parts, from ``clue-ctx`` and ``clue-quiet``.
+
+    Each part is the median of the rounds' own differences between two setups.
+    """
+    parts = (
+        ("log context, request id, plumbing (clue-ctx - none)", "clue-ctx", "none"),
+        ("buffered start/end lines (clue-quiet - clue-ctx)", "clue-quiet", "clue-ctx"),
+        ("the handler's 10 buffered calls (clue - clue-quiet)", "clue", "clue-quiet"),
+        ("the bare middleware (bare - none)", "bare", "none"),
+        ("clue-ctx over the bare middleware", "clue-ctx", "bare"),
+    )
+    for label, a, b in parts:
+        if a in VARIANTS and b in VARIANTS:
+            diffs = sorted(per_round(a, r)[1] - per_round(b, r)[1] for r in range(ROUNDS))
+            print(
+                f"  {kind} part: {label:55} {statistics.median(diffs) * 1e6:6.1f} µs/req "
+                f"[{diffs[0] * 1e6:.1f} to {diffs[-1] * 1e6:.1f}]"
+            )
+
+
+def instructions(kind: str) -> None:
+    """Instructions per request of each setup's server, counted by callgrind."""
+    wrap = (
+        "valgrind",
+        "--tool=callgrind",
+        "--trace-children=yes",
+        "--callgrind-out-file=/dev/null",
+    )
+    counts: dict[str, float] = {}
+    for v in VARIANTS:
+        proc, port = start_server(kind, v, None, wrap)
+        try:
+            subprocess.run(  # warm-up
+                [sys.executable, __file__, "--client", str(port), "100"], check=True,
+                capture_output=True,
+            )  # fmt: skip
+            pids = [str(p) for p in _tree(proc.pid)]
+            subprocess.run(["callgrind_control", "-z", *pids], check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, __file__, "--client", str(port), str(REQUESTS)], check=True,
+                capture_output=True,
+            )  # fmt: skip
+            read = subprocess.run(
+                ["callgrind_control", "-e", "Ir", *pids], check=True, capture_output=True,
+                text=True,
+            ).stdout  # fmt: skip
+            # One "Th <n> <count>" line per thread of each process.
+            total = sum(int(n.replace(",", "")) for n in re.findall(r"Th +\d+ +([\d,]+)", read))
+            counts[v] = total / REQUESTS
+        finally:
+            subprocess.run(
+                ["callgrind_control", "-k", str(proc.pid)], check=False, capture_output=True
+            )
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    server = "uvicorn + Starlette" if kind == "asgi" else f"gunicorn ({WSGI_WORKER}) + Flask"
+    print(f"{kind.upper()}: {server}, instructions per request under callgrind ({REQUESTS})")
+    base = counts["none"]
+    for v, n in counts.items():
+        print(
+            f"  {v:12} {n:10.0f} instructions/req  +{n - base:8.0f} over none ({n / base - 1:6.1%})"
+        )
+
+
 def main() -> int:
     server_cpu, client_cpu = _cpus()
     pinned = f"server on CPU {server_cpu}, load on CPU {client_cpu}" if server_cpu else "unpinned"
     print(f"clue-log P7 bench: Python {platform.python_version()}, {os.cpu_count()} CPUs, {pinned}")
     kinds = os.environ.get("CLUE_P7_KINDS", "asgi,wsgi").split(",")
     for kind in kinds:
-        bench(kind, server_cpu, client_cpu)
+        if CALLGRIND:
+            instructions(kind)
+        else:
+            bench(kind, server_cpu, client_cpu)
     failed = [name for name, ok in RESULTS if not ok]
+    if CALLGRIND:
+        print("bench_servers: instructions counted, no bar judged")
+        return 0
     print("bench_servers:", "FAIL " + ", ".join(failed) if failed else "all bars PASS")
     return 1 if failed else 0
 

@@ -311,7 +311,9 @@ def ended(req: Request) -> None:
     """An ended context's finalizer (``Request.__del__``).
 
     Give its tokens back and count its outcome. Never raises, never waits: single deque
-    and list operations, no lock. Written inline, as it runs once per context.
+    and list operations, no lock. Written inline for speed, as it runs once per context:
+    a context that wrote nothing and dropped nothing (a successful request) gives its one
+    token back and appends one count.
     """
     if not req.counted or req.epoch != fork_epoch[0]:
         return  # not a context that buffered, or one of a parent process
@@ -330,20 +332,24 @@ def ended(req: Request) -> None:
         if buf is None:
             _added_contexts_written.append(1)
             dropped = req.dropped
-        else:
+        elif req.wrote:
+            _added_contexts_written.append(1)
             kept = len(buf)
-            if req.wrote:
-                _added_contexts_written.append(1)
-            else:
-                _added_contexts_discarded.append(1)
             if kept:
                 _added_entries_discarded.append(kept)
             dropped = req.dropped + req.lost
+        else:
+            _added_contexts_discarded.append(len(buf))  # the context and its entries
+            if len(_added_contexts_discarded) > _FOLD_AT:
+                _metrics.fold_soon()
+            dropped = req.dropped + req.lost
+            if not dropped:
+                return  # nothing was written (``written`` is 0) and nothing dropped
         if dropped > 0:
             _added_entries_dropped.append(dropped)
         if req.written:
             _added_entries_written.append(req.written)
-        if len(_added_contexts_discarded) > _FOLD_AT:
+        if len(_added_contexts_written) > _FOLD_AT:
             _metrics.fold_soon()
     except Exception:  # noqa: S110 - a finalizer never raises
         pass

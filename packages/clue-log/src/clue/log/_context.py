@@ -54,6 +54,8 @@ class Request:
         "wrote",
     )
 
+    # Written for speed on purpose: every request, RPC and task context opens one. Chained
+    # stores and conditional expressions (no ``min()``), no helper calls.
     def __init__(
         self, debug: bool | None, disable: bool | None, buffered: bool, max_buffered: int
     ) -> None:
@@ -61,40 +63,40 @@ class Request:
         self.debug = debug
         # None: follow ``configure(disable_buffering=...)``; an explicit value wins over it.
         self.disable = disable
-        # None means unbuffered: every entry is written at once. ``_budget.admit`` keeps
-        # it within ``max_buffered`` entries (maxlen backs that up).
-        self.buf: deque[Any] | None = deque(maxlen=max_buffered) if buffered else None
         # The hot path's one counter, read and written once per buffered call: estimated
         # bytes the context may still buffer, at most ``ENTRY_BYTES`` a free slot of the
         # buffer (below zero, ``_budget.tight`` decides); what is over that is ``aside``;
-        # ``limit`` minus both is what it holds. Entries dropped since the last drain;
-        # tokens it holds of the process-wide budget's pool, in the pool's generation
-        # ``gen`` (``_budget``).
-        self.limit = 0
-        self.room = 0
-        self.aside = 0
-        self.lost = 0
-        self.units = 0
+        # ``limit`` minus both is what it holds. Entries dropped since the last drain
+        # (``lost``); tokens it holds of the process-wide budget's pool (``units``), in the
+        # pool's generation ``gen`` (``_budget``). Entries written and dropped by drains so
+        # far, and whether anything was written (not only buffered): counted when the
+        # context ends.
+        self.limit = self.room = self.aside = self.lost = self.units = 0
+        self.written = self.dropped = 0
+        self.wrote = False
         self.gen = budget.gen
         self.epoch = fork_epoch[0]
-        # Entries written and dropped by drains so far, and whether anything was written
-        # (not only buffered): counted when the context ends.
-        self.written = 0
-        self.dropped = 0
-        self.wrote = False
         # Only a context that buffers counts in ``clue.log.contexts`` (not a debug view).
         self.counted = buffered
-        if buffered:  # its first token, when the pool has one (``_budget.first``)
-            try:
-                budget.pool.pop()
-            except IndexError:
-                return
-            self.units = 1
-            self.limit = min(state.max_buffered_bytes, budget.grant)
-            # ``_budget.set_room`` written inline (the buffer is empty).
-            cap = (max_buffered + 1) * ENTRY_BYTES - 1
-            self.room = min(self.limit, cap)
-            self.aside = self.limit - self.room
+        if not buffered:
+            # None means unbuffered: every entry is written at once.
+            self.buf: deque[Any] | None = None
+            return
+        # ``_budget.admit`` keeps it within ``max_buffered`` entries (maxlen backs that up).
+        self.buf = deque((), max_buffered)  # noqa: RUF037 - positional: no keyword parsing
+        # Its first token, when the pool has one (``_budget.admit`` takes more later).
+        try:
+            budget.pool.pop()
+        except IndexError:
+            return
+        self.units = 1
+        most = state.max_buffered_bytes
+        grant = budget.grant
+        self.limit = limit = most if most < grant else grant  # noqa: FURB136 - no call
+        # ``_budget.set_room`` written inline (the buffer is empty).
+        cap = (max_buffered + 1) * ENTRY_BYTES - 1
+        self.room = room = limit if limit < cap else cap  # noqa: FURB136 - no call
+        self.aside = limit - room
 
     # The context has ended, on whatever path it was left (a ``with`` block, a
     # middleware's token reset, a generator or task dropped): its outcome is counted and
@@ -365,6 +367,8 @@ def new_context(debug: bool | None = None, disable_buffering: bool | None = None
     configuration, read per entry.
     """
     parent = current.get()
+    if debug is None and disable_buffering is None:
+        return child_of(parent)
     bound = parent.bound if parent is not None else root.bound
     if parent is not None:
         if debug is None:
@@ -374,6 +378,27 @@ def new_context(debug: bool | None = None, disable_buffering: bool | None = None
     debug_on = state.debug if debug is None else debug
     req = Request(debug, disable_buffering, not (debug_on or disable_buffering), state.max_buffered)
     return LogContext(req, bound)
+
+
+def child_of(parent: LogContext | None, *bound: tuple[str, Any]) -> LogContext:
+    """``new_context()`` under ``parent`` (the current view, read by the caller).
+
+    Its switches are inherited and ``bound`` is added to what it inherits. Written for
+    speed on purpose: the middleware and interceptors open one per request this way.
+    """
+    if parent is None:
+        inherited = root.bound
+        debug = disable = None
+    else:
+        inherited = parent.bound
+        req = parent.req
+        debug = req.debug
+        disable = req.disable
+    buffered = not (state.debug if debug is None else debug) and not disable
+    return LogContext(
+        Request(debug, disable, buffered, state.max_buffered),
+        (*inherited, *bound) if bound else inherited,
+    )
 
 
 def bind(*fielders: Any, **kv: Any) -> None:

@@ -56,7 +56,9 @@ totals = Totals()
 
 # What ended contexts add, appended by their finalizers and folded into ``totals`` by
 # ``fold``: a list append is one step between threads and needs no lock, so a finalizer
-# (which may run inside a locked block of its own thread) never waits.
+# (which may run inside a locked block of its own thread) never waits. A context that
+# wrote nothing appends one item, to ``added_contexts_discarded``: the number of entries it
+# discarded (the common end of a context costs one append).
 added_contexts_written: list[int] = []
 added_contexts_discarded: list[int] = []
 added_entries_written: list[int] = []
@@ -69,7 +71,8 @@ _lock = threading.Lock()
 
 def fold_soon() -> None:
     """Fold if much was added and the lock is free (from a finalizer: never waits)."""
-    if len(added_contexts_discarded) > FOLD_AT and _lock.acquire(blocking=False):
+    much = len(added_contexts_discarded) > FOLD_AT or len(added_contexts_written) > FOLD_AT
+    if much and _lock.acquire(blocking=False):
         try:
             _fold()
         finally:
@@ -85,9 +88,14 @@ def fold() -> None:
 def _fold() -> None:
     t = totals
     t.contexts_written += _take(added_contexts_written)
-    t.contexts_discarded += _take(added_contexts_discarded)
-    t.entries_written += _take(added_entries_written)
+    # One item per discarded context, the entries it discarded.
+    discarded = added_contexts_discarded
+    n = len(discarded)
+    t.contexts_discarded += n
+    t.entries_discarded += sum(discarded[:n])
+    del discarded[:n]
     t.entries_discarded += _take(added_entries_discarded)
+    t.entries_written += _take(added_entries_written)
     t.entries_dropped += _take(added_entries_dropped)
 
 
