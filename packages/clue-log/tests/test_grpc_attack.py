@@ -268,6 +268,7 @@ def _stream_wait_release(request: bytes, context: grpc.ServicerContext) -> Itera
 
 def _wait_release_unwatched(request: bytes, context: grpc.ServicerContext) -> bytes:
     log.info("handling")
+    _WAITING.set()
     _RELEASE.wait(10)  # outlives the deadline: released once the client gave up
     return b"late"
 
@@ -394,13 +395,17 @@ def test_a_sync_handler_on_an_aio_server_outliving_its_deadline(
     """A sync handler on a grpc.aio server that returns after its deadline passed ends
     DEADLINE_EXCEEDED, as its client saw it, and writes its context."""
     _RELEASE.clear()
+    _WAITING.clear()
     out = io.StringIO()
     log.configure(output=out, format=log.format_json)
     with (
         grpc.insecure_channel(aio_with_sync_handlers) as channel,
         pytest.raises(grpc.RpcError) as info,
     ):
-        channel.unary_unary(f"/{SERVICE}/Late")(b"", timeout=0.2)
+        # A deadline long enough for the handler to start on a loaded machine: one that
+        # passes before it starts is another test (the handler would never run).
+        channel.unary_unary(f"/{SERVICE}/Late")(b"", timeout=2)
+    assert _WAITING.is_set(), "the handler had not started when the deadline passed"
     assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     _RELEASE.set()
     [end] = _end_lines(out, "Late")
