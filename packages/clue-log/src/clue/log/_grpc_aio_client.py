@@ -128,6 +128,15 @@ class _AioStreamStream(_AioClientInterceptor, grpc.aio.StreamStreamClientInterce
 class _AioClientCallDetails(CallDetails, grpc.aio.ClientCallDetails):  # type: ignore[misc]  # grpc is untyped
     """``grpc.aio.ClientCallDetails`` with the request id added to the metadata."""
 
+    @staticmethod
+    def metadata_of(items: Any, *extra: tuple[str, str]) -> Any:
+        """The metadata handed on: a new ``grpc.aio.Metadata``.
+
+        The type grpc.aio gives the interceptors after this one; the caller's own object is
+        left as it was.
+        """
+        return grpc.aio.Metadata(*items, *extra)
+
 
 class _AioClientCall(ClientCall):
     """An outgoing grpc.aio call, whose status getters are coroutines."""

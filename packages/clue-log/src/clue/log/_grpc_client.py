@@ -135,9 +135,19 @@ class CallDetails(NamedTuple):
     wait_for_ready: bool | None
     compression: Any
 
+    @staticmethod
+    def metadata_of(items: Any, *extra: tuple[str, str]) -> Any:
+        """The metadata handed on, of the caller's pairs and ``extra``."""
+        raise NotImplementedError
+
 
 class _ClientCallDetails(CallDetails, grpc.ClientCallDetails):  # type: ignore[misc]  # grpc is untyped
     """``grpc.ClientCallDetails`` with the request id added to the metadata."""
+
+    @staticmethod
+    def metadata_of(items: Any, *extra: tuple[str, str]) -> Any:
+        """The metadata handed on: a list of the caller's pairs and ``extra``."""
+        return [*items, *extra]
 
 
 class Method:
@@ -249,20 +259,32 @@ def with_call_id(details: Any, opts: Options, cls: type[CallDetails]) -> Any:
     """The call details with an ``x-request-id`` metadata entry, unless already set.
 
     The id is the caller's bound request id (so one id follows a request across services), else a
-    new short one.
+    new short one. The caller's metadata is kept whatever iterable it is (a generator is read
+    once, here), and is handed on as ``cls.metadata_of`` builds it. Never raises: metadata
+    clue cannot read goes on as given, for grpc to judge as it would without clue.
     """
     # Hot path (every outgoing call).
     if not opts.call_ids:
         return details
     given = details.metadata
-    pair = (REQUEST_ID_METADATA, _caller_request_id() or new_request_id())
-    if given:
-        for k, _ in given:
-            if k == REQUEST_ID_METADATA:
-                return details
-        metadata = [*given, pair]
-    else:
-        metadata = [pair]
+    try:
+        if given is None:
+            items: Any = ()
+        elif type(given) is list or type(given) is tuple:
+            items = given
+        else:
+            items = tuple(given)
+        for k, _ in items:
+            if k in _REQUEST_ID_KEYS:
+                if items is given:
+                    return details
+                metadata = cls.metadata_of(items)
+                break
+        else:
+            pair = (REQUEST_ID_METADATA, _caller_request_id() or new_request_id())
+            metadata = cls.metadata_of(items, pair)
+    except Exception:
+        return details
     # tuple.__new__ directly: the named tuple's own __new__ is one Python call more.
     return tuple.__new__(
         cls,
@@ -275,6 +297,10 @@ def with_call_id(details: Any, opts: Options, cls: type[CallDetails]) -> Any:
             getattr(details, "compression", None),
         ),
     )
+
+
+# grpc takes metadata keys as bytes too.
+_REQUEST_ID_KEYS = (REQUEST_ID_METADATA, REQUEST_ID_METADATA.encode())
 
 
 # Bound request ids already checked -> the id to send (None: malformed), bounded.

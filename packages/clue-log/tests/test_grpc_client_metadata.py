@@ -1,0 +1,206 @@
+"""The metadata of an outgoing call reaches the server whole behind clue's client interceptors,
+whatever shape the caller gives it, with one ``x-request-id``."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Iterator
+from concurrent import futures
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clue import log
+
+SERVICE = "cluelog.clientmetadata.Echo"
+METHOD = f"/{SERVICE}/Unary"
+ID_KEYS = ("x-request-id", b"x-request-id")
+
+
+def _sent(context: Any) -> list[tuple[str, Any]]:
+    return [
+        (k, v)
+        for k, v in context.invocation_metadata()
+        if not k.startswith(("user-agent", "grpc-"))
+    ]
+
+
+class _Seen:
+    def __init__(self) -> None:
+        self.metadata: list[list[tuple[str, Any]]] = []
+
+    def unary(self, request: bytes, context: Any) -> bytes:
+        self.metadata.append(_sent(context))
+        return request
+
+    async def aunary(self, request: bytes, context: Any) -> bytes:
+        self.metadata.append(_sent(context))
+        return request
+
+
+def _handler(fn: Any) -> Any:
+    return grpc.method_handlers_generic_handler(
+        SERVICE, {"Unary": grpc.unary_unary_rpc_method_handler(fn)}
+    )
+
+
+@pytest.fixture(scope="module")
+def sync_server() -> Iterator[tuple[str, _Seen]]:
+    seen = _Seen()
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    server.add_generic_rpc_handlers((_handler(seen.unary),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}", seen
+    server.stop(None).wait(10)
+
+
+@pytest.fixture(autouse=True)
+def _quiet() -> Iterator[None]:
+    log.configure(output=io.StringIO(), format=log.format_json)
+    yield
+    log.configure()
+
+
+def _shaped(pairs: list[tuple[Any, str]], shape: str) -> Any:
+    if shape == "list":
+        return list(pairs)
+    if shape == "tuple":
+        return tuple(pairs)
+    if shape == "generator":
+        return ((k, v) for k, v in pairs)
+    return iter(pairs)
+
+
+pair_st = st.tuples(
+    st.sampled_from(["a", "b-c", "trace-bin"]), st.text("abcxyz0189-", max_size=8)
+).map(lambda kv: (kv[0], kv[1].encode() if kv[0].endswith("-bin") else kv[1]))
+call_st = st.tuples(
+    st.lists(pair_st, max_size=4),
+    st.sampled_from(["list", "tuple", "generator", "iterator"]),
+    st.sampled_from([None, *ID_KEYS]),
+    st.integers(0, 4),
+)
+
+
+def _expected(
+    pairs: list[tuple[Any, Any]], id_key: Any, at: int
+) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+    given = list(pairs)
+    if id_key is not None:
+        given.insert(min(at, len(given)), (id_key, "mine-1"))
+    text = [(k.decode() if isinstance(k, bytes) else k, v) for k, v in given]
+    return given, text
+
+
+def _check(
+    sent: list[tuple[str, Any]], text: list[tuple[str, Any]], id_key: Any, ordered: bool = True
+) -> None:
+    ids = [v for k, v in sent if k == "x-request-id"]
+    assert len(ids) == 1, sent
+    if id_key is None:
+        sent = [kv for kv in sent if kv[0] != "x-request-id"]
+    if not ordered:
+        # grpc.aio.Metadata groups the values of a key together, with or without clue.
+        sent, text = sorted(sent), sorted(text)
+    assert sent == text
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(call=call_st)
+def test_sync_metadata_of_any_shape_arrives_whole_with_one_id(
+    sync_server: tuple[str, _Seen], call: tuple[Any, str, Any, int]
+) -> None:
+    """A sync call's metadata (list, tuple, generator, iterator; the id under a str or bytes
+    key) reaches the server whole, with exactly one x-request-id, the caller's if it set one."""
+    address, seen = sync_server
+    pairs, shape, id_key, at = call
+    given_pairs, text = _expected(pairs, id_key, at)
+    seen.metadata.clear()
+    with grpc.insecure_channel(address) as plain:
+        channel = grpc.intercept_channel(plain, log.GrpcClientInterceptor())
+        assert channel.unary_unary(METHOD)(b"x", metadata=_shaped(given_pairs, shape)) == b"x"
+    _check(seen.metadata[0], text, id_key)
+
+
+@settings(max_examples=30, deadline=None)
+@given(calls=st.lists(call_st, min_size=1, max_size=4))
+def test_aio_metadata_of_any_shape_arrives_whole_with_one_id(
+    calls: list[tuple[Any, str, Any, int]],
+) -> None:
+    """The same for grpc.aio calls (a grpc.aio.Metadata too)."""
+    seen = _Seen()
+
+    async def main() -> None:
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((_handler(seen.aunary),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(
+                f"127.0.0.1:{port}", interceptors=log.aio_grpc_client_interceptors()
+            ) as channel:
+                for pairs, shape, id_key, at in calls:
+                    given_pairs, text = _expected(pairs, id_key, at)
+                    md: Any = (
+                        grpc.aio.Metadata(*given_pairs)
+                        if shape == "iterator"
+                        else _shaped(given_pairs, shape)
+                    )
+                    seen.metadata.clear()
+                    assert await channel.unary_unary(METHOD)(b"x", metadata=md) == b"x"
+                    _check(seen.metadata[0], text, id_key, ordered=False)
+        finally:
+            await server.stop(None)
+
+    asyncio.run(main())
+
+
+class _AddsMetadata(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """An interceptor after clue's using the ``grpc.aio.Metadata`` API grpc.aio hands it."""
+
+    def __init__(self) -> None:
+        self.types: list[type[Any]] = []
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        metadata = details.metadata
+        self.types.append(type(metadata))
+        metadata.add("added-after", "1")
+        return await continuation(details, request)
+
+
+def test_interceptors_after_clues_get_grpc_aio_metadata() -> None:
+    """An aio interceptor after clue's gets the ``grpc.aio.Metadata`` grpc.aio gives it
+    without clue, and the caller's own Metadata object is left as it was."""
+    seen = _Seen()
+    after = _AddsMetadata()
+    mine = grpc.aio.Metadata(("a", "1"))
+
+    async def main() -> None:
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((_handler(seen.aunary),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(
+                f"127.0.0.1:{port}", interceptors=[*log.aio_grpc_client_interceptors(), after]
+            ) as channel:
+                for md in (None, (("a", "1"),), [("a", "1")], mine):
+                    assert await channel.unary_unary(METHOD)(b"x", metadata=md) == b"x"
+        finally:
+            await server.stop(None)
+
+    asyncio.run(main())
+    assert after.types == [grpc.aio.Metadata] * 4
+    assert [[k for k, _ in sent] for sent in seen.metadata] == [
+        ["x-request-id", "added-after"],
+        *[["a", "x-request-id", "added-after"]] * 3,
+    ]
+    assert list(mine) == [("a", "1")]
