@@ -1,5 +1,6 @@
 """The metadata of an outgoing call reaches the server whole behind clue's client interceptors,
-whatever shape the caller gives it, with one ``x-request-id``."""
+whatever shape the caller gives it, with one ``x-request-id``; and a hostile bound
+``request_id`` never breaks the call."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clue import log
+
+from .hostile import HostileStr
 
 SERVICE = "cluelog.clientmetadata.Echo"
 METHOD = f"/{SERVICE}/Unary"
@@ -204,3 +207,49 @@ def test_interceptors_after_clues_get_grpc_aio_metadata() -> None:
         *[["a", "x-request-id", "added-after"]] * 3,
     ]
     assert list(mine) == [("a", "1")]
+
+
+class _RaisingEq(str):
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("no eq")
+
+    __hash__ = str.__hash__
+
+
+class _EqualToAll(str):
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = str.__hash__
+
+
+HOSTILE_IDS = [
+    HostileStr("req-1"),
+    _RaisingEq("req-1"),
+    _EqualToAll("not\nan id"),
+    _EqualToAll("é" * 4),
+    "not an id",
+    "x" * 500,
+]
+
+
+@pytest.mark.parametrize("bound", HOSTILE_IDS, ids=range(len(HOSTILE_IDS)))
+def test_a_hostile_bound_request_id_never_breaks_the_call(
+    sync_server: tuple[str, _Seen], bound: str
+) -> None:
+    """A bound request_id that is a hostile str (raising or lying comparisons, malformed)
+    neither raises into the call nor makes grpc refuse it: a well-formed id is sent."""
+    address, seen = sync_server
+    seen.metadata.clear()
+    with grpc.insecure_channel(address) as plain:
+        channel = grpc.intercept_channel(plain, log.GrpcClientInterceptor())
+        with log.context():
+            log.bind(request_id=bound)
+            assert channel.unary_unary(METHOD)(b"x") == b"x"
+    (sent,) = [v for k, v in seen.metadata[0] if k == "x-request-id"]
+    expected = str.__str__(bound)
+    assert sent == expected if expected == "req-1" else sent != expected

@@ -313,11 +313,15 @@ def _caller_request_id() -> str | None:
     ctx = _context.current.get()
     bound = ctx.bound if ctx is not None else _context.root.bound
     key = _keys.REQUEST_ID_KEY
-    for k, v in reversed(bound):
+    for k, value in reversed(bound):
         if k == key:
+            v = value
             if type(v) is not str:
-                # A str subclass may hash or compare as it likes: checked, never cached.
-                return v if isinstance(v, str) and request_id_from(v) == v else None
+                if not isinstance(v, str):
+                    return None
+                # A str subclass may hash, compare or print as it likes: its plain text is
+                # what is checked and sent.
+                v = str.__str__(v)
             try:
                 return _CHECKED[v]
             except KeyError:
