@@ -190,6 +190,10 @@ class ErrorPromotionProcessor(SpanProcessor):
         with self._lock:
             held = self._held.get(trace_id)
             if held is None:
+                if trace_id in self._promoted:
+                    # A later entry of a promoted trace (a retried call, a second call under
+                    # one remote parent): its spans follow the decision, exported as they end.
+                    return
                 self._held[trace_id] = _Held()
                 if len(self._held) > self._max_traces:
                     self._evict()
