@@ -283,3 +283,29 @@ def test_an_entry_starting_after_its_trace_was_promoted_is_exported_as_always_on
     assert len(exporter.get_finished_spans()) == 4
     stats = processor.stats()
     assert (stats.promoted_traces, stats.discarded_traces, stats.held_traces) == (1, 0, 0)
+
+
+def test_shutdown_exports_the_ended_spans_of_an_open_trace_in_error() -> None:
+    """At shutdown, a trace whose entry span is still open is decided on the spans it has
+    ended: a failed child is exported (as a sampled trace's ended spans are), a trace
+    without error is not."""
+    exporter = InMemorySpanExporter()
+    processor = ErrorPromotionProcessor(SimpleSpanProcessor(exporter))
+    provider = _unsampled_provider(processor)
+    tracer = provider.get_tracer("shutdown")
+    failing = tracer.start_span("request", context=context.Context())
+    child = tracer.start_span("db", context=trace.set_span_in_context(failing))
+    child.set_status(StatusCode.ERROR, "down")
+    child.end()
+    quiet = tracer.start_span("other", context=context.Context())
+    tracer.start_span("ok", context=trace.set_span_in_context(quiet)).end()
+
+    provider.shutdown()
+
+    (db,) = exporter.get_finished_spans()
+    assert db.name == "db"
+    assert db.context.trace_flags.sampled
+    stats = processor.stats()
+    assert (stats.promoted_traces, stats.held_traces, stats.held_spans) == (1, 0, 0)
+    failing.end()
+    quiet.end()
