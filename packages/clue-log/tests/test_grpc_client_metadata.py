@@ -1,11 +1,13 @@
 """The metadata of an outgoing call reaches the server whole behind clue's client interceptors,
-whatever shape the caller gives it, with one ``x-request-id``; and a hostile bound
-``request_id`` never breaks the call."""
+whatever shape the caller gives it, with one ``x-request-id``; a hostile bound
+``request_id`` never breaks the call; and a call grpc refuses, or that is cancelled before it
+goes out, still logs the end of what it started."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import Iterator
 from concurrent import futures
 from typing import Any
@@ -253,3 +255,109 @@ def test_a_hostile_bound_request_id_never_breaks_the_call(
     (sent,) = [v for k, v in seen.metadata[0] if k == "x-request-id"]
     expected = str.__str__(bound)
     assert sent == expected if expected == "req-1" else sent != expected
+
+
+def _lines(out: io.StringIO) -> list[tuple[str, Any]]:
+    return [(d["msg"], d.get("grpc.code")) for d in map(json.loads, out.getvalue().splitlines())]
+
+
+SYNC_SHAPES = [
+    ("unary_unary", "call"),
+    ("unary_unary", "future"),
+    ("unary_unary", "with_call"),
+    ("unary_stream", "call"),
+    ("stream_unary", "call"),
+    ("stream_unary", "future"),
+    ("stream_unary", "with_call"),
+    ("stream_stream", "call"),
+]
+
+
+@pytest.mark.parametrize(("kind", "style"), SYNC_SHAPES)
+def test_a_sync_call_grpc_refuses_ends_what_it_started(kind: str, style: str) -> None:
+    """A call on a closed channel, which grpc refuses with an exception, logs its end
+    (INTERNAL, as grpc ends a refused blocking call) whatever its kind and style, and the
+    caller gets grpc's exception."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+    channel = grpc.intercept_channel(
+        grpc.insecure_channel("127.0.0.1:1"), log.GrpcClientInterceptor()
+    )
+    channel.close()
+    callable_ = getattr(channel, kind)(METHOD)
+    request: Any = b"x" if kind.startswith("unary") else iter([b"x"])
+
+    def make_the_call() -> None:
+        call = callable_(request) if style == "call" else getattr(callable_, style)(request)
+        if style == "future":
+            call.result()
+        elif kind.endswith("stream"):
+            list(call)
+
+    with pytest.raises(ValueError, match="closed"):
+        make_the_call()
+    assert _lines(out) == [("start", None), ("end", "INTERNAL")]
+
+
+AIO_KINDS = ["unary_unary", "unary_stream", "stream_unary", "stream_stream"]
+
+
+@pytest.mark.parametrize("kind", AIO_KINDS)
+def test_an_aio_call_grpc_refuses_ends_what_it_started(kind: str) -> None:
+    """The same on a closed grpc.aio channel."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+
+    async def main() -> None:
+        channel = grpc.aio.insecure_channel(
+            "127.0.0.1:1", interceptors=log.aio_grpc_client_interceptors()
+        )
+        await channel.close()
+        request: Any = b"x" if kind.startswith("unary") else iter([b"x"])
+        call = getattr(channel, kind)(METHOD)(request)
+
+        async def finish() -> None:
+            if kind.endswith("stream"):
+                [m async for m in call]
+            else:
+                await call
+
+        with pytest.raises(grpc.aio.UsageError):
+            await finish()
+
+    asyncio.run(main())
+    assert _lines(out) == [("start", None), ("end", "INTERNAL")]
+
+
+class _Waits(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """An interceptor after clue's that awaits (a token refresh, say) before the call."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        self.entered.set()
+        await asyncio.Event().wait()
+        return await continuation(details, request)
+
+
+def test_an_aio_call_cancelled_inside_a_later_interceptor_ends_cancelled() -> None:
+    """An aio call the caller cancels while an interceptor after clue's awaits logs its end,
+    CANCELLED, as grpc.aio ends it."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+
+    async def main() -> None:
+        waits = _Waits()
+        async with grpc.aio.insecure_channel(
+            "127.0.0.1:1", interceptors=[*log.aio_grpc_client_interceptors(), waits]
+        ) as channel:
+            call = channel.unary_unary(METHOD)(b"x")
+            await waits.entered.wait()
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            assert await call.code() is grpc.StatusCode.CANCELLED
+
+    asyncio.run(main())
+    assert _lines(out) == [("start", None), ("end", "CANCELLED")]

@@ -82,10 +82,19 @@ class _AioClientInterceptor:
         # Hot path (every outgoing call).
         opts = self._opts
         call = _AioClientCall(opts, details.method)
-        outcome = await continuation(
-            with_call_id(details, opts, _AioClientCallDetails) if opts.call_ids else details,
-            request,
-        )
+        try:
+            outcome = await continuation(
+                with_call_id(details, opts, _AioClientCallDetails) if opts.call_ids else details,
+                request,
+            )
+        except asyncio.CancelledError as exc:
+            # Cancelled while an interceptor after clue's awaited: grpc.aio ends it CANCELLED.
+            call.refused(grpc.StatusCode.CANCELLED, exc)
+            raise
+        except Exception as exc:
+            # grpc refused to make the call (a closed channel): INTERNAL, as a sync one.
+            call.refused(grpc.StatusCode.INTERNAL, exc)
+            raise
         call.keep_context()
         outcome.add_done_callback(call.aio_done)
         return outcome

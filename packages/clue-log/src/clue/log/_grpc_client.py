@@ -6,6 +6,7 @@ shared with the aio client.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from collections.abc import Callable
 from time import perf_counter
@@ -87,10 +88,16 @@ class GrpcClientInterceptor(
         # Hot path (every outgoing call).
         opts = self._opts
         call = ClientCall(opts, details.method)
-        outcome = continuation(
-            with_call_id(details, opts, _ClientCallDetails) if opts.call_ids else details,
-            request,
-        )
+        try:
+            outcome = continuation(
+                with_call_id(details, opts, _ClientCallDetails) if opts.call_ids else details,
+                request,
+            )
+        except Exception as exc:
+            # grpc refused to make the call (a closed channel): it ends here, as grpc ends a
+            # blocking call it refuses, with INTERNAL.
+            call.refused(grpc.StatusCode.INTERNAL, exc)
+            raise
         if outcome.done():
             # A blocking unary call has ended already: its end is logged here, in the
             # caller's own context, without a done-callback.
@@ -232,6 +239,11 @@ class ClientCall:
                 {**self._m.head, _keys.GRPC_CODE_KEY: "OK", _keys.GRPC_DURATION_KEY: ms},
             )
 
+    def refused(self, code: grpc.StatusCode, exc: BaseException) -> None:
+        """Log the end of a call that grpc raised instead of making. Never raises."""
+        with contextlib.suppress(Exception):  # telemetry never raises into the call
+            self._log_end(code, None, exc)
+
     def done(self, call: Any) -> None:
         """Done-callback of a sync call: log its end (or error) in the caller's context."""
         self._run(self.end, call)
@@ -250,9 +262,11 @@ class ClientCall:
         except Exception:  # noqa: S110 - telemetry never raises into the call
             pass
 
-    def _log_end(self, code: grpc.StatusCode, details: str | bytes | None) -> None:
+    def _log_end(
+        self, code: grpc.StatusCode, details: str | bytes | None, exc: BaseException | None = None
+    ) -> None:
         ms = elapsed_ms(self._start, perf_counter())
-        log_end(self._opts, self._m.head, code, details, None, ms)
+        log_end(self._opts, self._m.head, code, details, exc, ms)
 
 
 def with_call_id(details: Any, opts: Options, cls: type[CallDetails]) -> Any:
