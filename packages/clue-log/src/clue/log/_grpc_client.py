@@ -282,7 +282,7 @@ def with_call_id(details: Any, opts: Options, cls: type[CallDetails]) -> Any:
         return details
     given = details.metadata
     try:
-        if given is None:
+        if not given:  # None, or grpc.aio's empty Metadata: nothing to read
             items: Any = ()
         elif type(given) is list or type(given) is tuple:
             items = given
