@@ -361,3 +361,46 @@ def test_an_aio_call_cancelled_inside_a_later_interceptor_ends_cancelled() -> No
 
     asyncio.run(main())
     assert _lines(out) == [("start", None), ("end", "CANCELLED")]
+
+
+class _UnhashableName(str):
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        raise RuntimeError("no hash")
+
+
+class _LyingName(str):
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = str.__hash__
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        _UnhashableName(METHOD),
+        _LyingName(METHOD),
+        HostileStr(METHOD),
+    ],
+    ids=["unhashable", "lying", "hostile"],
+)
+def test_a_method_name_of_a_hostile_type_is_logged_as_its_text(
+    sync_server: tuple[str, _Seen], name: Any
+) -> None:
+    """A method name that is a str subclass hashing, comparing or printing as it likes is
+    called as grpc calls it and logged under its own text, never raising."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+    address, _ = sync_server
+    with grpc.insecure_channel(address) as plain:
+        channel = grpc.intercept_channel(plain, log.GrpcClientInterceptor())
+        assert channel.unary_unary(name)(b"x") == b"x"
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(d["msg"], d["grpc.service"], d["grpc.method"]) for d in lines] == [
+        ("start", SERVICE, "Unary"),
+        ("end", SERVICE, "Unary"),
+    ]

@@ -180,6 +180,9 @@ _MAX_METHODS = 1024
 
 def method_of(full: str | bytes) -> Method:
     """The cached :class:`Method` of a full method name (``/pkg.Service/Method``)."""
+    if type(full) is not str and type(full) is not bytes:
+        # A str or bytes subclass may hash or compare as it likes: its plain text, uncached.
+        return Method(_plain_text(full))
     m = _METHODS.get(full)
     if (
         m is None
@@ -190,6 +193,15 @@ def method_of(full: str | bytes) -> Method:
             _METHODS.clear()
         m = _METHODS[full] = Method(as_text(full))
     return m
+
+
+def _plain_text(name: object) -> str:
+    # The text of a method name whatever its type (grpc judges the name itself).
+    if isinstance(name, str):
+        return str.__str__(name)
+    if isinstance(name, bytes):
+        return bytes.decode(name, "utf-8", "replace")
+    return ""
 
 
 class ClientCall:
