@@ -404,3 +404,37 @@ def test_a_method_name_of_a_hostile_type_is_logged_as_its_text(
         ("start", SERVICE, "Unary"),
         ("end", SERVICE, "Unary"),
     ]
+
+
+class _Refuses(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """An interceptor after clue's refusing the call with a status, as an auth check does."""
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        raise grpc.aio.AioRpcError(
+            grpc.StatusCode.UNAUTHENTICATED,
+            grpc.aio.Metadata(),
+            grpc.aio.Metadata(),
+            details="no token",
+        )
+
+
+def test_an_aio_call_a_later_interceptor_refuses_ends_with_its_code() -> None:
+    """An aio call that an interceptor after clue's ends with a status logs its end with the
+    code and details the caller gets."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+
+    async def main() -> None:
+        async with grpc.aio.insecure_channel(
+            "127.0.0.1:1", interceptors=[*log.aio_grpc_client_interceptors(), _Refuses()]
+        ) as channel:
+            call = channel.unary_unary(METHOD)(b"x")
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await call
+            assert raised.value.code() is grpc.StatusCode.UNAUTHENTICATED
+            assert await call.code() is grpc.StatusCode.UNAUTHENTICATED
+
+    asyncio.run(main())
+    assert _lines(out) == [("start", None), ("end", "UNAUTHENTICATED")]
+    end = json.loads(out.getvalue().splitlines()[-1])
+    assert end["grpc.status"] == "no token"

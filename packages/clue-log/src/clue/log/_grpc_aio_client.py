@@ -91,6 +91,11 @@ class _AioClientInterceptor:
             # Cancelled while an interceptor after clue's awaited: grpc.aio ends it CANCELLED.
             call.refused(grpc.StatusCode.CANCELLED, exc)
             raise
+        except grpc.aio.AioRpcError as exc:
+            # An interceptor after clue's ended the call with a status (an auth check
+            # refusing it): the code the caller gets.
+            call.refused(exc.code(), exc, exc.details())
+            raise
         except Exception as exc:
             # grpc refused to make the call (a closed channel): INTERNAL, as a sync one.
             call.refused(grpc.StatusCode.INTERNAL, exc)

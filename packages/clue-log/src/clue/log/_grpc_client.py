@@ -251,10 +251,12 @@ class ClientCall:
                 {**self._m.head, _keys.GRPC_CODE_KEY: "OK", _keys.GRPC_DURATION_KEY: ms},
             )
 
-    def refused(self, code: grpc.StatusCode, exc: BaseException) -> None:
+    def refused(
+        self, code: grpc.StatusCode, exc: BaseException, details: str | bytes | None = None
+    ) -> None:
         """Log the end of a call that grpc raised instead of making. Never raises."""
         with contextlib.suppress(Exception):  # telemetry never raises into the call
-            self._log_end(code, None, exc)
+            self._log_end(code, details, exc)
 
     def done(self, call: Any) -> None:
         """Done-callback of a sync call: log its end (or error) in the caller's context."""
