@@ -10,10 +10,12 @@ from opentelemetry.propagate import inject
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.trace import StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from clue.otel import Config, ErrorPromotionProcessor, configure_opentelemetry, new_config
+from clue.otel._promotion import RecordDropped
 
 
 class Setup:
@@ -217,10 +219,6 @@ def test_invalid_caps_raise_value_error() -> None:
 
 
 def _unsampled_provider(processor: ErrorPromotionProcessor) -> TracerProvider:
-    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
-
-    from clue.otel._promotion import RecordDropped
-
     provider = TracerProvider(
         sampler=RecordDropped(ParentBased(ALWAYS_OFF)), shutdown_on_exit=False
     )
@@ -242,3 +240,72 @@ def test_operator_sampler_still_feeds_error_promotion(monkeypatch: pytest.Monkey
     assert cfg.force_flush(5)
     assert [s.name for s in exporter.get_finished_spans()] == ["failing"]
     cfg.shutdown(1)
+
+
+def _remote_parent(span_id: int = 0xB7AD6B7169203331) -> context.Context:
+    remote = trace.SpanContext(
+        0x0AF7651916CD43DD8448EB211C80319C, span_id, is_remote=True, trace_flags=trace.TraceFlags(0)
+    )
+    return trace.set_span_in_context(trace.NonRecordingSpan(remote))
+
+
+def _two_calls_under_one_parent(provider: TracerProvider) -> None:
+    # A server span that fails, then the client's retry under the same parent, which succeeds.
+    tracer = provider.get_tracer("retry")
+    with tracer.start_as_current_span("attempt-1", context=_remote_parent()) as first:
+        with tracer.start_as_current_span("db"):
+            pass
+        first.set_status(StatusCode.ERROR, "unavailable")
+    with (
+        tracer.start_as_current_span("attempt-2", context=_remote_parent()),
+        tracer.start_as_current_span("db"),
+    ):
+        pass
+
+
+def test_an_entry_starting_after_its_trace_was_promoted_is_exported_as_always_on_would() -> None:
+    """A local entry span that starts after its trace was promoted (a retry under the same
+    remote parent) is exported with its children, as under ALWAYS_ON, and the trace is
+    promoted once."""
+    always_on_exporter = InMemorySpanExporter()
+    always_on = TracerProvider(sampler=ALWAYS_ON, shutdown_on_exit=False)
+    always_on.add_span_processor(SimpleSpanProcessor(always_on_exporter))
+    _two_calls_under_one_parent(always_on)
+
+    exporter = InMemorySpanExporter()
+    processor = ErrorPromotionProcessor(SimpleSpanProcessor(exporter))
+    promoted = _unsampled_provider(processor)
+    _two_calls_under_one_parent(promoted)
+
+    assert sorted(s.name for s in exporter.get_finished_spans()) == sorted(
+        s.name for s in always_on_exporter.get_finished_spans()
+    )
+    assert len(exporter.get_finished_spans()) == 4
+    stats = processor.stats()
+    assert (stats.promoted_traces, stats.discarded_traces, stats.held_traces) == (1, 0, 0)
+
+
+def test_shutdown_exports_the_ended_spans_of_an_open_trace_in_error() -> None:
+    """At shutdown, a trace whose entry span is still open is decided on the spans it has
+    ended: a failed child is exported (as a sampled trace's ended spans are), a trace
+    without error is not."""
+    exporter = InMemorySpanExporter()
+    processor = ErrorPromotionProcessor(SimpleSpanProcessor(exporter))
+    provider = _unsampled_provider(processor)
+    tracer = provider.get_tracer("shutdown")
+    failing = tracer.start_span("request", context=context.Context())
+    child = tracer.start_span("db", context=trace.set_span_in_context(failing))
+    child.set_status(StatusCode.ERROR, "down")
+    child.end()
+    quiet = tracer.start_span("other", context=context.Context())
+    tracer.start_span("ok", context=trace.set_span_in_context(quiet)).end()
+
+    provider.shutdown()
+
+    (db,) = exporter.get_finished_spans()
+    assert db.name == "db"
+    assert db.context.trace_flags.sampled
+    stats = processor.stats()
+    assert (stats.promoted_traces, stats.held_traces, stats.held_spans) == (1, 0, 0)
+    failing.end()
+    quiet.end()

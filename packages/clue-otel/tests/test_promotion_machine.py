@@ -71,6 +71,8 @@ class Model:
             self.evicted_spans += len(oldest.ended)
 
     def start_entry(self, trace_id: int) -> None:
+        if trace_id not in self.held and trace_id in self.promoted:
+            return  # its spans follow the decision
         if trace_id not in self.held:
             self.held[trace_id] = _Trace()
             self.held[trace_id].open_entries += 1

@@ -82,10 +82,24 @@ class _AioClientInterceptor:
         # Hot path (every outgoing call).
         opts = self._opts
         call = _AioClientCall(opts, details.method)
-        outcome = await continuation(
-            with_call_id(details, opts, _AioClientCallDetails) if opts.call_ids else details,
-            request,
-        )
+        try:
+            outcome = await continuation(
+                with_call_id(details, opts, _AioClientCallDetails) if opts.call_ids else details,
+                request,
+            )
+        except asyncio.CancelledError as exc:
+            # Cancelled while an interceptor after clue's awaited: grpc.aio ends it CANCELLED.
+            call.refused(grpc.StatusCode.CANCELLED, exc)
+            raise
+        except grpc.aio.AioRpcError as exc:
+            # An interceptor after clue's ended the call with a status (an auth check
+            # refusing it): the code the caller gets.
+            call.refused(exc.code(), exc, exc.details())
+            raise
+        except Exception as exc:
+            # grpc refused to make the call (a closed channel): INTERNAL, as a sync one.
+            call.refused(grpc.StatusCode.INTERNAL, exc)
+            raise
         call.keep_context()
         outcome.add_done_callback(call.aio_done)
         return outcome
@@ -127,6 +141,15 @@ class _AioStreamStream(_AioClientInterceptor, grpc.aio.StreamStreamClientInterce
 
 class _AioClientCallDetails(CallDetails, grpc.aio.ClientCallDetails):  # type: ignore[misc]  # grpc is untyped
     """``grpc.aio.ClientCallDetails`` with the request id added to the metadata."""
+
+    @staticmethod
+    def metadata_of(items: Any, *extra: tuple[str, str]) -> Any:
+        """The metadata handed on: a new ``grpc.aio.Metadata``.
+
+        The type grpc.aio gives the interceptors after this one; the caller's own object is
+        left as it was.
+        """
+        return grpc.aio.Metadata(*items, *extra)
 
 
 class _AioClientCall(ClientCall):

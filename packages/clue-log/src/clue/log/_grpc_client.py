@@ -6,6 +6,7 @@ shared with the aio client.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from collections.abc import Callable
 from time import perf_counter
@@ -87,10 +88,16 @@ class GrpcClientInterceptor(
         # Hot path (every outgoing call).
         opts = self._opts
         call = ClientCall(opts, details.method)
-        outcome = continuation(
-            with_call_id(details, opts, _ClientCallDetails) if opts.call_ids else details,
-            request,
-        )
+        try:
+            outcome = continuation(
+                with_call_id(details, opts, _ClientCallDetails) if opts.call_ids else details,
+                request,
+            )
+        except Exception as exc:
+            # grpc refused to make the call (a closed channel): it ends here, as grpc ends a
+            # blocking call it refuses, with INTERNAL.
+            call.refused(grpc.StatusCode.INTERNAL, exc)
+            raise
         if outcome.done():
             # A blocking unary call has ended already: its end is logged here, in the
             # caller's own context, without a done-callback.
@@ -135,9 +142,19 @@ class CallDetails(NamedTuple):
     wait_for_ready: bool | None
     compression: Any
 
+    @staticmethod
+    def metadata_of(items: Any, *extra: tuple[str, str]) -> Any:
+        """The metadata handed on, of the caller's pairs and ``extra``."""
+        raise NotImplementedError
+
 
 class _ClientCallDetails(CallDetails, grpc.ClientCallDetails):  # type: ignore[misc]  # grpc is untyped
     """``grpc.ClientCallDetails`` with the request id added to the metadata."""
+
+    @staticmethod
+    def metadata_of(items: Any, *extra: tuple[str, str]) -> Any:
+        """The metadata handed on: a list of the caller's pairs and ``extra``."""
+        return [*items, *extra]
 
 
 class Method:
@@ -163,6 +180,9 @@ _MAX_METHODS = 1024
 
 def method_of(full: str | bytes) -> Method:
     """The cached :class:`Method` of a full method name (``/pkg.Service/Method``)."""
+    if type(full) is not str and type(full) is not bytes:
+        # A str or bytes subclass may hash or compare as it likes: its plain text, uncached.
+        return Method(_plain_text(full))
     m = _METHODS.get(full)
     if (
         m is None
@@ -173,6 +193,15 @@ def method_of(full: str | bytes) -> Method:
             _METHODS.clear()
         m = _METHODS[full] = Method(as_text(full))
     return m
+
+
+def _plain_text(name: object) -> str:
+    # The text of a method name whatever its type (grpc judges the name itself).
+    if isinstance(name, str):
+        return str.__str__(name)
+    if isinstance(name, bytes):
+        return bytes.decode(name, "utf-8", "replace")
+    return ""
 
 
 class ClientCall:
@@ -222,6 +251,13 @@ class ClientCall:
                 {**self._m.head, _keys.GRPC_CODE_KEY: "OK", _keys.GRPC_DURATION_KEY: ms},
             )
 
+    def refused(
+        self, code: grpc.StatusCode, exc: BaseException, details: str | bytes | None = None
+    ) -> None:
+        """Log the end of a call that grpc raised instead of making. Never raises."""
+        with contextlib.suppress(Exception):  # telemetry never raises into the call
+            self._log_end(code, details, exc)
+
     def done(self, call: Any) -> None:
         """Done-callback of a sync call: log its end (or error) in the caller's context."""
         self._run(self.end, call)
@@ -240,29 +276,43 @@ class ClientCall:
         except Exception:  # noqa: S110 - telemetry never raises into the call
             pass
 
-    def _log_end(self, code: grpc.StatusCode, details: str | bytes | None) -> None:
+    def _log_end(
+        self, code: grpc.StatusCode, details: str | bytes | None, exc: BaseException | None = None
+    ) -> None:
         ms = elapsed_ms(self._start, perf_counter())
-        log_end(self._opts, self._m.head, code, details, None, ms)
+        log_end(self._opts, self._m.head, code, details, exc, ms)
 
 
 def with_call_id(details: Any, opts: Options, cls: type[CallDetails]) -> Any:
     """The call details with an ``x-request-id`` metadata entry, unless already set.
 
     The id is the caller's bound request id (so one id follows a request across services), else a
-    new short one.
+    new short one. The caller's metadata is kept whatever iterable it is (a generator is read
+    once, here), and is handed on as ``cls.metadata_of`` builds it. Never raises: metadata
+    clue cannot read goes on as given, for grpc to judge as it would without clue.
     """
     # Hot path (every outgoing call).
     if not opts.call_ids:
         return details
     given = details.metadata
-    pair = (REQUEST_ID_METADATA, _caller_request_id() or new_request_id())
-    if given:
-        for k, _ in given:
-            if k == REQUEST_ID_METADATA:
-                return details
-        metadata = [*given, pair]
-    else:
-        metadata = [pair]
+    try:
+        if not given:  # None, or grpc.aio's empty Metadata: nothing to read
+            items: Any = ()
+        elif type(given) is list or type(given) is tuple:
+            items = given
+        else:
+            items = tuple(given)
+        for k, _ in items:
+            if k in _REQUEST_ID_KEYS:
+                if items is given:
+                    return details
+                metadata = cls.metadata_of(items)
+                break
+        else:
+            pair = (REQUEST_ID_METADATA, _caller_request_id() or new_request_id())
+            metadata = cls.metadata_of(items, pair)
+    except Exception:
+        return details
     # tuple.__new__ directly: the named tuple's own __new__ is one Python call more.
     return tuple.__new__(
         cls,
@@ -277,6 +327,10 @@ def with_call_id(details: Any, opts: Options, cls: type[CallDetails]) -> Any:
     )
 
 
+# grpc takes metadata keys as bytes too.
+_REQUEST_ID_KEYS = (REQUEST_ID_METADATA, REQUEST_ID_METADATA.encode())
+
+
 # Bound request ids already checked -> the id to send (None: malformed), bounded.
 _CHECKED: dict[str, str | None] = {}
 _MAX_CHECKED = 256
@@ -287,11 +341,15 @@ def _caller_request_id() -> str | None:
     ctx = _context.current.get()
     bound = ctx.bound if ctx is not None else _context.root.bound
     key = _keys.REQUEST_ID_KEY
-    for k, v in reversed(bound):
+    for k, value in reversed(bound):
         if k == key:
+            v = value
             if type(v) is not str:
-                # A str subclass may hash or compare as it likes: checked, never cached.
-                return v if isinstance(v, str) and request_id_from(v) == v else None
+                if not isinstance(v, str):
+                    return None
+                # A str subclass may hash, compare or print as it likes: its plain text is
+                # what is checked and sent.
+                v = str.__str__(v)
             try:
                 return _CHECKED[v]
             except KeyError:

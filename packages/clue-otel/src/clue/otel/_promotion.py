@@ -190,6 +190,10 @@ class ErrorPromotionProcessor(SpanProcessor):
         with self._lock:
             held = self._held.get(trace_id)
             if held is None:
+                if trace_id in self._promoted:
+                    # A later entry of a promoted trace (a retried call, a second call under
+                    # one remote parent): its spans follow the decision, exported as they end.
+                    return
                 self._held[trace_id] = _Held()
                 if len(self._held) > self._max_traces:
                     self._evict()
@@ -253,9 +257,18 @@ class ErrorPromotionProcessor(SpanProcessor):
             self._promoted.popitem(last=False)
 
     def shutdown(self) -> None:
+        # A trace whose entry spans are still open is decided on the spans it has ended: those
+        # of a trace in error are exported, as a sampled trace's ended spans are at shutdown.
+        to_export: list[ReadableSpan] = []
         with self._lock:
+            for trace_id, held in self._held.items():
+                if held.error:
+                    self._promote(trace_id)
+                    to_export.extend(held.spans)
             self._held.clear()
             self._held_spans = 0
+        for held_span in to_export:
+            self._delegate.on_end(_as_sampled(held_span))
         self._delegate.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
