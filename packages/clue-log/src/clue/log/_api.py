@@ -21,7 +21,6 @@ from typing import Any, NoReturn
 
 from clue.log import _keys, _tracing
 from clue.log._budget import ENTRY_BYTES as _ENTRY_BYTES
-from clue.log._budget import admit as _admit
 from clue.log._budget import append as _append
 from clue.log._budget import size_of as _size_of
 from clue.log._budget import size_of_all as _size_of_all
@@ -141,31 +140,14 @@ def _make(level: str) -> Callable[..., None]:
                             )  # fmt: skip
                             room = req.room - entry - size
                             if room >= 0:
-                                buf.append(rec)
+                                # Claimed, then appended, with no call in between: under
+                                # the GIL no other thread runs between the two (``_budget``).
                                 req.room = room
+                                buf.append(rec)
                             else:
-                                # Past the counter: full by count (``tight`` written inline
-                                # for that case, as every call into a full buffer comes
-                                # here), or past what the context holds.
-                                room += req.aside  # the bytes it may still buffer
-                                if room < 0:  # past what it holds: the budget decides
-                                    _admit(req, buf, rec, entry + size)
-                                elif len(buf) == buf.maxlen:
-                                    try:
-                                        old = buf[0]
-                                    except IndexError:  # emptied by another thread
-                                        old = None
-                                    if type(old) is tuple:
-                                        # The deque drops the oldest for this one; its
-                                        # size is given back.
-                                        buf.append(rec)
-                                        req.lost += 1
-                                        req.room = entry - 1
-                                        req.aside = room + old[8] + 1
-                                    else:
-                                        _tight(req, buf, rec, entry + size)
-                                else:
-                                    _tight(req, buf, rec, entry + size)
+                                # Past the counter: full by count, past what the context
+                                # holds, or another thread working on it.
+                                _tight(req, buf, rec, entry + size)
                             if req.buf is None:  # flushed by another thread meanwhile
                                 _drain(req, buf)
                             return

@@ -14,11 +14,19 @@ exact between threads without a lock; the buffered call itself reads and writes 
 counter (``room``: bytes it may still buffer, at most ``ENTRY_BYTES`` a free slot, so the
 same counter runs out when the buffer is full by count), and a context goes to the pool
 a few times in its life.
+
+Threads share a context (``copy_context().run``, ``asyncio.to_thread``). The buffered call
+claims its bytes from ``room`` and appends with no call in between, so under the GIL no
+other thread runs between the two: a claim and its entry are seen together. Everything
+past the counter (``tight``, ``admit``) and a drain hold ``lock`` and first seize ``room``
+(set it to ``SEIZED``), so a call meanwhile finds no room and waits for the lock there.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections import deque
 from itertools import repeat
 from typing import Any, Protocol
@@ -107,6 +115,34 @@ class Budget:
 
 
 budget = Budget()
+#: Held past the hot path's counter and while a buffer is drained (never while writing).
+#: Reentrant: a finalizer that logs may run while it is held (see ``tight``).
+lock = threading.RLock()
+#: ``room`` while a holder of ``lock`` works on a context: no call finds room in it.
+SEIZED = -(1 << 62)
+
+
+# No thread holds ``lock`` across a fork, so the child's counters are whole; the child
+# gets a lock of its own (looked up when called: a child's child forks with its own).
+def _lock_before_fork() -> None:
+    lock.acquire()
+
+
+def _lock_after_fork_in_parent() -> None:
+    lock.release()
+
+
+def _lock_after_fork() -> None:
+    global lock  # noqa: PLW0603 - the child's own lock, as the other modules' locks
+    lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_lock_before_fork,
+        after_in_parent=_lock_after_fork_in_parent,
+        after_in_child=_lock_after_fork,
+    )
 #: Bumped in a forked child: a context of the parent that ends in the child is the
 #: parent's to count (the one the forking thread goes on with excepted).
 fork_epoch = [0]
@@ -168,8 +204,9 @@ def append(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
     """
     room = req.room - size
     if room >= 0:
-        buf.append(rec)
+        # Claimed, then appended, with no call in between (see the module's docstring).
         req.room = room
+        buf.append(rec)
     else:
         tight(req, buf, rec, size)
 
@@ -181,12 +218,13 @@ def set_room(req: Request, buf: deque[Any], room: int) -> None:
     least that), so it runs out before the buffer is full by count; the rest is kept aside.
     """
     cap = ((buf.maxlen or 0) - len(buf) + 1) * ENTRY_BYTES - 1
+    # ``aside`` first: setting ``room`` lets calls in again.
     if room > cap:
-        req.room = cap
         req.aside = room - cap
+        req.room = cap
     else:
-        req.room = room
         req.aside = 0
+        req.room = room
 
 
 def tight(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
@@ -195,28 +233,53 @@ def tight(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
     In a buffer full by count whose bytes it fits, the oldest entry is dropped for it and
     its size given back; past the bytes the context holds, ``admit`` decides.
     """
-    room = req.room + req.aside - size
-    if room < 0:
-        admit(req, buf, rec, size)
+    with lock:
+        room = req.room
+        if room == SEIZED:
+            # Called back while this thread works on the context (a finalizer that logs,
+            # run by the garbage collector): dropped, and counted.
+            req.lost += 1
+            return
+        req.room = SEIZED
+        _tight(req, buf, rec, size, room)
+
+
+def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
+    """Buffer ``rec`` past what the context holds (see ``_admit``)."""
+    with lock:
+        room = req.room
+        if room == SEIZED:  # called back while this thread works on it, as in ``tight``
+            req.lost += 1
+            return
+        req.room = SEIZED
+        _admit(req, buf, rec, size, room)
+
+
+def seize(req: Request) -> None:
+    """Hold a context's counter while ``lock`` is held: calls meanwhile find no room."""
+    req.room = SEIZED
+
+
+def _tight(req: Request, buf: deque[Any], rec: Any, size: int, room: int) -> None:
+    # ``tight`` with ``lock`` held and the counter seized; ``room`` is what it read.
+    left = room + req.aside - size
+    if left < 0:
+        _admit(req, buf, rec, size, room)
         return
     free = (buf.maxlen or 0) - len(buf)
     if free <= 0:  # full by count: the oldest goes for this one
-        try:
-            old = buf.popleft()
-            room += ENTRY_BYTES + old[8] if type(old) is tuple else record_size(old)
-            req.lost += 1
-        except IndexError:  # emptied by another thread meanwhile
-            pass
+        old = buf.popleft()
+        left += ENTRY_BYTES + old[8] if type(old) is tuple else record_size(old)
+        req.lost += 1
         free = 1
     buf.append(rec)
-    # ``set_room`` written inline: this runs for every call into a buffer full by count.
     cap = free * ENTRY_BYTES - 1
-    if room > cap:
+    if left > cap:
+        req.aside = left - cap
         req.room = cap
-        req.aside = room - cap
     else:
-        req.room = room
         req.aside = 0
+        req.room = left
 
 
 def _take(req: Request, units: int) -> None:
@@ -233,18 +296,16 @@ def _take(req: Request, units: int) -> None:
     req.units += got
 
 
-def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
-    """Buffer ``rec`` past what the context holds.
-
-    Take more tokens if the context may, else drop the context's own oldest entries until
-    ``rec`` fits; ``rec`` alone is dropped when it cannot fit even in an empty buffer.
-    Every drop counts in ``lost``.
-    """
+def _admit(req: Request, buf: deque[Any], rec: Any, size: int, room: int) -> None:
+    # Buffer ``rec`` past what the context holds, with ``lock`` held and the counter
+    # seized (``room`` is what it read). Take more tokens if the context may, else drop
+    # the context's own oldest entries until ``rec`` fits; ``rec`` alone is dropped when
+    # it cannot fit even in an empty buffer. Every drop counts in ``lost``.
     b = budget
     if req.gen != b.gen:  # tokens of an older pool (a fork, a new bound): start over
         req.gen = b.gen
         req.units = 0
-    nbytes = req.limit - req.room - req.aside
+    nbytes = req.limit - room - req.aside
     need = nbytes + size
     most = state.max_buffered_bytes
     grant = b.grant
@@ -260,7 +321,7 @@ def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
         if len(buf) == buf.maxlen:  # at max_buffered entries: the oldest goes first
             nbytes -= record_size(buf.popleft())
             lost += 1
-        while nbytes + size > limit:
+        while nbytes + size > limit and buf:
             nbytes -= record_size(buf.popleft())
             lost += 1
         buf.append(rec)
@@ -279,19 +340,23 @@ def drained(req: Request, buf: deque[Any]) -> int:
     """
     dropped = req.lost
     req.lost = 0
-    req.limit = req.room = req.aside = 0
+    req.limit = req.aside = 0
+    req.room = 0
     return dropped
 
 
 def release(req: Request) -> None:
     """Give back every token a context holds (flushed or ended: it buffers no more)."""
-    units = req.units
-    if units:
-        req.units = 0
-        b = budget
-        if req.gen == b.gen:
-            _give_back(b, units)
-    req.limit = req.room = req.aside = 0
+    with lock:
+        req.room = SEIZED
+        units = req.units
+        if units:
+            req.units = 0
+            b = budget
+            if req.gen == b.gen:
+                _give_back(b, units)
+        req.limit = req.aside = 0
+        req.room = 0
 
 
 def _give_back(b: Budget, units: int) -> None:
