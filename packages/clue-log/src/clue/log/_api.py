@@ -24,6 +24,8 @@ from clue.log._budget import ENTRY_BYTES as _ENTRY_BYTES
 from clue.log._budget import append as _append
 from clue.log._budget import size_of as _size_of
 from clue.log._budget import size_of_all as _size_of_all
+from clue.log._budget import size_of_arg as _size_of_arg
+from clue.log._budget import size_of_args as _size_of_args
 from clue.log._budget import tight as _tight
 from clue.log._context import _MUTABLE, LogContext, Request, current, root, snapshot
 from clue.log._kv import KV
@@ -117,7 +119,7 @@ def _make(level: str) -> Callable[..., None]:
                         # inline), the message's length first: a small int, shared, for
                         # most entries. Strings, then numbers and None, told apart by
                         # identity (cheaper than a set lookup); they need no snapshot.
-                        size = len(msg) if type(msg) is str else _size_of(msg)
+                        size = len(msg) if type(msg) is str else _size_of_arg(msg)
                         for v in kv.values():
                             t = type(v)
                             if t is str:
@@ -134,7 +136,7 @@ def _make(level: str) -> Callable[..., None]:
                         else:
                             if args:
                                 args = _snapshot_args(args)
-                                size += _size_of_all(args)
+                                size += _size_of_args(args)
                             rec = (
                                 _time_ns(), level, msg, args, kv, ctx.bound, None, otel_ctx, size
                             )  # fmt: skip
@@ -181,7 +183,7 @@ def _buffer_slow(
     kv, head, tail, _ = _split_err(_capture(kv), None, level == "error", True)
     extra = _extra() if _has_extra() else None
     args = _snapshot_args(args)
-    size = _size_of(msg) + _size_of_all(args) + _size_of_all(kv.values())
+    size = _size_of_arg(msg) + _size_of_args(args) + _size_of_all(kv.values())
     if head is not None:
         size += _size_of_all([v for _, v in head])
     if extra:

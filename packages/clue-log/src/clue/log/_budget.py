@@ -28,6 +28,7 @@ import os
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from itertools import repeat
 from typing import Any, Protocol
 
@@ -69,8 +70,14 @@ GRANT = 4096
 #: pool costs does not grow with the bound.
 MAX_TOKENS = 1 << 16
 
-_SIZED_BY_LEN = (str, bytes, bytearray)
-_CONTAINERS = (list, tuple, dict, set, frozenset)
+# Each with its own ``__len__``: a subclass's may say anything.
+_SIZED_BY_LEN: tuple[tuple[type, Callable[[Any], int]], ...] = (
+    (str, str.__len__), (bytes, bytes.__len__), (bytearray, bytearray.__len__),
+)  # fmt: skip
+_CONTAINERS: tuple[tuple[type, Callable[[Any], int]], ...] = (
+    (list, list.__len__), (tuple, tuple.__len__), (dict, dict.__len__),
+    (set, set.__len__), (frozenset, frozenset.__len__),
+)  # fmt: skip
 # Values that add nothing beyond ``ENTRY_BYTES``: their objects are small (or shared), and
 # telling them apart is one set lookup on the hot path. An int with thousands of digits is
 # counted as an ordinary one (one parsed from text has at most 4,300: about 1.8 KiB).
@@ -158,7 +165,8 @@ def size_of(v: Any) -> int:
     """A cheap estimate of what a value adds to a buffered entry beyond ``ENTRY_BYTES``.
 
     Numbers, booleans and None add nothing, strings and bytes count by length, containers
-    by a shallow size, a ``KV`` by its key and value, anything else by ``sys.getsizeof``.
+    by a shallow size (subclasses by their base's length), a ``KV`` by its key and value,
+    anything else by ``sys.getsizeof``.
     The buffered call's hot path (``_api``) makes the same estimate inline.
     """
     try:
@@ -167,12 +175,16 @@ def size_of(v: Any) -> int:
             return len(v)
         if t in _FIXED:
             return 0
-        if isinstance(v, _SIZED_BY_LEN):
-            return len(v)
-        if isinstance(v, _CONTAINERS):
-            return 56 + 8 * len(v)
-        if isinstance(v, KV):
-            return len(v.k) + size_of(v.v)
+        # A subclass is measured by its base's ``__len__``, never by its own (which may
+        # say anything).
+        for base, length in _SIZED_BY_LEN:
+            if isinstance(v, base):
+                return length(v)
+        if isinstance(v, KV):  # before containers: a KV is a tuple, its value a value
+            return size_of(v.k) + size_of(v.v)
+        for base, length in _CONTAINERS:
+            if isinstance(v, base):
+                return 56 + 8 * length(v)
         return int(sys.getsizeof(v))
     except Exception:  # a hostile value is estimated as a small object
         return 64
@@ -181,6 +193,25 @@ def size_of(v: Any) -> int:
 def size_of_all(values: Any) -> int:
     """The estimate of several values (``size_of`` each)."""
     return sum([size_of(v) for v in values])
+
+
+def size_of_arg(a: Any) -> int:
+    """The estimate of a positional argument (or the message).
+
+    A mapping given positionally (``Fields``) holds key/values: each of its values counts
+    as a keyword's would, besides the mapping's shallow size; anything else is ``size_of``.
+    """
+    try:
+        if isinstance(a, dict):
+            return 56 + 8 * dict.__len__(a) + sum([size_of(v) for v in a.values()])
+    except Exception:  # noqa: S110 - a mapping whose values() raise: its shallow size
+        pass
+    return size_of(a)
+
+
+def size_of_args(args: Any) -> int:
+    """The estimate of positional arguments (``size_of_arg`` each)."""
+    return sum([size_of_arg(a) for a in args])
 
 
 def record_size(rec: Any) -> int:
