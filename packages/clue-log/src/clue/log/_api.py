@@ -11,11 +11,13 @@ and rendering happen at flush time (``_write``), only for entries that are writt
 from __future__ import annotations
 
 import contextvars
+import copy
 import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping, MutableSequence, MutableSet
+from itertools import islice
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -27,8 +29,9 @@ from clue.log._budget import size_of_all as _size_of_all
 from clue.log._budget import size_of_arg as _size_of_arg
 from clue.log._budget import size_of_args as _size_of_args
 from clue.log._budget import tight as _tight
-from clue.log._context import _MUTABLE, LogContext, Request, current, root, snapshot
+from clue.log._context import _MUTABLE, LogContext, Request, current, root
 from clue.log._kv import KV
+from clue.log._render import limits, text_of
 from clue.log._state import state
 from clue.log._tracing import is_tracing, record_error
 from clue.log._tracing import sampled as _sampled
@@ -88,7 +91,10 @@ def _learn_plain(t: type, kv: dict[str, Any]) -> bool:
     if t is bool:
         # A bool is plain unless it may be ``exc_info=True`` (resolved at the call).
         return "exc_info" not in kv
-    if t in _MUTABLE or issubclass(t, BaseException):
+    try:
+        if t in _MUTABLE or issubclass(t, (BaseException, *_MUTABLE_BASES)):
+            return False
+    except Exception:  # a class whose subclass check raises: not plain
         return False
     if len(_PLAIN) < _PLAIN_CAP:
         _PLAIN.add(t)
@@ -119,7 +125,11 @@ def _make(level: str) -> Callable[..., None]:
                         # inline), the message's length first: a small int, shared, for
                         # most entries. Strings, then numbers and None, told apart by
                         # identity (cheaper than a set lookup); they need no snapshot.
-                        size = len(msg) if type(msg) is str else _size_of_arg(msg)
+                        if type(msg) is str:
+                            size = len(msg)
+                        else:  # key/values, or anything else, given as the message
+                            msg = _snapshot_arg(msg)
+                            size = _size_of_arg(msg)
                         for v in kv.values():
                             t = type(v)
                             if t is str:
@@ -182,6 +192,7 @@ def _buffer_slow(
         return False
     kv, head, tail, _ = _split_err(_capture(kv), None, level == "error", True)
     extra = _extra() if _has_extra() else None
+    msg = _snapshot_arg(msg)
     args = _snapshot_args(args)
     size = _size_of_arg(msg) + _size_of_args(args) + _size_of_all(kv.values())
     if head is not None:
@@ -223,7 +234,82 @@ def _make_debug() -> Callable[..., None]:
 
 
 def _capture(kv: dict[str, Any]) -> dict[str, Any]:
-    return {k: snapshot(x) for k, x in kv.items()}
+    return {k: _snapshot(x) for k, x in kv.items()}
+
+
+# Mutable containers a buffered call copies, so that later mutation does not change what
+# was logged: lists, dicts, sets and bytearrays, their subclasses, and the standard
+# library's other mutable containers (``deque``, ``array``, ...).
+_MUTABLE_BASES = (list, dict, set, bytearray, deque, MutableSequence, MutableMapping, MutableSet)
+
+
+class _InOrder(list[Any]):
+    # A set's items (up to ``max_size + 1``) in the order it gave them at the call: a copy
+    # of the set would iterate in another order. Written as the set is.
+    __slots__ = ()
+
+
+class _Text(str):
+    # A set given as a ``%`` argument or as the message: the text it is written as, made
+    # at the call (``str()`` of a small one shows it as a set, in its order). ``%r`` shows
+    # the same.
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str.__str__(self)
+
+
+class _Cut(dict[Any, Any]):
+    # The first ``max_size + 1`` items of a larger dict, copied at the call. As long as the
+    # dict given: the count of keys its rendering cuts is the call's.
+    __slots__ = ("total",)
+    total: int
+
+    def __len__(self) -> int:
+        return self.total
+
+
+def _snapshot(v: Any) -> Any:
+    # A shallow copy of a mutable container, of its own type, so that it is written as at
+    # the call (``%s`` shows a bytearray as one); anything else is kept as given. An exact
+    # list or dict is cut past what rendering writes (its length kept); a set's items are
+    # kept in its order.
+    t = type(v)
+    try:
+        if t is list:
+            return v[: limits.max_size + 1]
+        if t is dict:
+            cap = limits.max_size + 1
+            if len(v) <= cap:
+                return v.copy()
+            cut = _Cut(islice(v.items(), cap))
+            cut.total = len(v)
+            return cut
+        if isinstance(v, set):
+            return _InOrder(islice(v, limits.max_size + 1))
+        if t is bytearray:
+            return bytearray(v)
+        if isinstance(v, _MUTABLE_BASES):
+            return copy.copy(v)
+    except Exception:  # mutated meanwhile, or its own methods raise: kept as given
+        return v
+    return v
+
+
+def _snapshot_arg(a: Any) -> Any:
+    # A positional argument (or the message) as at the call: a ``KV``'s value and a
+    # mapping's values (key/values, as ``Fields``) copied, a mutable argument copied.
+    try:
+        if isinstance(a, KV):
+            v = _snapshot(a.v)
+            return a if v is a.v else KV(a.k, v)
+        if isinstance(a, dict):
+            return {k: _snapshot(v) for k, v in a.items()}
+        if isinstance(a, set):
+            return _Text(text_of(a))
+    except Exception:  # a hostile argument is kept as given
+        return a
+    return _snapshot(a)
 
 
 def buffering_disabled() -> bool:
@@ -404,20 +490,7 @@ def emit_now(
 
 
 def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    out: list[Any] = []
-    for a in args:
-        kept = a
-        try:
-            if isinstance(a, KV):
-                kept = KV(a.k, snapshot(a.v)) if type(a.v) in _MUTABLE else a
-            elif isinstance(a, dict):
-                kept = {k: snapshot(v) for k, v in a.items()}
-            elif type(a) in _MUTABLE:
-                kept = snapshot(a)
-        except Exception:  # a hostile argument is kept as given
-            kept = a
-        out.append(kept)
-    return tuple(out)
+    return tuple([_snapshot_arg(a) for a in args])
 
 
 def _extra() -> list[tuple[str, Any]]:
