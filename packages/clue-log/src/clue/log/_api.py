@@ -75,15 +75,15 @@ def _has_extra() -> bool:
 
 # Value types a buffered call keeps as they are: immutable, and meaning nothing special to
 # clue. A value of any other type sends the call to the slow path, which copies mutable
-# containers and resolves ``err``/``exc_info`` holding an exception or ``True`` at the
-# call. Types are learned as they are met (the set is bounded); ``err`` strings and
-# ``exc_info`` tuples are plain and are resolved when the entry is written.
+# containers and resolves ``err`` holding an exception, and any ``exc_info``, at the call.
+# Types are learned as they are met (the set is bounded); ``err`` strings are plain and
+# are resolved when the entry is written.
 _PLAIN: set[type] = {str, int, float, type(None), bytes, tuple, frozenset, complex, KV}
 _PLAIN_CAP = 512
 # Plain types whose values add nothing to an entry's size estimate beyond ENTRY_BYTES (the
 # buffered call tells them apart by identity, structlog's bound logger by this set). A
-# bool adds nothing either, but is told apart on its own: ``exc_info=True`` takes the
-# slow path.
+# bool adds nothing either, but is told apart on its own: structlog's bound logger sends
+# ``exc_info=True`` the slow way (``_learn_plain``).
 _FIXED_SIZE = frozenset({int, float, type(None)})
 
 
@@ -123,8 +123,8 @@ def _make(level: str) -> Callable[..., None]:
                     ):
                         # The estimate beyond ENTRY_BYTES (``_budget.size_of``, written
                         # inline), the message's length first: a small int, shared, for
-                        # most entries. Strings, then numbers and None, told apart by
-                        # identity (cheaper than a set lookup); they need no snapshot.
+                        # most entries. Strings, then numbers, booleans and None, told
+                        # apart by identity (cheaper than a set lookup); no snapshot.
                         if type(msg) is str:
                             size = len(msg)
                         else:  # key/values, or anything else, given as the message
@@ -134,35 +134,36 @@ def _make(level: str) -> Callable[..., None]:
                             t = type(v)
                             if t is str:
                                 size += len(v)
-                            elif t is int or t is float or t is _NoneType:
+                            elif t is int or t is float or t is _NoneType or t is bool:
                                 pass
-                            elif t is bool:
-                                if "exc_info" in kv:  # maybe ``exc_info=True``: at the call
-                                    break
                             elif t in plain or _learn_plain(t, kv):
                                 size += _size_of(v)
                             else:
                                 break
                         else:
-                            if args:
-                                args = _snapshot_args(args)
-                                size += _size_of_args(args)
-                            rec = (
-                                _time_ns(), level, msg, args, kv, ctx.bound, None, otel_ctx, size
-                            )  # fmt: skip
-                            room = req.room - entry - size
-                            if room >= 0:
-                                # Claimed, then appended, with no call in between: under
-                                # the GIL no other thread runs between the two (``_budget``).
-                                req.room = room
-                                buf.append(rec)
-                            else:
-                                # Past the counter: full by count, past what the context
-                                # holds, or another thread working on it.
-                                _tight(req, buf, rec, entry + size)
-                            if req.buf is None:  # flushed by another thread meanwhile
-                                _drain(req, buf)
-                            return
+                            # Any ``exc_info`` goes the slow path: a true one (``True``,
+                            # ``1``, ``"yes"``) means the exception being handled now.
+                            if "exc_info" not in kv:
+                                if args:
+                                    args = _snapshot_args(args)
+                                    size += _size_of_args(args)
+                                rec = (
+                                    _time_ns(), level, msg, args, kv, ctx.bound, None,
+                                    otel_ctx, size,
+                                )  # fmt: skip
+                                room = req.room - entry - size
+                                if room >= 0:
+                                    # Claimed, then appended, with no call in between: under
+                                    # the GIL no other thread runs between the two (``_budget``).
+                                    req.room = room
+                                    buf.append(rec)
+                                else:
+                                    # Past the counter: full by count, past what the context
+                                    # holds, or another thread working on it.
+                                    _tight(req, buf, rec, entry + size)
+                                if req.buf is None:  # flushed by another thread meanwhile
+                                    _drain(req, buf)
+                                return
                         if _buffer_slow(ctx, req, buf, level, msg, args, kv):
                             return
                     else:
