@@ -130,40 +130,43 @@ def _make(level: str) -> Callable[..., None]:
                         else:  # key/values, or anything else, given as the message
                             msg = _snapshot_arg(msg)
                             size = _size_of_arg(msg)
-                        for v in kv.values():
-                            t = type(v)
-                            if t is str:
-                                size += len(v)
-                            elif t is int or t is float or t is _NoneType or t is bool:
-                                pass
-                            elif t in plain or _learn_plain(t, kv):
-                                size += _size_of(v)
-                            else:
-                                break
-                        else:
-                            # Any ``exc_info`` goes the slow path: a true one (``True``,
-                            # ``1``, ``"yes"``) means the exception being handled now.
-                            if "exc_info" not in kv:
-                                if args:
-                                    args = _snapshot_args(args)
-                                    size += _size_of_args(args)
-                                rec = (
-                                    _time_ns(), level, msg, args, kv, ctx.bound, None,
-                                    otel_ctx, size,
-                                )  # fmt: skip
-                                room = req.room - entry - size
-                                if room >= 0:
-                                    # Claimed, then appended, with no call in between: under
-                                    # the GIL no other thread runs between the two (``_budget``).
-                                    req.room = room
-                                    buf.append(rec)
+                        kept = True  # every value kept as it is: no copy, no resolving
+                        try:
+                            for v in kv.values():
+                                t = type(v)
+                                if t is str:
+                                    size += len(v)
+                                elif t is int or t is float or t is _NoneType or t is bool:
+                                    pass
+                                elif t in plain or _learn_plain(t, kv):
+                                    size += _size_of(v)
                                 else:
-                                    # Past the counter: full by count, past what the context
-                                    # holds, or another thread working on it.
-                                    _tight(req, buf, rec, entry + size)
-                                if req.buf is None:  # flushed by another thread meanwhile
-                                    _drain(req, buf)
-                                return
+                                    kept = False
+                                    break
+                        except Exception:  # a class whose (metaclass's) hash raises
+                            kept = False
+                        # Any ``exc_info`` goes the slow path: a true one (``True``, ``1``,
+                        # ``"yes"``) means the exception being handled now.
+                        if kept and "exc_info" not in kv:
+                            if args:
+                                args = _snapshot_args(args)
+                                size += _size_of_args(args)
+                            rec = (
+                                _time_ns(), level, msg, args, kv, ctx.bound, None, otel_ctx, size
+                            )  # fmt: skip
+                            room = req.room - entry - size
+                            if room >= 0:
+                                # Claimed, then appended, with no call in between: under
+                                # the GIL no other thread runs between the two (``_budget``).
+                                req.room = room
+                                buf.append(rec)
+                            else:
+                                # Past the counter: full by count, past what the context
+                                # holds, or another thread working on it.
+                                _tight(req, buf, rec, entry + size)
+                            if req.buf is None:  # flushed by another thread meanwhile
+                                _drain(req, buf)
+                            return
                         if _buffer_slow(ctx, req, buf, level, msg, args, kv):
                             return
                     else:
