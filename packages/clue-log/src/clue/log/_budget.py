@@ -262,17 +262,39 @@ def tight(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
     """Buffer ``rec`` past the hot path's counter.
 
     In a buffer full by count whose bytes it fits, the oldest entry is dropped for it and
-    its size given back; past the bytes the context holds, ``admit`` decides.
+    its size given back; past the bytes the context holds, ``admit`` decides. Every call
+    into a full buffer comes here: written for speed, in one function.
     """
     with lock:
         room = req.room
         if room == SEIZED:
-            # Called back while this thread works on the context (a finalizer that logs,
-            # run by the garbage collector): dropped, and counted.
+            # Called back while this thread works on the context (a finalizer or a signal
+            # handler that logs): dropped, and counted.
             req.lost += 1
             return
         req.room = SEIZED
-        _tight(req, buf, rec, size, room)
+        left = room + req.aside - size
+        if left < 0:
+            _admit(req, buf, rec, size, room)
+            return
+        free = (buf.maxlen or 0) - len(buf)
+        if free <= 0:  # full by count: the oldest goes for this one
+            try:
+                old = buf.popleft()
+                left += ENTRY_BYTES + old[8] if type(old) is tuple else record_size(old)
+                req.lost += 1
+            except IndexError:  # emptied meanwhile, by a flush called back on this thread
+                pass
+            free = 1
+        buf.append(rec)
+        # ``set_room`` written inline; ``room`` last, as it lets calls in again.
+        cap = free * ENTRY_BYTES - 1
+        if left > cap:
+            req.aside = left - cap
+            req.room = cap
+        else:
+            req.aside = 0
+            req.room = left
 
 
 def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
@@ -289,28 +311,6 @@ def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
 def seize(req: Request) -> None:
     """Hold a context's counter while ``lock`` is held: calls meanwhile find no room."""
     req.room = SEIZED
-
-
-def _tight(req: Request, buf: deque[Any], rec: Any, size: int, room: int) -> None:
-    # ``tight`` with ``lock`` held and the counter seized; ``room`` is what it read.
-    left = room + req.aside - size
-    if left < 0:
-        _admit(req, buf, rec, size, room)
-        return
-    free = (buf.maxlen or 0) - len(buf)
-    if free <= 0:  # full by count: the oldest goes for this one
-        old = buf.popleft()
-        left += ENTRY_BYTES + old[8] if type(old) is tuple else record_size(old)
-        req.lost += 1
-        free = 1
-    buf.append(rec)
-    cap = free * ENTRY_BYTES - 1
-    if left > cap:
-        req.aside = left - cap
-        req.room = cap
-    else:
-        req.aside = 0
-        req.room = left
 
 
 def _take(req: Request, units: int) -> None:
@@ -349,7 +349,7 @@ def _admit(req: Request, buf: deque[Any], rec: Any, size: int, room: int) -> Non
     limit = min(most, req.units * grant)
     if size <= limit:
         lost = 0
-        if len(buf) == buf.maxlen:  # at max_buffered entries: the oldest goes first
+        if len(buf) == buf.maxlen and buf:  # at max_buffered entries: the oldest goes first
             nbytes -= record_size(buf.popleft())
             lost += 1
         while nbytes + size > limit and buf:
