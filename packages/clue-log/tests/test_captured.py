@@ -47,6 +47,7 @@ KINDS: dict[str, Callable[[int], Any]] = {
 # How the value reaches the call.
 CARRIERS: dict[str, Callable[[Any], tuple[tuple[Any, ...], dict[str, Any]]]] = {
     "keyword": lambda v: (("step",), {"v": v}),
+    "err": lambda v: (("step",), {"err": v}),
     "% argument": lambda v: (("step %s", v), {}),
     "KV": lambda v: (("step", log.KV("v", v)), {}),
     "Fields": lambda v: (("step", log.Fields({"v": v})), {}),
@@ -98,5 +99,6 @@ def test_a_value_mutated_after_the_call_is_written_as_at_the_call(
 ) -> None:
     """A list, dict, set or bytearray (a subclass of one, or another mutable container of the
     standard library), mutated after a buffered call, is written as the same call written at
-    once: more items than ``max_size`` too."""
+    once, whether given as a keyword, ``err``, a ``%`` argument, in a ``KV`` or ``Fields`` or
+    as the message: more items than ``max_size`` too."""
     assert written(kind, carrier, n, buffered=True) == written(kind, carrier, n, buffered=False)

@@ -194,7 +194,9 @@ def _buffer_slow(
     if stops_buffering(req):
         _drain(req, buf)
         return False
-    kv, head, tail, _ = _split_err(_capture(kv), None, level == "error", True)
+    # ``err`` and ``exc_info`` are resolved now (``err``'s text made now); the rest copied.
+    kv, head, tail, _ = _split_err(kv, None, level == "error", True)
+    kv = _capture(kv)
     extra = _extra() if _has_extra() else None
     msg = _snapshot_arg(msg)
     args = _snapshot_args(args)
