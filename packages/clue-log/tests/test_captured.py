@@ -102,3 +102,63 @@ def test_a_value_mutated_after_the_call_is_written_as_at_the_call(
     once, whether given as a keyword, ``err``, a ``%`` argument, in a ``KV`` or ``Fields`` or
     as the message: more items than ``max_size`` too."""
     assert written(kind, carrier, n, buffered=True) == written(kind, carrier, n, buffered=False)
+
+
+def _self_list() -> Any:
+    v: list[Any] = [1]
+    v.append(v)
+    v.append(v)
+    return v
+
+
+def _self_dict() -> Any:
+    v: dict[str, Any] = {"n": 1}
+    v["self"] = v
+    v["again"] = v
+    return v
+
+
+def _self_list_subclass() -> Any:
+    v = ListOf([1])
+    v.append(v)
+    return v
+
+
+def _self_dict_subclass() -> Any:
+    v = collections.OrderedDict(n=1)
+    v["self"] = v
+    return v
+
+
+def _self_deque() -> Any:
+    v: collections.deque[Any] = collections.deque([1])
+    v.append(v)
+    return v
+
+
+SELF = {
+    "list": _self_list,
+    "dict": _self_dict,
+    "list subclass": _self_list_subclass,
+    "dict subclass": _self_dict_subclass,
+    "deque": _self_deque,
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(sorted(SELF)), carrier=st.sampled_from(sorted(CARRIERS)))
+def test_a_container_that_contains_itself_is_written_as_at_the_call(
+    kind: str, carrier: str
+) -> None:
+    """A container that contains itself, given to a buffered call, is written as the same
+    call written at once: its copy reappears where it did, as the cycle marker."""
+    lines = []
+    for buffered in (True, False):
+        out = io.StringIO()
+        log.configure(output=out, format=log.format_text)
+        args, kv = CARRIERS[carrier](SELF[kind]())
+        with log.context(disable_buffering=not buffered):
+            log.info(*args, **kv)
+            log.flush()
+        lines.append(out.getvalue().split(" ", 1)[1])
+    assert lines[0] == lines[1]

@@ -283,23 +283,38 @@ def _snapshot(v: Any) -> Any:
     t = type(v)
     try:
         if t is list:
-            return v[: limits.max_size + 1]
+            return _own(v, v[: limits.max_size + 1])
         if t is dict:
             cap = limits.max_size + 1
             if len(v) <= cap:
-                return v.copy()
+                return _own(v, v.copy())
             cut = _Cut(islice(v.items(), cap))
             cut.total = len(v)
-            return cut
+            return _own(v, cut)
         if isinstance(v, set):
             return _InOrder(islice(v, limits.max_size + 1))
         if t is bytearray:
             return bytearray(v)
         if isinstance(v, _MUTABLE_BASES):
-            return copy.copy(v)
+            return _own(v, copy.copy(v))
     except Exception:  # mutated meanwhile, or its own methods raise: kept as given
         return v
     return v
+
+
+def _own(v: Any, c: Any) -> Any:
+    # The copy ``c`` of ``v`` holds itself where ``v`` held itself: a container that
+    # contains itself is written with the cycle marker where it reappears, as at the call.
+    if isinstance(c, dict):
+        if id(v) in map(id, dict.values(c)):
+            for k, x in list(dict.items(c)):
+                if x is v:
+                    dict.__setitem__(c, k, c)
+    elif isinstance(c, (list, deque)) and id(v) in map(id, c):
+        for i, x in enumerate(list(c)):
+            if x is v:
+                c[i] = c
+    return c
 
 
 def _snapshot_arg(a: Any) -> Any:
