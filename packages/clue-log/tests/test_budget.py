@@ -269,6 +269,63 @@ def test_a_huge_value_is_dropped_alone_with_its_count() -> None:
     assert docs[0]["clue.dropped"] == 1
 
 
+HUGE = 10 * 1024 * 1024
+CARRIERS: dict[str, Any] = {
+    "keyword": lambda v: log.info("payload", body=v),
+    "KV": lambda v: log.info("payload", log.KV("body", v)),
+    "Fields": lambda v: log.info("payload", log.Fields({"body": v, "n": 1})),
+    "mapping": lambda v: log.info("payload %s", 1, {"body": v}),
+    "KV message": lambda v: log.info(log.KV("body", v)),
+    "Fields message": lambda v: log.info(log.Fields({"body": v})),
+    "message": lambda v: log.info(v),
+    "argument": lambda v: log.info("payload %s", v),
+}
+
+
+class _Zero(str):
+    def __len__(self) -> int:
+        return 0
+
+
+class _ZeroBytes(bytes):
+    def __len__(self) -> int:
+        return 0
+
+
+class _ZeroList(list[Any]):
+    def __len__(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x" * HUGE,
+        b"\0" * HUGE,
+        _Zero("x" * HUGE),
+        _ZeroBytes(b"\0" * HUGE),
+        _ZeroList(range(HUGE // 8)),
+    ],
+    ids=["str", "bytes", "str whose len is 0", "bytes whose len is 0", "list whose len is 0"],
+)
+@pytest.mark.parametrize("carrier", sorted(CARRIERS))
+def test_a_huge_value_is_dropped_alone_however_it_is_given(carrier: str, value: Any) -> None:
+    """A string or bytes value counts by its length (and a container by its items), whether
+    it is a keyword, the value of a positional ``KV`` or ``Fields`` (or of one given as the
+    message), the message itself or a ``%`` argument, and whatever its own ``__len__`` says:
+    larger than the context may hold, it is dropped alone."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json, max_buffered_bytes=64 * 1024)
+    with log.context():
+        log.info("before")
+        CARRIERS[carrier](value)
+        log.info("after")
+        log.error("failed")
+    docs = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert docs[0]["clue.dropped"] == 1
+    assert [d["msg"] for d in docs][1:] == ["before", "after", "failed"]
+
+
 def test_every_path_out_of_a_context_gives_its_reservation_back() -> None:
     """Flush, discard, an exception, a generator closed early, a cancelled task: the
     process-wide total returns to zero."""

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import io
+import json
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from clue import log
+from clue.log import _budget
 from clue.log._context import current
 
 from .conftest import JsonOut
@@ -119,3 +125,57 @@ def test_concurrent_flush_and_append_lose_nothing(out: JsonOut) -> None:
     seen = [d["i"] for d in out.docs()]
     assert sorted(seen) == list(range(2000))
     assert len(seen) == len(set(seen))
+
+
+@pytest.mark.parametrize("flush_midway", [False, True])
+@pytest.mark.parametrize(("max_buffered", "max_bytes"), [(1000, 2000), (5, 20_000), (1000, 20_000)])
+def test_threads_appending_to_one_context_keep_its_bounds(
+    max_buffered: int, max_bytes: int, flush_midway: bool
+) -> None:
+    """Threads appending to one context at once (past its bounds, a flush racing them) never
+    raise, keep its entry and byte bounds, and lose nothing uncounted and write nothing twice."""
+    stream = io.StringIO()
+    log.configure(
+        output=stream, format=log.format_json,
+        max_buffered=max_buffered, max_buffered_bytes=max_bytes,
+    )  # fmt: skip
+    threads, calls = 4, 1500
+    raised: list[BaseException] = []
+    start = threading.Barrier(threads + 1)
+
+    def append(tid: int) -> None:
+        start.wait()
+        for i in range(calls):
+            try:
+                log.info("x" * (i * 37 % 1500), t=tid, i=i)
+            except BaseException as exc:  # what reaches the application
+                raised.append(exc)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as the interpreter lets them
+    try:
+        with log.context():
+            workers = [
+                threading.Thread(target=contextvars.copy_context().run, args=(append, t))
+                for t in range(threads)
+            ]
+            for w in workers:
+                w.start()
+            start.wait()
+            if flush_midway:
+                log.flush()
+            for w in workers:
+                w.join()
+            log.error("failed")
+    finally:
+        sys.setswitchinterval(switch)
+    assert raised == []
+    docs = [json.loads(line) for line in stream.getvalue().splitlines()]
+    dropped = sum(d.get("clue.dropped", 0) for d in docs)
+    kept = [(d["t"], d["i"]) for d in docs if "t" in d]
+    assert len(kept) == len(set(kept))
+    assert len(kept) + dropped == threads * calls
+    if not flush_midway:  # everything written was held at once, within the bounds
+        assert len(kept) <= max_buffered
+        held = sum(_budget.ENTRY_BYTES + len(d["msg"]) for d in docs if "t" in d)
+        assert held <= max_bytes

@@ -455,3 +455,52 @@ def test_hostile_positional_values_never_raise_at_any_entry_point() -> None:
 class _BoolRaises:
     def __bool__(self) -> bool:
         raise RuntimeError("no truth value")
+
+
+class _UnhashableClass(type):
+    """A metaclass whose classes cannot be hashed or compared: a lookup of the class in a
+    set raises."""
+
+    def __hash__(cls) -> int:
+        raise RuntimeError("no hash for the class")
+
+    def __eq__(cls, other: object) -> bool:
+        raise RuntimeError("no equality for the class")
+
+
+class _Opaque(metaclass=_UnhashableClass):
+    pass
+
+
+class _OpaqueStr(str, metaclass=_UnhashableClass):
+    pass
+
+
+class _OpaqueInt(int, metaclass=_UnhashableClass):
+    pass
+
+
+@pytest.mark.parametrize("make", [_Opaque, lambda: _OpaqueStr("text"), lambda: _OpaqueInt(7)])
+def test_a_value_whose_class_cannot_be_hashed_never_raises(make: Any) -> None:
+    """A value whose class cannot be looked up in a set (its metaclass's ``__hash__``
+    raises), given as a keyword, ``err``, ``exc_info``, in a ``KV`` or ``Fields``, as a
+    ``%`` argument or as the message, buffered or not, never makes the call raise; its entry
+    is written."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+    written = 0
+    for switch in (None, True):  # buffered, then unbuffered
+        with log.context(disable_buffering=switch):
+            log.info("keyword", v=make())
+            log.info("keywords", n=1, s="s", v=make())
+            log.info("err", err=make())
+            log.info("exc_info", exc_info=make())
+            log.info("kv", log.KV("v", make()))
+            log.info("fields", log.Fields(v=make()))
+            log.info("argument %s", make())
+            log.info(make())
+            log.error("failed")
+        written += 9
+    lines = out.getvalue().splitlines()
+    assert len(lines) == written
+    assert all(loads_strict(line)["level"] in {"info", "error"} for line in lines)

@@ -11,23 +11,27 @@ and rendering happen at flush time (``_write``), only for entries that are writt
 from __future__ import annotations
 
 import contextvars
+import copy
 import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping, MutableSequence, MutableSet
+from itertools import islice
 from types import FrameType
 from typing import Any, NoReturn
 
 from clue.log import _keys, _tracing
 from clue.log._budget import ENTRY_BYTES as _ENTRY_BYTES
-from clue.log._budget import admit as _admit
 from clue.log._budget import append as _append
 from clue.log._budget import size_of as _size_of
 from clue.log._budget import size_of_all as _size_of_all
+from clue.log._budget import size_of_arg as _size_of_arg
+from clue.log._budget import size_of_args as _size_of_args
 from clue.log._budget import tight as _tight
-from clue.log._context import _MUTABLE, LogContext, Request, current, root, snapshot
+from clue.log._context import _MUTABLE, LogContext, Request, current, root
 from clue.log._kv import KV
+from clue.log._render import limits, text_of
 from clue.log._state import state
 from clue.log._tracing import is_tracing, record_error
 from clue.log._tracing import sampled as _sampled
@@ -71,15 +75,15 @@ def _has_extra() -> bool:
 
 # Value types a buffered call keeps as they are: immutable, and meaning nothing special to
 # clue. A value of any other type sends the call to the slow path, which copies mutable
-# containers and resolves ``err``/``exc_info`` holding an exception or ``True`` at the
-# call. Types are learned as they are met (the set is bounded); ``err`` strings and
-# ``exc_info`` tuples are plain and are resolved when the entry is written.
+# containers and resolves ``err`` holding an exception, and any ``exc_info``, at the call.
+# Types are learned as they are met (the set is bounded); ``err`` strings are plain and
+# are resolved when the entry is written.
 _PLAIN: set[type] = {str, int, float, type(None), bytes, tuple, frozenset, complex, KV}
 _PLAIN_CAP = 512
 # Plain types whose values add nothing to an entry's size estimate beyond ENTRY_BYTES (the
 # buffered call tells them apart by identity, structlog's bound logger by this set). A
-# bool adds nothing either, but is told apart on its own: ``exc_info=True`` takes the
-# slow path.
+# bool adds nothing either, but is told apart on its own: structlog's bound logger sends
+# ``exc_info=True`` the slow way (``_learn_plain``).
 _FIXED_SIZE = frozenset({int, float, type(None)})
 
 
@@ -87,7 +91,10 @@ def _learn_plain(t: type, kv: dict[str, Any]) -> bool:
     if t is bool:
         # A bool is plain unless it may be ``exc_info=True`` (resolved at the call).
         return "exc_info" not in kv
-    if t in _MUTABLE or issubclass(t, BaseException):
+    try:
+        if t in _MUTABLE or issubclass(t, (BaseException, *_MUTABLE_BASES)):
+            return False
+    except Exception:  # a class whose subclass check raises: not plain
         return False
     if len(_PLAIN) < _PLAIN_CAP:
         _PLAIN.add(t)
@@ -116,56 +123,47 @@ def _make(level: str) -> Callable[..., None]:
                     ):
                         # The estimate beyond ENTRY_BYTES (``_budget.size_of``, written
                         # inline), the message's length first: a small int, shared, for
-                        # most entries. Strings, then numbers and None, told apart by
-                        # identity (cheaper than a set lookup); they need no snapshot.
-                        size = len(msg) if type(msg) is str else _size_of(msg)
-                        for v in kv.values():
-                            t = type(v)
-                            if t is str:
-                                size += len(v)
-                            elif t is int or t is float or t is _NoneType:
-                                pass
-                            elif t is bool:
-                                if "exc_info" in kv:  # maybe ``exc_info=True``: at the call
+                        # most entries. Strings, then numbers, booleans and None, told
+                        # apart by identity (cheaper than a set lookup); no snapshot.
+                        if type(msg) is str:
+                            size = len(msg)
+                        else:  # key/values, or anything else, given as the message
+                            msg = _snapshot_arg(msg)
+                            size = _size_of_arg(msg)
+                        kept = True  # every value kept as it is: no copy, no resolving
+                        try:
+                            for v in kv.values():
+                                t = type(v)
+                                if t is str:
+                                    size += len(v)
+                                elif t is int or t is float or t is _NoneType or t is bool:
+                                    pass
+                                elif t in plain or _learn_plain(t, kv):
+                                    size += _size_of(v)
+                                else:
+                                    kept = False
                                     break
-                            elif t in plain or _learn_plain(t, kv):
-                                size += _size_of(v)
-                            else:
-                                break
-                        else:
+                        except Exception:  # a class whose (metaclass's) hash raises
+                            kept = False
+                        # Any ``exc_info`` goes the slow path: a true one (``True``, ``1``,
+                        # ``"yes"``) means the exception being handled now.
+                        if kept and "exc_info" not in kv:
                             if args:
                                 args = _snapshot_args(args)
-                                size += _size_of_all(args)
+                                size += _size_of_args(args)
                             rec = (
                                 _time_ns(), level, msg, args, kv, ctx.bound, None, otel_ctx, size
                             )  # fmt: skip
                             room = req.room - entry - size
                             if room >= 0:
-                                buf.append(rec)
+                                # Claimed, then appended, with no call in between: under
+                                # the GIL no other thread runs between the two (``_budget``).
                                 req.room = room
+                                buf.append(rec)
                             else:
-                                # Past the counter: full by count (``tight`` written inline
-                                # for that case, as every call into a full buffer comes
-                                # here), or past what the context holds.
-                                room += req.aside  # the bytes it may still buffer
-                                if room < 0:  # past what it holds: the budget decides
-                                    _admit(req, buf, rec, entry + size)
-                                elif len(buf) == buf.maxlen:
-                                    try:
-                                        old = buf[0]
-                                    except IndexError:  # emptied by another thread
-                                        old = None
-                                    if type(old) is tuple:
-                                        # The deque drops the oldest for this one; its
-                                        # size is given back.
-                                        buf.append(rec)
-                                        req.lost += 1
-                                        req.room = entry - 1
-                                        req.aside = room + old[8] + 1
-                                    else:
-                                        _tight(req, buf, rec, entry + size)
-                                else:
-                                    _tight(req, buf, rec, entry + size)
+                                # Past the counter: full by count, past what the context
+                                # holds, or another thread working on it.
+                                _tight(req, buf, rec, entry + size)
                             if req.buf is None:  # flushed by another thread meanwhile
                                 _drain(req, buf)
                             return
@@ -196,10 +194,13 @@ def _buffer_slow(
     if stops_buffering(req):
         _drain(req, buf)
         return False
-    kv, head, tail, _ = _split_err(_capture(kv), None, level == "error", True)
+    # ``err`` and ``exc_info`` are resolved now (``err``'s text made now); the rest copied.
+    kv, head, tail, _ = _split_err(kv, None, level == "error", True)
+    kv = _capture(kv)
     extra = _extra() if _has_extra() else None
+    msg = _snapshot_arg(msg)
     args = _snapshot_args(args)
-    size = _size_of(msg) + _size_of_all(args) + _size_of_all(kv.values())
+    size = _size_of_arg(msg) + _size_of_args(args) + _size_of_all(kv.values())
     if head is not None:
         size += _size_of_all([v for _, v in head])
     if extra:
@@ -239,7 +240,97 @@ def _make_debug() -> Callable[..., None]:
 
 
 def _capture(kv: dict[str, Any]) -> dict[str, Any]:
-    return {k: snapshot(x) for k, x in kv.items()}
+    return {k: _snapshot(x) for k, x in kv.items()}
+
+
+# Mutable containers a buffered call copies, so that later mutation does not change what
+# was logged: lists, dicts, sets and bytearrays, their subclasses, and the standard
+# library's other mutable containers (``deque``, ``array``, ...).
+_MUTABLE_BASES = (list, dict, set, bytearray, deque, MutableSequence, MutableMapping, MutableSet)
+
+
+class _InOrder(list[Any]):
+    # A set's items (up to ``max_size + 1``) in the order it gave them at the call: a copy
+    # of the set would iterate in another order. Written as the set is.
+    __slots__ = ()
+
+
+class _Text(str):
+    # A set given as a ``%`` argument or as the message: the text it is written as, made
+    # at the call (``str()`` of a small one shows it as a set, in its order). ``%r`` shows
+    # the same.
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str.__str__(self)
+
+
+class _Cut(dict[Any, Any]):
+    # The first ``max_size + 1`` items of a larger dict, copied at the call. As long as the
+    # dict given: the count of keys its rendering cuts is the call's.
+    __slots__ = ("total",)
+    total: int
+
+    def __len__(self) -> int:
+        return self.total
+
+
+def _snapshot(v: Any) -> Any:
+    # A shallow copy of a mutable container, of its own type, so that it is written as at
+    # the call (``%s`` shows a bytearray as one); anything else is kept as given. An exact
+    # list or dict is cut past what rendering writes (its length kept); a set's items are
+    # kept in its order.
+    t = type(v)
+    try:
+        if t is list:
+            return _own(v, v[: limits.max_size + 1])
+        if t is dict:
+            cap = limits.max_size + 1
+            if len(v) <= cap:
+                return _own(v, v.copy())
+            cut = _Cut(islice(v.items(), cap))
+            cut.total = len(v)
+            return _own(v, cut)
+        if isinstance(v, set):
+            return _InOrder(islice(v, limits.max_size + 1))
+        if t is bytearray:
+            return bytearray(v)
+        if isinstance(v, _MUTABLE_BASES):
+            return _own(v, copy.copy(v))
+    except Exception:  # mutated meanwhile, or its own methods raise: kept as given
+        return v
+    return v
+
+
+def _own(v: Any, c: Any) -> Any:
+    # The copy ``c`` of ``v`` holds itself where ``v`` held itself: a container that
+    # contains itself is written with the cycle marker where it reappears, as at the call.
+    if isinstance(c, dict):
+        if id(v) in map(id, dict.values(c)):
+            for k, x in list(dict.items(c)):
+                if x is v:
+                    dict.__setitem__(c, k, c)
+    elif isinstance(c, (list, deque)) and id(v) in map(id, c):
+        for i, x in enumerate(list(c)):
+            if x is v:
+                c[i] = c
+    return c
+
+
+def _snapshot_arg(a: Any) -> Any:
+    # A positional argument (or the message) as at the call: a ``KV``'s value and a
+    # mapping's values (key/values, as ``Fields``) copied, a mutable argument copied.
+    try:
+        if isinstance(a, KV):
+            v = _snapshot(a.v)
+            return a if v is a.v else KV(a.k, v)
+        if isinstance(a, dict):
+            return {k: _snapshot(v) for k, v in a.items()}
+        if isinstance(a, set):
+            return _Text(text_of(a))
+    except Exception:  # a hostile argument is kept as given
+        return a
+    return _snapshot(a)
 
 
 def buffering_disabled() -> bool:
@@ -420,20 +511,7 @@ def emit_now(
 
 
 def _snapshot_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    out: list[Any] = []
-    for a in args:
-        kept = a
-        try:
-            if isinstance(a, KV):
-                kept = KV(a.k, snapshot(a.v)) if type(a.v) in _MUTABLE else a
-            elif isinstance(a, dict):
-                kept = {k: snapshot(v) for k, v in a.items()}
-            elif type(a) in _MUTABLE:
-                kept = snapshot(a)
-        except Exception:  # a hostile argument is kept as given
-            kept = a
-        out.append(kept)
-    return tuple(out)
+    return tuple([_snapshot_arg(a) for a in args])
 
 
 def _extra() -> list[tuple[str, Any]]:

@@ -14,12 +14,21 @@ exact between threads without a lock; the buffered call itself reads and writes 
 counter (``room``: bytes it may still buffer, at most ``ENTRY_BYTES`` a free slot, so the
 same counter runs out when the buffer is full by count), and a context goes to the pool
 a few times in its life.
+
+Threads share a context (``copy_context().run``, ``asyncio.to_thread``). The buffered call
+claims its bytes from ``room`` and appends with no call in between, so under the GIL no
+other thread runs between the two: a claim and its entry are seen together. Everything
+past the counter (``tight``, ``admit``) and a drain hold ``lock`` and first seize ``room``
+(set it to ``SEIZED``), so a call meanwhile finds no room and waits for the lock there.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections import deque
+from collections.abc import Callable
 from itertools import repeat
 from typing import Any, Protocol
 
@@ -61,8 +70,14 @@ GRANT = 4096
 #: pool costs does not grow with the bound.
 MAX_TOKENS = 1 << 16
 
-_SIZED_BY_LEN = (str, bytes, bytearray)
-_CONTAINERS = (list, tuple, dict, set, frozenset)
+# Each with its own ``__len__``: a subclass's may say anything.
+_SIZED_BY_LEN: tuple[tuple[type, Callable[[Any], int]], ...] = (
+    (str, str.__len__), (bytes, bytes.__len__), (bytearray, bytearray.__len__),
+)  # fmt: skip
+_CONTAINERS: tuple[tuple[type, Callable[[Any], int]], ...] = (
+    (list, list.__len__), (tuple, tuple.__len__), (dict, dict.__len__),
+    (set, set.__len__), (frozenset, frozenset.__len__),
+)  # fmt: skip
 # Values that add nothing beyond ``ENTRY_BYTES``: their objects are small (or shared), and
 # telling them apart is one set lookup on the hot path. An int with thousands of digits is
 # counted as an ordinary one (one parsed from text has at most 4,300: about 1.8 KiB).
@@ -107,6 +122,34 @@ class Budget:
 
 
 budget = Budget()
+#: Held past the hot path's counter and while a buffer is drained (never while writing).
+#: Reentrant: a finalizer that logs may run while it is held (see ``tight``).
+lock = threading.RLock()
+#: ``room`` while a holder of ``lock`` works on a context: no call finds room in it.
+SEIZED = -(1 << 62)
+
+
+# No thread holds ``lock`` across a fork, so the child's counters are whole; the child
+# gets a lock of its own (looked up when called: a child's child forks with its own).
+def _lock_before_fork() -> None:
+    lock.acquire()
+
+
+def _lock_after_fork_in_parent() -> None:
+    lock.release()
+
+
+def _lock_after_fork() -> None:
+    global lock  # noqa: PLW0603 - the child's own lock, as the other modules' locks
+    lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_lock_before_fork,
+        after_in_parent=_lock_after_fork_in_parent,
+        after_in_child=_lock_after_fork,
+    )
 #: Bumped in a forked child: a context of the parent that ends in the child is the
 #: parent's to count (the one the forking thread goes on with excepted).
 fork_epoch = [0]
@@ -122,7 +165,8 @@ def size_of(v: Any) -> int:
     """A cheap estimate of what a value adds to a buffered entry beyond ``ENTRY_BYTES``.
 
     Numbers, booleans and None add nothing, strings and bytes count by length, containers
-    by a shallow size, a ``KV`` by its key and value, anything else by ``sys.getsizeof``.
+    by a shallow size (subclasses by their base's length), a ``KV`` by its key and value,
+    anything else by ``sys.getsizeof``.
     The buffered call's hot path (``_api``) makes the same estimate inline.
     """
     try:
@@ -131,12 +175,16 @@ def size_of(v: Any) -> int:
             return len(v)
         if t in _FIXED:
             return 0
-        if isinstance(v, _SIZED_BY_LEN):
-            return len(v)
-        if isinstance(v, _CONTAINERS):
-            return 56 + 8 * len(v)
-        if isinstance(v, KV):
-            return len(v.k) + size_of(v.v)
+        # A subclass is measured by its base's ``__len__``, never by its own (which may
+        # say anything).
+        for base, length in _SIZED_BY_LEN:
+            if isinstance(v, base):
+                return length(v)
+        if isinstance(v, KV):  # before containers: a KV is a tuple, its value a value
+            return size_of(v.k) + size_of(v.v)
+        for base, length in _CONTAINERS:
+            if isinstance(v, base):
+                return 56 + 8 * length(v)
         return int(sys.getsizeof(v))
     except Exception:  # a hostile value is estimated as a small object
         return 64
@@ -145,6 +193,25 @@ def size_of(v: Any) -> int:
 def size_of_all(values: Any) -> int:
     """The estimate of several values (``size_of`` each)."""
     return sum([size_of(v) for v in values])
+
+
+def size_of_arg(a: Any) -> int:
+    """The estimate of a positional argument (or the message).
+
+    A mapping given positionally (``Fields``) holds key/values: each of its values counts
+    as a keyword's would, besides the mapping's shallow size; anything else is ``size_of``.
+    """
+    try:
+        if isinstance(a, dict):
+            return 56 + 8 * dict.__len__(a) + sum([size_of(v) for v in a.values()])
+    except Exception:  # noqa: S110 - a mapping whose values() raise: its shallow size
+        pass
+    return size_of(a)
+
+
+def size_of_args(args: Any) -> int:
+    """The estimate of positional arguments (``size_of_arg`` each)."""
+    return sum([size_of_arg(a) for a in args])
 
 
 def record_size(rec: Any) -> int:
@@ -168,8 +235,9 @@ def append(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
     """
     room = req.room - size
     if room >= 0:
-        buf.append(rec)
+        # Claimed, then appended, with no call in between (see the module's docstring).
         req.room = room
+        buf.append(rec)
     else:
         tight(req, buf, rec, size)
 
@@ -181,42 +249,68 @@ def set_room(req: Request, buf: deque[Any], room: int) -> None:
     least that), so it runs out before the buffer is full by count; the rest is kept aside.
     """
     cap = ((buf.maxlen or 0) - len(buf) + 1) * ENTRY_BYTES - 1
+    # ``aside`` first: setting ``room`` lets calls in again.
     if room > cap:
-        req.room = cap
         req.aside = room - cap
+        req.room = cap
     else:
-        req.room = room
         req.aside = 0
+        req.room = room
 
 
 def tight(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
     """Buffer ``rec`` past the hot path's counter.
 
     In a buffer full by count whose bytes it fits, the oldest entry is dropped for it and
-    its size given back; past the bytes the context holds, ``admit`` decides.
+    its size given back; past the bytes the context holds, ``admit`` decides. Every call
+    into a full buffer comes here: written for speed, in one function.
     """
-    room = req.room + req.aside - size
-    if room < 0:
-        admit(req, buf, rec, size)
-        return
-    free = (buf.maxlen or 0) - len(buf)
-    if free <= 0:  # full by count: the oldest goes for this one
-        try:
-            old = buf.popleft()
-            room += ENTRY_BYTES + old[8] if type(old) is tuple else record_size(old)
+    with lock:
+        room = req.room
+        if room == SEIZED:
+            # Called back while this thread works on the context (a finalizer or a signal
+            # handler that logs): dropped, and counted.
             req.lost += 1
-        except IndexError:  # emptied by another thread meanwhile
-            pass
-        free = 1
-    buf.append(rec)
-    # ``set_room`` written inline: this runs for every call into a buffer full by count.
-    cap = free * ENTRY_BYTES - 1
-    if room > cap:
-        req.room = cap
-        req.aside = room - cap
-    else:
-        req.room = room
-        req.aside = 0
+            return
+        req.room = SEIZED
+        left = room + req.aside - size
+        if left < 0:
+            _admit(req, buf, rec, size, room)
+            return
+        free = (buf.maxlen or 0) - len(buf)
+        if free <= 0:  # full by count: the oldest goes for this one
+            try:
+                old = buf.popleft()
+                left += ENTRY_BYTES + old[8] if type(old) is tuple else record_size(old)
+                req.lost += 1
+            except IndexError:  # emptied meanwhile, by a flush called back on this thread
+                pass
+            free = 1
+        buf.append(rec)
+        # ``set_room`` written inline; ``room`` last, as it lets calls in again.
+        cap = free * ENTRY_BYTES - 1
+        if left > cap:
+            req.aside = left - cap
+            req.room = cap
+        else:
+            req.aside = 0
+            req.room = left
+
+
+def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
+    """Buffer ``rec`` past what the context holds (see ``_admit``)."""
+    with lock:
+        room = req.room
+        if room == SEIZED:  # called back while this thread works on it, as in ``tight``
+            req.lost += 1
+            return
+        req.room = SEIZED
+        _admit(req, buf, rec, size, room)
+
+
+def seize(req: Request) -> None:
+    """Hold a context's counter while ``lock`` is held: calls meanwhile find no room."""
+    req.room = SEIZED
 
 
 def _take(req: Request, units: int) -> None:
@@ -233,18 +327,16 @@ def _take(req: Request, units: int) -> None:
     req.units += got
 
 
-def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
-    """Buffer ``rec`` past what the context holds.
-
-    Take more tokens if the context may, else drop the context's own oldest entries until
-    ``rec`` fits; ``rec`` alone is dropped when it cannot fit even in an empty buffer.
-    Every drop counts in ``lost``.
-    """
+def _admit(req: Request, buf: deque[Any], rec: Any, size: int, room: int) -> None:
+    # Buffer ``rec`` past what the context holds, with ``lock`` held and the counter
+    # seized (``room`` is what it read). Take more tokens if the context may, else drop
+    # the context's own oldest entries until ``rec`` fits; ``rec`` alone is dropped when
+    # it cannot fit even in an empty buffer. Every drop counts in ``lost``.
     b = budget
     if req.gen != b.gen:  # tokens of an older pool (a fork, a new bound): start over
         req.gen = b.gen
         req.units = 0
-    nbytes = req.limit - req.room - req.aside
+    nbytes = req.limit - room - req.aside
     need = nbytes + size
     most = state.max_buffered_bytes
     grant = b.grant
@@ -257,10 +349,10 @@ def admit(req: Request, buf: deque[Any], rec: Any, size: int) -> None:
     limit = min(most, req.units * grant)
     if size <= limit:
         lost = 0
-        if len(buf) == buf.maxlen:  # at max_buffered entries: the oldest goes first
+        if len(buf) == buf.maxlen and buf:  # at max_buffered entries: the oldest goes first
             nbytes -= record_size(buf.popleft())
             lost += 1
-        while nbytes + size > limit:
+        while nbytes + size > limit and buf:
             nbytes -= record_size(buf.popleft())
             lost += 1
         buf.append(rec)
@@ -279,19 +371,23 @@ def drained(req: Request, buf: deque[Any]) -> int:
     """
     dropped = req.lost
     req.lost = 0
-    req.limit = req.room = req.aside = 0
+    req.limit = req.aside = 0
+    req.room = 0
     return dropped
 
 
 def release(req: Request) -> None:
     """Give back every token a context holds (flushed or ended: it buffers no more)."""
-    units = req.units
-    if units:
-        req.units = 0
-        b = budget
-        if req.gen == b.gen:
-            _give_back(b, units)
-    req.limit = req.room = req.aside = 0
+    with lock:
+        req.room = SEIZED
+        units = req.units
+        if units:
+            req.units = 0
+            b = budget
+            if req.gen == b.gen:
+                _give_back(b, units)
+        req.limit = req.aside = 0
+        req.room = 0
 
 
 def _give_back(b: Budget, units: int) -> None:

@@ -16,8 +16,8 @@ from collections import deque
 from types import TracebackType
 from typing import Any, Protocol, cast
 
-from clue.log import _keys
-from clue.log._budget import ENTRY_BYTES, drained, release
+from clue.log import _budget, _keys
+from clue.log._budget import ENTRY_BYTES, drained, release, seize
 from clue.log._context import Request, pairs_of
 from clue.log._entry import Entry, settle
 from clue.log._kv import KV
@@ -125,12 +125,14 @@ def flush_context(req: Request) -> None:
 
 def _drain(req: Request, buf: deque[Any]) -> None:
     records: list[Buffered] = []
-    try:
-        while True:
-            records.append(buf.popleft())
-    except IndexError:
-        pass
-    dropped = drained(req, buf)
+    with _budget.lock:  # the counters and the buffer emptied together; written after
+        seize(req)
+        try:
+            while True:
+                records.append(buf.popleft())
+        except IndexError:
+            pass
+        dropped = drained(req, buf)
     req.written += len(records)
     req.dropped += dropped
     req.wrote = True
