@@ -38,6 +38,16 @@ def _call_size(event: Any, kw: dict[str, Any]) -> int:
     return _budget.ENTRY_BYTES + _budget.size_of(event) + _budget.size_of_all(kw.values())
 
 
+def _bound_size(context: Any, kw: dict[str, Any]) -> int:
+    # What a call's bound key/values add to its estimate: each one the call does not give
+    # again, as a keyword would (``_call_size`` of the event dict the chain will see). A
+    # bound list or dict is copied at every buffered call, so it must count in every one.
+    try:
+        return sum([_budget.size_of(v) for k, v in context.items() if k not in kw])
+    except Exception:  # a context that refuses to be read is counted as empty
+        return 0
+
+
 def _snapshot_exc_info(kw: dict[str, Any]) -> tuple[BaseException, Any] | None:
     # ``exc_info=True`` means the exception being handled now: resolve it at the call.
     # An exception instance is kept with its traceback as it is now (see ``_replay``).
@@ -180,6 +190,7 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                             )
                             size += _budget.size_of_all(event_args)
                         logger = _frozen_logger(self, mutable)
+                        size += _bound_size(logger._context, event_kw)
                         call = (
                             _time_ns(),
                             logger,
@@ -299,10 +310,20 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
                     else:
                         size += size_of(v)
                 else:
+                    # The bound key/values count as keywords do (``_bound_size``), each
+                    # one the call does not give again.
                     context = self._context
-                    for v in context.values():
-                        if type(v) in mutable:
+                    for k, v in context.items():
+                        t = type(v)
+                        if t is str:
+                            if k not in kw:
+                                size += len(v)
+                        elif t in fixed:
+                            pass
+                        elif t in mutable:
                             break
+                        elif k not in kw:
+                            size += size_of(v)
                     else:
                         if "exc_info" not in kw and type(event) not in mutable:
                             call = _Call(
