@@ -374,6 +374,54 @@ def test_an_exception_given_as_exc_info_keeps_the_calls_traceback(base: Any) -> 
 
 
 @pytest.mark.parametrize("base", [logging.INFO, structlog.BoundLogger])
+@pytest.mark.parametrize("given", ["True", "exception", "tuple", "the call's own"])
+def test_exc_info_bound_with_bind_is_the_calls(base: Any, given: str) -> None:
+    """``exc_info`` bound with ``bind()`` renders the exception of the call, as a keyword's.
+
+    ``True`` means the exception being handled at the call, not at the flush (where
+    another one is handled); an exception keeps the traceback it had then; a call that
+    gives ``exc_info`` itself renders its own.
+    """
+
+    def body(logger: Any) -> None:
+        def inner() -> None:
+            raise ValueError("at the call")
+
+        def middle() -> None:
+            try:
+                inner()
+            except ValueError as exc:
+                value: Any = {
+                    "True": True,
+                    "exception": exc,
+                    "tuple": (ValueError, exc, exc.__traceback__),
+                    "the call's own": True,
+                }[given]
+                bound = logger.bind(exc_info=value)
+                if given == "the call's own":
+                    bound.info("caught", exc_info=False)
+                else:
+                    bound.info("caught")
+                raise
+
+        with contextlib.suppress(ValueError):
+            middle()
+
+    def error_at_the_flush(logger: Any) -> None:
+        body(logger)
+        try:
+            raise KeyError("at the flush")
+        except KeyError:
+            logger.error("failed", exc_info=True)
+
+    plain, clued = differential(error_at_the_flush, base)
+    assert clued == plain
+    first = plain.splitlines()[0]
+    assert ("at the call" in first) == (given != "the call's own")
+    assert "at the flush" not in first
+
+
+@pytest.mark.parametrize("base", [logging.INFO, structlog.BoundLogger])
 def test_mutable_bound_values_are_the_calls(base: Any) -> None:
     """A mutable value bound with ``bind()`` is written as it was at the call."""
 

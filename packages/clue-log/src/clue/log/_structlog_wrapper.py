@@ -87,6 +87,24 @@ def _keep(v: Any) -> Any:
         return v
 
 
+def _frozen_exc_info(logger: Any) -> tuple[Any, tuple[BaseException, Any] | None]:
+    # ``exc_info`` bound with ``bind()`` and not given by the call: resolved at the call as
+    # a keyword's is (``_snapshot_exc_info``), in a copy of the logger when it changes.
+    try:
+        context = logger._context
+        kw = {"exc_info": context["exc_info"]}
+        held = _snapshot_exc_info(kw)
+        if kw["exc_info"] is context["exc_info"]:
+            return logger, held
+        context = context.copy()
+        context["exc_info"] = kw["exc_info"]
+        frozen = copy.copy(logger)
+        frozen._context = context
+    except Exception:  # a context that refuses to be read is replayed as it is
+        return logger, None
+    return frozen, held
+
+
 def _frozen_logger(logger: Any, mutable: frozenset[type]) -> Any:
     # The bound logger with its mutable bound values as they are at the call: a buffered
     # call renders what it would have rendered then.
@@ -190,6 +208,8 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                             )
                             size += _budget.size_of_all(event_args)
                         logger = _frozen_logger(self, mutable)
+                        if "exc_info" not in event_kw and "exc_info" in logger._context:
+                            logger, held = _frozen_exc_info(logger)
                         size += _bound_size(logger._context, event_kw)
                         call = (
                             _time_ns(),
@@ -325,7 +345,11 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
                         elif k not in kw:
                             size += size_of(v)
                     else:
-                        if "exc_info" not in kw and type(event) not in mutable:
+                        if (
+                            "exc_info" not in kw
+                            and "exc_info" not in context
+                            and type(event) not in mutable
+                        ):
                             call = _Call(
                                 (
                                     _time_ns(), self, name, event, kw, _copy_context(), size,
