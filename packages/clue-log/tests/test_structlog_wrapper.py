@@ -10,6 +10,7 @@ call in both runs, so the written lines must be equal byte for byte.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import datetime
@@ -437,6 +438,63 @@ def test_mutable_bound_values_are_the_calls(base: Any) -> None:
     plain, clued = differential(body, base)
     assert clued == plain
     assert '"items": [0]' in clued
+
+
+class _Items(list):  # type: ignore[type-arg]
+    """A list of the application's own kind."""
+
+    def __repr__(self) -> str:
+        return f"Items({list.__repr__(self)})"
+
+
+class _Tags(dict):  # type: ignore[type-arg]
+    """A dict of the application's own kind, with an attribute of its own."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.origin = "app"
+
+
+SUBCLASSES = [
+    collections.OrderedDict,
+    lambda: collections.defaultdict(list),
+    collections.Counter,
+    _Items,
+    _Tags,
+]
+
+
+@pytest.mark.parametrize(
+    "base", [logging.INFO, structlog.BoundLogger, structlog.stdlib.BoundLogger]
+)
+@pytest.mark.parametrize(
+    "make", SUBCLASSES, ids=["OrderedDict", "defaultdict", "Counter", "list", "dict"]
+)
+def test_subclasses_of_mutable_containers_are_the_calls(base: Any, make: Any) -> None:
+    """A ``defaultdict``, an ``OrderedDict``, a ``Counter`` or a list or dict subclass
+    is a list or dict: given as a keyword, bound, as the event or a positional argument,
+    it is written as it was at the call, as its own type."""
+
+    def body(logger: Any) -> None:
+        value = make()
+        logger.info("given", value=value)
+        logger.bind(value=value).info("bound")
+        logger.info(value)
+        if base is not structlog.BoundLogger:  # structlog's generic one takes no arguments
+            logger.info("positional %s", value)
+        if isinstance(value, list):
+            value.append(1)
+        else:
+            value["later"] = 1
+
+    processors = [
+        structlog.processors.add_log_level,
+        structlog.dev.ConsoleRenderer(colors=False),
+    ]
+    plain, clued = differential(body, base, processors)
+    assert clued == plain
+    assert "later" not in plain
+    assert "[1]" not in plain
 
 
 def test_debug_outside_a_log_context_is_the_chains_own() -> None:

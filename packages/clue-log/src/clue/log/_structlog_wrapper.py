@@ -77,13 +77,23 @@ def _record_error(event: Any, kw: dict[str, Any]) -> None:
         return
 
 
+#: What ``_keep`` copies at a buffered call: lists, dicts, sets and bytearrays, their
+#: subclasses too (``defaultdict``, ``OrderedDict``, ``Counter``, the application's own).
+#: Told by the value's type (``issubclass``), never by its ``__class__``, which a hostile
+#: value may make raise.
+_KINDS = (list, dict, set, bytearray)
+
+
 def _keep(v: Any) -> Any:
     # A mutable container (list, dict, set, bytearray) as it is at the call: a whole shallow
     # copy of the same type, which the chain renders as it would have then (``snapshot``'s
-    # cap and its ``bytes`` are for clue's own rendering, not the chain's).
+    # cap and its ``bytes`` are for clue's own rendering, not the chain's). A subclass is
+    # copied as ``copy.copy`` does, so that it keeps its type and its attributes.
     try:
-        return v.copy()
-    except Exception:  # mutated concurrently: keep the object itself
+        if type(v) in _MUTABLE:
+            return v.copy()
+        return copy.copy(v)
+    except Exception:  # mutated concurrently, or a copy that refuses: the object itself
         return v
 
 
@@ -110,13 +120,13 @@ def _frozen_logger(logger: Any, mutable: frozenset[type]) -> Any:
     # call renders what it would have rendered then.
     context = logger._context
     for v in context.values():
-        if type(v) in mutable:
+        if type(v) in mutable or issubclass(type(v), _KINDS):
             break
     else:
         return logger
     context = context.copy()
     for k, v in context.items():
-        if type(v) in mutable:
+        if type(v) in mutable or issubclass(type(v), _KINDS):
             context[k] = _keep(v)
     frozen = copy.copy(logger)
     frozen._context = context
@@ -194,17 +204,17 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                         pass  # ``capture_logs()`` sees every call as it is made
                     else:
                         for k, v in event_kw.items():
-                            if type(v) in mutable:
+                            if type(v) in mutable or issubclass(type(v), _KINDS):
                                 event_kw[k] = _keep(v)
                         held = None
                         if "exc_info" in event_kw:
                             held = _snapshot_exc_info(event_kw)
-                        if type(event) in mutable:
+                        if type(event) in mutable or issubclass(type(event), _KINDS):
                             event = _keep(event)
                         size = _call_size(event, event_kw)
                         if event_args:
                             event_args = tuple(
-                                _keep(a) if type(a) in mutable else a for a in event_args
+                                _keep(a) if issubclass(type(a), _KINDS) else a for a in event_args
                             )
                             size += _budget.size_of_all(event_args)
                         logger = _frozen_logger(self, mutable)
@@ -302,7 +312,11 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
     interpolate = _MAYBE_INTERPOLATE
     size_of = _budget.size_of
     entry = _budget.ENTRY_BYTES
-    fixed = _api._FIXED_SIZE
+    fixed = _api._FIXED_SIZE | {bool}
+    kinds = _KINDS
+    # Types that are no list, dict, set or bytearray subclass: told apart by identity
+    # before ``isinstance`` is asked.
+    others = frozenset({bytes, tuple, frozenset, complex})
 
     def meth(self: Any, event: Any, *args: Any, **kw: Any) -> Any:
         ctx = _get()
@@ -316,8 +330,9 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
             ) and (not (procs := self._processors) or type(procs[-1]) is not LogCapture):
                 if args:
                     event = interpolate(event, args)
-                # A mutable value (a keyword or a bound one) takes the copying path. The
-                # estimate is ``_call_size``'s, written inline.
+                # A mutable value (a keyword or a bound one, a list, dict, set or bytearray
+                # or a subclass of one) takes the copying path. The estimate is
+                # ``_call_size``'s, written inline.
                 size = entry + (len(event) if type(event) is str else size_of(event))
                 for v in kw.values():
                     t = type(v)
@@ -325,7 +340,7 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
                         size += len(v)
                     elif t in fixed:
                         pass
-                    elif t in mutable:
+                    elif t in mutable or (t not in others and issubclass(t, kinds)):
                         break
                     else:
                         size += size_of(v)
@@ -340,7 +355,7 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
                                 size += len(v)
                         elif t in fixed:
                             pass
-                        elif t in mutable:
+                        elif t in mutable or (t not in others and issubclass(t, kinds)):
                             break
                         elif k not in kw:
                             size += size_of(v)
@@ -348,7 +363,7 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
                         if (
                             "exc_info" not in kw
                             and "exc_info" not in context
-                            and type(event) not in mutable
+                            and not issubclass(type(event), kinds)
                         ):
                             call = _Call(
                                 (
