@@ -440,6 +440,30 @@ def test_mutable_bound_values_are_the_calls(base: Any) -> None:
     assert '"items": [0]' in clued
 
 
+@pytest.mark.parametrize(
+    "base", [logging.INFO, structlog.BoundLogger, structlog.stdlib.BoundLogger]
+)
+def test_a_context_changed_in_place_after_a_call_is_not_that_calls(base: Any) -> None:
+    """A logger's context dict changed in place (``structlog.get_context()``) after a
+    buffered call: that call is written with the key/values it had, the later one with
+    the changed ones, as structlog writes them at each call."""
+
+    def body(logger: Any) -> None:
+        bound = logger.bind(user="alice")
+        empty = logger.new()
+        bound.info("one", mutable=[1])
+        bound.info("two")
+        empty.info("three")
+        changed = structlog.get_context(bound)
+        changed["user"] = "bob"
+        structlog.get_context(empty)["user"] = "carol"
+        bound.info("four")
+
+    plain, clued = differential(body, base)
+    assert clued == plain
+    assert [line.count("alice") for line in plain.splitlines()] == [1, 1, 0, 0, 0]
+
+
 class _Items(list):  # type: ignore[type-arg]
     """A list of the application's own kind."""
 

@@ -97,40 +97,30 @@ def _keep(v: Any) -> Any:
         return v
 
 
-def _frozen_exc_info(logger: Any) -> tuple[Any, tuple[BaseException, Any] | None]:
-    # ``exc_info`` bound with ``bind()`` and not given by the call: resolved at the call as
-    # a keyword's is (``_snapshot_exc_info``), in a copy of the logger when it changes.
+def _frozen_exc_info(context: Any) -> tuple[BaseException, Any] | None:
+    # ``exc_info`` bound with ``bind()`` and not given by the call, in the call's copy of
+    # the key/values: resolved at the call as a keyword's is (``_snapshot_exc_info``).
     try:
-        context = logger._context
         kw = {"exc_info": context["exc_info"]}
         held = _snapshot_exc_info(kw)
-        if kw["exc_info"] is context["exc_info"]:
-            return logger, held
-        context = context.copy()
         context["exc_info"] = kw["exc_info"]
-        frozen = copy.copy(logger)
-        frozen._context = context
     except Exception:  # a context that refuses to be read is replayed as it is
-        return logger, None
-    return frozen, held
+        return None
+    return held
 
 
-def _frozen_logger(logger: Any, mutable: frozenset[type]) -> Any:
-    # The bound logger with its mutable bound values as they are at the call: a buffered
-    # call renders what it would have rendered then.
-    context = logger._context
-    for v in context.values():
-        if type(v) in mutable or issubclass(type(v), _KINDS):
-            break
-    else:
-        return logger
-    context = context.copy()
-    for k, v in context.items():
-        if type(v) in mutable or issubclass(type(v), _KINDS):
-            context[k] = _keep(v)
-    frozen = copy.copy(logger)
-    frozen._context = context
-    return frozen
+def _frozen_context(context: Any) -> Any:
+    # The bound key/values as they are at the call: a copy (the logger's own may be changed
+    # in place later, through ``structlog.get_context()``), with its mutable values copied
+    # too. A buffered call renders what it would have rendered then.
+    try:
+        context = context.copy()
+        for k, v in context.items():
+            if type(v) in _MUTABLE or issubclass(type(v), _KINDS):
+                context[k] = _keep(v)
+    except Exception:  # a context that refuses to be copied is replayed as it is
+        return context
+    return context
 
 
 _WRAPPERS: dict[type[Any], type[Any]] = {}
@@ -217,13 +207,13 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                                 _keep(a) if issubclass(type(a), _KINDS) else a for a in event_args
                             )
                             size += _budget.size_of_all(event_args)
-                        logger = _frozen_logger(self, mutable)
-                        if "exc_info" not in event_kw and "exc_info" in logger._context:
-                            logger, held = _frozen_exc_info(logger)
-                        size += _bound_size(logger._context, event_kw)
+                        context = _frozen_context(self._context)
+                        if "exc_info" not in event_kw and "exc_info" in context:
+                            held = _frozen_exc_info(context)
+                        size += _bound_size(context, event_kw)
                         call = (
                             _time_ns(),
-                            logger,
+                            self,
                             method_name,
                             event,
                             event_kw,
@@ -231,7 +221,7 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                             size,
                             event_args,
                             held,
-                            logger._context,
+                            context,
                         )
                         _budget.append(req, buf, _Call(call), size)
                         if req.buf is None:  # flushed by another thread meanwhile
@@ -257,14 +247,6 @@ def _make_buffering(base: type[Any]) -> type[Any]:
     ) -> None:
         base_proxy(self, method_name, event, *args, **event_kw)
 
-    def new(self: Any, **new_values: Any) -> Any:
-        # structlog clears the logger's context in place, then binds. The calls this
-        # logger buffered hold that context object for their replay at flush: the logger
-        # gets a new, empty one of the same class instead, so what it logs from now on
-        # is the same as with structlog's, and what it buffered keeps its key/values.
-        self._context = self._context.__class__()
-        return self.bind(**new_values)
-
     def init(self: Any, *args: Any, **kw: Any) -> None:
         base_init(self, *args, **kw)
         # A caching ``structlog.get_logger()`` proxy: give it this logger's methods.
@@ -279,7 +261,6 @@ def _make_buffering(base: type[Any]) -> type[Any]:
     namespace: dict[str, Any] = {
         "_proxy_to_logger": _proxy_to_logger,
         "_clue_replay": _clue_replay,
-        "new": new,
         "__init__": init,
         "__module__": __name__,
     }
@@ -365,10 +346,12 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
                             and "exc_info" not in context
                             and not issubclass(type(event), kinds)
                         ):
+                            # The key/values as they are now: a copy, replayed in a copy
+                            # of the logger (``_replay``).
                             call = _Call(
                                 (
                                     _time_ns(), self, name, event, kw, _copy_context(), size,
-                                    (), None, context,
+                                    (), None, context.copy(),
                                 )
                             )  # fmt: skip
                             room = req.room - size  # ``_budget.append``, written inline
