@@ -54,6 +54,10 @@ CALL = st.one_of(
     st.tuples(st.just("contextvars"), st.just(""), st.dictionaries(KEYS, SCALARS, max_size=2)),
     st.tuples(st.just("mutate"), st.just(""), st.just({})),
     st.tuples(st.just("exc_info"), st.text(max_size=10), KWARGS),
+    # The logger's context changed in place, and ``exc_info=True`` bound while an
+    # exception is handled (what a later call renders is the exception it handles).
+    st.tuples(st.just("change"), st.just(""), KWARGS),
+    st.tuples(st.just("bind exc_info"), st.text(max_size=10), st.just({})),
 )
 
 
@@ -136,6 +140,13 @@ def run(
                     raise ValueError(i)
                 except ValueError:
                     logger.warning(event, exc_info=True, **kw)
+            elif kind == "change":
+                structlog.get_context(logger).update(kw)
+            elif kind == "bind exc_info":
+                try:
+                    raise KeyError(i)
+                except KeyError:
+                    logger.bind(exc_info=True).info(event)
             elif base is not None and kind == "debug":
                 continue  # a plain BoundLogger does not filter by level
             else:
