@@ -475,12 +475,21 @@ def bound_logger_class() -> type[Any]:
 
 
 def _interpolate(event: Any, args: tuple[Any, ...]) -> Any:
-    if len(args) == 1 and isinstance(args[0], dict) and args[0]:
-        args = args[0]  # type: ignore[assignment]
+    # ``event % args`` as structlog and the stdlib make it (one non-empty dict is the
+    # mapping). A bad format string still logs its arguments; an argument whose ``str`` or
+    # ``repr`` raises (or nests past the recursion limit) is written as clue writes any
+    # such value: the call never raises.
+    given: Any = args
     try:
-        return event % args
-    except Exception:  # a bad format string still logs its arguments
-        return f"{event} {args!r}"
+        if len(args) == 1 and isinstance(args[0], dict) and args[0]:
+            given = args[0]
+        return event % given
+    except Exception:
+        try:
+            return f"{event} {given!r}"
+        except Exception:
+            values = args if given is args else given.values()
+            return " ".join([_text_of(event), *[_text_of(a) for a in values]])
 
 
 class _NullLogger:
