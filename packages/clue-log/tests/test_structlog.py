@@ -163,3 +163,33 @@ def test_hostile_positional_arguments_never_raise(out: JsonOut) -> None:
     docs = out.docs()
     assert len(docs) == written
     assert {d["level"] for d in docs} == {"info", "warn", "error"}
+
+
+def test_buffering_processor_never_raises_on_hostile_exc_info_or_err() -> None:
+    """``log.BufferingProcessor`` in a hand-built chain: a hostile ``exc_info`` or ``err``
+    (its truth value, ``len`` or ``__class__`` raising) makes no call raise, at any level."""
+    from . import hostile
+
+    class BoolRaises:
+        def __bool__(self) -> bool:
+            raise RuntimeError("no truth value")
+
+    out = io.StringIO()
+    log.configure(output=io.StringIO())
+    structlog.configure(
+        processors=[log.BufferingProcessor(), lambda _l, _m, event_dict: "line"],
+        logger_factory=structlog.PrintLoggerFactory(out),
+    )
+    logger = structlog.get_logger()
+    skip = {"huge_str", "huge_bytes", "wide_list", "wide_dict", "wide_set", "wide_frozenset"}
+    corpus = [(n, v) for n, v in hostile.values() if n not in skip]
+    corpus.append(("bool_raises", BoolRaises()))
+    calls = 0
+    for _, value in corpus:
+        for key in ("exc_info", "err"):
+            with log.context():
+                logger.info("buffered", **{key: value})
+                logger.bind(**{key: value}).warning("bound")
+                logger.error("failed", **{key: value})
+            calls += 3
+    assert out.getvalue().splitlines() == ["line"] * calls
