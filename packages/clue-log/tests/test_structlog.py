@@ -134,3 +134,62 @@ async def test_async_methods_reach_clue(out: JsonOut) -> None:
         await logger.ainfo("async info")
         await logger.aerror("async error")
     assert out.msgs() == ["async info", "async error"]
+
+
+def test_hostile_positional_arguments_never_raise(out: JsonOut) -> None:
+    """A hostile ``%`` argument (its ``str``/``repr`` raising, a hostile ``__class__``,
+    nested past the recursion limit) never makes a call of the bound logger raise, at any
+    level, sync or async, buffered or not; its entry is written."""
+    import asyncio
+
+    from . import hostile
+
+    # ``shared``: a graph whose ``str`` takes exponential time; ``%`` formats at the call,
+    # as structlog's own interpolation does (README).
+    skip = {"huge_str", "huge_bytes", "wide_list", "wide_dict", "wide_set", "wide_frozenset"}
+    corpus = [(n, v) for n, v in hostile.values() if n not in skip | {"shared"}]
+    logger = structlog.get_logger().bind(user="alice")
+    written = 0
+    for switch in (None, True):  # buffered, then unbuffered
+        for name, value in corpus:
+            with log.context(disable_buffering=switch):
+                logger.info("%s", value)
+                logger.warning("a %s and %s", name, value)
+                logger.info("%(k)s", value)
+                logger.log(20, "%s", value)
+                asyncio.run(logger.ainfo("%s", value))
+                logger.error("%d", value)
+            written += 6
+    docs = out.docs()
+    assert len(docs) == written
+    assert {d["level"] for d in docs} == {"info", "warn", "error"}
+
+
+def test_buffering_processor_never_raises_on_hostile_exc_info_or_err() -> None:
+    """``log.BufferingProcessor`` in a hand-built chain: a hostile ``exc_info`` or ``err``
+    (its truth value, ``len`` or ``__class__`` raising) makes no call raise, at any level."""
+    from . import hostile
+
+    class BoolRaises:
+        def __bool__(self) -> bool:
+            raise RuntimeError("no truth value")
+
+    out = io.StringIO()
+    log.configure(output=io.StringIO())
+    structlog.configure(
+        processors=[log.BufferingProcessor(), lambda _l, _m, event_dict: "line"],
+        logger_factory=structlog.PrintLoggerFactory(out),
+    )
+    logger = structlog.get_logger()
+    skip = {"huge_str", "huge_bytes", "wide_list", "wide_dict", "wide_set", "wide_frozenset"}
+    corpus = [(n, v) for n, v in hostile.values() if n not in skip]
+    corpus.append(("bool_raises", BoolRaises()))
+    calls = 0
+    for _, value in corpus:
+        for key in ("exc_info", "err"):
+            with log.context():
+                logger.info("buffered", **{key: value})
+                logger.bind(**{key: value}).warning("bound")
+                logger.error("failed", **{key: value})
+            calls += 3
+    assert out.getvalue().splitlines() == ["line"] * calls

@@ -233,14 +233,43 @@ def test_bound_values_are_sized_once_per_logger() -> None:
 
 
 def test_a_buffered_call_keeps_the_loggers_own_key_values() -> None:
-    """The buffered record holds the logger's key/values and the call's keywords as given."""
+    """The buffered record holds the logger's key/values and the call's keywords as given.
+
+    The key/values are the logger's one copy, made when they were sized, shared by every
+    record of that logger.
+    """
     log.configure(output=io.StringIO(), format=log.format_json)
     logger = structlog.get_logger().bind(user="alice")
     with log.context() as ctx:
         logger.info("step", i=1)
         logger.info("step", user="bob")  # a bound key given again: merged at the call
-        first, second = ctx.req.buf or ()
-    assert first[3] is structlog.get_context(logger)
+        logger.info("step", i=2)
+        first, second, third = ctx.req.buf or ()
+    assert first[3] == structlog.get_context(logger)
+    assert first[3] is third[3]
     assert first[4] == {"i": 1}
     assert second[3] == ()
     assert second[4] == {"user": "bob"}
+
+
+def test_a_context_changed_in_place_changes_no_buffered_entry() -> None:
+    """A logger's context dict changed in place after a buffered call (through
+    ``structlog.get_context()``) changes neither that call's entry nor what it counts:
+    buffered entries are written with the key/values they were counted with."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json, max_buffered_bytes=64 * 1024)
+    logger = structlog.get_logger().bind(user="alice")
+    each = _budget.ENTRY_BYTES + len("step") + len("alice")
+    with log.context():
+        logger.info("step")
+        changed = structlog.get_context(logger)
+        changed["user"] = "bob"
+        changed["body"] = "x" * 1_000_000  # more than the context may hold
+        logger.info("step")
+        assert buffered_sizes() == [each, each]
+        log.error("failed")
+    docs = [hostile.loads_strict(line) for line in out.getvalue().splitlines()]
+    assert [(d["msg"], d.get("user"), "body" in d) for d in docs[:2]] == [
+        ("step", "alice", False),
+        ("step", "alice", False),
+    ]

@@ -10,6 +10,7 @@ call in both runs, so the written lines must be equal byte for byte.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import datetime
@@ -53,6 +54,10 @@ CALL = st.one_of(
     st.tuples(st.just("contextvars"), st.just(""), st.dictionaries(KEYS, SCALARS, max_size=2)),
     st.tuples(st.just("mutate"), st.just(""), st.just({})),
     st.tuples(st.just("exc_info"), st.text(max_size=10), KWARGS),
+    # The logger's context changed in place, and ``exc_info=True`` bound while an
+    # exception is handled (what a later call renders is the exception it handles).
+    st.tuples(st.just("change"), st.just(""), KWARGS),
+    st.tuples(st.just("bind exc_info"), st.text(max_size=10), st.just({})),
 )
 
 
@@ -135,6 +140,13 @@ def run(
                     raise ValueError(i)
                 except ValueError:
                     logger.warning(event, exc_info=True, **kw)
+            elif kind == "change":
+                structlog.get_context(logger).update(kw)
+            elif kind == "bind exc_info":
+                try:
+                    raise KeyError(i)
+                except KeyError:
+                    logger.bind(exc_info=True).info(event)
             elif base is not None and kind == "debug":
                 continue  # a plain BoundLogger does not filter by level
             else:
@@ -374,6 +386,54 @@ def test_an_exception_given_as_exc_info_keeps_the_calls_traceback(base: Any) -> 
 
 
 @pytest.mark.parametrize("base", [logging.INFO, structlog.BoundLogger])
+@pytest.mark.parametrize("given", ["True", "exception", "tuple", "the call's own"])
+def test_exc_info_bound_with_bind_is_the_calls(base: Any, given: str) -> None:
+    """``exc_info`` bound with ``bind()`` renders the exception of the call, as a keyword's.
+
+    ``True`` means the exception being handled at the call, not at the flush (where
+    another one is handled); an exception keeps the traceback it had then; a call that
+    gives ``exc_info`` itself renders its own.
+    """
+
+    def body(logger: Any) -> None:
+        def inner() -> None:
+            raise ValueError("at the call")
+
+        def middle() -> None:
+            try:
+                inner()
+            except ValueError as exc:
+                value: Any = {
+                    "True": True,
+                    "exception": exc,
+                    "tuple": (ValueError, exc, exc.__traceback__),
+                    "the call's own": True,
+                }[given]
+                bound = logger.bind(exc_info=value)
+                if given == "the call's own":
+                    bound.info("caught", exc_info=False)
+                else:
+                    bound.info("caught")
+                raise
+
+        with contextlib.suppress(ValueError):
+            middle()
+
+    def error_at_the_flush(logger: Any) -> None:
+        body(logger)
+        try:
+            raise KeyError("at the flush")
+        except KeyError:
+            logger.error("failed", exc_info=True)
+
+    plain, clued = differential(error_at_the_flush, base)
+    assert clued == plain
+    first = plain.splitlines()[0]
+    assert ("at the call" in first) == (given != "the call's own")
+    assert "at the flush" not in first
+
+
+@pytest.mark.parametrize("base", [logging.INFO, structlog.BoundLogger])
 def test_mutable_bound_values_are_the_calls(base: Any) -> None:
     """A mutable value bound with ``bind()`` is written as it was at the call."""
 
@@ -389,6 +449,87 @@ def test_mutable_bound_values_are_the_calls(base: Any) -> None:
     plain, clued = differential(body, base)
     assert clued == plain
     assert '"items": [0]' in clued
+
+
+@pytest.mark.parametrize(
+    "base", [logging.INFO, structlog.BoundLogger, structlog.stdlib.BoundLogger]
+)
+def test_a_context_changed_in_place_after_a_call_is_not_that_calls(base: Any) -> None:
+    """A logger's context dict changed in place (``structlog.get_context()``) after a
+    buffered call: that call is written with the key/values it had, the later one with
+    the changed ones, as structlog writes them at each call."""
+
+    def body(logger: Any) -> None:
+        bound = logger.bind(user="alice")
+        empty = logger.new()
+        bound.info("one", mutable=[1])
+        bound.info("two")
+        empty.info("three")
+        changed = structlog.get_context(bound)
+        changed["user"] = "bob"
+        structlog.get_context(empty)["user"] = "carol"
+        bound.info("four")
+
+    plain, clued = differential(body, base)
+    assert clued == plain
+    assert [line.count("alice") for line in plain.splitlines()] == [1, 1, 0, 0, 0]
+
+
+class _Items(list):  # type: ignore[type-arg]
+    """A list of the application's own kind."""
+
+    def __repr__(self) -> str:
+        return f"Items({list.__repr__(self)})"
+
+
+class _Tags(dict):  # type: ignore[type-arg]
+    """A dict of the application's own kind, with an attribute of its own."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.origin = "app"
+
+
+SUBCLASSES = [
+    collections.OrderedDict,
+    lambda: collections.defaultdict(list),
+    collections.Counter,
+    _Items,
+    _Tags,
+]
+
+
+@pytest.mark.parametrize(
+    "base", [logging.INFO, structlog.BoundLogger, structlog.stdlib.BoundLogger]
+)
+@pytest.mark.parametrize(
+    "make", SUBCLASSES, ids=["OrderedDict", "defaultdict", "Counter", "list", "dict"]
+)
+def test_subclasses_of_mutable_containers_are_the_calls(base: Any, make: Any) -> None:
+    """A ``defaultdict``, an ``OrderedDict``, a ``Counter`` or a list or dict subclass
+    is a list or dict: given as a keyword, bound, as the event or a positional argument,
+    it is written as it was at the call, as its own type."""
+
+    def body(logger: Any) -> None:
+        value = make()
+        logger.info("given", value=value)
+        logger.bind(value=value).info("bound")
+        logger.info(value)
+        if base is not structlog.BoundLogger:  # structlog's generic one takes no arguments
+            logger.info("positional %s", value)
+        if isinstance(value, list):
+            value.append(1)
+        else:
+            value["later"] = 1
+
+    processors = [
+        structlog.processors.add_log_level,
+        structlog.dev.ConsoleRenderer(colors=False),
+    ]
+    plain, clued = differential(body, base, processors)
+    assert clued == plain
+    assert "later" not in plain
+    assert "[1]" not in plain
 
 
 def test_debug_outside_a_log_context_is_the_chains_own() -> None:

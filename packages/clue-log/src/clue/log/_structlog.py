@@ -131,6 +131,9 @@ def _make_bound_logger() -> type[Any]:
                                 # Plain bound key/values, sized once per logger: the call's
                                 # keywords alone are looked at, unless one of them is
                                 # bound too (then merged here, as the reference path).
+                                # The logger's copy of them, made as they were sized: what
+                                # is written is what was counted.
+                                bound = cached[3]
                                 more = cached[1]
                                 for k, v in kw.items():
                                     if k in keys:
@@ -262,8 +265,9 @@ def _make_bound_logger() -> type[Any]:
         "exception": exception,
         "log": log,
         "__init__": init,
-        # ``(context, size, keys)`` of ``_bound_plain``, made on the first buffered call.
-        "_clue": (None, 0, None),
+        # ``(context, size, keys, copy)`` of ``_bound_plain``, made on the first buffered
+        # call.
+        "_clue": (None, 0, None, None),
         "bind": bind,
         "new": new,
     }
@@ -398,37 +402,40 @@ def _adopt(frame: Any, logger: Any, names: list[str] | None = None) -> None:
         return
 
 
-def _bound_plain(logger: Any, bound: Any) -> tuple[Any, int, Any]:
+def _bound_plain(logger: Any, bound: Any) -> tuple[Any, int, Any, Any]:
     """Whether a bound logger's key/values can stay apart from a buffered call's keywords.
 
-    Returns ``(bound, size, keys)``, cached on the logger: ``size`` is what the values add
-    to an entry's estimate (``log.info``'s, so counted once per entry, as when they are
-    merged), and a call whose keywords share a name with ``keys`` is merged at the call
-    instead. ``keys`` is None when a value is not plain (a mutable container, an
-    exception) or ``exc_info`` is bound: those calls are merged at the call and take
-    ``log.info``'s paths. With a bound bool, ``keys`` holds ``exc_info`` too, which would
-    make that bool the slow path's. The context of a bound logger is never changed in
-    place by ``bind()`` or ``new()``; it is read again when it is replaced.
+    Returns ``(bound, size, keys, copy)``, cached on the logger: ``copy`` is a copy of the
+    key/values, the one buffered records hold; ``size`` is what they add to an entry's
+    estimate (``log.info``'s, so counted once per entry, as when they are merged), and a
+    call whose keywords share a name with ``keys`` is merged at the call instead. ``keys``
+    is None when a value is not plain (a mutable container, an exception) or ``exc_info``
+    is bound: those calls are merged at the call and take ``log.info``'s paths. With a
+    bound bool, ``keys`` holds ``exc_info`` too, which would make that bool the slow
+    path's. The context of a bound logger is never changed in place by ``bind()`` or
+    ``new()``; it is read again when it is replaced. One changed in place otherwise
+    (through ``structlog.get_context()``) changes neither the copy nor the entries
+    buffered with it: what is written is what was counted.
     """
     size = 0
-    keys: Any = bound
-    if type(bound) is not dict or "exc_info" in bound:
-        keys = None
-    else:
-        for v in bound.values():
+    keys: Any = None
+    copied: Any = None
+    if type(bound) is dict and "exc_info" not in bound:
+        keys = copied = dict(bound)
+        for v in copied.values():
             t = type(v)
             if t in _api._FIXED_SIZE:
                 pass
             elif t is str:
                 size += len(v)
             elif t is bool:
-                keys = {**bound, "exc_info": True}
-            elif t in _api._PLAIN or _api._learn_plain(t, bound):
+                keys = {**copied, "exc_info": True}
+            elif t in _api._PLAIN or _api._learn_plain(t, copied):
                 size += _budget.size_of(v)
             else:
                 keys = None
                 break
-    cached = (bound, size, keys)
+    cached = (bound, size, keys, copied)
     logger._clue = cached
     return cached
 
@@ -468,12 +475,21 @@ def bound_logger_class() -> type[Any]:
 
 
 def _interpolate(event: Any, args: tuple[Any, ...]) -> Any:
-    if len(args) == 1 and isinstance(args[0], dict) and args[0]:
-        args = args[0]  # type: ignore[assignment]
+    # ``event % args`` as structlog and the stdlib make it (one non-empty dict is the
+    # mapping). A bad format string still logs its arguments; an argument whose ``str`` or
+    # ``repr`` raises (or nests past the recursion limit) is written as clue writes any
+    # such value: the call never raises.
+    given: Any = args
     try:
-        return event % args
-    except Exception:  # a bad format string still logs its arguments
-        return f"{event} {args!r}"
+        if len(args) == 1 and isinstance(args[0], dict) and args[0]:
+            given = args[0]
+        return event % given
+    except Exception:
+        try:
+            return f"{event} {given!r}"
+        except Exception:
+            values = args if given is args else given.values()
+            return " ".join([_text_of(event), *[_text_of(a) for a in values]])
 
 
 class _NullLogger:

@@ -105,8 +105,8 @@ def _replay(call: _Call) -> None:
     _CALL_TIME.set(call[0])
     logger = call[1]
     if logger._context is not call[9]:
-        # The logger was given another context since (``new()``): replay with the
-        # key/values it had at the call.
+        # The key/values as they were at the call (a copy made then): the logger's own may
+        # have been changed in place since (``new()``, ``structlog.get_context()``).
         logger = copy.copy(logger)
         logger._context = call[9]
     held = call[8]

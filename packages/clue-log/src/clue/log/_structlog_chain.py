@@ -69,11 +69,7 @@ class BufferingProcessor:
         if level == "error":
             if req is not None:
                 _write.flush_context(req)
-            err = event_dict.get("err")
-            if not isinstance(err, BaseException):
-                exc = event_dict.get("exc_info")
-                err = (_write.exc_from(exc) if exc else None) or err
-            record_error(err, event_dict.get("event"))
+            _record_error(event_dict)
             return event_dict
         buf = req.buf if req is not None else None
         if req is None or buf is None:
@@ -82,9 +78,11 @@ class BufferingProcessor:
             # Not buffered: the buffered events go first, through the same chain.
             _write._drain(req, buf)
             return event_dict
-        if event_dict.get("exc_info"):
-            exc = _write.exc_from(event_dict["exc_info"])
-            event_dict["exc_info"] = (type(exc), exc, exc.__traceback__) if exc else False
+        # An ``exc_info`` that refuses to be looked at (its truth value) is kept as given.
+        with contextlib.suppress(Exception):
+            if event_dict.get("exc_info"):
+                exc = _write.exc_from(event_dict["exc_info"])
+                event_dict["exc_info"] = (type(exc), exc, exc.__traceback__) if exc else False
         for k, v in event_dict.items():
             if type(v) in _MUTABLE:
                 event_dict[k] = snapshot(v)
@@ -108,6 +106,19 @@ class BufferingProcessor:
                 break
         self._cache = (id(chain), len(chain), rest)
         return rest
+
+
+def _record_error(event_dict: EventDict) -> None:
+    # The error on the current span, from ``err`` or ``exc_info``; a value that refuses to
+    # be looked at (its truth value, ``__class__``) never makes the call raise.
+    try:
+        err = event_dict.get("err")
+        if not isinstance(err, BaseException):
+            exc = event_dict.get("exc_info")
+            err = (_write.exc_from(exc) if exc else None) or err
+        record_error(err, event_dict.get("event"))
+    except Exception:
+        return
 
 
 class _ChainRecord:

@@ -38,6 +38,16 @@ def _call_size(event: Any, kw: dict[str, Any]) -> int:
     return _budget.ENTRY_BYTES + _budget.size_of(event) + _budget.size_of_all(kw.values())
 
 
+def _bound_size(context: Any, kw: dict[str, Any]) -> int:
+    # What a call's bound key/values add to its estimate: each one the call does not give
+    # again, as a keyword would (``_call_size`` of the event dict the chain will see). A
+    # bound list or dict is copied at every buffered call, so it must count in every one.
+    try:
+        return sum([_budget.size_of(v) for k, v in context.items() if k not in kw])
+    except Exception:  # a context that refuses to be read is counted as empty
+        return 0
+
+
 def _snapshot_exc_info(kw: dict[str, Any]) -> tuple[BaseException, Any] | None:
     # ``exc_info=True`` means the exception being handled now: resolve it at the call.
     # An exception instance is kept with its traceback as it is now (see ``_replay``).
@@ -67,32 +77,50 @@ def _record_error(event: Any, kw: dict[str, Any]) -> None:
         return
 
 
+#: What ``_keep`` copies at a buffered call: lists, dicts, sets and bytearrays, their
+#: subclasses too (``defaultdict``, ``OrderedDict``, ``Counter``, the application's own).
+#: Told by the value's type (``issubclass``), never by its ``__class__``, which a hostile
+#: value may make raise.
+_KINDS = (list, dict, set, bytearray)
+
+
 def _keep(v: Any) -> Any:
     # A mutable container (list, dict, set, bytearray) as it is at the call: a whole shallow
     # copy of the same type, which the chain renders as it would have then (``snapshot``'s
-    # cap and its ``bytes`` are for clue's own rendering, not the chain's).
+    # cap and its ``bytes`` are for clue's own rendering, not the chain's). A subclass is
+    # copied as ``copy.copy`` does, so that it keeps its type and its attributes.
     try:
-        return v.copy()
-    except Exception:  # mutated concurrently: keep the object itself
+        if type(v) in _MUTABLE:
+            return v.copy()
+        return copy.copy(v)
+    except Exception:  # mutated concurrently, or a copy that refuses: the object itself
         return v
 
 
-def _frozen_logger(logger: Any, mutable: frozenset[type]) -> Any:
-    # The bound logger with its mutable bound values as they are at the call: a buffered
-    # call renders what it would have rendered then.
-    context = logger._context
-    for v in context.values():
-        if type(v) in mutable:
-            break
-    else:
-        return logger
-    context = context.copy()
-    for k, v in context.items():
-        if type(v) in mutable:
-            context[k] = _keep(v)
-    frozen = copy.copy(logger)
-    frozen._context = context
-    return frozen
+def _frozen_exc_info(context: Any) -> tuple[BaseException, Any] | None:
+    # ``exc_info`` bound with ``bind()`` and not given by the call, in the call's copy of
+    # the key/values: resolved at the call as a keyword's is (``_snapshot_exc_info``).
+    try:
+        kw = {"exc_info": context["exc_info"]}
+        held = _snapshot_exc_info(kw)
+        context["exc_info"] = kw["exc_info"]
+    except Exception:  # a context that refuses to be read is replayed as it is
+        return None
+    return held
+
+
+def _frozen_context(context: Any) -> Any:
+    # The bound key/values as they are at the call: a copy (the logger's own may be changed
+    # in place later, through ``structlog.get_context()``), with its mutable values copied
+    # too. A buffered call renders what it would have rendered then.
+    try:
+        context = context.copy()
+        for k, v in context.items():
+            if type(v) in _MUTABLE or issubclass(type(v), _KINDS):
+                context[k] = _keep(v)
+    except Exception:  # a context that refuses to be copied is replayed as it is
+        return context
+    return context
 
 
 _WRAPPERS: dict[type[Any], type[Any]] = {}
@@ -166,23 +194,26 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                         pass  # ``capture_logs()`` sees every call as it is made
                     else:
                         for k, v in event_kw.items():
-                            if type(v) in mutable:
+                            if type(v) in mutable or issubclass(type(v), _KINDS):
                                 event_kw[k] = _keep(v)
                         held = None
                         if "exc_info" in event_kw:
                             held = _snapshot_exc_info(event_kw)
-                        if type(event) in mutable:
+                        if type(event) in mutable or issubclass(type(event), _KINDS):
                             event = _keep(event)
                         size = _call_size(event, event_kw)
                         if event_args:
                             event_args = tuple(
-                                _keep(a) if type(a) in mutable else a for a in event_args
+                                _keep(a) if issubclass(type(a), _KINDS) else a for a in event_args
                             )
                             size += _budget.size_of_all(event_args)
-                        logger = _frozen_logger(self, mutable)
+                        context = _frozen_context(self._context)
+                        if "exc_info" not in event_kw and "exc_info" in context:
+                            held = _frozen_exc_info(context)
+                        size += _bound_size(context, event_kw)
                         call = (
                             _time_ns(),
-                            logger,
+                            self,
                             method_name,
                             event,
                             event_kw,
@@ -190,7 +221,7 @@ def _make_buffering(base: type[Any]) -> type[Any]:
                             size,
                             event_args,
                             held,
-                            logger._context,
+                            context,
                         )
                         _budget.append(req, buf, _Call(call), size)
                         if req.buf is None:  # flushed by another thread meanwhile
@@ -216,14 +247,6 @@ def _make_buffering(base: type[Any]) -> type[Any]:
     ) -> None:
         base_proxy(self, method_name, event, *args, **event_kw)
 
-    def new(self: Any, **new_values: Any) -> Any:
-        # structlog clears the logger's context in place, then binds. The calls this
-        # logger buffered hold that context object for their replay at flush: the logger
-        # gets a new, empty one of the same class instead, so what it logs from now on
-        # is the same as with structlog's, and what it buffered keeps its key/values.
-        self._context = self._context.__class__()
-        return self.bind(**new_values)
-
     def init(self: Any, *args: Any, **kw: Any) -> None:
         base_init(self, *args, **kw)
         # A caching ``structlog.get_logger()`` proxy: give it this logger's methods.
@@ -238,7 +261,6 @@ def _make_buffering(base: type[Any]) -> type[Any]:
     namespace: dict[str, Any] = {
         "_proxy_to_logger": _proxy_to_logger,
         "_clue_replay": _clue_replay,
-        "new": new,
         "__init__": init,
         "__module__": __name__,
     }
@@ -271,7 +293,11 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
     interpolate = _MAYBE_INTERPOLATE
     size_of = _budget.size_of
     entry = _budget.ENTRY_BYTES
-    fixed = _api._FIXED_SIZE
+    fixed = _api._FIXED_SIZE | {bool}
+    kinds = _KINDS
+    # Types that are no list, dict, set or bytearray subclass: told apart by identity
+    # before ``isinstance`` is asked.
+    others = frozenset({bytes, tuple, frozenset, complex})
 
     def meth(self: Any, event: Any, *args: Any, **kw: Any) -> Any:
         ctx = _get()
@@ -285,8 +311,9 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
             ) and (not (procs := self._processors) or type(procs[-1]) is not LogCapture):
                 if args:
                     event = interpolate(event, args)
-                # A mutable value (a keyword or a bound one) takes the copying path. The
-                # estimate is ``_call_size``'s, written inline.
+                # A mutable value (a keyword or a bound one, a list, dict, set or bytearray
+                # or a subclass of one) takes the copying path. The estimate is
+                # ``_call_size``'s, written inline.
                 size = entry + (len(event) if type(event) is str else size_of(event))
                 for v in kw.values():
                     t = type(v)
@@ -294,21 +321,37 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
                         size += len(v)
                     elif t in fixed:
                         pass
-                    elif t in mutable:
+                    elif t in mutable or (t not in others and issubclass(t, kinds)):
                         break
                     else:
                         size += size_of(v)
                 else:
+                    # The bound key/values count as keywords do (``_bound_size``), each
+                    # one the call does not give again.
                     context = self._context
-                    for v in context.values():
-                        if type(v) in mutable:
+                    for k, v in context.items():
+                        t = type(v)
+                        if t is str:
+                            if k not in kw:
+                                size += len(v)
+                        elif t in fixed:
+                            pass
+                        elif t in mutable or (t not in others and issubclass(t, kinds)):
                             break
+                        elif k not in kw:
+                            size += size_of(v)
                     else:
-                        if "exc_info" not in kw and type(event) not in mutable:
+                        if (
+                            "exc_info" not in kw
+                            and "exc_info" not in context
+                            and not issubclass(type(event), kinds)
+                        ):
+                            # The key/values as they are now: a copy, replayed in a copy
+                            # of the logger (``_replay``).
                             call = _Call(
                                 (
                                     _time_ns(), self, name, event, kw, _copy_context(), size,
-                                    (), None, context,
+                                    (), None, context.copy(),
                                 )
                             )  # fmt: skip
                             room = req.room - size  # ``_budget.append``, written inline
