@@ -273,3 +273,59 @@ def test_a_context_changed_in_place_changes_no_buffered_entry() -> None:
         ("step", "alice", False),
         ("step", "alice", False),
     ]
+
+
+class _HashRaises(type):
+    def __hash__(cls) -> int:
+        raise RuntimeError("no hash")
+
+
+class _Unhashable(metaclass=_HashRaises):
+    pass
+
+
+@pytest.mark.parametrize("exc_info", [1, "yes", 2.5, True])
+@pytest.mark.parametrize("where", ["call", "bound"])
+def test_any_true_exc_info_is_the_calls_through_configures_logger(
+    exc_info: Any, where: str
+) -> None:
+    """A true ``exc_info`` of any type given to ``configure()``'s logger means the exception
+    handled at the call, buffered as written at once: the flush, with no exception being
+    handled, still shows the call's traceback."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+    logger = structlog.get_logger()
+    if where == "bound":
+        logger = logger.bind(exc_info=exc_info)
+    with log.context():
+        try:
+            raise ValueError("the call's")
+        except ValueError:
+            if where == "bound":
+                logger.info("handled")
+            else:
+                logger.info("handled", exc_info=exc_info)
+        log.flush()
+    assert "ValueError: the call's" in out.getvalue()
+
+
+@pytest.mark.parametrize("where", ["event", "call", "bound"])
+def test_a_value_whose_class_cannot_be_hashed_never_raises_through_configures_logger(
+    where: str,
+) -> None:
+    """A value whose class's hash raises, as the event, a keyword or a bound value of
+    ``configure()``'s logger, never makes the buffered call raise; it is written."""
+    out = io.StringIO()
+    log.configure(output=out, format=log.format_json)
+    logger = structlog.get_logger()
+    if where == "bound":
+        logger = logger.bind(v=_Unhashable())
+    with log.context():
+        if where == "event":
+            logger.info(_Unhashable())
+        elif where == "call":
+            logger.info("m", v=_Unhashable())
+        else:
+            logger.info("m")
+        log.flush()
+    assert len(out.getvalue().splitlines()) == 1

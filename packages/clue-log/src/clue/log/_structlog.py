@@ -110,7 +110,8 @@ def _make_bound_logger() -> type[Any]:
             elif event is _NO_EVENT:
                 event = kw.pop("event", None)
             bound = self._context
-            if inline and _api._plain:
+            # Any ``exc_info`` (``True``, ``1``...) is resolved at the call: ``fn``'s path.
+            if inline and _api._plain and "exc_info" not in kw:
                 ctx = _get()
                 if ctx is not None and (buf := ctx.req.buf) is not None:
                     req = ctx.req
@@ -119,7 +120,7 @@ def _make_bound_logger() -> type[Any]:
                         _SPAN_KEY not in otel_ctx
                         or not _sampled(otel_ctx[_SPAN_KEY])
                         or req.disable is False
-                    ) and ((t := type(event)) is str or t in plain):
+                    ) and ((t := type(event)) is str or _is_plain(t)):
                         # The same estimate as ``log.info``'s fast path.
                         size = len(event) if t is str else size_of(event)
                         if bound:
@@ -135,19 +136,25 @@ def _make_bound_logger() -> type[Any]:
                                 # is written is what was counted.
                                 bound = cached[3]
                                 more = cached[1]
-                                for k, v in kw.items():
-                                    if k in keys:
-                                        break
-                                    t = type(v)
-                                    if t in fixed:
-                                        pass
-                                    elif t is str:
-                                        more += len(v)
-                                    elif t in plain or _api._learn_plain(t, kw):
-                                        more += size_of(v)
+                                kept = False
+                                try:
+                                    for k, v in kw.items():
+                                        if k in keys:
+                                            break
+                                        t = type(v)
+                                        if t in fixed:
+                                            pass
+                                        elif t is str:
+                                            more += len(v)
+                                        elif t in plain or _api._learn_plain(t, kw):
+                                            more += size_of(v)
+                                        else:
+                                            break
                                     else:
-                                        break
-                                else:
+                                        kept = True
+                                except Exception:  # a class whose (metaclass's) hash raises
+                                    kept = False
+                                if kept:
                                     # The logger's dict in the args slot: merged under the
                                     # call's keywords when the entry is written (``_write``).
                                     size += more
@@ -155,11 +162,12 @@ def _make_bound_logger() -> type[Any]:
                                         _time_ns(), level, event, bound, kw, ctx.bound, None,
                                         otel_ctx, size,
                                     )  # fmt: skip
-                                    # ``_budget.append``, written inline.
+                                    # ``_budget.append``, written inline: claimed, then
+                                    # appended, with no call in between (``_api``).
                                     room = req.room - entry - size
                                     if room >= 0:
-                                        buf.append(rec)
                                         req.room = room
+                                        buf.append(rec)
                                     else:
                                         _budget.tight(req, buf, rec, entry + size)
                                     if req.buf is None:  # flushed by another thread meanwhile
@@ -167,24 +175,31 @@ def _make_bound_logger() -> type[Any]:
                                     return None
                             kw = {**bound, **kw}
                             bound = None
-                        for v in kw.values():
-                            t = type(v)
-                            if t in fixed:
-                                pass
-                            elif t is str:
-                                size += len(v)
-                            elif t in plain or _api._learn_plain(t, kw):
-                                size += size_of(v)
+                        kept = False
+                        try:
+                            for v in kw.values():
+                                t = type(v)
+                                if t in fixed:
+                                    pass
+                                elif t is str:
+                                    size += len(v)
+                                elif t in plain or _api._learn_plain(t, kw):
+                                    size += size_of(v)
+                                else:
+                                    break
                             else:
-                                break
-                        else:
+                                # A bound ``exc_info`` merged here: resolved at the call.
+                                kept = "exc_info" not in kw
+                        except Exception:  # a class whose (metaclass's) hash raises
+                            kept = False
+                        if kept:
                             rec = (
                                 _time_ns(), level, event, (), kw, ctx.bound, None, otel_ctx, size
                             )  # fmt: skip
                             room = req.room - entry - size  # ``_budget.append``
                             if room >= 0:
-                                buf.append(rec)
                                 req.room = room
+                                buf.append(rec)
                             else:
                                 _budget.tight(req, buf, rec, entry + size)
                             if req.buf is None:  # flushed by another thread meanwhile
@@ -402,6 +417,15 @@ def _adopt(frame: Any, logger: Any, names: list[str] | None = None) -> None:
         return
 
 
+def _is_plain(t: type) -> bool:
+    # Whether a message of type ``t`` (not ``str``) is kept as it is; a class whose
+    # (metaclass's) hash raises is not.
+    try:
+        return t in _api._PLAIN or _api._learn_plain(t, {})
+    except Exception:
+        return False
+
+
 def _bound_plain(logger: Any, bound: Any) -> tuple[Any, int, Any, Any]:
     """Whether a bound logger's key/values can stay apart from a buffered call's keywords.
 
@@ -422,19 +446,22 @@ def _bound_plain(logger: Any, bound: Any) -> tuple[Any, int, Any, Any]:
     copied: Any = None
     if type(bound) is dict and "exc_info" not in bound:
         keys = copied = dict(bound)
-        for v in copied.values():
-            t = type(v)
-            if t in _api._FIXED_SIZE:
-                pass
-            elif t is str:
-                size += len(v)
-            elif t is bool:
-                keys = {**copied, "exc_info": True}
-            elif t in _api._PLAIN or _api._learn_plain(t, copied):
-                size += _budget.size_of(v)
-            else:
-                keys = None
-                break
+        try:
+            for v in copied.values():
+                t = type(v)
+                if t in _api._FIXED_SIZE:
+                    pass
+                elif t is str:
+                    size += len(v)
+                elif t is bool:
+                    keys = {**copied, "exc_info": True}
+                elif t in _api._PLAIN or _api._learn_plain(t, copied):
+                    size += _budget.size_of(v)
+                else:
+                    keys = None
+                    break
+        except Exception:  # a class whose (metaclass's) hash raises: merged at the call
+            keys = None
     cached = (bound, size, keys, copied)
     logger._clue = cached
     return cached

@@ -356,8 +356,10 @@ def _fast_method(name: str, mutable: frozenset[type]) -> Any:
                             )  # fmt: skip
                             room = req.room - size  # ``_budget.append``, written inline
                             if room >= 0:
-                                buf.append(call)
+                                # Claimed, then appended, with no call in between
+                                # (``_api``).
                                 req.room = room
+                                buf.append(call)
                             else:
                                 _budget.tight(req, buf, call, size)
                             if req.buf is None:  # flushed by another thread meanwhile
