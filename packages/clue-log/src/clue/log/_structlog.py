@@ -30,6 +30,8 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from clue.log import _api, _budget, _tracing, _write
 from clue.log._context import current
 from clue.log._render import text_of as _text_of
+from clue.log._structlog_bound import bound_plain as _bound_plain
+from clue.log._structlog_bound import is_plain as _is_plain
 
 # Hot path aliases: one global read each on a call.
 _get = current.get
@@ -415,56 +417,6 @@ def _adopt(frame: Any, logger: Any, names: list[str] | None = None) -> None:
             proxy.__dict__.update({name: getattr(logger, name) for name in names})
     except Exception:  # structlog's internals changed: the proxy keeps its own lookup
         return
-
-
-def _is_plain(t: type) -> bool:
-    # Whether a message of type ``t`` (not ``str``) is kept as it is; a class whose
-    # (metaclass's) hash raises is not.
-    try:
-        return t in _api._PLAIN or _api._learn_plain(t, {})
-    except Exception:
-        return False
-
-
-def _bound_plain(logger: Any, bound: Any) -> tuple[Any, int, Any, Any]:
-    """Whether a bound logger's key/values can stay apart from a buffered call's keywords.
-
-    Returns ``(bound, size, keys, copy)``, cached on the logger: ``copy`` is a copy of the
-    key/values, the one buffered records hold; ``size`` is what they add to an entry's
-    estimate (``log.info``'s, so counted once per entry, as when they are merged), and a
-    call whose keywords share a name with ``keys`` is merged at the call instead. ``keys``
-    is None when a value is not plain (a mutable container, an exception) or ``exc_info``
-    is bound: those calls are merged at the call and take ``log.info``'s paths. With a
-    bound bool, ``keys`` holds ``exc_info`` too, which would make that bool the slow
-    path's. The context of a bound logger is never changed in place by ``bind()`` or
-    ``new()``; it is read again when it is replaced. One changed in place otherwise
-    (through ``structlog.get_context()``) changes neither the copy nor the entries
-    buffered with it: what is written is what was counted.
-    """
-    size = 0
-    keys: Any = None
-    copied: Any = None
-    if type(bound) is dict and "exc_info" not in bound:
-        keys = copied = dict(bound)
-        try:
-            for v in copied.values():
-                t = type(v)
-                if t in _api._FIXED_SIZE:
-                    pass
-                elif t is str:
-                    size += len(v)
-                elif t is bool:
-                    keys = {**copied, "exc_info": True}
-                elif t in _api._PLAIN or _api._learn_plain(t, copied):
-                    size += _budget.size_of(v)
-                else:
-                    keys = None
-                    break
-        except Exception:  # a class whose (metaclass's) hash raises: merged at the call
-            keys = None
-    cached = (bound, size, keys, copied)
-    logger._clue = cached
-    return cached
 
 
 def _make_async(meth: Any) -> Any:
