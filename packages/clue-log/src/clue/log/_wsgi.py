@@ -305,10 +305,12 @@ class _Exchange:
         return self._ctx.run(self._next)
 
     def _next(self) -> bytes:
-        it = self._it
-        if it is None:
-            it = self._it = iter(self._body)
         try:
+            it = self._it
+            if it is None:
+                # The app's ``__iter__`` runs here: a body that is not iterable (``None``
+                # from a forgotten ``return``) fails before its first chunk.
+                it = self._it = iter(self._body)
             chunk = next(it)
         except StopIteration:
             raise
