@@ -399,7 +399,10 @@ class _Response:
         if kind == "http.response.start":
             # Once the server took it: a start it refused (h11 refuses a header value with
             # a line break) sent nothing, and the request is still unanswered.
-            self.status = message.get("status", 200)
+            status = message.get("status", 200)
+            # Starlette sends the ``status_code`` it was given: an ``IntEnum`` member
+            # (``HTTPStatus.CREATED``) is logged and judged as the plain int servers send.
+            self.status = status if type(status) is int else _as_int(status)
 
     async def send_error(self) -> None:
         """Answer 500 for an app that failed before sending anything, with the request id.
@@ -449,6 +452,12 @@ class _Response:
             log_end(opts, logs, kv, failed=failed)
         elif logs:
             log_line(opts.log_func, "end", kv)
+
+
+def _as_int(status: Any) -> int:
+    """The status a server took, as the int it sends: an int subclass's value, else 500."""
+    # An int subclass's plain value, whatever it overrides (never raises).
+    return int.__int__(status) if isinstance(status, int) else 500
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
