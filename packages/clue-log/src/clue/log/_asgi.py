@@ -7,6 +7,7 @@ anything it awaits in the same task.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from time import perf_counter
@@ -34,6 +35,7 @@ _REQUEST_ID = b"x-request-id"
 _REQUEST_ID_LEN = len(_REQUEST_ID)
 _ERROR_TEXT = b"Internal Server Error"
 _INF = float("inf")
+_FILE_BODIES = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 _get = _current.get
 _set = _current.set
 _reset = _current.reset
@@ -386,6 +388,12 @@ class _Response:
                         break  # the app set its own
                 else:
                     message = {**message, "headers": [*headers, rid_header]}
+        elif kind in _FILE_BODIES:
+            # The extensions' bodies (Starlette's ``FileResponse`` under a server with
+            # ``http.response.pathsend``): what the server will send of the file.
+            self.bytes += _file_bytes(message, kind)
+            if not message.get("more_body", False):
+                self.complete = True
         token = _set(self._outer)
         try:
             await self._send(message)
@@ -452,6 +460,28 @@ class _Response:
             log_end(opts, logs, kv, failed=failed)
         elif logs:
             log_line(opts.log_func, "end", kv)
+
+
+def _file_bytes(message: Message, kind: str) -> int:
+    """The bytes a ``pathsend`` or ``zerocopysend`` message sends of its file. Never raises.
+
+    ``pathsend``: the whole file. ``zerocopysend``: ``count`` bytes from ``offset`` (the
+    file's own position when there is none), at most to the file's end.
+    """
+    try:
+        if kind == "http.response.pathsend":
+            return os.stat(message["path"]).st_size
+        fd = message["file"].fileno()
+        offset = message.get("offset")
+        if offset is None:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+        left = os.fstat(fd).st_size - offset
+        count = message.get("count")
+        if count is not None and count < left:
+            left = count
+        return max(0, left)
+    except Exception:  # a message the server will refuse: nothing sent
+        return 0
 
 
 def _as_int(status: Any) -> int:
