@@ -86,7 +86,8 @@ def test_a_zero_copy_body_is_counted_in_http_bytes(
     out: Any, tmp_path: Path, size: int, offset: int | None, count: int | None, path: str
 ) -> None:
     """``http.response.zerocopysend`` messages count what they send: ``count`` bytes of
-    the file from ``offset`` (the file's own position when none), at most to its end."""
+    the file (an object or its descriptor) from ``offset`` (the file's own position when
+    none), at most to its end."""
     out.truncate(0)
     out.seek(0)
     file = tmp_path / "f.bin"
@@ -101,7 +102,7 @@ def test_a_zero_copy_body_is_counted_in_http_bytes(
             if count is not None:
                 message["count"] = count
             await send({**message, "more_body": True})
-            await send({"type": "http.response.zerocopysend", "file": f, "count": 3})
+            await send({"type": "http.response.zerocopysend", "file": f.fileno(), "count": 3})
 
     asyncio.run(_serve(app, {"http.response.zerocopysend": {}}, **_OPTIONS[path]))
     start = 0 if offset is None else offset

@@ -471,7 +471,8 @@ def _file_bytes(message: Message, kind: str) -> int:
     try:
         if kind == "http.response.pathsend":
             return os.stat(message["path"]).st_size
-        fd = message["file"].fileno()
+        file = message["file"]
+        fd = file if type(file) is int else file.fileno()  # a file object or its number
         offset = message.get("offset")
         if offset is None:
             offset = os.lseek(fd, 0, os.SEEK_CUR)
