@@ -244,7 +244,11 @@ class ASGIMiddleware:
             },
         )
         if response.status is None:
-            await response.send_error()
+            try:
+                await response.send_error()
+            finally:  # cancelled while answering (a server shutting down): still ended
+                response.log_end(opts, logs, start, failed=True)
+            return
         response.log_end(opts, logs, start, failed=True)
 
     async def _unanswered(self, response: _Response, logs: bool, start: float) -> None:
@@ -258,7 +262,11 @@ class ASGIMiddleware:
                     response.log_end(opts, logs, start, judge=False)
                 return
             # Returned without answering: the server would send a 500 without the id.
-            await response.send_error()
+            try:
+                await response.send_error()
+            finally:  # cancelled while answering (a server shutting down): still ended
+                response.log_end(opts, logs, start)
+            return
         response.log_end(opts, logs, start)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
