@@ -7,6 +7,7 @@ anything it awaits in the same task.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from time import perf_counter
@@ -34,6 +35,7 @@ _REQUEST_ID = b"x-request-id"
 _REQUEST_ID_LEN = len(_REQUEST_ID)
 _ERROR_TEXT = b"Internal Server Error"
 _INF = float("inf")
+_FILE_BODIES = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 _get = _current.get
 _set = _current.set
 _reset = _current.reset
@@ -242,7 +244,11 @@ class ASGIMiddleware:
             },
         )
         if response.status is None:
-            await response.send_error()
+            try:
+                await response.send_error()
+            finally:  # cancelled while answering (a server shutting down): still ended
+                response.log_end(opts, logs, start, failed=True)
+            return
         response.log_end(opts, logs, start, failed=True)
 
     async def _unanswered(self, response: _Response, logs: bool, start: float) -> None:
@@ -256,7 +262,11 @@ class ASGIMiddleware:
                     response.log_end(opts, logs, start, judge=False)
                 return
             # Returned without answering: the server would send a 500 without the id.
-            await response.send_error()
+            try:
+                await response.send_error()
+            finally:  # cancelled while answering (a server shutting down): still ended
+                response.log_end(opts, logs, start)
+            return
         response.log_end(opts, logs, start)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -386,6 +396,12 @@ class _Response:
                         break  # the app set its own
                 else:
                     message = {**message, "headers": [*headers, rid_header]}
+        elif kind in _FILE_BODIES:
+            # The extensions' bodies (Starlette's ``FileResponse`` under a server with
+            # ``http.response.pathsend``): what the server will send of the file.
+            self.bytes += _file_bytes(message, kind)
+            if not message.get("more_body", False):
+                self.complete = True
         token = _set(self._outer)
         try:
             await self._send(message)
@@ -399,7 +415,10 @@ class _Response:
         if kind == "http.response.start":
             # Once the server took it: a start it refused (h11 refuses a header value with
             # a line break) sent nothing, and the request is still unanswered.
-            self.status = message.get("status", 200)
+            status = message.get("status", 200)
+            # Starlette sends the ``status_code`` it was given: an ``IntEnum`` member
+            # (``HTTPStatus.CREATED``) is logged and judged as the plain int servers send.
+            self.status = status if type(status) is int else _as_int(status)
 
     async def send_error(self) -> None:
         """Answer 500 for an app that failed before sending anything, with the request id.
@@ -449,6 +468,35 @@ class _Response:
             log_end(opts, logs, kv, failed=failed)
         elif logs:
             log_line(opts.log_func, "end", kv)
+
+
+def _file_bytes(message: Message, kind: str) -> int:
+    """The bytes a ``pathsend`` or ``zerocopysend`` message sends of its file. Never raises.
+
+    ``pathsend``: the whole file. ``zerocopysend``: ``count`` bytes from ``offset`` (the
+    file's own position when there is none), at most to the file's end.
+    """
+    try:
+        if kind == "http.response.pathsend":
+            return os.stat(message["path"]).st_size
+        file = message["file"]
+        fd = file if type(file) is int else file.fileno()  # a file object or its number
+        offset = message.get("offset")
+        if offset is None:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+        left = os.fstat(fd).st_size - offset
+        count = message.get("count")
+        if count is not None and count < left:
+            left = count
+        return max(0, left)
+    except Exception:  # a message the server will refuse: nothing sent
+        return 0
+
+
+def _as_int(status: Any) -> int:
+    """The status a server took, as the int it sends: an int subclass's value, else 500."""
+    # An int subclass's plain value, whatever it overrides (never raises).
+    return int.__int__(status) if isinstance(status, int) else 500
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

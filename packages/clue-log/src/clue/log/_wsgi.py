@@ -36,6 +36,7 @@ __all__ = ["WSGIMiddleware"]
 
 _ERROR_TEXT = b"Internal Server Error"
 _INF = float("inf")
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 _get = _current.get
 _set = _current.set
 _reset = _current.reset
@@ -286,9 +287,15 @@ class _Exchange:
     def __iter__(self) -> Iterator[bytes]:
         body = self._body
         if type(body) is list:
-            # No app code runs while a list is iterated: count it at once and let the
-            # server iterate it at C speed.
-            self.bytes += sum(map(len, body))
+            # No app code runs while a list of bytes is iterated: count it at once and
+            # let the server iterate it at C speed. Anything else in it is checked chunk
+            # by chunk (``_next``).
+            n = 0
+            for chunk in body:
+                if type(chunk) is not bytes:
+                    return self
+                n += len(chunk)
+            self.bytes += n
             return iter(body)
         return self
 
@@ -305,11 +312,17 @@ class _Exchange:
         return self._ctx.run(self._next)
 
     def _next(self) -> bytes:
-        it = self._it
-        if it is None:
-            it = self._it = iter(self._body)
         try:
+            it = self._it
+            if it is None:
+                # The app's ``__iter__`` runs here: a body that is not iterable (``None``
+                # from a forgotten ``return``) fails before its first chunk.
+                it = self._it = iter(self._body)
             chunk = next(it)
+            if type(chunk) is not bytes and not isinstance(chunk, _BYTES_LIKE):
+                # PEP 3333: a body yields bytes; every server refuses the rest (a ``str``,
+                # ``None``) with its own 500, which would carry no request id.
+                raise TypeError(f"a WSGI body must yield bytes, not {type(chunk).__name__}")
         except StopIteration:
             raise
         except Exception as exc:
