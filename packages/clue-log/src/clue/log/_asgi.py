@@ -7,13 +7,16 @@ anything it awaits in the same task.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from time import perf_counter
 from typing import Any
 
 from clue.log import _api, _context, _keys
+from clue.log._asgi_scope import file_bytes as _file_bytes
+from clue.log._asgi_scope import header as _header
+from clue.log._asgi_scope import remote_addr as _remote_addr
+from clue.log._asgi_scope import url as _url
 from clue.log._context import child_of as _child_of
 from clue.log._context import current as _current
 from clue.log._context import new_context as _new_context
@@ -27,7 +30,7 @@ from clue.log._server_options import (
     log_line,
     server_error,
 )
-from clue.log._types import ASGIApp, Message, Receive, Scope, Send, header_values
+from clue.log._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["ASGIMiddleware"]
 
@@ -470,53 +473,11 @@ class _Response:
             log_line(opts.log_func, "end", kv)
 
 
-def _file_bytes(message: Message, kind: str) -> int:
-    """The bytes a ``pathsend`` or ``zerocopysend`` message sends of its file. Never raises.
-
-    ``pathsend``: the whole file. ``zerocopysend``: ``count`` bytes from ``offset`` (the
-    file's own position when there is none), at most to the file's end.
-    """
-    try:
-        if kind == "http.response.pathsend":
-            return os.stat(message["path"]).st_size
-        file = message["file"]
-        fd = file if type(file) is int else file.fileno()  # a file object or its number
-        offset = message.get("offset")
-        if offset is None:
-            offset = os.lseek(fd, 0, os.SEEK_CUR)
-        left = os.fstat(fd).st_size - offset
-        count = message.get("count")
-        if count is not None and count < left:
-            left = count
-        return max(0, left)
-    except Exception:  # a message the server will refuse: nothing sent
-        return 0
-
-
 def _as_int(status: Any) -> int:
     """The status a server took, as the int it sends: an int subclass's value, else 500."""
     # An int subclass's plain value, whatever it overrides (never raises).
     return int.__int__(status) if isinstance(status, int) else 500
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    values = header_values(scope, name)
-    return values[0] if values else None
-
-
 def _has_request_id(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(name.lower() == _REQUEST_ID for name, _ in headers)
-
-
-def _url(scope: Scope) -> str:
-    raw = scope.get("raw_path")
-    path = raw.decode("latin-1") if raw else scope["path"]
-    query = scope.get("query_string")
-    return f"{path}?{query.decode('latin-1')}" if query else path
-
-
-def _remote_addr(scope: Scope) -> str:
-    client = scope.get("client")
-    if not client:
-        return ""
-    return f"{client[0]}:{client[1]}"
